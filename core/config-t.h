@@ -1,0 +1,133 @@
+/* Types of the loaded configuration: Envoy's v3 bootstrap, the subset tcpproxy serves.
+ *
+ * The loader (core/config.c) fills these from YAML; after the master forks a generation they are
+ * read-only. Fields that Envoy has but tcpproxy does not serve yet are rejected by the loader with
+ * "not supported yet" rather than silently ignored; where the model already has room for them it
+ * says so, so that later work fills a field instead of reshaping the model. */
+#ifndef TP_CONFIG_T_H
+#define TP_CONFIG_T_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Durations are held in milliseconds; protobuf JSON spells them "5s", "0.250s". */
+#define TP_DURATION_UNSET (-1)
+
+#define TP_DEFAULT_BUFFER_LIMIT     (1024u * 1024u)
+#define TP_DEFAULT_CONNECT_TIMEOUT  5000
+#define TP_DEFAULT_IDLE_TIMEOUT     (3600 * 1000)
+#define TP_MAX_EARLY_DATA_BYTES     (1024u * 1024u)
+
+struct tp_filter_ops;
+
+/* Where a value stood in the file, for errors found after parsing (cross references). */
+struct tp_cfg_mark {
+	uint32_t line;
+	uint32_t col;
+};
+
+struct tp_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	/* "127.0.0.1:10000" or "[::1]:10000": what logs and access logs print. */
+	char text[64];
+};
+
+enum tp_lb_policy {
+	TP_LB_ROUND_ROBIN,
+	TP_LB_RANDOM,
+	TP_LB_LEAST_REQUEST,
+};
+
+enum tp_cluster_type {
+	TP_CLUSTER_STATIC,
+};
+
+struct tp_endpoint_cfg {
+	struct tp_sockaddr addr;
+	uint32_t weight; /* load_balancing_weight, default 1 */
+	struct tp_cfg_mark mark;
+};
+
+struct tp_cluster_cfg {
+	char *name;
+	enum tp_cluster_type type;
+	int64_t connect_timeout_ms; /* default 5 s */
+	enum tp_lb_policy lb_policy;
+	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+	struct tp_endpoint_cfg *endpoints;
+	size_t n_endpoints;
+	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
+	struct tp_cfg_mark mark;
+};
+
+enum tp_upstream_connect_mode {
+	TP_CONNECT_IMMEDIATE,
+	TP_CONNECT_ON_DOWNSTREAM_DATA,
+	TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE,
+};
+
+struct tp_weighted_cluster_cfg {
+	char *name;
+	uint32_t weight;
+	int cluster_index;
+};
+
+/* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
+struct tp_tcp_proxy_cfg {
+	char *stat_prefix;
+	char *cluster;     /* NULL when weighted_clusters is used */
+	int cluster_index; /* into tp_config.clusters, resolved by the loader; -1 if none */
+	struct tp_weighted_cluster_cfg *weighted_clusters; /* not supported yet: always empty */
+	size_t n_weighted_clusters;
+	int64_t idle_timeout_ms;                       /* default 1 h; 0 disables */
+	int64_t max_downstream_connection_duration_ms; /* TP_DURATION_UNSET: none */
+	uint32_t max_connect_attempts;                 /* default 1 */
+	enum tp_upstream_connect_mode upstream_connect_mode;
+	int64_t max_early_data_bytes; /* -1: unset */
+	/* Not supported yet (rejected by the loader): on_demand, metadata_match, access_log,
+	 * backoff_options, hash_policy, tunneling_config, max_downstream_connection_duration_
+	 * jitter_percentage, access_log_options, proxy_protocol_tlvs, check_drain_close. */
+	uint32_t stats_base; /* row of the tcp.<stat_prefix> scope; set by the master */
+};
+
+struct tp_filter_cfg {
+	char *name; /* as written; only a label — the @type picks the implementation */
+	const struct tp_filter_ops *ops;
+	void *conf; /* what ops->parse returned */
+	struct tp_cfg_mark mark;
+};
+
+struct tp_filter_chain_cfg {
+	struct tp_filter_cfg *filters;
+	size_t n_filters;
+};
+
+struct tp_listener_cfg {
+	char *name;
+	struct tp_sockaddr addr;
+	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+	struct tp_filter_chain_cfg *filter_chains;  /* exactly one until filter_chain_match */
+	size_t n_filter_chains;
+	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
+	struct tp_cfg_mark mark;
+};
+
+struct tp_admin_cfg {
+	bool enabled;
+	struct tp_sockaddr addr;
+};
+
+struct tp_config {
+	char *path;
+	struct tp_listener_cfg *listeners;
+	size_t n_listeners;
+	struct tp_cluster_cfg *clusters;
+	size_t n_clusters;
+	struct tp_admin_cfg admin;
+};
+
+#endif
