@@ -9,4 +9,11 @@ enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *
 enum tp_filter_status tp_proxy_on_data(struct tp_conn *c, const void *conf, const uint8_t *data,
 				       size_t len, bool end_stream);
 
+struct tp_worker;
+
+/* The connection's timer expired: max_downstream_connection_duration or idle_timeout. */
+void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c);
+/* The upstream connect completed with res (0 or -errno; -ECANCELED: connect_timeout). */
+void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res);
+
 #endif

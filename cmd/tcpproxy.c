@@ -1,0 +1,137 @@
+/* tcpproxy: flags, usage and exit codes. Everything else lives in core/. */
+#include "core/config.h"
+#include "core/log.h"
+#include "core/master.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_USAGE	2
+#define MAX_CONCURRENCY 256
+
+static const char usage[] =
+	"Usage: tcpproxy -c FILE [options]\n"
+	"\n"
+	"An L4 proxy that serves Envoy's TCP proxy filter configuration on io_uring.\n"
+	"\n"
+	"  -c, --config-path FILE   Envoy v3 bootstrap (YAML or JSON) to serve\n"
+	"      --concurrency N      worker processes (default: online CPUs)\n"
+	"      --mode MODE          serve (default) or validate: load FILE, print every error,\n"
+	"                           exit 0 if it is valid and 1 if not; nothing is started\n"
+	"      --base-id N          instance id; names the stats segment "
+	"/dev/shm/tcpproxy.N.stats\n"
+	"                           so that several instances can run on one host (default 0)\n"
+	"  -l, --log-level LEVEL    trace, debug, info (default), warn, error or off\n"
+	"      --version            print the version and exit\n"
+	"  -h, --help               print this help and exit\n"
+	"\n"
+	"Exit status: 0 success, 1 invalid configuration or start-up failure, 2 usage error.\n";
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "tcpproxy: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'tcpproxy --help'.\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CONCURRENCY = 256, OPT_MODE, OPT_BASE_ID, OPT_VERSION };
+	static const struct option opts[] = {
+		{"config-path", required_argument, NULL, 'c'},
+		{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+		{"mode", required_argument, NULL, OPT_MODE},
+		{"base-id", required_argument, NULL, OPT_BASE_ID},
+		{"log-level", required_argument, NULL, 'l'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tp_master_opts mo = {0};
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = NULL;
+	bool validate = false;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int opt, ret;
+
+	mo.concurrency = cpus > 0 ? (unsigned)cpus : 1;
+	while ((opt = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			mo.config_path = optarg;
+			break;
+		case OPT_CONCURRENCY:
+			if (parse_uint(optarg, MAX_CONCURRENCY, &mo.concurrency) < 0 ||
+			    !mo.concurrency)
+				return usage_error(
+					"--concurrency: '%s' is not a number from 1 to 256",
+					optarg);
+			break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "validate"))
+				validate = true;
+			else if (strcmp(optarg, "serve"))
+				return usage_error("--mode: '%s' is not serve or validate", optarg);
+			break;
+		case OPT_BASE_ID:
+			if (parse_uint(optarg, INT_MAX, &mo.base_id) < 0)
+				return usage_error("--base-id: '%s' is not a non-negative number",
+						   optarg);
+			break;
+		case 'l':
+			if (tp_log_parse_level(optarg, &tp_log_level) < 0)
+				return usage_error("--log-level: '%s' is not trace, debug, info, "
+						   "warn, error or off",
+						   optarg);
+			break;
+		case OPT_VERSION:
+			printf("tcpproxy %s\n", TP_VERSION);
+			return 0;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs("Try 'tcpproxy --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!mo.config_path)
+		return usage_error("%s", "no configuration: give one with -c FILE");
+
+	ret = tp_config_load(mo.config_path, &cfg, &errs);
+	if (ret < 0) {
+		tp_cfg_errors_print(&errs, stderr);
+		tp_cfg_errors_free(&errs);
+		return 1;
+	}
+	tp_cfg_errors_free(&errs);
+	if (validate) {
+		printf("configuration '%s' OK\n", mo.config_path);
+		tp_config_free(cfg);
+		return 0;
+	}
+	ret = tp_master_run(cfg, &mo);
+	tp_config_free(cfg);
+	return ret;
+}

@@ -1,0 +1,100 @@
+/* Types of one proxied connection: both sockets, both relay directions, timers, route. */
+#ifndef TP_CONN_T_H
+#define TP_CONN_T_H
+
+#include "core/timer-t.h"
+#include "uring/pool-t.h"
+
+#include <stdint.h>
+
+struct tp_listener_rt;
+struct tp_filter_chain_cfg;
+struct tp_tcp_proxy_cfg;
+struct tp_cluster_rt;
+struct tp_host_rt;
+
+/* A connection has two sides; a direction is named by the side its bytes come from. */
+enum tp_side {
+	TP_DOWN = 0, /* the client's socket */
+	TP_UP = 1,   /* the upstream host's socket */
+};
+
+enum tp_stage_kind {
+	TP_STAGE_NONE, /* nothing in flight: an idle direction holds no pipe and no buffer */
+	TP_STAGE_PIPE, /* zero-copy: splice(2) socket -> pipe -> socket */
+	TP_STAGE_BUF,  /* copy: recv into a pooled buffer, send from it (no pipe to be had) */
+};
+
+/* Where a direction's bytes wait between reading one socket and writing the other. */
+struct tp_stage {
+	union {
+		struct tp_pipe pipe;
+		struct {
+			uint8_t *data;
+			uint32_t head; /* bytes before head were already sent */
+		} buf;
+	};
+	uint8_t kind;
+};
+
+/* One direction of the relay; the same code serves both (see core/relay.c). */
+struct tp_dir {
+	struct tp_stage stage;
+	uint32_t pending;     /* bytes held in stage */
+	uint32_t limit;	      /* per_connection_buffer_limit_bytes of the receiving side */
+	uint32_t resume_at;   /* while paused: read again once pending falls to this */
+	uint8_t readable : 1; /* a poll said src is readable and no read has found it empty since */
+	uint8_t src_eof : 1;  /* src sent FIN or is gone: nothing more will be read */
+	uint8_t fin_sent : 1; /* the FIN was forwarded to dst (or dst is gone) */
+	uint8_t dst_wait : 1; /* dst was full: a POLLOUT is armed on it */
+	uint8_t paused : 1;   /* flow control: src not read until pending <= resume_at */
+};
+
+enum tp_conn_state {
+	TP_CONN_FILTERS,    /* network filters running, upstream not yet asked for */
+	TP_CONN_CONNECTING, /* upstream connect in flight */
+	TP_CONN_RELAY,	    /* both sockets up, bytes flowing */
+	TP_CONN_CLOSING,    /* sockets closed, waiting for io_uring to release the slot */
+	TP_CONN_FREE,	    /* back on the free list */
+};
+
+/* Why the session ended, for stats, logs and (later) %RESPONSE_FLAGS%. */
+enum tp_conn_flag {
+	TP_CF_QUEUED = 1 << 0,		 /* on the worker's run queue (holds the slot) */
+	TP_CF_UPSTREAM_FIRST = 1 << 1,	 /* the upstream ended first (destroy_remote) */
+	TP_CF_FLUSHING = 1 << 2,	 /* downstream gone, still writing to upstream */
+	TP_CF_UP_ACTIVE = 1 << 3,	 /* counted in cluster upstream_cx_active */
+	TP_CF_NO_HEALTHY = 1 << 4,	 /* UH */
+	TP_CF_CONNECT_FAIL = 1 << 5,	 /* UF */
+	TP_CF_RETRIES_EXCEEDED = 1 << 6, /* URX */
+	TP_CF_NO_ROUTE = 1 << 7,	 /* NC */
+	TP_CF_DURATION = 1 << 8,	 /* DT */
+	TP_CF_IDLE = 1 << 9,		 /* idle timeout */
+};
+
+struct tp_conn {
+	uint32_t idx;	   /* slot in the worker's connection table */
+	uint32_t gen;	   /* bumped on every reuse of the slot; in every user_data */
+	uint16_t inflight; /* io_uring operations that still reference this slot */
+	uint8_t state;
+	uint8_t attempts; /* upstream connect attempts made */
+	uint16_t flags;
+	uint8_t filter_pos;   /* next network filter to run */
+	uint8_t poll_in : 2;  /* per side: multishot POLLIN armed */
+	uint8_t poll_out : 2; /* per side: POLLOUT armed */
+	int fd[2];
+	struct tp_dir dir[2];
+	struct tp_timer timer; /* earliest of idle and max-duration deadlines */
+	uint64_t start_ms;
+	uint64_t active_ms; /* last time a byte moved either way */
+	const struct tp_listener_rt *listener;
+	const struct tp_filter_chain_cfg *chain;
+	const struct tp_tcp_proxy_cfg *proxy;
+	struct tp_cluster_rt *cluster;
+	struct tp_host_rt *host;
+	struct tp_conn *next; /* free list or run queue */
+	uint64_t rx_bytes;    /* from downstream */
+	uint64_t tx_bytes;    /* to downstream */
+};
+
+#endif

@@ -1,0 +1,16 @@
+/* The master process: binds, forks and supervises workers, owns the stats segment. */
+#ifndef TP_MASTER_H
+#define TP_MASTER_H
+
+#include "core/config-t.h"
+
+struct tp_master_opts {
+	const char *config_path;
+	unsigned concurrency;
+	unsigned base_id;
+};
+
+/* Runs until SIGTERM or SIGINT; returns the process exit status (0, or 1 on start-up failure). */
+int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts);
+
+#endif

@@ -1,0 +1,382 @@
+/* The byte relay of an established session, one body for both directions.
+ *
+ * Readiness comes from a multishot POLLIN per socket (io_uring); the bytes move by inline
+ * non-blocking splice(2) into a pipe borrowed from the worker's pool and out to the other socket
+ * (DESIGN.md: 0.19 CPU-s/GB against 0.73 for IORING_OP_SPLICE, which always runs on an io-wq
+ * thread and so parks a kernel thread per idle direction). The pipe goes back to the pool as
+ * soon as it is empty, so an idle connection holds no pipe. When no pipe can be had (the
+ * unprivileged pipe page budget, EMFILE) a direction copies through a pooled buffer instead.
+ *
+ * A multishot poll completes once per wakeup, not once per byte: `readable` remembers that the
+ * socket may hold more, and is cleared only when a read finds it empty. */
+#include "core/relay.h"
+
+#include "core/config-t.h"
+#include "core/conn.h"
+#include "core/lb-t.h"
+#include "core/log.h"
+#include "shm/stats.h"
+#include "uring/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Rounds of read+write per direction per wakeup before another connection gets a turn:
+ * up to 8 MiB with 1 MiB pipes. */
+#define MAX_ROUNDS 8
+
+#define COPY_BUF_SIZE (64u * 1024u)
+
+/* The counters one direction moves; the direction from downstream fills tcp.* on the read and
+ * cluster.* on the write, the direction from upstream the other way round. */
+struct dir_stats {
+	uint32_t read_total;
+	uint32_t write_total;
+	uint32_t buffered; /* gauge, TP_STATS_NONE if the direction has none */
+	uint32_t paused;
+	uint32_t resumed;
+};
+
+static void get_dir_stats(const struct tp_conn *c, enum tp_side src, struct dir_stats *ds)
+{
+	uint32_t tcp = c->proxy->stats_base, cl = c->cluster->cfg->stats_base;
+
+	if (src == TP_DOWN) {
+		ds->read_total = tcp + TP_TCP_downstream_cx_rx_bytes_total;
+		ds->write_total = cl + TP_CLUSTER_upstream_cx_tx_bytes_total;
+		ds->buffered = tcp + TP_TCP_downstream_cx_rx_bytes_buffered;
+		ds->paused = tcp + TP_TCP_downstream_flow_control_paused_reading_total;
+		ds->resumed = tcp + TP_TCP_downstream_flow_control_resumed_reading_total;
+	} else {
+		ds->read_total = cl + TP_CLUSTER_upstream_cx_rx_bytes_total;
+		ds->write_total = tcp + TP_TCP_downstream_cx_tx_bytes_total;
+		ds->buffered = tcp + TP_TCP_downstream_cx_tx_bytes_buffered;
+		ds->paused = cl + TP_CLUSTER_upstream_flow_control_paused_reading_total;
+		ds->resumed = cl + TP_CLUSTER_upstream_flow_control_resumed_reading_total;
+	}
+}
+
+static int stage_acquire(struct tp_worker *w, struct tp_dir *d)
+{
+	if (tp_pipe_get(&w->pipes, &d->stage.pipe) == 0) {
+		d->stage.kind = TP_STAGE_PIPE;
+		return 0;
+	}
+	d->stage.buf.data = tp_buf_get(&w->bufs);
+	if (!d->stage.buf.data)
+		return -ENOMEM;
+	d->stage.buf.head = 0;
+	d->stage.kind = TP_STAGE_BUF;
+	return 0;
+}
+
+/* Gives the staging area back; bytes still in it are dropped (only on abort). */
+static void stage_release(struct tp_worker *w, struct tp_dir *d)
+{
+	switch (d->stage.kind) {
+	case TP_STAGE_PIPE:
+		if (d->pending)
+			tp_pipe_discard(&w->pipes, &d->stage.pipe);
+		else
+			tp_pipe_put(&w->pipes, &d->stage.pipe);
+		break;
+	case TP_STAGE_BUF:
+		tp_buf_put(&w->bufs, d->stage.buf.data);
+		break;
+	}
+	d->stage.kind = TP_STAGE_NONE;
+}
+
+/* Reads up to room bytes from src into the stage: >0 bytes, 0 at EOF, or -errno. */
+static ssize_t stage_fill(struct tp_dir *d, int src, uint32_t room)
+{
+	ssize_t n;
+
+	if (d->stage.kind == TP_STAGE_PIPE) {
+		n = splice(src, NULL, d->stage.pipe.wfd, NULL, room,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} else {
+		uint32_t end = d->stage.buf.head + d->pending;
+
+		if (!d->pending) {
+			d->stage.buf.head = 0;
+			end = 0;
+		}
+		if (room > COPY_BUF_SIZE - end)
+			room = COPY_BUF_SIZE - end;
+		if (!room)
+			return -EAGAIN;
+		n = recv(src, d->stage.buf.data + end, room, MSG_DONTWAIT);
+	}
+	return n < 0 ? -errno : n;
+}
+
+/* Writes what the stage holds to dst: >0 bytes, or -errno. */
+static ssize_t stage_drain(struct tp_dir *d, int dst)
+{
+	ssize_t n;
+
+	if (d->stage.kind == TP_STAGE_PIPE) {
+		n = splice(d->stage.pipe.rfd, NULL, dst, NULL, d->pending,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} else {
+		n = send(dst, d->stage.buf.data + d->stage.buf.head, d->pending,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			d->stage.buf.head += (uint32_t)n;
+	}
+	return n < 0 ? -errno : n;
+}
+
+static uint32_t stage_capacity(const struct tp_dir *d)
+{
+	uint32_t cap = d->stage.kind == TP_STAGE_BUF ? COPY_BUF_SIZE : d->stage.pipe.size;
+
+	return d->limit < cap ? d->limit : cap;
+}
+
+/* EAGAIN from a splice into a non-empty pipe means either "socket empty" or "pipe full"; the
+ * socket's queue length tells which. Only asked in that ambiguous case. */
+static bool socket_has_bytes(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static void pause_reading(struct tp_worker *w, struct tp_dir *d, const struct dir_stats *ds)
+{
+	d->paused = 1;
+	d->resume_at = d->pending / 2;
+	tp_stat_inc(w->stats, ds->paused);
+}
+
+static void resume_reading(struct tp_worker *w, struct tp_dir *d, const struct dir_stats *ds)
+{
+	d->paused = 0;
+	tp_stat_inc(w->stats, ds->resumed);
+}
+
+/* Side s is gone (RST, or a write failed): what it sent is still delivered, what was meant for
+ * it is dropped, as Envoy closes the other side with FlushWrite. */
+static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+{
+	struct tp_dir *from = &c->dir[s], *to = &c->dir[!s];
+	struct dir_stats ds;
+
+	if (s == TP_UP && !(c->flags & TP_CF_UPSTREAM_FIRST) && !c->dir[TP_DOWN].src_eof)
+		c->flags |= TP_CF_UPSTREAM_FIRST;
+	from->src_eof = 1;
+	from->readable = 0;
+	if (from->paused) {
+		get_dir_stats(c, s, &ds);
+		resume_reading(w, from, &ds);
+	}
+	if (to->pending) {
+		get_dir_stats(c, !s, &ds);
+		tp_stat_sub(w->stats, ds.buffered, to->pending);
+	}
+	stage_release(w, to);
+	to->pending = 0;
+	to->src_eof = 1;
+	to->fin_sent = 1;
+	to->readable = 0;
+}
+
+static bool dir_done(const struct tp_dir *d)
+{
+	return d->src_eof && d->fin_sent && !d->pending;
+}
+
+/* After any progress: end the session when both directions are done; when only the flush to
+ * the upstream is left, let the downstream go now (Envoy's upstream_flush). */
+static void check_done(struct tp_worker *w, struct tp_conn *c)
+{
+	struct tp_dir *up = &c->dir[TP_DOWN], *down = &c->dir[TP_UP];
+
+	if (dir_done(up) && dir_done(down)) {
+		tp_conn_close(w, c);
+		return;
+	}
+	if (!(c->flags & TP_CF_FLUSHING) && dir_done(down) && up->src_eof && up->pending) {
+		c->flags |= TP_CF_FLUSHING;
+		tp_stat_inc(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_total);
+		tp_stat_add(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_active, 1);
+		tp_conn_close_side(w, c, TP_DOWN, false);
+	}
+}
+
+/* Moves bytes from side s to the other side until both sockets would block, the source is
+ * paused, or the round budget is spent (then the connection is queued for another turn). */
+static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+{
+	struct tp_dir *d = &c->dir[s];
+	int src = c->fd[s], dst = c->fd[!s];
+	struct dir_stats ds;
+	unsigned round;
+	ssize_t n;
+
+	get_dir_stats(c, s, &ds);
+	for (round = 0; round < MAX_ROUNDS; round++) {
+		bool progress = false;
+
+		if (d->readable && !d->src_eof && !d->paused) {
+			if (d->stage.kind == TP_STAGE_NONE && stage_acquire(w, d) < 0) {
+				tp_warn("no pipe or buffer for connection %u; closing it", c->idx);
+				tp_conn_close(w, c);
+				return;
+			}
+			if (d->pending >= stage_capacity(d)) {
+				pause_reading(w, d, &ds);
+			} else {
+				n = stage_fill(d, src, d->limit - d->pending);
+				if (n > 0) {
+					d->pending += (uint32_t)n;
+					tp_stat_add(w->stats, ds.read_total, (uint64_t)n);
+					tp_stat_add(w->stats, ds.buffered, (uint64_t)n);
+					if (s == TP_DOWN)
+						c->rx_bytes += (uint64_t)n;
+					progress = true;
+				} else if (n == 0) {
+					d->src_eof = 1;
+					d->readable = 0;
+					if (s == TP_UP && !c->dir[TP_DOWN].src_eof)
+						c->flags |= TP_CF_UPSTREAM_FIRST;
+					progress = true;
+				} else if (n == -EAGAIN) {
+					if (d->pending && socket_has_bytes(src))
+						pause_reading(w, d, &ds);
+					else
+						d->readable = 0;
+				} else if (n != -EINTR) {
+					side_failed(w, c, s);
+					break;
+				}
+			}
+		}
+		if (d->pending && !d->dst_wait) {
+			n = stage_drain(d, dst);
+			if (n > 0) {
+				d->pending -= (uint32_t)n;
+				tp_stat_add(w->stats, ds.write_total, (uint64_t)n);
+				tp_stat_sub(w->stats, ds.buffered, (uint64_t)n);
+				if (s == TP_UP)
+					c->tx_bytes += (uint64_t)n;
+				if (d->paused && d->pending <= d->resume_at)
+					resume_reading(w, d, &ds);
+				progress = true;
+			} else if (n == -EAGAIN) {
+				d->dst_wait = 1;
+				tp_conn_arm_poll_out(w, c, !s);
+			} else if (n != -EINTR) {
+				side_failed(w, c, !s);
+				break;
+			}
+		}
+		if (!progress)
+			break;
+		c->active_ms = w->now_ms;
+	}
+	if (round == MAX_ROUNDS &&
+	    ((d->readable && !d->src_eof && !d->paused) || (d->pending && !d->dst_wait)))
+		tp_conn_queue(w, c);
+	if (!d->pending && d->stage.kind != TP_STAGE_NONE)
+		stage_release(w, d);
+	if (d->src_eof && !d->pending && !d->fin_sent) {
+		/* Half-close: forward the FIN, keep the other direction flowing. */
+		d->fin_sent = 1;
+		if (c->fd[!s] >= 0)
+			shutdown(c->fd[!s], SHUT_WR);
+	}
+}
+
+static void pump_both(struct tp_worker *w, struct tp_conn *c, enum tp_side first)
+{
+	pump(w, c, first);
+	if (c->state == TP_CONN_RELAY)
+		pump(w, c, !first);
+	if (c->state == TP_CONN_RELAY)
+		check_done(w, c);
+}
+
+void tp_relay_start(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_listener_cfg *l = c->listener->cfg;
+
+	c->state = TP_CONN_RELAY;
+	/* Envoy: what the upstream connection buffers is bounded by the cluster's limit, what
+	 * the downstream connection buffers by the listener's. */
+	c->dir[TP_DOWN].limit = c->cluster->cfg->per_connection_buffer_limit_bytes;
+	c->dir[TP_UP].limit = l->per_connection_buffer_limit_bytes;
+	tp_conn_arm_poll_in(w, c, TP_DOWN);
+	tp_conn_arm_poll_in(w, c, TP_UP);
+}
+
+static int socket_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+/* While only the flush to the upstream is left, data from the upstream ends the session, as
+ * Envoy's Drainer treats it (the downstream could not receive it any more). */
+static bool upstream_sent_data(int fd)
+{
+	char b;
+
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+void tp_relay_on_readable(struct tp_worker *w, struct tp_conn *c, enum tp_side s, unsigned mask)
+{
+	if (c->state != TP_CONN_RELAY || c->fd[s] < 0)
+		return;
+	if ((c->flags & TP_CF_FLUSHING) && s == TP_UP && upstream_sent_data(c->fd[s])) {
+		tp_conn_close(w, c);
+		return;
+	}
+	if (!c->dir[s].src_eof)
+		c->dir[s].readable = 1;
+	else if ((mask & POLLERR) && !c->dir[!s].fin_sent && socket_error(c->fd[s]) < 0)
+		/* Nothing left to read from s, so only its error tells that writes to it will fail. */
+		side_failed(w, c, s);
+	pump_both(w, c, s);
+}
+
+void tp_relay_on_writable(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+{
+	if (c->state != TP_CONN_RELAY)
+		return;
+	c->dir[!s].dst_wait = 0;
+	pump_both(w, c, !s);
+}
+
+void tp_relay_resume(struct tp_worker *w, struct tp_conn *c)
+{
+	if (c->state == TP_CONN_RELAY)
+		pump_both(w, c, TP_DOWN);
+}
+
+void tp_relay_release(struct tp_worker *w, struct tp_conn *c)
+{
+	for (int s = 0; s < 2; s++) {
+		struct tp_dir *d = &c->dir[s];
+
+		if (c->cluster && d->pending) {
+			struct dir_stats ds;
+
+			get_dir_stats(c, (enum tp_side)s, &ds);
+			tp_stat_sub(w->stats, ds.buffered, d->pending);
+		}
+		stage_release(w, d);
+		d->pending = 0;
+	}
+}

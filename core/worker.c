@@ -1,0 +1,351 @@
+/* A worker process: accepts on its own listening sockets, runs every connection's filters and
+ * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
+ * with other workers except its own block of the stats segment. */
+#include "core/worker.h"
+
+#include "core/conn.h"
+#include "core/filter-t.h"
+#include "core/lb.h"
+#include "core/log.h"
+#include "core/proxy.h"
+#include "core/relay.h"
+#include "core/timer.h"
+#include "shm/stats.h"
+#include "uring/pool.h"
+#include "uring/ring.h"
+#include "uring/udata.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define RING_ENTRIES	1024
+#define PIPES_KEPT	32
+#define BUFS_KEPT	32
+#define COPY_BUF_BYTES	(64u * 1024u)
+#define PIPE_BYTES	(1024u * 1024u)
+#define ACCEPT_PAUSE_MS 100
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+static int setup_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	/* The master blocks these to read them from a signalfd; a worker wants them delivered. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	/* No SA_RESTART: the signal must interrupt the wait in io_uring_enter. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	/* A write to a peer that has gone must be an EPIPE on that connection, not our death. */
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	return 0;
+}
+
+static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
+
+	/* Multishot: one SQE accepts until it fails; accepted sockets come non-blocking, as the
+	 * inline splice relay needs, and close-on-exec. */
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0));
+	l->accepting = true;
+}
+
+/* Out of file descriptors: stop accepting for a while instead of spinning on the error, and
+ * keep serving the connections we have. */
+static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
+{
+	static struct __kernel_timespec pause_ts = {.tv_sec = 0,
+						    .tv_nsec = ACCEPT_PAUSE_MS * 1000000L};
+	struct io_uring_sqe *sqe;
+
+	if (w->now_ms - l->last_err_log_ms >= 1000) {
+		tp_warn("listener %s: accept: %s; pausing accepts for %d ms", l->cfg->name,
+			strerror(-err), ACCEPT_PAUSE_MS);
+		l->last_err_log_ms = w->now_ms;
+	}
+	if (l->accepting) {
+		sqe = tp_ring_get_sqe(&w->ring);
+		io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
+		io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
+	}
+	l->paused = true;
+	sqe = tp_ring_get_sqe(&w->ring);
+	io_uring_prep_timeout(sqe, &pause_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT_RESUME, 0, l->idx, 0));
+}
+
+static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd)
+{
+	struct tp_conn *c = tp_conn_alloc(w);
+
+	if (!c) {
+		tp_warn("listener %s: no memory for a connection; closing it", l->cfg->name);
+		close(fd);
+		return;
+	}
+	c->fd[TP_DOWN] = fd;
+	c->listener = l;
+	c->chain = &l->cfg->filter_chains[0];
+	c->state = TP_CONN_FILTERS;
+	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_total);
+	tp_stat_add(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
+	tp_conn_continue(w, c);
+}
+
+static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = tp_udata_idx(cqe->user_data);
+	struct tp_listener_rt *l;
+
+	if (idx >= w->n_listeners)
+		return;
+	l = &w->listeners[idx];
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->accepting = false;
+	if (cqe->res >= 0) {
+		if (w->stopping)
+			close(cqe->res);
+		else
+			new_connection(w, l, cqe->res);
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
+		   cqe->res == -ENOMEM) {
+		if (!l->paused)
+			pause_accept(w, l, cqe->res);
+	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED) {
+		tp_warn("listener %s: accept: %s", l->cfg->name, strerror(-cqe->res));
+	}
+	if (!l->accepting && !l->paused && !w->stopping)
+		arm_accept(w, l);
+}
+
+static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = tp_udata_idx(cqe->user_data);
+	struct tp_listener_rt *l;
+
+	if (idx >= w->n_listeners)
+		return;
+	l = &w->listeners[idx];
+	l->paused = false;
+	if (!l->accepting && !w->stopping)
+		arm_accept(w, l);
+}
+
+static void on_conn_cqe(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t u = cqe->user_data;
+	enum tp_op op = tp_udata_op(u);
+	enum tp_side s = (enum tp_side)tp_udata_side(u);
+	struct tp_conn *c = tp_conn_lookup(w, tp_udata_idx(u), tp_udata_gen(u));
+	bool final = !(cqe->flags & IORING_CQE_F_MORE);
+
+	/* The inflight count keeps a slot from being reused while it is referenced, so this is
+	 * our bug, not a peer's doing. */
+	TP_BUG_ON(!c || c->state == TP_CONN_FREE);
+	if (final) {
+		TP_BUG_ON(!c->inflight);
+		c->inflight--;
+	}
+	switch (op) {
+	case TP_OP_POLL_IN:
+		if (final)
+			c->poll_in &= ~(1u << s);
+		if (cqe->res > 0)
+			tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
+		/* A multishot poll can end on its own (e.g. CQ overflow): re-arm while it matters. */
+		if (final && cqe->res != -ECANCELED && c->state == TP_CONN_RELAY && c->fd[s] >= 0 &&
+		    !c->dir[s].src_eof)
+			tp_conn_arm_poll_in(w, c, s);
+		break;
+	case TP_OP_POLL_OUT:
+		c->poll_out &= ~(1u << s);
+		if (cqe->res != -ECANCELED)
+			tp_relay_on_writable(w, c, s);
+		break;
+	case TP_OP_CONNECT:
+		tp_session_on_connect(w, c, cqe->res);
+		break;
+	default:
+		break;
+	}
+	tp_conn_maybe_free(w, c);
+}
+
+static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	switch (tp_udata_op(cqe->user_data)) {
+	case TP_OP_IGNORE:
+		break;
+	case TP_OP_ACCEPT:
+		on_accept(w, cqe);
+		break;
+	case TP_OP_ACCEPT_RESUME:
+		on_accept_resume(w, cqe);
+		break;
+	default:
+		on_conn_cqe(w, cqe);
+		break;
+	}
+}
+
+static void run_timers(struct tp_worker *w)
+{
+	struct tp_timer *t;
+
+	while ((t = tp_timer_pop_due(&w->timers, w->now_ms))) {
+		struct tp_conn *c = (struct tp_conn *)((char *)t - offsetof(struct tp_conn, timer));
+
+		tp_session_on_timer(w, c);
+		tp_conn_maybe_free(w, c);
+	}
+}
+
+static void run_queue(struct tp_worker *w)
+{
+	struct tp_conn *c = w->runq_head;
+
+	w->runq_head = w->runq_tail = NULL;
+	while (c) {
+		struct tp_conn *next = c->next;
+
+		c->flags &= ~TP_CF_QUEUED;
+		tp_relay_resume(w, c);
+		tp_conn_maybe_free(w, c);
+		c = next;
+	}
+}
+
+static void wait_and_dispatch(struct tp_worker *w)
+{
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	uint64_t next = tp_timer_next(&w->timers);
+	unsigned want = w->runq_head ? 0 : 1;
+	int ret;
+
+	if (want && next != UINT64_MAX) {
+		uint64_t wait = next > w->now_ms ? next - w->now_ms : 0;
+
+		ts.tv_sec = (long long)(wait / 1000);
+		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
+		tsp = &ts;
+	}
+	if (want)
+		ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, want, tsp, NULL);
+	else
+		ret = io_uring_submit_and_get_events(&w->ring);
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+		tp_warn("io_uring_enter: %s", strerror(-ret));
+	w->now_ms = tp_now_ms();
+	io_uring_for_each_cqe(&w->ring, head, cqe)
+	{
+		dispatch(w, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+}
+
+static int setup(struct tp_worker *w, const struct tp_worker_args *a)
+{
+	char err[256];
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->slot = a->slot;
+	w->cfg = a->cfg;
+	w->stats = tp_stats_block(a->stats, a->slot);
+	w->now_ms = tp_now_ms();
+	tp_timer_heap_init(&w->timers);
+	tp_pipe_pool_init(&w->pipes, PIPES_KEPT, PIPE_BYTES);
+	tp_buf_pool_init(&w->bufs, BUFS_KEPT, COPY_BUF_BYTES);
+	tp_rand_seed((uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ w->now_ms);
+
+	ret = tp_ring_init(&w->ring, RING_ENTRIES, err, sizeof(err));
+	if (ret < 0) {
+		tp_error("%s", err);
+		return ret;
+	}
+	w->clusters = calloc(a->cfg->n_clusters ? a->cfg->n_clusters : 1, sizeof(*w->clusters));
+	w->listeners = calloc(a->cfg->n_listeners ? a->cfg->n_listeners : 1, sizeof(*w->listeners));
+	if (!w->clusters || !w->listeners)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cfg->n_clusters; i++) {
+		ret = tp_lb_init(&w->clusters[i], &a->cfg->clusters[i], tp_rand());
+		if (ret < 0)
+			return ret;
+	}
+	w->n_listeners = a->cfg->n_listeners;
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		w->listeners[i].cfg = &a->cfg->listeners[i];
+		w->listeners[i].idx = (uint32_t)i;
+		w->listeners[i].fd = a->listen_fds[i];
+		arm_accept(w, &w->listeners[i]);
+	}
+	return 0;
+}
+
+static void teardown(struct tp_worker *w)
+{
+	io_uring_queue_exit(&w->ring);
+	for (uint32_t i = 0; i < w->n_chunks; i++)
+		free(w->chunks[i]);
+	free(w->chunks);
+	for (size_t i = 0; i < w->cfg->n_clusters; i++)
+		tp_lb_destroy(&w->clusters[i]);
+	free(w->clusters);
+	free(w->listeners);
+	tp_timer_heap_destroy(&w->timers);
+	tp_pipe_pool_destroy(&w->pipes);
+	tp_buf_pool_destroy(&w->bufs);
+}
+
+int tp_worker_run(const struct tp_worker_args *a)
+{
+	static struct tp_worker worker;
+	struct tp_worker *w = &worker;
+	int ret;
+
+	setup_signals();
+	/* Die with the master: nothing may keep serving (or listening) without supervision. The
+	 * check after it closes the race with a master that died before the prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != a->master_pid)
+		return 1;
+	tp_self = w;
+	ret = setup(w, a);
+	if (ret < 0) {
+		teardown(w);
+		return 1;
+	}
+	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
+	while (!stop_requested) {
+		run_timers(w);
+		run_queue(w);
+		wait_and_dispatch(w);
+	}
+	w->stopping = true;
+	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);
+	teardown(w);
+	return 0;
+}
