@@ -1,0 +1,143 @@
+/* The stats segment: the master creates it and registers scopes before forking workers, which
+ * inherit the mapping and bump their own block; readers map it read-only and sum the blocks. */
+#ifndef TP_STATS_H
+#define TP_STATS_H
+
+#include "shm/stats-t.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sockaddr;
+
+/* Generators of struct tp_stat_desc rows from a TP_<KIND>_STATS table (also used by tests). */
+#define TP_STATS_DESC_COUNTER(n)   {#n, TP_STAT_COUNTER},
+#define TP_STATS_DESC_GAUGE(n)	   {#n, TP_STAT_GAUGE},
+#define TP_STATS_DESC_HISTOGRAM(n) {#n, TP_STAT_HISTOGRAM},
+
+/* Every scope kind, indexed by enum tp_scope_kind. */
+extern const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT];
+
+/* FNV-1a over the kinds in order: each kind's name and, per stat, its type and name, plus the
+ * histogram geometry. Stable across builds and processes; any change to a table changes it. */
+uint64_t tp_stats_layout_hash(const struct tp_stats_kind_desc *kinds, unsigned n_kinds);
+
+/* Master. Creates SHM_NAME ("/tcpproxy.<base_id>.stats") with mode 0600, room for n_slots worker
+ * slots and max_scopes scopes. A segment left by a master that is gone is replaced; one whose
+ * master is alive gives -EBUSY. Returns 0 or -errno with the reason in err. */
+int tp_stats_create(struct tp_stats **out, const char *shm_name, unsigned n_slots,
+		    unsigned max_scopes, char *err, size_t errlen);
+/* Master, before forking the workers that use it. The same kind and name give the same base as
+ * before; a new one is appended. 0, or -ENOSPC when the scope table is full, -ENAMETOOLONG when
+ * the name has TP_STATS_NAME_MAX characters or more, -EINVAL for an empty name (other than the
+ * server scope's ""), -EROFS on a reader's mapping. */
+int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *name, uint32_t *base);
+unsigned tp_stats_n_slots(const struct tp_stats *st);
+unsigned tp_stats_n_scopes(const struct tp_stats *st);
+unsigned tp_stats_max_scopes(const struct tp_stats *st);
+
+/* The block of a worker slot (0 .. n_slots-1), or TP_STATS_SLOT_MASTER. Writable mappings only. */
+struct tp_stats_block *tp_stats_block(struct tp_stats *st, unsigned slot);
+
+/* Master: who owns a slot now; also records when. */
+void tp_stats_slot_set(struct tp_stats *st, unsigned slot, int32_t pid, uint32_t generation,
+		       enum tp_slot_state state);
+/* 0, or -EINVAL for a slot out of range. */
+int tp_stats_slot_get(const struct tp_stats *st, unsigned slot, struct tp_stats_slot_info *out);
+/* Master, after the slot's worker died: its gauges are zeroed (its connections died with it),
+ * its counters and histograms stay and continue when a new worker takes the slot. */
+void tp_stats_slot_reset_gauges(struct tp_stats *st, unsigned slot);
+/* Master, after the slot's generation has exited: its counters and histograms are added to the
+ * retired block and the slot is zeroed and marked free, so totals do not change. */
+void tp_stats_slot_retire(struct tp_stats *st, unsigned slot);
+
+/* Reader: maps SHM_NAME read-only. Refuses a segment whose magic, version or layout hash is not
+ * this build's, or whose geometry does not fit the file; the reason goes into err. */
+int tp_stats_open(struct tp_stats **out, const char *shm_name, char *err, size_t errlen);
+
+typedef void (*tp_stats_fn)(void *arg, const char *name, enum tp_stat_type type, uint64_t value);
+/* Calls fn for every counter and gauge of every scope in registration order, with its full Envoy
+ * name ("tcp.demo.downstream_cx_total", "server.live") and its sum over the worker slots, the
+ * master's block and the retired block. A gauge is summed as signed: cast value to int64_t.
+ * Histograms are not reported here (none is declared yet). The sums are consistent with respect
+ * to tp_stats_slot_retire() and tp_stats_slot_reset_gauges(). 0, or -ENOMEM. */
+int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg);
+
+/* Unmaps (a worker's inherited mapping, a reader's). */
+void tp_stats_close(struct tp_stats *st);
+/* Master on exit: unmaps and removes the segment. From any other process (a forked worker) it
+ * only unmaps. */
+void tp_stats_destroy(struct tp_stats *st);
+
+/* Envoy's listener scope name for an address: "127.0.0.1_10000", "[__1]_10000" (Envoy writes
+ * each ':' as '_'). Always NUL-terminates out when len > 0. */
+void tp_stats_listener_name(const struct sockaddr *sa, char *out, size_t len);
+
+/* Histogram bucket of a value, and the smallest value of a bucket. */
+static inline unsigned tp_stats_hist_bucket(uint64_t v)
+{
+	unsigned e;
+
+	if (v < TP_STATS_HIST_SUB)
+		return (unsigned)v;
+	e = 63 - (unsigned)__builtin_clzll(v);
+	if (e >= TP_STATS_HIST_MAX_EXP)
+		return TP_STATS_HIST_BUCKETS - 1;
+	return (e - TP_STATS_HIST_SUB_BITS + 1) * TP_STATS_HIST_SUB +
+	       (unsigned)((v >> (e - TP_STATS_HIST_SUB_BITS)) & (TP_STATS_HIST_SUB - 1));
+}
+uint64_t tp_stats_hist_bucket_lower(unsigned bucket);
+
+/* The writer side, on a worker's data path. idx is a scope base plus a stat enum:
+ * tp_stat_inc(blk, cl->stats_base + TP_CLUSTER_upstream_cx_total). A block has a single writer,
+ * so an update is a relaxed load and a relaxed store (no lock prefix); the atomics only keep
+ * readers from seeing a torn value. */
+static inline uint64_t *__tp_stat_ptr(struct tp_stats_block *b, uint32_t idx)
+{
+	return (uint64_t *)(void *)b + idx;
+}
+
+static inline void tp_stat_add(struct tp_stats_block *b, uint32_t idx, uint64_t n)
+{
+	uint64_t *p = __tp_stat_ptr(b, idx);
+
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline void tp_stat_inc(struct tp_stats_block *b, uint32_t idx)
+{
+	tp_stat_add(b, idx, 1);
+}
+
+/* Gauges only: a block's gauge may dip below zero, the sum over blocks is read as signed. */
+static inline void tp_stat_sub(struct tp_stats_block *b, uint32_t idx, uint64_t n)
+{
+	tp_stat_add(b, idx, -n);
+}
+
+static inline void tp_stat_dec(struct tp_stats_block *b, uint32_t idx)
+{
+	tp_stat_sub(b, idx, 1);
+}
+
+/* Gauges only. */
+static inline void tp_stat_set(struct tp_stats_block *b, uint32_t idx, uint64_t v)
+{
+	__atomic_store_n(__tp_stat_ptr(b, idx), v, __ATOMIC_RELAXED);
+}
+
+/* This block's own value (not the sum over blocks). */
+static inline uint64_t tp_stat_get(struct tp_stats_block *b, uint32_t idx)
+{
+	return __atomic_load_n(__tp_stat_ptr(b, idx), __ATOMIC_RELAXED);
+}
+
+/* Histograms: records one value; idx is the histogram's first value. */
+static inline void tp_stat_record(struct tp_stats_block *b, uint32_t idx, uint64_t v)
+{
+	tp_stat_inc(b, idx + tp_stats_hist_bucket(v));
+	tp_stat_add(b, idx + TP_STATS_HIST_SUM, v);
+	tp_stat_inc(b, idx + TP_STATS_HIST_COUNT);
+}
+
+#endif

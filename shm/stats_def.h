@@ -1,0 +1,67 @@
+/* The stat tables: every counter, gauge and histogram declared once, per scope kind.
+ *
+ * Everything else is generated from these tables: the TP_<KIND>_<stat> enums and TP_<KIND>__COUNT
+ * (shm/stats-t.h), the names and types the reader prints and the layout hash (shm/stats.c).
+ *
+ * A stat's enum value is its offset inside its scope; a counter or gauge takes one uint64 value, a
+ * histogram takes TP_STATS_HIST_VALUES consecutive values (fixed log-linear buckets, then sum and
+ * count; see shm/stats-t.h). No histogram is declared yet (issue 3 declares
+ * cluster.upstream_cx_connect_ms, cluster.upstream_cx_length_ms, tcp.downstream_cx_length_ms),
+ * but the column is wired through every generator so adding one is one line here.
+ *
+ * Adding, removing, renaming or reordering a stat changes the layout hash, so a reader built from
+ * older tables refuses the segment instead of printing wrong numbers. Names are Envoy's. */
+#ifndef TP_STATS_DEF_H
+#define TP_STATS_DEF_H
+
+/* server.<stat> */
+#define TP_SERVER_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	GAUGE(live)                                \
+	GAUGE(concurrency)
+
+/* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
+#define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(downstream_cx_total)                 \
+	GAUGE(downstream_cx_active)
+
+/* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
+#define TP_TCP_STATS(COUNTER, GAUGE, HISTOGRAM)                \
+	COUNTER(downstream_cx_total)                           \
+	COUNTER(downstream_cx_no_route)                        \
+	COUNTER(downstream_cx_rx_bytes_total)                  \
+	COUNTER(downstream_cx_tx_bytes_total)                  \
+	GAUGE(downstream_cx_rx_bytes_buffered)                 \
+	GAUGE(downstream_cx_tx_bytes_buffered)                 \
+	COUNTER(downstream_flow_control_paused_reading_total)  \
+	COUNTER(downstream_flow_control_resumed_reading_total) \
+	COUNTER(idle_timeout)                                  \
+	COUNTER(max_downstream_connection_duration)            \
+	COUNTER(upstream_flush_total)                          \
+	GAUGE(upstream_flush_active)
+
+/* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves */
+#define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)          \
+	COUNTER(upstream_cx_total)                           \
+	GAUGE(upstream_cx_active)                            \
+	COUNTER(upstream_cx_connect_fail)                    \
+	COUNTER(upstream_cx_connect_timeout)                 \
+	COUNTER(upstream_cx_connect_attempts_exceeded)       \
+	COUNTER(upstream_cx_rx_bytes_total)                  \
+	COUNTER(upstream_cx_tx_bytes_total)                  \
+	COUNTER(upstream_cx_destroy_local)                   \
+	COUNTER(upstream_cx_destroy_remote)                  \
+	COUNTER(upstream_flow_control_paused_reading_total)  \
+	COUNTER(upstream_flow_control_resumed_reading_total) \
+	COUNTER(upstream_cx_none_healthy)
+
+/* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
+ * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
+ * position in this list is stored in the segment: append only. A new kind also needs its two
+ * enum wrappers in shm/stats-t.h (the compiler says so). */
+#define TP_STATS_SCOPE_KINDS(X) \
+	X(SERVER, server)       \
+	X(LISTENER, listener)   \
+	X(TCP, tcp)             \
+	X(CLUSTER, cluster)
+
+#endif
