@@ -1,0 +1,575 @@
+/* Check suite for shm/stats.c: layout hash, scope registration, capacity, slots across fork(),
+ * gauge reset and retirement, reader checks, listener names, histogram buckets. */
+#include "shm/stats.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char shm_name[64];
+static char err[512];
+
+static void setup(void)
+{
+	static unsigned seq;
+
+	snprintf(shm_name, sizeof(shm_name), "/tcpproxy.check.%d.%u.stats", (int)getpid(), seq++);
+	err[0] = '\0';
+}
+
+static void teardown(void)
+{
+	shm_unlink(shm_name);
+}
+
+static struct tp_stats *create(unsigned n_slots, unsigned max_scopes)
+{
+	struct tp_stats *st = NULL;
+	int ret = tp_stats_create(&st, shm_name, n_slots, max_scopes, err, sizeof(err));
+
+	ck_assert_msg(ret == 0, "create: %d %s", ret, err);
+	return st;
+}
+
+/* Looks one stat up through tp_stats_foreach(). */
+struct lookup {
+	const char *name;
+	enum tp_stat_type type;
+	uint64_t value;
+	int found;
+	unsigned n;
+};
+
+static void lookup_fn(void *arg, const char *name, enum tp_stat_type type, uint64_t value)
+{
+	struct lookup *l = arg;
+
+	l->n++;
+	if (!strcmp(name, l->name)) {
+		l->found++;
+		l->type = type;
+		l->value = value;
+	}
+}
+
+static uint64_t stat_of(struct tp_stats *st, const char *name)
+{
+	struct lookup l = {.name = name};
+
+	ck_assert_int_eq(tp_stats_foreach(st, lookup_fn, &l), 0);
+	ck_assert_msg(l.found == 1, "%s found %d times", name, l.found);
+	return l.value;
+}
+
+static unsigned n_stats_of(struct tp_stats *st)
+{
+	struct lookup l = {.name = ""};
+
+	ck_assert_int_eq(tp_stats_foreach(st, lookup_fn, &l), 0);
+	return l.n;
+}
+
+/* Two tables in the house form, for the hash: B renames one stat of A. */
+#define TABLE_A(C, G, H) C(rx_total) G(active) C(tx_total)
+#define TABLE_B(C, G, H) C(rx_total) G(active) C(tx_totals)
+#define TABLE_T(C, G, H) C(rx_total) C(active) C(tx_total)
+#define TABLE_O(C, G, H) G(active) C(rx_total) C(tx_total)
+#define TABLE_H(C, G, H) C(rx_total) H(length_ms) G(active)
+
+#define DESC_OF(T)                                                                     \
+	{                                                                              \
+		T(TP_STATS_DESC_COUNTER, TP_STATS_DESC_GAUGE, TP_STATS_DESC_HISTOGRAM) \
+	}
+static const struct tp_stat_desc desc_a[] = DESC_OF(TABLE_A);
+static const struct tp_stat_desc desc_a2[] = DESC_OF(TABLE_A);
+static const struct tp_stat_desc desc_b[] = DESC_OF(TABLE_B);
+static const struct tp_stat_desc desc_t[] = DESC_OF(TABLE_T);
+static const struct tp_stat_desc desc_o[] = DESC_OF(TABLE_O);
+
+/* The enum generator of stats-t.h, on a table with a histogram. */
+#define TP__TEST(n)   TP_TEST_##n,
+#define TP__TEST_H(n) TP__HIST_ENUM(TP_TEST_##n)
+enum tp_test_stat { TABLE_H(TP__TEST, TP__TEST, TP__TEST_H) TP_TEST__COUNT };
+
+static uint64_t hash_one(const char *kind, const struct tp_stat_desc *d, unsigned n)
+{
+	struct tp_stats_kind_desc k = {kind, d, n, n};
+
+	return tp_stats_layout_hash(&k, 1);
+}
+
+START_TEST(layout_hash)
+{
+	uint64_t a = hash_one("tcp", desc_a, 3);
+
+	ck_assert_uint_eq(a, hash_one("tcp", desc_a, 3));
+	ck_assert_uint_eq(a, hash_one("tcp", desc_a2, 3)); /* content, not addresses */
+	ck_assert_uint_ne(a, hash_one("tcp", desc_b, 3));  /* renamed */
+	ck_assert_uint_ne(a, hash_one("tcp", desc_t, 3));  /* gauge became counter */
+	ck_assert_uint_ne(a, hash_one("tcp", desc_o, 3));  /* reordered */
+	ck_assert_uint_ne(a, hash_one("tcpx", desc_a, 3)); /* kind renamed */
+	ck_assert_uint_ne(a, hash_one("tcp", desc_a, 2));  /* stat removed */
+	ck_assert_uint_eq(tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT),
+			  tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT));
+	ck_assert_uint_ne(tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT),
+			  tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT - 1));
+}
+END_TEST
+
+START_TEST(generated_tables)
+{
+	const struct tp_stats_kind_desc *tcp = &tp_stats_kinds[TP_SCOPE_TCP];
+	const struct tp_stats_kind_desc *cl = &tp_stats_kinds[TP_SCOPE_CLUSTER];
+
+	ck_assert_str_eq(tp_stats_kinds[TP_SCOPE_SERVER].name, "server");
+	ck_assert_str_eq(tp_stats_kinds[TP_SCOPE_LISTENER].name, "listener");
+	ck_assert_str_eq(tcp->name, "tcp");
+	ck_assert_str_eq(cl->name, "cluster");
+	ck_assert_uint_eq(tcp->n_values, TP_TCP__COUNT);
+	ck_assert_uint_eq(TP_TCP__COUNT, 12);
+	ck_assert_uint_eq(TP_CLUSTER__COUNT, 12);
+	ck_assert_uint_eq(TP_LISTENER__COUNT, 2);
+	ck_assert_uint_eq(TP_SERVER__COUNT, 2);
+	/* No histogram yet, so a stat's enum is also its row in the description. */
+	ck_assert_str_eq(tcp->stats[TP_TCP_idle_timeout].name, "idle_timeout");
+	ck_assert_str_eq(tcp->stats[TP_TCP_upstream_flush_active].name, "upstream_flush_active");
+	ck_assert_int_eq(tcp->stats[TP_TCP_upstream_flush_active].type, TP_STAT_GAUGE);
+	ck_assert_str_eq(cl->stats[TP_CLUSTER_upstream_cx_none_healthy].name,
+			 "upstream_cx_none_healthy");
+	ck_assert_int_eq(cl->stats[TP_CLUSTER_upstream_cx_active].type, TP_STAT_GAUGE);
+	ck_assert_str_eq(tp_stats_kinds[TP_SCOPE_SERVER].stats[TP_SERVER_live].name, "live");
+	/* A histogram spans its buckets, sum and count. */
+	ck_assert_uint_eq(TP_TEST_length_ms, 1);
+	ck_assert_uint_eq(TP_TEST_active, 1 + TP_STATS_HIST_VALUES);
+	ck_assert_uint_eq(TP_TEST__COUNT, 2 + TP_STATS_HIST_VALUES);
+}
+END_TEST
+
+START_TEST(hist_buckets)
+{
+	uint64_t prev = 0;
+	uint64_t *blk;
+
+	for (unsigned b = 0; b < TP_STATS_HIST_BUCKETS; b++) {
+		uint64_t lo = tp_stats_hist_bucket_lower(b);
+
+		ck_assert(b == 0 || lo > prev);
+		ck_assert_uint_eq(tp_stats_hist_bucket(lo), b);
+		if (lo > 0)
+			ck_assert_uint_eq(tp_stats_hist_bucket(lo - 1), b - 1);
+		prev = lo;
+	}
+	/* At most 1/8 wide above the linear part. */
+	for (unsigned b = TP_STATS_HIST_SUB; b + 1 < TP_STATS_HIST_BUCKETS; b++) {
+		uint64_t lo = tp_stats_hist_bucket_lower(b);
+
+		ck_assert(tp_stats_hist_bucket_lower(b + 1) - lo <= lo / 8);
+	}
+	ck_assert_uint_eq(tp_stats_hist_bucket(UINT64_MAX), TP_STATS_HIST_BUCKETS - 1);
+	ck_assert_uint_eq(tp_stats_hist_bucket(1ull << TP_STATS_HIST_MAX_EXP),
+			  TP_STATS_HIST_BUCKETS - 1);
+
+	blk = calloc(TP_TEST__COUNT, sizeof(*blk));
+	ck_assert_ptr_nonnull(blk);
+	tp_stat_record((struct tp_stats_block *)blk, TP_TEST_length_ms, 5);
+	tp_stat_record((struct tp_stats_block *)blk, TP_TEST_length_ms, 1000);
+	ck_assert_uint_eq(blk[TP_TEST_length_ms + 5], 1);
+	ck_assert_uint_eq(blk[TP_TEST_length_ms + tp_stats_hist_bucket(1000)], 1);
+	ck_assert_uint_eq(blk[TP_TEST_length_ms + TP_STATS_HIST_SUM], 1005);
+	ck_assert_uint_eq(blk[TP_TEST_length_ms + TP_STATS_HIST_COUNT], 2);
+	ck_assert_uint_eq(blk[TP_TEST_rx_total], 0);
+	ck_assert_uint_eq(blk[TP_TEST_active], 0);
+	free(blk);
+}
+END_TEST
+
+START_TEST(scope_registration)
+{
+	struct tp_stats *st = create(2, 8);
+	uint32_t srv, tcp, cl, again, l2;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "demo", &tcp), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "demo", &cl), 0);
+	ck_assert_uint_eq(srv, 0);
+	ck_assert_uint_eq(tcp, TP_SERVER__COUNT);
+	ck_assert_uint_eq(cl, TP_SERVER__COUNT + TP_TCP__COUNT);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+
+	/* Same kind and name: same row, nothing appended (a reload re-registering). */
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "demo", &again), 0);
+	ck_assert_uint_eq(again, tcp);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &again), 0);
+	ck_assert_uint_eq(again, srv);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+
+	/* A new one appends after all others; the old ones keep their base. */
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_LISTENER, "127.0.0.1_10000", &l2), 0);
+	ck_assert_uint_eq(l2, cl + TP_CLUSTER__COUNT);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "demo", &again), 0);
+	ck_assert_uint_eq(again, cl);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 4);
+	ck_assert_uint_eq(n_stats_of(st), TP_SERVER__COUNT + TP_TCP__COUNT + TP_CLUSTER__COUNT +
+						  TP_LISTENER__COUNT);
+	ck_assert_uint_eq(stat_of(st, "server.live"), 0);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 0);
+	ck_assert_uint_eq(stat_of(st, "cluster.demo.upstream_cx_none_healthy"), 0);
+	ck_assert_uint_eq(stat_of(st, "listener.127.0.0.1_10000.downstream_cx_active"), 0);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(scope_capacity)
+{
+	struct tp_stats *st = create(1, 2);
+	char longname[TP_STATS_NAME_MAX + 1];
+	uint32_t b;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, longname, &b), -ENAMETOOLONG);
+	longname[TP_STATS_NAME_MAX - 1] = '\0'; /* the longest that fits */
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, longname, &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "", &b), -EINVAL);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "x", &b), -EINVAL);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "a", &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "b", &b), -ENOSPC);
+	/* Full, but existing names still resolve. */
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "a", &b), 0);
+	ck_assert_uint_eq(b, TP_CLUSTER__COUNT);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 2);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(create_capacity)
+{
+	struct tp_stats *st = NULL;
+
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 0, 8, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "slots"));
+	ck_assert_int_eq(
+		tp_stats_create(&st, shm_name, TP_STATS_MAX_SLOTS + 1, 8, err, sizeof(err)),
+		-EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "slots"));
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 0, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "scopes"));
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, TP_STATS_MAX_SLOTS, TP_STATS_MAX_SCOPES,
+					 err, sizeof(err)),
+			 -EFBIG);
+	ck_assert_ptr_nonnull(strstr(err, "MiB"));
+	ck_assert_int_eq(tp_stats_create(&st, "/no/such/dir", 2, 8, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "/no/such/dir"));
+	/* Nothing was left behind by the failures. */
+	ck_assert_int_eq(shm_unlink(shm_name), -1);
+	ck_assert_ptr_null(st);
+}
+END_TEST
+
+/* Writes the header of a segment behind the library's back. */
+static struct tp_stats_hdr *map_hdr(int *fd)
+{
+	struct tp_stats_hdr *h;
+
+	*fd = shm_open(shm_name, O_RDWR, 0);
+	ck_assert_int_ge(*fd, 0);
+	h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	ck_assert(h != MAP_FAILED);
+	return h;
+}
+
+static void unmap_hdr(struct tp_stats_hdr *h, int fd)
+{
+	munmap(h, sizeof(*h));
+	close(fd);
+}
+
+START_TEST(second_master)
+{
+	struct tp_stats *st = create(2, 4), *st2 = NULL;
+	struct tp_stats_hdr *h;
+	pid_t dead;
+	int fd;
+
+	ck_assert_int_eq(tp_stats_create(&st2, shm_name, 2, 4, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err, "in use"));
+	/* The segment of a master that is gone is replaced. */
+	dead = fork();
+	if (dead == 0) {
+		tp_stats_close(st);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	h = map_hdr(&fd);
+	h->master_pid = dead;
+	unmap_hdr(h, fd);
+	tp_stats_close(st);
+	st = create(3, 4);
+	ck_assert_uint_eq(tp_stats_n_slots(st), 3);
+	tp_stats_destroy(st);
+	ck_assert_int_eq(shm_unlink(shm_name), -1); /* destroy removed it */
+}
+END_TEST
+
+START_TEST(fork_child_slot)
+{
+	struct tp_stats *st = create(4, 8), *rd;
+	uint32_t tcp, cl, srv;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "demo", &tcp), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	tp_stat_set(tp_stats_block(st, TP_STATS_SLOT_MASTER), srv + TP_SERVER_concurrency, 4);
+
+	for (unsigned slot = 1; slot <= 2; slot++) {
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			/* A worker: inherited mapping, writes only its own block. */
+			struct tp_stats_block *b = tp_stats_block(st, slot);
+
+			for (int i = 0; i < 1000; i++) {
+				tp_stat_inc(b, tcp + TP_TCP_downstream_cx_total);
+				tp_stat_add(b, tcp + TP_TCP_downstream_cx_rx_bytes_total, 10);
+			}
+			tp_stat_inc(b, cl + TP_CLUSTER_upstream_cx_active);
+			tp_stat_inc(b, cl + TP_CLUSTER_upstream_cx_active);
+			tp_stat_dec(b, cl + TP_CLUSTER_upstream_cx_active);
+			tp_stats_close(st);
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 2000);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_rx_bytes_total"), 20000);
+	ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_active"), 2);
+	ck_assert_uint_eq(stat_of(st, "server.concurrency"), 4);
+
+	/* A separate reader sees the same, and scopes appended after it opened. */
+	ck_assert_int_eq(tp_stats_open(&rd, shm_name, err, sizeof(err)), 0);
+	ck_assert_uint_eq(stat_of(rd, "tcp.demo.downstream_cx_total"), 2000);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c2", &cl), 0);
+	tp_stat_add(tp_stats_block(st, 0), cl + TP_CLUSTER_upstream_cx_total, 7);
+	ck_assert_uint_eq(stat_of(rd, "cluster.c2.upstream_cx_total"), 7);
+	ck_assert_int_eq(tp_stats_scope(rd, TP_SCOPE_CLUSTER, "c3", &cl), -EROFS);
+	tp_stats_close(rd);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(gauges_signed)
+{
+	struct tp_stats *st = create(2, 4);
+	uint32_t cl;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	/* A gauge may be raised in one block and lowered in another; the sum is signed. */
+	tp_stat_add(tp_stats_block(st, 0), cl + TP_CLUSTER_upstream_cx_active, 1);
+	tp_stat_sub(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_active, 3);
+	ck_assert_int_eq((int64_t)stat_of(st, "cluster.c1.upstream_cx_active"), -2);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(reset_gauges_keeps_counters)
+{
+	struct tp_stats *st = create(2, 4);
+	struct tp_stats_block *b;
+	struct tp_stats_slot_info si;
+	uint32_t tcp;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "demo", &tcp), 0);
+	b = tp_stats_block(st, 1);
+	tp_stats_slot_set(st, 1, 4242, 0, TP_SLOT_LIVE);
+	tp_stat_add(b, tcp + TP_TCP_downstream_cx_total, 5);
+	tp_stat_add(b, tcp + TP_TCP_downstream_cx_rx_bytes_buffered, 4096);
+	tp_stat_add(b, tcp + TP_TCP_upstream_flush_active, 2);
+	tp_stat_add(tp_stats_block(st, 0), tcp + TP_TCP_upstream_flush_active, 1);
+
+	tp_stats_slot_set(st, 1, 4242, 0, TP_SLOT_DEAD);
+	tp_stats_slot_reset_gauges(st, 1);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 5);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_rx_bytes_buffered"), 0);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.upstream_flush_active"), 1); /* slot 0 untouched */
+	ck_assert_int_eq(tp_stats_slot_get(st, 1, &si), 0);
+	ck_assert_int_eq(si.state, TP_SLOT_DEAD);
+	ck_assert_int_eq(si.pid, 4242);
+
+	/* The restarted worker continues the slot's counters. */
+	tp_stats_slot_set(st, 1, 4243, 0, TP_SLOT_LIVE);
+	tp_stat_inc(b, tcp + TP_TCP_downstream_cx_total);
+	ck_assert_uint_eq(tp_stat_get(b, tcp + TP_TCP_downstream_cx_total), 6);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 6);
+	ck_assert_int_eq(tp_stats_slot_get(st, 2, &si), -EINVAL);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(retire_keeps_totals)
+{
+	struct tp_stats *st = create(4, 4);
+	struct tp_stats_slot_info si;
+	uint32_t tcp, cl;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "demo", &tcp), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	for (unsigned s = 0; s < 4; s++) {
+		struct tp_stats_block *b = tp_stats_block(st, s);
+
+		tp_stats_slot_set(st, s, 100 + (int)s, s / 2, TP_SLOT_LIVE);
+		tp_stat_add(b, tcp + TP_TCP_downstream_cx_total, 10 + s);
+		tp_stat_add(b, cl + TP_CLUSTER_upstream_cx_active, 1);
+	}
+	/* Generation 0 (slots 0 and 1) exits; twice, to see the retired block accumulate. */
+	tp_stats_slot_retire(st, 0);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 10 + 11 + 12 + 13);
+	tp_stats_slot_retire(st, 1);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 10 + 11 + 12 + 13);
+	ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_active"), 2); /* gauges dropped */
+	ck_assert_uint_eq(tp_stat_get(tp_stats_block(st, 0), tcp + TP_TCP_downstream_cx_total), 0);
+	ck_assert_uint_eq(tp_stat_get(tp_stats_block(st, 1), tcp + TP_TCP_downstream_cx_total), 0);
+	ck_assert_int_eq(tp_stats_slot_get(st, 0, &si), 0);
+	ck_assert_int_eq(si.state, TP_SLOT_FREE);
+	ck_assert_int_eq(si.pid, 0);
+
+	/* A new generation in slot 0 adds to the totals. */
+	tp_stat_add(tp_stats_block(st, 0), tcp + TP_TCP_downstream_cx_total, 100);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 146);
+	tp_stats_slot_retire(st, 0);
+	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 146);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+static int open_err(void)
+{
+	struct tp_stats *rd = NULL;
+	int ret;
+
+	err[0] = '\0';
+	ret = tp_stats_open(&rd, shm_name, err, sizeof(err));
+	if (!ret)
+		tp_stats_close(rd);
+	return ret;
+}
+
+START_TEST(reader_refuses)
+{
+	struct tp_stats *st;
+	struct tp_stats_hdr *h;
+	uint64_t saved;
+	int fd;
+
+	ck_assert_int_eq(open_err(), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, shm_name));
+
+	st = create(2, 4);
+	ck_assert_int_eq(open_err(), 0);
+	h = map_hdr(&fd);
+
+	h->magic ^= 1;
+	ck_assert_int_eq(open_err(), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "magic"));
+	h->magic ^= 1;
+
+	h->version++;
+	ck_assert_int_eq(open_err(), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "version"));
+	h->version--;
+
+	saved = h->layout_hash;
+	h->layout_hash = hash_one("tcp", desc_b, 3);
+	ck_assert_int_eq(open_err(), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "different stat tables"));
+	h->layout_hash = saved;
+
+	h->max_values++;
+	ck_assert_int_eq(open_err(), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "inconsistent"));
+	h->max_values--;
+
+	ck_assert_int_eq(open_err(), 0);
+	unmap_hdr(h, fd);
+
+	/* Too small to hold a header. */
+	fd = shm_open(shm_name, O_RDWR, 0);
+	ck_assert_int_eq(ftruncate(fd, 16), 0);
+	close(fd);
+	ck_assert_int_eq(open_err(), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "not a tcpproxy stats segment"));
+	tp_stats_close(st);
+}
+END_TEST
+
+START_TEST(listener_names)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(10000)};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(10001)};
+	char out[128];
+
+	inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+	tp_stats_listener_name((struct sockaddr *)&in, out, sizeof(out));
+	ck_assert_str_eq(out, "127.0.0.1_10000");
+
+	in6.sin6_addr = in6addr_loopback;
+	tp_stats_listener_name((struct sockaddr *)&in6, out, sizeof(out));
+	ck_assert_str_eq(out, "[__1]_10001");
+
+	inet_pton(AF_INET6, "2001:db8::5:0:1", &in6.sin6_addr);
+	in6.sin6_port = htons(443);
+	tp_stats_listener_name((struct sockaddr *)&in6, out, sizeof(out));
+	ck_assert_str_eq(out, "[2001_db8__5_0_1]_443");
+
+	in6.sin6_addr = in6addr_any;
+	tp_stats_listener_name((struct sockaddr *)&in6, out, sizeof(out));
+	ck_assert_str_eq(out, "[__]_443");
+
+	tp_stats_listener_name((struct sockaddr *)&in, out, 6); /* truncated, terminated */
+	ck_assert_str_eq(out, "127.0");
+}
+END_TEST
+
+static Suite *stats_suite(void)
+{
+	Suite *s = suite_create("stats");
+	TCase *tc = tcase_create("stats");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, layout_hash);
+	tcase_add_test(tc, generated_tables);
+	tcase_add_test(tc, hist_buckets);
+	tcase_add_test(tc, scope_registration);
+	tcase_add_test(tc, scope_capacity);
+	tcase_add_test(tc, create_capacity);
+	tcase_add_test(tc, second_master);
+	tcase_add_test(tc, fork_child_slot);
+	tcase_add_test(tc, gauges_signed);
+	tcase_add_test(tc, reset_gauges_keeps_counters);
+	tcase_add_test(tc, retire_keeps_totals);
+	tcase_add_test(tc, reader_refuses);
+	tcase_add_test(tc, listener_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(stats_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
