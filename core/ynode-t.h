@@ -1,0 +1,55 @@
+/* Types of the YAML node tree the config loader reads: every node keeps where it stood. */
+#ifndef TP_YNODE_T_H
+#define TP_YNODE_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tp_ynode_type {
+	TP_YNODE_SCALAR,
+	TP_YNODE_SEQ,
+	TP_YNODE_MAP,
+};
+
+struct tp_ynode_pair {
+	struct tp_ynode *key; /* always a scalar: the builder refuses complex keys */
+	struct tp_ynode *value;
+};
+
+/* One node. An alias is the very node its anchor names (shared, not copied), so a value reached
+ * through an alias reports the line and column where the anchored text stands. */
+struct tp_ynode {
+	enum tp_ynode_type type;
+	uint32_t line; /* 1-based */
+	uint32_t col;  /* 1-based */
+
+	/* TP_YNODE_SCALAR: NUL-terminated text (may also hold NULs; len is authoritative). */
+	char *str;
+	size_t len;
+	bool quoted; /* '...', "...", a block scalar, or tagged !!str / ! : text, never null/number */
+
+	/* TP_YNODE_SEQ: items[n]; TP_YNODE_MAP: pairs[n], "<<" merge keys already applied. */
+	struct tp_ynode **items;
+	struct tp_ynode_pair *pairs;
+	size_t n;
+
+	size_t expanded; /* nodes reachable, each alias use counted: refuses alias bombs */
+	struct tp_ynode *next_alloc; /* the document's list of every node, for freeing */
+};
+
+/* A parsed file: the root node (NULL for an empty document) and the nodes it owns. */
+struct tp_ydoc {
+	struct tp_ynode *root;
+	struct tp_ynode *nodes;
+};
+
+/* Where and why parsing failed. path names the innermost key being read, keys as written. */
+struct tp_yerror {
+	uint32_t line;
+	uint32_t col;
+	char path[256];
+	char reason[256];
+};
+
+#endif
