@@ -16,10 +16,10 @@
 /* Durations are held in milliseconds; protobuf JSON spells them "5s", "0.250s". */
 #define TP_DURATION_UNSET (-1)
 
-#define TP_DEFAULT_BUFFER_LIMIT     (1024u * 1024u)
-#define TP_DEFAULT_CONNECT_TIMEOUT  5000
-#define TP_DEFAULT_IDLE_TIMEOUT     (3600 * 1000)
-#define TP_MAX_EARLY_DATA_BYTES     (1024u * 1024u)
+#define TP_DEFAULT_BUFFER_LIMIT	   (1024u * 1024u)
+#define TP_DEFAULT_CONNECT_TIMEOUT 5000
+#define TP_DEFAULT_IDLE_TIMEOUT	   (3600 * 1000)
+#define TP_MAX_EARLY_DATA_BYTES	   (1024u * 1024u)
 
 struct tp_filter_ops;
 
@@ -62,6 +62,7 @@ struct tp_cluster_cfg {
 	size_t n_endpoints;
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
+	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */
 };
 
 enum tp_upstream_connect_mode {
@@ -79,19 +80,21 @@ struct tp_weighted_cluster_cfg {
 /* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
 struct tp_tcp_proxy_cfg {
 	char *stat_prefix;
-	char *cluster;     /* NULL when weighted_clusters is used */
+	char *cluster;	   /* NULL when weighted_clusters is used */
 	int cluster_index; /* into tp_config.clusters, resolved by the loader; -1 if none */
 	struct tp_weighted_cluster_cfg *weighted_clusters; /* not supported yet: always empty */
 	size_t n_weighted_clusters;
-	int64_t idle_timeout_ms;                       /* default 1 h; 0 disables */
+	int64_t idle_timeout_ms;		       /* default 1 h; 0 disables */
 	int64_t max_downstream_connection_duration_ms; /* TP_DURATION_UNSET: none */
-	uint32_t max_connect_attempts;                 /* default 1 */
+	uint32_t max_connect_attempts;		       /* default 1 */
 	enum tp_upstream_connect_mode upstream_connect_mode;
 	int64_t max_early_data_bytes; /* -1: unset */
 	/* Not supported yet (rejected by the loader): on_demand, metadata_match, access_log,
 	 * backoff_options, hash_policy, tunneling_config, max_downstream_connection_duration_
 	 * jitter_percentage, access_log_options, proxy_protocol_tlvs, check_drain_close. */
-	uint32_t stats_base; /* row of the tcp.<stat_prefix> scope; set by the master */
+	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */
+	struct tp_cfg_mark mark;	 /* of typed_config */
+	struct tp_cfg_mark cluster_mark; /* for "unknown cluster" */
 };
 
 struct tp_filter_cfg {
@@ -102,6 +105,7 @@ struct tp_filter_cfg {
 };
 
 struct tp_filter_chain_cfg {
+	char *name; /* optional label, as Envoy's FilterChain.name */
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
 };
@@ -114,11 +118,21 @@ struct tp_listener_cfg {
 	size_t n_filter_chains;
 	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
 	struct tp_cfg_mark mark;
+	struct tp_cfg_mark name_mark; /* line 0 when the name defaulted to the address text */
+	struct tp_cfg_mark addr_mark; /* for "address already used by listener ..." */
 };
 
 struct tp_admin_cfg {
 	bool enabled;
 	struct tp_sockaddr addr;
+};
+
+/* Problems found while loading, each "FILE:LINE:COL: dotted.path: reason", kept sorted by
+ * line then column (stable), which is file order. */
+struct tp_cfg_errors {
+	char **lines;
+	size_t n, cap;
+	struct tp_cfg_mark *marks; /* marks[i] is where lines[i] points; line 0: the whole file */
 };
 
 struct tp_config {
