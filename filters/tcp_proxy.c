@@ -1,0 +1,173 @@
+/* envoy.filters.network.tcp_proxy: its config (TcpProxy v3) and its place in the filter chain.
+ * The session itself lives in core/proxy.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cfg_schema.h"
+#include "core/config.h"
+#include "core/filter.h"
+#include "core/proxy.h"
+
+static const struct tp_cfg_enum connect_mode_enum[] = {
+	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},
+	{"ON_DOWNSTREAM_DATA", 1, TP_CONNECT_ON_DOWNSTREAM_DATA, false},
+	{"ON_DOWNSTREAM_TLS_HANDSHAKE", 2, TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE, false},
+	{NULL},
+};
+
+#define UNSUPPORTED(k)                               \
+	{                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED \
+	}
+
+static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
+static const struct tp_cfg_field tcp_proxy_fields[] = {
+	{.key = "stat_prefix",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, stat_prefix)},
+	{.key = "cluster",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, cluster),
+	 .mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, cluster_mark)},
+	/* Envoy has no upper bound; 0s disables the timer. */
+	{.key = "idle_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, idle_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = TP_DEFAULT_IDLE_TIMEOUT},
+	{.key = "max_downstream_connection_duration",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, max_downstream_connection_duration_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .def = TP_DURATION_UNSET},
+	{.key = "max_connect_attempts",
+	 .type = TP_CFG_UINT32,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, max_connect_attempts),
+	 .min = 1,
+	 .max = UINT32_MAX,
+	 .def = 1},
+	{.key = "upstream_connect_mode",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, upstream_connect_mode),
+	 .enums = connect_mode_enum,
+	 .def = TP_CONNECT_IMMEDIATE},
+	{.key = "max_early_data_bytes",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, max_early_data_bytes),
+	 .min = 0,
+	 .max = TP_MAX_EARLY_DATA_BYTES,
+	 .def = -1},
+	UNSUPPORTED("weighted_clusters"),
+	UNSUPPORTED("on_demand"),
+	UNSUPPORTED("metadata_match"),
+	UNSUPPORTED("downstream_idle_timeout"),
+	UNSUPPORTED("upstream_idle_timeout"),
+	UNSUPPORTED("access_log"),
+	UNSUPPORTED("hash_policy"),
+	UNSUPPORTED("tunneling_config"),
+	UNSUPPORTED("max_downstream_connection_duration_jitter_percentage"),
+	UNSUPPORTED("access_log_flush_interval"),
+	UNSUPPORTED("flush_access_log_on_connected"),
+	UNSUPPORTED("access_log_options"),
+	UNSUPPORTED("backoff_options"),
+	UNSUPPORTED("proxy_protocol_tlvs"),
+	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
+	{.key = "check_drain_close", .type = TP_CFG_UNSUPPORTED, .accept = "false"},
+	{.key = "deprecated_v1", .type = TP_CFG_REMOVED},
+	{NULL},
+};
+
+static const struct tp_cfg_schema tcp_proxy_schema = {
+	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+	.size = sizeof(struct tp_tcp_proxy_cfg),
+	.fields = tcp_proxy_fields,
+	.mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, mark),
+	.any = true,
+	.post = tcp_proxy_post,
+};
+
+static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_tcp_proxy_cfg *tp = obj;
+	const struct tp_ynode *weighted = tp_cfg_find(map, "weighted_clusters");
+	const struct tp_ynode *mode = tp_cfg_find(map, "upstream_connect_mode");
+
+	/* oneof cluster_specifier, required. */
+	if (!tp_cfg_find(map, "cluster") && !weighted)
+		tp_cfg_error(ctx, map, "cluster",
+			     "missing required field (one of cluster or weighted_clusters)");
+	else if (tp->cluster && weighted)
+		tp_cfg_error(ctx, weighted, "weighted_clusters",
+			     "only one of cluster and weighted_clusters may be set");
+
+	/* Envoy 1.38 made the early-data budget explicit for every mode that connects late. */
+	if (tp->upstream_connect_mode != TP_CONNECT_IMMEDIATE && tp->max_early_data_bytes < 0)
+		tp_cfg_error(ctx, mode, "upstream_connect_mode",
+			     "%s needs max_early_data_bytes (required for every mode but IMMEDIATE "
+			     "since Envoy 1.38)",
+			     tp->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA
+				     ? "ON_DOWNSTREAM_DATA"
+				     : "ON_DOWNSTREAM_TLS_HANDSHAKE");
+}
+
+static void *tcp_proxy_parse(struct tp_cfg_ctx *ctx, const struct tp_ynode *typed_config)
+{
+	struct tp_tcp_proxy_cfg *tp = calloc(1, sizeof(*tp));
+
+	if (!tp) {
+		ctx->oom = true;
+		tp_cfg_error(ctx, typed_config, NULL, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	tp->cluster_index = -1;
+	tp_cfg_decode(ctx, &tcp_proxy_schema, typed_config, tp);
+	/* Returned even when decoding reported errors: check() can still find more. */
+	return tp;
+}
+
+static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void *conf)
+{
+	struct tp_tcp_proxy_cfg *tp = conf;
+
+	if (tp->cluster) {
+		tp->cluster_index = tp_config_cluster_index(cfg, tp->cluster);
+		if (tp->cluster_index < 0)
+			tp_cfg_error_mark(ctx, tp->cluster_mark, "cluster",
+					  "unknown cluster \"%s\"", tp->cluster);
+	}
+	for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
+		struct tp_weighted_cluster_cfg *w = &tp->weighted_clusters[i];
+
+		w->cluster_index = tp_config_cluster_index(cfg, w->name);
+	}
+}
+
+static void tcp_proxy_free(void *conf)
+{
+	struct tp_tcp_proxy_cfg *tp = conf;
+
+	if (!tp)
+		return;
+	tp_cfg_free(&tcp_proxy_schema, tp);
+	for (size_t i = 0; i < tp->n_weighted_clusters; i++)
+		free(tp->weighted_clusters[i].name);
+	free(tp->weighted_clusters);
+	free(tp);
+}
+
+const struct tp_filter_ops tp_filter_tcp_proxy = {
+	.name = "envoy.filters.network.tcp_proxy",
+	.type_url = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+	.terminal = true,
+	.parse = tcp_proxy_parse,
+	.check = tcp_proxy_check,
+	.free = tcp_proxy_free,
+	.on_new_connection = tp_proxy_on_new_connection,
+	.on_data = tp_proxy_on_data,
+};
