@@ -343,11 +343,12 @@ void tp_relay_on_readable(struct tp_worker *w, struct tp_conn *c, enum tp_side s
 		tp_conn_close(w, c);
 		return;
 	}
-	if (!c->dir[s].src_eof)
-		c->dir[s].readable = 1;
-	else if ((mask & POLLERR) && !c->dir[!s].fin_sent && socket_error(c->fd[s]) < 0)
-		/* Nothing left to read from s, so only its error tells that writes to it will fail. */
+	/* An error is looked at even when s is not being read (paused, or after its FIN): a
+	 * reset must end what is meant for s, and let what s sent be flushed. */
+	if ((mask & POLLERR) && socket_error(c->fd[s]) < 0)
 		side_failed(w, c, s);
+	else if (!c->dir[s].src_eof)
+		c->dir[s].readable = 1;
 	pump_both(w, c, s);
 }
 

@@ -1,0 +1,438 @@
+"""Integration test harness: starts the real build/tcpproxy against real servers on loopback.
+
+Every test gets its own --base-id (so its own stats segment) and its own ports, and everything it
+starts is stopped when it ends, pass or fail.
+"""
+import hashlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("TP_BUILD", "build"))
+TCPPROXY = os.path.join(BUILD, "tcpproxy")
+STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
+
+_next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(4000 + os.getpid() % 1000 * 10)))]
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def free_port(family=socket.AF_INET):
+    """A port the kernel just handed out and that nothing listens on now."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TestFailure("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def connect(port, host="127.0.0.1", timeout=10.0):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def recv_all(s, limit=1 << 30):
+    """Reads until EOF; returns the bytes."""
+    out = bytearray()
+    while len(out) < limit:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        out += b
+    return bytes(out)
+
+
+class Server:
+    """A TCP server on loopback running handler(conn) in a thread per connection."""
+
+    def __init__(self, handler, host="127.0.0.1", port=0, backlog=1024, rcvbuf=0):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:  # inherited by accepted sockets; small, it makes a slow receiver
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((host, port))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.accepted = 0
+        self.conns = []
+        self.errors = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.conns.append(c)
+            if self.handler:
+                threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            self.handler(c)
+        except Exception as e:  # recorded; the test decides whether it matters
+            self.errors.append(e)
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
+def echo_handler(c):
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        c.sendall(b)
+    c.shutdown(socket.SHUT_WR)
+
+
+class Proxy:
+    """The real tcpproxy binary on a config written from a template."""
+
+    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True):
+        self.base_id = _next_base_id[0]
+        _next_base_id[0] += 1
+        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
+        with os.fdopen(fd, "w") as f:
+            f.write(config)
+        self.log_path = self.config_path + ".log"
+        self.log = open(self.log_path, "w+")
+        args = [TCPPROXY, "-c", self.config_path, "--concurrency", str(concurrency),
+                "--base-id", str(self.base_id)] + list(extra_args)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.stats_name = "/tcpproxy.%d.stats" % self.base_id
+        if expect_start:
+            wait_for(lambda: self.workers_ready(concurrency) or self._died(),
+                     what="tcpproxy workers to start")
+            check(self.proc.poll() is None, "tcpproxy exited at start:\n" + self.output())
+            # No probe connection: it would be proxied and disturb the test's upstream. The
+            # master binds and listens before forking, so connections queue until accepted.
+
+    def _died(self):
+        return self.proc.poll() is not None
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def worker_pids(self):
+        try:
+            out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                                 capture_output=True, text=True).stdout
+        except OSError:
+            return []
+        return [int(x) for x in out.split()]
+
+    def workers_ready(self, n):
+        # A worker logs once its ring is up and its accepts are armed.
+        return self.output().count("serving") >= n
+
+    def stats(self):
+        """name -> value, summed over every worker (via tests/tools/tp-statdump)."""
+        r = subprocess.run([STATDUMP, self.stats_name], capture_output=True, text=True)
+        check(r.returncode == 0, "tp-statdump failed: " + r.stdout + r.stderr)
+        out = {}
+        for line in r.stdout.splitlines():
+            name, _, value = line.rpartition(": ")
+            if name:
+                try:
+                    out[name] = int(value)
+                except ValueError:
+                    out[name] = value
+        return out
+
+    def stat(self, name):
+        return self.stats().get(name, 0)
+
+    def wait_stat(self, name, value, timeout=10.0):
+        wait_for(lambda: self.stat(name) == value, timeout,
+                 what="%s == %s (is %s)" % (name, value, self.stat(name)))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the proxy; returns its exit status. Checks no worker is left behind."""
+        if self.proc.poll() is None:
+            workers = self.worker_pids()
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise TestFailure("tcpproxy did not stop within %.0fs" % timeout)
+            for pid in workers:
+                wait_for(lambda: not _alive(pid), 5, what="worker %d to exit" % pid)
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for p in (self.config_path, self.log_path):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+def _can_connect(port):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=1)
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def thread_count(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def pipe_count(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def stream_bytes(seed, total, chunk=1 << 20):
+    """Deterministic pseudo-random data, chunk by chunk."""
+    rnd = random.Random(seed)
+    left = total
+    while left:
+        n = min(chunk, left)
+        yield rnd.randbytes(n)
+        left -= n
+
+
+def digest_of(seed, total):
+    h = hashlib.sha256()
+    for b in stream_bytes(seed, total):
+        h.update(b)
+    return h.hexdigest()
+
+
+def cluster_yaml(name, ports, connect_timeout="5s", lb="ROUND_ROBIN", extra=""):
+    eps = "".join("""
+          - endpoint:
+              address:
+                socket_address: {address: 127.0.0.1, port_value: %d}""" % p for p in ports)
+    return """
+  - name: %s
+    type: STATIC
+    connect_timeout: %s
+    lb_policy: %s%s
+    load_assignment:
+      cluster_name: %s
+      endpoints:
+      - lb_endpoints:%s
+""" % (name, connect_timeout, lb, extra, name, eps)
+
+
+def listener_yaml(name, port, cluster, stat_prefix="test", proxy_extra="", address="127.0.0.1",
+                  extra=""):
+    return """
+  - name: %s
+    address:
+      socket_address: {address: "%s", port_value: %d}%s
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: %s
+          cluster: %s%s
+""" % (name, address, port, extra, stat_prefix, cluster, proxy_extra)
+
+
+def bootstrap(listeners, clusters):
+    return "static_resources:\n  listeners:" + "".join(listeners) + "  clusters:" + "".join(clusters)
+
+
+class EchoServer:
+    """A single-threaded echo server (selectors) that scales to thousands of connections.
+    Echoes what it reads; on EOF it half-closes back. Counts accepted connections."""
+
+    def __init__(self, host="127.0.0.1"):
+        import selectors
+        self.sel = selectors.DefaultSelector()
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.open = 0
+        self.rpipe, self.wpipe = os.pipe()
+        self.sel.register(self.sock, 1, "accept")
+        self.sel.register(self.rpipe, 1, "stop")
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import selectors
+        pending = {}
+        while True:
+            for key, ev in self.sel.select():
+                if key.data == "stop":
+                    for c in list(pending):
+                        c.close()
+                    return
+                if key.data == "accept":
+                    while True:
+                        try:
+                            c, _ = self.sock.accept()
+                        except BlockingIOError:
+                            break
+                        c.setblocking(False)
+                        self.accepted += 1
+                        self.open += 1
+                        pending[c] = b""
+                        self.sel.register(c, selectors.EVENT_READ, "conn")
+                    continue
+                c = key.fileobj
+                try:
+                    if ev & selectors.EVENT_READ:
+                        b = c.recv(1 << 16)
+                        if not b:
+                            if pending[c]:
+                                c.setblocking(True)
+                                c.sendall(pending[c])
+                                c.setblocking(False)
+                            c.shutdown(socket.SHUT_WR)
+                            self.sel.unregister(c)
+                            del pending[c]
+                            c.close()
+                            self.open -= 1
+                            continue
+                        pending[c] += b
+                    if pending[c]:
+                        n = c.send(pending[c])
+                        pending[c] = pending[c][n:]
+                    self.sel.modify(c, selectors.EVENT_READ | (
+                        selectors.EVENT_WRITE if pending[c] else 0), "conn")
+                except (ConnectionError, OSError):
+                    self.sel.unregister(c)
+                    del pending[c]
+                    c.close()
+                    self.open -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        os.write(self.wpipe, b"x")
+        self.thread.join(5)
+        self.sock.close()
+        os.close(self.rpipe)
+        os.close(self.wpipe)
+
+
+def echo_roundtrip(port, payload=b"ping", host="127.0.0.1"):
+    """Connects through the proxy, sends payload, half-closes, returns everything echoed."""
+    s = connect(port, host)
+    try:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        return recv_all(s)
+    finally:
+        s.close()
+
+
+def blackhole_port():
+    """A port whose SYNs are dropped: a listener with backlog 0 whose accept queue is full, so
+    a connect to it never completes (used for connect timeouts; traffic stays on loopback)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        f.setblocking(False)
+        try:
+            f.connect(("127.0.0.1", ls.getsockname()[1]))
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    time.sleep(0.2)
+    return ls, fillers
