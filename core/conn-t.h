@@ -60,16 +60,16 @@ enum tp_conn_state {
 
 /* Why the session ended, for stats, logs and (later) %RESPONSE_FLAGS%. */
 enum tp_conn_flag {
-	TP_CF_QUEUED = 1 << 0,		 /* on the worker's run queue (holds the slot) */
-	TP_CF_UPSTREAM_FIRST = 1 << 1,	 /* the upstream ended first (destroy_remote) */
-	TP_CF_FLUSHING = 1 << 2,	 /* downstream gone, still writing to upstream */
-	TP_CF_UP_ACTIVE = 1 << 3,	 /* counted in cluster upstream_cx_active */
-	TP_CF_NO_HEALTHY = 1 << 4,	 /* UH */
-	TP_CF_CONNECT_FAIL = 1 << 5,	 /* UF */
-	TP_CF_RETRIES_EXCEEDED = 1 << 6, /* URX */
-	TP_CF_NO_ROUTE = 1 << 7,	 /* NC */
-	TP_CF_DURATION = 1 << 8,	 /* DT */
-	TP_CF_IDLE = 1 << 9,		 /* idle timeout */
+	TP_CF_QUEUED = 1 << 0,		   /* on the worker's run queue (holds the slot) */
+	TP_CF_CLOSED_BY_UPSTREAM = 1 << 1, /* its reset or last FIN ended it (destroy_remote) */
+	TP_CF_FLUSHING = 1 << 2,	   /* downstream gone, still writing to upstream */
+	TP_CF_UP_ACTIVE = 1 << 3,	   /* counted in cluster upstream_cx_active */
+	TP_CF_NO_HEALTHY = 1 << 4,	   /* UH */
+	TP_CF_CONNECT_FAIL = 1 << 5,	   /* UF */
+	TP_CF_RETRIES_EXCEEDED = 1 << 6,   /* URX */
+	TP_CF_NO_ROUTE = 1 << 7,	   /* NC */
+	TP_CF_DURATION = 1 << 8,	   /* DT */
+	TP_CF_IDLE = 1 << 9,		   /* idle timeout */
 };
 
 struct tp_conn {

@@ -159,7 +159,7 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
 	c->host->active--;
 	tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
 	if (c->state == TP_CONN_RELAY)
-		tp_stat_inc(w->stats, cl + ((c->flags & TP_CF_UPSTREAM_FIRST)
+		tp_stat_inc(w->stats, cl + ((c->flags & TP_CF_CLOSED_BY_UPSTREAM)
 						    ? TP_CLUSTER_upstream_cx_destroy_remote
 						    : TP_CLUSTER_upstream_cx_destroy_local));
 }

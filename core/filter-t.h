@@ -13,13 +13,13 @@ struct tp_ynode;
 
 enum tp_filter_status {
 	TP_FILTER_CONTINUE, /* go on to the next filter */
-	TP_FILTER_STOP,     /* hold the chain (and the upstream connect) until the filter resumes it */
+	TP_FILTER_STOP, /* hold the chain (and the upstream connect) until the filter resumes it */
 };
 
 struct tp_filter_ops {
 	const char *name;     /* Envoy's canonical name, e.g. envoy.filters.network.tcp_proxy */
 	const char *type_url; /* the typed_config "@type" that selects this filter */
-	bool terminal;        /* must stand last in its chain (tcp_proxy) */
+	bool terminal;	      /* must stand last in its chain (tcp_proxy) */
 
 	/* Decodes typed_config (the whole mapping, "@type" included) into a new config object.
 	 * Problems are reported through ctx; may return NULL only after reporting one. */

@@ -168,8 +168,8 @@ static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 	struct tp_dir *from = &c->dir[s], *to = &c->dir[!s];
 	struct dir_stats ds;
 
-	if (s == TP_UP && !(c->flags & TP_CF_UPSTREAM_FIRST) && !c->dir[TP_DOWN].src_eof)
-		c->flags |= TP_CF_UPSTREAM_FIRST;
+	if (s == TP_UP)
+		c->flags |= TP_CF_CLOSED_BY_UPSTREAM;
 	from->src_eof = 1;
 	from->readable = 0;
 	if (from->paused) {
@@ -244,8 +244,10 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 				} else if (n == 0) {
 					d->src_eof = 1;
 					d->readable = 0;
-					if (s == TP_UP && !c->dir[TP_DOWN].src_eof)
-						c->flags |= TP_CF_UPSTREAM_FIRST;
+					/* As Envoy: the upstream closed the connection if
+					 * its FIN completed it (ours was already sent). */
+					if (s == TP_UP && c->dir[TP_DOWN].fin_sent)
+						c->flags |= TP_CF_CLOSED_BY_UPSTREAM;
 					progress = true;
 				} else if (n == -EAGAIN) {
 					if (d->pending && socket_has_bytes(src))

@@ -110,8 +110,9 @@ def test_half_close_upstream_first():
             check(got["data"] == b"late data", "data after upstream half-close: %r" % got)
             s.close()
             p.wait_stat("listener.127.0.0.1_%d.downstream_cx_active" % port, 0)
-            check(p.stat("cluster.c.upstream_cx_destroy_remote") == 1,
-                  "upstream closed first: destroy_remote")
+            # Envoy: the upstream FIN came first, our FIN completed the close: a local close.
+            check(p.stat("cluster.c.upstream_cx_destroy_local") == 1,
+                  "our FIN ended the upstream connection: destroy_local")
 
 
 def test_server_first_protocol():
