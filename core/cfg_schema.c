@@ -446,7 +446,8 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		ret = f->decode(ctx, f, v, obj);
 		break;
 	case TP_CFG_UNSUPPORTED:
-		if (f->accept && v->type == TP_YNODE_SCALAR && !strcmp(v->str, f->accept))
+		if (f->accept && v->type == TP_YNODE_SCALAR && !v->quoted &&
+		    !strcmp(v->str, f->accept))
 			break;
 		report_unsupported(ctx, f, key);
 		ret = -EINVAL;

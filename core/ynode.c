@@ -369,7 +369,7 @@ static void syntax_error(struct builder *b, const yaml_parser_t *p)
 	if (p->error == YAML_READER_ERROR)
 		mark = p->mark;
 	if (p->context)
-		snprintf(reason, sizeof(reason), "%s %s (line %zu column %zu)",
+		snprintf(reason, sizeof(reason), "%s %s started at line %zu column %zu",
 			 p->problem ? p->problem : "syntax error", p->context,
 			 p->context_mark.line + 1, p->context_mark.column + 1);
 	else

@@ -107,7 +107,8 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 			     "only one of cluster and weighted_clusters may be set");
 
 	/* Envoy 1.38 made the early-data budget explicit for every mode that connects late. */
-	if (tp->upstream_connect_mode != TP_CONNECT_IMMEDIATE && tp->max_early_data_bytes < 0)
+	if (tp->upstream_connect_mode != TP_CONNECT_IMMEDIATE &&
+	    !tp_cfg_find(map, "max_early_data_bytes"))
 		tp_cfg_error(ctx, mode, "upstream_connect_mode",
 			     "%s needs max_early_data_bytes (required for every mode but IMMEDIATE "
 			     "since Envoy 1.38)",
