@@ -1,0 +1,850 @@
+/* Check suite for core/config.c, core/cfg_schema.c and filters/tcp_proxy.c: what loads, the
+ * defaults it gets, and each error class with its exact FILE:LINE:COL line. */
+#include "core/config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/filter.h"
+
+/* A valid config; tests change one line of it, so line numbers below refer to this text. */
+static const char valid[] =
+	"static_resources:\n"						  /* 1 */
+	"  listeners:\n"						  /* 2 */
+	"  - name: l0\n"						  /* 3 */
+	"    address:\n"						  /* 4 */
+	"      socket_address: {address: 127.0.0.1, port_value: 10000}\n" /* 5 */
+	"    filter_chains:\n"						  /* 6 */
+	"    - filters:\n"						  /* 7 */
+	"      - name: envoy.filters.network.tcp_proxy\n"		  /* 8 */
+	"        typed_config:\n"					  /* 9 */
+	"          \"@type\": type.googleapis.com/"
+	"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n"		   /* 10 */
+	"          stat_prefix: p0\n"						   /* 11 */
+	"          cluster: c0\n"						   /* 12 */
+	"  clusters:\n"								   /* 13 */
+	"  - name: c0\n"							   /* 14 */
+	"    load_assignment:\n"						   /* 15 */
+	"      cluster_name: c0\n"						   /* 16 */
+	"      endpoints:\n"							   /* 17 */
+	"      - lb_endpoints:\n"						   /* 18 */
+	"        - endpoint:\n"							   /* 19 */
+	"            address:\n"						   /* 20 */
+	"              socket_address: {address: 127.0.0.1, port_value: 10001}\n"; /* 21 */
+
+#define TCP_PROXY_TYPE "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+
+static char path[64];
+static char *text;
+
+static void setup(void)
+{
+	path[0] = '\0';
+	text = NULL;
+}
+
+static void teardown(void)
+{
+	if (path[0])
+		unlink(path);
+	free(text);
+}
+
+static void write_file(const char *content)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/check_config.XXXXXX.yaml");
+	fd = mkstemps(path, 5);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+}
+
+/* valid with the first occurrence of from replaced by to. */
+static const char *edit(const char *from, const char *to)
+{
+	const char *at = strstr(valid, from);
+	size_t len;
+
+	ck_assert_msg(at != NULL, "'%s' not in the valid config", from);
+	len = strlen(valid) - strlen(from) + strlen(to);
+	free(text);
+	text = malloc(len + 1);
+	snprintf(text, len + 1, "%.*s%s%s", (int)(at - valid), valid, to, at + strlen(from));
+	return text;
+}
+
+static struct tp_config *load_ok(const char *content)
+{
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = NULL;
+	int ret;
+
+	write_file(content);
+	ret = tp_config_load(path, &cfg, &errs);
+	if (ret)
+		tp_cfg_errors_print(&errs, stderr);
+	ck_assert_int_eq(ret, 0);
+	ck_assert_int_eq(errs.n, 0);
+	ck_assert_ptr_nonnull(cfg);
+	tp_cfg_errors_free(&errs);
+	return cfg;
+}
+
+/* Loads content and compares every error line, the temp file's name stripped off the front. */
+static void expect_errors(const char *content, const char *const *want)
+{
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = (struct tp_config *)1;
+	size_t n_want = 0, plen;
+	int ret;
+
+	while (want[n_want])
+		n_want++;
+	write_file(content);
+	ret = tp_config_load(path, &cfg, &errs);
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_null(cfg);
+	plen = strlen(path);
+	for (size_t i = 0; i < errs.n || i < n_want; i++) {
+		const char *got = i < errs.n ? errs.lines[i] : "(none)";
+
+		if (i < errs.n) {
+			ck_assert_msg(!strncmp(got, path, plen), "line without the path: %s", got);
+			got += plen;
+		}
+		ck_assert_msg(i < n_want && !strcmp(got, want[i]), "error %zu:\n got: %s\nwant: %s",
+			      i, got, i < n_want ? want[i] : "(none)");
+	}
+	tp_cfg_errors_free(&errs);
+}
+
+#define EXPECT(content, ...)                                  \
+	do {                                                  \
+		const char *const w_[] = {__VA_ARGS__, NULL}; \
+		expect_errors(content, w_);                   \
+	} while (0)
+
+#define TP0 "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
+
+/* ---- what loads ---- */
+
+START_TEST(defaults)
+{
+	struct tp_config *cfg = load_ok(valid);
+	const struct tp_listener_cfg *l;
+	const struct tp_cluster_cfg *c;
+	const struct tp_tcp_proxy_cfg *tp;
+
+	ck_assert_str_eq(cfg->path, path);
+	ck_assert_int_eq(cfg->n_listeners, 1);
+	l = &cfg->listeners[0];
+	ck_assert_str_eq(l->name, "l0");
+	ck_assert_str_eq(l->addr.text, "127.0.0.1:10000");
+	ck_assert_int_eq(l->addr.ss.ss_family, AF_INET);
+	ck_assert_int_eq(l->addr.len, sizeof(struct sockaddr_in));
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)&l->addr.ss)->sin_port), 10000);
+	ck_assert_uint_eq(l->per_connection_buffer_limit_bytes, 1024 * 1024);
+	ck_assert_int_eq(l->mark.line, 3);
+	ck_assert_int_eq(l->mark.col, 5);
+	ck_assert_int_eq(l->n_filter_chains, 1);
+	ck_assert_int_eq(l->filter_chains[0].n_filters, 1);
+	ck_assert_str_eq(l->filter_chains[0].filters[0].name, "envoy.filters.network.tcp_proxy");
+	ck_assert_ptr_eq(l->filter_chains[0].filters[0].ops, &tp_filter_tcp_proxy);
+	tp = l->filter_chains[0].filters[0].conf;
+	ck_assert_str_eq(tp->stat_prefix, "p0");
+	ck_assert_str_eq(tp->cluster, "c0");
+	ck_assert_int_eq(tp->cluster_index, 0);
+	ck_assert_int_eq(tp->idle_timeout_ms, 3600 * 1000);
+	ck_assert_int_eq(tp->max_downstream_connection_duration_ms, TP_DURATION_UNSET);
+	ck_assert_uint_eq(tp->max_connect_attempts, 1);
+	ck_assert_int_eq(tp->upstream_connect_mode, TP_CONNECT_IMMEDIATE);
+	ck_assert_int_eq(tp->max_early_data_bytes, -1);
+	ck_assert_int_eq(tp->n_weighted_clusters, 0);
+
+	ck_assert_int_eq(cfg->n_clusters, 1);
+	c = &cfg->clusters[0];
+	ck_assert_str_eq(c->name, "c0");
+	ck_assert_int_eq(c->type, TP_CLUSTER_STATIC);
+	ck_assert_int_eq(c->connect_timeout_ms, 5000);
+	ck_assert_int_eq(c->lb_policy, TP_LB_ROUND_ROBIN);
+	ck_assert_uint_eq(c->per_connection_buffer_limit_bytes, 1024 * 1024);
+	ck_assert_int_eq(c->n_endpoints, 1);
+	ck_assert_str_eq(c->endpoints[0].addr.text, "127.0.0.1:10001");
+	ck_assert_uint_eq(c->endpoints[0].weight, 1);
+	ck_assert_int_eq(c->endpoints[0].mark.line, 19);
+	ck_assert(!cfg->admin.enabled);
+	ck_assert_int_eq(tp_config_cluster_index(cfg, "c0"), 0);
+	ck_assert_int_eq(tp_config_cluster_index(cfg, "nope"), -1);
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(every_supported_field)
+{
+	struct tp_config *cfg = load_ok(
+		"admin:\n"
+		"  address: {socket_address: {address: \"::1\", port_value: 9901}}\n"
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - address: {socket_address: {address: \"::\", port_value: 443, protocol: TCP}}\n"
+		"    per_connection_buffer_limit_bytes: 32768\n"
+		"    enable_reuse_port: true\n"
+		"    filter_chains:\n"
+		"    - name: only\n"
+		"      filters:\n"
+		"      - name: tcp\n"
+		"        typed_config:\n"
+		"          \"@type\": " TCP_PROXY_TYPE "\n"
+		"          stat_prefix: s\n"
+		"          cluster: c\n"
+		"          idle_timeout: 0s\n"
+		"          max_downstream_connection_duration: 0.0005s\n"
+		"          max_connect_attempts: 3\n"
+		"          upstream_connect_mode: ON_DOWNSTREAM_DATA\n"
+		"          max_early_data_bytes: 0\n"
+		"          check_drain_close: false\n"
+		"  clusters:\n"
+		"  - name: c\n"
+		"    type: STATIC\n"
+		"    connect_timeout: 0.250s\n"
+		"    lb_policy: 3\n"
+		"    per_connection_buffer_limit_bytes: \"65536\"\n"
+		"    load_assignment:\n"
+		"      cluster_name: c\n"
+		"      endpoints:\n"
+		"      - priority: 0\n"
+		"        lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: "
+		"1}}}\n"
+		"          load_balancing_weight: 5\n"
+		"      - lb_endpoints:\n"
+		"        - endpoint:\n"
+		"            address:\n"
+		"              socket_address: {address: \"fe80::0:1\", port_value: 65535}\n");
+	const struct tp_listener_cfg *l = &cfg->listeners[0];
+	const struct tp_tcp_proxy_cfg *tp = l->filter_chains[0].filters[0].conf;
+	const struct tp_cluster_cfg *c = &cfg->clusters[0];
+
+	ck_assert(cfg->admin.enabled);
+	ck_assert_str_eq(cfg->admin.addr.text, "[::1]:9901");
+	ck_assert_str_eq(l->name, "[::]:443"); /* unnamed: the address */
+	ck_assert_int_eq(l->addr.ss.ss_family, AF_INET6);
+	ck_assert_uint_eq(l->per_connection_buffer_limit_bytes, 32768);
+	ck_assert_str_eq(l->filter_chains[0].name, "only");
+	ck_assert_int_eq(tp->idle_timeout_ms, 0);
+	ck_assert_int_eq(tp->max_downstream_connection_duration_ms, 1);
+	ck_assert_uint_eq(tp->max_connect_attempts, 3);
+	ck_assert_int_eq(tp->upstream_connect_mode, TP_CONNECT_ON_DOWNSTREAM_DATA);
+	ck_assert_int_eq(tp->max_early_data_bytes, 0);
+	ck_assert_int_eq(c->connect_timeout_ms, 250);
+	ck_assert_int_eq(c->lb_policy, TP_LB_RANDOM); /* Envoy's number 3 */
+	ck_assert_uint_eq(c->per_connection_buffer_limit_bytes, 65536);
+	ck_assert_int_eq(c->n_endpoints, 2); /* flattened across localities */
+	ck_assert_uint_eq(c->endpoints[0].weight, 5);
+	ck_assert_str_eq(c->endpoints[0].addr.text, "10.0.0.1:1");
+	ck_assert_str_eq(c->endpoints[1].addr.text, "[fe80::1]:65535");
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(lower_camel_case)
+{
+	struct tp_config *cfg =
+		load_ok("staticResources:\n"
+			"  listeners:\n"
+			"  - name: l\n"
+			"    address: {socketAddress: {address: 127.0.0.1, portValue: 80}}\n"
+			"    perConnectionBufferLimitBytes: 4096\n"
+			"    filterChains:\n"
+			"    - filters:\n"
+			"      - name: envoy.tcp_proxy\n"
+			"        typedConfig:\n"
+			"          \"@type\": " TCP_PROXY_TYPE "\n"
+			"          statPrefix: s\n"
+			"          cluster: c\n"
+			"          idleTimeout: 10s\n"
+			"          maxDownstreamConnectionDuration: 20s\n"
+			"          maxConnectAttempts: 2\n"
+			"          upstreamConnectMode: ON_DOWNSTREAM_DATA\n"
+			"          maxEarlyDataBytes: 1024\n"
+			"  clusters:\n"
+			"  - name: c\n"
+			"    connectTimeout: 1s\n"
+			"    lbPolicy: LEAST_REQUEST\n"
+			"    loadAssignment:\n"
+			"      clusterName: c\n"
+			"      endpoints:\n"
+			"      - lbEndpoints:\n"
+			"        - endpoint: {address: {socketAddress: {address: 127.0.0.1, "
+			"portValue: 81}}}\n"
+			"          loadBalancingWeight: 7\n");
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+
+	ck_assert_uint_eq(cfg->listeners[0].per_connection_buffer_limit_bytes, 4096);
+	ck_assert_str_eq(tp->stat_prefix, "s");
+	ck_assert_int_eq(tp->idle_timeout_ms, 10000);
+	ck_assert_int_eq(tp->max_downstream_connection_duration_ms, 20000);
+	ck_assert_uint_eq(tp->max_connect_attempts, 2);
+	ck_assert_int_eq(tp->max_early_data_bytes, 1024);
+	ck_assert_int_eq(cfg->clusters[0].connect_timeout_ms, 1000);
+	ck_assert_int_eq(cfg->clusters[0].lb_policy, TP_LB_LEAST_REQUEST);
+	ck_assert_uint_eq(cfg->clusters[0].endpoints[0].weight, 7);
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(anchors_and_aliases)
+{
+	struct tp_config *cfg = load_ok(
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - name: a\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 1}}\n"
+		"    filter_chains: &chains\n"
+		"    - filters:\n"
+		"      - name: t\n"
+		"        typed_config: {\"@type\": " TCP_PROXY_TYPE
+		", stat_prefix: s, cluster: d}\n"
+		"  - name: b\n"
+		"    address: {socket_address: {address: 127.0.0.1, port_value: 2}}\n"
+		"    filter_chains: *chains\n"
+		"  clusters:\n"
+		"  - &base\n"
+		"    name: c\n"
+		"    connect_timeout: 2s\n"
+		"    load_assignment:\n"
+		"      cluster_name: c\n"
+		"      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: &ep\n"
+		"                   {address: 127.0.0.1, port_value: 3}}}}]}]\n"
+		"  - <<: *base\n"
+		"    name: d\n"
+		"    lb_policy: RANDOM\n");
+	const struct tp_tcp_proxy_cfg *a = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	const struct tp_tcp_proxy_cfg *b = cfg->listeners[1].filter_chains[0].filters[0].conf;
+
+	/* The aliased chain is decoded once per use: each listener owns its own config. */
+	ck_assert_ptr_ne(a, b);
+	ck_assert_str_eq(b->cluster, "d");
+	ck_assert_int_eq(a->cluster_index, 1);
+	ck_assert_int_eq(b->cluster_index, 1);
+	ck_assert_str_eq(cfg->clusters[1].name, "d");
+	ck_assert_int_eq(cfg->clusters[1].connect_timeout_ms, 2000); /* merged from c */
+	ck_assert_int_eq(cfg->clusters[1].lb_policy, TP_LB_RANDOM);
+	ck_assert_int_eq(cfg->clusters[0].lb_policy, TP_LB_ROUND_ROBIN);
+	ck_assert_str_eq(cfg->clusters[1].endpoints[0].addr.text, "127.0.0.1:3");
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(json_file)
+{
+	struct tp_config *cfg = load_ok(
+		"{\n"
+		"  \"staticResources\": {\n"
+		"    \"listeners\": [{\n"
+		"      \"name\": \"j\",\n"
+		"      \"address\": {\"socketAddress\": {\"address\": \"127.0.0.1\", "
+		"\"portValue\": 9}},\n"
+		"      \"filterChains\": [{\"filters\": [{\n"
+		"        \"name\": \"envoy.filters.network.tcp_proxy\",\n"
+		"        \"typedConfig\": {\"@type\": \"" TCP_PROXY_TYPE "\",\n"
+		"                        \"statPrefix\": \"j\", \"cluster\": \"c\",\n"
+		"                        \"idleTimeout\": \"1.5s\", \"maxConnectAttempts\": 4}\n"
+		"      }]}]\n"
+		"    }],\n"
+		"    \"clusters\": [{\"name\": \"c\", \"connectTimeout\": \"2s\", \"type\": "
+		"\"STATIC\",\n"
+		"      \"loadAssignment\": {\"clusterName\": \"c\", \"endpoints\": []}}]\n"
+		"  }\n"
+		"}\n");
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+
+	ck_assert_str_eq(cfg->listeners[0].name, "j");
+	ck_assert_int_eq(tp->idle_timeout_ms, 1500);
+	ck_assert_uint_eq(tp->max_connect_attempts, 4);
+	ck_assert_int_eq(cfg->clusters[0].connect_timeout_ms, 2000);
+	ck_assert_int_eq(cfg->clusters[0].n_endpoints, 0); /* allowed: no host at runtime (UH) */
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(null_means_unset)
+{
+	/* protobuf JSON reads null as "not set": the default applies. */
+	struct tp_config *cfg =
+		load_ok(edit("          cluster: c0\n", "          cluster: c0\n"
+							"          idle_timeout: ~\n"
+							"          access_log:\n"));
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+
+	ck_assert_int_eq(tp->idle_timeout_ms, 3600 * 1000);
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(no_listeners)
+{
+	struct tp_config *cfg = load_ok("static_resources: {}\n");
+
+	ck_assert_int_eq(cfg->n_listeners, 0);
+	ck_assert_int_eq(cfg->n_clusters, 0);
+	tp_config_free(cfg);
+}
+END_TEST
+
+/* ---- each error class ---- */
+
+START_TEST(unknown_field)
+{
+	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          clutser: c0\n"),
+	       ":13:11: " TP0 ".clutser: unknown field");
+	EXPECT(edit("static_resources:\n", "statics:\n"), ":1:1: statics: unknown field");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    hosts: []\n"),
+	       ":15:5: static_resources.clusters[0].hosts: unknown field: Envoy's v3 API removed "
+	       "it; use load_assignment");
+	EXPECT(edit("        typed_config:\n", "        config: {}\n        typed_config:\n"),
+	       ":9:9: static_resources.listeners[0].filter_chains[0].filters[0].config: unknown "
+	       "field: Envoy's v3 API removed it; use typed_config with an \"@type\"");
+}
+END_TEST
+
+START_TEST(wrong_type)
+{
+	EXPECT(edit("stat_prefix: p0", "stat_prefix: [p0]"),
+	       ":11:24: " TP0 ".stat_prefix: expected a string, got a list");
+	EXPECT(edit("port_value: 10000", "port_value: ten"),
+	       ":5:56: static_resources.listeners[0].address.socket_address.port_value: expected "
+	       "an "
+	       "unsigned integer, got \"ten\"");
+	EXPECT(edit("  listeners:\n", "  listeners: 5\n  x:\n"),
+	       ":2:14: static_resources.listeners: expected a list, got a number",
+	       ":3:3: static_resources.x: unknown field");
+	EXPECT(edit("{address: 127.0.0.1, port_value: 10000}", "[127.0.0.1, 10000]"),
+	       ":5:23: static_resources.listeners[0].address.socket_address: expected a mapping, "
+	       "got a list");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {seconds: 5}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: expected a duration string "
+	       "like \"5s\", got a mapping");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: [RANDOM]\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: expected an enum name, got a list");
+	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: \"true\"\n"),
+	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT("- a\n", ":1:1: (root): expected a mapping, got a list");
+}
+END_TEST
+
+START_TEST(missing_required)
+{
+	EXPECT(edit("          stat_prefix: p0\n", ""),
+	       ":10:11: " TP0 ".stat_prefix: missing required field");
+	EXPECT(edit("          cluster: c0\n", ""),
+	       ":10:11: " TP0 ".cluster: missing required field (one of cluster or "
+	       "weighted_clusters)");
+	/* The cluster without a name also leaves tcp_proxy's cluster unknown: both reported. */
+	EXPECT(edit("  - name: c0\n", "  - type: STATIC\n"),
+	       ":12:20: " TP0 ".cluster: unknown cluster \"c0\"",
+	       ":14:5: static_resources.clusters[0].name: missing required field");
+}
+END_TEST
+
+START_TEST(unknown_cluster)
+{
+	EXPECT(edit("cluster: c0", "cluster: c9"),
+	       ":12:20: " TP0 ".cluster: unknown cluster \"c9\"");
+}
+END_TEST
+
+START_TEST(duplicate_names)
+{
+	EXPECT(edit("  clusters:\n",
+		    "  - name: l0\n"
+		    "    address: {socket_address: {address: 127.0.0.1, port_value: 10002}}\n"
+		    "    filter_chains: [{filters: [{name: t, typed_config: "
+		    "{\"@type\": " TCP_PROXY_TYPE ", stat_prefix: p, cluster: c0}}]}]\n"
+		    "  clusters:\n"),
+	       ":13:11: static_resources.listeners[1].name: duplicate listener name \"l0\" (first "
+	       "at line 3)");
+	EXPECT(edit("  clusters:\n", "  clusters:\n  - name: c0\n"),
+	       ":15:11: static_resources.clusters[1].name: duplicate cluster name \"c0\" (first at "
+	       "line 14)");
+}
+END_TEST
+
+START_TEST(same_address)
+{
+	EXPECT(edit("  clusters:\n",
+		    "  - name: l1\n"
+		    "    address: {socket_address: {address: 127.0.0.1, port_value: 10000}}\n"
+		    "    filter_chains: [{filters: [{name: t, typed_config: "
+		    "{\"@type\": " TCP_PROXY_TYPE ", stat_prefix: p, cluster: c0}}]}]\n"
+		    "  clusters:\n"),
+	       ":14:14: static_resources.listeners[1].address: address 127.0.0.1:10000 is already "
+	       "used by listener \"l0\" (line 3)");
+}
+END_TEST
+
+START_TEST(bad_address_and_port)
+{
+	EXPECT(edit("address: 127.0.0.1, port_value: 10000",
+		    "address: localhost, port_value: 10000"),
+	       ":5:33: static_resources.listeners[0].address.socket_address.address: bad address "
+	       "\"localhost\": expected an IPv4 or IPv6 literal (tcpproxy does not resolve names)");
+	EXPECT(edit("port_value: 10000", "port_value: 0"),
+	       ":5:56: static_resources.listeners[0].address.socket_address.port_value: bad port "
+	       "0: "
+	       "must be 1..65535");
+	EXPECT(edit("port_value: 10001", "port_value: 65536"),
+	       ":21:64: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint.address.socket_address.port_value: bad port 65536: must be 1..65535");
+	EXPECT(edit("port_value: 10001", "port_value: -1"),
+	       ":21:64: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint.address.socket_address.port_value: -1 is out of range 0..4294967295");
+	EXPECT(edit("address: 127.0.0.1, port_value: 10000", "address: \"[::1]\", port_value: 1"),
+	       ":5:33: static_resources.listeners[0].address.socket_address.address: bad address "
+	       "\"[::1]\": expected an IPv4 or IPv6 literal (tcpproxy does not resolve names)");
+	EXPECT(edit("address: 127.0.0.1, port_value: 10000", "address: 127.0.0.1"),
+	       ":5:23: static_resources.listeners[0].address.socket_address.port_value: missing "
+	       "required field");
+	EXPECT(edit("address: 127.0.0.1, port_value: 10000", "address: 1.2.3.4, protocol: UDP"),
+	       ":5:23: static_resources.listeners[0].address.socket_address.port_value: missing "
+	       "required field",
+	       ":5:52: static_resources.listeners[0].address.socket_address.protocol: UDP is not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
+}
+END_TEST
+
+START_TEST(unsupported_type)
+{
+	EXPECT(edit("type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+		    "type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.extensions.filters.network.echo.v3.Echo\": tcpproxy has no network filter of "
+	       "this type (see docs/envoy-compat.md)");
+	EXPECT(edit("type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+		    "type.googleapis.com/envoy.config.filter.network.tcp_proxy.v2.TcpProxy"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.tcp_proxy.v2.TcpProxy\": Envoy's v2 API was removed; "
+	       "use the v3 type, e.g. " TCP_PROXY_TYPE);
+	EXPECT(edit("          \"@type\": " TCP_PROXY_TYPE "\n", ""),
+	       ":10:11: " TP0 ": missing \"@type\"");
+	EXPECT(edit("        typed_config:\n          \"@type\": " TCP_PROXY_TYPE
+		    "\n          stat_prefix: p0\n          cluster: c0\n",
+		    ""),
+	       ":8:9: " TP0 ": missing required field: tcpproxy picks a filter by its typed_config "
+	       "\"@type\", not by name (\"envoy.filters.network.tcp_proxy\")");
+	/* Any @type prefix works: only the message name counts, as in Envoy. */
+	tp_config_free(load_ok(edit("type.googleapis.com/envoy", "example.com/x/envoy")));
+}
+END_TEST
+
+START_TEST(unsupported_field)
+{
+	EXPECT(edit("static_resources:\n", "node: {id: a}\nstatic_resources:\n"),
+	       ":1:1: node: not supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n", "    listener_filters: []\n    filter_chains:\n"),
+	       ":6:5: static_resources.listeners[0].listener_filters: not supported yet by "
+	       "tcpproxy "
+	       "(see docs/envoy-compat.md)");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          hash_policy: []\n"),
+	       ":13:11: " TP0 ".hash_policy: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("          cluster: c0\n", "          weighted_clusters: {clusters: []}\n"),
+	       ":12:11: " TP0 ".weighted_clusters: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: RING_HASH\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: RING_HASH is not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: 1\n"),
+	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: FASTEST\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: unknown value \"FASTEST\"; "
+	       "expected "
+	       "one of ROUND_ROBIN, LEAST_REQUEST, RING_HASH, RANDOM, MAGLEV, CLUSTER_PROVIDED, "
+	       "LOAD_BALANCING_POLICY_CONFIG");
+	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: false\n"),
+	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("static_resources:\n",
+		    "admin: {access_log_path: /dev/null}\nstatic_resources:\n"),
+	       ":1:9: admin.access_log_path: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+}
+END_TEST
+
+START_TEST(filter_chain_shape)
+{
+	EXPECT(edit("    - filters:\n", "    - filter_chain_match: {}\n      filters:\n"),
+	       ":7:7: static_resources.listeners[0].filter_chains[0].filter_chain_match: not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n", "    filter_chains: []\n    x_chains:\n"),
+	       ":6:20: static_resources.listeners[0].filter_chains: at least one filter chain is "
+	       "required",
+	       ":7:5: static_resources.listeners[0].x_chains: unknown field");
+	EXPECT(edit("    - filters:\n", "    - filters: []\n    - filters:\n"),
+	       ":7:5: static_resources.listeners[0].filter_chains: more than one filter chain is "
+	       "not "
+	       "supported yet by tcpproxy: it needs filter_chain_match (see docs/envoy-compat.md)",
+	       ":7:7: static_resources.listeners[0].filter_chains[0].filters: at least one filter "
+	       "is required, the last being envoy.filters.network.tcp_proxy");
+	/* tcp_proxy twice: the first is not last. */
+	EXPECT(edit("  clusters:\n",
+		    "      - {name: again, typed_config: {\"@type\": " TCP_PROXY_TYPE
+		    ", stat_prefix: p, cluster: c0}}\n"
+		    "  clusters:\n"),
+	       ":8:9: static_resources.listeners[0].filter_chains[0].filters[0]: "
+	       "envoy.filters.network.tcp_proxy is a terminal filter and must be the last in the "
+	       "chain");
+}
+END_TEST
+
+START_TEST(duration_errors)
+{
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          idle_timeout: 1h\n"),
+	       ":13:25: " TP0 ".idle_timeout: bad duration \"1h\": only seconds are accepted, e.g. "
+	       "\"3600s\" for an hour");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: 250ms\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration \"250ms\": "
+	       "milliseconds are written as a fraction of seconds, e.g. \"0.250s\"");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: -1s\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration \"-1s\": "
+	       "negative "
+	       "durations are not allowed");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: 0s\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: duration \"0s\" is too "
+	       "short: "
+	       "the least is 0.001s");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: 5\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration \"5\": a "
+	       "duration "
+	       "needs the \"s\" suffix, e.g. \"5s\"");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          max_downstream_connection_duration: 0s\n"),
+	       ":13:47: " TP0 ".max_downstream_connection_duration: duration \"0s\" is too short: "
+	       "the least is 0.001s");
+}
+END_TEST
+
+START_TEST(numbers)
+{
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          max_connect_attempts: 0\n"),
+	       ":13:33: " TP0 ".max_connect_attempts: 0 is out of range 1..4294967295");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    per_connection_buffer_limit_bytes: 4294967296\n"),
+	       ":15:40: static_resources.clusters[0].per_connection_buffer_limit_bytes: 4294967296 "
+	       "is out of range 1..4294967295");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          max_connect_attempts: 1.5\n"),
+	       ":13:33: " TP0 ".max_connect_attempts: expected an unsigned integer, got \"1.5\"");
+}
+END_TEST
+
+START_TEST(early_data_rules)
+{
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          upstream_connect_mode: ON_DOWNSTREAM_DATA\n"),
+	       ":13:34: " TP0
+	       ".upstream_connect_mode: ON_DOWNSTREAM_DATA needs max_early_data_bytes "
+	       "(required for every mode but IMMEDIATE since Envoy 1.38)");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          upstream_connect_mode: 2\n"),
+	       ":13:34: " TP0 ".upstream_connect_mode: ON_DOWNSTREAM_TLS_HANDSHAKE needs "
+	       "max_early_data_bytes (required for every mode but IMMEDIATE since Envoy 1.38)");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          max_early_data_bytes: 1048577\n"),
+	       ":13:33: " TP0 ".max_early_data_bytes: 1048577 is out of range 0..1048576");
+	tp_config_free(
+		load_ok(edit("          cluster: c0\n",
+			     "          cluster: c0\n          max_early_data_bytes: 1048576\n")));
+}
+END_TEST
+
+START_TEST(duplicate_key)
+{
+	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          statPrefix: p1\n"),
+	       ":13:11: " TP0 ".stat_prefix: given twice (first at line 11 column 11)");
+}
+END_TEST
+
+START_TEST(many_errors_in_file_order)
+{
+	EXPECT("static_resources:\n"
+	       "  clusters:\n"
+	       "  - name: a\n"
+	       "    connect_timeout: 1m\n"
+	       "    typo: 1\n"
+	       "  listeners:\n"
+	       "  - address: {socket_address: {address: 300.1.1.1, port_value: 99999}}\n"
+	       "    filter_chains:\n"
+	       "    - filters:\n"
+	       "      - name: t\n"
+	       "        typed_config: {\"@type\": " TCP_PROXY_TYPE ", cluster: b}\n",
+	       ":4:22: static_resources.clusters[0].connect_timeout: bad duration \"1m\": only "
+	       "seconds are accepted, e.g. \"3600s\" for an hour",
+	       ":5:5: static_resources.clusters[0].typo: unknown field",
+	       ":7:41: static_resources.listeners[0].address.socket_address.address: bad address "
+	       "\"300.1.1.1\": expected an IPv4 or IPv6 literal (tcpproxy does not resolve names)",
+	       ":7:64: static_resources.listeners[0].address.socket_address.port_value: bad port "
+	       "99999: must be 1..65535",
+	       ":11:23: " TP0 ".stat_prefix: missing required field",
+	       ":11:118: " TP0 ".cluster: unknown cluster \"b\"");
+}
+END_TEST
+
+START_TEST(yaml_errors)
+{
+	EXPECT("static_resources:\n  listeners: [\n",
+	       ":3:1: static_resources.listeners[0]: YAML syntax "
+	       "error: did not find expected node content "
+	       "while parsing a flow node started at line 3 column 1");
+	EXPECT("", ":1:1: (root): the file is empty; expected an Envoy bootstrap with "
+		   "static_resources");
+}
+END_TEST
+
+START_TEST(unreadable_file)
+{
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = (struct tp_config *)1;
+
+	ck_assert_int_eq(tp_config_load("/nonexistent/tcpproxy.yaml", &cfg, &errs), -ENOENT);
+	ck_assert_ptr_null(cfg);
+	ck_assert_int_eq(errs.n, 1);
+	ck_assert_str_eq(errs.lines[0], "/nonexistent/tcpproxy.yaml: cannot read: No such file or "
+					"directory");
+	tp_cfg_errors_free(&errs);
+	ck_assert_int_eq(errs.n, 0);
+}
+END_TEST
+
+START_TEST(errors_sorted)
+{
+	struct tp_cfg_errors errs = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	tp_cfg_errors_add(&errs, 5, 2, "b");
+	tp_cfg_errors_add(&errs, 2, 9, "a");
+	tp_cfg_errors_add(&errs, 5, 2, "c"); /* same place: kept in report order */
+	tp_cfg_errors_add(&errs, 5, 1, "d");
+	tp_cfg_errors_add(&errs, 0, 0, "e");
+	f = open_memstream(&buf, &len);
+	tp_cfg_errors_print(&errs, f);
+	fclose(f);
+	ck_assert_str_eq(buf, "e\na\nd\nb\nc\n");
+	free(buf);
+	tp_cfg_errors_free(&errs);
+}
+END_TEST
+
+/* Every tests/fixtures/bad/X.yaml prints exactly X.expected (when run from the top directory,
+ * as `make unit` does; the integration test checks the same through the binary). */
+START_TEST(fixtures)
+{
+	const char *dir = "tests/fixtures/bad";
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		fprintf(stderr,
+			"check_config: %s not found (not run from the top directory): "
+			"fixtures skipped\n",
+			dir);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char yaml[512], expected[512];
+		struct tp_cfg_errors errs = {0};
+		struct tp_config *cfg = NULL;
+		char *got = NULL, *want = NULL;
+		size_t got_len = 0, want_len = 0;
+		FILE *f;
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
+			continue;
+		snprintf(yaml, sizeof(yaml), "%s/%s", dir, de->d_name);
+		snprintf(expected, sizeof(expected), "%s/%.*s.expected", dir, (int)(len - 5),
+			 de->d_name);
+		ck_assert_int_ne(tp_config_load(yaml, &cfg, &errs), 0);
+		f = open_memstream(&got, &got_len);
+		tp_cfg_errors_print(&errs, f);
+		fclose(f);
+		f = fopen(expected, "r");
+		ck_assert_msg(f != NULL, "%s: no %s", yaml, expected);
+		ck_assert_int_ge(getdelim(&want, &want_len, '\0', f), 0);
+		fclose(f);
+		ck_assert_msg(!strcmp(got, want), "%s:\n got:\n%s\nwant:\n%s", yaml, got, want);
+		free(got);
+		free(want);
+		tp_cfg_errors_free(&errs);
+		n++;
+	}
+	closedir(d);
+	ck_assert_uint_gt(n, 0);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *ok = tcase_create("loads");
+	TCase *bad = tcase_create("errors");
+
+	tcase_add_checked_fixture(ok, setup, teardown);
+	tcase_add_test(ok, defaults);
+	tcase_add_test(ok, every_supported_field);
+	tcase_add_test(ok, lower_camel_case);
+	tcase_add_test(ok, anchors_and_aliases);
+	tcase_add_test(ok, json_file);
+	tcase_add_test(ok, null_means_unset);
+	tcase_add_test(ok, no_listeners);
+	suite_add_tcase(s, ok);
+
+	tcase_add_checked_fixture(bad, setup, teardown);
+	tcase_add_test(bad, unknown_field);
+	tcase_add_test(bad, wrong_type);
+	tcase_add_test(bad, missing_required);
+	tcase_add_test(bad, unknown_cluster);
+	tcase_add_test(bad, duplicate_names);
+	tcase_add_test(bad, same_address);
+	tcase_add_test(bad, bad_address_and_port);
+	tcase_add_test(bad, unsupported_type);
+	tcase_add_test(bad, unsupported_field);
+	tcase_add_test(bad, filter_chain_shape);
+	tcase_add_test(bad, duration_errors);
+	tcase_add_test(bad, numbers);
+	tcase_add_test(bad, early_data_rules);
+	tcase_add_test(bad, duplicate_key);
+	tcase_add_test(bad, many_errors_in_file_order);
+	tcase_add_test(bad, yaml_errors);
+	tcase_add_test(bad, unreadable_file);
+	tcase_add_test(bad, errors_sorted);
+	tcase_add_test(bad, fixtures);
+	suite_add_tcase(s, bad);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,276 @@
+/* Check suite for core/ynode.c: positions, quoting, anchors and aliases, merge keys, JSON,
+ * syntax errors. */
+#include "core/ynode.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct tp_ydoc *parse_ok(const char *text)
+{
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+	int ret = tp_ynode_parse_string(text, strlen(text), &doc, &err);
+
+	ck_assert_msg(ret == 0, "%d at %u:%u %s: %s", ret, err.line, err.col, err.path, err.reason);
+	return doc;
+}
+
+static void parse_bad(const char *text, struct tp_yerror *err)
+{
+	struct tp_ydoc *doc = NULL;
+	int ret = tp_ynode_parse_string(text, strlen(text), &doc, err);
+
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_null(doc);
+}
+
+static const struct tp_ynode *get(const struct tp_ynode *map, const char *key)
+{
+	const struct tp_ynode *v = tp_ynode_map_get(map, key);
+
+	ck_assert_msg(v != NULL, "no key %s", key);
+	return v;
+}
+
+START_TEST(positions)
+{
+	struct tp_ydoc *doc = parse_ok("a:\n  - x: 1\n    y: two\n  - [p, q]\nb: {c: d}\n");
+	const struct tp_ynode *a = get(doc->root, "a"), *item, *b;
+
+	ck_assert_int_eq(doc->root->type, TP_YNODE_MAP);
+	ck_assert_int_eq(doc->root->line, 1);
+	ck_assert_int_eq(doc->root->col, 1);
+	ck_assert_int_eq(a->type, TP_YNODE_SEQ);
+	ck_assert_int_eq(a->n, 2);
+	ck_assert_int_eq(a->line, 2);
+	ck_assert_int_eq(a->col, 3);
+	item = a->items[0];
+	ck_assert_int_eq(item->type, TP_YNODE_MAP);
+	ck_assert_int_eq(item->line, 2); /* a block mapping starts at its first key */
+	ck_assert_int_eq(item->col, 5);
+	ck_assert_int_eq(get(item, "y")->line, 3);
+	ck_assert_int_eq(get(item, "y")->col, 8);
+	ck_assert_str_eq(get(item, "y")->str, "two");
+	ck_assert_int_eq(item->pairs[1].key->line, 3);
+	ck_assert_int_eq(item->pairs[1].key->col, 5);
+	ck_assert_int_eq(a->items[1]->type, TP_YNODE_SEQ);
+	ck_assert_int_eq(a->items[1]->col, 5);
+	b = get(doc->root, "b");
+	ck_assert_int_eq(b->line, 5);
+	ck_assert_int_eq(b->col, 4);
+	ck_assert_int_eq(get(b, "c")->col, 8);
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(quoting_and_kinds)
+{
+	struct tp_ydoc *doc = parse_ok(
+		"p: 80\nq: \"80\"\nr: '80'\ns: !!str 80\nt: ~\nu:\nv: \"\"\nw: true\nx: |\n  hi\n");
+	const struct tp_ynode *r = doc->root;
+
+	ck_assert(!get(r, "p")->quoted);
+	ck_assert(get(r, "q")->quoted);
+	ck_assert(get(r, "r")->quoted);
+	ck_assert(get(r, "s")->quoted);
+	ck_assert(get(r, "x")->quoted);
+	ck_assert_str_eq(tp_ynode_kind_name(get(r, "p")), "a number");
+	ck_assert_str_eq(tp_ynode_kind_name(get(r, "q")), "a string");
+	ck_assert_str_eq(tp_ynode_kind_name(get(r, "w")), "a boolean");
+	ck_assert(tp_ynode_is_null(get(r, "t")));
+	ck_assert(tp_ynode_is_null(get(r, "u")));
+	ck_assert(!tp_ynode_is_null(get(r, "v"))); /* "" is a string, not null */
+	ck_assert_str_eq(tp_ynode_kind_name(get(r, "t")), "null");
+	ck_assert_str_eq(get(r, "x")->str, "hi\n");
+	ck_assert_str_eq(tp_ynode_kind_name(r), "a mapping");
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(anchors_and_aliases)
+{
+	struct tp_ydoc *doc = parse_ok("base: &b {x: 1, y: 2}\n"
+				       "use: *b\n"
+				       "list: [&s one, *s]\n"
+				       "again: &b [z]\n"
+				       "late: *b\n");
+	const struct tp_ynode *r = doc->root;
+
+	/* An alias is the anchored node itself: errors in it point at the anchor's text. */
+	ck_assert_ptr_eq(get(r, "use"), get(r, "base"));
+	ck_assert_int_eq(get(r, "use")->line, 1);
+	ck_assert_ptr_eq(get(r, "list")->items[1], get(r, "list")->items[0]);
+	/* A redefined anchor: later aliases see the newest. */
+	ck_assert_ptr_eq(get(r, "late"), get(r, "again"));
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(merge_keys)
+{
+	struct tp_ydoc *doc = parse_ok("d: &d {a: 1, b: 2}\n"
+				       "e: &e {b: 3, c: 4}\n"
+				       "m:\n  <<: [*d, *e]\n  a: 9\n"
+				       "n: {<<: *e}\n");
+	const struct tp_ynode *m = get(doc->root, "m"), *n = get(doc->root, "n");
+
+	ck_assert_int_eq(m->n, 3);
+	ck_assert_str_eq(get(m, "a")->str, "9"); /* written beats merged */
+	ck_assert_str_eq(get(m, "b")->str, "2"); /* earlier merge beats later */
+	ck_assert_str_eq(get(m, "c")->str, "4");
+	ck_assert_ptr_null(tp_ynode_map_get(m, "<<"));
+	ck_assert_int_eq(n->n, 2);
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(quoted_merge_key_is_a_key)
+{
+	struct tp_ydoc *doc = parse_ok("m: {\"<<\": 1}\n");
+
+	ck_assert_str_eq(get(get(doc->root, "m"), "<<")->str, "1");
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(json)
+{
+	struct tp_ydoc *doc = parse_ok("{\"a\":\"b\",\n\t\"c\": [1, 2.5, true, null],\"d\":{}}\n");
+	const struct tp_ynode *c = get(doc->root, "c");
+
+	ck_assert_str_eq(get(doc->root, "a")->str, "b");
+	ck_assert(get(doc->root, "a")->quoted);
+	ck_assert_int_eq(c->n, 4);
+	ck_assert_int_eq(c->line, 2);
+	ck_assert_int_eq(c->col, 7); /* a tab is one column */
+	ck_assert(tp_ynode_is_null(c->items[3]));
+	ck_assert_int_eq(get(doc->root, "d")->n, 0);
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(empty_document)
+{
+	struct tp_ydoc *doc = parse_ok("# only a comment\n");
+
+	ck_assert_ptr_null(doc->root);
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(syntax_error)
+{
+	struct tp_yerror err;
+
+	parse_bad("a:\n  b: [1, 2\nc: d\n", &err);
+	ck_assert_int_eq(err.line, 3);
+	ck_assert_int_eq(err.col, 2);
+	ck_assert_str_eq(err.path, "a.b[2]");
+	ck_assert_msg(strstr(err.reason, "YAML syntax error:") == err.reason, "%s", err.reason);
+
+	parse_bad("a: \"open\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_str_eq(err.path, "a");
+}
+END_TEST
+
+START_TEST(bad_aliases_and_merges)
+{
+	struct tp_yerror err;
+
+	parse_bad("a: *nope\n", &err);
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 4);
+	ck_assert_str_eq(err.reason, "unknown alias *nope (an alias must follow its anchor)");
+
+	/* An alias inside its own anchor would make a cycle: it is unknown there. */
+	parse_bad("a: &x [*x]\n", &err);
+	ck_assert_str_eq(err.reason, "unknown alias *x (an alias must follow its anchor)");
+
+	parse_bad("a: {<<: 5}\n", &err);
+	ck_assert_str_eq(err.reason,
+			 "the value of a \"<<\" merge key must be a mapping or a list of mappings");
+	ck_assert_int_eq(err.col, 9);
+
+	parse_bad("? [a]\n: b\n", &err);
+	ck_assert_str_eq(err.reason, "a mapping key must be a plain string");
+
+	parse_bad("a: 1\n---\nb: 2\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_str_eq(err.reason, "more than one YAML document; tcpproxy reads one per file");
+}
+END_TEST
+
+START_TEST(alias_bomb)
+{
+	/* 10 levels of 10 aliases: 10^10 nodes once expanded, a few hundred bytes of text. */
+	char text[4096];
+	size_t len = 0;
+	struct tp_yerror err;
+
+	len += snprintf(text + len, sizeof(text) - len, "l0: &l0 [x,x,x,x,x,x,x,x,x,x]\n");
+	for (int i = 1; i < 10; i++) {
+		len += snprintf(text + len, sizeof(text) - len, "l%d: &l%d [", i, i);
+		for (int j = 0; j < 10; j++)
+			len += snprintf(text + len, sizeof(text) - len, "%s*l%d", j ? "," : "",
+					i - 1);
+		len += snprintf(text + len, sizeof(text) - len, "]\n");
+	}
+	parse_bad(text, &err);
+	ck_assert_str_eq(err.reason, "document too large once aliases are expanded");
+}
+END_TEST
+
+START_TEST(file_errors)
+{
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+	char path[] = "/tmp/check_ynode.XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_eq(tp_ynode_parse_file("/nonexistent/x.yaml", &doc, &err), -ENOENT);
+	ck_assert_str_eq(err.reason, strerror(ENOENT));
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "k: [v]\n", 7), 7);
+	close(fd);
+	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), 0);
+	ck_assert_str_eq(get(doc->root, "k")->items[0]->str, "v");
+	tp_ynode_doc_free(doc);
+	unlink(path);
+}
+END_TEST
+
+static Suite *ynode_suite(void)
+{
+	Suite *s = suite_create("ynode");
+	TCase *tc = tcase_create("ynode");
+
+	tcase_add_test(tc, positions);
+	tcase_add_test(tc, quoting_and_kinds);
+	tcase_add_test(tc, anchors_and_aliases);
+	tcase_add_test(tc, merge_keys);
+	tcase_add_test(tc, quoted_merge_key_is_a_key);
+	tcase_add_test(tc, json);
+	tcase_add_test(tc, empty_document);
+	tcase_add_test(tc, syntax_error);
+	tcase_add_test(tc, bad_aliases_and_merges);
+	tcase_add_test(tc, alias_bomb);
+	tcase_add_test(tc, file_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ynode_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
