@@ -93,7 +93,7 @@ enum { PROTO_TCP };
 static const struct tp_cfg_enum protocol_enum[] = {
 	{"TCP", 0, PROTO_TCP, false},
 	{"UDP", 1, 0, true},
-	{NULL},
+	{.name = NULL},
 };
 
 /* SocketAddress as written, before it becomes a struct sockaddr. */
@@ -125,7 +125,7 @@ static const struct tp_cfg_field socket_address_fields[] = {
 	UNSUPPORTED("resolver_name"),
 	UNSUPPORTED_BUT("ipv4_compat", "false"),
 	UNSUPPORTED("network_namespace_filepath"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema socket_address_schema = {
@@ -207,7 +207,7 @@ static const struct tp_cfg_field address_fields[] = {
 	 .decode = decode_socket_address},
 	UNSUPPORTED("pipe"),
 	UNSUPPORTED("envoy_internal_address"),
-	{NULL},
+	{.key = NULL},
 };
 
 /* envoy.config.core.v3.Address, over a struct tp_sockaddr. */
@@ -303,7 +303,7 @@ static const struct tp_cfg_field filter_fields[] = {
 	 .free = free_typed_config},
 	UNSUPPORTED("config_discovery"),
 	REMOVED("config", "use typed_config with an \"@type\""),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema filter_schema = {
@@ -319,14 +319,18 @@ static const struct tp_cfg_schema filter_schema = {
 static void filter_chain_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
 	struct tp_filter_chain_cfg *fc = obj;
+	const struct tp_ynode *filters = tp_cfg_find(map, "filters");
 	size_t old;
 
-	if (!fc->n_filters) {
-		tp_cfg_error(ctx, map, "filters",
+	/* A filters value that is not a list has its own error already. */
+	if (!filters || (filters->type == TP_YNODE_SEQ && !filters->n)) {
+		tp_cfg_error(ctx, filters ? filters : map, "filters",
 			     "at least one filter is required, the last being "
 			     "envoy.filters.network.tcp_proxy");
 		return;
 	}
+	if (!fc->n_filters)
+		return;
 	old = tp_cfg_path_push(ctx, "filters");
 	for (size_t i = 0; i < fc->n_filters; i++) {
 		const struct tp_filter_cfg *f = &fc->filters[i];
@@ -362,7 +366,7 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	UNSUPPORTED("transport_socket_connect_timeout"),
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema filter_chain_schema = {
@@ -448,7 +452,7 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("bypass_overload_manager"),
 	UNSUPPORTED("fcds_config"),
 	REMOVED("deprecated_v1", NULL),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema listener_schema = {
@@ -470,7 +474,7 @@ static const struct tp_cfg_field endpoint_fields[] = {
 	UNSUPPORTED("health_check_config"),
 	UNSUPPORTED("hostname"),
 	UNSUPPORTED("additional_addresses"),
-	{NULL},
+	{.key = NULL},
 };
 
 /* envoy.config.endpoint.v3.Endpoint, over the same tp_endpoint_cfg as its LbEndpoint. */
@@ -495,7 +499,7 @@ static const struct tp_cfg_field lb_endpoint_fields[] = {
 	UNSUPPORTED("endpoint_name"),
 	UNSUPPORTED("health_status"),
 	UNSUPPORTED("metadata"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema lb_endpoint_schema = {
@@ -529,7 +533,7 @@ static const struct tp_cfg_field locality_fields[] = {
 	UNSUPPORTED("load_balancing_weight"),
 	UNSUPPORTED("proximity"),
 	UNSUPPORTED("leds_cluster_locality_config"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema locality_schema = {
@@ -550,7 +554,7 @@ static const struct tp_cfg_field load_assignment_fields[] = {
 	 .sub = &locality_schema},
 	UNSUPPORTED("named_endpoints"),
 	UNSUPPORTED("policy"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema load_assignment_schema = {
@@ -614,7 +618,7 @@ static const struct tp_cfg_enum cluster_type_enum[] = {
 	{"LOGICAL_DNS", 2, 0, true},
 	{"EDS", 3, 0, true},
 	{"ORIGINAL_DST", 4, 0, true},
-	{NULL},
+	{.name = NULL},
 };
 
 static const struct tp_cfg_enum lb_policy_enum[] = {
@@ -625,7 +629,7 @@ static const struct tp_cfg_enum lb_policy_enum[] = {
 	{"MAGLEV", 5, 0, true},
 	{"CLUSTER_PROVIDED", 6, 0, true},
 	{"LOAD_BALANCING_POLICY_CONFIG", 7, 0, true},
-	{NULL},
+	{.name = NULL},
 };
 
 static const struct tp_cfg_field cluster_fields[] = {
@@ -710,7 +714,7 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("track_cluster_stats"),
 	UNSUPPORTED("preconnect_policy"),
 	UNSUPPORTED("connection_pool_per_downstream_connection"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema cluster_schema = {
@@ -734,7 +738,7 @@ static const struct tp_cfg_field static_resources_fields[] = {
 	 .count_off = offsetof(struct tp_config, n_clusters),
 	 .sub = &cluster_schema},
 	UNSUPPORTED("secrets"),
-	{NULL},
+	{.key = NULL},
 };
 
 /* Bootstrap.StaticResources, over the tp_config itself. */
@@ -761,7 +765,7 @@ static const struct tp_cfg_field admin_fields[] = {
 	UNSUPPORTED("profile_path"),
 	UNSUPPORTED("socket_options"),
 	UNSUPPORTED("ignore_global_conn_limit"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema admin_schema = {
@@ -819,7 +823,7 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	UNSUPPORTED("grpc_async_client_manager_config"),
 	UNSUPPORTED("memory_allocator_manager"),
 	REMOVED("runtime", "use layered_runtime"),
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema bootstrap_schema = {

@@ -13,7 +13,7 @@ static const struct tp_cfg_enum connect_mode_enum[] = {
 	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},
 	{"ON_DOWNSTREAM_DATA", 1, TP_CONNECT_ON_DOWNSTREAM_DATA, false},
 	{"ON_DOWNSTREAM_TLS_HANDSHAKE", 2, TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE, false},
-	{NULL},
+	{.name = NULL},
 };
 
 #define UNSUPPORTED(k)                               \
@@ -80,7 +80,7 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
 	{.key = "check_drain_close", .type = TP_CFG_UNSUPPORTED, .accept = "false"},
 	{.key = "deprecated_v1", .type = TP_CFG_REMOVED},
-	{NULL},
+	{.key = NULL},
 };
 
 static const struct tp_cfg_schema tcp_proxy_schema = {

@@ -594,8 +594,16 @@ START_TEST(filter_chain_shape)
 	       ":7:5: static_resources.listeners[0].filter_chains: more than one filter chain is "
 	       "not "
 	       "supported yet by tcpproxy: it needs filter_chain_match (see docs/envoy-compat.md)",
-	       ":7:7: static_resources.listeners[0].filter_chains[0].filters: at least one filter "
+	       ":7:16: static_resources.listeners[0].filter_chains[0].filters: at least one filter "
 	       "is required, the last being envoy.filters.network.tcp_proxy");
+	/* Not a list: one error, not also "at least one filter". */
+	EXPECT(edit("    - filters:\n", "    - filters: tcp_proxy\n    - filters:\n"),
+	       ":7:5: static_resources.listeners[0].filter_chains: more than one filter chain is "
+	       "not "
+	       "supported yet by tcpproxy: it needs filter_chain_match (see docs/envoy-compat.md)",
+	       ":7:16: static_resources.listeners[0].filter_chains[0].filters: expected a list, "
+	       "got "
+	       "a string");
 	/* tcp_proxy twice: the first is not last. */
 	EXPECT(edit("  clusters:\n",
 		    "      - {name: again, typed_config: {\"@type\": " TCP_PROXY_TYPE
