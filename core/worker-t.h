@@ -41,6 +41,7 @@ struct tp_worker {
 	struct tp_timer_heap timers;
 	struct tp_pipe_pool pipes;
 	struct tp_buf_pool bufs;
+	int sigfd;	 /* SIGTERM and SIGINT, read through the ring */
 	uint64_t now_ms; /* refreshed once per loop iteration */
 	bool stopping;
 };

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define RING_ENTRIES	1024
@@ -31,32 +33,45 @@
 #define PIPE_BYTES	(1024u * 1024u)
 #define ACCEPT_PAUSE_MS 100
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-	stop_requested = 1;
-}
-
 static int setup_signals(void)
 {
 	struct sigaction sa;
-	sigset_t none;
+	sigset_t set;
+	int fd;
 
-	/* The master blocks these to read them from a signalfd; a worker wants them delivered. */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	/* No SA_RESTART: the signal must interrupt the wait in io_uring_enter. */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	/* A write to a peer that has gone must be an EPIPE on that connection, not our death. */
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	return 0;
+	/* SIGTERM and SIGINT arrive as a completion on the ring, like everything else: a flag set
+	 * by a handler could land between its check and the wait, and the wait would not end. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void arm_signal(struct tp_worker *w)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
+
+	io_uring_prep_poll_add(sqe, w->sigfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_SIGNAL, 0, 0, 0));
+}
+
+static void on_signal(struct tp_worker *w)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			w->stopping = true;
+	if (!w->stopping)
+		arm_signal(w);
 }
 
 static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
@@ -202,6 +217,9 @@ static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
 	case TP_OP_ACCEPT_RESUME:
 		on_accept_resume(w, cqe);
 		break;
+	case TP_OP_SIGNAL:
+		on_signal(w);
+		break;
 	default:
 		on_conn_cqe(w, cqe);
 		break;
@@ -266,7 +284,7 @@ static void wait_and_dispatch(struct tp_worker *w)
 	io_uring_cq_advance(&w->ring, n);
 }
 
-static int setup(struct tp_worker *w, const struct tp_worker_args *a)
+static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 {
 	char err[256];
 	int ret;
@@ -274,6 +292,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a)
 	memset(w, 0, sizeof(*w));
 	w->slot = a->slot;
 	w->cfg = a->cfg;
+	w->sigfd = sigfd;
 	w->stats = tp_stats_block(a->stats, a->slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);
@@ -302,12 +321,15 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a)
 		w->listeners[i].fd = a->listen_fds[i];
 		arm_accept(w, &w->listeners[i]);
 	}
+	arm_signal(w);
 	return 0;
 }
 
 static void teardown(struct tp_worker *w)
 {
 	io_uring_queue_exit(&w->ring);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
@@ -324,27 +346,30 @@ int tp_worker_run(const struct tp_worker_args *a)
 {
 	static struct tp_worker worker;
 	struct tp_worker *w = &worker;
-	int ret;
+	int ret, sigfd;
 
-	setup_signals();
+	sigfd = setup_signals();
+	if (sigfd < 0) {
+		tp_error("signalfd: %s", strerror(-sigfd));
+		return 1;
+	}
 	/* Die with the master: nothing may keep serving (or listening) without supervision. The
 	 * check after it closes the race with a master that died before the prctl. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != a->master_pid)
 		return 1;
 	tp_self = w;
-	ret = setup(w, a);
+	ret = setup(w, a, sigfd);
 	if (ret < 0) {
 		teardown(w);
 		return 1;
 	}
 	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
-	while (!stop_requested) {
+	while (!w->stopping) {
 		run_timers(w);
 		run_queue(w);
 		wait_and_dispatch(w);
 	}
-	w->stopping = true;
 	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);
 	teardown(w);
 	return 0;

@@ -8,13 +8,14 @@
 #include <stdint.h>
 
 enum tp_op {
-	TP_OP_IGNORE,	      /* cancel requests and other fire-and-forget ops */
-	TP_OP_ACCEPT,	      /* idx = listener index */
-	TP_OP_ACCEPT_RESUME,  /* timeout that re-arms a paused accept; idx = listener index */
-	TP_OP_POLL_IN,	      /* multishot readiness of one side's socket */
-	TP_OP_POLL_OUT,	      /* one-shot writability of one side's socket */
-	TP_OP_CONNECT,	      /* upstream connect */
-	TP_OP_CONNECT_TIMEOUT /* its linked timeout */
+	TP_OP_IGNORE,	       /* cancel requests and other fire-and-forget ops */
+	TP_OP_ACCEPT,	       /* idx = listener index */
+	TP_OP_ACCEPT_RESUME,   /* timeout that re-arms a paused accept; idx = listener index */
+	TP_OP_POLL_IN,	       /* multishot readiness of one side's socket */
+	TP_OP_POLL_OUT,	       /* one-shot writability of one side's socket */
+	TP_OP_CONNECT,	       /* upstream connect */
+	TP_OP_CONNECT_TIMEOUT, /* its linked timeout */
+	TP_OP_SIGNAL,	       /* the worker's signalfd is readable */
 };
 
 /* op:4 side:1 idx:27 gen:32 */

@@ -1,0 +1,187 @@
+"""Processes: signals, supervision, io_uring availability, idle footprint, unprivileged runs."""
+import hashlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (BUILD, TCPPROXY, EchoServer, Proxy, Skip, _alive, check, connect,
+                     echo_roundtrip, free_port, pipe_count, recv_all, stream_bytes,
+                     thread_count, wait_for)
+from test_relay import simple_config
+
+
+def test_sigterm_and_sigint_exit_zero_without_orphans():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with EchoServer() as up:
+            port = free_port()
+            with Proxy(simple_config(port, [up.port])) as p:
+                check(echo_roundtrip(port) == b"ping", "serving before the signal")
+                workers = p.worker_pids()
+                check(len(workers) == 2, "two workers: %s" % workers)
+                check(p.stop(sig) == 0, "exit status after %s" % sig.name)
+                for pid in workers:
+                    check(not _alive(pid), "worker %d left behind" % pid)
+                check(not os.path.exists("/dev/shm" + p.stats_name), "stats segment removed")
+
+
+def test_workers_die_with_the_master():
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            workers = p.worker_pids()
+            p.proc.kill()
+            p.proc.wait()
+            t0 = time.monotonic()
+            for pid in workers:
+                wait_for(lambda: not _alive(pid), 1.0, what="worker %d to die" % pid)
+            check(time.monotonic() - t0 <= 1.0, "workers outlived the master")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                listening = True
+            except OSError:
+                listening = False
+            check(not listening, "nothing keeps listening once the master is gone")
+            os.unlink("/dev/shm" + p.stats_name)
+
+
+def test_killed_worker_is_restarted_and_counters_survive():
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            for i in range(20):
+                check(echo_roundtrip(port) == b"ping", "before the kill")
+            before = p.stat("tcp.test.downstream_cx_total")
+            victim, other = sorted(p.worker_pids())
+            # A long-lived connection on whichever worker: the survivor's must not notice.
+            held = [connect(port) for _ in range(8)]
+            for s in held:
+                s.sendall(b"a")
+                check(s.recv(1) == b"a", "held connection echo")
+            os.kill(victim, signal.SIGKILL)
+            t0 = time.monotonic()
+            wait_for(lambda: len(p.worker_pids()) == 2 and victim not in p.worker_pids(), 1.0,
+                     what="a new worker in the slot")
+            check(time.monotonic() - t0 <= 1.0, "restart took over a second")
+            survivors = 0
+            for s in held:
+                try:
+                    s.sendall(b"b")
+                    if s.recv(1) == b"b":
+                        survivors += 1
+                except OSError:
+                    pass
+                s.close()
+            check(p.stat("tcp.test.downstream_cx_total") >= before, "counters never go back")
+            for i in range(20):
+                check(echo_roundtrip(port) == b"ping", "new connections after the restart")
+            check(p.stat("tcp.test.downstream_cx_total") >= before + 20, "counting continues")
+            check("restarting" in p.output(), "the restart is logged")
+            check(other in p.worker_pids(), "the other worker was not disturbed")
+
+
+def test_io_uring_unavailable_is_said_clearly():
+    tool = os.path.join(BUILD, "tests", "no-uring")
+    cfg = simple_config(free_port(), [free_port()])
+    path = "/tmp/tp-no-uring-%d.yaml" % os.getpid()
+    with open(path, "w") as f:
+        f.write(cfg)
+    try:
+        for err, want in (("EPERM", "io_uring is unavailable"), ("ENOSYS", "no io_uring")):
+            r = subprocess.run([tool, err, TCPPROXY, "-c", path, "--base-id", "3999"],
+                               capture_output=True, text=True, timeout=10)
+            check(r.returncode == 1, "%s: exit %d, want 1: %s" % (err, r.returncode, r.stderr))
+            check(want in r.stderr, "%s: message: %r" % (err, r.stderr))
+            check(r.stderr.count("\n") <= 2, "one clear line, not a cascade: %r" % r.stderr)
+    finally:
+        os.unlink(path)
+
+
+def test_2000_idle_connections_hold_no_pipe_and_no_thread():
+    n = 2000
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            # Warm the pools, then take the baseline.
+            for _ in range(10):
+                echo_roundtrip(port, b"x" * 100000)
+            workers = p.worker_pids()
+            threads0 = sum(thread_count(w) for w in workers)
+            pipes0 = sum(pipe_count(w) for w in workers)
+            socks = []
+            try:
+                for i in range(n):
+                    s = connect(port)
+                    s.sendall(b"hello")
+                    socks.append(s)
+                for s in socks:
+                    check(s.recv(5) == b"hello", "echo on an idle-to-be connection")
+                wait_for(lambda: up.open == n, what="all upstream connections")
+                time.sleep(0.2)
+                threads1 = sum(thread_count(w) for w in workers)
+                pipes1 = sum(pipe_count(w) for w in workers)
+                check(threads1 == threads0, "threads %d -> %d with %d idle connections" %
+                      (threads0, threads1, n))
+                check(pipes1 <= pipes0, "pipes %d -> %d with %d idle connections" %
+                      (pipes0, pipes1, n))
+                check(p.stat("listener.127.0.0.1_%d.downstream_cx_active" % port) == n,
+                      "all connections open")
+            finally:
+                for s in socks:
+                    s.close()
+            p.wait_stat("listener.127.0.0.1_%d.downstream_cx_active" % port, 0, timeout=20)
+
+
+def test_unprivileged_user_beyond_the_pipe_budget():
+    """As root the per-user pipe page budget does not apply; as 'nobody' 1 MiB pipes are refused
+    after 64 (fs.pipe-user-pages-soft): the relay must fall back and lose nothing."""
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        raise Skip("no user 'nobody'")
+    if os.getuid() != 0:
+        raise Skip("needs root to switch to 'nobody'")
+    n, each = 120, 2 << 20
+    with EchoServer() as up:
+        port = free_port()
+        cfg = simple_config(port, [up.port])
+        # Run the whole proxy as nobody (no --user flag yet): the config must be readable.
+        with Proxy(cfg, extra_args=(), expect_start=False, preexec=_as_user(nobody)) as p:
+            wait_for(lambda: p.workers_ready(2) or p.proc.poll() is not None,
+                     what="unprivileged workers")
+            check(p.proc.poll() is None, "tcpproxy as nobody exited:\n" + p.output())
+            results = [None] * n
+            errors = []
+
+            def one(i):
+                try:
+                    s = connect(port, timeout=60)
+                    payload = b"".join(stream_bytes(100 + i, each, chunk=1 << 18))
+                    t = threading.Thread(target=lambda: (s.sendall(payload),
+                                                         s.shutdown(socket.SHUT_WR)))
+                    t.start()
+                    got = recv_all(s)
+                    t.join()
+                    s.close()
+                    results[i] = hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(repr(e))
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            check(not errors, "errors: %s" % errors[:3])
+            check(all(results), "%d of %d streams byte-exact" % (sum(map(bool, results)), n))
+
+
+def _as_user(pw):
+    def f():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return f
