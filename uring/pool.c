@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define MIN_PIPE_SIZE (64u * 1024u)
@@ -31,7 +32,12 @@ static int new_pipe(struct tp_pipe_pool *pp, struct tp_pipe *out)
 	 * so this path is only exercised by tests run as an ordinary user. */
 	size = fcntl(fds[0], F_SETPIPE_SZ, pp->want_size);
 	if (size < 0) {
-		pp->small_fallbacks++;
+		if (!pp->small_fallbacks++)
+			tp_warn("pipes: %u KiB pipes refused (%s): the user's pipe page budget "
+				"(fs.pipe-user-pages-soft) is spent; relaying through smaller "
+				"pipes "
+				"or by copying",
+				pp->want_size / 1024, strerror(errno));
 		size = fcntl(fds[0], F_GETPIPE_SZ);
 	}
 	if (size < (int)MIN_PIPE_SIZE) {
