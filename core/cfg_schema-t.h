@@ -24,6 +24,7 @@ enum tp_cfg_type {
 	TP_CFG_CUSTOM,	 /* decode() does the work: socket addresses, typed_config */
 	TP_CFG_UNSUPPORTED, /* a field Envoy has and tcpproxy does not serve yet */
 	TP_CFG_REMOVED,	    /* a field Envoy's v3 API dropped; hint names its replacement */
+	TP_CFG_IGNORED,	    /* accepted with any value and not used: it has no meaning here */
 };
 
 enum tp_cfg_flags {

@@ -456,6 +456,8 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		report_unsupported(ctx, f, key);
 		ret = -EINVAL;
 		break;
+	case TP_CFG_IGNORED:
+		break;
 	}
 	if (!ret && f->check)
 		f->check(ctx, f, v, obj);

@@ -20,6 +20,12 @@
 	{                                                          \
 		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
 	}
+/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
+ * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
+#define IGNORED(k)                               \
+	{                                        \
+		.key = k, .type = TP_CFG_IGNORED \
+	}
 #define REMOVED(k, why)                                       \
 	{                                                     \
 		.key = k, .type = TP_CFG_REMOVED, .hint = why \
@@ -761,7 +767,7 @@ static const struct tp_cfg_field admin_fields[] = {
 	 .off = offsetof(struct tp_admin_cfg, addr),
 	 .sub = &address_schema},
 	UNSUPPORTED("access_log"),
-	UNSUPPORTED("access_log_path"),
+	IGNORED("access_log_path"),
 	UNSUPPORTED("profile_path"),
 	UNSUPPORTED("socket_options"),
 	UNSUPPORTED("ignore_global_conn_limit"),
@@ -784,7 +790,7 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	 .type = TP_CFG_MESSAGE,
 	 .off = offsetof(struct tp_config, admin),
 	 .sub = &admin_schema},
-	UNSUPPORTED("node"),
+	IGNORED("node"),
 	UNSUPPORTED("node_context_params"),
 	UNSUPPORTED("dynamic_resources"),
 	UNSUPPORTED("cluster_manager"),

@@ -364,6 +364,10 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 	for (unsigned s = 0; s < opts->concurrency; s++)
 		if (spawn(&m, s) < 0)
 			goto out_stop;
+	if (cfg->admin.enabled)
+		tp_warn("admin: the admin endpoint (%s) is not served yet; read stats from the "
+			"stats segment",
+			cfg->admin.addr.text);
 	tp_info("tcpproxy %s: %zu listener(s), %zu cluster(s), %u worker(s), stats in /dev/shm%s",
 		TP_VERSION, cfg->n_listeners, cfg->n_clusters, opts->concurrency, m.stats_name);
 	for (;;) {

@@ -254,6 +254,21 @@ START_TEST(every_supported_field)
 }
 END_TEST
 
+/* Nearly every Envoy file carries these; they mean nothing here and must not stop a load. */
+START_TEST(ignored_envoy_fields)
+{
+	struct tp_config *cfg =
+		load_ok(edit("static_resources:\n",
+			     "node: {id: edge-1, cluster: edge, metadata: {a: b}}\n"
+			     "admin:\n  access_log_path: /dev/null\n"
+			     "  address: {socket_address: {address: 127.0.0.1, port_value: 9901}}\n"
+			     "static_resources:\n"));
+
+	ck_assert(cfg->admin.enabled);
+	tp_config_free(cfg);
+}
+END_TEST
+
 START_TEST(lower_camel_case)
 {
 	struct tp_config *cfg =
@@ -547,8 +562,8 @@ END_TEST
 
 START_TEST(unsupported_field)
 {
-	EXPECT(edit("static_resources:\n", "node: {id: a}\nstatic_resources:\n"),
-	       ":1:1: node: not supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("static_resources:\n", "tracing: {}\nstatic_resources:\n"),
+	       ":1:1: tracing: not supported yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("    filter_chains:\n", "    listener_filters: []\n    filter_chains:\n"),
 	       ":6:5: static_resources.listeners[0].listener_filters: not supported yet by "
 	       "tcpproxy "
@@ -574,9 +589,8 @@ START_TEST(unsupported_field)
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: false\n"),
 	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("static_resources:\n",
-		    "admin: {access_log_path: /dev/null}\nstatic_resources:\n"),
-	       ":1:9: admin.access_log_path: not supported yet by tcpproxy (see "
+	EXPECT(edit("static_resources:\n", "admin: {profile_path: /tmp/p}\nstatic_resources:\n"),
+	       ":1:9: admin.profile_path: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
 }
 END_TEST
@@ -815,6 +829,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(ok, setup, teardown);
 	tcase_add_test(ok, defaults);
 	tcase_add_test(ok, every_supported_field);
+	tcase_add_test(ok, ignored_envoy_fields);
 	tcase_add_test(ok, lower_camel_case);
 	tcase_add_test(ok, anchors_and_aliases);
 	tcase_add_test(ok, json_file);
