@@ -1,0 +1,52 @@
+"""--mode validate: every example in etc/ loads; every broken fixture prints its expected lines."""
+import glob
+import os
+import subprocess
+
+from harness import ROOT, TCPPROXY, check
+
+
+def validate(path):
+    return subprocess.run([TCPPROXY, "--mode", "validate", "-c", path], capture_output=True,
+                          text=True, cwd=ROOT, timeout=10)
+
+
+def test_every_example_config_validates():
+    files = sorted(glob.glob(os.path.join(ROOT, "etc", "*.yaml")))
+    check(files, "no example configs in etc/")
+    for f in files:
+        r = validate(os.path.relpath(f, ROOT))
+        check(r.returncode == 0, "%s: exit %d\n%s" % (f, r.returncode, r.stderr))
+        check(r.stderr == "", "%s: nothing on stderr, got %r" % (f, r.stderr))
+
+
+def test_every_broken_fixture_prints_its_expected_errors():
+    fixtures = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "bad", "*.yaml")))
+    check(len(fixtures) >= 10, "broken fixtures present")
+    for f in fixtures:
+        rel = os.path.relpath(f, ROOT)
+        with open(f[:-len(".yaml")] + ".expected") as e:
+            want = e.read()
+        r = validate(rel)
+        check(r.returncode == 1, "%s: exit %d, want 1" % (rel, r.returncode))
+        check(r.stderr == want, "%s:\n got: %r\nwant: %r" % (rel, r.stderr, want))
+        check(r.stdout == "", "%s: nothing started or printed on stdout" % rel)
+
+
+def test_usage_errors_exit_2_and_help_exits_0():
+    for args in (["--concurrency", "0", "-c", "x"], ["--mode", "bogus", "-c", "x"],
+                 ["--log-level", "loud", "-c", "x"], [], ["--nope"]):
+        r = subprocess.run([TCPPROXY] + args, capture_output=True, text=True, timeout=10)
+        check(r.returncode == 2, "%s: exit %d, want 2" % (args, r.returncode))
+        check("tcpproxy --help" in r.stderr, "%s: points to --help: %r" % (args, r.stderr))
+    r = subprocess.run([TCPPROXY, "--help"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0 and "--mode" in r.stdout and "--base-id" in r.stdout, r.stdout)
+    r = subprocess.run([TCPPROXY, "--version"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0 and r.stdout.startswith("tcpproxy "), r.stdout)
+
+
+def test_missing_file_is_a_clear_error():
+    r = validate("/nonexistent/tcpproxy.yaml")
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    check(r.stderr.startswith("/nonexistent/tcpproxy.yaml:") and "No such file" in r.stderr,
+          r.stderr)
