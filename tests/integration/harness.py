@@ -227,17 +227,40 @@ class Proxy:
         return self
 
     def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            # Gracefully, so that the master's LeakSanitizer gets to run in sanitized builds.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        out = _read(self.log_path)
         self.cleanup()
+        # A sanitizer report or one of our BUG_ONs in any process fails the test even when the
+        # master restarted the worker and the client saw nothing.
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "BUG at "):
+            if marker in out and exc[0] is None:
+                raise TestFailure("tcpproxy reported %r:\n%s" % (marker, out[-4000:]))
 
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for p in (self.config_path, self.log_path):
+        if not self.log.closed:
+            self.log.close()
+        for p in (self.config_path, self.log_path, "/dev/shm" + self.stats_name):
             try:
                 os.unlink(p)
             except OSError:
                 pass
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _can_connect(port):
