@@ -12,6 +12,7 @@ struct tp_filter_chain_cfg;
 struct tp_tcp_proxy_cfg;
 struct tp_cluster_rt;
 struct tp_host_rt;
+struct tp_state_map;
 
 /* A connection has two sides; a direction is named by the side its bytes come from. */
 enum tp_side {
@@ -92,9 +93,11 @@ struct tp_conn {
 	const struct tp_tcp_proxy_cfg *proxy;
 	struct tp_cluster_rt *cluster;
 	struct tp_host_rt *host;
-	struct tp_conn *next; /* free list or run queue */
-	uint64_t rx_bytes;    /* from downstream */
-	uint64_t tx_bytes;    /* to downstream */
+	struct tp_state_map *filter_state; /* NULL until a filter sets something */
+	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */
+	struct tp_conn *next;		   /* free list or run queue */
+	uint64_t rx_bytes;		   /* from downstream */
+	uint64_t tx_bytes;		   /* to downstream */
 };
 
 #endif

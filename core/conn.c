@@ -8,6 +8,7 @@
 
 #include "core/config-t.h"
 #include "core/filter-t.h"
+#include "core/filter_state.h"
 #include "core/lb-t.h"
 #include "core/log.h"
 #include "core/relay.h"
@@ -175,6 +176,9 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 		tp_stat_sub(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_active, 1);
 	tp_relay_release(w, c);
 	tp_timer_cancel(&w->timers, &c->timer);
+	tp_state_map_free(c->filter_state);
+	tp_state_map_free(c->metadata);
+	c->filter_state = c->metadata = NULL;
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
 	c->state = TP_CONN_CLOSING;
 	tp_conn_maybe_free(w, c);
