@@ -185,12 +185,16 @@ static void on_conn_cqe(struct tp_worker *w, struct io_uring_cqe *cqe)
 	case TP_OP_POLL_IN:
 		if (final)
 			c->poll_in &= ~(1u << s);
-		if (cqe->res > 0)
+		if (cqe->res > 0) {
 			tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
-		/* A multishot poll can end on its own (e.g. CQ overflow): re-arm while it matters. */
-		if (final && cqe->res != -ECANCELED && c->state == TP_CONN_RELAY && c->fd[s] >= 0 &&
-		    !c->dir[s].src_eof)
-			tp_conn_arm_poll_in(w, c, s);
+			/* A multishot poll can end on its own (e.g. CQ overflow): re-arm it while
+			 * the socket still matters. */
+			if (final && c->state == TP_CONN_RELAY && c->fd[s] >= 0)
+				tp_conn_arm_poll_in(w, c, s);
+		} else if (cqe->res < 0 && cqe->res != -ECANCELED && c->state == TP_CONN_RELAY) {
+			tp_warn("connection %u: poll: %s; closing it", c->idx, strerror(-cqe->res));
+			tp_conn_close(w, c);
+		}
 		break;
 	case TP_OP_POLL_OUT:
 		c->poll_out &= ~(1u << s);
