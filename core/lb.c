@@ -53,13 +53,13 @@ void tp_lb_destroy(struct tp_cluster_rt *c)
 /* nginx's smooth weighted round robin: spreads a heavy host's turns instead of bunching them. */
 static struct tp_host_rt *pick_weighted_rr(struct tp_cluster_rt *c)
 {
-	struct tp_host_rt *best = NULL;
+	struct tp_host_rt *best = &c->hosts[0]; /* the caller checked n_hosts > 0 */
 
 	for (uint32_t i = 0; i < c->n_hosts; i++) {
 		struct tp_host_rt *h = &c->hosts[i];
 
 		h->current_weight += h->cfg->weight;
-		if (!best || h->current_weight > best->current_weight)
+		if (h->current_weight > best->current_weight)
 			best = h;
 	}
 	best->current_weight -= (int64_t)c->total_weight;

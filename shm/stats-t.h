@@ -77,13 +77,13 @@ struct tp_stats_kind_desc {
 /* "TPSTATS\0" read as a little-endian uint64. */
 #define TP_STATS_MAGIC 0x0053544154535054ull
 /* Bump when a struct below changes; stat tables changes are caught by the layout hash. */
-#define TP_STATS_VERSION 1
+#define TP_STATS_VERSION 1u
 
 #define TP_STATS_SLOT_MASTER  (~0u)	/* tp_stats_block(): the master's own block */
 #define TP_STATS_SLOT_RETIRED (~0u - 1) /* counters of freed slots; written by the master only */
 
 #define TP_STATS_NAME_MAX   240 /* a scope name, NUL included */
-#define TP_STATS_MAX_SLOTS  4096
+#define TP_STATS_MAX_SLOTS  4096u
 #define TP_STATS_MAX_SCOPES (1u << 20)
 
 struct tp_stats_hdr {
