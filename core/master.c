@@ -6,6 +6,7 @@
 #include "core/filter-t.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/mloop.h"
 #include "core/timer.h"
 #include "core/worker.h"
 #include "shm/stats.h"
@@ -45,7 +46,9 @@ struct master {
 	int *fds; /* [listener * concurrency + slot] */
 	struct worker_slot *slots;
 	int sigfd;
+	struct tp_mloop *loop;
 	bool stopping;
+	bool stop_requested;
 };
 
 static int register_scopes(struct master *m)
@@ -308,12 +311,12 @@ static int setup_signals(struct master *m)
 	return m->sigfd < 0 ? -errno : 0;
 }
 
-/* Returns true when the master should stop. */
-static bool handle_signals(struct master *m)
+static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 {
+	struct master *m = arg;
 	struct signalfd_siginfo si;
 
-	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			reap(m);
@@ -321,7 +324,8 @@ static bool handle_signals(struct master *m)
 		case SIGTERM:
 		case SIGINT:
 			tp_info("%s: stopping", strsignal((int)si.ssi_signo));
-			return true;
+			m->stop_requested = true;
+			break;
 		case SIGHUP:
 			tp_warn("SIGHUP: configuration reload is not supported yet; ignored");
 			break;
@@ -329,7 +333,6 @@ static bool handle_signals(struct master *m)
 			break;
 		}
 	}
-	return false;
 }
 
 int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
@@ -370,13 +373,16 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 			cfg->admin.addr.text);
 	tp_info("tcpproxy %s: %zu listener(s), %zu cluster(s), %u worker(s), stats in /dev/shm%s",
 		TP_VERSION, cfg->n_listeners, cfg->n_clusters, opts->concurrency, m.stats_name);
-	for (;;) {
-		struct pollfd pfd = {.fd = m.sigfd, .events = POLLIN};
-
-		if (poll(&pfd, 1, next_timeout(&m)) < 0 && errno != EINTR)
+	m.loop = tp_mloop_new();
+	if (!m.loop || tp_mloop_add(m.loop, m.sigfd, POLLIN, on_signals, &m) < 0) {
+		tp_error("master loop: out of memory");
+		goto out_stop;
+	}
+	while (!m.stop_requested) {
+		if (tp_mloop_run_once(m.loop, next_timeout(&m)) < 0) {
+			tp_error("master loop: %s", strerror(errno));
 			break;
-		if (handle_signals(&m))
-			break;
+		}
 		restart_due(&m);
 	}
 	status = 0;
@@ -387,6 +393,7 @@ out_close_listeners:
 	if (m.sigfd >= 0)
 		close(m.sigfd);
 out_destroy_stats:
+	tp_mloop_free(m.loop);
 	free(m.slots);
 	tp_stats_destroy(m.stats);
 	return status;
