@@ -1,6 +1,7 @@
 /* The master process: owns what must outlive a worker (listening sockets, the stats segment),
  * forks the workers and restarts any that dies. It never touches a proxied byte. */
 #include "core/master.h"
+#include "core/master-t.h"
 
 #include "core/config-t.h"
 #include "core/filter-t.h"
@@ -47,6 +48,7 @@ struct master {
 	struct worker_slot *slots;
 	int sigfd;
 	struct tp_mloop *loop;
+	struct tp_master_view view;
 	bool stopping;
 	bool stop_requested;
 };
