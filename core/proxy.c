@@ -88,9 +88,9 @@ static void connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	c->flags &= ~TP_CF_UP_ACTIVE;
 	tp_stat_sub(w->stats, CL_STAT(c, upstream_cx_active), 1);
 	if (c->attempts >= c->proxy->max_connect_attempts) {
+		/* Envoy flags URX whenever the attempts run out, a single one included. */
 		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_attempts_exceeded));
-		if (c->proxy->max_connect_attempts > 1)
-			c->flags |= TP_CF_RETRIES_EXCEEDED;
+		c->flags |= TP_CF_RETRIES_EXCEEDED;
 		give_up(w, c);
 		return;
 	}
