@@ -17,12 +17,16 @@
 /* server.<stat> */
 #define TP_SERVER_STATS(COUNTER, GAUGE, HISTOGRAM) \
 	GAUGE(live)                                \
-	GAUGE(concurrency)
+	GAUGE(concurrency)                         \
+	GAUGE(hot_restart_epoch)                   \
+	COUNTER(reload_failed)                     \
+	COUNTER(worker_restarts)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
 #define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
 	COUNTER(downstream_cx_total)                 \
-	GAUGE(downstream_cx_active)
+	GAUGE(downstream_cx_active)                  \
+	COUNTER(downstream_cx_overflow)
 
 /* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
 #define TP_TCP_STATS(COUNTER, GAUGE, HISTOGRAM)                \
@@ -54,6 +58,11 @@
 	COUNTER(upstream_flow_control_resumed_reading_total) \
 	COUNTER(upstream_cx_none_healthy)
 
+/* connection_limit.<stat_prefix>.<stat>: Envoy's connection_limit network filter */
+#define TP_CONNECTION_LIMIT_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(limited_connections)                         \
+	GAUGE(active_connections)
+
 /* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
  * position in this list is stored in the segment: append only. A new kind also needs its two
@@ -62,6 +71,7 @@
 	X(SERVER, server)       \
 	X(LISTENER, listener)   \
 	X(TCP, tcp)             \
-	X(CLUSTER, cluster)
+	X(CLUSTER, cluster)     \
+	X(CONNECTION_LIMIT, connection_limit)
 
 #endif

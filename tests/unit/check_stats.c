@@ -134,10 +134,14 @@ START_TEST(generated_tables)
 	ck_assert_str_eq(tcp->name, "tcp");
 	ck_assert_str_eq(cl->name, "cluster");
 	ck_assert_uint_eq(tcp->n_values, TP_TCP__COUNT);
-	ck_assert_uint_eq(TP_TCP__COUNT, 12);
-	ck_assert_uint_eq(TP_CLUSTER__COUNT, 12);
-	ck_assert_uint_eq(TP_LISTENER__COUNT, 2);
-	ck_assert_uint_eq(TP_SERVER__COUNT, 2);
+	ck_assert_uint_eq(cl->n_values, TP_CLUSTER__COUNT);
+	ck_assert_uint_eq(tp_stats_kinds[TP_SCOPE_LISTENER].n_values, TP_LISTENER__COUNT);
+	ck_assert_uint_eq(tp_stats_kinds[TP_SCOPE_SERVER].n_values, TP_SERVER__COUNT);
+	ck_assert_str_eq(tp_stats_kinds[TP_SCOPE_CONNECTION_LIMIT].name, "connection_limit");
+	ck_assert_str_eq(tp_stats_kinds[TP_SCOPE_CONNECTION_LIMIT]
+				 .stats[TP_CONNECTION_LIMIT_limited_connections]
+				 .name,
+			 "limited_connections");
 	/* No histogram yet, so a stat's enum is also its row in the description. */
 	ck_assert_str_eq(tcp->stats[TP_TCP_idle_timeout].name, "idle_timeout");
 	ck_assert_str_eq(tcp->stats[TP_TCP_upstream_flush_active].name, "upstream_flush_active");
