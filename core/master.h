@@ -4,10 +4,18 @@
 
 #include "core/config-t.h"
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 struct tp_master_opts {
 	const char *config_path;
 	unsigned concurrency;
 	unsigned base_id;
+	unsigned drain_time_s;             /* --drain-time-s: how long an old generation drains */
+	unsigned max_draining_generations; /* --max-draining-generations */
+	bool drop_privileges;              /* --user/--group given: workers run as uid/gid */
+	uid_t uid;
+	gid_t gid;
 };
 
 /* Runs until SIGTERM or SIGINT; returns the process exit status (0, or 1 on start-up failure). */
