@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,10 @@ static const char usage[] =
 	"      --version            print the version and exit\n"
 	"  -h, --help               print this help and exit\n"
 	"\n"
+	"\n"
+	"Signals: SIGHUP reloads FILE without dropping a connection; SIGTERM stops accepting and\n"
+	"drains for up to --drain-time-s; SIGINT closes everything now; SIGUSR1 reopens log "
+	"files.\n"
 	"Exit status: 0 success, 1 invalid configuration or start-up failure, 2 usage error.\n";
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -55,7 +61,16 @@ static int usage_error(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CONCURRENCY = 256, OPT_MODE, OPT_BASE_ID, OPT_VERSION };
+	enum {
+		OPT_CONCURRENCY = 256,
+		OPT_MODE,
+		OPT_BASE_ID,
+		OPT_VERSION,
+		OPT_DRAIN_TIME,
+		OPT_MAX_DRAINING,
+		OPT_USER,
+		OPT_GROUP,
+	};
 	static const struct option opts[] = {
 		{"config-path", required_argument, NULL, 'c'},
 		{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
@@ -63,10 +78,15 @@ int main(int argc, char **argv)
 		{"base-id", required_argument, NULL, OPT_BASE_ID},
 		{"log-level", required_argument, NULL, 'l'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"drain-time-s", required_argument, NULL, OPT_DRAIN_TIME},
+		{"max-draining-generations", required_argument, NULL, OPT_MAX_DRAINING},
+		{"user", required_argument, NULL, OPT_USER},
+		{"group", required_argument, NULL, OPT_GROUP},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct tp_master_opts mo = {0};
+	struct tp_master_opts mo = {.drain_time_s = 600, .max_draining_generations = 3};
+	const char *user = NULL, *group = NULL;
 	struct tp_cfg_errors errs = {0};
 	struct tp_config *cfg = NULL;
 	bool validate = false;
@@ -97,6 +117,24 @@ int main(int argc, char **argv)
 				return usage_error("--base-id: '%s' is not a non-negative number",
 						   optarg);
 			break;
+		case OPT_DRAIN_TIME:
+			if (parse_uint(optarg, 86400 * 7, &mo.drain_time_s) < 0)
+				return usage_error(
+					"--drain-time-s: '%s' is not a number of seconds", optarg);
+			break;
+		case OPT_MAX_DRAINING:
+			if (parse_uint(optarg, 64, &mo.max_draining_generations) < 0)
+				return usage_error(
+					"--max-draining-generations: '%s' is not a number "
+					"from 0 to 64",
+					optarg);
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
+		case OPT_GROUP:
+			group = optarg;
+			break;
 		case 'l':
 			if (tp_log_parse_level(optarg, &tp_log_level) < 0)
 				return usage_error("--log-level: '%s' is not trace, debug, info, "
@@ -118,6 +156,20 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!mo.config_path)
 		return usage_error("%s", "no configuration: give one with -c FILE");
+	if (group && !user)
+		return usage_error("%s", "--group needs --user");
+	if (user) {
+		const struct passwd *pw = getpwnam(user);
+		const struct group *gr = group ? getgrnam(group) : NULL;
+
+		if (!pw)
+			return usage_error("--user: no user '%s'", user);
+		if (group && !gr)
+			return usage_error("--group: no group '%s'", group);
+		mo.drop_privileges = true;
+		mo.uid = pw->pw_uid;
+		mo.gid = gr ? gr->gr_gid : pw->pw_gid;
+	}
 
 	ret = tp_config_load(mo.config_path, &cfg, &errs);
 	if (ret < 0) {
@@ -131,7 +183,6 @@ int main(int argc, char **argv)
 		tp_config_free(cfg);
 		return 0;
 	}
-	ret = tp_master_run(cfg, &mo);
-	tp_config_free(cfg);
-	return ret;
+	/* The master owns the configuration from here on (it becomes generation 0). */
+	return tp_master_run(cfg, &mo);
 }

@@ -169,6 +169,12 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 {
 	if (c->state == TP_CONN_CLOSING)
 		return;
+	for (uint8_t i = 0; i < c->filter_pos; i++) {
+		const struct tp_filter_cfg *f = &c->chain->filters[i];
+
+		if (f->ops->on_close)
+			f->ops->on_close(c, f->conf);
+	}
 	tp_conn_close_side(w, c, TP_DOWN, false);
 	tp_conn_close_side(w, c, TP_UP, false);
 	settle_upstream(w, c);

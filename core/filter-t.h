@@ -10,6 +10,7 @@ struct tp_conn;
 struct tp_config;
 struct tp_cfg_ctx;
 struct tp_ynode;
+struct tp_stats;
 
 enum tp_filter_status {
 	TP_FILTER_CONTINUE, /* go on to the next filter */
@@ -27,11 +28,20 @@ struct tp_filter_ops {
 	/* Cross-reference checks once the whole file is read (named clusters exist, ...). */
 	void (*check)(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void *conf);
 	void (*free)(void *conf);
+	/* In the master, before a generation forks: registers the filter's stats scopes and
+	 * keeps their bases in conf. */
+	int (*register_stats)(void *conf, struct tp_stats *st);
+	/* Bytes of memory shared by every worker of a generation (counters across workers);
+	 * the master maps them and hands each filter instance its part before forking. */
+	size_t shared_bytes;
+	void (*bind_shared)(void *conf, void *mem);
 
 	/* Runtime, in a worker. Envoy's onNewConnection and onData. */
 	enum tp_filter_status (*on_new_connection)(struct tp_conn *c, const void *conf);
 	enum tp_filter_status (*on_data)(struct tp_conn *c, const void *conf, const uint8_t *data,
 					 size_t len, bool end_stream);
+	/* The connection is closing; called for every filter whose on_new_connection ran. */
+	void (*on_close)(struct tp_conn *c, const void *conf);
 };
 
 #endif

@@ -186,6 +186,13 @@ enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *
 	return TP_FILTER_STOP;
 }
 
+int tp_proxy_register_stats(void *conf, struct tp_stats *st)
+{
+	struct tp_tcp_proxy_cfg *p = conf;
+
+	return tp_stats_scope(st, TP_SCOPE_TCP, p->stat_prefix, &p->stats_base);
+}
+
 enum tp_filter_status tp_proxy_on_data(struct tp_conn *c, const void *conf, const uint8_t *data,
 				       size_t len, bool end_stream)
 {

@@ -10,6 +10,10 @@ enum tp_filter_status tp_proxy_on_data(struct tp_conn *c, const void *conf, cons
 				       size_t len, bool end_stream);
 
 struct tp_worker;
+struct tp_stats;
+
+/* Master, before forking a generation: the tcp.<stat_prefix> scope. */
+int tp_proxy_register_stats(void *conf, struct tp_stats *st);
 
 /* The connection's timer expired: max_downstream_connection_duration or idle_timeout. */
 void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c);

@@ -43,7 +43,8 @@ struct tp_worker {
 	struct tp_buf_pool bufs;
 	int sigfd;	 /* SIGTERM and SIGINT, read through the ring */
 	uint64_t now_ms; /* refreshed once per loop iteration */
-	bool stopping;
+	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
+	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */
 };
 
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -45,11 +46,13 @@ static int setup_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	/* SIGTERM and SIGINT arrive as a completion on the ring, like everything else: a flag set
-	 * by a handler could land between its check and the wait, and the wait would not end. */
+	/* SIGTERM, SIGINT (close now) and SIGQUIT (drain) arrive as a completion on the ring, like
+	 * everything else: a flag set by a handler could land between its check and the wait, and
+	 * the wait would not end. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -63,13 +66,39 @@ static void arm_signal(struct tp_worker *w)
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_SIGNAL, 0, 0, 0));
 }
 
+/* SIGQUIT, from the master once a newer generation serves (or on a graceful stop): stop
+ * accepting, keep serving what is open, exit when the last connection ends. Our listening
+ * sockets are only our copies: the master and the new generation keep the same sockets open,
+ * so closing them here resets nothing. */
+static void start_draining(struct tp_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct tp_listener_rt *l = &w->listeners[i];
+
+		if (l->accepting) {
+			sqe = tp_ring_get_sqe(&w->ring);
+			io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
+			io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
+		}
+	}
+	tp_info("draining: %u connection(s) open", w->n_conns);
+}
+
 static void on_signal(struct tp_worker *w)
 {
 	struct signalfd_siginfo si;
 
-	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			w->stopping = true;
+		else if (si.ssi_signo == SIGQUIT)
+			start_draining(w);
+	}
 	if (!w->stopping)
 		arm_signal(w);
 }
@@ -93,6 +122,7 @@ static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
 						    .tv_nsec = ACCEPT_PAUSE_MS * 1000000L};
 	struct io_uring_sqe *sqe;
 
+	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_overflow);
 	if (w->now_ms - l->last_err_log_ms >= 1000) {
 		tp_warn("listener %s: accept: %s; pausing accepts for %d ms", l->cfg->name,
 			strerror(-err), ACCEPT_PAUSE_MS);
@@ -149,8 +179,13 @@ static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED) {
 		tp_warn("listener %s: accept: %s", l->cfg->name, strerror(-cqe->res));
 	}
-	if (!l->accepting && !l->paused && !w->stopping)
+	if (!l->accepting && !l->paused && !w->stopping && !w->draining)
 		arm_accept(w, l);
+	else if (!l->accepting && w->draining && l->fd >= 0) {
+		/* The cancelled accept has completed: nothing of ours uses the socket now. */
+		close(l->fd);
+		l->fd = -1;
+	}
 }
 
 static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
@@ -162,7 +197,7 @@ static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
 		return;
 	l = &w->listeners[idx];
 	l->paused = false;
-	if (!l->accepting && !w->stopping)
+	if (!l->accepting && !w->stopping && !w->draining)
 		arm_accept(w, l);
 }
 
@@ -297,7 +332,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	w->slot = a->slot;
 	w->cfg = a->cfg;
 	w->sigfd = sigfd;
-	w->stats = tp_stats_block(a->stats, a->slot);
+	w->stats = tp_stats_block(a->stats, a->stats_slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);
 	tp_pipe_pool_init(&w->pipes, PIPES_KEPT, PIPE_BYTES);
@@ -346,6 +381,31 @@ static void teardown(struct tp_worker *w)
 	tp_buf_pool_destroy(&w->bufs);
 }
 
+/* Before the worker touches any connection: from the root that bound the sockets to the
+ * operator's user; capabilities go with the uid change. */
+static int drop_privileges(uid_t uid, gid_t gid)
+{
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+		tp_error("dropping privileges to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+			 strerror(errno));
+		return -errno;
+	}
+	if (setuid(0) == 0) {
+		tp_error("dropping privileges: root could be regained; refusing to run");
+		return -EPERM;
+	}
+	return 0;
+}
+
+static void tell_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "R", 1) != 1)
+		tp_warn("could not tell the master this worker is ready: %s", strerror(errno));
+	close(fd);
+}
+
 int tp_worker_run(const struct tp_worker_args *a)
 {
 	static struct tp_worker worker;
@@ -363,13 +423,19 @@ int tp_worker_run(const struct tp_worker_args *a)
 	if (getppid() != a->master_pid)
 		return 1;
 	tp_self = w;
+	if (a->drop_privileges && drop_privileges(a->uid, a->gid) < 0)
+		return 1;
+	/* Never regain privileges through exec'd set-id files, as root or not. */
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	ret = setup(w, a, sigfd);
 	if (ret < 0) {
 		teardown(w);
 		return 1;
 	}
 	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
-	while (!w->stopping) {
+	io_uring_submit(&w->ring);
+	tell_ready(a->ready_fd);
+	while (!w->stopping && !(w->draining && !w->n_conns)) {
 		run_timers(w);
 		run_queue(w);
 		wait_and_dispatch(w);

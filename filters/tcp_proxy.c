@@ -169,6 +169,7 @@ const struct tp_filter_ops tp_filter_tcp_proxy = {
 	.parse = tcp_proxy_parse,
 	.check = tcp_proxy_check,
 	.free = tcp_proxy_free,
+	.register_stats = tp_proxy_register_stats,
 	.on_new_connection = tp_proxy_on_new_connection,
 	.on_data = tp_proxy_on_data,
 };

@@ -39,12 +39,10 @@ def test_workers_die_with_the_master():
             for pid in workers:
                 wait_for(lambda: not _alive(pid), 1.0, what="worker %d to die" % pid)
             check(time.monotonic() - t0 <= 1.0, "workers outlived the master")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                listening = True
-            except OSError:
-                listening = False
-            check(not listening, "nothing keeps listening once the master is gone")
+            # io_uring tears a ring down asynchronously: its armed accept holds the socket for
+            # a moment after the process is gone. The issue allows 2 s.
+            wait_for(lambda: not _listening(port), 2.0,
+                     what="the listening socket to go away with the master")
             os.unlink("/dev/shm" + p.stats_name)
 
 
@@ -194,6 +192,17 @@ def test_unprivileged_user_beyond_the_pipe_budget():
             check(not errors, "errors: %s" % errors[:3])
             bad = [k for k in want if digests.get(k) != want[k]]
             check(not bad, "%d of %d streams corrupted" % (len(bad), n))
+
+
+def _listening(port):
+    """Whether anything listens on 127.0.0.1:port, from /proc (no connection is made)."""
+    want = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want) and fields[3] == "0A":
+                return True
+    return False
 
 
 def _as_user(pw):
