@@ -33,7 +33,7 @@ UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
-BINS     = $(BUILD)/tcpproxy
+BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
 
 .PHONY: all deps test-deps run test unit integration validate-examples format clean bench
 
@@ -56,13 +56,16 @@ $(BUILD)/libtp.a: $(LIB_OBJ)
 $(BUILD)/tcpproxy: $(BUILD)/obj/cmd/tcpproxy.o $(BUILD)/libtp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tcpproxy-stat: $(BUILD)/obj/cmd/tcpproxy-stat.o $(BUILD)/libtp.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/check_%: $(BUILD)/obj/tests/unit/check_%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
 run: deps
 	@$(MAKE) --no-print-directory $(BINS)

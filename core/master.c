@@ -10,12 +10,14 @@
  * between, so no connection waits on a socket nobody accepts from. */
 #include "core/master.h"
 
+#include "core/admin.h"
 #include "core/config.h"
 #include "core/filter-t.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/master-t.h"
 #include "core/mloop.h"
+#include "core/services.h"
 #include "core/timer.h"
 #include "core/worker.h"
 #include "shm/stats.h"
@@ -213,6 +215,9 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER, cfg->clusters[i].name,
 				     &cfg->clusters[i].stats_base);
+		if (ret < 0)
+			return ret;
+		ret = tp_admin_register_hosts(m->stats, &cfg->clusters[i]);
 		if (ret < 0)
 			return ret;
 	}
@@ -929,6 +934,14 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		return 1;
 	}
+	/* The workers' user reads it (tcpproxy-stat run as that user); still 0600. */
+	if (opts->drop_privileges) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "/dev/shm%s", m.stats_name);
+		if (chown(path, opts->uid, opts->gid) < 0)
+			tp_warn("stats segment %s: chown: %s", path, strerror(errno));
+	}
 	m.blk = tp_stats_block(m.stats, TP_STATS_SLOT_MASTER);
 	m.slot_used = calloc(m.n_slots, sizeof(*m.slot_used));
 	m.loop = tp_mloop_new();
@@ -954,6 +967,8 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		goto out_kill;
 	}
 	update_view(&m);
+	if (tp_services_start(m.loop, &m.view, opts) < 0)
+		goto out_kill;
 	m.exit_status = 0;
 	while (!m.done) {
 		if (tp_mloop_run_once(m.loop, -1) < 0) {
@@ -963,6 +978,7 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		}
 	}
 out_kill:
+	tp_services_stop();
 	kill_everything(&m);
 	while (m.socks)
 		close_lsock(&m, m.socks);

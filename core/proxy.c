@@ -20,8 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CL_STAT(c, name)  ((c)->cluster->cfg->stats_base + TP_CLUSTER_##name)
-#define TCP_STAT(c, name) ((c)->proxy->stats_base + TP_TCP_##name)
+#define CL_STAT(c, name)   ((c)->cluster->cfg->stats_base + TP_CLUSTER_##name)
+#define TCP_STAT(c, name)  ((c)->proxy->stats_base + TP_TCP_##name)
+#define HOST_STAT(c, name) ((c)->host->cfg->stats_base + TP_HOST_##name)
 
 /* The next moment either timeout could fire; activity between now and then is checked when
  * the timer expires rather than moving the timer on every byte. */
@@ -46,6 +47,11 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
 	uint64_t now = w->now_ms;
 
+	/* A connection held by connection_limit's delay: its time is up. */
+	if (c->flags & TP_CF_LIMITED) {
+		tp_conn_close(w, c);
+		return;
+	}
 	if (p->max_downstream_connection_duration_ms > 0 &&
 	    now >= c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms) {
 		c->flags |= TP_CF_DURATION;
@@ -80,6 +86,7 @@ static void connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_timeout));
 	/* Envoy counts a timed-out connect as a failed one too (the pool closes it). */
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_fail));
+	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
 	c->flags |= TP_CF_CONNECT_FAIL;
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
@@ -87,6 +94,7 @@ static void connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	c->host->active--;
 	c->flags &= ~TP_CF_UP_ACTIVE;
 	tp_stat_sub(w->stats, CL_STAT(c, upstream_cx_active), 1);
+	tp_stat_sub(w->stats, HOST_STAT(c, cx_active), 1);
 	if (c->attempts >= c->proxy->max_connect_attempts) {
 		/* Envoy flags URX whenever the attempts run out, a single one included. */
 		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_attempts_exceeded));
@@ -125,12 +133,15 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	c->attempts++;
 	c->state = TP_CONN_CONNECTING;
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
+	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
+	c->connect_start_ms = w->now_ms;
 	fd = new_upstream_socket(&c->host->cfg->addr);
 	if (fd < 0) {
 		tp_warn("upstream socket for %s: %s", c->host->cfg->addr.text, strerror(-fd));
 		c->host->active++;
 		c->flags |= TP_CF_UP_ACTIVE;
 		tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
+		tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
 		connect_failed(w, c, fd);
 		return;
 	}
@@ -138,6 +149,7 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	c->host->active++;
 	c->flags |= TP_CF_UP_ACTIVE;
 	tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
+	tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
 
 	/* Connect and its timeout go in one submission: a link must not be split. */
 	tp_ring_reserve(&w->ring, 2);
@@ -161,6 +173,8 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 		connect_failed(w, c, res);
 		return;
 	}
+	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
+		       w->now_ms - c->connect_start_ms);
 	tp_relay_start(w, c);
 }
 

@@ -5,6 +5,7 @@
 
 static const struct tp_filter_ops *const filters[] = {
 	&tp_filter_tcp_proxy,
+	&tp_filter_connection_limit,
 };
 
 static const char *message_name(const char *type_url)

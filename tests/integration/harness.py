@@ -145,7 +145,8 @@ def echo_handler(c):
 class Proxy:
     """The real tcpproxy binary on a config written from a template."""
 
-    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, preexec=None):
+    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, preexec=None,
+                 wrap=()):
         self.base_id = _next_base_id[0]
         _next_base_id[0] += 1
         fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
@@ -154,7 +155,7 @@ class Proxy:
         os.chmod(self.config_path, 0o644)  # readable by a proxy run as another user
         self.log_path = self.config_path + ".log"
         self.log = open(self.log_path, "w+")
-        args = [TCPPROXY, "-c", self.config_path, "--concurrency", str(concurrency),
+        args = list(wrap) + [TCPPROXY, "-c", self.config_path, "--concurrency", str(concurrency),
                 "--base-id", str(self.base_id)] + list(extra_args)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=preexec)

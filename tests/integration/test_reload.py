@@ -1,0 +1,444 @@
+"""Hitless reload, supervision under load, and operating limits (issue 4)."""
+import os
+import pwd
+import grp
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (BUILD, EchoServer, Proxy, Skip, bootstrap, check, cluster_yaml, connect,
+                     echo_roundtrip, free_port, listener_yaml, recv_all, wait_for)
+from test_relay import simple_config
+
+LOAD = os.path.join(BUILD, "tests", "tp-load")
+SANITIZED = "san" in os.path.basename(BUILD)
+
+
+class LoadEcho:
+    """tp-load's C echo server: fast enough that the proxy, not the peer, sets the pace."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([LOAD, "echo", str(self.port)], stdout=subprocess.PIPE,
+                                     text=True)
+        check(self.proc.stdout.readline().startswith("listening"), "tp-load echo started")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def load_client(port, seconds, threads=4, nbytes=1000):
+    """Starts tp-load client; returns the Popen (stdout: 'connections N failed M bytes B')."""
+    return subprocess.Popen([LOAD, "client", str(port), str(seconds), str(threads), str(nbytes)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def load_result(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    f = out.split()
+    check(len(f) == 6, "tp-load output: %r %r" % (out, err))
+    return int(f[1]), int(f[3]), int(f[5]), err
+
+
+def write_config(p, text):
+    tmp = p.config_path + ".new"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, p.config_path)  # atomically, as an operator's tooling would
+
+
+def epoch(p):
+    return p.stat("server.hot_restart_epoch")
+
+
+def worker_processes(p):
+    return p.worker_pids()
+
+
+def master_fds(p):
+    return len(os.listdir("/proc/%d/fd" % p.proc.pid))
+
+
+class CounterWatch(threading.Thread):
+    """Samples every counter while a test runs and remembers any that went backwards."""
+
+    def __init__(self, p, names):
+        super().__init__(daemon=True)
+        self.p, self.names, self.stop_flag = p, names, threading.Event()
+        self.backwards = []
+
+    def run(self):
+        last = {}
+        while not self.stop_flag.is_set():
+            try:
+                st = self.p.stats()
+            except Exception:  # noqa: BLE001 - the proxy may be mid-restart
+                time.sleep(0.05)
+                continue
+            for n in self.names:
+                v = st.get(n, 0)
+                if v < last.get(n, 0):
+                    self.backwards.append((n, last[n], v))
+                last[n] = v
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(5)
+
+
+def test_reload_every_half_second_under_load_drops_nothing():
+    with LoadEcho() as up:
+        port = free_port()
+        cfgs = [simple_config(port, [up.port]),
+                simple_config(port, [up.port], proxy_extra="\n          idle_timeout: 30s")]
+        with Proxy(cfgs[0]) as p:
+            watch = CounterWatch(p, ["tcp.test.downstream_cx_total",
+                                     "tcp.test.downstream_cx_rx_bytes_total",
+                                     "cluster.c.upstream_cx_total"])
+            watch.start()
+            client = load_client(port, 20, threads=4, nbytes=1000)
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < 20:
+                write_config(p, cfgs[n % 2])
+                p.proc.send_signal(signal.SIGHUP)
+                n += 1
+                time.sleep(0.5)
+            ok, failed, nbytes, err = load_result(client)
+            watch.stop()
+            check(failed == 0, "%d of %d connections failed across %d reloads: %s" %
+                  (failed, ok + failed, n, err))
+            rate = ok / 20.0
+            check(rate >= (300 if SANITIZED else 1000),
+                  "only %.0f connections/s under reload" % rate)
+            check(epoch(p) >= n // 2, "reloads took effect: epoch %d after %d SIGHUPs" %
+                  (epoch(p), n))
+            check(not watch.backwards, "counters went backwards: %s" % watch.backwards[:3])
+            # Every byte checked by the client; the totals equal the traffic sent.
+            p.wait_stat("listener.127.0.0.1_%d.downstream_cx_active" % port, 0)
+            st = p.stats()
+            check(st["tcp.test.downstream_cx_total"] == ok, "downstream_cx_total %d, sent %d" %
+                  (st["tcp.test.downstream_cx_total"], ok))
+            check(st["tcp.test.downstream_cx_rx_bytes_total"] == nbytes, str(st))
+            check(st["tcp.test.downstream_cx_tx_bytes_total"] == nbytes, str(st))
+            check(st["server.reload_failed"] == 0, "no reload failed")
+            wait_for(lambda: len(worker_processes(p)) == 2, 20,
+                     what="old generations to exit once their connections ended")
+
+
+class Streamer(threading.Thread):
+    """A long-lived connection that keeps sending and checks every echoed byte."""
+
+    def __init__(self, port, seconds):
+        super().__init__(daemon=True)
+        self.port, self.seconds = port, seconds
+        self.sent = self.got = 0
+        self.error = None
+        self.closed_at = None
+
+    def run(self):
+        try:
+            s = connect(self.port, timeout=10)
+            block = bytes(range(256)) * 64
+            t_end = time.monotonic() + self.seconds
+            pending = b""
+            while time.monotonic() < t_end:
+                s.sendall(block)
+                self.sent += len(block)
+                want = len(block)
+                buf = b""
+                while len(buf) < want:
+                    b = s.recv(want - len(buf))
+                    if not b:
+                        self.closed_at = time.monotonic()
+                        raise ConnectionError("closed by the proxy")
+                    buf += b
+                if buf != block:
+                    raise AssertionError("echo corrupted")
+                self.got += len(buf)
+                time.sleep(0.01)
+            s.close()
+        except Exception as e:  # noqa: BLE001 - inspected by the test
+            if self.closed_at is None:
+                self.closed_at = time.monotonic()
+            self.error = e
+
+
+def test_streams_keep_flowing_across_three_reloads():
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            streams = [Streamer(port, 4.0) for _ in range(4)]
+            for s in streams:
+                s.start()
+            for i in range(3):
+                time.sleep(0.8)
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: epoch(p) == i + 1, what="reload %d" % (i + 1))
+            check(len(worker_processes(p)) > 2, "old generations still serve their streams")
+            for s in streams:
+                s.join(20)
+            for s in streams:
+                check(s.error is None, "stream broke: %r" % s.error)
+                check(s.got == s.sent and s.sent > 0, "stream bytes %d/%d" % (s.got, s.sent))
+            wait_for(lambda: len(worker_processes(p)) == 2, 10,
+                     what="old generations to exit once their streams ended")
+
+
+def test_drain_time_closes_old_connections_at_the_deadline():
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), extra_args=["--drain-time-s", "2"]) as p:
+            s = Streamer(port, 30.0)
+            s.start()
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            p.proc.send_signal(signal.SIGHUP)
+            s.join(15)
+            check(s.closed_at is not None, "the old connection was closed")
+            took = s.closed_at - t0
+            check(1.5 <= took <= 2.5, "closed %.2fs after the reload, want 2 +- 0.5" % took)
+            check(echo_roundtrip(port) == b"ping", "the new generation serves")
+            wait_for(lambda: len(worker_processes(p)) == 2, 5, what="old generation gone")
+
+
+def test_invalid_config_under_load_keeps_serving():
+    with LoadEcho() as up:
+        port = free_port()
+        good = simple_config(port, [up.port])
+        with Proxy(good) as p:
+            client = load_client(port, 4, threads=2)
+            time.sleep(1)
+            write_config(p, good.replace("stat_prefix: test", "stat_prefix: test\n          bogus: 1"))
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.reload_failed") == 1, what="reload_failed counted")
+            time.sleep(0.5)
+            check(epoch(p) == 0, "the failed reload changed nothing")
+            out = p.output()
+            check("reload failed" in out, "the failure is logged")
+            check(": static_resources.listeners[0].filter_chains[0].filters[0].typed_config.bogus:"
+                  " unknown field" in out, "the error is logged as --mode validate prints it")
+            write_config(p, good)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="the next valid reload")
+            ok, failed, _, err = load_result(client)
+            check(failed == 0 and ok > 0, "%d failures during the bad reload: %s" % (failed, err))
+
+
+def test_sighup_burst_stays_within_the_cap_and_returns_fds():
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]),
+                   extra_args=["--max-draining-generations", "2"]) as p:
+            time.sleep(0.3)
+            base_fds = master_fds(p)
+            # One held connection per generation keeps each old generation draining.
+            held = []
+            for i in range(5):
+                s = connect(port)
+                s.sendall(b"x")
+                check(s.recv(1) == b"x", "held connection %d" % i)
+                held.append(s)
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: epoch(p) == i + 1, what="reload %d" % (i + 1))
+            # Serving + at most 2 draining generations, 2 workers each.
+            wait_for(lambda: len(worker_processes(p)) <= 2 * 3, 5,
+                     what="generations past the cap to be closed")
+            closed = 0
+            for s in held[:2]:
+                s.settimeout(5)
+                try:
+                    closed += s.recv(1) == b""
+                except OSError:
+                    closed += 1
+            check(closed == 2, "the two oldest draining generations were closed early")
+            for _ in range(20):
+                p.proc.send_signal(signal.SIGHUP)
+            peak = 0
+            t_end = time.monotonic() + 3
+            while time.monotonic() < t_end:
+                peak = max(peak, len(worker_processes(p)))
+                time.sleep(0.02)
+            check(peak <= 2 * 4, "at most serving + starting + 2 draining: %d workers" % peak)
+            for s in held:
+                s.close()
+            wait_for(lambda: len(worker_processes(p)) == 2, 10, what="a single generation")
+            wait_for(lambda: master_fds(p) == base_fds, 5,
+                     what="master fds back to %d (now %d)" % (base_fds, master_fds(p)))
+            check(echo_roundtrip(port) == b"ping", "still serving")
+
+
+def _worker_of(local_port):
+    """pid of the tcpproxy process holding the proxy side of a client connection."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "dport", "= :%d" % local_port],
+                         capture_output=True, text=True).stdout
+    for part in out.split("pid=")[1:]:
+        return int(part.split(",")[0])
+    return None
+
+
+def test_killed_worker_under_load_leaves_the_other_alone():
+    with LoadEcho() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            held = []
+            for i in range(12):
+                s = connect(port)
+                s.sendall(b"a")
+                check(s.recv(1) == b"a", "held connection echo")
+                held.append((s, _worker_of(s.getsockname()[1])))
+            owners = {w for _, w in held}
+            check(len(owners) == 2, "connections on both workers: %s" % owners)
+            victim = held[0][1]
+            client = load_client(port, 3, threads=2)
+            time.sleep(0.5)
+            os.kill(victim, signal.SIGKILL)
+            t0 = time.monotonic()
+            wait_for(lambda: len(p.worker_pids()) == 2 and victim not in p.worker_pids(), 1.0,
+                     what="a new worker in the slot")
+            check(time.monotonic() - t0 <= 1.0, "restart within 1 s")
+            for s, w in held:
+                if w == victim:
+                    continue
+                s.sendall(b"b")
+                check(s.recv(1) == b"b", "the other worker's connection is unaffected")
+            load_result(client)  # connections in flight on the killed worker may fail
+            after = load_client(port, 1, threads=2)
+            ok, failed, _, err = load_result(after)
+            check(failed == 0 and ok > 0, "new connections after the restart: %s" % err)
+            check(p.stat("server.worker_restarts") == 1, "worker_restarts counted")
+            for s, _ in held:
+                s.close()
+
+
+def test_out_of_file_descriptors_pauses_and_recovers():
+    with EchoServer() as up:
+        port = free_port()
+        cfg = simple_config(port, [up.port])
+        # Each worker may open 64 files; each proxied connection takes 2.
+        with Proxy(cfg, wrap=["prlimit", "--nofile=64:64"]) as p:
+            workers = p.worker_pids()
+            clients = []
+            for _ in range(128):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                clients.append(s)
+            wait_for(lambda: p.stat("listener.127.0.0.1_%d.downstream_cx_overflow" % port) > 0,
+                     what="accepts refused for want of descriptors")
+            cpu0 = sum(_cpu_ticks(w) for w in workers)
+            time.sleep(1.0)
+            cpu = sum(_cpu_ticks(w) for w in workers) - cpu0
+            check(cpu <= 30, "workers spent %d ticks of 100 in a second while out of fds" % cpu)
+            check(p.worker_pids() == workers, "no worker died")
+            out = p.output()
+            check(out.count("pausing accepts") <= 2 * 3, "logged at most once a second")
+            for s in clients:
+                s.close()
+            wait_for(lambda: _echo_ok(port), 10, what="serving again once the clients left")
+
+
+def _echo_ok(port):
+    try:
+        return echo_roundtrip(port, b"again") == b"again"
+    except OSError:
+        return False
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_workers_drop_privileges():
+    if os.getuid() != 0:
+        raise Skip("needs root to drop privileges")
+    try:
+        nobody = pwd.getpwnam("nobody")
+        nogroup = grp.getgrnam("nogroup")
+    except KeyError:
+        raise Skip("no nobody/nogroup")
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]),
+                   extra_args=["--user", "nobody", "--group", "nogroup"]) as p:
+            check(echo_roundtrip(port) == b"ping", "serving as nobody")
+            for w in p.worker_pids():
+                with open("/proc/%d/status" % w) as f:
+                    st = dict(line.split(":", 1) for line in f.read().splitlines())
+                check(st["Uid"].split() == [str(nobody.pw_uid)] * 4, "uid: %s" % st["Uid"])
+                check(st["Gid"].split() == [str(nogroup.gr_gid)] * 4, "gid: %s" % st["Gid"])
+                check(st["Groups"].split() == [str(nogroup.gr_gid)], "groups: %s" % st["Groups"])
+                check(st["NoNewPrivs"].strip() == "1", "NoNewPrivs")
+                check(int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, "no capabilities")
+            shm = os.stat("/dev/shm" + p.stats_name)
+            check(shm.st_uid == nobody.pw_uid and (shm.st_mode & 0o777) == 0o600,
+                  "stats segment owned by the user, mode 0600")
+            check("workers run as root" not in p.output(), "no root warning")
+
+
+def test_running_as_root_without_user_warns():
+    if os.getuid() != 0:
+        raise Skip("needs root")
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            check("workers run as root" in p.output(), "a warning names the risk")
+
+
+def test_connection_limit_across_workers():
+    with EchoServer() as up:
+        port = free_port()
+        cfg = bootstrap(["""
+  - name: l
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.connection_limit
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit
+          stat_prefix: lim
+          max_connections: 3
+          delay: 0.300s
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: test
+          cluster: c
+""" % port], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            held = []
+            for i in range(3):
+                s = connect(port)
+                s.sendall(b"h")
+                check(s.recv(1) == b"h", "connection %d within the limit" % i)
+                held.append(s)
+            workers = {_worker_of(s.getsockname()[1]) for s in held}
+            extra = connect(port)
+            t0 = time.monotonic()
+            try:
+                data = recv_all(extra)
+            except ConnectionResetError:
+                data = b""
+            took = time.monotonic() - t0
+            check(data == b"", "the 4th connection is turned away")
+            check(0.2 <= took <= 1.5, "after the 0.3 s delay (%.2fs)" % took)
+            st = p.stats()
+            check(st["connection_limit.lim.limited_connections"] == 1, str(st))
+            check(st["connection_limit.lim.active_connections"] == 3, str(st))
+            check(up.accepted == 3, "the refused connection never reached the upstream")
+            held.pop().close()
+            p.wait_stat("connection_limit.lim.active_connections", 2)
+            check(echo_roundtrip(port, b"room") == b"room", "room again once one closed")
+            for s in held:
+                s.close()
+            p.wait_stat("connection_limit.lim.active_connections", 0)
+            check(len(workers) >= 1, "limit counted across workers %s" % workers)
