@@ -23,8 +23,10 @@
 
 #define CACHE_LINE     64
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
-/* Far above any sane configuration; keeps a typo in a flag from asking tmpfs for terabytes. */
-#define MAX_SEGMENT_BYTES (4ull << 30)
+/* Far above any sane configuration; keeps a typo in a flag from asking tmpfs for terabytes. The
+ * segment is sparse, so this bounds address space, not memory: 256 workers x 4 generations with
+ * the default 4096 scopes of histogram-carrying clusters take about 19 GiB of it. */
+#define MAX_SEGMENT_BYTES (64ull << 30)
 /* A reader waits this many times for a fold to finish, then sums what it sees: a master that died
  * in the middle of a fold must not hang tcpproxy-stat. */
 #define FOLD_RETRIES 10000
@@ -559,10 +561,11 @@ static void sum_blocks(const struct tp_stats *st, uint64_t *sums, uint32_t n)
 	}
 }
 
-int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg)
+int tp_stats_visit(struct tp_stats *st, tp_stats_visit_fn fn, void *arg)
 {
 	unsigned n_scopes = tp_stats_n_scopes(st);
 	char name[8 + TP_STATS_NAME_MAX + 128];
+	struct tp_stat_value v;
 	uint32_t used = 0;
 	uint64_t *sums;
 
@@ -578,6 +581,7 @@ int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg)
 	if (!sums)
 		return -ENOMEM;
 	sum_blocks(st, sums, used);
+	v.name = name;
 	for (unsigned i = 0; i < n_scopes; i++) {
 		const struct tp_stats_scope_row *row = &st->scopes[i];
 		const struct tp_stats_kind_desc *kd;
@@ -587,24 +591,51 @@ int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg)
 			continue;
 		kd = &tp_stats_kinds[row->kind];
 		idx = row->base;
+		v.kind = (enum tp_scope_kind)row->kind;
+		v.scope = row->name;
 		for (unsigned s = 0; s < kd->n_stats; s++) {
 			const struct tp_stat_desc *d = &kd->stats[s];
 
-			if (d->type == TP_STAT_HISTOGRAM) {
-				idx += TP_STATS_HIST_VALUES;
-				continue;
-			}
 			if (row->name[0])
 				snprintf(name, sizeof(name), "%s.%s.%s", kd->name, row->name,
 					 d->name);
 			else
 				snprintf(name, sizeof(name), "%s.%s", kd->name, d->name);
-			fn(arg, name, d->type, sums[idx]);
-			idx++;
+			v.stat = d->name;
+			v.type = d->type;
+			if (d->type == TP_STAT_HISTOGRAM) {
+				v.hist = &sums[idx];
+				v.value = sums[idx + TP_STATS_HIST_COUNT];
+				idx += TP_STATS_HIST_VALUES;
+			} else {
+				v.hist = NULL;
+				v.value = sums[idx++];
+			}
+			fn(arg, &v);
 		}
 	}
 	free(sums);
 	return 0;
+}
+
+struct foreach_arg {
+	tp_stats_fn fn;
+	void *arg;
+};
+
+static void foreach_one(void *arg, const struct tp_stat_value *v)
+{
+	struct foreach_arg *a = arg;
+
+	if (v->type != TP_STAT_HISTOGRAM && v->kind != TP_SCOPE_HOST)
+		a->fn(a->arg, v->name, v->type, v->value);
+}
+
+int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg)
+{
+	struct foreach_arg a = {fn, arg};
+
+	return tp_stats_visit(st, foreach_one, &a);
 }
 
 void tp_stats_close(struct tp_stats *st)

@@ -55,12 +55,28 @@ void tp_stats_slot_retire(struct tp_stats *st, unsigned slot);
  * this build's, or whose geometry does not fit the file; the reason goes into err. */
 int tp_stats_open(struct tp_stats **out, const char *shm_name, char *err, size_t errlen);
 
+/* One stat as tp_stats_visit() reports it; the strings live until fn returns. */
+struct tp_stat_value {
+	const char *name;  /* full Envoy name: "tcp.demo.downstream_cx_total", "server.live" */
+	const char *scope; /* the scope's name: "demo"; "" for server */
+	const char *stat;  /* the stat's name in its table: "downstream_cx_total" */
+	enum tp_scope_kind kind;
+	enum tp_stat_type type;
+	uint64_t value;	      /* counter; gauge (cast to int64_t); a histogram's count */
+	const uint64_t *hist; /* histograms: TP_STATS_HIST_VALUES sums (buckets, sum, count) */
+};
+
+typedef void (*tp_stats_visit_fn)(void *arg, const struct tp_stat_value *v);
+/* Calls fn for every stat of every scope (host scopes and histograms included), in registration
+ * order then table order, with its sum over the worker slots, the master's block and the retired
+ * block. The sums are consistent with respect to tp_stats_slot_retire() and
+ * tp_stats_slot_reset_gauges(). 0, or -ENOMEM. */
+int tp_stats_visit(struct tp_stats *st, tp_stats_visit_fn fn, void *arg);
+
 typedef void (*tp_stats_fn)(void *arg, const char *name, enum tp_stat_type type, uint64_t value);
-/* Calls fn for every counter and gauge of every scope in registration order, with its full Envoy
- * name ("tcp.demo.downstream_cx_total", "server.live") and its sum over the worker slots, the
- * master's block and the retired block. A gauge is summed as signed: cast value to int64_t.
- * Histograms are not reported here (none is declared yet). The sums are consistent with respect
- * to tp_stats_slot_retire() and tp_stats_slot_reset_gauges(). 0, or -ENOMEM. */
+/* tp_stats_visit() restricted to what Envoy's /stats lists as counters and gauges: histograms and
+ * host scopes (the /clusters page's) are left out. A gauge is summed as signed: cast value to
+ * int64_t. 0, or -ENOMEM. */
 int tp_stats_foreach(struct tp_stats *st, tp_stats_fn fn, void *arg);
 
 /* Unmaps (a worker's inherited mapping, a reader's). */

@@ -5,9 +5,7 @@
  *
  * A stat's enum value is its offset inside its scope; a counter or gauge takes one uint64 value, a
  * histogram takes TP_STATS_HIST_VALUES consecutive values (fixed log-linear buckets, then sum and
- * count; see shm/stats-t.h). No histogram is declared yet (issue 3 declares
- * cluster.upstream_cx_connect_ms, cluster.upstream_cx_length_ms, tcp.downstream_cx_length_ms),
- * but the column is wired through every generator so adding one is one line here.
+ * count; see shm/stats-t.h).
  *
  * Adding, removing, renaming or reordering a stat changes the layout hash, so a reader built from
  * older tables refuses the segment instead of printing wrong numbers. Names are Envoy's. */
@@ -20,7 +18,11 @@
 	GAUGE(concurrency)                         \
 	GAUGE(hot_restart_epoch)                   \
 	COUNTER(reload_failed)                     \
-	COUNTER(worker_restarts)
+	COUNTER(worker_restarts)                   \
+	GAUGE(uptime)                              \
+	GAUGE(version)                             \
+	GAUGE(total_connections)                   \
+	GAUGE(memory_allocated)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
 #define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
@@ -41,7 +43,8 @@
 	COUNTER(idle_timeout)                                  \
 	COUNTER(max_downstream_connection_duration)            \
 	COUNTER(upstream_flush_total)                          \
-	GAUGE(upstream_flush_active)
+	GAUGE(upstream_flush_active)                           \
+	HISTOGRAM(downstream_cx_length_ms)
 
 /* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves */
 #define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)          \
@@ -56,22 +59,33 @@
 	COUNTER(upstream_cx_destroy_remote)                  \
 	COUNTER(upstream_flow_control_paused_reading_total)  \
 	COUNTER(upstream_flow_control_resumed_reading_total) \
-	COUNTER(upstream_cx_none_healthy)
+	COUNTER(upstream_cx_none_healthy)                    \
+	HISTOGRAM(upstream_cx_connect_ms)                    \
+	HISTOGRAM(upstream_cx_length_ms)
 
 /* connection_limit.<stat_prefix>.<stat>: Envoy's connection_limit network filter */
 #define TP_CONNECTION_LIMIT_STATS(COUNTER, GAUGE, HISTOGRAM) \
 	COUNTER(limited_connections)                         \
 	GAUGE(active_connections)
 
+/* One upstream host of a cluster, for the admin /clusters page: the scope name is
+ * "<cluster>::<address:port>", so Envoy's "c1::10.0.0.1:80::cx_active::0" lines are the scope
+ * name, the stat and its value. As in Envoy, host stats are not part of /stats. */
+#define TP_HOST_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(cx_total)                        \
+	GAUGE(cx_active)                         \
+	COUNTER(cx_connect_fail)
+
 /* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
  * position in this list is stored in the segment: append only. A new kind also needs its two
  * enum wrappers in shm/stats-t.h (the compiler says so). */
-#define TP_STATS_SCOPE_KINDS(X) \
-	X(SERVER, server)       \
-	X(LISTENER, listener)   \
-	X(TCP, tcp)             \
-	X(CLUSTER, cluster)     \
-	X(CONNECTION_LIMIT, connection_limit)
+#define TP_STATS_SCOPE_KINDS(X)               \
+	X(SERVER, server)                     \
+	X(LISTENER, listener)                 \
+	X(TCP, tcp)                           \
+	X(CLUSTER, cluster)                   \
+	X(CONNECTION_LIMIT, connection_limit) \
+	X(HOST, host)
 
 #endif
