@@ -48,7 +48,8 @@ enum tp_cluster_type {
 
 struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
-	uint32_t weight; /* load_balancing_weight, default 1 */
+	uint32_t weight;     /* load_balancing_weight, default 1 */
+	uint32_t stats_base; /* row of the host.<cluster>::<address> scope; set by the master */
 	struct tp_cfg_mark mark;
 };
 

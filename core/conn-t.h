@@ -87,7 +87,8 @@ struct tp_conn {
 	struct tp_dir dir[2];
 	struct tp_timer timer; /* earliest of idle and max-duration deadlines */
 	uint64_t start_ms;
-	uint64_t active_ms; /* last time a byte moved either way */
+	uint64_t connect_start_ms; /* when the latest upstream connect attempt started */
+	uint64_t active_ms;	   /* last time a byte moved either way */
 	const struct tp_listener_rt *listener;
 	const struct tp_filter_chain_cfg *chain;
 	const struct tp_tcp_proxy_cfg *proxy;

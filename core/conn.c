@@ -159,10 +159,15 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
 	c->flags &= ~TP_CF_UP_ACTIVE;
 	c->host->active--;
 	tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
+	tp_stat_sub(w->stats, c->host->cfg->stats_base + TP_HOST_cx_active, 1);
 	if (c->state == TP_CONN_RELAY)
 		tp_stat_inc(w->stats, cl + ((c->flags & TP_CF_CLOSED_BY_UPSTREAM)
 						    ? TP_CLUSTER_upstream_cx_destroy_remote
 						    : TP_CLUSTER_upstream_cx_destroy_local));
+	/* From the start of the connect that succeeded, as Envoy's pool measures it. */
+	if (c->state == TP_CONN_RELAY)
+		tp_stat_record(w->stats, cl + TP_CLUSTER_upstream_cx_length_ms,
+			       w->now_ms - c->connect_start_ms);
 }
 
 void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
@@ -180,6 +185,9 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	settle_upstream(w, c);
 	if (c->flags & TP_CF_FLUSHING)
 		tp_stat_sub(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_active, 1);
+	if (c->proxy)
+		tp_stat_record(w->stats, c->proxy->stats_base + TP_TCP_downstream_cx_length_ms,
+			       w->now_ms - c->start_ms);
 	tp_relay_release(w, c);
 	tp_timer_cancel(&w->timers, &c->timer);
 	tp_state_map_free(c->filter_state);

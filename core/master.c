@@ -967,7 +967,7 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		goto out_kill;
 	}
 	update_view(&m);
-	if (tp_services_start(m.loop, &m.view, opts) < 0)
+	if (tp_services_start(m.loop, &m.view, opts, cfg) < 0)
 		goto out_kill;
 	m.exit_status = 0;
 	while (!m.done) {

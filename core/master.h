@@ -11,9 +11,10 @@ struct tp_master_opts {
 	const char *config_path;
 	unsigned concurrency;
 	unsigned base_id;
-	unsigned drain_time_s;             /* --drain-time-s: how long an old generation drains */
+	const char *stats_socket;	   /* --stats-socket; NULL: tp_stats_socket_default() */
+	unsigned drain_time_s;		   /* --drain-time-s: how long an old generation drains */
 	unsigned max_draining_generations; /* --max-draining-generations */
-	bool drop_privileges;              /* --user/--group given: workers run as uid/gid */
+	bool drop_privileges;		   /* --user/--group given: workers run as uid/gid */
 	uid_t uid;
 	gid_t gid;
 };

@@ -1,5 +1,6 @@
 /* The relay state machine, driven by hand: readiness events are delivered by the test (no
  * loop runs), the sockets are real TCP connections on loopback, the stats a real segment. */
+#include "core/admin.h"
 #include "core/config-t.h"
 #include "core/conn.h"
 #include "core/lb.h"
@@ -74,6 +75,7 @@ static void setup(void)
 	ccfg.endpoints = &ep;
 	ccfg.n_endpoints = 1;
 	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &ccfg.stats_base), 0);
+	ck_assert_int_eq(tp_admin_register_hosts(st, &ccfg), 0);
 	ck_assert_int_eq(tp_lb_init(&crt, &ccfg, 0), 0);
 	memset(&pcfg, 0, sizeof(pcfg));
 	pcfg.stat_prefix = "t";

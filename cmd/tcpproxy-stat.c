@@ -1,0 +1,157 @@
+/* tcpproxy-stat: flags, usage and exit codes. The work is in core/statcli.c. */
+#include "core/sbuf.h"
+#include "core/services.h"
+#include "core/statcli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE    2
+#define EXIT_NOMASTER 2
+#define TIMEOUT_MS    10000
+#define MAX_WATCH_S   3600
+
+static const char usage[] =
+	"Usage: tcpproxy-stat [-s PATH | --base-id N] [--format text|json|prometheus]\n"
+	"                     [--filter REGEX] [--watch SECONDS]\n"
+	"\n"
+	"Prints the stats of a running tcpproxy, summed over its workers, as its master serves\n"
+	"them on its stats socket.\n"
+	"\n"
+	"  -s, --stats-socket PATH  the master's stats socket (default: the one of --base-id)\n"
+	"      --base-id N          the instance to read: /dev/shm/tcpproxy.N.sock (default 0)\n"
+	"  -f, --format FORMAT      text (Envoy's /stats, default), json (/stats?format=json)\n"
+	"                           or prometheus (/stats/prometheus)\n"
+	"      --filter REGEX       only stats whose name matches REGEX (POSIX extended)\n"
+	"  -w, --watch SECONDS      redraw every SECONDS with per-second rates; q quits\n"
+	"  -h, --help               print this help and exit\n"
+	"\n"
+	"Exit status: 0 success, 1 the master answered with an error, 2 usage error or no\n"
+	"master to talk to.\n";
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "tcpproxy-stat: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'tcpproxy-stat --help'.\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_BASE_ID = 256, OPT_FILTER };
+	static const struct option opts[] = {
+		{"stats-socket", required_argument, NULL, 's'},
+		{"base-id", required_argument, NULL, OPT_BASE_ID},
+		{"format", required_argument, NULL, 'f'},
+		{"filter", required_argument, NULL, OPT_FILTER},
+		{"watch", required_argument, NULL, 'w'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL, *format = "text", *filter = NULL;
+	char def[128], target[4096], err[512];
+	struct tp_sbuf body = TP_SBUF_INIT;
+	unsigned base_id = 0, watch = 0;
+	bool have_base_id = false;
+	regex_t re;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "s:f:w:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case OPT_BASE_ID:
+			if (parse_uint(optarg, INT_MAX, &base_id) < 0)
+				return usage_error("--base-id: '%s' is not a non-negative number",
+						   optarg);
+			have_base_id = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
+			    strcmp(optarg, "prometheus"))
+				return usage_error("--format: '%s' is not text, json or prometheus",
+						   optarg);
+			format = optarg;
+			break;
+		case OPT_FILTER:
+			ret = regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB);
+			if (ret)
+				return usage_error(
+					"--filter: '%s' is not a valid regular expression", optarg);
+			regfree(&re);
+			filter = optarg;
+			break;
+		case 'w':
+			if (parse_uint(optarg, MAX_WATCH_S, &watch) < 0 || !watch)
+				return usage_error(
+					"--watch: '%s' is not a number of seconds from 1 "
+					"to 3600",
+					optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs("Try 'tcpproxy-stat --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (path && have_base_id)
+		return usage_error("%s", "give either --stats-socket or --base-id, not both");
+	if (watch && strcmp(format, "text"))
+		return usage_error("--watch shows the text format only, not %s", format);
+	if (!path) {
+		tp_stats_socket_default(base_id, def, sizeof(def));
+		path = def;
+	}
+	if (watch) {
+		ret = tp_statcli_watch(path, filter, watch, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "tcpproxy-stat: %s\n", err);
+			return ret == -EPROTO ? 1 : EXIT_NOMASTER;
+		}
+		return 0;
+	}
+	if (tp_statcli_target(target, sizeof(target), format, filter, NULL) < 0)
+		return usage_error("%s", "--filter is too long");
+	ret = tp_statcli_get(path, target, TIMEOUT_MS, &body, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "tcpproxy-stat: %s\n", err);
+		return ret == -EPROTO || ret == -ENOMEM ? 1 : EXIT_NOMASTER;
+	}
+	if (body.oom) {
+		fprintf(stderr, "tcpproxy-stat: out of memory\n");
+		return 1;
+	}
+	if (ret != 200) {
+		fprintf(stderr, "tcpproxy-stat: the master answered %d: %.*s", ret, (int)body.len,
+			body.p ? body.p : "");
+		tp_sbuf_free(&body);
+		return 1;
+	}
+	ret = body.len && fwrite(body.p, 1, body.len, stdout) != body.len;
+	tp_sbuf_free(&body);
+	return ret || fflush(stdout) ? 1 : 0;
+}
