@@ -28,6 +28,8 @@ static const char usage[] =
 	"      --base-id N          instance id; names the stats segment "
 	"/dev/shm/tcpproxy.N.stats\n"
 	"                           so that several instances can run on one host (default 0)\n"
+	"      --stats-socket PATH  where tcpproxy-stat asks for stats (default:\n"
+	"                           /dev/shm/tcpproxy.N.sock for --base-id N); mode 0600\n"
 	"  -l, --log-level LEVEL    trace, debug, info (default), warn, error or off\n"
 	"      --version            print the version and exit\n"
 	"  -h, --help               print this help and exit\n"
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
 		OPT_MAX_DRAINING,
 		OPT_USER,
 		OPT_GROUP,
+		OPT_STATS_SOCKET,
 	};
 	static const struct option opts[] = {
 		{"config-path", required_argument, NULL, 'c'},
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
 		{"max-draining-generations", required_argument, NULL, OPT_MAX_DRAINING},
 		{"user", required_argument, NULL, OPT_USER},
 		{"group", required_argument, NULL, OPT_GROUP},
+		{"stats-socket", required_argument, NULL, OPT_STATS_SOCKET},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -116,6 +120,11 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, INT_MAX, &mo.base_id) < 0)
 				return usage_error("--base-id: '%s' is not a non-negative number",
 						   optarg);
+			break;
+		case OPT_STATS_SOCKET:
+			if (!optarg[0])
+				return usage_error("%s", "--stats-socket: empty path");
+			mo.stats_socket = optarg;
 			break;
 		case OPT_DRAIN_TIME:
 			if (parse_uint(optarg, 86400 * 7, &mo.drain_time_s) < 0)
