@@ -13,6 +13,7 @@ struct tp_tcp_proxy_cfg;
 struct tp_cluster_rt;
 struct tp_host_rt;
 struct tp_state_map;
+struct tp_early;
 
 /* A connection has two sides; a direction is named by the side its bytes come from. */
 enum tp_side {
@@ -59,7 +60,7 @@ enum tp_conn_state {
 	TP_CONN_FREE,	    /* back on the free list */
 };
 
-/* Why the session ended, for stats, logs and (later) %RESPONSE_FLAGS%. */
+/* Why the session ended, for stats, logs and %RESPONSE_FLAGS%; and how it is set up. */
 enum tp_conn_flag {
 	TP_CF_QUEUED = 1 << 0,		   /* on the worker's run queue (holds the slot) */
 	TP_CF_CLOSED_BY_UPSTREAM = 1 << 1, /* its reset or last FIN ended it (destroy_remote) */
@@ -71,6 +72,28 @@ enum tp_conn_flag {
 	TP_CF_NO_ROUTE = 1 << 7,	   /* NC */
 	TP_CF_DURATION = 1 << 8,	   /* DT */
 	TP_CF_IDLE = 1 << 9,		   /* idle timeout */
+	TP_CF_EARLY = 1 << 10,		   /* receive before connect: downstream read early */
+	TP_CF_UP_CONNECTED = 1 << 11,	   /* connected; the relay waits for a held chain */
+	TP_CF_DOWN_TLS = 1 << 12, /* downstream TLS: ON_DOWNSTREAM_TLS_HANDSHAKE waits for it */
+	TP_CF_LIMITED = 1 << 13,  /* turned away by connection_limit */
+};
+
+/* Why tcpproxy itself ended a session: %CONNECTION_TERMINATION_DETAILS%. */
+enum tp_close_reason {
+	TP_CLOSE_NONE,		 /* a peer ended it, or it has not ended */
+	TP_CLOSE_CONNECT_FAILED, /* Envoy's UpstreamFailureReason, in its order */
+	TP_CLOSE_NO_HEALTHY_UPSTREAM,
+	TP_CLOSE_RESOURCE_LIMIT,
+	TP_CLOSE_NO_ROUTE,
+	TP_CLOSE_IDLE_TIMEOUT,
+	TP_CLOSE_MAX_DURATION,
+};
+
+/* An IP address and port, kept for the formatter only when a configured format reads it. */
+struct tp_ip {
+	uint8_t family; /* AF_INET, AF_INET6; 0: not known */
+	uint16_t port;
+	uint8_t addr[16];
 };
 
 struct tp_conn {
@@ -79,10 +102,14 @@ struct tp_conn {
 	uint16_t inflight; /* io_uring operations that still reference this slot */
 	uint8_t state;
 	uint8_t attempts; /* upstream connect attempts made */
-	uint16_t flags;
-	uint8_t filter_pos;   /* next network filter to run */
-	uint8_t poll_in : 2;  /* per side: multishot POLLIN armed */
-	uint8_t poll_out : 2; /* per side: POLLOUT armed */
+	uint32_t flags;
+	uint8_t filter_pos;	 /* where a held chain resumes (tp_conn_continue) */
+	uint8_t filters_started; /* filters whose on_new_connection has run */
+	uint8_t limited_by;	 /* index + 1 of the connection_limit filter that refused it */
+	uint8_t poll_in : 2;	 /* per side: multishot POLLIN armed */
+	uint8_t poll_out : 2;	 /* per side: POLLOUT armed */
+	uint8_t close_reason;	 /* enum tp_close_reason */
+	uint8_t connect_err;	 /* errno of the last failed connect attempt */
 	int fd[2];
 	struct tp_dir dir[2];
 	struct tp_timer timer; /* earliest of idle and max-duration deadlines */
@@ -99,6 +126,14 @@ struct tp_conn {
 	struct tp_conn *next;		   /* free list or run queue */
 	uint64_t rx_bytes;		   /* from downstream */
 	uint64_t tx_bytes;		   /* to downstream */
+	struct tp_early *early;	  /* bytes read before the upstream connected (core/early_data.c) */
+	uint64_t idle_timeout_ms; /* idle_timeout or its filter-state override; 0: none */
+	uint64_t next_log_ms;	  /* next periodic access log entry; 0: none */
+	uint64_t id;		  /* %CONNECTION_ID% */
+	uint64_t start_wall_us;	  /* accept time, CLOCK_REALTIME, if a format reads it */
+	struct tp_ip down_remote; /* these three: if a configured format reads them */
+	struct tp_ip down_local;
+	struct tp_ip up_local;
 };
 
 #endif

@@ -1,0 +1,469 @@
+/* The command-operator formatter: every operator against a hand-built connection, the JSON
+ * dictionary form, truncation and escaping, and compile errors with their positions. Formats
+ * are fed whole: the compiler takes a complete string, as the config loader has one. */
+#include "core/config-t.h"
+#include "core/conn-t.h"
+#include "core/filter_state.h"
+#include "core/format.h"
+#include "core/lb-t.h"
+#include "core/ynode.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct tp_conn c;
+static struct tp_cluster_cfg ccfg;
+static struct tp_cluster_rt crt;
+static struct tp_endpoint_cfg ep;
+static struct tp_host_rt host;
+static struct tp_filter_chain_cfg chain;
+
+static void set_ip(struct tp_ip *ip, int family, const char *addr, uint16_t port)
+{
+	memset(ip, 0, sizeof(*ip));
+	ip->family = (uint8_t)family;
+	ip->port = port;
+	ck_assert_int_eq(inet_pton(family, addr, ip->addr), 1);
+}
+
+static void setup(void)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&ep.addr.ss;
+
+	memset(&c, 0, sizeof(c));
+	memset(&ep, 0, sizeof(ep));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(8080);
+	inet_pton(AF_INET, "10.0.0.2", &in->sin_addr);
+	ep.addr.len = sizeof(*in);
+	snprintf(ep.addr.text, sizeof(ep.addr.text), "10.0.0.2:8080");
+	host.cfg = &ep;
+	ccfg.name = "backend";
+	crt.cfg = &ccfg;
+	chain.name = "main-chain";
+	c.chain = &chain;
+	c.cluster = &crt;
+	c.host = &host;
+	c.start_ms = 1000;
+	/* 2016-04-15T20:17:00.310123Z */
+	c.start_wall_us = 1460751420ull * 1000000 + 310123;
+	c.rx_bytes = 154;
+	c.tx_bytes = 226;
+	c.attempts = 2;
+	c.id = 42;
+	set_ip(&c.down_remote, AF_INET, "192.168.1.7", 51000);
+	set_ip(&c.down_local, AF_INET6, "::1", 10000);
+	set_ip(&c.up_local, AF_INET, "127.0.0.1", 40000);
+}
+
+static void teardown(void)
+{
+	tp_state_map_free(c.filter_state);
+	tp_state_map_free(c.metadata);
+	c.filter_state = c.metadata = NULL;
+}
+
+/* Compiles fmt (which must be valid) and renders it as a TcpConnectionEnd at 1100 ms. */
+static char *render_as(const char *fmt, enum tp_alog_type type)
+{
+	static char out[4096];
+	struct tp_fmt_ctx x = {.c = &c, .type = type, .now_ms = 1100};
+	struct tp_fmt_error e;
+	struct tp_format *f;
+	size_t n;
+
+	ck_assert_msg(tp_format_compile(fmt, strlen(fmt), &f, &e) == 0, "%s: %s", fmt, e.reason);
+	n = tp_format_render(f, &x, out, sizeof(out) - 1, NULL);
+	out[n] = '\0';
+	tp_format_free(f);
+	return out;
+}
+
+static char *render(const char *fmt)
+{
+	return render_as(fmt, TP_ALOG_TCP_END);
+}
+
+#define RENDERS(fmt, want) ck_assert_str_eq(render(fmt), want)
+
+START_TEST(literals_and_escapes)
+{
+	RENDERS("", "");
+	RENDERS("plain text", "plain text");
+	RENDERS("100%% sure", "100% sure");
+	RENDERS("%%%%", "%%");
+	RENDERS("a%BYTES_SENT%b", "a226b");
+	RENDERS("line\n", "line\n");
+}
+END_TEST
+
+START_TEST(numbers_and_durations)
+{
+	RENDERS("%DURATION%", "100");
+	RENDERS("%BYTES_RECEIVED% %BYTES_SENT%", "154 226");
+	RENDERS("%DOWNSTREAM_WIRE_BYTES_RECEIVED% %DOWNSTREAM_WIRE_BYTES_SENT%", "154 226");
+	RENDERS("%UPSTREAM_REQUEST_ATTEMPT_COUNT%", "2");
+	RENDERS("%CONNECTION_ID%", "42");
+	RENDERS("%RESPONSE_CODE%", "0");
+}
+END_TEST
+
+START_TEST(start_time_forms)
+{
+	RENDERS("%START_TIME%", "2016-04-15T20:17:00.310Z");
+	RENDERS("%START_TIME()%", "2016-04-15T20:17:00.310Z");
+	RENDERS("%START_TIME(%Y/%m/%d)%", "2016/04/15");
+	RENDERS("%START_TIME(%s)%", "1460751420");
+	RENDERS("%START_TIME(%s.%3f)%", "1460751420.310");
+	RENDERS("%START_TIME(%s.%6f)%", "1460751420.310123");
+	RENDERS("%START_TIME(%f)%", "310123000");
+	RENDERS("%START_TIME(%H:%M:%E3S)%", "20:17:00.310");
+	RENDERS("%START_TIME(100%%)%", "100%");
+	c.start_wall_us = 0;
+	RENDERS("%START_TIME%", "-");
+}
+END_TEST
+
+START_TEST(addresses)
+{
+	RENDERS("%UPSTREAM_HOST%", "10.0.0.2:8080");
+	RENDERS("%UPSTREAM_REMOTE_ADDRESS%|%UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|"
+		"%UPSTREAM_REMOTE_PORT%",
+		"10.0.0.2:8080|10.0.0.2|8080");
+	RENDERS("%UPSTREAM_LOCAL_ADDRESS%|%UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%|"
+		"%UPSTREAM_LOCAL_PORT%",
+		"127.0.0.1:40000|127.0.0.1|40000");
+	RENDERS("%DOWNSTREAM_REMOTE_ADDRESS%|%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|"
+		"%DOWNSTREAM_REMOTE_PORT%",
+		"192.168.1.7:51000|192.168.1.7|51000");
+	RENDERS("%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%|"
+		"%DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%|%DOWNSTREAM_DIRECT_REMOTE_PORT%",
+		"192.168.1.7:51000|192.168.1.7|51000");
+	RENDERS("%DOWNSTREAM_LOCAL_ADDRESS%|%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%|"
+		"%DOWNSTREAM_LOCAL_PORT%",
+		"[::1]:10000|::1|10000");
+	c.host = NULL;
+	memset(&c.up_local, 0, sizeof(c.up_local));
+	RENDERS("%UPSTREAM_HOST% %UPSTREAM_LOCAL_ADDRESS% %UPSTREAM_REMOTE_PORT%", "- - -");
+}
+END_TEST
+
+START_TEST(session_outcome)
+{
+	RENDERS("%RESPONSE_FLAGS%", "-");
+	c.flags = TP_CF_CONNECT_FAIL | TP_CF_RETRIES_EXCEEDED;
+	RENDERS("%RESPONSE_FLAGS%", "UF,URX");
+	c.flags = TP_CF_NO_ROUTE | TP_CF_NO_HEALTHY | TP_CF_DURATION | TP_CF_IDLE;
+	RENDERS("%RESPONSE_FLAGS%", "UH,DT,NC");
+
+	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "-");
+	c.close_reason = TP_CLOSE_NO_ROUTE;
+	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "tcp_initializion_failure:3");
+	c.close_reason = TP_CLOSE_CONNECT_FAILED;
+	RENDERS("%DOWNSTREAM_LOCAL_CLOSE_REASON%", "tcp_initializion_failure:0");
+	c.close_reason = TP_CLOSE_IDLE_TIMEOUT;
+	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "tcp_session_idle_timeout");
+	c.close_reason = TP_CLOSE_MAX_DURATION;
+	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "max_connection_duration_reached");
+
+	RENDERS("%UPSTREAM_TRANSPORT_FAILURE_REASON%", "-");
+	c.connect_err = ECONNREFUSED;
+	RENDERS("%UPSTREAM_TRANSPORT_FAILURE_REASON%", "delayed_connect_error:_Connection_refused");
+}
+END_TEST
+
+START_TEST(names_and_types)
+{
+	char name[256] = {0};
+
+	RENDERS("%UPSTREAM_CLUSTER%", "backend");
+	RENDERS("%FILTER_CHAIN_NAME%", "main-chain");
+	RENDERS("%REQUESTED_SERVER_NAME%", "-");
+	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_START), "TcpConnectionStart");
+	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_CONNECTED),
+			 "TcpUpstreamConnected");
+	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_PERIODIC), "TcpPeriodic");
+	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_END), "TcpConnectionEnd");
+	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_NOT_SET), "NotSet");
+	gethostname(name, sizeof(name) - 1);
+	RENDERS("%HOSTNAME%", name);
+	c.cluster = NULL;
+	c.chain = NULL;
+	RENDERS("%UPSTREAM_CLUSTER% %FILTER_CHAIN_NAME%", "- -");
+}
+END_TEST
+
+START_TEST(http_only_operators_are_dashes)
+{
+	RENDERS("\"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\"", "\"- - -\"");
+	RENDERS("%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% %TRAILER(x)% %RESPONSE_CODE_DETAILS% "
+		"%UPSTREAM_PROTOCOL% %ROUTE_NAME%",
+		"- - - - -");
+}
+END_TEST
+
+START_TEST(filter_state_and_metadata)
+{
+	struct tp_value v = tp_value_string("svc \"a\"");
+
+	RENDERS("%FILTER_STATE(k)%", "-");
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "k", &v, false, false), 0);
+	v = tp_value_uint64(77);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "n", &v, false, false), 0);
+	v = tp_value_bool(true);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "b", &v, false, false), 0);
+	RENDERS("%FILTER_STATE(k)%", "\"svc \\\"a\\\"\"");
+	RENDERS("%FILTER_STATE(k:TYPED)%", "\"svc \\\"a\\\"\"");
+	RENDERS("%FILTER_STATE(k:PLAIN)%", "svc \"a\"");
+	RENDERS("%FILTER_STATE(k:PLAIN):3%", "svc");
+	RENDERS("%FILTER_STATE(n)% %FILTER_STATE(b:PLAIN)%", "77 true");
+
+	RENDERS("%DYNAMIC_METADATA(ns)% %DYNAMIC_METADATA(ns:k)%", "- -");
+	v = tp_value_string("v1");
+	ck_assert_int_eq(tp_metadata_set(&c.metadata, "ns", "k", &v), 0);
+	v = tp_value_uint64(5);
+	ck_assert_int_eq(tp_metadata_set(&c.metadata, "ns", "n", &v), 0);
+	v = tp_value_string("elsewhere");
+	ck_assert_int_eq(tp_metadata_set(&c.metadata, "other", "k", &v), 0);
+	RENDERS("%DYNAMIC_METADATA(ns:k)%", "v1");
+	RENDERS("%DYNAMIC_METADATA(ns)%", "{\"k\":\"v1\",\"n\":5}");
+	RENDERS("%DYNAMIC_METADATA(ns):6%", "{\"k\":\"");
+	RENDERS("%DYNAMIC_METADATA(ns:missing)%", "-");
+}
+END_TEST
+
+START_TEST(environment_is_read_at_load)
+{
+	setenv("TP_CHECK_FORMAT_ENV", "from-env", 1);
+	RENDERS("%ENVIRONMENT(TP_CHECK_FORMAT_ENV)% %ENVIRONMENT(TP_CHECK_FORMAT_ENV):4%",
+		"from-env from");
+	unsetenv("TP_CHECK_FORMAT_ENV");
+	RENDERS("%ENVIRONMENT(TP_CHECK_FORMAT_ENV)%", "-");
+}
+END_TEST
+
+START_TEST(truncation)
+{
+	RENDERS("%UPSTREAM_CLUSTER:4%", "back");
+	RENDERS("%UPSTREAM_CLUSTER:100%", "backend");
+	RENDERS("%BYTES_SENT:2%", "22");
+}
+END_TEST
+
+static struct tp_format *json(const char *yaml, bool typed)
+{
+	struct tp_ydoc *doc;
+	struct tp_yerror ye;
+	struct tp_fmt_error e;
+	struct tp_format *f;
+
+	ck_assert_int_eq(tp_ynode_parse_string(yaml, strlen(yaml), &doc, &ye), 0);
+	ck_assert_msg(tp_format_compile_json(doc->root, typed, &f, &e) == 0, "%s", e.reason);
+	tp_ynode_doc_free(doc);
+	return f;
+}
+
+static char *render_fmt(struct tp_format *f)
+{
+	static char out[4096];
+	struct tp_fmt_ctx x = {.c = &c, .type = TP_ALOG_TCP_END, .now_ms = 1100};
+	size_t n = tp_format_render(f, &x, out, sizeof(out) - 1, NULL);
+
+	out[n] = '\0';
+	tp_format_free(f);
+	return out;
+}
+
+START_TEST(json_format_typed_and_untyped)
+{
+	const char *yaml = "zeta: \"%BYTES_SENT%\"\n"
+			   "alpha: \"%UPSTREAM_HOST%\"\n"
+			   "flags: \"%RESPONSE_FLAGS%\"\n"
+			   "mixed: \"%DURATION%ms\"\n"
+			   "quote: \"say \\\"hi\\\"\\t%%\"\n"
+			   "nested:\n"
+			   "  port: \"%DOWNSTREAM_LOCAL_PORT%\"\n"
+			   "  type: \"%ACCESS_LOG_TYPE%\"\n";
+
+	ck_assert_str_eq(render_fmt(json(yaml, true)),
+			 "{\"alpha\":\"10.0.0.2:8080\",\"flags\":null,\"mixed\":\"100ms\","
+			 "\"nested\":{\"port\":10000,\"type\":\"TcpConnectionEnd\"},"
+			 "\"quote\":\"say \\\"hi\\\"\\t%\",\"zeta\":226}\n");
+	ck_assert_str_eq(render_fmt(json(yaml, false)),
+			 "{\"alpha\":\"10.0.0.2:8080\",\"flags\":\"-\",\"mixed\":\"100ms\","
+			 "\"nested\":{\"port\":\"10000\",\"type\":\"TcpConnectionEnd\"},"
+			 "\"quote\":\"say \\\"hi\\\"\\t%\",\"zeta\":\"226\"}\n");
+}
+END_TEST
+
+START_TEST(json_format_values)
+{
+	struct tp_value v = tp_value_string("x\ny");
+	struct tp_format *f;
+
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	v = tp_value_bool(false);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "b", &v, false, false), 0);
+	ck_assert_str_eq(render_fmt(json("s: \"%FILTER_STATE(s)%\"\nb: \"%FILTER_STATE(b)%\"\n"
+					 "p: \"%FILTER_STATE(s:PLAIN)%\"\n",
+					 true)),
+			 "{\"b\":false,\"p\":\"x\\ny\",\"s\":\"x\\ny\"}\n");
+	ck_assert_str_eq(render_fmt(json("s: \"%FILTER_STATE(s)%\"\n", false)),
+			 "{\"s\":\"\\\"x\\\\ny\\\"\"}\n");
+	/* omit_empty_values leaves unset keys out, commas and all. */
+	f = json("a: \"%UPSTREAM_CLUSTER%\"\nb: \"%RESPONSE_FLAGS%\"\nc: \"%BYTES_SENT%\"\n", true);
+	f->omit_empty = true;
+	ck_assert_str_eq(render_fmt(f), "{\"a\":\"backend\",\"c\":226}\n");
+	f = json("b: \"%RESPONSE_FLAGS%\"\n", true);
+	f->omit_empty = true;
+	ck_assert_str_eq(render_fmt(f), "{}\n");
+}
+END_TEST
+
+START_TEST(omit_empty_text)
+{
+	struct tp_fmt_error e;
+	struct tp_format *f;
+	const char *fmt = "[%RESPONSE_FLAGS%]";
+
+	ck_assert_int_eq(tp_format_compile(fmt, strlen(fmt), &f, &e), 0);
+	f->omit_empty = true;
+	ck_assert_str_eq(render_fmt(f), "[]");
+}
+END_TEST
+
+START_TEST(render_never_overruns)
+{
+	struct tp_fmt_ctx x = {.c = &c, .type = TP_ALOG_TCP_END, .now_ms = 1100};
+	const char *fmt = "%UPSTREAM_CLUSTER%-%UPSTREAM_CLUSTER%";
+	struct tp_fmt_error e;
+	struct tp_format *f;
+	char buf[8];
+	bool cut = false;
+
+	memset(buf, 'X', sizeof(buf));
+	ck_assert_int_eq(tp_format_compile(fmt, strlen(fmt), &f, &e), 0);
+	ck_assert_uint_eq(tp_format_render(f, &x, buf, 5, &cut), 5);
+	ck_assert(cut);
+	ck_assert(!memcmp(buf, "backeXXX", 8));
+	ck_assert_uint_eq(tp_format_render(f, &x, buf, sizeof(buf), &cut), 8);
+	tp_format_free(f);
+}
+END_TEST
+
+/* Compiles fmt, which must fail; checks the offset and that the reason holds want. */
+static void fails_at(const char *fmt, size_t off, const char *want)
+{
+	struct tp_fmt_error e;
+	struct tp_format *f = NULL;
+
+	ck_assert_int_eq(tp_format_compile(fmt, strlen(fmt), &f, &e), -EINVAL);
+	ck_assert_ptr_null(f);
+	ck_assert_msg(strstr(e.reason, want), "%s: reason %s lacks %s", fmt, e.reason, want);
+	ck_assert_msg(e.off == off, "%s: offset %zu, want %zu (%s)", fmt, e.off, off, e.reason);
+}
+
+START_TEST(errors_with_positions)
+{
+	fails_at("%NOPE%", 1, "unknown command operator NOPE");
+	fails_at("ab %BYTES_SENT% %BYTES_SEN%", 17, "unknown command operator BYTES_SEN");
+	fails_at("100% sure", 3, "starts no command operator");
+	fails_at("trailing %", 9, "starts no command operator");
+	fails_at("%BYTES_SENT", 0, "not closed by '%'");
+	fails_at("x%REQ(:path%", 1, "missing its ')'");
+	fails_at("%DURATION(x)%", 9, "takes no argument");
+	fails_at("%FILTER_STATE()%", 14, "needs an argument");
+	fails_at("%REQ%", 4, "needs an argument");
+	fails_at("%FILTER_STATE(k:JSON)%", 16, "PLAIN or TYPED");
+	fails_at("%BYTES_SENT:x%", 12, "expected a length");
+	fails_at("%BYTES_SENT:0%", 12, "expected a length");
+	fails_at("%DYNAMIC_METADATA(a:b:c)%", 18, "nested keys");
+	fails_at("%UPSTREAM_WIRE_BYTES_SENT%", 1, "not supported yet");
+	fails_at("%DOWNSTREAM_TLS_VERSION%", 1, "not supported yet");
+	fails_at("%START_TIME(%E)%", 12, "%E");
+	fails_at("%start_time%", 0, "starts no command operator");
+}
+END_TEST
+
+START_TEST(json_errors_name_their_value)
+{
+	const char *yaml = "a: \"%BYTES_SENT%\"\nb:\n  c: \"x %NOPE%\"\n";
+	struct tp_ydoc *doc;
+	struct tp_yerror ye;
+	struct tp_fmt_error e;
+	struct tp_format *f;
+	uint32_t line, col;
+
+	ck_assert_int_eq(tp_ynode_parse_string(yaml, strlen(yaml), &doc, &ye), 0);
+	ck_assert_int_eq(tp_format_compile_json(doc->root, true, &f, &e), -EINVAL);
+	ck_assert_ptr_nonnull(e.node);
+	tp_format_error_position(e.node, e.off, &line, &col);
+	ck_assert_uint_eq(line, 3);
+	ck_assert_uint_eq(col, 6 + 1 + 3); /* the quote at column 6, then "x %" */
+	ck_assert(strstr(e.reason, "NOPE"));
+	tp_ynode_doc_free(doc);
+
+	yaml = "a: [\"%BYTES_SENT%\"]\n";
+	ck_assert_int_eq(tp_ynode_parse_string(yaml, strlen(yaml), &doc, &ye), 0);
+	ck_assert_int_eq(tp_format_compile_json(doc->root, true, &f, &e), -EINVAL);
+	ck_assert(strstr(e.reason, "not a list"));
+	tp_ynode_doc_free(doc);
+}
+END_TEST
+
+START_TEST(needs_say_what_to_capture)
+{
+	struct tp_fmt_error e;
+	struct tp_format *f;
+	const char *fmt = "%DOWNSTREAM_LOCAL_PORT% %UPSTREAM_LOCAL_ADDRESS% %START_TIME%";
+
+	ck_assert_int_eq(tp_format_compile(fmt, strlen(fmt), &f, &e), 0);
+	ck_assert_uint_eq(f->needs,
+			  TP_FMT_NEED_DOWN_ADDRS | TP_FMT_NEED_UP_LOCAL | TP_FMT_NEED_START_TIME);
+	tp_format_free(f);
+	ck_assert_int_eq(tp_format_compile("%BYTES_SENT%", 12, &f, &e), 0);
+	ck_assert_uint_eq(f->needs, 0);
+	tp_format_free(f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("format");
+	TCase *tc = tcase_create("operators");
+	TCase *errs = tcase_create("errors");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, literals_and_escapes);
+	tcase_add_test(tc, numbers_and_durations);
+	tcase_add_test(tc, start_time_forms);
+	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, session_outcome);
+	tcase_add_test(tc, names_and_types);
+	tcase_add_test(tc, http_only_operators_are_dashes);
+	tcase_add_test(tc, filter_state_and_metadata);
+	tcase_add_test(tc, environment_is_read_at_load);
+	tcase_add_test(tc, truncation);
+	tcase_add_test(tc, json_format_typed_and_untyped);
+	tcase_add_test(tc, json_format_values);
+	tcase_add_test(tc, omit_empty_text);
+	tcase_add_test(tc, render_never_overruns);
+	tcase_add_test(tc, needs_say_what_to_capture);
+	suite_add_tcase(s, tc);
+	tcase_add_test(errs, errors_with_positions);
+	tcase_add_test(errs, json_errors_name_their_value);
+	suite_add_tcase(s, errs);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
