@@ -219,7 +219,7 @@ def test_invalid_config_under_load_keeps_serving():
             time.sleep(1)
             write_config(p, good.replace("stat_prefix: test", "stat_prefix: test\n          bogus: 1"))
             p.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: p.stat("server.reload_failed") == 1, what="reload_failed counted")
+            wait_for(lambda: p.stat("server.reload_failed") == 1, 30, what="reload_failed counted")
             time.sleep(0.5)
             check(epoch(p) == 0, "the failed reload changed nothing")
             out = p.output()
@@ -228,7 +228,7 @@ def test_invalid_config_under_load_keeps_serving():
                   " unknown field" in out, "the error is logged as --mode validate prints it")
             write_config(p, good)
             p.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: epoch(p) == 1, what="the next valid reload")
+            wait_for(lambda: epoch(p) == 1, 30, what="the next valid reload")
             ok, failed, _, err = load_result(client)
             check(failed == 0 and ok > 0, "%d failures during the bad reload: %s" % (failed, err))
 
