@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get("TP_BUILD", "build"))
 TCPPROXY = os.path.join(BUILD, "tcpproxy")
 STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
+STAT = os.path.join(BUILD, "tcpproxy-stat")
 
 _next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(4000 + os.getpid() % 1000 * 10)))]
 
@@ -160,6 +161,7 @@ class Proxy:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=preexec)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
+        self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
         if expect_start:
             wait_for(lambda: self.workers_ready(concurrency) or self._died(),
                      what="tcpproxy workers to start")
@@ -203,6 +205,12 @@ class Proxy:
 
     def stat(self, name):
         return self.stats().get(name, 0)
+
+    def statcli(self, *args, timeout=30, preexec=None):
+        """Runs build/tcpproxy-stat for this proxy's --base-id; returns the CompletedProcess."""
+        return subprocess.run([STAT, "--base-id", str(self.base_id)] + list(args),
+                              capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=preexec)
 
     def wait_stat(self, name, value, timeout=10.0):
         wait_for(lambda: self.stat(name) == value, timeout,
@@ -249,7 +257,8 @@ class Proxy:
             self.proc.wait()
         if not self.log.closed:
             self.log.close()
-        for p in (self.config_path, self.log_path, "/dev/shm" + self.stats_name):
+        for p in (self.config_path, self.log_path, "/dev/shm" + self.stats_name,
+                  self.stats_socket):
             try:
                 os.unlink(p)
             except OSError:

@@ -1,0 +1,230 @@
+"""The admin endpoint (admin.address), served by the master: every route, the errors (404, 405,
+400), and clients that send nothing or 1 MiB of garbage while others are being served."""
+import json
+import re
+import signal
+import socket
+import threading
+import time
+
+from harness import (EchoServer, Proxy, bootstrap, check, cluster_yaml, connect, echo_roundtrip,
+                     free_port, listener_yaml, recv_all, wait_for)
+
+
+def config(port, upstream_ports, admin_port, drain=""):
+    return ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+            % admin_port + bootstrap([listener_yaml("l", port, "c")],
+                                     [cluster_yaml("c", upstream_ports)]))
+
+
+def request(port, raw, timeout=10.0, head=False):
+    """Sends raw bytes, reads until the server closes; returns (status, headers, body)."""
+    s = connect(port, timeout=timeout)
+    try:
+        s.sendall(raw)
+        data = recv_all(s)
+    finally:
+        s.close()
+    head, sep, body = data.partition(b"\r\n\r\n")
+    check(sep, "no complete response head: %r" % data[:200])
+    lines = head.decode().split("\r\n")
+    m = re.fullmatch(r"HTTP/1\.1 (\d{3}) .*", lines[0])
+    check(m, "status line: %r" % lines[0])
+    headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    check(head or int(headers["content-length"]) == len(body),
+          "Content-Length %s for %d bytes" % (headers["content-length"], len(body)))
+    return int(m.group(1)), headers, body.decode()
+
+
+def get(port, target, method="GET"):
+    return request(port, ("%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method, target)).encode(),
+                   head=method == "HEAD")
+
+
+class Setup:
+    def __init__(self, dead_host=False):
+        self.up = EchoServer()
+        self.port, self.admin = free_port(), free_port()
+        # A second host that refuses connections: its cx_connect_fail shows in /clusters.
+        self.dead = free_port()
+        hosts = [self.up.port, self.dead] if dead_host else [self.up.port]
+        self.p = Proxy(config(self.port, hosts, self.admin))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.p.__exit__(*exc)
+        finally:
+            self.up.close()
+
+
+def test_every_route():
+    with Setup(dead_host=True) as s:
+        for _ in range(6):
+            try:
+                echo_roundtrip(s.port)
+            except OSError:
+                pass  # the connections sent to the dead host are closed at once
+
+        status, h, body = get(s.admin, "/")
+        check(status == 200 and "/stats/prometheus" in body and "/clusters" in body, "index")
+
+        status, h, body = get(s.admin, "/stats")
+        check(status == 200 and h["content-type"].startswith("text/plain"), "stats")
+        lines = dict(l.split(": ", 1) for l in body.splitlines())
+        check(lines["tcp.test.downstream_cx_total"] == "6", "text: %r" % body[:300])
+        # Each worker's round robin starts at a random host, so the split is not fixed.
+        fails = int(lines["cluster.c.upstream_cx_connect_fail"])
+        check(1 <= fails <= 5 and lines["cluster.c.upstream_cx_total"] == "6", "connect_fail")
+
+        status, h, body = get(s.admin, "/stats?format=json")
+        check(status == 200 and h["content-type"] == "application/json", "json head")
+        doc = json.loads(body)
+        vals = {e["name"]: e["value"] for e in doc["stats"] if "name" in e}
+        check(vals["tcp.test.downstream_cx_total"] == 6, "json value")
+
+        status, h, body = get(s.admin, "/stats?filter=%5Ecluster%5C.c%5C.upstream_cx_"
+                                       "(total%7Cconnect_fail)%24")
+        check(status == 200 and body == "cluster.c.upstream_cx_connect_fail: %d\n"
+              "cluster.c.upstream_cx_total: 6\n" % fails, "filter: %r" % body)
+
+        status, h, body = get(s.admin, "/stats?type=Gauges&filter=server")
+        check(status == 200 and "server.live: 1" in body and "server.worker_restarts" not in
+              body, "type=Gauges: %r" % body)
+
+        for target in ("/stats/prometheus", "/stats?format=prometheus"):
+            status, h, body = get(s.admin, target)
+            check(status == 200 and "version=0.0.4" in h["content-type"], target)
+            check('envoy_tcp_downstream_cx_total{envoy_tcp_prefix="test"} 6\n' in body, target)
+
+        status, h, body = get(s.admin, "/ready")
+        check(status == 200 and body == "LIVE\n", "ready: %d %r" % (status, body))
+
+        status, h, body = get(s.admin, "/server_info")
+        info = json.loads(body)
+        check(status == 200 and info["state"] == "LIVE", "server_info state")
+        check(info["command_line_options"]["concurrency"] == 2, "concurrency")
+        check(info["command_line_options"]["restart_epoch"] == 0, "epoch")
+        check(re.fullmatch(r"\d+s", info["uptime_all_epochs"]), "uptime")
+        check(info["version"], "version")
+
+        status, h, body = get(s.admin, "/clusters")
+        check(status == 200, "clusters")
+        live, dead = "c::127.0.0.1:%d::" % s.up.port, "c::127.0.0.1:%d::" % s.dead
+        for line in ("c::observability_name::c", live + "cx_total::%d" % (6 - fails),
+                     live + "cx_active::0", live + "cx_connect_fail::0",
+                     live + "health_flags::healthy", live + "weight::1", live + "priority::0",
+                     dead + "cx_total::%d" % fails, dead + "cx_connect_fail::%d" % fails):
+            check(line in body.splitlines(), "clusters lacks %r:\n%s" % (line, body))
+
+        status, h, body = get(s.admin, "/ready", method="HEAD")
+        check(status == 200 and body == "" and h["content-length"] == "5", "HEAD: %d %r %r"
+              % (status, h, body))
+
+
+def test_errors():
+    with Setup() as s:
+        status, h, body = get(s.admin, "/no/such/page")
+        check(status == 404 and "/stats" in body, "404 lists the routes")
+        for method in ("POST", "PUT", "DELETE"):
+            status, h, body = get(s.admin, "/stats", method=method)
+            check(status == 405 and "GET" in h.get("allow", ""), "%s: %d" % (method, status))
+        status, h, body = get(s.admin, "/stats?format=xml")
+        check(status == 400 and "format" in body, "bad format")
+        status, h, body = get(s.admin, "/stats?filter=(unclosed")
+        check(status == 400 and "filter" in body, "bad regex: %r" % body)
+        status, h, body = get(s.admin, "/stats?filter=%zz")
+        check(status == 400, "bad escape")
+        status, h, body = request(s.admin, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")
+        check(status == 400, "a TLS ClientHello gets 400")
+        status, h, body = request(s.admin, b"GET / HTTP/1.1\r\n" + b"X-Big: " +
+                                  b"a" * 10000 + b"\r\n\r\n")
+        check(status == 400 and "too large" in body, "oversized head: %r" % body)
+        status, h, body = request(s.admin, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n")
+        check(status == 400, "oversized target")
+
+
+def test_silent_and_garbage_clients_do_not_disturb_others():
+    with Setup() as s:
+        echo_roundtrip(s.port)
+        silent = [connect(s.admin) for _ in range(5)]
+        garbage_result = {}
+
+        def garbage():
+            g = connect(s.admin, timeout=30)
+            try:
+                sent = 0
+                chunk = bytes(range(256)) * 256
+                while sent < (1 << 20):
+                    g.sendall(chunk)
+                    sent += len(chunk)
+                garbage_result["reply"] = recv_all(g)
+            except OSError as e:
+                garbage_result["error"] = e
+            finally:
+                g.close()
+
+        t = threading.Thread(target=garbage, daemon=True)
+        t.start()
+        for i in range(30):
+            t0 = time.monotonic()
+            status, h, body = get(s.admin, "/stats?filter=downstream_cx_total")
+            check(status == 200 and "tcp.test.downstream_cx_total: 1\n" in body,
+                  "request %d while others misbehave: %d %r" % (i, status, body))
+            check(time.monotonic() - t0 < 3, "request %d took %.1fs" % (i, time.monotonic() - t0))
+            r = s.p.statcli("--filter", "^server.live$")
+            check(r.stdout == "server.live: 1\n", "stats socket meanwhile: %r" % r.stdout)
+        t.join(30)
+        check(garbage_result.get("reply", b"").startswith(b"HTTP/1.1 400 "),
+              "garbage gets 400: %r" % garbage_result)
+        # The silent clients are dropped after the request timeout (5 s), not kept forever.
+        t0 = time.monotonic()
+        for c in silent:
+            c.settimeout(20)
+            try:
+                check(c.recv(1) == b"", "closed without a response")
+            except ConnectionResetError:
+                pass
+            c.close()
+        check(time.monotonic() - t0 < 20, "silent clients closed in time")
+        check(s.p.proc.poll() is None, "master still running")
+        check(echo_roundtrip(s.port) == b"ping", "proxying unaffected")
+
+
+def test_many_clients_at_once():
+    with Setup() as s:
+        results = []
+
+        def one():
+            try:
+                results.append(get(s.admin, "/ready")[0])
+            except OSError as e:
+                results.append(e)
+
+        threads = [threading.Thread(target=one) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        check(results.count(200) == 40, "all served: %r" % results)
+
+
+def test_ready_is_503_while_draining():
+    with Setup() as s:
+        held = connect(s.port)
+        held.sendall(b"a")
+        check(held.recv(1) == b"a", "held connection")
+        s.p.proc.send_signal(signal.SIGTERM)
+
+        def draining():
+            try:
+                status, h, body = get(s.admin, "/ready")
+            except OSError:
+                return None
+            return status == 503 and body
+
+        body = wait_for(draining, 10, 0.1, "/ready to say 503 while draining")
+        check(body == "DRAINING\n", "503 says why: %r" % body)
+        held.close()
