@@ -143,6 +143,7 @@ struct tp_config {
 	struct tp_cluster_cfg *clusters;
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
+	unsigned format_needs; /* what configured formats read (enum tp_fmt_need) */
 };
 
 #endif

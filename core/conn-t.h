@@ -74,8 +74,9 @@ enum tp_conn_flag {
 	TP_CF_IDLE = 1 << 9,		   /* idle timeout */
 	TP_CF_EARLY = 1 << 10,		   /* receive before connect: downstream read early */
 	TP_CF_UP_CONNECTED = 1 << 11,	   /* connected; the relay waits for a held chain */
-	TP_CF_DOWN_TLS = 1 << 12, /* downstream TLS: ON_DOWNSTREAM_TLS_HANDSHAKE waits for it */
-	TP_CF_LIMITED = 1 << 13,  /* turned away by connection_limit */
+	TP_CF_DOWN_TLS = 1 << 12,   /* downstream TLS: ON_DOWNSTREAM_TLS_HANDSHAKE waits for it */
+	TP_CF_LIMITED = 1 << 13,    /* turned away by connection_limit */
+	TP_CF_CHAIN_HELD = 1 << 14, /* a filter answered STOP from on_new_connection */
 };
 
 /* Why tcpproxy itself ended a session: %CONNECTION_TERMINATION_DETAILS%. */

@@ -7,6 +7,7 @@
 #include "core/conn.h"
 
 #include "core/config-t.h"
+#include "core/early_data.h"
 #include "core/filter-t.h"
 #include "core/filter_state.h"
 #include "core/lb-t.h"
@@ -80,16 +81,53 @@ struct tp_conn *tp_conn_lookup(struct tp_worker *w, uint32_t idx, uint32_t gen)
 	return c->gen == gen ? c : NULL;
 }
 
-void tp_conn_continue(struct tp_worker *w, struct tp_conn *c)
+/* Envoy's FilterManagerImpl::onContinueReading, from filter `from` on: a filter not started yet
+ * gets on_new_connection, then each filter gets on_data while bytes read before the upstream
+ * connected (core/early_data.c) have not reached tcp_proxy. STOP from on_new_connection holds
+ * the chain: nothing after the filter starts and no byte passes it until it calls
+ * tp_conn_continue(). STOP from on_data keeps those bytes from the filters after it; the next
+ * read offers them again, with the new ones, from the first filter. Once the relay runs, bytes
+ * move by splice and no filter sees them. */
+static void run_chain(struct tp_worker *w, struct tp_conn *c, unsigned from)
 {
-	while (c->state == TP_CONN_FILTERS && c->filter_pos < c->chain->n_filters) {
-		const struct tp_filter_cfg *f = &c->chain->filters[c->filter_pos];
+	const struct tp_filter_chain_cfg *fc = c->chain;
 
-		c->filter_pos++;
-		if (f->ops->on_new_connection &&
-		    f->ops->on_new_connection(c, f->conf) == TP_FILTER_STOP)
+	for (unsigned i = from; i < fc->n_filters && c->state < TP_CONN_RELAY; i++) {
+		const struct tp_filter_cfg *f = &fc->filters[i];
+		const uint8_t *data;
+		size_t len;
+		bool eos;
+
+		c->filter_pos = (uint8_t)(i + 1);
+		if (i >= c->filters_started) {
+			c->filters_started = (uint8_t)(i + 1);
+			if (f->ops->on_new_connection &&
+			    f->ops->on_new_connection(c, f->conf) == TP_FILTER_STOP) {
+				if (i + 1 < fc->n_filters)
+					c->flags |= TP_CF_CHAIN_HELD;
+				return;
+			}
+			if (c->state == TP_CONN_CLOSING)
+				return;
+		}
+		if (f->ops->on_data && tp_early_pending(c, &data, &len, &eos) &&
+		    (f->ops->on_data(c, f->conf, data, len, eos) == TP_FILTER_STOP ||
+		     c->state == TP_CONN_CLOSING))
+			return;
+		if ((c->flags & TP_CF_CHAIN_HELD) && i + 1 == c->filters_started)
 			return;
 	}
+}
+
+void tp_conn_continue(struct tp_worker *w, struct tp_conn *c)
+{
+	c->flags &= ~TP_CF_CHAIN_HELD;
+	run_chain(w, c, c->filter_pos);
+}
+
+void tp_conn_deliver(struct tp_worker *w, struct tp_conn *c)
+{
+	run_chain(w, c, 0);
 }
 
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
@@ -174,7 +212,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 {
 	if (c->state == TP_CONN_CLOSING)
 		return;
-	for (uint8_t i = 0; i < c->filter_pos; i++) {
+	for (uint8_t i = 0; i < c->filters_started; i++) {
 		const struct tp_filter_cfg *f = &c->chain->filters[i];
 
 		if (f->ops->on_close)
@@ -189,6 +227,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 		tp_stat_record(w->stats, c->proxy->stats_base + TP_TCP_downstream_cx_length_ms,
 			       w->now_ms - c->start_ms);
 	tp_relay_release(w, c);
+	tp_early_release(w, c);
 	tp_timer_cancel(&w->timers, &c->timer);
 	tp_state_map_free(c->filter_state);
 	tp_state_map_free(c->metadata);

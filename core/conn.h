@@ -15,8 +15,10 @@ struct tp_conn *tp_conn_alloc(struct tp_worker *w);
 struct tp_conn *tp_conn_lookup(struct tp_worker *w, uint32_t idx, uint32_t gen);
 
 /* Runs the network filters from filter_pos on; one answering STOP holds the chain until it
- * calls this again. */
+ * calls this again (core/conn.c says how data goes through it). */
 void tp_conn_continue(struct tp_worker *w, struct tp_conn *c);
+/* Bytes were read before the upstream connected: offers them to the chain from its start. */
+void tp_conn_deliver(struct tp_worker *w, struct tp_conn *c);
 
 /* Arms a multishot POLLIN or a one-shot POLLOUT on one side's socket. */
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side s);

@@ -13,6 +13,7 @@
 
 #include "core/config-t.h"
 #include "core/conn.h"
+#include "core/early_data.h"
 #include "core/lb-t.h"
 #include "core/log.h"
 #include "shm/stats.h"
@@ -220,6 +221,16 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 	unsigned round;
 	ssize_t n;
 
+	/* Bytes read before the upstream connected go first; until they have, the socket is
+	 * not read. */
+	if (s == TP_DOWN && c->early) {
+		int ret = tp_early_flush(w, c);
+
+		if (ret < 0 && ret != -EAGAIN)
+			side_failed(w, c, TP_UP);
+		if (ret < 0)
+			return;
+	}
 	get_dir_stats(c, s, &ds);
 	for (round = 0; round < MAX_ROUNDS; round++) {
 		bool progress = false;
@@ -316,6 +327,9 @@ void tp_relay_start(struct tp_worker *w, struct tp_conn *c)
 	c->dir[TP_UP].limit = l->per_connection_buffer_limit_bytes;
 	tp_conn_arm_poll_in(w, c, TP_DOWN);
 	tp_conn_arm_poll_in(w, c, TP_UP);
+	/* The downstream was read before: flush that, and read on what its poll reported. */
+	if (c->flags & TP_CF_EARLY)
+		pump_both(w, c, TP_DOWN);
 }
 
 static int socket_error(int fd)

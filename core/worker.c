@@ -4,6 +4,7 @@
 #include "core/worker.h"
 
 #include "core/conn.h"
+#include "core/early_data.h"
 #include "core/filter-t.h"
 #include "core/lb.h"
 #include "core/log.h"
@@ -154,6 +155,7 @@ static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd
 	c->state = TP_CONN_FILTERS;
 	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_total);
 	tp_stat_add(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
+	tp_session_on_accept(w, c);
 	tp_conn_continue(w, c);
 }
 
@@ -221,12 +223,18 @@ static void on_conn_cqe(struct tp_worker *w, struct io_uring_cqe *cqe)
 		if (final)
 			c->poll_in &= ~(1u << s);
 		if (cqe->res > 0) {
-			tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
+			/* Before the relay, only a downstream read early is polled. */
+			if (tp_early_reading(c))
+				tp_early_on_readable(w, c, (unsigned)cqe->res);
+			else
+				tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
 			/* A multishot poll can end on its own (e.g. CQ overflow): re-arm it while
 			 * the socket still matters. */
-			if (final && c->state == TP_CONN_RELAY && c->fd[s] >= 0)
+			if (final && (c->state == TP_CONN_RELAY || tp_early_reading(c)) &&
+			    c->fd[s] >= 0)
 				tp_conn_arm_poll_in(w, c, s);
-		} else if (cqe->res < 0 && cqe->res != -ECANCELED && c->state == TP_CONN_RELAY) {
+		} else if (cqe->res < 0 && cqe->res != -ECANCELED &&
+			   (c->state == TP_CONN_RELAY || tp_early_reading(c))) {
 			tp_warn("connection %u: poll: %s; closing it", c->idx, strerror(-cqe->res));
 			tp_conn_close(w, c);
 		}

@@ -40,6 +40,7 @@
 	GAUGE(downstream_cx_tx_bytes_buffered)                 \
 	COUNTER(downstream_flow_control_paused_reading_total)  \
 	COUNTER(downstream_flow_control_resumed_reading_total) \
+	COUNTER(early_data_received_count_total)               \
 	COUNTER(idle_timeout)                                  \
 	COUNTER(max_downstream_connection_duration)            \
 	COUNTER(upstream_flush_total)                          \
