@@ -22,6 +22,7 @@
 #define TP_MAX_EARLY_DATA_BYTES	   (1024u * 1024u)
 
 struct tp_filter_ops;
+struct tp_access_log_cfg;
 
 /* Where a value stood in the file, for errors found after parsing (cross references). */
 struct tp_cfg_mark {
@@ -90,9 +91,14 @@ struct tp_tcp_proxy_cfg {
 	uint32_t max_connect_attempts;		       /* default 1 */
 	enum tp_upstream_connect_mode upstream_connect_mode;
 	int64_t max_early_data_bytes; /* -1: unset */
-	/* Not supported yet (rejected by the loader): on_demand, metadata_match, access_log,
+	struct tp_access_log_cfg *access_logs; /* core/access_log-t.h */
+	size_t n_access_logs;
+	int64_t access_log_flush_interval_ms; /* TP_DURATION_UNSET: only at close */
+	bool flush_access_log_on_connected;
+	bool flush_access_log_on_start;
+	/* Not supported yet (rejected by the loader): on_demand, metadata_match,
 	 * backoff_options, hash_policy, tunneling_config, max_downstream_connection_duration_
-	 * jitter_percentage, access_log_options, proxy_protocol_tlvs, check_drain_close. */
+	 * jitter_percentage, proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */
 	struct tp_cfg_mark mark;	 /* of typed_config */
 	struct tp_cfg_mark cluster_mark; /* for "unknown cluster" */
@@ -143,7 +149,9 @@ struct tp_config {
 	struct tp_cluster_cfg *clusters;
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
-	unsigned format_needs; /* what configured formats read (enum tp_fmt_need) */
+	unsigned format_needs;	   /* what configured formats read (enum tp_fmt_need) */
+	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
+	size_t n_access_log_paths; /* (filters' check() fill both) */
 };
 
 #endif

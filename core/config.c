@@ -934,6 +934,9 @@ void tp_config_free(struct tp_config *cfg)
 	if (!cfg)
 		return;
 	tp_cfg_free(&bootstrap_schema, cfg);
+	for (size_t i = 0; i < cfg->n_access_log_paths; i++)
+		free(cfg->access_log_paths[i]);
+	free(cfg->access_log_paths);
 	free(cfg->path);
 	free(cfg);
 }

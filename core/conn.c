@@ -6,6 +6,7 @@
  * the handler of an operation that still references it. */
 #include "core/conn.h"
 
+#include "core/access_log.h"
 #include "core/config-t.h"
 #include "core/early_data.h"
 #include "core/filter-t.h"
@@ -212,6 +213,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 {
 	if (c->state == TP_CONN_CLOSING)
 		return;
+	tp_access_log_write(w, c, TP_ALOG_TCP_END);
 	for (uint8_t i = 0; i < c->filters_started; i++) {
 		const struct tp_filter_cfg *f = &c->chain->filters[i];
 

@@ -3,6 +3,7 @@
  * envoy-tcp-proxy.md §4); differences are listed in docs/envoy-compat.md. */
 #include "core/proxy.h"
 
+#include "core/access_log.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/early_data.h"
@@ -53,7 +54,7 @@ static void capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), 
 	}
 }
 
-/* The next moment either timeout could fire; activity between now
+/* The next moment a timeout or a periodic access log entry could be due; activity between now
  * and then is checked when the timer expires rather than moving the timer on every byte. */
 static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 {
@@ -62,6 +63,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 
 	if (c->idle_timeout_ms > 0)
 		deadline = c->active_ms + c->idle_timeout_ms;
+	if (c->next_log_ms && c->next_log_ms < deadline)
+		deadline = c->next_log_ms;
 	if (p->max_downstream_connection_duration_ms > 0 &&
 	    c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms < deadline)
 		deadline = c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms;
@@ -80,6 +83,10 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 	if (c->flags & TP_CF_LIMITED) {
 		tp_conn_close(w, c);
 		return;
+	}
+	if (c->next_log_ms && now >= c->next_log_ms) {
+		tp_access_log_write(w, c, TP_ALOG_TCP_PERIODIC);
+		c->next_log_ms = now + (uint64_t)p->access_log_flush_interval_ms;
 	}
 	if (p->max_downstream_connection_duration_ms > 0 &&
 	    now >= c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms) {
@@ -213,6 +220,8 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 	c->flags |= TP_CF_UP_CONNECTED;
 	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
 		capture_ip(c->fd[TP_UP], getsockname, &c->up_local);
+	if (c->proxy->flush_access_log_on_connected)
+		tp_access_log_write(w, c, TP_ALOG_TCP_CONNECTED);
 	/* A filter still holds bytes read early: the relay starts when they reach tcp_proxy,
 	 * so that they go upstream first (tp_proxy_on_data). */
 	if (tp_early_delivered(c))
@@ -288,10 +297,14 @@ enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *
 	e = tp_filter_state_get(c->filter_state, TP_KEY_IDLE_TIMEOUT);
 	if (e && e->value.type == TP_VALUE_UINT64)
 		c->idle_timeout_ms = e->value.u;
+	if (p->access_log_flush_interval_ms > 0)
+		c->next_log_ms = w->now_ms + (uint64_t)p->access_log_flush_interval_ms;
 	/* Armed now, so time spent connecting counts toward the idle timeout, as in Envoy. */
 	arm_session_timer(w, c);
 	if (c->state == TP_CONN_CLOSING)
 		return TP_FILTER_STOP;
+	if (p->flush_access_log_on_start)
+		tp_access_log_write(w, c, TP_ALOG_TCP_START);
 	if (!pick_route(w, c)) {
 		c->flags |= TP_CF_NO_ROUTE;
 		c->close_reason = TP_CLOSE_NO_ROUTE;

@@ -3,6 +3,7 @@
  * with other workers except its own block of the stats segment. */
 #include "core/worker.h"
 
+#include "core/access_log.h"
 #include "core/conn.h"
 #include "core/early_data.h"
 #include "core/filter-t.h"
@@ -46,14 +47,14 @@ static int setup_signals(void)
 	/* A write to a peer that has gone must be an EPIPE on that connection, not our death. */
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	/* SIGTERM, SIGINT (close now) and SIGQUIT (drain) arrive as a completion on the ring, like
-	 * everything else: a flag set by a handler could land between its check and the wait, and
-	 * the wait would not end. */
+	/* SIGTERM, SIGINT (close now), SIGQUIT (drain) and SIGUSR1 (reopen the access logs)
+	 * arrive as a completion on the ring, like everything else: a flag set by a handler could
+	 * land between its check and the wait, and the wait would not end. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -99,6 +100,8 @@ static void on_signal(struct tp_worker *w)
 			w->stopping = true;
 		else if (si.ssi_signo == SIGQUIT)
 			start_draining(w);
+		else if (si.ssi_signo == SIGUSR1)
+			tp_access_log_reopen(w);
 	}
 	if (!w->stopping)
 		arm_signal(w);
@@ -267,6 +270,9 @@ static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
 	case TP_OP_SIGNAL:
 		on_signal(w);
 		break;
+	case TP_OP_LOG_WRITE:
+		tp_access_log_on_write(w, cqe);
+		break;
 	default:
 		on_conn_cqe(w, cqe);
 		break;
@@ -368,12 +374,14 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		w->listeners[i].fd = a->listen_fds[i];
 		arm_accept(w, &w->listeners[i]);
 	}
+	tp_access_log_worker_init(w);
 	arm_signal(w);
 	return 0;
 }
 
 static void teardown(struct tp_worker *w)
 {
+	tp_access_log_worker_fini(w); /* before the ring goes: it may still be writing */
 	io_uring_queue_exit(&w->ring);
 	if (w->sigfd >= 0)
 		close(w->sigfd);
@@ -446,6 +454,7 @@ int tp_worker_run(const struct tp_worker_args *a)
 	while (!w->stopping && !(w->draining && !w->n_conns)) {
 		run_timers(w);
 		run_queue(w);
+		tp_access_log_flush(w);
 		wait_and_dispatch(w);
 	}
 	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/access_log.h"
 #include "core/cfg_schema.h"
 #include "core/config.h"
 #include "core/filter.h"
@@ -22,6 +23,29 @@ static const struct tp_cfg_enum connect_mode_enum[] = {
 	}
 
 static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
+/* TcpProxy.TcpAccessLogOptions, over the tcp_proxy object itself. */
+static const struct tp_cfg_field access_log_options_fields[] = {
+	{.key = "access_log_flush_interval",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, access_log_flush_interval_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .def = TP_DURATION_UNSET},
+	{.key = "flush_access_log_on_connected",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, flush_access_log_on_connected)},
+	{.key = "flush_access_log_on_start",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, flush_access_log_on_start)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema access_log_options_schema = {
+	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions",
+	.size = sizeof(struct tp_tcp_proxy_cfg),
+	.fields = access_log_options_fields,
+};
 
 static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "stat_prefix",
@@ -68,13 +92,25 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	UNSUPPORTED("metadata_match"),
 	UNSUPPORTED("downstream_idle_timeout"),
 	UNSUPPORTED("upstream_idle_timeout"),
-	UNSUPPORTED("access_log"),
+	{.key = "access_log",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, access_logs),
+	 .count_off = offsetof(struct tp_tcp_proxy_cfg, n_access_logs),
+	 .sub = &tp_access_log_schema},
+	{.key = "access_log_options", .type = TP_CFG_MESSAGE, .sub = &access_log_options_schema},
 	UNSUPPORTED("hash_policy"),
 	UNSUPPORTED("tunneling_config"),
 	UNSUPPORTED("max_downstream_connection_duration_jitter_percentage"),
-	UNSUPPORTED("access_log_flush_interval"),
-	UNSUPPORTED("flush_access_log_on_connected"),
-	UNSUPPORTED("access_log_options"),
+	/* The deprecated spellings of the first two access_log_options fields. */
+	{.key = "access_log_flush_interval",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, access_log_flush_interval_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .def = TP_DURATION_UNSET},
+	{.key = "flush_access_log_on_connected",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, flush_access_log_on_connected)},
 	UNSUPPORTED("backoff_options"),
 	UNSUPPORTED("proxy_protocol_tlvs"),
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
@@ -97,6 +133,8 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 	struct tp_tcp_proxy_cfg *tp = obj;
 	const struct tp_ynode *weighted = tp_cfg_find(map, "weighted_clusters");
 	const struct tp_ynode *mode = tp_cfg_find(map, "upstream_connect_mode");
+	const struct tp_ynode *old_interval = tp_cfg_find(map, "access_log_flush_interval");
+	const struct tp_ynode *old_connected = tp_cfg_find(map, "flush_access_log_on_connected");
 
 	/* oneof cluster_specifier, required. */
 	if (!tp_cfg_find(map, "cluster") && !weighted)
@@ -105,6 +143,13 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 	else if (tp->cluster && weighted)
 		tp_cfg_error(ctx, weighted, "weighted_clusters",
 			     "only one of cluster and weighted_clusters may be set");
+
+	/* Envoy refuses the deprecated fields beside the message that replaced them. */
+	if (tp_cfg_find(map, "access_log_options") && (old_interval || old_connected))
+		tp_cfg_error(ctx, old_interval ? old_interval : old_connected,
+			     old_interval ? "access_log_flush_interval"
+					  : "flush_access_log_on_connected",
+			     "cannot be set with access_log_options (deprecated; set it there)");
 
 	/* Envoy 1.38 made the early-data budget explicit for every mode that connects late. */
 	if (tp->upstream_connect_mode != TP_CONNECT_IMMEDIATE &&
@@ -146,6 +191,10 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 		struct tp_weighted_cluster_cfg *w = &tp->weighted_clusters[i];
 
 		w->cluster_index = tp_config_cluster_index(cfg, w->name);
+	}
+	if (tp_access_log_check(cfg, tp->access_logs, tp->n_access_logs) < 0) {
+		ctx->oom = true;
+		tp_cfg_error(ctx, NULL, NULL, "%s", strerror(ENOMEM));
 	}
 }
 

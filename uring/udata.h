@@ -16,6 +16,7 @@ enum tp_op {
 	TP_OP_CONNECT,	       /* upstream connect */
 	TP_OP_CONNECT_TIMEOUT, /* its linked timeout */
 	TP_OP_SIGNAL,	       /* the worker's signalfd is readable */
+	TP_OP_LOG_WRITE,       /* an access log write; idx = log file index */
 };
 
 /* op:4 side:1 idx:27 gen:32 */
