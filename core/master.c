@@ -962,13 +962,16 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_free;
 	}
+	/* Before the first workers, so that tcpproxy-stat answers as soon as they serve. */
+	if (tp_services_start(m.loop, &m.view, opts, cfg) < 0) {
+		tp_config_free(cfg);
+		goto out_kill;
+	}
 	if (!start_generation(&m, cfg, 0, err, sizeof(err))) {
 		tp_error("%s", err);
 		goto out_kill;
 	}
 	update_view(&m);
-	if (tp_services_start(m.loop, &m.view, opts, cfg) < 0)
-		goto out_kill;
 	m.exit_status = 0;
 	while (!m.done) {
 		if (tp_mloop_run_once(m.loop, -1) < 0) {
