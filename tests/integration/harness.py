@@ -471,3 +471,90 @@ def blackhole_port():
         fillers.append(f)
     time.sleep(0.2)
     return ls, fillers
+
+
+class SlowUpstream:
+    """An upstream that accepts late: until release(), its accept queue is full, so a connect
+    to it waits in SYN retransmission (the kernel drops the SYNs); after release() the next
+    retransmission (about 1 s after the first SYN) gets through and handler(conn) serves each
+    connection in a thread. The fillers that held the queue are told apart by their ports."""
+
+    def __init__(self, handler):
+        self.ls, self.fillers = blackhole_port()
+        self.port = self.ls.getsockname()[1]
+        self.filler_ports = set()
+        for f in self.fillers:
+            try:
+                self.filler_ports.add(f.getsockname()[1])
+            except OSError:
+                pass
+        self.handler = handler
+        self.accepted = 0
+        self.conns = []
+        self.errors = []
+        self.thread = None
+
+    def release(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.ls.settimeout(None)
+        while True:
+            try:
+                c, peer = self.ls.accept()
+            except OSError:
+                return
+            if peer[1] in self.filler_ports:
+                c.close()
+                continue
+            self.accepted += 1
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            self.handler(c)
+        except Exception as e:  # recorded; the test decides whether it matters
+            self.errors.append(e)
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for f in self.fillers:
+            f.close()
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.ls.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def read_lines(path):
+    """The complete lines of a file (a last line without its newline is left out)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return data.split("\n")[:-1]
+
+
+def wait_lines(path, n, timeout=10.0):
+    """Waits until path holds at least n complete lines; returns them."""
+    return wait_for(lambda: len(read_lines(path)) >= n and read_lines(path), timeout,
+                    what="%d line(s) in %s (have %d)" % (n, path, len(read_lines(path))))
