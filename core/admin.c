@@ -246,6 +246,45 @@ static unsigned host_weight(void *arg, const char *cluster, const char *host)
 	return 1;
 }
 
+/* A cluster or host scope of the serving configuration (a reload may have removed others). */
+static bool configured(const struct tp_config *cfg, const struct tp_stats_entry *e)
+{
+	const struct tp_cluster_cfg *cl;
+	char name[TP_STATS_NAME_MAX];
+
+	if (!cfg || (e->kind != TP_SCOPE_CLUSTER && e->kind != TP_SCOPE_HOST))
+		return true;
+	if (e->kind == TP_SCOPE_CLUSTER)
+		return find_cluster(cfg, e->scope) != NULL;
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		cl = &cfg->clusters[i];
+		for (size_t h = 0; h < cl->n_endpoints; h++) {
+			snprintf(name, sizeof(name), "%s::%s", cl->name,
+				 cl->endpoints[h].addr.text);
+			if (!strcmp(name, e->scope))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Drops the cluster and host entries the serving configuration does not have. */
+static void keep_configured(const struct tp_config *cfg, struct tp_stats_snap *snap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		if (configured(cfg, &snap->v[i])) {
+			snap->v[n++] = snap->v[i];
+			continue;
+		}
+		free(snap->v[i].name);
+		free(snap->v[i].scope);
+		free(snap->v[i].hist);
+	}
+	snap->n = n;
+}
+
 static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
 {
 	struct tp_stats_snap snap;
@@ -253,6 +292,7 @@ static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
 	if (tp_stats_snap_take(v->stats, &snap) < 0) {
 		reply_text(out, 500, "out of memory\n", NULL);
 	} else {
+		keep_configured(v->cfg, &snap);
 		reply(out, 200, CT_TEXT);
 		tp_stats_render_clusters(&snap, host_weight, (void *)v->cfg, &out->body);
 	}

@@ -228,3 +228,23 @@ def test_ready_is_503_while_draining():
         body = wait_for(draining, 10, 0.1, "/ready to say 503 while draining")
         check(body == "DRAINING\n", "503 says why: %r" % body)
         held.close()
+
+
+def test_clusters_follow_a_reload():
+    with Setup() as s, EchoServer() as other:
+        echo_roundtrip(s.port)
+        old = "c::127.0.0.1:%d::" % s.up.port
+        check(old + "cx_total::1" in get(s.admin, "/clusters")[2], "before the reload")
+        with open(s.p.config_path, "w") as f:
+            f.write(config(s.port, [other.port], s.admin))
+        s.p.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: json.loads(get(s.admin, "/server_info")[2])["command_line_options"]
+                 ["restart_epoch"] == 1, 20, 0.1, "the reload")
+        check(get(s.admin, "/ready")[0] == 200, "ready after the reload")
+        echo_roundtrip(s.port)
+        body = get(s.admin, "/clusters")[2]
+        new = "c::127.0.0.1:%d::" % other.port
+        check(new + "cx_total::1" in body.splitlines(), "the new host:\n" + body)
+        check(old not in body, "the removed host is gone:\n" + body)
+        status, h, text = get(s.admin, "/stats?filter=%5Ecluster%5C.c%5C.upstream_cx_total%24")
+        check(text == "cluster.c.upstream_cx_total: 2\n", "the cluster keeps counting: %r" % text)
