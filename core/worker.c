@@ -413,6 +413,17 @@ static int drop_privileges(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* A drained worker leaves only once its cancelled accepts have completed: an accept that
+ * completes concurrently with its cancel hands us a connection we must serve, and a ring torn
+ * down with an accept still armed could take connections from the shared socket as it dies. */
+static bool accepts_armed(const struct tp_worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].accepting)
+			return true;
+	return false;
+}
+
 static void tell_ready(int fd)
 {
 	if (fd < 0)
@@ -451,7 +462,7 @@ int tp_worker_run(const struct tp_worker_args *a)
 	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
 	io_uring_submit(&w->ring);
 	tell_ready(a->ready_fd);
-	while (!w->stopping && !(w->draining && !w->n_conns)) {
+	while (!w->stopping && !(w->draining && !w->n_conns && !accepts_armed(w))) {
 		run_timers(w);
 		run_queue(w);
 		tp_access_log_flush(w);
