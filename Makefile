@@ -19,7 +19,7 @@ OPT      = -O2
 endif
 
 PKGS     = liburing yaml-0.1
-CPPFLAGS = -I. -D_GNU_SOURCE -DTP_VERSION='"$(VERSION)"'
+CPPFLAGS = -I. -D_GNU_SOURCE
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS)
 LDFLAGS  = $(SANFLAGS)
@@ -35,7 +35,7 @@ TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
 
-.PHONY: all deps test-deps run test unit integration validate-examples format clean bench
+.PHONY: FORCE all deps test-deps run test unit integration validate-examples format clean bench
 
 all: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -44,6 +44,16 @@ deps:
 
 test-deps:
 	@.ci/deps --test
+
+# The version lives in one object, rebuilt when "git describe" changes (a stamp file that is
+# rewritten only then), so that a commit does not leave a stale version in the binaries.
+$(BUILD)/version.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+
+$(BUILD)/obj/core/version.o: core/version.c $(BUILD)/version.txt
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DTP_VERSION='"$(VERSION)"' $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -87,9 +97,10 @@ integration: $(BINS) $(TOOL_BIN)
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# make bench: the comparison of issue 6 (bench/run --help); BENCH_ARGS=--quick for a short run
 bench: deps
-	@$(MAKE) --no-print-directory $(BINS)
-	@bench/run
+	@$(MAKE) --no-print-directory $(BUILD)/tcpproxy
+	@bench/run --tcpproxy $(BUILD)/tcpproxy $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-san

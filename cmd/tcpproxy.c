@@ -1,6 +1,7 @@
 /* tcpproxy: flags, usage and exit codes. Everything else lives in core/. */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "core/master.h"
 
 #include <errno.h>
@@ -151,7 +152,7 @@ int main(int argc, char **argv)
 						   optarg);
 			break;
 		case OPT_VERSION:
-			printf("tcpproxy %s\n", TP_VERSION);
+			printf("tcpproxy %s\n", tp_version);
 			return 0;
 		case 'h':
 			fputs(usage, stdout);

@@ -1,6 +1,7 @@
 /* The admin routes, shared by the admin endpoint and the stats socket. Each answer is computed
  * from one snapshot of the stats segment, taken when the request is complete. */
 #include "core/admin.h"
+#include "core/version.h"
 
 #include "core/http.h"
 #include "core/sbuf.h"
@@ -71,7 +72,7 @@ static uint64_t version_number(void)
 	uint64_t v = 0;
 	unsigned n = 0;
 
-	for (const char *c = TP_VERSION; *c && n < 6; c++, n++) {
+	for (const char *c = tp_version; *c && n < 6; c++, n++) {
 		int d = (*c >= '0' && *c <= '9')   ? *c - '0'
 			: (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
 						   : -1;
@@ -318,7 +319,7 @@ static void server_info(const struct tp_master_view *v, struct tp_admin_resp *ou
 		epoch_up = (now - v->last_reload_unix_ms) / 1000;
 	reply(out, 200, CT_JSON);
 	tp_sbuf_puts(b, "{\"version\":");
-	tp_sbuf_json_str(b, TP_VERSION);
+	tp_sbuf_json_str(b, tp_version);
 	tp_sbuf_puts(b, ",\"state\":");
 	tp_sbuf_json_str(b, v->state ? v->state : "INITIALIZING");
 	tp_sbuf_printf(b,

@@ -15,6 +15,7 @@
 #include "core/filter-t.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "core/master-t.h"
 #include "core/mloop.h"
 #include "core/services.h"
@@ -556,7 +557,7 @@ static void promote(struct master *m, struct gen *g)
 	} else {
 		tp_info("tcpproxy %s: %zu listener(s), %zu cluster(s), %u worker(s), stats in "
 			"/dev/shm%s",
-			TP_VERSION, g->cfg->n_listeners, g->cfg->n_clusters, m->opts->concurrency,
+			tp_version, g->cfg->n_listeners, g->cfg->n_clusters, m->opts->concurrency,
 			m->stats_name);
 	}
 	cap_draining(m);
