@@ -19,7 +19,18 @@ TCPPROXY = os.path.join(BUILD, "tcpproxy")
 STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
 STAT = os.path.join(BUILD, "tcpproxy-stat")
 
-_next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(4000 + os.getpid() % 1000 * 10)))]
+# Each proxy gets its own --base-id (its own stats segment and socket). Start somewhere random
+# and skip ids in use, so that two suites running at once on one machine do not collide.
+_next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(random.randrange(10000, 60000))))]
+
+
+def _take_base_id():
+    while True:
+        b = _next_base_id[0]
+        _next_base_id[0] += 1
+        if not any(os.path.exists("/dev/shm/tcpproxy.%d.%s" % (b, ext))
+                   for ext in ("stats", "sock")):
+            return b
 
 
 class TestFailure(AssertionError):
@@ -148,8 +159,7 @@ class Proxy:
 
     def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, preexec=None,
                  wrap=()):
-        self.base_id = _next_base_id[0]
-        _next_base_id[0] += 1
+        self.base_id = _take_base_id()
         fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
         with os.fdopen(fd, "w") as f:
             f.write(config)
