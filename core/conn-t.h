@@ -50,6 +50,8 @@ struct tp_dir {
 	uint8_t fin_sent : 1; /* the FIN was forwarded to dst (or dst is gone) */
 	uint8_t dst_wait : 1; /* dst was full: a POLLOUT is armed on it */
 	uint8_t paused : 1;   /* flow control: src not read until pending <= resume_at */
+	uint8_t bulk : 1;     /* a read filled a copy buffer: this direction splices from now on */
+	uint8_t hup_seen : 1; /* src reported POLLRDHUP/POLLHUP: its FIN is there to be read */
 };
 
 enum tp_conn_state {

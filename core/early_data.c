@@ -75,6 +75,10 @@ void tp_early_on_readable(struct tp_worker *w, struct tp_conn *c, unsigned mask)
 
 	if (fd < 0)
 		return;
+	/* The relay reads on after the flush and trusts a short read to mean "empty" unless the
+	 * FIN was announced: remember an announcement seen while reading early. */
+	if (mask & (POLLRDHUP | POLLHUP | POLLERR))
+		c->dir[TP_DOWN].hup_seen = 1;
 	/* A reset before there is anyone to tell: the session is over (Envoy: RemoteClose before
 	 * the pool answered cancels the upstream connect). */
 	if ((mask & POLLERR) && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) && err) {

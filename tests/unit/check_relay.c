@@ -277,6 +277,58 @@ START_TEST(copy_path_when_no_pipe_can_be_had)
 }
 END_TEST
 
+/* Data and FIN in one wakeup: the short read must not be taken for "empty" when the poll already
+ * announced the FIN (no second wakeup will come for it). */
+START_TEST(data_and_fin_in_one_wakeup_are_both_forwarded)
+{
+	int client, server;
+	struct tp_conn *c = new_session(&client, &server);
+
+	ck_assert_int_eq(write(client, "last words", 10), 10);
+	shutdown(client, SHUT_WR);
+	usleep(20000);
+	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	read_exact(server, "last words");
+	ck_assert(at_eof(server));
+	close(client);
+	close(server);
+}
+END_TEST
+
+/* Small messages stay on the copy path; a read that fills the copy buffer turns the direction
+ * to splice. */
+START_TEST(a_full_buffer_turns_the_direction_to_splice)
+{
+	int client, server;
+	struct tp_conn *c = new_session(&client, &server);
+	static char big[256 * 1024], in[256 * 1024];
+	size_t got = 0;
+
+	ck_assert_int_eq(write(client, "small", 5), 5);
+	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+	read_exact(server, "small");
+	ck_assert(!c->dir[TP_DOWN].bulk);
+	ck_assert_uint_eq(w.pipes.live, 0);
+	memset(big, 'b', sizeof(big));
+	ck_assert_int_eq(write(client, big, sizeof(big)), (ssize_t)sizeof(big));
+	while (got < sizeof(big)) {
+		ssize_t n;
+
+		tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+		if (c->dir[TP_DOWN].dst_wait)
+			tp_relay_on_writable(&w, c, TP_UP);
+		n = recv(server, in + got, sizeof(in) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	ck_assert(!memcmp(in, big, sizeof(big)));
+	ck_assert(c->dir[TP_DOWN].bulk);
+	ck_assert_uint_ge(w.pipes.live, 1); /* a pipe was used (and kept in the pool) */
+	close(client);
+	close(server);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("relay");
@@ -289,6 +341,8 @@ int main(void)
 	tcase_add_test(tc, slow_reader_pauses_then_resumes_without_loss);
 	tcase_add_test(tc, upstream_reset_flushes_what_it_sent_and_closes);
 	tcase_add_test(tc, copy_path_when_no_pipe_can_be_had);
+	tcase_add_test(tc, data_and_fin_in_one_wakeup_are_both_forwarded);
+	tcase_add_test(tc, a_full_buffer_turns_the_direction_to_splice);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
