@@ -166,6 +166,7 @@ static void cancel_op(struct tp_worker *w, uint64_t target)
 	/* By user_data, not by fd: the fd number is closed right after and may be reused by the
 	 * next accept before the cancel runs. */
 	io_uring_prep_cancel64(sqe, target, 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
 }
 
@@ -184,7 +185,7 @@ void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side s, 
 
 		setsockopt(c->fd[s], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
-	close(c->fd[s]);
+	tp_ring_close(&w->ring, c->fd[s]);
 	c->fd[s] = -1;
 }
 

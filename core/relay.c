@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
+#include "uring/ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -327,6 +328,8 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 	if (d->src_eof && !d->pending && !d->fin_sent) {
 		/* Half-close: forward the FIN, keep the other direction flowing. */
 		d->fin_sent = 1;
+		/* A plain syscall: io_uring runs IORING_OP_SHUTDOWN on an io-wq thread, after a
+		 * close queued behind it may already have freed (and reused) the fd number. */
 		if (c->fd[!s] >= 0)
 			shutdown(c->fd[!s], SHUT_WR);
 	}

@@ -382,6 +382,8 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 static void teardown(struct tp_worker *w)
 {
 	tp_access_log_worker_fini(w); /* before the ring goes: it may still be writing */
+	/* The last shutdowns and closes may still be queued: let them go out. */
+	io_uring_submit(&w->ring);
 	io_uring_queue_exit(&w->ring);
 	if (w->sigfd >= 0)
 		close(w->sigfd);

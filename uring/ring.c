@@ -2,6 +2,7 @@
 #include "uring/ring.h"
 
 #include "core/log.h"
+#include "uring/udata.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -104,4 +105,13 @@ void tp_ring_reserve(struct io_uring *ring, unsigned n)
 {
 	if (io_uring_sq_space_left(ring) < n)
 		io_uring_submit(ring);
+}
+
+void tp_ring_close(struct io_uring *ring, int fd)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(ring);
+
+	io_uring_prep_close(sqe, fd);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
 }

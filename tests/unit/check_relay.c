@@ -144,6 +144,9 @@ static bool at_eof(int fd)
 	char b;
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 
+	/* Shutdowns and closes go out with the next submission, and a socket whose poll is being
+	 * cancelled is released by the ring's task work: enter as the worker's loop does. */
+	io_uring_submit_and_get_events(&w.ring);
 	return poll(&p, 1, 1000) == 1 && recv(fd, &b, 1, MSG_DONTWAIT) == 0;
 }
 
