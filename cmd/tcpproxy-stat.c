@@ -1,4 +1,5 @@
 /* tcpproxy-stat: flags, usage and exit codes. The work is in core/statcli.c. */
+#include "core/cli.h"
 #include "core/sbuf.h"
 #include "core/services.h"
 #include "core/statcli.h"
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_USAGE    2
 #define EXIT_NOMASTER 2
 #define TIMEOUT_MS    10000
 #define MAX_WATCH_S   3600
@@ -34,25 +34,9 @@ static const char usage[] =
 	"Exit status: 0 success, 1 the master answered with an error, 2 usage error or no\n"
 	"master to talk to.\n";
 
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "tcpproxy-stat: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'tcpproxy-stat --help'.\n");
-	return EXIT_USAGE;
+	return tp_cli_usage_error("tcpproxy-stat", fmt, arg);
 }
 
 int main(int argc, char **argv)
@@ -81,7 +65,7 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		case OPT_BASE_ID:
-			if (parse_uint(optarg, INT_MAX, &base_id) < 0)
+			if (tp_cli_parse_uint(optarg, INT_MAX, &base_id) < 0)
 				return usage_error("--base-id: '%s' is not a non-negative number",
 						   optarg);
 			have_base_id = true;
@@ -102,7 +86,7 @@ int main(int argc, char **argv)
 			filter = optarg;
 			break;
 		case 'w':
-			if (parse_uint(optarg, MAX_WATCH_S, &watch) < 0 || !watch)
+			if (tp_cli_parse_uint(optarg, MAX_WATCH_S, &watch) < 0 || !watch)
 				return usage_error(
 					"--watch: '%s' is not a number of seconds from 1 "
 					"to 3600",
@@ -113,7 +97,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			fputs("Try 'tcpproxy-stat --help'.\n", stderr);
-			return EXIT_USAGE;
+			return TP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)

@@ -1,4 +1,5 @@
 /* tcpproxy: flags, usage and exit codes. Everything else lives in core/. */
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXIT_USAGE	2
 #define MAX_CONCURRENCY 256
 
 static const char usage[] =
@@ -41,25 +41,9 @@ static const char usage[] =
 	"files.\n"
 	"Exit status: 0 success, 1 invalid configuration or start-up failure, 2 usage error.\n";
 
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "tcpproxy: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'tcpproxy --help'.\n");
-	return EXIT_USAGE;
+	return tp_cli_usage_error("tcpproxy", fmt, arg);
 }
 
 int main(int argc, char **argv)
@@ -105,7 +89,7 @@ int main(int argc, char **argv)
 			mo.config_path = optarg;
 			break;
 		case OPT_CONCURRENCY:
-			if (parse_uint(optarg, MAX_CONCURRENCY, &mo.concurrency) < 0 ||
+			if (tp_cli_parse_uint(optarg, MAX_CONCURRENCY, &mo.concurrency) < 0 ||
 			    !mo.concurrency)
 				return usage_error(
 					"--concurrency: '%s' is not a number from 1 to 256",
@@ -118,7 +102,7 @@ int main(int argc, char **argv)
 				return usage_error("--mode: '%s' is not serve or validate", optarg);
 			break;
 		case OPT_BASE_ID:
-			if (parse_uint(optarg, INT_MAX, &mo.base_id) < 0)
+			if (tp_cli_parse_uint(optarg, INT_MAX, &mo.base_id) < 0)
 				return usage_error("--base-id: '%s' is not a non-negative number",
 						   optarg);
 			break;
@@ -128,12 +112,12 @@ int main(int argc, char **argv)
 			mo.stats_socket = optarg;
 			break;
 		case OPT_DRAIN_TIME:
-			if (parse_uint(optarg, 86400 * 7, &mo.drain_time_s) < 0)
+			if (tp_cli_parse_uint(optarg, 86400 * 7, &mo.drain_time_s) < 0)
 				return usage_error(
 					"--drain-time-s: '%s' is not a number of seconds", optarg);
 			break;
 		case OPT_MAX_DRAINING:
-			if (parse_uint(optarg, 64, &mo.max_draining_generations) < 0)
+			if (tp_cli_parse_uint(optarg, 64, &mo.max_draining_generations) < 0)
 				return usage_error(
 					"--max-draining-generations: '%s' is not a number "
 					"from 0 to 64",
@@ -159,7 +143,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			fputs("Try 'tcpproxy --help'.\n", stderr);
-			return EXIT_USAGE;
+			return TP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
