@@ -551,6 +551,9 @@ static void promote(struct master *m, struct gen *g)
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;
+		tp_stat_set(m->blk, m->server_base + TP_SERVER_last_reload_time_s,
+			    (uint64_t)time(NULL));
+		tp_stat_set(m->blk, m->server_base + TP_SERVER_last_reload_success, 1);
 		m->view.last_reload_error[0] = 0;
 		tp_info("reload: generation %u serving (%zu listener(s), %zu cluster(s))", g->epoch,
 			g->cfg->n_listeners, g->cfg->n_clusters);
@@ -573,6 +576,8 @@ static void reload_failed(struct master *m, const char *why)
 	m->view.reloads_failed++;
 	m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 	m->view.last_reload_ok = false;
+	tp_stat_set(m->blk, m->server_base + TP_SERVER_last_reload_time_s, (uint64_t)time(NULL));
+	tp_stat_set(m->blk, m->server_base + TP_SERVER_last_reload_success, 0);
 	snprintf(m->view.last_reload_error, sizeof(m->view.last_reload_error), "%s", why);
 	tp_stat_inc(m->blk, m->server_base + TP_SERVER_reload_failed);
 	tp_error("reload failed: %s; the serving generation is unchanged", why);

@@ -22,7 +22,9 @@
 	GAUGE(uptime)                              \
 	GAUGE(version)                             \
 	GAUGE(total_connections)                   \
-	GAUGE(memory_allocated)
+	GAUGE(memory_allocated)                    \
+	GAUGE(last_reload_time_s)                  \
+	GAUGE(last_reload_success)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
 #define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \

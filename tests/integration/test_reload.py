@@ -222,6 +222,10 @@ def test_invalid_config_under_load_keeps_serving():
             wait_for(lambda: p.stat("server.reload_failed") == 1, 30, what="reload_failed counted")
             time.sleep(0.5)
             check(epoch(p) == 0, "the failed reload changed nothing")
+            st = p.stats()
+            check(st["server.last_reload_success"] == 0 and
+                  abs(st["server.last_reload_time_s"] - time.time()) < 30,
+                  "the last reload's time and result are in the stats: %s" % st)
             out = p.output()
             check("reload failed" in out, "the failure is logged")
             check(": static_resources.listeners[0].filter_chains[0].filters[0].typed_config.bogus:"
@@ -229,6 +233,7 @@ def test_invalid_config_under_load_keeps_serving():
             write_config(p, good)
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: epoch(p) == 1, 30, what="the next valid reload")
+            check(p.stat("server.last_reload_success") == 1, "the good reload is recorded")
             ok, failed, _, err = load_result(client)
             check(failed == 0 and ok > 0, "%d failures during the bad reload: %s" % (failed, err))
 
