@@ -90,7 +90,7 @@ struct tp_tcp_proxy_cfg {
 	int64_t max_downstream_connection_duration_ms; /* TP_DURATION_UNSET: none */
 	uint32_t max_connect_attempts;		       /* default 1 */
 	enum tp_upstream_connect_mode upstream_connect_mode;
-	int64_t max_early_data_bytes; /* -1: unset */
+	int64_t max_early_data_bytes;	       /* -1: unset */
 	struct tp_access_log_cfg *access_logs; /* core/access_log-t.h */
 	size_t n_access_logs;
 	int64_t access_log_flush_interval_ms; /* TP_DURATION_UNSET: only at close */

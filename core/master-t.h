@@ -15,7 +15,7 @@ struct tp_master_view {
 	unsigned concurrency;
 	unsigned base_id;
 	uint64_t start_unix_ms;
-	uint32_t epoch;        /* server.hot_restart_epoch: successful reloads so far */
+	uint32_t epoch;	       /* server.hot_restart_epoch: successful reloads so far */
 	unsigned workers_live; /* workers of the serving generation that are up and ready */
 	const char *state;     /* Envoy's server state: "LIVE", "DRAINING", "INITIALIZING" */
 	uint64_t reloads_failed;
