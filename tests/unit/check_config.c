@@ -59,6 +59,9 @@ static void write_file(const char *content)
 {
 	int fd;
 
+	/* One file per test at a time: the previous one goes before the next is made. */
+	if (path[0])
+		unlink(path);
 	snprintf(path, sizeof(path), "/tmp/check_config.XXXXXX.yaml");
 	fd = mkstemps(path, 5);
 	ck_assert_int_ge(fd, 0);
