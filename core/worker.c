@@ -25,6 +25,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <grp.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -162,6 +163,22 @@ static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd
 	tp_conn_continue(w, c);
 }
 
+/* A draining worker's cancelled accept has completed. io_uring waits for connections with an
+ * exclusive wakeup (one waiter woken per arrival): a wakeup taken by our accept just before its
+ * cancel leaves that connection queued with no other waiter woken for it, and with a client
+ * that waits for it before connecting again, nothing would ever wake the new generation. So
+ * take what is queued now and serve it, then let our copy of the socket go; whatever arrives
+ * later wakes the new generation's accept. */
+static void stop_listening(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	int fd;
+
+	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		new_connection(w, l, fd);
+	close(l->fd);
+	l->fd = -1;
+}
+
 static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 {
 	uint32_t idx = tp_udata_idx(cqe->user_data);
@@ -186,11 +203,8 @@ static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 	}
 	if (!l->accepting && !l->paused && !w->stopping && !w->draining)
 		arm_accept(w, l);
-	else if (!l->accepting && w->draining && l->fd >= 0) {
-		/* The cancelled accept has completed: nothing of ours uses the socket now. */
-		close(l->fd);
-		l->fd = -1;
-	}
+	else if (!l->accepting && w->draining && l->fd >= 0)
+		stop_listening(w, l);
 }
 
 static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)

@@ -134,6 +134,25 @@ def test_reload_every_half_second_under_load_drops_nothing():
                      what="old generations to exit once their connections ended")
 
 
+def test_reload_never_strands_a_queued_connection():
+    """One worker, one client that waits for each connection before opening the next: a
+    connection whose accept wakeup went to the old generation just before it stopped accepting
+    must still be served (io_uring's accept wakeups are exclusive: nobody else is woken)."""
+    with LoadEcho() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+            client = load_client(port, 6, threads=1, nbytes=100)
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < 6:
+                p.proc.send_signal(signal.SIGHUP)
+                n += 1
+                time.sleep(0.1)
+            ok, failed, _, err = load_result(client)
+            check(failed == 0, "%d connections stranded across %d reloads: %s" % (failed, n, err))
+            check(ok > 1000, "the client kept going (%d connections)" % ok)
+
+
 class Streamer(threading.Thread):
     """A long-lived connection that keeps sending and checks every echoed byte."""
 
