@@ -80,6 +80,19 @@ def recv_all(s, limit=1 << 30):
     return bytes(out)
 
 
+def _serve(handler, errors, c):
+    """Runs handler(c) for a server's connection, records its exception, closes c."""
+    try:
+        handler(c)
+    except Exception as e:  # recorded; the test decides whether it matters
+        errors.append(e)
+    finally:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+
 class Server:
     """A TCP server on loopback running handler(conn) in a thread per connection."""
 
@@ -114,15 +127,7 @@ class Server:
                 threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
-        try:
-            self.handler(c)
-        except Exception as e:  # recorded; the test decides whether it matters
-            self.errors.append(e)
-        finally:
-            try:
-                c.close()
-            except OSError:
-                pass
+        _serve(self.handler, self.errors, c)
 
     def __enter__(self):
         return self
@@ -523,15 +528,7 @@ class SlowUpstream:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
-        try:
-            self.handler(c)
-        except Exception as e:  # recorded; the test decides whether it matters
-            self.errors.append(e)
-        finally:
-            try:
-                c.close()
-            except OSError:
-                pass
+        _serve(self.handler, self.errors, c)
 
     def __enter__(self):
         return self
