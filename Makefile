@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, run the proxy on etc/tcpproxy.yaml
 #   make test       install what is missing, build, run unit and integration tests
 #   make test SANITIZE=1   the same, built with -fsanitize=address,undefined into build-san/
+#   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format     clang-format every C file in place
 
 CC      ?= gcc
@@ -33,11 +34,20 @@ UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# Fuzz targets (docs/fuzzing.md): linked with tests/fuzz/driver.c, they replay their committed
+# corpus under gcc in `make test`; `make fuzz` links them with libFuzzer instead.
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
+FUZZ_MAIN ?= $(BUILD)/obj/tests/fuzz/driver.o
+FUZZ_SECONDS ?= 60
+# Kept: make would otherwise delete them as intermediates and rebuild them every time.
+.SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/driver.o
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
 
-.PHONY: FORCE all deps test-deps run test unit integration validate-examples format clean bench
+.PHONY: FORCE all deps test-deps run test unit fuzz-corpus integration validate-examples format \
+	clean bench fuzz
 
-all: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
+all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 
 deps:
 	@.ci/deps
@@ -73,6 +83,10 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/unit/check_%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
+$(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/libtp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
@@ -83,16 +97,42 @@ run: deps
 
 test: test-deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit validate-examples integration
+	@$(MAKE) --no-print-directory unit fuzz-corpus validate-examples integration
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do CK_VERBOSITY=normal $$t; done
+
+# Every committed fuzz input, found crashes included, through the driver build of its target.
+fuzz-corpus: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_BIN); do $$t tests/fuzz/corpus/$${t##*/fuzz_}; done
 
 validate-examples: $(BUILD)/tcpproxy
 	@set -e; for f in etc/*.yaml; do $(BUILD)/tcpproxy --mode validate -c $$f; done
 
 integration: $(BINS) $(TOOL_BIN)
 	@TP_BUILD=$(BUILD) python3 tests/integration/run.py
+
+# make fuzz: clang's libFuzzer with ASan and UBSan, built into build/fuzz/. Each target runs
+# FUZZ_SECONDS on a scratch copy of its corpus (build/fuzz/corpus/NAME), so the committed corpus
+# only grows when a finding is copied in by hand; crashes land in build/fuzz/artifacts/.
+# FUZZ_TARGETS=config limits the run; FUZZ_ARGS adds libFuzzer flags.
+FUZZ_SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+fuzz: deps
+	@command -v clang >/dev/null || { s=; [ "$$(id -u)" -eq 0 ] || s=sudo; \
+		$$s apt-get update -qq && $$s apt-get install -y -qq clang >/dev/null; }
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT=-O1 FUZZ_MAIN= \
+		SANFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+		LDFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer' \
+		$(FUZZ_TARGETS:%=build/fuzz/tests/fuzz_%)
+	@set -e; mkdir -p build/fuzz/artifacts; for n in $(FUZZ_TARGETS); do \
+		rm -rf build/fuzz/corpus/$$n; mkdir -p build/fuzz/corpus; \
+		cp -r tests/fuzz/corpus/$$n build/fuzz/corpus/$$n; \
+		echo "fuzz_$$n: $(FUZZ_SECONDS) s"; \
+		build/fuzz/tests/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=2 \
+			-artifact_prefix=build/fuzz/artifacts/$$n- $(FUZZ_ARGS) \
+			build/fuzz/corpus/$$n; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
