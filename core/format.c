@@ -949,7 +949,9 @@ static void value_of(const struct tp_format *f, const struct tp_fmt_ins *in,
 {
 	const struct op_def *d = &ops[in->op];
 	const struct tp_conn *c = x->c;
-	const char *arg = f->text + in->off;
+	/* A format of operators without arguments ("%START_TIME%") has no text pool at all:
+	 * NULL + 0 is undefined, so such an operator gets "" (it never reads arg). */
+	const char *arg = f->text ? f->text + in->off : "";
 
 	v->k = V_NONE;
 	switch (d->val) {
