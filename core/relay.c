@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -118,6 +119,14 @@ static ssize_t stage_fill(struct tp_dir *d, int src, uint32_t *room)
 		if (!d->pending) {
 			d->stage.buf.head = 0;
 			end = 0;
+		} else if (end == COPY_BUF_SIZE && d->stage.buf.head) {
+			/* The tail is used up but the head has been sent: move the rest to the
+			 * front. Otherwise no read could be tried here, and a read that was not
+			 * tried says nothing about the socket (its FIN may be waiting). */
+			memmove(d->stage.buf.data, d->stage.buf.data + d->stage.buf.head,
+				d->pending);
+			d->stage.buf.head = 0;
+			end = d->pending;
 		}
 		if (*room > COPY_BUF_SIZE - end)
 			*room = COPY_BUF_SIZE - end;
@@ -174,25 +183,34 @@ static void resume_reading(struct tp_worker *w, struct tp_dir *d, const struct d
 	tp_stat_inc(w->stats, ds->resumed);
 }
 
-/* Side s is gone (RST, or a write failed): what it sent is still delivered, what was meant for
- * it is dropped, as Envoy closes the other side with FlushWrite. */
-static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+/* Side s is gone (RST, or a write to it failed). What was meant for it is dropped, as Envoy
+ * closes the other side with FlushWrite. What s sent before it went is delivered: it may still sit
+ * in s's receive queue (a reply and an RST that arrive together), and recv/splice return those
+ * bytes before the end, so the direction from s reads on to its EOF (from the run queue, so that
+ * it does not wait on a wakeup). Only a failed read from s ends that direction at once. */
+static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s, bool read_failed)
 {
 	struct tp_dir *from = &c->dir[s], *to = &c->dir[!s];
 	struct dir_stats ds;
 
 	if (s == TP_UP)
 		c->flags |= TP_CF_CLOSED_BY_UPSTREAM;
-	from->src_eof = 1;
-	from->readable = 0;
-	if (from->paused) {
-		get_dir_stats(c, s, &ds);
-		resume_reading(w, from, &ds);
+	if (read_failed) {
+		from->src_eof = 1;
+		from->readable = 0;
+		if (from->paused) {
+			get_dir_stats(c, s, &ds);
+			resume_reading(w, from, &ds);
+		}
+	} else if (!from->src_eof) {
+		from->readable = 1;
+		tp_conn_queue(w, c);
 	}
-	if (to->pending) {
-		get_dir_stats(c, !s, &ds);
+	get_dir_stats(c, !s, &ds);
+	if (to->pending)
 		tp_stat_sub(w->stats, ds.buffered, to->pending);
-	}
+	if (to->paused)
+		resume_reading(w, to, &ds);
 	stage_release(w, to);
 	to->pending = 0;
 	to->src_eof = 1;
@@ -239,7 +257,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 		int ret = tp_early_flush(w, c);
 
 		if (ret < 0 && ret != -EAGAIN)
-			side_failed(w, c, TP_UP);
+			side_failed(w, c, TP_UP, false);
 		if (ret < 0)
 			return;
 	}
@@ -284,12 +302,18 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 						c->flags |= TP_CF_CLOSED_BY_UPSTREAM;
 					progress = true;
 				} else if (n == -EAGAIN) {
-					if (d->pending && socket_has_bytes(src))
+					/* With bytes staged, EAGAIN may mean a full stage (a
+					 * pipe runs out of slots before bytes when segments
+					 * are small). Pause and read again once it drains if
+					 * the socket holds bytes or its FIN: FIONREAD does not
+					 * count a FIN, and its wakeup has already come. */
+					if (d->pending &&
+					    (d->hup_seen || socket_has_bytes(src)))
 						pause_reading(w, d, &ds);
 					else
 						d->readable = 0;
 				} else if (n != -EINTR) {
-					side_failed(w, c, s);
+					side_failed(w, c, s, true);
 					break;
 				}
 			}
@@ -312,7 +336,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 				d->dst_wait = 1;
 				tp_conn_arm_poll_out(w, c, !s);
 			} else if (n != -EINTR) {
-				side_failed(w, c, !s);
+				side_failed(w, c, !s, false);
 				break;
 			}
 		}
@@ -392,7 +416,7 @@ void tp_relay_on_readable(struct tp_worker *w, struct tp_conn *c, enum tp_side s
 	/* An error is looked at even when s is not being read (paused, or after its FIN): a
 	 * reset must end what is meant for s, and let what s sent be flushed. */
 	if ((mask & POLLERR) && socket_error(c->fd[s]) < 0)
-		side_failed(w, c, s);
+		side_failed(w, c, s, false);
 	else if (!c->dir[s].src_eof)
 		c->dir[s].readable = 1;
 	pump_both(w, c, s);

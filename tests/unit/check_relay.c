@@ -332,6 +332,158 @@ START_TEST(a_full_buffer_turns_the_direction_to_splice)
 }
 END_TEST
 
+/* Stage bytes by hand, as the relay would have left them. */
+static void stage_copy_bytes(struct tp_conn *c, enum tp_side s, uint32_t head, uint32_t pending)
+{
+	struct tp_dir *d = &c->dir[s];
+
+	d->stage.buf.data = tp_buf_get(&w.bufs);
+	ck_assert_ptr_nonnull(d->stage.buf.data);
+	d->stage.kind = TP_STAGE_BUF;
+	d->stage.buf.head = head;
+	memset(d->stage.buf.data + head, 'q', pending);
+	d->pending = pending;
+	tp_stat_add(w.stats, pcfg.stats_base + TP_TCP_downstream_cx_rx_bytes_buffered, pending);
+}
+
+/* Reads exactly n bytes of filler from fd, feeding POLLOUT completions to the relay. */
+static void drain_upstream(struct tp_conn *c, int fd, size_t n)
+{
+	static char in[128 * 1024];
+	size_t got = 0;
+
+	ck_assert_uint_le(n, sizeof(in));
+	while (got < n) {
+		ssize_t r = recv(fd, in + got, n - got, MSG_DONTWAIT);
+
+		if (r > 0)
+			got += (size_t)r;
+		else
+			ck_assert(r < 0 && errno == EAGAIN);
+		if (c->dir[TP_DOWN].dst_wait)
+			tp_relay_on_writable(&w, c, TP_UP);
+	}
+}
+
+/* The copy buffer's tail is used up (its head already sent) and the client's FIN waits behind:
+ * the read must still be tried. Before, "no room" came back as EAGAIN, was taken for "socket
+ * empty", and the FIN was never read or forwarded. */
+START_TEST(a_fin_behind_a_used_up_copy_buffer_is_forwarded)
+{
+	int client, server;
+	struct tp_conn *c = new_session(&client, &server);
+	uint32_t head = 1000, pending = 64 * 1024 - 1000;
+
+	stage_copy_bytes(c, TP_DOWN, head, pending);
+	shutdown(client, SHUT_WR);
+	usleep(20000);
+	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	drain_upstream(c, server, pending);
+	ck_assert(at_eof(server));
+	ck_assert(c->dir[TP_DOWN].fin_sent);
+	close(client);
+	close(server);
+}
+END_TEST
+
+/* A bulk direction whose pipe has run out of slots (small segments take one each) while few
+ * bytes are in it, and the client's FIN arrives: the splice's EAGAIN means "pipe full", not
+ * "socket empty", and FIONREAD does not count a FIN. The direction must pause and read again. */
+START_TEST(a_fin_behind_a_pipe_out_of_slots_is_forwarded)
+{
+	int client, server, feed[2];
+	struct tp_conn *c = new_session(&client, &server);
+	struct tp_dir *d = &c->dir[TP_DOWN];
+	uint32_t slots = 0;
+
+	d->bulk = 1;
+	ck_assert_int_eq(tp_pipe_get(&w.pipes, &d->stage.pipe), 0);
+	d->stage.kind = TP_STAGE_PIPE;
+	/* Pipe-to-pipe splices move whole buffers: 10 bytes per slot until no slot is left. */
+	ck_assert_int_eq(pipe2(feed, O_NONBLOCK), 0);
+	for (;;) {
+		ssize_t n;
+
+		ck_assert_int_eq(write(feed[1], "0123456789", 10), 10);
+		n = splice(feed[0], NULL, d->stage.pipe.wfd, NULL, 10, SPLICE_F_NONBLOCK);
+		if (n < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			break;
+		}
+		ck_assert_int_eq(n, 10);
+		slots++;
+	}
+	close(feed[0]);
+	close(feed[1]);
+	ck_assert_uint_ge(slots, 16);
+	d->pending = slots * 10;
+	tp_stat_add(w.stats, pcfg.stats_base + TP_TCP_downstream_cx_rx_bytes_buffered, d->pending);
+
+	shutdown(client, SHUT_WR);
+	usleep(20000);
+	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	drain_upstream(c, server, slots * 10);
+	ck_assert(at_eof(server));
+	ck_assert_uint_eq(stat_of(pcfg.stats_base, TP_TCP_downstream_cx_rx_bytes_buffered), 0);
+	close(client);
+	close(server);
+}
+END_TEST
+
+/* A reply and the RST behind it, reported in one wakeup: the reply is still in the upstream
+ * socket's receive queue and must reach the client before its FIN (Envoy reads it first). */
+START_TEST(a_reply_that_arrives_with_the_reset_is_delivered)
+{
+	int client, server;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct tp_conn *c = new_session(&client, &server);
+
+	ck_assert_int_eq(write(server, "last reply", 10), 10);
+	setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(server);
+	usleep(20000);
+	tp_relay_on_readable(&w, c, TP_UP, POLLIN | POLLERR | POLLHUP);
+	read_exact(client, "last reply");
+	ck_assert(at_eof(client));
+	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	close(client);
+}
+END_TEST
+
+/* The client sends a request and resets; the upstream's answer, handled first, fails to reach
+ * it. The request is still in the client socket's queue and is delivered to the upstream, then
+ * the upstream gets its FIN. */
+START_TEST(a_failed_write_still_delivers_what_the_failed_side_sent)
+{
+	int client, server;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct tp_conn *c = new_session(&client, &server);
+
+	ck_assert_int_eq(write(client, "request", 7), 7);
+	setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(client);
+	usleep(20000);
+	ck_assert_int_eq(write(server, "answer", 6), 6);
+	usleep(20000);
+	/* One batch of completions: the upstream's data first, then the client's reset. */
+	tp_relay_on_readable(&w, c, TP_UP, POLLIN);
+	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLERR | POLLHUP);
+	while (w.runq_head) {
+		struct tp_conn *q = w.runq_head;
+
+		w.runq_head = q->next;
+		if (!w.runq_head)
+			w.runq_tail = NULL;
+		q->flags &= ~TP_CF_QUEUED;
+		tp_relay_resume(&w, q);
+	}
+	read_exact(server, "request");
+	ck_assert(at_eof(server));
+	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	close(server);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("relay");
@@ -346,6 +498,10 @@ int main(void)
 	tcase_add_test(tc, copy_path_when_no_pipe_can_be_had);
 	tcase_add_test(tc, data_and_fin_in_one_wakeup_are_both_forwarded);
 	tcase_add_test(tc, a_full_buffer_turns_the_direction_to_splice);
+	tcase_add_test(tc, a_fin_behind_a_used_up_copy_buffer_is_forwarded);
+	tcase_add_test(tc, a_fin_behind_a_pipe_out_of_slots_is_forwarded);
+	tcase_add_test(tc, a_reply_that_arrives_with_the_reset_is_delivered);
+	tcase_add_test(tc, a_failed_write_still_delivers_what_the_failed_side_sent);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
