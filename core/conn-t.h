@@ -52,6 +52,7 @@ struct tp_dir {
 	uint8_t paused : 1;   /* flow control: src not read until pending <= resume_at */
 	uint8_t bulk : 1;     /* a read filled a copy buffer: this direction splices from now on */
 	uint8_t hup_seen : 1; /* src reported POLLRDHUP/POLLHUP: its FIN is there to be read */
+	uint8_t src_failed : 1; /* src was reset: what it queued is read, but never waited for */
 };
 
 enum tp_conn_state {

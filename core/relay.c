@@ -183,11 +183,26 @@ static void resume_reading(struct tp_worker *w, struct tp_dir *d, const struct d
 	tp_stat_inc(w->stats, ds->resumed);
 }
 
+/* The stage cannot take more. A source that was reset is not waited for: what it queued beyond
+ * the stage is dropped and the direction ends with what it holds, as Envoy closes a read-disabled
+ * connection whose peer is gone without reading it again. */
+static void stage_full(struct tp_worker *w, struct tp_dir *d, const struct dir_stats *ds)
+{
+	if (d->src_failed) {
+		d->src_eof = 1;
+		d->readable = 0;
+	} else {
+		pause_reading(w, d, ds);
+	}
+}
+
 /* Side s is gone (RST, or a write to it failed). What was meant for it is dropped, as Envoy
  * closes the other side with FlushWrite. What s sent before it went is delivered: it may still sit
  * in s's receive queue (a reply and an RST that arrive together), and recv/splice return those
  * bytes before the end, so the direction from s reads on to its EOF (from the run queue, so that
- * it does not wait on a wakeup). Only a failed read from s ends that direction at once. */
+ * it does not wait on a wakeup) while its stage has room. A failed read from s, or a direction
+ * already paused, ends at once with what it holds: Envoy reads a reset socket while reading is
+ * enabled, and closes one whose reading is disabled without reading it again. */
 static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s, bool read_failed)
 {
 	struct tp_dir *from = &c->dir[s], *to = &c->dir[!s];
@@ -195,7 +210,8 @@ static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side s, 
 
 	if (s == TP_UP)
 		c->flags |= TP_CF_CLOSED_BY_UPSTREAM;
-	if (read_failed) {
+	from->src_failed = 1;
+	if (read_failed || from->paused) {
 		from->src_eof = 1;
 		from->readable = 0;
 		if (from->paused) {
@@ -272,7 +288,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 				return;
 			}
 			if (d->pending >= stage_capacity(d)) {
-				pause_reading(w, d, &ds);
+				stage_full(w, d, &ds);
 			} else {
 				uint32_t room = d->limit - d->pending;
 
@@ -309,7 +325,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 					 * count a FIN, and its wakeup has already come. */
 					if (d->pending &&
 					    (d->hup_seen || socket_has_bytes(src)))
-						pause_reading(w, d, &ds);
+						stage_full(w, d, &ds);
 					else
 						d->readable = 0;
 				} else if (n != -EINTR) {

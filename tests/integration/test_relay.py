@@ -242,6 +242,35 @@ def test_upstream_reset_closes_downstream():
             check(p.stat("cluster.c.upstream_cx_destroy_remote") == 1, "destroy_remote counted")
 
 
+def test_reply_sent_just_before_an_upstream_reset_is_delivered():
+    """An upstream that answers and resets at once (an error reply, then close with SO_LINGER 0):
+    reply and RST often reach the proxy in one wakeup. The reply is in the socket's queue ahead of
+    the reset and must reach the client, as Envoy reads it before acting on the error."""
+    reply = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n" * 20
+
+    def upstream(c):
+        c.recv(10)
+        c.sendall(reply)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+
+    with Server(upstream) as srv:
+        port = free_port()
+        with Proxy(simple_config(port, [srv.port])):
+            lost = []
+            for i in range(30):
+                s = connect(port, timeout=5)
+                s.sendall(b"x")
+                try:
+                    data = recv_all(s)
+                except ConnectionResetError:
+                    data = b"(reset)"
+                s.close()
+                if data != reply:
+                    lost.append(f"connection {i}: {len(data)} of {len(reply)} bytes")
+            check(not lost, "replies lost: " + "; ".join(lost))
+
+
 def test_ipv6_listener_and_upstream():
     with EchoServer(host="::1") as up:
         port = free_port(socket.AF_INET6)
