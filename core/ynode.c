@@ -10,6 +10,10 @@
 /* Aliases share nodes, so a few lines can name 10^9 nodes ("billion laughs"). Nothing a proxy
  * config needs comes near this; past it the file is refused before anything walks it. */
 #define MAX_EXPANDED (1u << 20)
+/* libyaml's scanner rescans every open flow level for each token, so "[[[[..." costs time
+ * quadratic in its depth (100,000 levels: 30 s). An Envoy config nests about 20 deep; past this
+ * the file is refused, which stops the scan before it grows (found by fuzzing). */
+#define MAX_DEPTH 256
 
 /* A collection whose end event has not come yet. */
 struct frame {
@@ -247,6 +251,10 @@ static int push(struct builder *b, enum tp_ynode_type type, const yaml_event_t *
 	struct tp_ynode *node;
 	struct frame *f;
 
+	if (b->depth >= MAX_DEPTH) {
+		set_error(b, &ev->start_mark, "%s", "nested deeper than 256 levels");
+		return -EINVAL;
+	}
 	if (grow((void **)&b->stack, &b->stack_cap, b->depth + 1, sizeof(*b->stack)))
 		return -ENOMEM;
 	node = new_node(b, type, &ev->start_mark);

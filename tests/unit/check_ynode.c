@@ -225,6 +225,31 @@ START_TEST(alias_bomb)
 }
 END_TEST
 
+START_TEST(nesting_limit)
+{
+	/* 100,000 open lists took libyaml 30 s to scan before the depth limit (Check's timeout
+	 * catches a return of that); 256 levels still load. */
+	size_t deep = 100000;
+	char *text = malloc(2 * deep + 1);
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	memset(text, '[', deep);
+	memset(text + deep, ']', deep);
+	text[2 * deep] = '\0';
+	parse_bad(text, &err);
+	ck_assert_str_eq(err.reason, "nested deeper than 256 levels");
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 257);
+
+	memset(text + 256, ']', 256);
+	ck_assert_int_eq(tp_ynode_parse_string(text, 512, &doc, &err), 0);
+	tp_ynode_doc_free(doc);
+	free(text);
+}
+END_TEST
+
 START_TEST(file_errors)
 {
 	struct tp_ydoc *doc = NULL;
@@ -259,6 +284,7 @@ static Suite *ynode_suite(void)
 	tcase_add_test(tc, syntax_error);
 	tcase_add_test(tc, bad_aliases_and_merges);
 	tcase_add_test(tc, alias_bomb);
+	tcase_add_test(tc, nesting_limit);
 	tcase_add_test(tc, file_errors);
 	suite_add_tcase(s, tc);
 	return s;
