@@ -115,9 +115,12 @@ integration: $(BINS) $(TOOL_BIN)
 # make fuzz: clang's libFuzzer with ASan and UBSan, built into build/fuzz/. Each target runs
 # FUZZ_SECONDS on a scratch copy of its corpus (build/fuzz/corpus/NAME), so the committed corpus
 # only grows when a finding is copied in by hand; crashes land in build/fuzz/artifacts/.
-# FUZZ_TARGETS=config limits the run; FUZZ_ARGS adds libFuzzer flags.
+# tests/fuzz/NAME.dict, when there is one, is passed as -dict. FUZZ_TARGETS=config limits the
+# run; FUZZ_ARGS adds libFuzzer flags.
 FUZZ_SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+# Past the HTTP head limit (8 KiB), so that the over-limit paths are reached.
+FUZZ_MAX_LEN ?= 16384
 fuzz: deps
 	@command -v clang >/dev/null || { s=; [ "$$(id -u)" -eq 0 ] || s=sudo; \
 		$$s apt-get update -qq && $$s apt-get install -y -qq clang >/dev/null; }
@@ -130,8 +133,10 @@ fuzz: deps
 		cp -r tests/fuzz/corpus/$$n build/fuzz/corpus/$$n; \
 		echo "fuzz_$$n: $(FUZZ_SECONDS) s"; \
 		build/fuzz/tests/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=2 \
-			-artifact_prefix=build/fuzz/artifacts/$$n- $(FUZZ_ARGS) \
-			build/fuzz/corpus/$$n; \
+			-max_len=$(FUZZ_MAX_LEN) \
+			-artifact_prefix=build/fuzz/artifacts/$$n- \
+			$$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) \
+			$(FUZZ_ARGS) build/fuzz/corpus/$$n; \
 	done
 
 format:
