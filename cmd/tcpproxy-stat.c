@@ -3,6 +3,7 @@
 #include "core/sbuf.h"
 #include "core/services.h"
 #include "core/statcli.h"
+#include "shm/stats_fmt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,10 +79,11 @@ int main(int argc, char **argv)
 			format = optarg;
 			break;
 		case OPT_FILTER:
-			ret = regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB);
-			if (ret)
-				return usage_error(
-					"--filter: '%s' is not a valid regular expression", optarg);
+			/* The master refuses the same patterns; say why before asking it. */
+			if (tp_stats_filter_compile(&re, optarg, def, sizeof(def)) < 0) {
+				snprintf(err, sizeof(err), "'%.300s': %s", optarg, def);
+				return usage_error("--filter: %s", err);
+			}
 			regfree(&re);
 			filter = optarg;
 			break;

@@ -205,9 +205,7 @@ static void stats(const struct tp_master_view *v, const char *query, bool promet
 	if (ret > 0 && val[0]) {
 		char why[128];
 
-		ret = regcomp(&re, val, REG_EXTENDED | REG_NOSUB);
-		if (ret) {
-			regerror(ret, &re, why, sizeof(why));
+		if (tp_stats_filter_compile(&re, val, why, sizeof(why)) < 0) {
 			reply_text(out, 400, "bad filter: %s\n", why);
 			return;
 		}

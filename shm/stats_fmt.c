@@ -191,6 +191,30 @@ double tp_stats_hist_quantile(const uint64_t *hist, double q)
 	return NAN;
 }
 
+int tp_stats_filter_compile(regex_t *re, const char *pattern, char *why, size_t whylen)
+{
+	int ret;
+
+	if (strlen(pattern) > TP_STATS_FILTER_MAX) {
+		snprintf(why, whylen, "longer than %d bytes", TP_STATS_FILTER_MAX);
+		return -EINVAL;
+	}
+	/* Conservative: also refuses a literal "\\1" or a "\1" inside brackets, never misses a
+	 * backreference, which always is a backslash right before the digit. */
+	for (const char *p = pattern; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '1' && p[1] <= '9') {
+			snprintf(why, whylen, "backreferences (\\%c) are not supported", p[1]);
+			return -EINVAL;
+		}
+	}
+	ret = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+	if (ret) {
+		regerror(ret, re, why, whylen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static bool wanted(const struct tp_stats_entry *e, const regex_t *filter, unsigned types)
 {
 	if (e->kind == TP_SCOPE_HOST || !(types & (1u << e->type)))

@@ -25,6 +25,16 @@ void tp_stats_snap_free(struct tp_stats_snap *s);
 /* "text", "json", "prometheus" -> format; false for anything else. */
 bool tp_stats_format_parse(const char *s, enum tp_stats_format *out);
 
+/* The longest ?filter= pattern accepted: a tcpproxy limit, Envoy has none. */
+#define TP_STATS_FILTER_MAX 256
+
+/* Compiles a ?filter= pattern (POSIX extended, REG_NOSUB) for tp_stats_render(). The master
+ * matches it on its single-threaded loop, so it refuses what glibc could match in exponential
+ * time: any backslash followed by a digit 1-9 (a backreference; RE2, Envoy's engine, has none)
+ * and patterns longer than TP_STATS_FILTER_MAX. 0, or -EINVAL with a one-line reason in why
+ * (nothing to regfree() then). */
+int tp_stats_filter_compile(regex_t *re, const char *pattern, char *why, size_t whylen);
+
 /* Renders the stats whose full name matches filter (unanchored POSIX extended regex; NULL: all)
  * and whose type is in types (TP_STATS_TYPES_ALL for all). Host scopes are left out, as Envoy
  * leaves host stats out of /stats. Appends to out (check out->oom). */

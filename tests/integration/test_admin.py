@@ -6,6 +6,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 
 from harness import (EchoServer, Proxy, bootstrap, check, cluster_yaml, connect, echo_roundtrip,
                      free_port, listener_yaml, recv_all, wait_for)
@@ -144,6 +145,37 @@ def test_errors():
         check(status == 400 and "too large" in body, "oversized head: %r" % body)
         status, h, body = request(s.admin, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n")
         check(status == 400, "oversized target")
+
+
+def test_filter_with_backreferences_is_refused_at_once():
+    # glibc matches backreferences by backtracking: this pattern took minutes per stat name and
+    # the master's loop serves every client, so it must be refused before it runs.
+    evil = r"(.*)(.*)(.*)(.*)(.*)(.*)\6\5\4\3\2\1x"
+    with Setup() as s:
+        t0 = time.monotonic()
+        status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(evil, safe=""))
+        check(status == 400 and body.startswith("bad filter: ") and body.count("\n") == 1,
+              "backreference: %d %r" % (status, body))
+        status, h, body = get(s.admin, "/ready")
+        check(status == 200, "/ready after the refusal: %d %r" % (status, body))
+        check(time.monotonic() - t0 < 3, "took %.1fs" % (time.monotonic() - t0))
+        status, h, body = get(s.admin, "/stats?filter=" + "x" * 257)
+        check(status == 400 and "256" in body, "too long: %d %r" % (status, body))
+        status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(r"^server\.live$"))
+        check(status == 200 and body == "server.live: 1\n", "an escaped dot: %r" % body)
+        r = s.p.statcli("--filter", evil, timeout=10)
+        check(r.returncode != 0 and "backreference" in r.stderr, "tcpproxy-stat: %r" % (r,))
+        # The stats socket is answered by the same code: refused there too, not just by the CLI.
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.settimeout(10)
+        u.connect(s.p.stats_socket)
+        u.sendall(("GET /stats?filter=%s HTTP/1.1\r\n\r\n"
+                   % urllib.parse.quote(evil, safe="")).encode())
+        reply = recv_all(u)
+        u.close()
+        check(reply.startswith(b"HTTP/1.1 400 ") and b"backreference" in reply,
+              "stats socket: %r" % reply)
+        check(time.monotonic() - t0 < 5, "took %.1fs" % (time.monotonic() - t0))
 
 
 def test_silent_and_garbage_clients_do_not_disturb_others():

@@ -6,6 +6,7 @@
 #include "shm/stats_fmt.h"
 
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -307,6 +308,27 @@ START_TEST(snapshot_of_a_segment)
 }
 END_TEST
 
+START_TEST(filter_refuses_backreferences_and_long_patterns)
+{
+	char why[128], pat[TP_STATS_FILTER_MAX + 2];
+	regex_t re;
+
+	ck_assert_int_eq(tp_stats_filter_compile(&re, "(.*)(.*)\\2\\1x", why, sizeof(why)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "backreference"));
+	ck_assert_int_eq(tp_stats_filter_compile(&re, "(", why, sizeof(why)), -EINVAL);
+	memset(pat, 'a', sizeof(pat) - 1);
+	pat[sizeof(pat) - 1] = '\0';
+	ck_assert_int_eq(tp_stats_filter_compile(&re, pat, why, sizeof(why)), -EINVAL);
+	pat[TP_STATS_FILTER_MAX] = '\0';
+	ck_assert_int_eq(tp_stats_filter_compile(&re, pat, why, sizeof(why)), 0);
+	regfree(&re);
+	ck_assert_int_eq(tp_stats_filter_compile(&re, "^server\\.live$", why, sizeof(why)), 0);
+	ck_assert_int_eq(regexec(&re, "server.live", 0, NULL, 0), 0);
+	regfree(&re);
+}
+END_TEST
+
 static Suite *fmt_suite(void)
 {
 	Suite *s = suite_create("stats_fmt");
@@ -322,6 +344,7 @@ static Suite *fmt_suite(void)
 	tcase_add_test(tc, quantiles);
 	tcase_add_test(tc, formats_by_name);
 	tcase_add_test(tc, snapshot_of_a_segment);
+	tcase_add_test(tc, filter_refuses_backreferences_and_long_patterns);
 	suite_add_tcase(s, tc);
 	return s;
 }
