@@ -1,6 +1,7 @@
 /* tcpproxy: flags, usage and exit codes. Everything else lives in core/. */
 #include "core/cli.h"
 #include "core/config.h"
+#include "core/filter-t.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "core/master.h"
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_CONCURRENCY 256
+#define MAX_CONCURRENCY TP_MAX_WORKERS
 
 static const char usage[] =
 	"Usage: tcpproxy -c FILE [options]\n"

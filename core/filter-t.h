@@ -17,6 +17,10 @@ enum tp_filter_status {
 	TP_FILTER_STOP, /* hold the chain (and the upstream connect) until the filter resumes it */
 };
 
+/* The most workers a generation has (--concurrency's limit): memory shared across workers can
+ * then give each worker slot its own part. */
+#define TP_MAX_WORKERS 256
+
 struct tp_filter_ops {
 	const char *name;     /* Envoy's canonical name, e.g. envoy.filters.network.tcp_proxy */
 	const char *type_url; /* the typed_config "@type" that selects this filter */
@@ -35,6 +39,10 @@ struct tp_filter_ops {
 	 * the master maps them and hands each filter instance its part before forking. */
 	size_t shared_bytes;
 	void (*bind_shared)(void *conf, void *mem);
+	/* In a worker, each time one starts in slot (0..TP_MAX_WORKERS-1), a restart included,
+	 * before it accepts: a restarted worker takes over what its dead predecessor left in the
+	 * shared memory. */
+	void (*worker_start)(const void *conf, unsigned slot);
 
 	/* Runtime, in a worker. Envoy's onNewConnection and onData. */
 	enum tp_filter_status (*on_new_connection)(struct tp_conn *c, const void *conf);

@@ -1,6 +1,11 @@
 /* envoy.filters.network.connection_limit: at most max_connections open connections per filter
  * chain, counted across all workers of a generation; the ones over the limit are closed, after
- * `delay` if one is given (Envoy's ConnectionLimitFilter). */
+ * `delay` if one is given (Envoy's ConnectionLimitFilter).
+ *
+ * The count lives in memory the generation's workers share, one counter per worker slot: each
+ * worker changes only its own and the check sums them all. A worker that dies (SIGKILL, crash)
+ * cannot take its connections back, so its restarted successor, which takes the same slot,
+ * zeroes the slot before it accepts: the dead worker's connections died with it. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,7 +23,7 @@ struct connection_limit_cfg {
 	int64_t max_connections;
 	int64_t delay_ms;
 	uint32_t stats_base;
-	_Atomic uint64_t *open; /* in memory shared by the generation's workers */
+	_Atomic uint64_t *open; /* [TP_MAX_WORKERS], in memory shared by the generation's workers */
 };
 
 static const struct tp_cfg_field connection_limit_fields[] = {
@@ -92,17 +97,39 @@ static bool rejected_here(const struct tp_conn *c, const void *conf)
 	return c->limited_by && c->chain->filters[c->limited_by - 1].conf == conf;
 }
 
+static void connection_limit_worker_start(const void *conf, unsigned slot)
+{
+	const struct connection_limit_cfg *cl = conf;
+
+	TP_BUG_ON(slot >= TP_MAX_WORKERS);
+	atomic_store(&cl->open[slot], 0);
+}
+
+/* Counts the connection in this worker's slot, then sums every slot. Sequentially consistent:
+ * of two workers counting at once, at least one sees the other's count, so the limit is never
+ * exceeded (both may refuse, as two fetch_adds racing on one counter may not). */
+static bool admit(const struct connection_limit_cfg *cl, unsigned slot)
+{
+	uint64_t sum = 0;
+
+	atomic_fetch_add(&cl->open[slot], 1);
+	for (unsigned s = 0; s < TP_MAX_WORKERS; s++)
+		sum += atomic_load(&cl->open[s]);
+	if (sum <= (uint64_t)cl->max_connections)
+		return true;
+	atomic_fetch_sub(&cl->open[slot], 1);
+	return false;
+}
+
 static enum tp_filter_status connection_limit_on_new_connection(struct tp_conn *c, const void *conf)
 {
 	const struct connection_limit_cfg *cl = conf;
 	struct tp_worker *w = tp_self;
 
-	if (atomic_fetch_add_explicit(cl->open, 1, memory_order_relaxed) <
-	    (uint64_t)cl->max_connections) {
+	if (admit(cl, w->slot)) {
 		tp_stat_add(w->stats, cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
 		return TP_FILTER_CONTINUE;
 	}
-	atomic_fetch_sub_explicit(cl->open, 1, memory_order_relaxed);
 	tp_stat_inc(w->stats, cl->stats_base + TP_CONNECTION_LIMIT_limited_connections);
 	c->limited_by = c->filter_pos; /* this filter's index + 1 */
 	c->flags |= TP_CF_LIMITED;
@@ -120,7 +147,7 @@ static void connection_limit_on_close(struct tp_conn *c, const void *conf)
 
 	if (rejected_here(c, conf))
 		return;
-	atomic_fetch_sub_explicit(cl->open, 1, memory_order_relaxed);
+	atomic_fetch_sub(&cl->open[tp_self->slot], 1);
 	tp_stat_sub(tp_self->stats, cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
 }
 
@@ -131,8 +158,9 @@ const struct tp_filter_ops tp_filter_connection_limit = {
 	.parse = connection_limit_parse,
 	.free = connection_limit_free,
 	.register_stats = connection_limit_register_stats,
-	.shared_bytes = sizeof(_Atomic uint64_t),
+	.shared_bytes = TP_MAX_WORKERS * sizeof(_Atomic uint64_t),
 	.bind_shared = connection_limit_bind_shared,
+	.worker_start = connection_limit_worker_start,
 	.on_new_connection = connection_limit_on_new_connection,
 	.on_close = connection_limit_on_close,
 };

@@ -423,6 +423,57 @@ def test_running_as_root_without_user_warns():
             check("workers run as root" in p.output(), "a warning names the risk")
 
 
+def test_connection_limit_forgets_a_killed_workers_connections():
+    # The count is shared by the workers; a SIGKILLed worker never gave its connections back,
+    # so every new connection was refused until a reload.
+    with EchoServer() as up:
+        port = free_port()
+        cfg = bootstrap(["""
+  - name: l
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.connection_limit
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit
+          stat_prefix: lim
+          max_connections: 2
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: test
+          cluster: c
+""" % port], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, concurrency=1) as p:
+            held = []
+            for i in range(2):
+                s = connect(port)
+                s.sendall(b"h")
+                check(s.recv(1) == b"h", "connection %d within the limit" % i)
+                held.append(s)
+            (worker,) = p.worker_pids()
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda: p.workers_ready(2) and p.worker_pids() not in ([], [worker]),
+                     what="the worker restarted")
+            for s in held:
+                s.close()
+            held = []
+            for i in range(2):
+                s = connect(port)
+                s.sendall(b"n")
+                check(s.recv(1) == b"n", "new connection %d served after the restart" % i)
+                held.append(s)
+            extra = connect(port)
+            try:
+                data = recv_all(extra)
+            except ConnectionResetError:
+                data = b""
+            check(data == b"", "the limit still holds after the restart")
+            for s in held:
+                s.close()
+
+
 def test_connection_limit_across_workers():
     with EchoServer() as up:
         port = free_port()
