@@ -70,7 +70,9 @@ struct wslot {
 	unsigned stats_slot;
 	uint64_t deaths[CRASH_BURST];
 	unsigned n_deaths;
-	int64_t restart_timer;
+	int64_t restart_timer; /* crash backoff: this slot restarts when it fires */
+	struct gen *gen;       /* for the restart timer, whose argument is the slot */
+	unsigned slot;
 };
 
 struct gen {
@@ -113,6 +115,8 @@ static struct master *M; /* for mloop callbacks that carry a generation, not the
 static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg);
 static void promote(struct master *m, struct gen *g);
 static void reload(struct master *m);
+static void sweep_generations(struct master *m);
+static void run_pending_reload(struct master *m);
 
 /* ---- listening sockets ---- */
 
@@ -309,11 +313,12 @@ static void update_view(struct master *m)
 	for (struct gen *g = m->gens; g; g = g->next)
 		if (g->state == GEN_SERVING && !serving)
 			serving = g;
-	if (serving) {
-		m->view.cfg = serving->cfg;
+	/* The config shown is the serving one, or while none serves (at boot, stopping) the newest
+	 * generation's: never one whose generation has been freed. */
+	m->view.cfg = serving ? serving->cfg : m->gens ? m->gens->cfg : NULL;
+	if (serving)
 		for (unsigned s = 0; s < m->opts->concurrency; s++)
 			live += serving->w[s].pid && serving->w[s].ready;
-	}
 	m->view.workers_live = live;
 	m->view.epoch = m->epoch;
 	m->view.state = m->stopping ? "DRAINING" : serving ? "LIVE" : "INITIALIZING";
@@ -403,6 +408,8 @@ static int spawn(struct master *m, struct gen *g, unsigned slot)
 	ws->pid = pid;
 	ws->ready = false;
 	ws->ctl = p[0];
+	if (ws->restart_timer)
+		tp_mloop_cancel(m->loop, ws->restart_timer);
 	ws->restart_timer = 0;
 	g->n_alive++;
 	tp_mloop_add(m->loop, p[0], POLLIN, on_worker_ctl, g);
@@ -462,6 +469,8 @@ static void destroy_gen(struct master *m, struct gen *g)
 		;
 	if (*pp)
 		*pp = g->next;
+	if (m->view.cfg == g->cfg)
+		m->view.cfg = m->gens ? m->gens->cfg : NULL;
 	if (g->timer)
 		tp_mloop_cancel(m->loop, g->timer);
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
@@ -564,11 +573,9 @@ static void promote(struct master *m, struct gen *g)
 			m->stats_name);
 	}
 	cap_draining(m);
+	sweep_generations(m);
 	update_view(m);
-	if (m->reload_pending) {
-		m->reload_pending = false;
-		reload(m);
-	}
+	run_pending_reload(m);
 }
 
 static void reload_failed(struct master *m, const char *why)
@@ -591,12 +598,18 @@ static void on_start_timeout(struct tp_mloop *l, void *arg)
 	g->timer = 0;
 	if (g->state != GEN_STARTING)
 		return;
+	if (!g->epoch) {
+		/* At boot there is nothing to fall back to: exit 1, as when a worker dies there. */
+		tp_error("the workers did not get ready within %d s", START_TIMEOUT_MS / 1000);
+		m->exit_status = 1;
+		m->done = true;
+		return;
+	}
 	reload_failed(m, "the new workers did not get ready in time");
 	start_draining(m, g, 0);
-	if (m->reload_pending) {
-		m->reload_pending = false;
-		reload(m);
-	}
+	sweep_generations(m);
+	run_pending_reload(m);
+	update_view(m);
 }
 
 /* Creates, binds and forks a generation for cfg (which it takes over). */
@@ -614,8 +627,11 @@ static struct gen *start_generation(struct master *m, struct tp_config *cfg, uin
 	g->cfg = cfg;
 	g->epoch = epoch;
 	g->state = GEN_STARTING;
-	for (unsigned s = 0; s < m->opts->concurrency; s++)
+	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		g->w[s].ctl = -1;
+		g->w[s].gen = g;
+		g->w[s].slot = s;
+	}
 	if (register_scopes(m, cfg) < 0) {
 		snprintf(why, whylen, "the stats segment has no room for the new scopes");
 		goto out_free;
@@ -687,8 +703,10 @@ static void reload(struct master *m)
 		return;
 	}
 	tp_cfg_errors_free(&errs);
-	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why)))
+	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why))) {
 		reload_failed(m, why);
+		sweep_generations(m);
+	}
 }
 
 /* ---- supervision ---- */
@@ -730,30 +748,50 @@ static void restart_worker(struct master *m, struct gen *g, unsigned slot, const
 		tp_error("worker %u/%u %s; %d deaths in %d s, restarting in %d ms", g->epoch, slot,
 			 how, CRASH_BURST, CRASH_WINDOW_MS / 1000, CRASH_BACKOFF_MS);
 		ws->restart_timer =
-			tp_mloop_at(m->loop, now + CRASH_BACKOFF_MS, on_restart_timer, g);
+			tp_mloop_at(m->loop, now + CRASH_BACKOFF_MS, on_restart_timer, ws);
 		return;
 	}
 	tp_error("worker %u/%u %s; restarting it", g->epoch, slot, how);
 	spawn(m, g, slot);
 }
 
+/* One slot's backoff is over (each slot has its own timer: one firing must not restart another
+ * slot early, nor leave that slot's timer to fire later). */
 static void on_restart_timer(struct tp_mloop *l, void *arg)
 {
-	struct gen *g = arg;
-	struct master *m = M;
-	uint64_t now = tp_now_ms();
+	struct wslot *ws = arg;
+	struct gen *g = ws->gen;
 
-	for (unsigned s = 0; s < m->opts->concurrency; s++) {
-		struct wslot *ws = &g->w[s];
+	ws->restart_timer = 0;
+	if (ws->pid || g->state != GEN_SERVING)
+		return;
+	tp_info("worker %u/%u: restarting after backoff", g->epoch, ws->slot);
+	spawn(M, g, ws->slot);
+}
 
-		if (ws->pid || !ws->restart_timer)
-			continue;
-		ws->restart_timer = 0;
-		if (g->state == GEN_SERVING) {
-			tp_info("worker %u/%u: restarting after backoff", g->epoch, s);
-			spawn(m, g, s);
+/* A draining generation with no worker left is gone. Not only a worker's exit leads there: a
+ * generation drained while a slot waits out its crash backoff, or after a fork failed, has no
+ * exit left to wait for. Called after every event that can drain a generation. */
+static void sweep_generations(struct master *m)
+{
+	struct gen *g = m->gens, *next;
+
+	for (; g; g = next) {
+		next = g->next;
+		if (g->state == GEN_DRAINING && !g->n_alive) {
+			tp_info("generation %u: all its workers have exited", g->epoch);
+			destroy_gen(m, g);
 		}
-		(void)now;
+	}
+	if (m->stopping && !m->gens)
+		m->done = true;
+}
+
+static void run_pending_reload(struct master *m)
+{
+	if (m->reload_pending) {
+		m->reload_pending = false;
+		reload(m);
 	}
 }
 
@@ -762,6 +800,7 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 	struct gen *g;
 	unsigned slot;
 	char how[96];
+	bool pending_reload = false;
 
 	if (!find_worker(m, pid, &g, &slot))
 		return;
@@ -785,6 +824,7 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 		}
 		reload_failed(m, "a new worker died while starting");
 		start_draining(m, g, 0);
+		pending_reload = true; /* the SIGHUPs that came meanwhile */
 		break;
 	case GEN_SERVING:
 		if (!m->stopping)
@@ -794,12 +834,9 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 		tp_debug("worker %u/%u of a draining generation %s", g->epoch, slot, how);
 		break;
 	}
-	if (g->state == GEN_DRAINING && !g->n_alive) {
-		tp_info("generation %u: all its workers have exited", g->epoch);
-		destroy_gen(m, g);
-	}
-	if (m->stopping && !m->gens)
-		m->done = true;
+	sweep_generations(m);
+	if (pending_reload)
+		run_pending_reload(m);
 	update_view(m);
 }
 
@@ -846,6 +883,7 @@ static void stop(struct master *m, bool now)
 		tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
 			    on_stop_deadline, m);
 	}
+	sweep_generations(m);
 	if (!m->gens)
 		m->done = true;
 	update_view(m);

@@ -211,3 +211,149 @@ def _as_user(pw):
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
     return f
+
+
+def _kill_until_backoff(p, slots=1):
+    """SIGKILLs the workers until the master puts a slot into crash backoff (5 deaths within
+    10 s); returns once the log says so."""
+    for _ in range(5):
+        for victim in p.worker_pids()[:slots]:
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: victim not in p.worker_pids(), 2, what="worker %d to go" % victim)
+        if "restarting in" in p.output():
+            break
+        wait_for(lambda: len(p.worker_pids()) == slots or "restarting in" in p.output(), 2,
+                 what="the restart")
+    check("restarting in" in p.output(), "a crash backoff:\n" + p.output()[-2000:])
+
+
+def test_sigterm_while_the_only_worker_waits_out_its_crash_backoff():
+    """A generation drained while its slot has no process (crash backoff) has no worker exit
+    to wait for; the master must still exit, on SIGTERM as on SIGINT."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with EchoServer() as up:
+            port = free_port()
+            with Proxy(simple_config(port, [up.port]), concurrency=1,
+                       extra_args=("--drain-time-s", "2")) as p:
+                _kill_until_backoff(p)
+                check(p.stop(sig, timeout=5) == 0, "exit status after %s" % sig.name)
+
+
+def test_admin_while_stopping_after_a_reload():
+    """Generation 0 drains a held connection, generation 1 serves; SIGTERM makes generation 1
+    exit and be freed while 0 still drains. The admin endpoint answers from a configuration
+    that is still owned (it read generation 1's freed one; AddressSanitizer caught it)."""
+    from test_admin import config as admin_config, get
+    with EchoServer() as up:
+        port, admin = free_port(), free_port()
+        with Proxy(admin_config(port, [up.port], admin), concurrency=1,
+                   extra_args=("--drain-time-s", "30")) as p:
+            held = connect(port)
+            held.sendall(b"a")
+            check(held.recv(1) == b"a", "held connection echo")
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "generation 1 serving" in p.output(), 10, what="generation 1")
+            p.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "generation 1: all its workers have exited" in p.output(), 10,
+                     what="generation 1 to be gone")
+            for target in ("/server_info", "/clusters", "/ready"):
+                status, _, body = get(admin, target)
+                check(status in (200, 503), "%s answered %d" % (target, status))
+            check(p.proc.poll() is None, "the master still drains generation 0")
+            held.close()
+            check(p.stop(signal.SIGINT) == 0, "exit status")
+
+
+def _fifo_log_config(port, up_port, fifo):
+    from test_access_log import file_log
+    return simple_config(port, [up_port], proxy_extra=file_log(fifo))
+
+
+def test_boot_fails_when_the_workers_never_get_ready():
+    """A worker that blocks before it is ready (here opening an access log that is a FIFO
+    nobody reads) must not leave the master up with no worker: exit 1 after the start
+    timeout, as when a worker dies at boot."""
+    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    os.mkfifo(fifo)
+    try:
+        with EchoServer() as up:
+            port = free_port()
+            with Proxy(_fifo_log_config(port, up.port, fifo), concurrency=1,
+                       expect_start=False) as p:
+                try:
+                    p.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError("still running 30 s after start:\n" + p.output())
+                check(p.proc.returncode == 1, "exit status %s" % p.proc.returncode)
+                check("did not get ready" in p.output(), "the cause is logged:\n" + p.output())
+    finally:
+        os.unlink(fifo)
+
+
+def test_a_reload_asked_while_a_new_worker_dies_still_runs():
+    """SIGHUPs that arrive while a generation starts are coalesced into one more reload; it
+    must run when that generation fails because its worker died, not only when it times out
+    or serves."""
+    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    os.mkfifo(fifo)
+    try:
+        with EchoServer() as up:
+            port = free_port()
+            good = simple_config(port, [up.port])
+            with Proxy(good, concurrency=1) as p:
+                old = p.worker_pids()
+                with open(p.config_path, "w") as f:
+                    f.write(_fifo_log_config(port, up.port, fifo))
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: len(p.worker_pids()) == 2, 5, what="the new worker")
+                starting = [w for w in p.worker_pids() if w not in old][0]
+                p.proc.send_signal(signal.SIGHUP)  # pending: the new generation is starting
+                time.sleep(0.2)
+                with open(p.config_path, "w") as f:
+                    f.write(good)
+                os.kill(starting, signal.SIGKILL)
+                # The failed generation's epoch is taken again by the next one.
+                wait_for(lambda: "generation 1 serving" in p.output(), 10,
+                         what="the pending reload to run")
+                check(p.output().count("reload: reading") == 2, "two reloads:\n" + p.output())
+                check(echo_roundtrip(port) == b"ping", "serving after the reload")
+    finally:
+        os.unlink(fifo)
+
+
+def _kill_one_slot_until_backoff(p, pid):
+    """Kills the worker pid, then each worker restarted in its place, until that slot is put in
+    crash backoff (the log's "restarting in" count grows)."""
+    backoffs = p.output().count("restarting in")
+    while p.output().count("restarting in") == backoffs:
+        others = set(p.worker_pids()) - {pid}
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: pid not in p.worker_pids(), 2, what="worker %d to go" % pid)
+        wait_for(lambda: p.output().count("restarting in") > backoffs
+                 or set(p.worker_pids()) - others, 2, what="the restart")
+        if p.output().count("restarting in") > backoffs:
+            return
+        pid = (set(p.worker_pids()) - others).pop()
+
+
+def test_each_slot_waits_out_its_own_crash_backoff():
+    """Two slots in crash backoff, the second some 500 ms after the first: the first timer
+    restarts its slot only (it used to restart every dead slot, and leave the other slot's timer
+    to fire later on a generation a reload may have freed)."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=2) as p:
+            a, b = p.worker_pids()
+            _kill_one_slot_until_backoff(p, a)
+            time.sleep(0.5)
+            _kill_one_slot_until_backoff(p, b)
+            check(p.worker_pids() == [], "both slots wait")
+            wait_for(lambda: "restarting after backoff" in p.output(), 3, what="the first restart")
+            check(len(p.worker_pids()) == 1, "one slot restarted, the other still waits: %s"
+                  % p.worker_pids())
+            wait_for(lambda: len(p.worker_pids()) == 2, 3, what="the second restart")
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "generation 1 serving" in p.output(), 10, what="the reload")
+            time.sleep(1.2)  # past any backoff timer left over
+            check(p.proc.poll() is None, "the master is alive")
+            check(echo_roundtrip(port) == b"ping", "serving")
