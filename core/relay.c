@@ -323,8 +323,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
 					 * are small). Pause and read again once it drains if
 					 * the socket holds bytes or its FIN: FIONREAD does not
 					 * count a FIN, and its wakeup has already come. */
-					if (d->pending &&
-					    (d->hup_seen || socket_has_bytes(src)))
+					if (d->pending && (d->hup_seen || socket_has_bytes(src)))
 						stage_full(w, d, &ds);
 					else
 						d->readable = 0;
