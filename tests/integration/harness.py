@@ -42,13 +42,21 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+_handed_out = set()
+
+
 def free_port(family=socket.AF_INET):
-    """A port the kernel just handed out and that nothing listens on now."""
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port the kernel just handed out and that nothing listens on now. Never the same port
+    twice in one run: two calls before either port is bound (a listener and the admin port of
+    one config) could otherwise get the same one, and the proxy fail to bind."""
+    while True:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
