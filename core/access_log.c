@@ -275,6 +275,8 @@ struct log_file {
 	int write_fd;	  /* the descriptor of the write in flight */
 	bool whole;	  /* a regular file: a write appends whole; else PIPE_BUF chunks */
 	bool busy;	  /* buf[!fill] is being written */
+	bool torn;	  /* a failed write left fd's last line unfinished */
+	bool prefixed;	  /* buf[!fill] starts with the newline that ends that line */
 	uint8_t fill;	  /* the buffer entries go into */
 	char *buf[2];
 	uint32_t len[2];
@@ -393,6 +395,17 @@ static void start_write(struct tp_worker *w, struct log_file *lf)
 {
 	if (lf->busy || !lf->len[lf->fill] || lf->fd < 0)
 		return;
+	/* End the line a failed write left unfinished, so the next entry starts a line of its
+	 * own. append() keeps a byte free for it. The line counts as ended only once that byte
+	 * is written: on a disk still full this write fails too, and the next one tries again. */
+	lf->prefixed = lf->torn;
+	if (lf->torn) {
+		char *p = lf->buf[lf->fill];
+
+		memmove(p + 1, p, lf->len[lf->fill]);
+		p[0] = '\n';
+		lf->len[lf->fill]++;
+	}
 	lf->fill = !lf->fill;
 	lf->busy = true;
 	lf->off = 0;
@@ -423,11 +436,12 @@ static void append(struct tp_worker *w, struct log_file *lf, const struct tp_for
 			return;
 		}
 	}
+	/* LINE_BYTES, and one byte for the newline start_write() may put first. */
 	len = &lf->len[lf->fill];
-	if (BUF_BYTES - *len < LINE_BYTES) {
+	if (BUF_BYTES - *len < LINE_BYTES + 1) {
 		start_write(w, lf);
 		len = &lf->len[lf->fill];
-		if (BUF_BYTES - *len < LINE_BYTES) {
+		if (BUF_BYTES - *len < LINE_BYTES + 1) {
 			lf->dropped++;
 			warn_dropped(w, lf, "writes cannot keep up");
 			return;
@@ -473,6 +487,26 @@ static void write_done(struct tp_worker *w, struct log_file *lf)
 	lf->write_fd = -1;
 }
 
+/* A write failed (a full disk): the rest of the busy buffer is given up. Returns how many
+ * entries that drops, a partly written one included, and marks the file torn when it now ends
+ * in the middle of a line (unless a reopen moved on to another file). */
+static uint64_t unwritten_entries(struct log_file *lf)
+{
+	const char *p = lf->buf[!lf->fill];
+	uint32_t len = lf->len[!lf->fill], off = lf->off;
+	uint64_t n = 0;
+
+	for (uint32_t i = off; i < len; i++)
+		n += p[i] == '\n';
+	if (lf->prefixed && !off && n)
+		n--; /* the newline that ends the torn line is not an entry */
+	if (len > off && p[len - 1] != '\n')
+		n++; /* a format without a final newline */
+	if (off && p[off - 1] != '\n' && lf->write_fd == lf->fd)
+		lf->torn = true;
+	return n;
+}
+
 void tp_access_log_on_write(struct tp_worker *w, const struct io_uring_cqe *cqe)
 {
 	uint32_t idx = tp_udata_idx(cqe->user_data);
@@ -482,6 +516,8 @@ void tp_access_log_on_write(struct tp_worker *w, const struct io_uring_cqe *cqe)
 		return;
 	lf = &rt.f[idx];
 	if (cqe->res > 0) {
+		if (!lf->off && lf->prefixed)
+			lf->torn = false; /* its newline is written */
 		lf->off += (uint32_t)cqe->res;
 		/* A short write (a full disk, a signal) goes on where it stopped, on the same
 		 * descriptor even across a reopen, so that no line is split between files. */
@@ -497,7 +533,7 @@ void tp_access_log_on_write(struct tp_worker *w, const struct io_uring_cqe *cqe)
 		submit(w, lf);
 		return;
 	}
-	lf->dropped++;
+	lf->dropped += unwritten_entries(lf);
 	warn_dropped(w, lf, cqe->res ? strerror(-cqe->res) : "nothing written");
 	write_done(w, lf);
 }

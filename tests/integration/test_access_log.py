@@ -372,3 +372,55 @@ def test_sigusr1_reopens_without_losing_or_splitting_a_line():
     check(len(ids) == total and len(set(ids)) == total,
           "%d entries, %d distinct, want %d" % (len(ids), len(set(ids)), total))
     check(len(old) >= 100 and len(new) >= 50, "old %d, new %d" % (len(old), len(new)))
+
+
+def test_full_disk_keeps_lines_whole_and_counts_every_dropped_entry():
+    """A write cut short by a full disk and then refused (ENOSPC) used to leave the file ending
+    mid-line, the next entry glued onto it, and its lost entries counted as one."""
+    import harness
+    import subprocess
+    d = tempfile.mkdtemp()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", d],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        os.rmdir(d)
+        raise harness.Skip("cannot mount a small tmpfs: %s" % r.stderr.strip())
+    try:
+        path = os.path.join(d, "access.log")
+        with open(os.path.join(d, "filler"), "wb") as f:
+            f.write(b"x" * (100 * 1024))
+        fmt = "BEGIN-%DOWNSTREAM_REMOTE_ADDRESS%-" + "a" * 60 + "-END\\n"
+        with EchoServer() as up:
+            port = free_port()
+            with Proxy(config(port, [up.port], file_log(path, fmt)), concurrency=1) as p:
+                for i in range(600):
+                    s = connect(port)
+                    s.sendall(b"x")
+                    s.recv(1)
+                    s.close()
+                time.sleep(1)
+                os.unlink(os.path.join(d, "filler"))
+                for i in range(50):
+                    s = connect(port)
+                    s.sendall(b"x")
+                    s.recv(1)
+                    s.close()
+                wait_for(lambda: open(path).read().endswith("-END\n") and
+                         open(path).read().count("\n") >= 40, what="entries after the space")
+                out = p.output()
+                p.stop()
+        text = open(path).read()
+        lines = text.split("\n")
+        entry = r"BEGIN-127\.0\.0\.1:\d+-" + "a" * 60 + "-END"
+        bad = [l for l in lines if l and not re.fullmatch(entry, l)]
+        whole = sum(1 for l in lines if re.fullmatch(entry, l))
+        check(len(bad) <= 1 and all(not l.endswith("-END") for l in bad),
+              "only the one torn line, on a line of its own: %r" % bad[:3])
+        m = re.findall(r"(\d+) entr(?:y|ies) dropped so far", out)
+        check(m, "a warning counts the dropped entries:\n" + out[-1000:])
+        # Warnings come at most once a second, so the last one may not count every drop yet.
+        check(whole + int(m[-1]) <= 650, "%d written + %s dropped for 650 connections"
+              % (whole, m[-1]))
+    finally:
+        subprocess.run(["umount", d])
+        os.rmdir(d)
