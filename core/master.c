@@ -45,6 +45,8 @@
 #define CRASH_BACKOFF_MS 1000
 /* A new generation whose workers are not all ready by then is abandoned. */
 #define START_TIMEOUT_MS 10000
+/* A worker still running this long after SIGTERM gets SIGKILL. */
+#define KILL_GRACE_MS 5000
 
 /* A configured address and its sockets, one per worker slot, kept while any generation that
  * accepts on it exists. */
@@ -493,14 +495,37 @@ static void destroy_gen(struct master *m, struct gen *g)
 	free(g);
 }
 
+static void on_kill_deadline(struct tp_mloop *l, void *arg)
+{
+	struct gen *g = arg;
+
+	g->timer = 0;
+	if (!g->n_alive)
+		return;
+	tp_warn("generation %u: workers still running %d s after SIGTERM; killing them", g->epoch,
+		KILL_GRACE_MS / 1000);
+	signal_gen(M, g, SIGKILL);
+}
+
+/* Closes g's connections now (SIGTERM). A worker that cannot act on it, being stuck before its
+ * loop runs (blocked opening an access log that is a FIFO nobody reads, say), is killed after
+ * KILL_GRACE_MS, so that no generation, and no stopping master, waits for it forever. */
+static void terminate_gen(struct master *m, struct gen *g)
+{
+	if (g->timer)
+		tp_mloop_cancel(m->loop, g->timer);
+	g->force_closed = true;
+	signal_gen(m, g, SIGTERM);
+	g->timer = tp_mloop_at(m->loop, tp_now_ms() + KILL_GRACE_MS, on_kill_deadline, g);
+}
+
 static void on_drain_deadline(struct tp_mloop *l, void *arg)
 {
 	struct gen *g = arg;
 
 	g->timer = 0;
 	tp_info("generation %u: drain time over; closing its remaining connections", g->epoch);
-	g->force_closed = true;
-	signal_gen(M, g, SIGTERM);
+	terminate_gen(M, g);
 }
 
 /* Stop accepting and drain for --drain-time-s; past that the rest is closed. */
@@ -511,8 +536,7 @@ static void start_draining(struct master *m, struct gen *g, unsigned drain_ms)
 	g->timer = 0;
 	if (g->state == GEN_STARTING) {
 		/* Never served: nothing to drain. */
-		g->force_closed = true;
-		signal_gen(m, g, SIGTERM);
+		terminate_gen(m, g);
 	} else {
 		signal_gen(m, g, SIGQUIT);
 		g->timer = tp_mloop_at(m->loop, tp_now_ms() + drain_ms, on_drain_deadline, g);
@@ -541,8 +565,7 @@ static void cap_draining(struct master *m)
 	if (n > m->opts->max_draining_generations && oldest) {
 		tp_warn("generation %u closed early: more than %u generations draining",
 			oldest->epoch, m->opts->max_draining_generations);
-		oldest->force_closed = true;
-		signal_gen(m, oldest, SIGTERM);
+		terminate_gen(m, oldest);
 	}
 }
 
@@ -857,7 +880,7 @@ static void on_stop_deadline(struct tp_mloop *l, void *arg)
 
 	tp_info("drain time over; closing the remaining connections");
 	for (struct gen *g = m->gens; g; g = g->next)
-		signal_gen(m, g, SIGTERM);
+		terminate_gen(m, g);
 }
 
 /* SIGTERM: stop accepting, let connections finish for up to --drain-time-s. SIGINT (or a
@@ -871,8 +894,7 @@ static void stop(struct master *m, bool now)
 			if (g->state != GEN_DRAINING)
 				release_listeners(m, g);
 			g->state = GEN_DRAINING;
-			g->force_closed = true;
-			signal_gen(m, g, SIGTERM);
+			terminate_gen(m, g);
 		}
 	} else {
 		tp_info("stopping: draining connections for up to %u s", m->opts->drain_time_s);

@@ -357,3 +357,26 @@ def test_each_slot_waits_out_its_own_crash_backoff():
             time.sleep(1.2)  # past any backoff timer left over
             check(p.proc.poll() is None, "the master is alive")
             check(echo_roundtrip(port) == b"ping", "serving")
+
+
+def test_a_worker_stuck_before_its_loop_is_killed_after_sigterm():
+    """A reload whose worker blocks before its loop runs (opening an access log that is a FIFO
+    nobody reads) times out and gets SIGTERM, which that worker cannot act on; 5 s later it
+    gets SIGKILL, and the master can still stop."""
+    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    os.mkfifo(fifo)
+    try:
+        with EchoServer() as up:
+            port = free_port()
+            with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+                with open(p.config_path, "w") as f:
+                    f.write(_fifo_log_config(port, up.port, fifo))
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "killing them" in p.output(), 25,
+                         what="the stuck worker to be killed")
+                wait_for(lambda: "generation 1: all its workers have exited" in p.output(), 5,
+                         what="the abandoned generation to be gone")
+                check(echo_roundtrip(port) == b"ping", "generation 0 still serves")
+                check(p.stop(signal.SIGTERM, timeout=10) == 0, "exit status")
+    finally:
+        os.unlink(fifo)
