@@ -423,12 +423,9 @@ def test_running_as_root_without_user_warns():
             check("workers run as root" in p.output(), "a warning names the risk")
 
 
-def test_connection_limit_forgets_a_killed_workers_connections():
-    # The count is shared by the workers; a SIGKILLed worker never gave its connections back,
-    # so every new connection was refused until a reload.
-    with EchoServer() as up:
-        port = free_port()
-        cfg = bootstrap(["""
+def limit_config(port, up_port, max_connections, extra=""):
+    """One listener: connection_limit (stat_prefix lim) in front of tcp_proxy to cluster c."""
+    return bootstrap(["""
   - name: l
     address:
       socket_address: {address: 127.0.0.1, port_value: %d}
@@ -438,13 +435,21 @@ def test_connection_limit_forgets_a_killed_workers_connections():
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit
           stat_prefix: lim
-          max_connections: 2
+          max_connections: %d%s
       - name: envoy.filters.network.tcp_proxy
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
           stat_prefix: test
           cluster: c
-""" % port], [cluster_yaml("c", [up.port])])
+""" % (port, max_connections, extra)], [cluster_yaml("c", [up_port])])
+
+
+def test_connection_limit_forgets_a_killed_workers_connections():
+    # The count is shared by the workers; a SIGKILLed worker never gave its connections back,
+    # so every new connection was refused until a reload.
+    with EchoServer() as up:
+        port = free_port()
+        cfg = limit_config(port, up.port, 2)
         with Proxy(cfg, concurrency=1) as p:
             held = []
             for i in range(2):
@@ -477,24 +482,7 @@ def test_connection_limit_forgets_a_killed_workers_connections():
 def test_connection_limit_across_workers():
     with EchoServer() as up:
         port = free_port()
-        cfg = bootstrap(["""
-  - name: l
-    address:
-      socket_address: {address: 127.0.0.1, port_value: %d}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.connection_limit
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit
-          stat_prefix: lim
-          max_connections: 3
-          delay: 0.300s
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: test
-          cluster: c
-""" % port], [cluster_yaml("c", [up.port])])
+        cfg = limit_config(port, up.port, 3, "\n          delay: 0.300s")
         with Proxy(cfg) as p:
             held = []
             for i in range(3):
