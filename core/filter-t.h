@@ -39,10 +39,10 @@ struct tp_filter_ops {
 	 * the master maps them and hands each filter instance its part before forking. */
 	size_t shared_bytes;
 	void (*bind_shared)(void *conf, void *mem);
-	/* In a worker, each time one starts in slot (0..TP_MAX_WORKERS-1), a restart included,
-	 * before it accepts: a restarted worker takes over what its dead predecessor left in the
-	 * shared memory. */
-	void (*worker_start)(const void *conf, unsigned slot);
+	/* In a worker, each time one starts in slot (0..n_slots-1, n_slots <= TP_MAX_WORKERS), a
+	 * restart included, before it accepts: a restarted worker takes over what its dead
+	 * predecessor left in the shared memory. */
+	void (*worker_start)(const void *conf, unsigned slot, unsigned n_slots);
 
 	/* Runtime, in a worker. Envoy's onNewConnection and onData. */
 	enum tp_filter_status (*on_new_connection)(struct tp_conn *c, const void *conf);

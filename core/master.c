@@ -372,6 +372,7 @@ static _Noreturn void worker_main(struct master *m, struct gen *g, unsigned slot
 	memset(&a, 0, sizeof(a));
 	a.cfg = g->cfg;
 	a.slot = slot;
+	a.n_slots = m->opts->concurrency;
 	a.stats_slot = g->w[slot].stats_slot;
 	a.listen_fds = mine;
 	a.stats = m->stats;

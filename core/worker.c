@@ -351,14 +351,15 @@ static void wait_and_dispatch(struct tp_worker *w)
 	io_uring_cq_advance(&w->ring, n);
 }
 
-static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot)
+static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot, unsigned n_slots)
 {
 	for (size_t c = 0; c < l->n_filter_chains; c++) {
 		const struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
 
 		for (size_t f = 0; f < ch->n_filters; f++)
 			if (ch->filters[f].ops->worker_start)
-				ch->filters[f].ops->worker_start(ch->filters[f].conf, slot);
+				ch->filters[f].ops->worker_start(ch->filters[f].conf, slot,
+								 n_slots);
 	}
 }
 
@@ -394,7 +395,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	}
 	w->n_listeners = a->cfg->n_listeners;
 	for (size_t i = 0; i < w->n_listeners; i++)
-		filters_worker_start(&a->cfg->listeners[i], a->slot);
+		filters_worker_start(&a->cfg->listeners[i], a->slot, a->n_slots);
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		w->listeners[i].cfg = &a->cfg->listeners[i];
 		w->listeners[i].idx = (uint32_t)i;

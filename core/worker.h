@@ -12,6 +12,7 @@ struct tp_stats;
 struct tp_worker_args {
 	const struct tp_config *cfg;
 	unsigned slot;	       /* worker slot in its generation: which listening sockets */
+	unsigned n_slots;      /* the generation's workers (--concurrency) */
 	unsigned stats_slot;   /* which block of the stats segment this worker writes */
 	const int *listen_fds; /* one per listener, this slot's */
 	struct tp_stats *stats;

@@ -97,11 +97,17 @@ static bool rejected_here(const struct tp_conn *c, const void *conf)
 	return c->limited_by && c->chain->filters[c->limited_by - 1].conf == conf;
 }
 
-static void connection_limit_worker_start(const void *conf, unsigned slot)
+/* The slots this worker process sums: its generation's, not all TP_MAX_WORKERS (a process
+ * serves one generation, so one value per process). Where no worker started the filter (unit
+ * tests), every slot is summed. */
+static unsigned n_worker_slots = TP_MAX_WORKERS;
+
+static void connection_limit_worker_start(const void *conf, unsigned slot, unsigned n_slots)
 {
 	const struct connection_limit_cfg *cl = conf;
 
-	TP_BUG_ON(slot >= TP_MAX_WORKERS);
+	TP_BUG_ON(slot >= n_slots || n_slots > TP_MAX_WORKERS);
+	n_worker_slots = n_slots;
 	atomic_store(&cl->open[slot], 0);
 }
 
@@ -113,7 +119,7 @@ static bool admit(const struct connection_limit_cfg *cl, unsigned slot)
 	uint64_t sum = 0;
 
 	atomic_fetch_add(&cl->open[slot], 1);
-	for (unsigned s = 0; s < TP_MAX_WORKERS; s++)
+	for (unsigned s = 0; s < n_worker_slots; s++)
 		sum += atomic_load(&cl->open[s]);
 	if (sum <= (uint64_t)cl->max_connections)
 		return true;
