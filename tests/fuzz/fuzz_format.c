@@ -9,6 +9,7 @@
 #include "core/filter_state.h"
 #include "core/format.h"
 #include "core/lb-t.h"
+#include "tests/unit/format_conn.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -17,18 +18,6 @@
 #include <sys/socket.h>
 
 static struct tp_conn full, empty;
-static struct tp_cluster_cfg ccfg;
-static struct tp_cluster_rt crt;
-static struct tp_endpoint_cfg ep;
-static struct tp_host_rt host;
-static struct tp_filter_chain_cfg chain;
-
-static void set_ip(struct tp_ip *ip, int family, const char *addr, uint16_t port)
-{
-	ip->family = (uint8_t)family;
-	ip->port = port;
-	inet_pton(family, addr, ip->addr);
-}
 
 static void state_free(void)
 {
@@ -39,30 +28,10 @@ static void state_free(void)
 /* The connection check_format.c renders against, with filter state and metadata set. */
 static void init(void)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)&ep.addr.ss;
 	struct tp_value v;
 
-	in->sin_family = AF_INET;
-	in->sin_port = htons(8080);
-	inet_pton(AF_INET, "10.0.0.2", &in->sin_addr);
-	ep.addr.len = sizeof(*in);
-	snprintf(ep.addr.text, sizeof(ep.addr.text), "10.0.0.2:8080");
-	host.cfg = &ep;
-	ccfg.name = "backend";
-	crt.cfg = &ccfg;
-	chain.name = "main-chain";
-	full.chain = &chain;
-	full.cluster = &crt;
-	full.host = &host;
-	full.start_ms = 1000;
-	full.start_wall_us = 1460751420ull * 1000000 + 310123;
-	full.rx_bytes = 154;
-	full.tx_bytes = 226;
-	full.attempts = 2;
-	full.id = 42;
-	set_ip(&full.down_remote, AF_INET, "192.168.1.7", 51000);
-	set_ip(&full.down_local, AF_INET6, "::1", 10000);
-	set_ip(&full.up_local, AF_INET, "127.0.0.1", 40000);
+	if (format_conn_init(&full) < 0)
+		abort();
 	v = tp_value_string("svc \"a\"");
 	tp_filter_state_set(&full.filter_state, "k", &v, false, false);
 	v = tp_value_uint64(77);

@@ -7,6 +7,7 @@
 #include "core/format.h"
 #include "core/lb-t.h"
 #include "core/ynode.h"
+#include "tests/unit/format_conn.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -18,48 +19,10 @@
 #include <unistd.h>
 
 static struct tp_conn c;
-static struct tp_cluster_cfg ccfg;
-static struct tp_cluster_rt crt;
-static struct tp_endpoint_cfg ep;
-static struct tp_host_rt host;
-static struct tp_filter_chain_cfg chain;
-
-static void set_ip(struct tp_ip *ip, int family, const char *addr, uint16_t port)
-{
-	memset(ip, 0, sizeof(*ip));
-	ip->family = (uint8_t)family;
-	ip->port = port;
-	ck_assert_int_eq(inet_pton(family, addr, ip->addr), 1);
-}
 
 static void setup(void)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)&ep.addr.ss;
-
-	memset(&c, 0, sizeof(c));
-	memset(&ep, 0, sizeof(ep));
-	in->sin_family = AF_INET;
-	in->sin_port = htons(8080);
-	inet_pton(AF_INET, "10.0.0.2", &in->sin_addr);
-	ep.addr.len = sizeof(*in);
-	snprintf(ep.addr.text, sizeof(ep.addr.text), "10.0.0.2:8080");
-	host.cfg = &ep;
-	ccfg.name = "backend";
-	crt.cfg = &ccfg;
-	chain.name = "main-chain";
-	c.chain = &chain;
-	c.cluster = &crt;
-	c.host = &host;
-	c.start_ms = 1000;
-	/* 2016-04-15T20:17:00.310123Z */
-	c.start_wall_us = 1460751420ull * 1000000 + 310123;
-	c.rx_bytes = 154;
-	c.tx_bytes = 226;
-	c.attempts = 2;
-	c.id = 42;
-	set_ip(&c.down_remote, AF_INET, "192.168.1.7", 51000);
-	set_ip(&c.down_local, AF_INET6, "::1", 10000);
-	set_ip(&c.up_local, AF_INET, "127.0.0.1", 40000);
+	ck_assert_int_eq(format_conn_init(&c), 0);
 }
 
 static void teardown(void)
