@@ -28,7 +28,7 @@ LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 VERSION  = $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
-LIB_SRC  = $(wildcard core/*.c filters/*.c uring/*.c shm/*.c)
+LIB_SRC  = $(wildcard core/*.c core/*/*.c filters/*.c uring/*.c shm/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -61,7 +61,7 @@ $(BUILD)/version.txt: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 
-$(BUILD)/obj/core/version.o: core/version.c $(BUILD)/version.txt
+$(BUILD)/obj/core/base/version.o: core/base/version.c $(BUILD)/version.txt
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DTP_VERSION='"$(VERSION)"' $(CFLAGS) -c $< -o $@
 

@@ -1,8 +1,8 @@
 /* tcpproxy-stat: flags, usage and exit codes. The work is in core/statcli.c. */
-#include "core/cli.h"
-#include "core/sbuf.h"
-#include "core/services.h"
-#include "core/statcli.h"
+#include "core/base/cli.h"
+#include "core/base/sbuf.h"
+#include "core/admin/services.h"
+#include "core/admin/statcli.h"
 #include "shm/stats_fmt.h"
 
 #include <errno.h>

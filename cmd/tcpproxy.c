@@ -1,10 +1,10 @@
 /* tcpproxy: flags, usage and exit codes. Everything else lives in core/. */
-#include "core/cli.h"
-#include "core/config.h"
+#include "core/base/cli.h"
+#include "core/config/config.h"
 #include "core/filter-t.h"
-#include "core/log.h"
-#include "core/version.h"
-#include "core/master.h"
+#include "core/base/log.h"
+#include "core/base/version.h"
+#include "core/master/master.h"
 
 #include <errno.h>
 #include <getopt.h>

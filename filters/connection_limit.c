@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cfg_schema.h"
-#include "core/conn.h"
+#include "core/config/cfg_schema.h"
+#include "core/conn/conn.h"
 #include "core/filter.h"
-#include "core/log.h"
-#include "core/timer.h"
+#include "core/base/log.h"
+#include "core/base/timer.h"
 #include "shm/stats.h"
 
 struct connection_limit_cfg {

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cfg_schema.h"
-#include "core/conn.h"
+#include "core/config/cfg_schema.h"
+#include "core/conn/conn.h"
 #include "core/filter.h"
-#include "core/filter_state.h"
-#include "core/format.h"
-#include "core/format_cfg.h"
-#include "core/log.h"
-#include "core/proxy.h"
+#include "core/conn/filter_state.h"
+#include "core/accesslog/format.h"
+#include "core/accesslog/format_cfg.h"
+#include "core/base/log.h"
+#include "core/conn/proxy.h"
 
 #define VALUE_MAX 1024 /* a rendered value longer than this is cut */
 

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/access_log.h"
-#include "core/cfg_schema.h"
-#include "core/config.h"
+#include "core/accesslog/access_log.h"
+#include "core/config/cfg_schema.h"
+#include "core/config/config.h"
 #include "core/filter.h"
-#include "core/proxy.h"
+#include "core/conn/proxy.h"
 
 static const struct tp_cfg_enum connect_mode_enum[] = {
 	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},

@@ -2,7 +2,7 @@
  * mapping and summing for readers. The layout is described in shm/stats-t.h. */
 #include "shm/stats.h"
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

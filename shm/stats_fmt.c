@@ -2,7 +2,7 @@
  * /clusters, from a snapshot of every sum taken at one moment. */
 #include "shm/stats_fmt.h"
 
-#include "core/sbuf.h"
+#include "core/base/sbuf.h"
 #include "shm/stats.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #ifndef TP_STATS_FMT_H
 #define TP_STATS_FMT_H
 
-#include "core/sbuf-t.h"
+#include "core/base/sbuf-t.h"
 #include "shm/stats_fmt-t.h"
 
 #include <regex.h>

@@ -1,7 +1,7 @@
 /* Per-worker pools of relay staging areas: pipes for splice, buffers for copying. */
 #include "uring/pool.h"
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* Ring setup with feature probing, and SQE allocation for the worker loop. */
 #include "uring/ring.h"
 
-#include "core/log.h"
+#include "core/base/log.h"
 #include "uring/udata.h"
 
 #include <errno.h>

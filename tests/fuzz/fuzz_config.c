@@ -3,7 +3,7 @@
  * in /tmp, made on the first call and removed at exit. */
 #include "tests/fuzz/fuzz.h"
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * parses to the same milliseconds. */
 #include "tests/fuzz/fuzz.h"
 
-#include "core/duration.h"
+#include "core/base/duration.h"
 
 #include <stdio.h>
 #include <stdlib.h>

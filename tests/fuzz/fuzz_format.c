@@ -4,11 +4,11 @@
  * small one. */
 #include "tests/fuzz/fuzz.h"
 
-#include "core/config-t.h"
-#include "core/conn-t.h"
-#include "core/filter_state.h"
-#include "core/format.h"
-#include "core/lb-t.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn-t.h"
+#include "core/conn/filter_state.h"
+#include "core/accesslog/format.h"
+#include "core/worker/lb-t.h"
 #include "tests/unit/format_conn.h"
 
 #include <arpa/inet.h>

@@ -4,7 +4,7 @@
  * client side's response split runs on the same bytes. */
 #include "tests/fuzz/fuzz.h"
 
-#include "core/http.h"
+#include "core/base/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

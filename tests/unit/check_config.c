@@ -1,6 +1,6 @@
 /* Check suite for core/config.c, core/cfg_schema.c and filters/tcp_proxy.c: what loads, the
  * defaults it gets, and each error class with its exact FILE:LINE:COL line. */
-#include "core/config.h"
+#include "core/config/config.h"
 
 #include <check.h>
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /* Check suite for core/duration.c: protobuf JSON Durations, what Envoy accepts and refuses. */
-#include "core/duration.h"
+#include "core/base/duration.h"
 
 #include <check.h>
 #include <errno.h>

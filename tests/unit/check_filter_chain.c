@@ -2,14 +2,14 @@
  * answering STOP from on_new_connection or on_data holds tcp_proxy's upstream connect until it
  * calls tp_conn_continue(), and bytes read before the connect go upstream first, in order.
  * Sockets are real loopback TCP; the ring is real; completions are delivered by hand. */
-#include "core/config-t.h"
-#include "core/conn.h"
-#include "core/early_data.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn.h"
+#include "core/conn/early_data.h"
 #include "core/filter.h"
-#include "core/lb.h"
-#include "core/proxy.h"
-#include "core/relay.h"
-#include "core/timer.h"
+#include "core/worker/lb.h"
+#include "core/conn/proxy.h"
+#include "core/conn/relay.h"
+#include "core/base/timer.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
 #include "uring/ring.h"

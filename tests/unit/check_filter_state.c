@@ -1,5 +1,5 @@
 /* Filter state and dynamic metadata: lazy allocation, read-only objects, overwrite, lookup. */
-#include "core/filter_state.h"
+#include "core/conn/filter_state.h"
 
 #include <check.h>
 #include <errno.h>

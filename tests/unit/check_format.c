@@ -1,12 +1,12 @@
 /* The command-operator formatter: every operator against a hand-built connection, the JSON
  * dictionary form, truncation and escaping, and compile errors with their positions. Formats
  * are fed whole: the compiler takes a complete string, as the config loader has one. */
-#include "core/config-t.h"
-#include "core/conn-t.h"
-#include "core/filter_state.h"
-#include "core/format.h"
-#include "core/lb-t.h"
-#include "core/ynode.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn-t.h"
+#include "core/conn/filter_state.h"
+#include "core/accesslog/format.h"
+#include "core/worker/lb-t.h"
+#include "core/config/ynode.h"
 #include "tests/unit/format_conn.h"
 
 #include <arpa/inet.h>

@@ -1,7 +1,7 @@
 /* Check suite for core/http.c: the request-head parser fed whole, one byte at a time and split
  * at every position; its limits and refusals; query decoding; response heads. */
-#include "core/http.h"
-#include "core/sbuf.h"
+#include "core/base/http.h"
+#include "core/base/sbuf.h"
 
 #include <check.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* Load balancer picks: round robin evenness and order, weights, random and least-request. */
-#include "core/config-t.h"
-#include "core/lb.h"
+#include "core/config/config-t.h"
+#include "core/worker/lb.h"
 
 #include <check.h>
 #include <stdlib.h>

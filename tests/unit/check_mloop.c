@@ -1,7 +1,7 @@
 /* The master's poll loop: descriptor handlers, one-shot timers in order, removal from inside
  * a handler. */
-#include "core/mloop.h"
-#include "core/timer.h"
+#include "core/base/mloop.h"
+#include "core/base/timer.h"
 
 #include <check.h>
 #include <poll.h>

@@ -1,11 +1,11 @@
 /* The relay state machine, driven by hand: readiness events are delivered by the test (no
  * loop runs), the sockets are real TCP connections on loopback, the stats a real segment. */
-#include "core/admin.h"
-#include "core/config-t.h"
-#include "core/conn.h"
-#include "core/lb.h"
-#include "core/relay.h"
-#include "core/timer.h"
+#include "core/admin/admin.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn.h"
+#include "core/worker/lb.h"
+#include "core/conn/relay.h"
+#include "core/base/timer.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
 #include "uring/ring.h"

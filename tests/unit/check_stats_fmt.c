@@ -1,7 +1,7 @@
 /* Check suite for shm/stats_fmt.c: Envoy's /stats text and json, /stats/prometheus and /clusters
  * rendered from hand-made snapshots, filters and types, histogram quantiles, and a snapshot
  * taken from a real segment. */
-#include "core/sbuf.h"
+#include "core/base/sbuf.h"
 #include "shm/stats.h"
 #include "shm/stats_fmt.h"
 

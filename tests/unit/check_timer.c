@@ -1,5 +1,5 @@
 /* The timer heap: order, re-arm, cancel from any position. */
-#include "core/timer.h"
+#include "core/base/timer.h"
 
 #include <check.h>
 #include <stdlib.h>

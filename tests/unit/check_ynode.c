@@ -1,6 +1,6 @@
 /* Check suite for core/ynode.c: positions, quoting, anchors and aliases, merge keys, JSON,
  * syntax errors. */
-#include "core/ynode.h"
+#include "core/config/ynode.h"
 
 #include <check.h>
 #include <errno.h>

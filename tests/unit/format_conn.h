@@ -7,9 +7,9 @@
 #ifndef TP_TESTS_FORMAT_CONN_H
 #define TP_TESTS_FORMAT_CONN_H
 
-#include "core/config-t.h"
-#include "core/conn-t.h"
-#include "core/lb-t.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn-t.h"
+#include "core/worker/lb-t.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

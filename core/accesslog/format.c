@@ -1,0 +1,1293 @@
+/* The command-operator formatter (Envoy's substitution format strings and format dictionaries).
+ *
+ * A format is compiled once, at config load, into a flat list of instructions: literals,
+ * operators with their parsed arguments, and for json_format the keys and nesting. Rendering
+ * walks that list and writes straight into the caller's buffer: no allocation, no parsing, and
+ * nothing looked up by name but filter-state and metadata keys. The operators are Envoy's as
+ * they read for a TCP connection (docs/envoy-compat.md lists what differs). */
+#include "core/accesslog/format.h"
+
+#include "core/config/config-t.h"
+#include "core/conn/filter_state.h"
+#include "core/worker/lb-t.h"
+#include "core/config/ynode.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_DEPTH_MAX	8
+#define TIME_FORMAT_MAX 256
+#define DEFAULT_TIME	"%Y-%m-%dT%H:%M:%E3SZ" /* Envoy's: 2016-04-15T20:17:00.310Z, UTC */
+
+/* What an operator renders. */
+enum val {
+	VAL_NONE,	/* TCP has no such thing: always "-" (REQ(), PROTOCOL, ...) */
+	VAL_START_TIME, /* START_TIME */
+	VAL_DURATION,
+	VAL_BYTES_RECEIVED,
+	VAL_BYTES_SENT,
+	VAL_ATTEMPTS,
+	VAL_RESPONSE_CODE,
+	VAL_RESPONSE_FLAGS,
+	VAL_TERMINATION,
+	VAL_TRANSPORT_FAILURE,
+	VAL_ADDR, /* an address; def->addr says which, def->form how */
+	VAL_UPSTREAM_CLUSTER,
+	VAL_SNI,
+	VAL_LOG_TYPE,
+	VAL_CONNECTION_ID,
+	VAL_HOSTNAME,
+	VAL_FILTER_STATE,
+	VAL_METADATA,
+	VAL_CHAIN_NAME,
+	VAL_ENVIRONMENT, /* read at load, as Envoy does: a literal after that */
+};
+
+enum { ARG_NONE, ARG_OPT, ARG_REQ };
+enum { ADDR_UP_REMOTE, ADDR_UP_LOCAL, ADDR_DOWN_REMOTE, ADDR_DOWN_LOCAL };
+enum { FORM_FULL, FORM_NO_PORT, FORM_PORT };
+
+struct op_def {
+	const char *name;
+	uint8_t val;
+	uint8_t arg;
+	uint8_t addr;
+	uint8_t form;
+	bool numeric; /* a JSON number in typed json_format */
+	unsigned needs;
+};
+
+#define OP(n, v, a)                           \
+	{                                     \
+		.name = n, .val = v, .arg = a \
+	}
+#define NUM(n, v)                                    \
+	{                                            \
+		.name = n, .val = v, .numeric = true \
+	}
+#define ADDR(n, which, f, need)                                                     \
+	{                                                                           \
+		.name = n, .val = VAL_ADDR, .addr = which, .form = f, .needs = need \
+	}
+#define PORT(n, which, need)                                                                   \
+	{                                                                                      \
+		.name = n, .val = VAL_ADDR, .addr = which, .form = FORM_PORT, .numeric = true, \
+		.needs = need                                                                  \
+	}
+/* X_ADDRESS, X_ADDRESS_WITHOUT_PORT and X_PORT */
+#define ADDRS(x, which, need)                                               \
+	ADDR(x "_ADDRESS", which, FORM_FULL, need),                         \
+		ADDR(x "_ADDRESS_WITHOUT_PORT", which, FORM_NO_PORT, need), \
+		PORT(x "_PORT", which, need)
+
+static const struct op_def ops[] = {
+	{.name = "START_TIME",
+	 .val = VAL_START_TIME,
+	 .arg = ARG_OPT,
+	 .needs = TP_FMT_NEED_START_TIME},
+	NUM("DURATION", VAL_DURATION),
+	NUM("BYTES_RECEIVED", VAL_BYTES_RECEIVED),
+	NUM("BYTES_SENT", VAL_BYTES_SENT),
+	NUM("DOWNSTREAM_WIRE_BYTES_RECEIVED", VAL_BYTES_RECEIVED),
+	NUM("DOWNSTREAM_WIRE_BYTES_SENT", VAL_BYTES_SENT),
+	NUM("UPSTREAM_REQUEST_ATTEMPT_COUNT", VAL_ATTEMPTS),
+	NUM("RESPONSE_CODE", VAL_RESPONSE_CODE),
+	OP("PROTOCOL", VAL_NONE, ARG_NONE),
+	OP("UPSTREAM_PROTOCOL", VAL_NONE, ARG_NONE),
+	OP("RESPONSE_CODE_DETAILS", VAL_NONE, ARG_NONE),
+	OP("ROUTE_NAME", VAL_NONE, ARG_NONE),
+	OP("REQ", VAL_NONE, ARG_REQ),
+	OP("RESP", VAL_NONE, ARG_REQ),
+	OP("TRAILER", VAL_NONE, ARG_REQ),
+	OP("RESPONSE_FLAGS", VAL_RESPONSE_FLAGS, ARG_NONE),
+	OP("CONNECTION_TERMINATION_DETAILS", VAL_TERMINATION, ARG_NONE),
+	OP("DOWNSTREAM_LOCAL_CLOSE_REASON", VAL_TERMINATION, ARG_NONE),
+	OP("UPSTREAM_TRANSPORT_FAILURE_REASON", VAL_TRANSPORT_FAILURE, ARG_NONE),
+	ADDR("UPSTREAM_HOST", ADDR_UP_REMOTE, FORM_FULL, 0),
+	ADDRS("UPSTREAM_REMOTE", ADDR_UP_REMOTE, 0),
+	ADDRS("UPSTREAM_LOCAL", ADDR_UP_LOCAL, TP_FMT_NEED_UP_LOCAL),
+	ADDRS("DOWNSTREAM_REMOTE", ADDR_DOWN_REMOTE, TP_FMT_NEED_DOWN_ADDRS),
+	ADDRS("DOWNSTREAM_DIRECT_REMOTE", ADDR_DOWN_REMOTE, TP_FMT_NEED_DOWN_ADDRS),
+	ADDRS("DOWNSTREAM_LOCAL", ADDR_DOWN_LOCAL, TP_FMT_NEED_DOWN_ADDRS),
+	OP("UPSTREAM_CLUSTER", VAL_UPSTREAM_CLUSTER, ARG_NONE),
+	OP("REQUESTED_SERVER_NAME", VAL_SNI, ARG_NONE),
+	OP("ACCESS_LOG_TYPE", VAL_LOG_TYPE, ARG_NONE),
+	NUM("CONNECTION_ID", VAL_CONNECTION_ID),
+	OP("HOSTNAME", VAL_HOSTNAME, ARG_NONE),
+	OP("FILTER_STATE", VAL_FILTER_STATE, ARG_REQ),
+	OP("DYNAMIC_METADATA", VAL_METADATA, ARG_REQ),
+	OP("FILTER_CHAIN_NAME", VAL_CHAIN_NAME, ARG_NONE),
+	OP("ENVIRONMENT", VAL_ENVIRONMENT, ARG_REQ),
+};
+
+/* Envoy operators a TCP log could use that tcpproxy does not render yet: an error that says
+ * so, rather than "unknown". */
+static const char *const not_yet[] = {
+	"UPSTREAM_WIRE_BYTES_SENT",
+	"UPSTREAM_WIRE_BYTES_RECEIVED",
+	"UPSTREAM_CONNECTION_ID",
+	"UPSTREAM_FILTER_STATE",
+	"UPSTREAM_METADATA",
+	"CLUSTER_METADATA",
+	"METADATA",
+	"CEL",
+	"STREAM_ID",
+	"UPSTREAM_DETECTED_CLOSE_TYPE",
+	"DOWNSTREAM_DETECTED_CLOSE_TYPE",
+	"DOWNSTREAM_TRANSPORT_FAILURE_REASON",
+	"DOWNSTREAM_LOCAL_URI_SAN",
+	"DOWNSTREAM_PEER_URI_SAN",
+	"DOWNSTREAM_LOCAL_SUBJECT",
+	"DOWNSTREAM_PEER_SUBJECT",
+	"DOWNSTREAM_PEER_ISSUER",
+	"DOWNSTREAM_TLS_SESSION_ID",
+	"DOWNSTREAM_TLS_CIPHER",
+	"DOWNSTREAM_TLS_VERSION",
+	"DOWNSTREAM_PEER_FINGERPRINT_256",
+	"DOWNSTREAM_PEER_FINGERPRINT_1",
+	"DOWNSTREAM_PEER_SERIAL",
+	"DOWNSTREAM_PEER_CERT",
+	"DOWNSTREAM_PEER_CERT_V_START",
+	"DOWNSTREAM_PEER_CERT_V_END",
+	"UPSTREAM_PEER_SUBJECT",
+	"UPSTREAM_PEER_ISSUER",
+	"UPSTREAM_TLS_SESSION_ID",
+	"UPSTREAM_TLS_CIPHER",
+	"UPSTREAM_TLS_VERSION",
+	"UPSTREAM_PEER_CERT",
+	"UPSTREAM_PEER_CERT_V_START",
+	"UPSTREAM_PEER_CERT_V_END",
+	"DOWNSTREAM_HANDSHAKE_DURATION",
+	"UPSTREAM_CONNECTION_POOL_READY_DURATION",
+	"COMMON_DURATION",
+	"CUSTOM_FLAGS",
+	"VIRTUAL_CLUSTER_NAME",
+};
+
+/* ---- compiling ---- */
+
+static int fail(struct tp_fmt_error *err, size_t off, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct tp_fmt_error *err, size_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->off = off;
+	va_start(ap, fmt);
+	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static struct tp_format *format_new(void)
+{
+	return calloc(1, sizeof(struct tp_format));
+}
+
+void tp_format_free(struct tp_format *f)
+{
+	if (!f)
+		return;
+	free(f->ins);
+	free(f->text);
+	free(f);
+}
+
+/* Copies n bytes into the text pool with a NUL after them; returns their offset, or -1. */
+static int64_t add_text(struct tp_format *f, const char *s, size_t n)
+{
+	uint32_t off = f->text_len;
+
+	if (n > UINT32_MAX / 2 || (uint64_t)f->text_len + n + 1 > UINT32_MAX / 2)
+		return -1;
+	if (f->text_len + n + 1 > f->text_cap) {
+		uint32_t cap = f->text_cap ? f->text_cap : 64;
+		char *t;
+
+		while (cap < f->text_len + n + 1)
+			cap *= 2;
+		t = realloc(f->text, cap);
+		if (!t)
+			return -1;
+		f->text = t;
+		f->text_cap = cap;
+	}
+	memcpy(f->text + off, s, n);
+	f->text[off + n] = '\0';
+	f->text_len += (uint32_t)n + 1;
+	return off;
+}
+
+static struct tp_fmt_ins *add_ins(struct tp_format *f, enum tp_fmt_kind kind)
+{
+	struct tp_fmt_ins *in;
+
+	if (f->n == f->cap) {
+		uint32_t cap = f->cap ? f->cap * 2 : 8;
+
+		in = realloc(f->ins, cap * sizeof(*in));
+		if (!in)
+			return NULL;
+		f->ins = in;
+		f->cap = cap;
+	}
+	in = &f->ins[f->n++];
+	memset(in, 0, sizeof(*in));
+	in->kind = (uint8_t)kind;
+	return in;
+}
+
+static int add_literal(struct tp_format *f, const char *s, size_t n)
+{
+	struct tp_fmt_ins *in;
+	int64_t off;
+
+	if (!n)
+		return 0;
+	/* Consecutive literals ("%%" splits one) are merged: the pool keeps them adjacent. */
+	if (f->n && f->ins[f->n - 1].kind == TP_FMT_LIT &&
+	    f->ins[f->n - 1].off + f->ins[f->n - 1].len + 1 == f->text_len) {
+		in = &f->ins[f->n - 1];
+		f->text_len--; /* drop its NUL, append, re-terminate */
+		if (add_text(f, s, n) < 0)
+			return -ENOMEM;
+		in->len += (uint32_t)n;
+		return 0;
+	}
+	off = add_text(f, s, n);
+	in = off < 0 ? NULL : add_ins(f, TP_FMT_LIT);
+	if (!in)
+		return -ENOMEM;
+	in->off = (uint32_t)off;
+	in->len = (uint32_t)n;
+	return 0;
+}
+
+static bool is_name_char(char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+static const struct op_def *find_op(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strlen(ops[i].name) == n && !memcmp(ops[i].name, name, n))
+			return &ops[i];
+	return NULL;
+}
+
+static bool is_not_yet(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
+		if (strlen(not_yet[i]) == n && !memcmp(not_yet[i], name, n))
+			return true;
+	return false;
+}
+
+/* The specifiers START_TIME takes beyond strftime(3): %s, %f, %[1-9]f, %E[1-9*]S. */
+static int check_time_format(const char *arg, size_t n, size_t at, struct tp_fmt_error *err)
+{
+	if (n >= TIME_FORMAT_MAX)
+		return fail(err, at, "START_TIME format longer than %d characters",
+			    TIME_FORMAT_MAX - 1);
+	for (size_t i = 0; i < n; i++) {
+		if (arg[i] != '%')
+			continue;
+		if (i + 1 == n)
+			return fail(err, at + i, "START_TIME format ends with a lone '%%'");
+		i++;
+		if (arg[i] == 'E' &&
+		    (i + 2 > n ||
+		     !((arg[i + 1] >= '1' && arg[i + 1] <= '9') || arg[i + 1] == '*') ||
+		     arg[i + 2] != 'S'))
+			return fail(err, at + i - 1,
+				    "START_TIME: %%E must be followed by 1-9 or * and S (%%E3S)");
+	}
+	return 0;
+}
+
+/* Parses one operator at s[i] == '%' (not "%%"); *end is where parsing goes on. */
+static int parse_op(struct tp_format *f, const char *s, size_t len, size_t i, size_t *end,
+		    struct tp_fmt_error *err)
+{
+	size_t j = i + 1, name = j, name_len, arg = 0, arg_len = 0;
+	bool has_arg = false;
+	uint64_t max_len = 0;
+	const struct op_def *def;
+	struct tp_fmt_ins *in;
+	int64_t off;
+
+	while (j < len && is_name_char(s[j]))
+		j++;
+	name_len = j - name;
+	if (!name_len)
+		return fail(err, i,
+			    "'%%' starts no command operator (write %%%% for a literal '%%')");
+	if (j < len && s[j] == '(') {
+		has_arg = true;
+		arg = ++j;
+		while (j < len && s[j] != ')')
+			j++;
+		if (j == len)
+			return fail(err, i, "%%%.*s( is missing its ')'", (int)name_len, s + name);
+		arg_len = j - arg;
+		j++;
+	}
+	if (j < len && s[j] == ':') {
+		size_t d = ++j;
+
+		while (j < len && s[j] >= '0' && s[j] <= '9' && max_len <= UINT32_MAX)
+			max_len = max_len * 10 + (uint64_t)(s[j++] - '0');
+		if (j == d || max_len > UINT32_MAX || max_len == 0)
+			return fail(err, d, "expected a length from 1 to %u after ':'", UINT32_MAX);
+	}
+	if (j >= len || s[j] != '%')
+		return fail(err, i, "command operator %%%.*s is not closed by '%%'", (int)name_len,
+			    s + name);
+	*end = j + 1;
+
+	def = find_op(s + name, name_len);
+	if (!def && is_not_yet(s + name, name_len))
+		return fail(err, name,
+			    "command operator %.*s is not supported yet by tcpproxy (see "
+			    "docs/envoy-compat.md)",
+			    (int)name_len, s + name);
+	if (!def)
+		return fail(err, name, "unknown command operator %.*s", (int)name_len, s + name);
+	if (def->arg == ARG_NONE && has_arg)
+		return fail(err, arg - 1, "%s takes no argument", def->name);
+	if (def->arg == ARG_REQ && !arg_len)
+		return fail(err, has_arg ? arg : j, "%s needs an argument: %%%s(...)%%", def->name,
+			    def->name);
+
+	in = add_ins(f, TP_FMT_OP);
+	if (!in)
+		return -ENOMEM;
+	in->op = (uint8_t)(def - ops);
+	in->max_len = (uint32_t)max_len;
+	f->needs |= def->needs;
+
+	switch (def->val) {
+	case VAL_START_TIME:
+		if (arg_len && check_time_format(s + arg, arg_len, arg, err) < 0)
+			return -EINVAL;
+		break;
+	case VAL_FILTER_STATE: {
+		/* KEY, KEY:PLAIN or KEY:TYPED (the default). */
+		const char *colon = memrchr(s + arg, ':', arg_len);
+
+		if (colon) {
+			size_t klen = (size_t)(colon - (s + arg)), flen = arg_len - klen - 1;
+
+			if (flen == 5 && !memcmp(colon + 1, "PLAIN", 5))
+				in->plain = 1;
+			else if (!(flen == 5 && !memcmp(colon + 1, "TYPED", 5)))
+				return fail(err, arg + klen + 1,
+					    "FILTER_STATE serialization must be PLAIN or TYPED");
+			arg_len = klen;
+			if (!arg_len)
+				return fail(err, arg, "FILTER_STATE needs a key");
+		}
+		break;
+	}
+	case VAL_METADATA: {
+		/* NAMESPACE or NAMESPACE:KEY; the metadata tcpproxy keeps is flat. */
+		const char *colon = memchr(s + arg, ':', arg_len);
+
+		if (colon) {
+			size_t nlen = (size_t)(colon - (s + arg));
+
+			if (!nlen || nlen + 1 == arg_len)
+				return fail(err, arg,
+					    "DYNAMIC_METADATA takes NAMESPACE or "
+					    "NAMESPACE:KEY");
+			if (memchr(colon + 1, ':', arg_len - nlen - 1))
+				return fail(err, arg,
+					    "DYNAMIC_METADATA: nested keys are not supported yet "
+					    "by tcpproxy (its dynamic metadata is flat)");
+			off = add_text(f, colon + 1, arg_len - nlen - 1);
+			if (off < 0)
+				return -ENOMEM;
+			in = &f->ins[f->n - 1];
+			in->off2 = (uint32_t)off;
+			in->len2 = (uint32_t)(arg_len - nlen - 1);
+			arg_len = nlen;
+		}
+		break;
+	}
+	case VAL_ENVIRONMENT: {
+		char *name_z = strndup(s + arg, arg_len);
+		const char *v;
+
+		if (!name_z)
+			return -ENOMEM;
+		v = getenv(name_z);
+		free(name_z);
+		/* The value is what the operator renders: keep it as its argument. */
+		if (v) {
+			off = add_text(f, v, strlen(v));
+			if (off < 0)
+				return -ENOMEM;
+			in = &f->ins[f->n - 1];
+			in->off = (uint32_t)off;
+			in->len = (uint32_t)strlen(v);
+			in->plain = 1; /* set */
+		}
+		return 0;
+	}
+	default:
+		break;
+	}
+	if (arg_len) {
+		off = add_text(f, s + arg, arg_len);
+		if (off < 0)
+			return -ENOMEM;
+		in = &f->ins[f->n - 1];
+		in->off = (uint32_t)off;
+		in->len = (uint32_t)arg_len;
+	}
+	return 0;
+}
+
+static int compile_into(struct tp_format *f, const char *s, size_t len, struct tp_fmt_error *err)
+{
+	size_t i = 0, lit = 0;
+	int ret;
+
+	if (memchr(s, '\0', len))
+		return fail(err, (size_t)((const char *)memchr(s, '\0', len) - s),
+			    "a format must not contain a NUL character");
+	while (i < len) {
+		if (s[i] != '%') {
+			i++;
+			continue;
+		}
+		ret = add_literal(f, s + lit, i - lit);
+		if (ret < 0)
+			return ret;
+		if (i + 1 < len && s[i + 1] == '%') {
+			ret = add_literal(f, "%", 1);
+			if (ret < 0)
+				return ret;
+			i += 2;
+		} else {
+			ret = parse_op(f, s, len, i, &i, err);
+			if (ret < 0)
+				return ret;
+		}
+		lit = i;
+	}
+	return add_literal(f, s + lit, i - lit);
+}
+
+int tp_format_compile(const char *s, size_t len, struct tp_format **out, struct tp_fmt_error *err)
+{
+	struct tp_format *f = format_new();
+	int ret;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	ret = compile_into(f, s, len, err);
+	if (ret < 0) {
+		tp_format_free(f);
+		return ret;
+	}
+	*out = f;
+	return 0;
+}
+
+static int cmp_pairs(const void *a, const void *b)
+{
+	const struct tp_ynode_pair *x = *(const struct tp_ynode_pair *const *)a;
+	const struct tp_ynode_pair *y = *(const struct tp_ynode_pair *const *)b;
+
+	return strcmp(x->key->str, y->key->str);
+}
+
+/* Escapes s as the inside of a JSON string into the text pool. */
+static int64_t add_json_key(struct tp_format *f, const char *s, size_t n);
+
+static int compile_json_map(struct tp_format *f, const struct tp_ynode *map, unsigned depth,
+			    struct tp_fmt_error *err)
+{
+	const struct tp_ynode_pair **sorted;
+	int ret = 0;
+
+	if (depth > JSON_DEPTH_MAX) {
+		err->node = map;
+		return fail(err, 0, "json_format nests deeper than %d levels", JSON_DEPTH_MAX);
+	}
+	if (!map->n)
+		return 0;
+	sorted = calloc(map->n, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < map->n; i++)
+		sorted[i] = &map->pairs[i];
+	/* Envoy always sorts the properties (json_format_options.sort_properties is a no-op). */
+	qsort(sorted, map->n, sizeof(*sorted), cmp_pairs);
+	for (size_t i = 0; i < map->n && !ret; i++) {
+		const struct tp_ynode *k = sorted[i]->key, *v = sorted[i]->value;
+		struct tp_fmt_ins *in;
+		int64_t off = add_json_key(f, k->str, k->len);
+		uint32_t first;
+
+		if (off < 0)
+			goto out_oom;
+		if (v->type == TP_YNODE_MAP) {
+			in = add_ins(f, TP_FMT_JSON_OPEN);
+			if (!in)
+				goto out_oom;
+			in->off = (uint32_t)off;
+			in->len = (uint32_t)strlen(f->text + off);
+			ret = compile_json_map(f, v, depth + 1, err);
+			if (!ret && !add_ins(f, TP_FMT_JSON_CLOSE))
+				goto out_oom;
+			continue;
+		}
+		if (v->type != TP_YNODE_SCALAR) {
+			err->node = v;
+			ret = fail(err, 0,
+				   "json_format values must be format strings or mappings, not %s",
+				   tp_ynode_kind_name(v));
+			break;
+		}
+		in = add_ins(f, TP_FMT_JSON_FIELD);
+		if (!in)
+			goto out_oom;
+		in->off = (uint32_t)off;
+		in->len = (uint32_t)strlen(f->text + off);
+		first = f->n;
+		ret = compile_into(f, v->str, v->len, err);
+		if (ret == -EINVAL)
+			err->node = v;
+		/* add_ins may have moved the array: find the field again. */
+		f->ins[first - 1].n = f->n - first;
+	}
+	free(sorted);
+	return ret;
+
+out_oom:
+	free(sorted);
+	return -ENOMEM;
+}
+
+int tp_format_compile_json(const struct tp_ynode *map, bool typed, struct tp_format **out,
+			   struct tp_fmt_error *err)
+{
+	struct tp_format *f = format_new();
+	int ret;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	f->json = true;
+	f->typed = typed;
+	if (map->type != TP_YNODE_MAP) {
+		err->node = map;
+		ret = fail(err, 0, "json_format must be a mapping of keys to format strings");
+	} else {
+		ret = compile_json_map(f, map, 1, err);
+	}
+	if (ret < 0) {
+		tp_format_free(f);
+		return ret;
+	}
+	*out = f;
+	return 0;
+}
+
+void tp_format_error_position(const struct tp_ynode *scalar, size_t off, uint32_t *line,
+			      uint32_t *col)
+{
+	/* A quoted scalar's text starts after its quote. */
+	*line = scalar->line;
+	*col = scalar->col + (scalar->quoted ? 1 : 0) + (uint32_t)off;
+}
+
+/* ---- rendering ---- */
+
+/* Where output goes: a bounded buffer, optionally escaping as the inside of a JSON string, and
+ * optionally cut at an operator's :Z. */
+struct sink {
+	char *buf;
+	size_t cap, len;
+	bool full; /* something did not fit */
+	bool esc;
+};
+
+static void put_raw(struct sink *o, const char *p, size_t n)
+{
+	if (n > o->cap - o->len) {
+		n = o->cap - o->len;
+		o->full = true;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+static void put_escaped(struct sink *o, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		char e[6] = {'\\', 0, 0, 0, 0, 0};
+		size_t k = 2;
+
+		switch (ch) {
+		case '"':
+		case '\\':
+			e[1] = (char)ch;
+			break;
+		case '\n':
+			e[1] = 'n';
+			break;
+		case '\r':
+			e[1] = 'r';
+			break;
+		case '\t':
+			e[1] = 't';
+			break;
+		case '\b':
+			e[1] = 'b';
+			break;
+		case '\f':
+			e[1] = 'f';
+			break;
+		default:
+			if (ch >= 0x20) {
+				put_raw(o, (const char *)&ch, 1);
+				continue;
+			}
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[ch >> 4];
+			e[5] = hex[ch & 15];
+			k = 6;
+			break;
+		}
+		put_raw(o, e, k);
+	}
+}
+
+static void put(struct sink *o, const char *p, size_t n)
+{
+	if (o->esc)
+		put_escaped(o, p, n);
+	else
+		put_raw(o, p, n);
+}
+
+/* An operator's value, before quoting, escaping and truncation. */
+enum vkind {
+	V_NONE, /* unset: "-" in text, null in typed JSON */
+	V_STR,
+	V_NUM,
+	V_BOOL,
+	V_JSON, /* already JSON text (FILTER_STATE typed, a metadata namespace) */
+};
+
+struct value {
+	enum vkind k;
+	const char *s;
+	size_t n;
+	uint64_t u;
+	char tmp[1024];
+};
+
+size_t tp_ip_format(const struct tp_ip *ip, bool with_port, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	if (!ip->family || !inet_ntop(ip->family, ip->addr, a, sizeof(a)))
+		return 0;
+	if (!with_port)
+		n = snprintf(buf, cap, "%s", a);
+	else if (ip->family == AF_INET6)
+		n = snprintf(buf, cap, "[%s]:%u", a, ip->port);
+	else
+		n = snprintf(buf, cap, "%s:%u", a, ip->port);
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static void ip_of_sockaddr(const struct tp_sockaddr *sa, struct tp_ip *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (sa->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa->ss;
+
+		ip->family = AF_INET;
+		ip->port = ntohs(in->sin_port);
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (sa->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa->ss;
+
+		ip->family = AF_INET6;
+		ip->port = ntohs(in6->sin6_port);
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
+}
+
+static void value_addr(const struct op_def *d, const struct tp_conn *c, struct value *v)
+{
+	struct tp_ip up;
+	const struct tp_ip *ip = NULL;
+
+	switch (d->addr) {
+	case ADDR_UP_REMOTE:
+		if (c->host) {
+			ip_of_sockaddr(&c->host->cfg->addr, &up);
+			ip = &up;
+		}
+		break;
+	case ADDR_UP_LOCAL:
+		ip = &c->up_local;
+		break;
+	case ADDR_DOWN_REMOTE:
+		ip = &c->down_remote;
+		break;
+	default:
+		ip = &c->down_local;
+		break;
+	}
+	if (!ip || !ip->family)
+		return;
+	if (d->form == FORM_PORT) {
+		v->k = V_NUM;
+		v->u = ip->port;
+		return;
+	}
+	v->n = tp_ip_format(ip, d->form == FORM_FULL, v->tmp, sizeof(v->tmp));
+	v->s = v->tmp;
+	v->k = V_STR;
+}
+
+/* Envoy's short flag names, in the order Envoy prints them (its CoreResponseFlag enum). */
+static void value_flags(const struct tp_conn *c, struct value *v)
+{
+	static const struct {
+		uint32_t flag;
+		const char *name;
+	} names[] = {
+		{TP_CF_NO_HEALTHY, "UH"},	 {TP_CF_CONNECT_FAIL, "UF"},
+		{TP_CF_RETRIES_EXCEEDED, "URX"}, {TP_CF_DURATION, "DT"},
+		{TP_CF_NO_ROUTE, "NC"},
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(c->flags & names[i].flag))
+			continue;
+		if (n)
+			v->tmp[n++] = ',';
+		memcpy(v->tmp + n, names[i].name, strlen(names[i].name));
+		n += strlen(names[i].name);
+	}
+	if (!n)
+		return;
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+static void value_termination(const struct tp_conn *c, struct value *v)
+{
+	switch (c->close_reason) {
+	case TP_CLOSE_CONNECT_FAILED:
+	case TP_CLOSE_NO_HEALTHY_UPSTREAM:
+	case TP_CLOSE_RESOURCE_LIMIT:
+	case TP_CLOSE_NO_ROUTE:
+		/* Envoy's LocalCloseReasons::TcpProxyInitializationFailure, its spelling and all,
+		 * then the UpstreamFailureReason number. */
+		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "tcp_initializion_failure:%d",
+					c->close_reason - TP_CLOSE_CONNECT_FAILED);
+		break;
+	case TP_CLOSE_IDLE_TIMEOUT:
+		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "tcp_session_idle_timeout");
+		break;
+	case TP_CLOSE_MAX_DURATION:
+		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "max_connection_duration_reached");
+		break;
+	default:
+		return;
+	}
+	v->k = V_STR;
+	v->s = v->tmp;
+}
+
+static void value_transport_failure(const struct tp_conn *c, struct value *v)
+{
+	const char *why;
+	size_t n;
+
+	if (!c->connect_err)
+		return;
+	/* Envoy's "delayed connect error: <strerror>", spaces made underscores in the log. */
+	why = strerror(c->connect_err);
+	n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "delayed connect error: %s", why);
+	if (n >= sizeof(v->tmp))
+		n = sizeof(v->tmp) - 1;
+	for (size_t i = 0; i < n; i++)
+		if (v->tmp[i] == ' ')
+			v->tmp[i] = '_';
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+/* Writes s as a JSON string literal into tmp; falls back to unset if it does not fit. */
+static void value_json_string(const char *s, struct value *v)
+{
+	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp), .esc = true};
+
+	put_raw(&o, "\"", 1);
+	put_escaped(&o, s, strlen(s));
+	put_raw(&o, "\"", 1);
+	if (o.full)
+		return;
+	v->k = V_JSON;
+	v->s = v->tmp;
+	v->n = o.len;
+}
+
+static void value_of_state(const struct tp_value *sv, bool plain, struct value *v)
+{
+	switch (sv->type) {
+	case TP_VALUE_STRING:
+		if (plain) {
+			v->k = V_STR;
+			v->s = sv->s;
+			v->n = strlen(sv->s);
+		} else {
+			value_json_string(sv->s, v);
+		}
+		break;
+	case TP_VALUE_BOOL:
+		v->k = V_BOOL;
+		v->u = sv->b;
+		break;
+	case TP_VALUE_UINT64:
+		v->k = V_NUM;
+		v->u = sv->u;
+		break;
+	}
+}
+
+/* DYNAMIC_METADATA(NAMESPACE): every key of the namespace as one JSON object. */
+static void value_namespace(const struct tp_state_map *m, const char *ns, size_t ns_len,
+			    struct value *v)
+{
+	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp)};
+	bool any = false;
+
+	put_raw(&o, "{", 1);
+	for (uint32_t i = 0; m && i < m->n; i++) {
+		const struct tp_state_entry *e = &m->v[i];
+		const char *key = e->key + ns_len + 1;
+		struct value ev = {.k = V_NONE};
+		char num[24];
+
+		if (strncmp(e->key, ns, ns_len) || e->key[ns_len] != '\x1f')
+			continue;
+		put_raw(&o, any ? ",\"" : "\"", any ? 2 : 1);
+		put_escaped(&o, key, strlen(key));
+		put_raw(&o, "\":", 2);
+		any = true;
+		value_of_state(&e->value, false, &ev);
+		if (ev.k == V_BOOL)
+			put_raw(&o, ev.u ? "true" : "false", ev.u ? 4 : 5);
+		else if (ev.k == V_NUM)
+			put_raw(&o, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, ev.u));
+		else if (ev.k == V_JSON)
+			put_raw(&o, ev.s, ev.n);
+		else
+			put_raw(&o, "null", 4);
+	}
+	put_raw(&o, "}", 1);
+	if (!any || o.full)
+		return;
+	v->k = V_JSON;
+	v->s = v->tmp;
+	v->n = o.len;
+}
+
+static const char *hostname(void)
+{
+	static char name[256];
+
+	if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
+		snprintf(name, sizeof(name), "-");
+	return name;
+}
+
+static const char *const log_types[] = {
+	[TP_ALOG_NOT_SET] = "NotSet",
+	[TP_ALOG_TCP_START] = "TcpConnectionStart",
+	[TP_ALOG_TCP_CONNECTED] = "TcpUpstreamConnected",
+	[TP_ALOG_TCP_PERIODIC] = "TcpPeriodic",
+	[TP_ALOG_TCP_END] = "TcpConnectionEnd",
+};
+
+static void value_time(const struct tp_format *f, const struct tp_fmt_ins *in,
+		       const struct tp_conn *c, struct value *v);
+
+static void value_of(const struct tp_format *f, const struct tp_fmt_ins *in,
+		     const struct tp_fmt_ctx *x, struct value *v)
+{
+	const struct op_def *d = &ops[in->op];
+	const struct tp_conn *c = x->c;
+	/* A format of operators without arguments ("%START_TIME%") has no text pool at all:
+	 * NULL + 0 is undefined, so such an operator gets "" (it never reads arg). */
+	const char *arg = f->text ? f->text + in->off : "";
+
+	v->k = V_NONE;
+	switch (d->val) {
+	case VAL_NONE:
+		break;
+	case VAL_START_TIME:
+		value_time(f, in, c, v);
+		break;
+	case VAL_DURATION:
+		v->k = V_NUM;
+		v->u = x->now_ms > c->start_ms ? x->now_ms - c->start_ms : 0;
+		break;
+	case VAL_BYTES_RECEIVED:
+		v->k = V_NUM;
+		v->u = c->rx_bytes;
+		break;
+	case VAL_BYTES_SENT:
+		v->k = V_NUM;
+		v->u = c->tx_bytes;
+		break;
+	case VAL_ATTEMPTS:
+		v->k = V_NUM;
+		v->u = c->attempts;
+		break;
+	case VAL_RESPONSE_CODE:
+		/* A TCP session has no response code: Envoy logs 0. */
+		v->k = V_NUM;
+		v->u = 0;
+		break;
+	case VAL_RESPONSE_FLAGS:
+		value_flags(c, v);
+		break;
+	case VAL_TERMINATION:
+		value_termination(c, v);
+		break;
+	case VAL_TRANSPORT_FAILURE:
+		value_transport_failure(c, v);
+		break;
+	case VAL_ADDR:
+		value_addr(d, c, v);
+		break;
+	case VAL_UPSTREAM_CLUSTER:
+		if (c->cluster) {
+			v->k = V_STR;
+			v->s = c->cluster->cfg->name;
+			v->n = strlen(v->s);
+		}
+		break;
+	case VAL_SNI:
+		/* No TLS inspection yet: the TLS issue gives connections a server name. */
+		break;
+	case VAL_LOG_TYPE:
+		v->k = V_STR;
+		v->s = log_types[x->type];
+		v->n = strlen(v->s);
+		break;
+	case VAL_CONNECTION_ID:
+		v->k = V_NUM;
+		v->u = c->id;
+		break;
+	case VAL_HOSTNAME:
+		v->k = V_STR;
+		v->s = hostname();
+		v->n = strlen(v->s);
+		break;
+	case VAL_FILTER_STATE: {
+		const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, arg);
+
+		if (e)
+			value_of_state(&e->value, in->plain, v);
+		break;
+	}
+	case VAL_METADATA:
+		if (in->len2) {
+			const struct tp_value *mv =
+				tp_metadata_get(c->metadata, arg, f->text + in->off2);
+
+			if (mv)
+				value_of_state(mv, true, v);
+		} else {
+			value_namespace(c->metadata, arg, in->len, v);
+		}
+		break;
+	case VAL_CHAIN_NAME:
+		if (c->chain && c->chain->name) {
+			v->k = V_STR;
+			v->s = c->chain->name;
+			v->n = strlen(v->s);
+		}
+		break;
+	case VAL_ENVIRONMENT:
+		if (in->plain) {
+			v->k = V_STR;
+			v->s = arg;
+			v->n = in->len;
+		}
+		break;
+	}
+}
+
+/* START_TIME: strftime(3) in UTC plus Envoy's %s, %f, %[1-9]f and absl's %E[1-9*]S. */
+static void value_time(const struct tp_format *f, const struct tp_fmt_ins *in,
+		       const struct tp_conn *c, struct value *v)
+{
+	const char *fmt = in->len ? f->text + in->off : DEFAULT_TIME;
+	char run[TIME_FORMAT_MAX + 1];
+	size_t n = 0, r = 0;
+	uint64_t us = c->start_wall_us;
+	time_t secs = (time_t)(us / 1000000);
+	uint32_t frac_ns = (uint32_t)(us % 1000000) * 1000;
+	struct tm tm;
+
+	if (!us)
+		return;
+	gmtime_r(&secs, &tm);
+	for (const char *p = fmt;; p++) {
+		int digits = -1;
+		bool with_secs = false;
+		const char *skip = p;
+
+		if (*p == '%' && p[1] == 's') {
+			digits = 0;
+			skip = p + 1;
+		} else if (*p == '%' && p[1] == 'f') {
+			digits = 9;
+			skip = p + 1;
+		} else if (*p == '%' && p[1] >= '1' && p[1] <= '9' && p[2] == 'f') {
+			digits = p[1] - '0';
+			skip = p + 2;
+		} else if (*p == '%' && p[1] == 'E' &&
+			   (p[2] == '*' || (p[2] >= '1' && p[2] <= '9')) && p[3] == 'S') {
+			digits = p[2] == '*' ? 6 : p[2] - '0';
+			with_secs = true;
+			skip = p + 3;
+		}
+		if (digits < 0 && *p) {
+			/* Keeps "%%" and other pairs whole for strftime. */
+			run[r++] = *p;
+			if (*p == '%' && p[1])
+				run[r++] = *++p;
+			continue;
+		}
+		if (r) {
+			run[r] = '\0';
+			n += strftime(v->tmp + n, sizeof(v->tmp) - n, run, &tm);
+			r = 0;
+		}
+		if (!*p)
+			break;
+		if (*p == '%' && p[1] == 's') {
+			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%lld",
+					      (long long)secs);
+		} else {
+			char fr[10];
+
+			snprintf(fr, sizeof(fr), "%09u", frac_ns);
+			if (with_secs)
+				n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%02d.",
+						      tm.tm_sec);
+			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%.*s", digits, fr);
+		}
+		if (n >= sizeof(v->tmp))
+			n = sizeof(v->tmp) - 1;
+		p = skip;
+	}
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+/* Text form of a value: what a text format prints and what a JSON string holds. */
+static void put_value_text(struct sink *o, const struct tp_format *f, const struct tp_fmt_ins *in,
+			   const struct value *v)
+{
+	char num[24];
+	const char *s = v->s;
+	size_t n = v->n;
+
+	switch (v->k) {
+	case V_NONE:
+		if (!f->omit_empty)
+			put(o, "-", 1);
+		return;
+	case V_NUM:
+		s = num;
+		n = (size_t)snprintf(num, sizeof(num), "%" PRIu64, v->u);
+		break;
+	case V_BOOL:
+		s = v->u ? "true" : "false";
+		n = strlen(s);
+		break;
+	default:
+		break;
+	}
+	if (in->max_len && n > in->max_len)
+		n = in->max_len;
+	put(o, s, n);
+}
+
+static void render_text(const struct tp_format *f, const struct tp_fmt_ctx *x, struct sink *o,
+			uint32_t from, uint32_t n)
+{
+	for (uint32_t i = from; i < from + n; i++) {
+		const struct tp_fmt_ins *in = &f->ins[i];
+		struct value v;
+
+		if (in->kind == TP_FMT_LIT) {
+			put(o, f->text + in->off, in->len);
+			continue;
+		}
+		value_of(f, in, x, &v);
+		put_value_text(o, f, in, &v);
+	}
+}
+
+/* A JSON field's value: [from, from + n) are its pieces. */
+static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx *x, struct sink *o,
+			      uint32_t from, uint32_t n, bool *omit)
+{
+	const struct tp_fmt_ins *in = &f->ins[from];
+	struct value v;
+
+	*omit = false;
+	if (n == 1 && in->kind == TP_FMT_OP) {
+		value_of(f, in, x, &v);
+		if (v.k == V_NONE && f->omit_empty) {
+			*omit = true;
+			return true;
+		}
+		if (f->typed) {
+			char num[24];
+
+			switch (v.k) {
+			case V_NONE:
+				put_raw(o, "null", 4);
+				return true;
+			case V_NUM:
+				if (ops[in->op].numeric || ops[in->op].val == VAL_FILTER_STATE ||
+				    ops[in->op].val == VAL_METADATA) {
+					put_raw(o, num,
+						(size_t)snprintf(num, sizeof(num), "%" PRIu64,
+								 v.u));
+					return true;
+				}
+				break;
+			case V_BOOL:
+				put_raw(o, v.u ? "true" : "false", v.u ? 4 : 5);
+				return true;
+			case V_JSON:
+				put_raw(o, v.s, v.n);
+				return true;
+			default:
+				break;
+			}
+		}
+		put_raw(o, "\"", 1);
+		o->esc = true;
+		put_value_text(o, f, in, &v);
+		o->esc = false;
+		put_raw(o, "\"", 1);
+		return true;
+	}
+	put_raw(o, "\"", 1);
+	o->esc = true;
+	render_text(f, x, o, from, n);
+	o->esc = false;
+	put_raw(o, "\"", 1);
+	return true;
+}
+
+static void render_json(const struct tp_format *f, const struct tp_fmt_ctx *x, struct sink *o)
+{
+	bool first[JSON_DEPTH_MAX + 2] = {true};
+	unsigned depth = 0;
+
+	put_raw(o, "{", 1);
+	for (uint32_t i = 0; i < f->n; i++) {
+		const struct tp_fmt_ins *in = &f->ins[i];
+		size_t mark = o->len;
+		bool omit;
+
+		switch (in->kind) {
+		case TP_FMT_JSON_OPEN:
+			if (!first[depth])
+				put_raw(o, ",", 1);
+			first[depth] = false;
+			put_raw(o, "\"", 1);
+			put_raw(o, f->text + in->off, in->len);
+			put_raw(o, "\":{", 3);
+			first[++depth] = true;
+			break;
+		case TP_FMT_JSON_CLOSE:
+			put_raw(o, "}", 1);
+			depth--;
+			break;
+		case TP_FMT_JSON_FIELD:
+			if (!first[depth])
+				put_raw(o, ",", 1);
+			put_raw(o, "\"", 1);
+			put_raw(o, f->text + in->off, in->len);
+			put_raw(o, "\":", 2);
+			render_json_value(f, x, o, i + 1, in->n, &omit);
+			if (omit)
+				o->len = mark; /* take the key back too */
+			else
+				first[depth] = false;
+			i += in->n;
+			break;
+		default:
+			break;
+		}
+	}
+	put_raw(o, "}\n", 2);
+}
+
+size_t tp_format_render(const struct tp_format *f, const struct tp_fmt_ctx *x, char *buf,
+			size_t cap, bool *truncated)
+{
+	struct sink o = {.buf = buf, .cap = cap};
+
+	if (f->json)
+		render_json(f, x, &o);
+	else
+		render_text(f, x, &o, 0, f->n);
+	if (truncated)
+		*truncated = o.full;
+	return o.len;
+}
+
+static int64_t add_json_key(struct tp_format *f, const char *s, size_t n)
+{
+	char tmp[512];
+	struct sink o = {.buf = tmp, .cap = sizeof(tmp), .esc = true};
+
+	put_escaped(&o, s, n);
+	if (o.full)
+		return -1;
+	return add_text(f, tmp, o.len);
+}

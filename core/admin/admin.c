@@ -1,0 +1,385 @@
+/* The admin routes, shared by the admin endpoint and the stats socket. Each answer is computed
+ * from one snapshot of the stats segment, taken when the request is complete. */
+#include "core/admin/admin.h"
+#include "core/base/version.h"
+
+#include "core/base/http.h"
+#include "core/base/sbuf.h"
+#include "core/base/timer.h"
+#include "shm/stats.h"
+#include "shm/stats_fmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CT_TEXT	      "text/plain; charset=UTF-8"
+#define CT_JSON	      "application/json"
+#define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
+
+static const struct route {
+	const char *path;
+	const char *help;
+} routes[] = {
+	{"/", "this list"},
+	{"/clusters", "upstream cluster status: per host cx_active, cx_total, cx_connect_fail, "
+		      "health"},
+	{"/ready", "200 LIVE when every worker is up, 503 otherwise"},
+	{"/server_info", "version, state, uptime, epoch and command line as JSON"},
+	{"/stats", "every stat: ?format=text|json|prometheus, ?filter=REGEX, "
+		   "?type=All|Counters|Gauges|Histograms"},
+	{"/stats/prometheus", "every stat in Prometheus text format: ?filter=REGEX"},
+};
+
+int tp_admin_register_hosts(struct tp_stats *st, struct tp_cluster_cfg *cl)
+{
+	char name[TP_STATS_NAME_MAX];
+	int ret;
+
+	for (size_t i = 0; i < cl->n_endpoints; i++) {
+		struct tp_endpoint_cfg *ep = &cl->endpoints[i];
+
+		if (snprintf(name, sizeof(name), "%s::%s", cl->name, ep->addr.text) >=
+		    (int)sizeof(name))
+			return -ENAMETOOLONG;
+		ret = tp_stats_scope(st, TP_SCOPE_HOST, name, &ep->stats_base);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void reply(struct tp_admin_resp *out, int status, const char *content_type)
+{
+	out->status = status;
+	out->content_type = content_type;
+}
+
+static void reply_text(struct tp_admin_resp *out, int status, const char *fmt, const char *arg)
+{
+	reply(out, status, CT_TEXT);
+	tp_sbuf_printf(&out->body, fmt, arg);
+}
+
+/* Envoy's server.version: the first six hex digits of the source revision, as a number. */
+static uint64_t version_number(void)
+{
+	uint64_t v = 0;
+	unsigned n = 0;
+
+	for (const char *c = tp_version; *c && n < 6; c++, n++) {
+		int d = (*c >= '0' && *c <= '9')   ? *c - '0'
+			: (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
+						   : -1;
+
+		if (d < 0)
+			return n == 6 ? v : 0;
+		v = v * 16 + (uint64_t)d;
+	}
+	return n == 6 ? v : 0;
+}
+
+static uint64_t rss_bytes(pid_t pid)
+{
+	unsigned long long size, resident = 0;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t uptime_s(const struct tp_master_view *v)
+{
+	uint64_t now = now_unix_ms();
+
+	return v->start_unix_ms && now > v->start_unix_ms ? (now - v->start_unix_ms) / 1000 : 0;
+}
+
+/* The server gauges only the master knows, written to its own block at read time and patched
+ * into the snapshot just taken (worker blocks never write server.*, so the sum is the value). */
+static void refresh_server_stats(const struct tp_master_view *v, struct tp_stats_snap *snap)
+{
+	struct tp_stats_block *blk = tp_stats_block(v->stats, TP_STATS_SLOT_MASTER);
+	uint64_t vals[TP_SERVER__COUNT] = {0};
+	bool set[TP_SERVER__COUNT] = {false};
+	uint64_t mem = rss_bytes(getpid());
+	int64_t conns = 0;
+	uint32_t base;
+
+	if (tp_stats_scope(v->stats, TP_SCOPE_SERVER, "", &base) < 0)
+		return;
+	for (size_t i = 0; i < snap->n; i++)
+		if (snap->v[i].kind == TP_SCOPE_LISTENER &&
+		    !strcmp(snap->v[i].stat, "downstream_cx_active"))
+			conns += (int64_t)snap->v[i].value;
+	for (unsigned s = 0; s < tp_stats_n_slots(v->stats); s++) {
+		struct tp_stats_slot_info si;
+
+		if (!tp_stats_slot_get(v->stats, s, &si) && si.pid > 0 &&
+		    (si.state == TP_SLOT_LIVE || si.state == TP_SLOT_DRAINING ||
+		     si.state == TP_SLOT_STARTING))
+			mem += rss_bytes(si.pid);
+	}
+	vals[TP_SERVER_uptime] = uptime_s(v);
+	vals[TP_SERVER_version] = version_number();
+	vals[TP_SERVER_total_connections] = (uint64_t)(conns < 0 ? 0 : conns);
+	vals[TP_SERVER_memory_allocated] = mem;
+	set[TP_SERVER_uptime] = set[TP_SERVER_version] = set[TP_SERVER_total_connections] = true;
+	set[TP_SERVER_memory_allocated] = true;
+	for (unsigned s = 0; s < TP_SERVER__COUNT; s++)
+		if (set[s])
+			tp_stat_set(blk, base + s, vals[s]);
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct tp_stat_desc *d = tp_stats_kinds[TP_SCOPE_SERVER].stats;
+
+		if (snap->v[i].kind != TP_SCOPE_SERVER)
+			continue;
+		for (unsigned s = 0; s < tp_stats_kinds[TP_SCOPE_SERVER].n_stats; s++)
+			if (set[s] && !strcmp(d[s].name, snap->v[i].stat))
+				snap->v[i].value = vals[s];
+	}
+}
+
+/* ?type= as Envoy spells it. */
+static bool parse_types(const char *s, unsigned *out)
+{
+	if (!strcmp(s, "All"))
+		*out = TP_STATS_TYPES_ALL;
+	else if (!strcmp(s, "Counters"))
+		*out = 1u << TP_STAT_COUNTER;
+	else if (!strcmp(s, "Gauges"))
+		*out = 1u << TP_STAT_GAUGE;
+	else if (!strcmp(s, "Histograms"))
+		*out = 1u << TP_STAT_HISTOGRAM;
+	else
+		return false;
+	return true;
+}
+
+static void stats(const struct tp_master_view *v, const char *query, bool prometheus,
+		  struct tp_admin_resp *out)
+{
+	enum tp_stats_format fmt = prometheus ? TP_STATS_PROMETHEUS : TP_STATS_TEXT;
+	unsigned types = TP_STATS_TYPES_ALL;
+	struct tp_stats_snap snap;
+	char val[TP_HTTP_TARGET_MAX];
+	bool have_filter = false;
+	regex_t re;
+	int ret;
+
+	ret = tp_http_query_get(query, "format", val, sizeof(val));
+	if (ret < 0 || (ret > 0 && !tp_stats_format_parse(val, &fmt))) {
+		reply_text(out, 400, "bad format: use text, json or prometheus\n", NULL);
+		return;
+	}
+	ret = tp_http_query_get(query, "type", val, sizeof(val));
+	if (ret < 0 || (ret > 0 && !parse_types(val, &types))) {
+		reply_text(out, 400, "bad type: use All, Counters, Gauges or Histograms\n", NULL);
+		return;
+	}
+	ret = tp_http_query_get(query, "filter", val, sizeof(val));
+	if (ret < 0) {
+		reply_text(out, 400, "bad filter: not a valid query value\n", NULL);
+		return;
+	}
+	if (ret > 0 && val[0]) {
+		char why[128];
+
+		if (tp_stats_filter_compile(&re, val, why, sizeof(why)) < 0) {
+			reply_text(out, 400, "bad filter: %s\n", why);
+			return;
+		}
+		have_filter = true;
+	}
+	if (tp_stats_snap_take(v->stats, &snap) < 0) {
+		reply_text(out, 500, "out of memory\n", NULL);
+		goto out_free;
+	}
+	refresh_server_stats(v, &snap);
+	reply(out, 200,
+	      fmt == TP_STATS_JSON	   ? CT_JSON
+	      : fmt == TP_STATS_PROMETHEUS ? CT_PROMETHEUS
+					   : CT_TEXT);
+	tp_stats_render(&snap, fmt, have_filter ? &re : NULL, types, &out->body);
+out_free:
+	tp_stats_snap_free(&snap);
+	if (have_filter)
+		regfree(&re);
+}
+
+static const struct tp_cluster_cfg *find_cluster(const struct tp_config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && i < cfg->n_clusters; i++)
+		if (!strcmp(cfg->clusters[i].name, name))
+			return &cfg->clusters[i];
+	return NULL;
+}
+
+static unsigned host_weight(void *arg, const char *cluster, const char *host)
+{
+	const struct tp_cluster_cfg *cl = find_cluster(arg, cluster);
+
+	for (size_t i = 0; cl && i < cl->n_endpoints; i++)
+		if (!strcmp(cl->endpoints[i].addr.text, host))
+			return cl->endpoints[i].weight;
+	return 1;
+}
+
+/* A cluster or host scope of the serving configuration (a reload may have removed others). */
+static bool configured(const struct tp_config *cfg, const struct tp_stats_entry *e)
+{
+	const struct tp_cluster_cfg *cl;
+	char name[TP_STATS_NAME_MAX];
+
+	if (!cfg || (e->kind != TP_SCOPE_CLUSTER && e->kind != TP_SCOPE_HOST))
+		return true;
+	if (e->kind == TP_SCOPE_CLUSTER)
+		return find_cluster(cfg, e->scope) != NULL;
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		cl = &cfg->clusters[i];
+		for (size_t h = 0; h < cl->n_endpoints; h++) {
+			snprintf(name, sizeof(name), "%s::%s", cl->name,
+				 cl->endpoints[h].addr.text);
+			if (!strcmp(name, e->scope))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Drops the cluster and host entries the serving configuration does not have. */
+static void keep_configured(const struct tp_config *cfg, struct tp_stats_snap *snap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < snap->n; i++) {
+		if (configured(cfg, &snap->v[i])) {
+			snap->v[n++] = snap->v[i];
+			continue;
+		}
+		free(snap->v[i].name);
+		free(snap->v[i].scope);
+		free(snap->v[i].hist);
+	}
+	snap->n = n;
+}
+
+static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
+{
+	struct tp_stats_snap snap;
+
+	if (tp_stats_snap_take(v->stats, &snap) < 0) {
+		reply_text(out, 500, "out of memory\n", NULL);
+	} else {
+		keep_configured(v->cfg, &snap);
+		reply(out, 200, CT_TEXT);
+		tp_stats_render_clusters(&snap, host_weight, (void *)v->cfg, &out->body);
+	}
+	tp_stats_snap_free(&snap);
+}
+
+static bool all_live(const struct tp_master_view *v)
+{
+	return v->state && !strcmp(v->state, "LIVE") && v->workers_live >= v->concurrency;
+}
+
+static void ready(const struct tp_master_view *v, struct tp_admin_resp *out)
+{
+	reply_text(out, all_live(v) ? 200 : 503, "%s\n", v->state ? v->state : "INITIALIZING");
+}
+
+static void server_info(const struct tp_master_view *v, struct tp_admin_resp *out)
+{
+	uint64_t up = uptime_s(v), now = now_unix_ms(), epoch_up = up;
+	struct tp_sbuf *b = &out->body;
+
+	if (v->epoch && v->last_reload_ok && v->last_reload_unix_ms && now > v->last_reload_unix_ms)
+		epoch_up = (now - v->last_reload_unix_ms) / 1000;
+	reply(out, 200, CT_JSON);
+	tp_sbuf_puts(b, "{\"version\":");
+	tp_sbuf_json_str(b, tp_version);
+	tp_sbuf_puts(b, ",\"state\":");
+	tp_sbuf_json_str(b, v->state ? v->state : "INITIALIZING");
+	tp_sbuf_printf(b,
+		       ",\"uptime_current_epoch\":\"%" PRIu64 "s\",\"uptime_all_epochs\":\"%" PRIu64
+		       "s\",\"hot_restart_version\":\"tcpproxy.stats.%u\"",
+		       epoch_up, up, TP_STATS_VERSION);
+	tp_sbuf_printf(b,
+		       ",\"command_line_options\":{\"base_id\":\"%u\",\"concurrency\":%u,"
+		       "\"restart_epoch\":%" PRIu32 ",\"config_path\":",
+		       v->base_id, v->concurrency, v->epoch);
+	tp_sbuf_json_str(b, v->cfg && v->cfg->path ? v->cfg->path : "");
+	tp_sbuf_printf(
+		b,
+		"},\"workers\":{\"configured\":%u,\"live\":%u},\"reloads\":{\"failed\":%" PRIu64
+		",\"last_unix_ms\":%" PRIu64 ",\"last_ok\":%s,\"last_error\":",
+		v->concurrency, v->workers_live, v->reloads_failed, v->last_reload_unix_ms,
+		v->last_reload_ok ? "true" : "false");
+	tp_sbuf_json_str(b, v->last_reload_error);
+	tp_sbuf_puts(b, "}}\n");
+}
+
+static void index_page(struct tp_sbuf *b)
+{
+	tp_sbuf_puts(b, "tcpproxy admin commands are:\n");
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		tp_sbuf_printf(b, "  %s: %s\n", routes[i].path, routes[i].help);
+}
+
+void tp_admin_handle(const struct tp_master_view *v, const char *method, const char *target,
+		     struct tp_admin_resp *out)
+{
+	char path[TP_HTTP_TARGET_MAX + 1];
+	const char *query;
+	bool known = false;
+
+	memset(out, 0, sizeof(*out));
+	tp_http_target_split(target, path, sizeof(path), &query);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		known |= !strcmp(path, routes[i].path);
+	if (!known) {
+		reply(out, 404, CT_TEXT);
+		tp_sbuf_puts(&out->body, "invalid path. ");
+		index_page(&out->body);
+	} else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		reply_text(out, 405, "method %s not allowed: use GET\n", method);
+		out->extra_headers = "Allow: GET, HEAD\r\n";
+	} else if (!strcmp(path, "/")) {
+		reply(out, 200, CT_TEXT);
+		index_page(&out->body);
+	} else if (!strcmp(path, "/stats")) {
+		stats(v, query, false, out);
+	} else if (!strcmp(path, "/stats/prometheus")) {
+		stats(v, query, true, out);
+	} else if (!strcmp(path, "/ready")) {
+		ready(v, out);
+	} else if (!strcmp(path, "/server_info")) {
+		server_info(v, out);
+	} else {
+		clusters(v, out);
+	}
+	if (out->body.oom) {
+		tp_sbuf_free(&out->body);
+		reply_text(out, 500, "out of memory\n", NULL);
+	}
+}

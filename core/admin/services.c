@@ -1,0 +1,422 @@
+/* The master's stats socket and admin endpoint: accept, read one request head, answer it with
+ * core/admin.c, close. Every descriptor is non-blocking and every client has a deadline, so a
+ * client that sends nothing, sends garbage or does not read cannot stall the master. */
+#include "core/admin/services.h"
+
+#include "core/admin/admin.h"
+#include "core/config/config-t.h"
+#include "core/base/http.h"
+#include "core/base/log.h"
+#include "core/base/mloop.h"
+#include "core/base/sbuf.h"
+#include "core/base/timer.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS	  64
+#define ACCEPTS_PER_WAKE  16
+#define READ_CHUNK	  16384
+#define HEAD_TIMEOUT_MS	  5000	/* to send a whole request head */
+#define WRITE_TIMEOUT_MS  10000 /* to take the whole response */
+#define LINGER_TIMEOUT_MS 2000	/* after our FIN: what the client still sends is read away */
+#define LINGER_MAX_BYTES  (4u << 20)
+
+enum phase {
+	P_READ,	  /* waiting for the request head */
+	P_WRITE,  /* sending the response */
+	P_LINGER, /* response sent and FIN sent: reading away the rest so no RST cuts it */
+};
+
+struct client {
+	int fd;
+	enum phase phase;
+	int64_t timer;
+	size_t sent;
+	size_t drained;
+	struct tp_http_req req;
+	struct tp_sbuf out;
+	struct client *next;
+	struct client **pprev;
+};
+
+static struct {
+	struct tp_mloop *loop;
+	const struct tp_master_view *view;
+	int unix_fd;
+	int admin_fd;
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ino_t unix_ino; /* removed at stop only if it is still ours */
+	struct client *clients;
+	unsigned n_clients;
+	bool atfork;
+} svc = {.unix_fd = -1, .admin_fd = -1};
+
+void tp_stats_socket_default(unsigned base_id, char *out, size_t len)
+{
+	snprintf(out, len, "/dev/shm/tcpproxy.%u.sock", base_id);
+}
+
+static void client_free(struct client *c)
+{
+	tp_mloop_del(svc.loop, c->fd);
+	if (c->timer > 0)
+		tp_mloop_cancel(svc.loop, c->timer);
+	/* shutdown first: it ends the connection even if some other process holds the fd. */
+	shutdown(c->fd, SHUT_RDWR);
+	close(c->fd);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	svc.n_clients--;
+	tp_sbuf_free(&c->out);
+	free(c);
+}
+
+static void on_client(struct tp_mloop *l, int fd, unsigned revents, void *arg);
+
+static void on_deadline(struct tp_mloop *l, void *arg)
+{
+	struct client *c = arg;
+
+	c->timer = 0;
+	if (c->phase != P_LINGER)
+		tp_debug("admin: client timed out %s",
+			 c->phase == P_READ ? "sending its request" : "reading the response");
+	client_free(c);
+}
+
+static int set_deadline(struct client *c, unsigned ms)
+{
+	if (c->timer > 0)
+		tp_mloop_cancel(svc.loop, c->timer);
+	c->timer = tp_mloop_at(svc.loop, tp_now_ms() + ms, on_deadline, c);
+	return c->timer < 0 ? -ENOMEM : 0;
+}
+
+static void start_linger(struct client *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->phase = P_LINGER;
+	if (set_deadline(c, LINGER_TIMEOUT_MS) < 0 ||
+	    tp_mloop_add(svc.loop, c->fd, POLLIN, on_client, c) < 0)
+		client_free(c);
+}
+
+/* Sends what is left of the response; false when the client was freed. */
+static bool flush(struct client *c)
+{
+	while (c->sent < c->out.len) {
+		ssize_t n = send(c->fd, c->out.p + c->sent, c->out.len - c->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (tp_mloop_add(svc.loop, c->fd, POLLOUT, on_client, c) < 0)
+				break;
+			return true;
+		}
+		if (n <= 0)
+			break;
+		c->sent += (size_t)n;
+	}
+	if (c->sent < c->out.len) {
+		client_free(c);
+		return false;
+	}
+	tp_sbuf_free(&c->out);
+	start_linger(c);
+	return true;
+}
+
+static void respond(struct client *c, const struct tp_admin_resp *r, bool head_only)
+{
+	c->phase = P_WRITE;
+	tp_http_response_head(&c->out, r->status, r->content_type, r->body.len, r->extra_headers);
+	if (!head_only && r->body.len)
+		tp_sbuf_add(&c->out, r->body.p, r->body.len);
+	if (c->out.oom || set_deadline(c, WRITE_TIMEOUT_MS) < 0) {
+		client_free(c);
+		return;
+	}
+	flush(c);
+}
+
+static void bad_request(struct client *c, const char *why)
+{
+	struct tp_admin_resp r = {.status = 400, .content_type = "text/plain; charset=UTF-8"};
+
+	tp_sbuf_printf(&r.body, "bad request: %s\n", why);
+	respond(c, &r, false);
+	tp_sbuf_free(&r.body);
+}
+
+static void on_request(struct client *c)
+{
+	struct tp_admin_resp r;
+
+	tp_admin_handle(svc.view, c->req.method, c->req.target, &r);
+	tp_debug("admin: %s %s -> %d", c->req.method, c->req.target, r.status);
+	respond(c, &r, !strcmp(c->req.method, "HEAD"));
+	tp_sbuf_free(&r.body);
+}
+
+static void on_readable(struct client *c)
+{
+	char buf[READ_CHUNK];
+	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	size_t used;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_free(c);
+		return;
+	}
+	if (c->phase == P_LINGER) {
+		c->drained += (size_t)n;
+		if (c->drained > LINGER_MAX_BYTES)
+			client_free(c);
+		return;
+	}
+	switch (tp_http_parse(&c->req, buf, (size_t)n, &used)) {
+	case TP_HTTP_NEED_MORE:
+		break;
+	case TP_HTTP_DONE:
+		on_request(c);
+		break;
+	case TP_HTTP_ERROR:
+		bad_request(c, c->req.error);
+		break;
+	}
+}
+
+static void on_client(struct tp_mloop *l, int fd, unsigned revents, void *arg)
+{
+	struct client *c = arg;
+
+	if (c->phase == P_WRITE) {
+		if (revents & (POLLOUT | POLLERR | POLLHUP))
+			flush(c);
+		return;
+	}
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		on_readable(c);
+}
+
+static void on_accept(struct tp_mloop *l, int lfd, unsigned revents, void *arg)
+{
+	for (unsigned i = 0; i < ACCEPTS_PER_WAKE; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *c;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				tp_warn("admin: accept: %s", strerror(errno));
+			return;
+		}
+		c = svc.n_clients < MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			/* Full: this client is refused, the ones being served go on. */
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->phase = P_READ;
+		tp_http_req_init(&c->req);
+		c->next = svc.clients;
+		if (c->next)
+			c->next->pprev = &c->next;
+		c->pprev = &svc.clients;
+		svc.clients = c;
+		svc.n_clients++;
+		if (set_deadline(c, HEAD_TIMEOUT_MS) < 0 ||
+		    tp_mloop_add(svc.loop, fd, POLLIN, on_client, c) < 0)
+			client_free(c);
+	}
+}
+
+/* In a worker just forked: the services are the master's alone. */
+static void close_in_child(void)
+{
+	if (svc.unix_fd >= 0)
+		close(svc.unix_fd);
+	if (svc.admin_fd >= 0)
+		close(svc.admin_fd);
+	for (struct client *c = svc.clients; c; c = c->next)
+		close(c->fd);
+	svc.unix_fd = svc.admin_fd = -1;
+	svc.clients = NULL;
+	svc.n_clients = 0;
+}
+
+/* A socket file already at path: 0 when it may be replaced (nobody listens), -EADDRINUSE when a
+ * live process listens on it, -EEXIST when it is not a socket. */
+static int check_stale(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat sb;
+	int fd, ret = 0;
+
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		ret = -EADDRINUSE;
+	close(fd);
+	if (!ret && unlink(path) < 0 && errno != ENOENT)
+		ret = -errno;
+	return ret;
+}
+
+static int open_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat sb;
+	mode_t old;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		tp_error("stats socket %s: path longer than %zu bytes", path,
+			 sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	ret = check_stale(path);
+	if (ret == -EADDRINUSE) {
+		tp_error("stats socket %s is in use by another process (another instance with the "
+			 "same --base-id?)",
+			 path);
+		return ret;
+	}
+	if (ret < 0) {
+		tp_error("stats socket %s: %s", path,
+			 ret == -EEXIST ? "exists and is not a socket" : strerror(-ret));
+		return ret;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		tp_error("stats socket: %s", strerror(errno));
+		return ret;
+	}
+	/* 0600 from the start: the master is single-threaded, so the umask is ours for a moment. */
+	old = umask(0177);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (ret < 0 || chmod(path, 0600) < 0 || listen(fd, 64) < 0 || stat(path, &sb) < 0) {
+		ret = -errno;
+		tp_error("stats socket %s: %s", path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	snprintf(svc.unix_path, sizeof(svc.unix_path), "%s", path);
+	svc.unix_ino = sb.st_ino;
+	return fd;
+}
+
+static int open_admin(const struct tp_sockaddr *a)
+{
+	int one = 1, fd, ret;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto out_err;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 128) < 0)
+		goto out_close_fd;
+	return fd;
+
+out_close_fd:
+	ret = errno;
+	close(fd);
+	errno = ret;
+out_err:
+	ret = -errno;
+	tp_error("admin: cannot listen on %s: %s", a->text, strerror(errno));
+	return ret;
+}
+
+int tp_services_start(struct tp_mloop *loop, const struct tp_master_view *v,
+		      const struct tp_master_opts *opts, const struct tp_config *cfg)
+{
+	const char *stats_socket = opts->stats_socket;
+	char def[sizeof(svc.unix_path)];
+	int ret;
+
+	svc.loop = loop;
+	svc.view = v;
+	if (!svc.atfork) {
+		ret = pthread_atfork(NULL, NULL, close_in_child);
+		if (ret)
+			return -ret;
+		svc.atfork = true;
+	}
+	if (!stats_socket) {
+		tp_stats_socket_default(opts->base_id, def, sizeof(def));
+		stats_socket = def;
+	}
+	ret = open_unix(stats_socket);
+	if (ret < 0)
+		return ret;
+	svc.unix_fd = ret;
+	/* tcpproxy-stat may run as the workers' user, as it may read the stats segment. */
+	if (opts->drop_privileges && chown(svc.unix_path, opts->uid, opts->gid) < 0)
+		tp_warn("stats socket %s: chown: %s", svc.unix_path, strerror(errno));
+	ret = tp_mloop_add(loop, svc.unix_fd, POLLIN, on_accept, NULL);
+	if (ret < 0)
+		goto out_stop;
+	if (cfg->admin.enabled) {
+		ret = open_admin(&cfg->admin.addr);
+		if (ret < 0)
+			goto out_stop;
+		svc.admin_fd = ret;
+		ret = tp_mloop_add(loop, svc.admin_fd, POLLIN, on_accept, NULL);
+		if (ret < 0)
+			goto out_stop;
+		tp_info("admin: serving http://%s/", cfg->admin.addr.text);
+	}
+	tp_info("stats socket %s", svc.unix_path);
+	return 0;
+
+out_stop:
+	tp_services_stop();
+	return ret;
+}
+
+void tp_services_stop(void)
+{
+	struct stat sb;
+
+	while (svc.clients)
+		client_free(svc.clients);
+	if (svc.admin_fd >= 0) {
+		tp_mloop_del(svc.loop, svc.admin_fd);
+		close(svc.admin_fd);
+		svc.admin_fd = -1;
+	}
+	if (svc.unix_fd >= 0) {
+		tp_mloop_del(svc.loop, svc.unix_fd);
+		close(svc.unix_fd);
+		svc.unix_fd = -1;
+		if (!stat(svc.unix_path, &sb) && sb.st_ino == svc.unix_ino)
+			unlink(svc.unix_path);
+	}
+}

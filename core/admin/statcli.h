@@ -1,0 +1,27 @@
+/* tcpproxy-stat's work: ask a master's stats socket for a report, or redraw one in place every
+ * few seconds with per-second rates (--watch). cmd/tcpproxy-stat.c only parses flags. */
+#ifndef TP_STATCLI_H
+#define TP_STATCLI_H
+
+#include "core/base/sbuf-t.h"
+
+#include <stddef.h>
+
+/* GETs target over the stats socket at path, within timeout_ms. Returns the HTTP status (the
+ * body is appended to body), -ECONNREFUSED/-ENOENT/... when there is no master to talk to, or
+ * another -errno; err says which socket was tried and why. */
+int tp_statcli_get(const char *path, const char *target, int timeout_ms, struct tp_sbuf *body,
+		   char *err, size_t errlen);
+
+/* The target for a report: "/stats?format=FMT&filter=REGEX" with the regex escaped. 0 or
+ * -ENAMETOOLONG. */
+int tp_statcli_target(char *out, size_t len, const char *format, const char *filter,
+		      const char *type);
+
+/* --watch: redraws the text report every interval_s seconds with a rate beside each counter,
+ * until q, Ctrl-C or SIGTERM; the terminal is restored before returning. 0, or -errno when the
+ * master could not be reached (err says why). */
+int tp_statcli_watch(const char *path, const char *filter, unsigned interval_s, char *err,
+		     size_t errlen);
+
+#endif

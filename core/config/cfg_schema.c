@@ -1,0 +1,567 @@
+/* Row-driven decoder: YAML node tree + one table per Envoy message -> C structs, every problem
+ * reported with its place, none fatal to the rest of the load. */
+#include "core/config/cfg_schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config/config.h"
+#include "core/base/duration.h"
+#include "core/config/ynode.h"
+
+#define COMPAT_DOC "see docs/envoy-compat.md"
+
+void tp_cfg_ctx_init(struct tp_cfg_ctx *ctx, const char *file, struct tp_cfg_errors *errs)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->file = file;
+	ctx->errs = errs;
+}
+
+size_t tp_cfg_path_push(struct tp_cfg_ctx *ctx, const char *key)
+{
+	size_t old = ctx->path_len;
+	int n = snprintf(ctx->path + old, sizeof(ctx->path) - old, "%s%s", old ? "." : "", key);
+
+	if (n > 0)
+		ctx->path_len = old + (size_t)n < sizeof(ctx->path) ? old + (size_t)n
+								    : sizeof(ctx->path) - 1;
+	return old;
+}
+
+size_t tp_cfg_path_push_index(struct tp_cfg_ctx *ctx, size_t i)
+{
+	size_t old = ctx->path_len;
+	int n = snprintf(ctx->path + old, sizeof(ctx->path) - old, "[%zu]", i);
+
+	if (n > 0)
+		ctx->path_len = old + (size_t)n < sizeof(ctx->path) ? old + (size_t)n
+								    : sizeof(ctx->path) - 1;
+	return old;
+}
+
+void tp_cfg_path_pop(struct tp_cfg_ctx *ctx, size_t len)
+{
+	ctx->path_len = len;
+	ctx->path[len] = '\0';
+}
+
+void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(ctx->path, sizeof(ctx->path), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	ctx->path_len = (size_t)n < sizeof(ctx->path) ? (size_t)n : sizeof(ctx->path) - 1;
+}
+
+void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
+		   const char *fmt, va_list ap)
+{
+	char reason[512];
+	size_t old = ctx->path_len;
+
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	if (key)
+		tp_cfg_path_push(ctx, key);
+	ctx->n_errors++;
+	if (tp_cfg_errors_add(ctx->errs, line, col, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s", ctx->file,
+			      line, col, ctx->path_len ? ctx->path : "(root)", reason))
+		ctx->oom = true;
+	tp_cfg_path_pop(ctx, old);
+}
+
+void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tp_cfg_verror(ctx, at ? at->line : 1, at ? at->col : 1, key, fmt, ap);
+	va_end(ap);
+}
+
+void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tp_cfg_verror(ctx, m.line, m.col, key, fmt, ap);
+	va_end(ap);
+}
+
+struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node)
+{
+	struct tp_cfg_mark m = {.line = node->line, .col = node->col};
+
+	return m;
+}
+
+/* protobuf's JSON mapping accepts the proto name and its lowerCamelCase json_name:
+ * "port_value" and "portValue". */
+static bool key_matches(const char *proto, const char *key)
+{
+	bool upper = false;
+
+	if (!strcmp(proto, key))
+		return true;
+	for (; *proto; proto++) {
+		if (*proto == '_') {
+			upper = true;
+			continue;
+		}
+		if (*key != *proto && !(upper && *key == toupper((unsigned char)*proto)))
+			return false;
+		upper = false;
+		key++;
+	}
+	return !*key;
+}
+
+static const struct tp_cfg_field *find_field(const struct tp_cfg_schema *s, const char *key)
+{
+	for (const struct tp_cfg_field *f = s->fields; f->key; f++) {
+		if (key_matches(f->key, key))
+			return f;
+	}
+	return NULL;
+}
+
+const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key)
+{
+	if (!map || map->type != TP_YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++) {
+		if (key_matches(key, map->pairs[i].key->str)) {
+			if (tp_ynode_is_null(map->pairs[i].value))
+				return NULL;
+			return map->pairs[i].value;
+		}
+	}
+	return NULL;
+}
+
+static void *at_off(void *obj, size_t off)
+{
+	return (char *)obj + off;
+}
+
+static void set_defaults(const struct tp_cfg_schema *s, void *obj)
+{
+	for (const struct tp_cfg_field *f = s->fields; f->key; f++) {
+		void *p = at_off(obj, f->off);
+
+		switch (f->type) {
+		case TP_CFG_BOOL:
+			*(bool *)p = f->def != 0;
+			break;
+		case TP_CFG_UINT32:
+			*(uint32_t *)p = (uint32_t)f->def;
+			break;
+		case TP_CFG_UINT32_OPT:
+		case TP_CFG_DURATION:
+			*(int64_t *)p = f->def;
+			break;
+		case TP_CFG_ENUM:
+			*(int *)p = (int)f->def;
+			break;
+		case TP_CFG_MESSAGE:
+			set_defaults(f->sub, p);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static bool expect_scalar(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, const char *what)
+{
+	if (v->type == TP_YNODE_SCALAR)
+		return true;
+	tp_cfg_error(ctx, v, NULL, "expected %s, got %s", what, tp_ynode_kind_name(v));
+	return false;
+}
+
+/* An integer as protobuf JSON reads one: a number, or a string holding one ("80"). */
+static int parse_int(const char *s, int64_t *out)
+{
+	bool neg = false;
+	int64_t v = 0;
+
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (INT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (*s - '0');
+	}
+	*out = neg ? -v : v;
+	return 0;
+}
+
+static int decode_string(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			 const struct tp_ynode *v, void *p)
+{
+	char **dst = p;
+
+	if (!expect_scalar(ctx, v, "a string"))
+		return -EINVAL;
+	if ((f->flags & TP_CFG_NONEMPTY) && !v->len) {
+		tp_cfg_error(ctx, v, NULL, "must not be empty");
+		return -EINVAL;
+	}
+	if (memchr(v->str, '\0', v->len)) {
+		tp_cfg_error(ctx, v, NULL, "must not contain a NUL character");
+		return -EINVAL;
+	}
+	free(*dst);
+	*dst = strdup(v->str);
+	if (!*dst) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The words yaml-cpp (so Envoy) reads as booleans, unquoted only. */
+static int decode_bool(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, bool *dst)
+{
+	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+					  "on",	  "On",	  "ON",	  "y",	 "Y"};
+	static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO",
+					 "off",	  "Off",   "OFF",   "n",  "N"};
+
+	if (v->type == TP_YNODE_SCALAR && !v->quoted) {
+		for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+			if (!strcmp(v->str, yes[i])) {
+				*dst = true;
+				return 0;
+			}
+		}
+		for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+			if (!strcmp(v->str, no[i])) {
+				*dst = false;
+				return 0;
+			}
+		}
+	}
+	tp_cfg_error(ctx, v, NULL, "expected true or false, got %s", tp_ynode_kind_name(v));
+	return -EINVAL;
+}
+
+static int decode_uint(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+		       const struct tp_ynode *v, int64_t *out)
+{
+	int64_t x;
+	int ret;
+
+	if (!expect_scalar(ctx, v, "an unsigned integer"))
+		return -EINVAL;
+	ret = parse_int(v->str, &x);
+	if (ret == -EINVAL) {
+		tp_cfg_error(ctx, v, NULL, "expected an unsigned integer, got \"%s\"", v->str);
+		return ret;
+	}
+	if (ret || x < f->min || x > f->max) {
+		tp_cfg_error(ctx, v, NULL, "%s is out of range %" PRId64 "..%" PRId64, v->str,
+			     f->min, f->max);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+static int decode_duration(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			   const struct tp_ynode *v, int64_t *dst)
+{
+	const char *why;
+	char bound[32];
+	int64_t ms;
+
+	if (v->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, v, NULL, "expected a duration string like \"5s\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	if (tp_duration_parse(v->str, &ms, &why)) {
+		tp_cfg_error(ctx, v, NULL, "bad duration \"%s\": %s", v->str, why);
+		return -EINVAL;
+	}
+	if (ms < f->min) {
+		tp_duration_format(f->min, bound, sizeof(bound));
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too short: the least is %s", v->str,
+			     bound);
+		return -EINVAL;
+	}
+	if (ms > f->max) {
+		tp_duration_format(f->max, bound, sizeof(bound));
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too long: the most is %s", v->str,
+			     bound);
+		return -EINVAL;
+	}
+	*dst = ms;
+	return 0;
+}
+
+static void enum_names(const struct tp_cfg_enum *e, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (; e->name && len < size; e++) {
+		int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", e->name);
+
+		if (n > 0)
+			len += (size_t)n;
+	}
+}
+
+static int decode_enum(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+		       const struct tp_ynode *v, int *dst)
+{
+	const struct tp_cfg_enum *e, *hit = NULL;
+	char names[256];
+	int64_t num;
+
+	if (!expect_scalar(ctx, v, "an enum name"))
+		return -EINVAL;
+	/* protobuf JSON takes the number too, but only as a JSON number, not in quotes. */
+	if (!v->quoted && !parse_int(v->str, &num)) {
+		for (e = f->enums; e->name && !hit; e++) {
+			if (e->number == num)
+				hit = e;
+		}
+	} else {
+		for (e = f->enums; e->name && !hit; e++) {
+			if (!strcmp(e->name, v->str))
+				hit = e;
+		}
+	}
+	if (!hit) {
+		enum_names(f->enums, names, sizeof(names));
+		tp_cfg_error(ctx, v, NULL, "unknown value \"%s\"; expected one of %s", v->str,
+			     names);
+		return -EINVAL;
+	}
+	if (hit->unsupported) {
+		tp_cfg_error(ctx, v, NULL, "%s is not supported yet by tcpproxy (" COMPAT_DOC ")",
+			     hit->name);
+		return -EINVAL;
+	}
+	*dst = hit->value;
+	return 0;
+}
+
+static int decode_repeated(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			   const struct tp_ynode *v, void *obj)
+{
+	void **arr = at_off(obj, f->off);
+	size_t *count = at_off(obj, f->count_off);
+	int ret = 0;
+
+	if (v->type != TP_YNODE_SEQ) {
+		tp_cfg_error(ctx, v, NULL, "expected a list, got %s", tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	if (!v->n)
+		return 0;
+	*arr = calloc(v->n, f->sub->size);
+	if (!*arr) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	*count = v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t old = tp_cfg_path_push_index(ctx, i);
+
+		if (tp_cfg_decode(ctx, f->sub, v->items[i], (char *)*arr + i * f->sub->size))
+			ret = -EINVAL;
+		tp_cfg_path_pop(ctx, old);
+	}
+	return ret;
+}
+
+static void report_unsupported(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			       const struct tp_ynode *key)
+{
+	if (f->type == TP_CFG_REMOVED)
+		tp_cfg_error(ctx, key, NULL, "unknown field: Envoy's v3 API removed it%s%s",
+			     f->hint ? "; " : "", f->hint ? f->hint : "");
+	else
+		tp_cfg_error(ctx, key, NULL, "not supported yet by tcpproxy%s%s (" COMPAT_DOC ")",
+			     f->hint ? ": " : "", f->hint ? f->hint : "");
+}
+
+/* Decodes one present, non-null value; path already names the field. */
+static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			const struct tp_ynode *key, const struct tp_ynode *v, void *obj)
+{
+	void *p = at_off(obj, f->off);
+	int64_t x;
+	int ret = 0;
+
+	switch (f->type) {
+	case TP_CFG_STRING:
+		ret = decode_string(ctx, f, v, p);
+		break;
+	case TP_CFG_BOOL:
+		ret = decode_bool(ctx, v, p);
+		break;
+	case TP_CFG_UINT32:
+		ret = decode_uint(ctx, f, v, &x);
+		if (!ret)
+			*(uint32_t *)p = (uint32_t)x;
+		break;
+	case TP_CFG_UINT32_OPT:
+		ret = decode_uint(ctx, f, v, &x);
+		if (!ret)
+			*(int64_t *)p = x;
+		break;
+	case TP_CFG_DURATION:
+		ret = decode_duration(ctx, f, v, p);
+		break;
+	case TP_CFG_ENUM:
+		ret = decode_enum(ctx, f, v, p);
+		break;
+	case TP_CFG_MESSAGE:
+		ret = tp_cfg_decode(ctx, f->sub, v, p);
+		break;
+	case TP_CFG_REPEATED:
+		ret = decode_repeated(ctx, f, v, obj);
+		break;
+	case TP_CFG_CUSTOM:
+		ret = f->decode(ctx, f, v, obj);
+		break;
+	case TP_CFG_UNSUPPORTED:
+		if (f->accept && v->type == TP_YNODE_SCALAR && !v->quoted &&
+		    !strcmp(v->str, f->accept))
+			break;
+		report_unsupported(ctx, f, key);
+		ret = -EINVAL;
+		break;
+	case TP_CFG_REMOVED:
+		report_unsupported(ctx, f, key);
+		ret = -EINVAL;
+		break;
+	case TP_CFG_IGNORED:
+		break;
+	}
+	if (!ret && f->check)
+		f->check(ctx, f, v, obj);
+	if (f->mark_off)
+		*(struct tp_cfg_mark *)at_off(obj, f->mark_off - 1) = tp_cfg_mark_of(v);
+	return ret;
+}
+
+int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
+		  const struct tp_ynode *node, void *obj)
+{
+	size_t n_fields = 0, before = ctx->n_errors;
+
+	for (const struct tp_cfg_field *f = s->fields; f->key; f++)
+		n_fields++;
+	set_defaults(s, obj);
+	if (node && s->mark_off)
+		*(struct tp_cfg_mark *)at_off(obj, s->mark_off - 1) = tp_cfg_mark_of(node);
+	if (node && !tp_ynode_is_null(node) && node->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, node, NULL, "expected a mapping, got %s",
+			     tp_ynode_kind_name(node));
+		return -EINVAL;
+	}
+
+	{
+		/* first[i]: the key that set row i, to report a second spelling of it. */
+		const struct tp_ynode *first[n_fields ? n_fields : 1];
+		bool given[n_fields ? n_fields : 1];
+
+		memset(first, 0, sizeof(first));
+		memset(given, 0, sizeof(given));
+		for (size_t i = 0; node && i < node->n; i++) {
+			const struct tp_ynode *key = node->pairs[i].key;
+			const struct tp_ynode *v = node->pairs[i].value;
+			const struct tp_cfg_field *f;
+			size_t idx, old;
+
+			if (s->any && !strcmp(key->str, "@type"))
+				continue;
+			f = find_field(s, key->str);
+			if (!f) {
+				tp_cfg_error(ctx, key, key->str, "unknown field");
+				continue;
+			}
+			idx = (size_t)(f - s->fields);
+			old = tp_cfg_path_push(ctx, f->key);
+			if (first[idx]) {
+				tp_cfg_error(ctx, key, NULL,
+					     "given twice (first at line %u column %u)",
+					     first[idx]->line, first[idx]->col);
+			} else {
+				first[idx] = key;
+				/* protobuf JSON: null means "not set". */
+				if (!tp_ynode_is_null(v)) {
+					given[idx] = true;
+					decode_value(ctx, f, key, v, obj);
+				}
+			}
+			tp_cfg_path_pop(ctx, old);
+		}
+		for (size_t i = 0; i < n_fields; i++) {
+			const struct tp_cfg_field *f = &s->fields[i];
+
+			if ((f->flags & TP_CFG_REQUIRED) && !given[i])
+				tp_cfg_error(ctx, node, f->key, "missing required field");
+		}
+	}
+	if (s->post)
+		s->post(ctx, node, obj);
+	return ctx->n_errors == before ? 0 : -EINVAL;
+}
+
+void tp_cfg_free(const struct tp_cfg_schema *s, void *obj)
+{
+	if (!obj)
+		return;
+	for (const struct tp_cfg_field *f = s->fields; f->key; f++) {
+		void *p = at_off(obj, f->off);
+
+		switch (f->type) {
+		case TP_CFG_STRING:
+			free(*(char **)p);
+			*(char **)p = NULL;
+			break;
+		case TP_CFG_MESSAGE:
+			tp_cfg_free(f->sub, p);
+			break;
+		case TP_CFG_REPEATED: {
+			char *arr = *(char **)p;
+			size_t *count = at_off(obj, f->count_off);
+
+			for (size_t i = 0; arr && i < *count; i++)
+				tp_cfg_free(f->sub, arr + i * f->sub->size);
+			free(arr);
+			*(char **)p = NULL;
+			*count = 0;
+			break;
+		}
+		case TP_CFG_CUSTOM:
+			if (f->free)
+				f->free(f, obj);
+			break;
+		default:
+			break;
+		}
+	}
+}

@@ -1,0 +1,43 @@
+/* The row-driven config decoder (h2o configurator, redis createIntConfig, nginx ngx_command_t). */
+#ifndef TP_CFG_SCHEMA_H
+#define TP_CFG_SCHEMA_H
+
+#include <stdarg.h>
+
+#include "core/config/cfg_schema-t.h"
+#include "core/config/ynode-t.h"
+
+void tp_cfg_ctx_init(struct tp_cfg_ctx *ctx, const char *file, struct tp_cfg_errors *errs);
+
+/* Stores every row's default into obj, then decodes mapping node into it: unknown keys, wrong
+ * types, bounds, unsupported fields and missing required fields are each reported, and decoding
+ * goes on so that one load reports every problem. node NULL or null reads as an empty mapping.
+ * Returns 0, or -EINVAL if this call reported anything. obj must start zeroed. */
+int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
+		  const struct tp_ynode *node, void *obj);
+/* Frees what tp_cfg_decode allocated in obj (not obj itself). */
+void tp_cfg_free(const struct tp_cfg_schema *s, void *obj);
+
+/* The value of key in map, spelled snake_case or lowerCamelCase; NULL if absent or null. */
+const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key);
+
+/* Path of the value being read: push returns the length to restore with pop. */
+size_t tp_cfg_path_push(struct tp_cfg_ctx *ctx, const char *key);
+size_t tp_cfg_path_push_index(struct tp_cfg_ctx *ctx, size_t i);
+void tp_cfg_path_pop(struct tp_cfg_ctx *ctx, size_t len);
+/* Replaces the whole path (for checks run after decoding, outside any row). */
+void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Reports "FILE:LINE:COL: path[.key]: reason" at node at (or at mark m). */
+void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
+		   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* Where node stands, as a mark to keep for checks after decoding. */
+struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);
+
+#endif

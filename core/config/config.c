@@ -1,0 +1,1001 @@
+/* The Envoy v3 bootstrap subset tcpproxy serves: schema rows per message, then the checks that
+ * span messages (names unique, addresses unique, clusters named by filters exist). */
+#include "core/config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config/cfg_schema.h"
+#include "core/filter.h"
+#include "core/config/ynode.h"
+
+#define UNSUPPORTED(k)                               \
+	{                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED \
+	}
+#define UNSUPPORTED_BUT(k, ok)                                     \
+	{                                                          \
+		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
+	}
+/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
+ * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
+#define IGNORED(k)                               \
+	{                                        \
+		.key = k, .type = TP_CFG_IGNORED \
+	}
+#define REMOVED(k, why)                                       \
+	{                                                     \
+		.key = k, .type = TP_CFG_REMOVED, .hint = why \
+	}
+
+/* ---- errors ---- */
+
+int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+	struct tp_cfg_mark m = {.line = line, .col = col};
+	va_list ap;
+	char *text;
+	size_t at;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	if (errs->n == errs->cap) {
+		size_t cap = errs->cap ? errs->cap * 2 : 16;
+		char **lines = realloc(errs->lines, cap * sizeof(*lines));
+		struct tp_cfg_mark *marks;
+
+		if (!lines)
+			goto out_free_text;
+		errs->lines = lines;
+		marks = realloc(errs->marks, cap * sizeof(*marks));
+		if (!marks)
+			goto out_free_text;
+		errs->marks = marks;
+		errs->cap = cap;
+	}
+	/* After every line at or before (line, col): file order, ties in the order reported. */
+	at = errs->n;
+	while (at > 0 && (errs->marks[at - 1].line > line ||
+			  (errs->marks[at - 1].line == line && errs->marks[at - 1].col > col)))
+		at--;
+	memmove(&errs->lines[at + 1], &errs->lines[at], (errs->n - at) * sizeof(*errs->lines));
+	memmove(&errs->marks[at + 1], &errs->marks[at], (errs->n - at) * sizeof(*errs->marks));
+	errs->lines[at] = text;
+	errs->marks[at] = m;
+	errs->n++;
+	return 0;
+
+out_free_text:
+	free(text);
+	return -ENOMEM;
+}
+
+void tp_cfg_errors_print(const struct tp_cfg_errors *errs, FILE *f)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(f, "%s\n", errs->lines[i]);
+}
+
+void tp_cfg_errors_free(struct tp_cfg_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->lines[i]);
+	free(errs->lines);
+	free(errs->marks);
+	memset(errs, 0, sizeof(*errs));
+}
+
+/* ---- envoy.config.core.v3.SocketAddress / Address ---- */
+
+enum { PROTO_TCP };
+
+static const struct tp_cfg_enum protocol_enum[] = {
+	{"TCP", 0, PROTO_TCP, false},
+	{"UDP", 1, 0, true},
+	{.name = NULL},
+};
+
+/* SocketAddress as written, before it becomes a struct sockaddr. */
+struct sock_tmp {
+	char *address;
+	int64_t port; /* -1 until a valid number is read, so a bad one is reported once */
+	int protocol;
+};
+
+static void socket_address_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
+static const struct tp_cfg_field socket_address_fields[] = {
+	{.key = "protocol",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct sock_tmp, protocol),
+	 .enums = protocol_enum},
+	{.key = "address",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct sock_tmp, address)},
+	{.key = "port_value",
+	 .type = TP_CFG_UINT32_OPT,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct sock_tmp, port),
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .def = -1},
+	UNSUPPORTED("named_port"),
+	UNSUPPORTED("resolver_name"),
+	UNSUPPORTED_BUT("ipv4_compat", "false"),
+	UNSUPPORTED("network_namespace_filepath"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema socket_address_schema = {
+	.name = "envoy.config.core.v3.SocketAddress",
+	.size = sizeof(struct sock_tmp),
+	.fields = socket_address_fields,
+	.post = socket_address_post,
+};
+
+/* The sockaddr is built in post (not in decode_socket_address) because post has the map, so
+ * errors point at the address or port_value line. in comes first: the rows address it. */
+struct sock_out {
+	struct sock_tmp in;
+	struct tp_sockaddr *out;
+	bool ok;
+};
+
+static void socket_address_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct sock_out *so = obj;
+	struct tp_sockaddr *sa = so->out;
+	const struct tp_ynode *addr = tp_cfg_find(map, "address");
+	const struct tp_ynode *port = tp_cfg_find(map, "port_value");
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&sa->ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa->ss;
+	char ip[INET6_ADDRSTRLEN];
+	bool good = true;
+
+	memset(sa, 0, sizeof(*sa));
+	/* Port 0 (Envoy: pick any) means nothing for a listener clients must find, nor for an
+	 * upstream. */
+	if (so->in.port == 0 || so->in.port > 65535) {
+		tp_cfg_error(ctx, port, "port_value", "bad port %lld: must be 1..65535",
+			     (long long)so->in.port);
+		good = false;
+	}
+	if (!so->in.address)
+		return;
+	if (inet_pton(AF_INET, so->in.address, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)so->in.port);
+		sa->len = sizeof(*in4);
+		inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip));
+		snprintf(sa->text, sizeof(sa->text), "%s:%u", ip, (unsigned)so->in.port);
+	} else if (inet_pton(AF_INET6, so->in.address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)so->in.port);
+		sa->len = sizeof(*in6);
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(sa->text, sizeof(sa->text), "[%s]:%u", ip, (unsigned)so->in.port);
+	} else {
+		tp_cfg_error(ctx, addr, "address",
+			     "bad address \"%s\": expected an IPv4 or IPv6 literal (tcpproxy does "
+			     "not resolve names)",
+			     so->in.address);
+		good = false;
+	}
+	so->ok = good && so->in.port > 0 && sa->len;
+}
+
+static int decode_socket_address(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				 const struct tp_ynode *v, void *obj)
+{
+	struct sock_out so = {.out = (struct tp_sockaddr *)((char *)obj + f->off)};
+	int ret;
+
+	ret = tp_cfg_decode(ctx, &socket_address_schema, v, &so);
+	tp_cfg_free(&socket_address_schema, &so.in);
+	if (!so.ok)
+		memset(so.out, 0, sizeof(*so.out));
+	return ret;
+}
+
+static const struct tp_cfg_field address_fields[] = {
+	{.key = "socket_address",
+	 .type = TP_CFG_CUSTOM,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = 0,
+	 .decode = decode_socket_address},
+	UNSUPPORTED("pipe"),
+	UNSUPPORTED("envoy_internal_address"),
+	{.key = NULL},
+};
+
+/* envoy.config.core.v3.Address, over a struct tp_sockaddr. */
+static const struct tp_cfg_schema address_schema = {
+	.name = "envoy.config.core.v3.Address",
+	.size = sizeof(struct tp_sockaddr),
+	.fields = address_fields,
+};
+
+/* ---- envoy.config.listener.v3.Filter ---- */
+
+static int decode_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			       const struct tp_ynode *v, void *obj)
+{
+	struct tp_filter_cfg *fc = obj;
+	const struct tp_ynode *type;
+	const char *url;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping with \"@type\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	type = tp_ynode_map_get(v, "@type");
+	if (!type || tp_ynode_is_null(type)) {
+		tp_cfg_error(ctx, v, NULL, "missing \"@type\"");
+		return -EINVAL;
+	}
+	if (type->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, type, "@type", "expected a type URL string, got %s",
+			     tp_ynode_kind_name(type));
+		return -EINVAL;
+	}
+	url = type->str;
+	fc->ops = tp_filter_find_by_type_url(url);
+	if (!fc->ops) {
+		if (strstr(url, "TypedStruct"))
+			tp_cfg_error(
+				ctx, type, "@type",
+				"unsupported @type \"%s\": TypedStruct is not supported yet by "
+				"tcpproxy (see docs/envoy-compat.md)",
+				url);
+		else if (strstr(url, ".v2.") || strstr(url, ".v2alpha"))
+			tp_cfg_error(
+				ctx, type, "@type",
+				"unsupported @type \"%s\": Envoy's v2 API was removed; use the v3 "
+				"type, e.g. type.googleapis.com/"
+				"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+				url);
+		else
+			tp_cfg_error(
+				ctx, type, "@type",
+				"unsupported @type \"%s\": tcpproxy has no network filter of this "
+				"type (see docs/envoy-compat.md)",
+				url);
+		return -EINVAL;
+	}
+	fc->conf = fc->ops->parse(ctx, v);
+	return fc->conf ? 0 : -EINVAL;
+}
+
+static void free_typed_config(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_filter_cfg *fc = obj;
+
+	if (fc->ops && fc->conf)
+		fc->ops->free(fc->conf);
+	fc->conf = NULL;
+}
+
+static void filter_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_filter_cfg *fc = obj;
+
+	/* A missing typed_config gets its own message: Envoy users may expect the name to pick
+	 * the filter, as it did before Envoy 1.22. */
+	if (!tp_cfg_find(map, "typed_config") && !tp_cfg_find(map, "config_discovery"))
+		tp_cfg_error_mark(ctx, fc->mark, "typed_config",
+				  "missing required field: tcpproxy picks a filter by its "
+				  "typed_config \"@type\", not by name%s%s%s",
+				  fc->name ? " (\"" : "", fc->name ? fc->name : "",
+				  fc->name ? "\")" : "");
+}
+
+static const struct tp_cfg_field filter_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_filter_cfg, name)},
+	{.key = "typed_config",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_typed_config,
+	 .free = free_typed_config},
+	UNSUPPORTED("config_discovery"),
+	REMOVED("config", "use typed_config with an \"@type\""),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema filter_schema = {
+	.name = "envoy.config.listener.v3.Filter",
+	.size = sizeof(struct tp_filter_cfg),
+	.fields = filter_fields,
+	.mark_off = TP_CFG_MARK(struct tp_filter_cfg, mark),
+	.post = filter_post,
+};
+
+/* ---- envoy.config.listener.v3.FilterChain ---- */
+
+static void filter_chain_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_filter_chain_cfg *fc = obj;
+	const struct tp_ynode *filters = tp_cfg_find(map, "filters");
+	size_t old;
+
+	/* A filters value that is not a list has its own error already. */
+	if (!filters || (filters->type == TP_YNODE_SEQ && !filters->n)) {
+		tp_cfg_error(ctx, filters ? filters : map, "filters",
+			     "at least one filter is required, the last being "
+			     "envoy.filters.network.tcp_proxy");
+		return;
+	}
+	if (!fc->n_filters)
+		return;
+	old = tp_cfg_path_push(ctx, "filters");
+	for (size_t i = 0; i < fc->n_filters; i++) {
+		const struct tp_filter_cfg *f = &fc->filters[i];
+		bool last = i + 1 == fc->n_filters;
+		size_t o = tp_cfg_path_push_index(ctx, i);
+
+		if (f->ops && f->ops->terminal && !last)
+			tp_cfg_error_mark(ctx, f->mark, NULL,
+					  "%s is a terminal filter and must be the last in the "
+					  "chain",
+					  f->ops->name);
+		else if (f->ops && !f->ops->terminal && last)
+			tp_cfg_error_mark(ctx, f->mark, NULL,
+					  "the last filter must be a terminal filter "
+					  "(envoy.filters.network.tcp_proxy), not %s",
+					  f->ops->name);
+		tp_cfg_path_pop(ctx, o);
+	}
+	tp_cfg_path_pop(ctx, old);
+}
+
+static const struct tp_cfg_field filter_chain_fields[] = {
+	{.key = "filters",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_filter_chain_cfg, filters),
+	 .count_off = offsetof(struct tp_filter_chain_cfg, n_filters),
+	 .sub = &filter_schema},
+	{.key = "name", .type = TP_CFG_STRING, .off = offsetof(struct tp_filter_chain_cfg, name)},
+	UNSUPPORTED("filter_chain_match"),
+	UNSUPPORTED("use_proxy_proto"),
+	UNSUPPORTED("metadata"),
+	UNSUPPORTED("transport_socket"),
+	UNSUPPORTED("transport_socket_connect_timeout"),
+	UNSUPPORTED("on_demand_configuration"),
+	REMOVED("tls_context", "use transport_socket"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema filter_chain_schema = {
+	.name = "envoy.config.listener.v3.FilterChain",
+	.size = sizeof(struct tp_filter_chain_cfg),
+	.fields = filter_chain_fields,
+	.post = filter_chain_post,
+};
+
+/* ---- envoy.config.listener.v3.Listener ---- */
+
+static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_listener_cfg *l = obj;
+	const struct tp_ynode *chains = tp_cfg_find(map, "filter_chains");
+
+	/* A list that failed to decode has its own error already. */
+	if (!chains || (chains->type == TP_YNODE_SEQ && !chains->n))
+		tp_cfg_error(ctx, chains ? chains : map, "filter_chains",
+			     "at least one filter chain is required");
+	if (l->n_filter_chains > 1)
+		tp_cfg_error(ctx, chains, "filter_chains",
+			     "more than one filter chain is not supported yet by tcpproxy: it "
+			     "needs filter_chain_match (see docs/envoy-compat.md)");
+	/* Envoy names an unnamed listener with a UUID; the address is more use in logs. */
+	if (!l->name && l->addr.len) {
+		l->name = strdup(l->addr.text);
+		if (!l->name)
+			ctx->oom = true;
+	}
+}
+
+static const struct tp_cfg_field listener_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .off = offsetof(struct tp_listener_cfg, name),
+	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, name_mark)},
+	{.key = "address",
+	 .type = TP_CFG_MESSAGE,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct tp_listener_cfg, addr),
+	 .sub = &address_schema,
+	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, addr_mark)},
+	{.key = "per_connection_buffer_limit_bytes",
+	 .type = TP_CFG_UINT32,
+	 .off = offsetof(struct tp_listener_cfg, per_connection_buffer_limit_bytes),
+	 .min = 1,
+	 .max = UINT32_MAX,
+	 .def = TP_DEFAULT_BUFFER_LIMIT},
+	{.key = "filter_chains",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_listener_cfg, filter_chains),
+	 .count_off = offsetof(struct tp_listener_cfg, n_filter_chains),
+	 .sub = &filter_chain_schema},
+	/* tcpproxy always binds one SO_REUSEPORT socket per worker, Envoy's Linux default. */
+	UNSUPPORTED_BUT("enable_reuse_port", "true"),
+	UNSUPPORTED("additional_addresses"),
+	UNSUPPORTED("stat_prefix"),
+	UNSUPPORTED("filter_chain_matcher"),
+	UNSUPPORTED("use_original_dst"),
+	UNSUPPORTED("default_filter_chain"),
+	UNSUPPORTED("metadata"),
+	UNSUPPORTED("drain_type"),
+	UNSUPPORTED("listener_filters"),
+	UNSUPPORTED("listener_filters_timeout"),
+	UNSUPPORTED("continue_on_listener_filters_timeout"),
+	UNSUPPORTED("transparent"),
+	UNSUPPORTED("freebind"),
+	UNSUPPORTED("socket_options"),
+	UNSUPPORTED("tcp_fast_open_queue_length"),
+	UNSUPPORTED("traffic_direction"),
+	UNSUPPORTED("udp_listener_config"),
+	UNSUPPORTED("api_listener"),
+	UNSUPPORTED("connection_balance_config"),
+	UNSUPPORTED("reuse_port"),
+	UNSUPPORTED("access_log"),
+	UNSUPPORTED("tcp_backlog_size"),
+	UNSUPPORTED("max_connections_to_accept_per_socket_event"),
+	UNSUPPORTED("bind_to_port"),
+	UNSUPPORTED("internal_listener"),
+	UNSUPPORTED("enable_mptcp"),
+	UNSUPPORTED("ignore_global_conn_limit"),
+	UNSUPPORTED("bypass_overload_manager"),
+	UNSUPPORTED("fcds_config"),
+	REMOVED("deprecated_v1", NULL),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema listener_schema = {
+	.name = "envoy.config.listener.v3.Listener",
+	.size = sizeof(struct tp_listener_cfg),
+	.fields = listener_fields,
+	.mark_off = TP_CFG_MARK(struct tp_listener_cfg, mark),
+	.post = listener_post,
+};
+
+/* ---- envoy.config.endpoint.v3.ClusterLoadAssignment ---- */
+
+static const struct tp_cfg_field endpoint_fields[] = {
+	{.key = "address",
+	 .type = TP_CFG_MESSAGE,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct tp_endpoint_cfg, addr),
+	 .sub = &address_schema},
+	UNSUPPORTED("health_check_config"),
+	UNSUPPORTED("hostname"),
+	UNSUPPORTED("additional_addresses"),
+	{.key = NULL},
+};
+
+/* envoy.config.endpoint.v3.Endpoint, over the same tp_endpoint_cfg as its LbEndpoint. */
+static const struct tp_cfg_schema endpoint_schema = {
+	.name = "envoy.config.endpoint.v3.Endpoint",
+	.size = sizeof(struct tp_endpoint_cfg),
+	.fields = endpoint_fields,
+};
+
+static const struct tp_cfg_field lb_endpoint_fields[] = {
+	{.key = "endpoint",
+	 .type = TP_CFG_MESSAGE,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = 0,
+	 .sub = &endpoint_schema},
+	{.key = "load_balancing_weight",
+	 .type = TP_CFG_UINT32,
+	 .off = offsetof(struct tp_endpoint_cfg, weight),
+	 .min = 1,
+	 .max = UINT32_MAX,
+	 .def = 1},
+	UNSUPPORTED("endpoint_name"),
+	UNSUPPORTED("health_status"),
+	UNSUPPORTED("metadata"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema lb_endpoint_schema = {
+	.name = "envoy.config.endpoint.v3.LbEndpoint",
+	.size = sizeof(struct tp_endpoint_cfg),
+	.fields = lb_endpoint_fields,
+	.mark_off = TP_CFG_MARK(struct tp_endpoint_cfg, mark),
+};
+
+/* LocalityLbEndpoints and ClusterLoadAssignment as written; the cluster keeps one flat list. */
+struct locality_tmp {
+	struct tp_endpoint_cfg *eps;
+	size_t n_eps;
+};
+
+struct load_assignment_tmp {
+	char *cluster_name;
+	struct locality_tmp *locs;
+	size_t n_locs;
+};
+
+static const struct tp_cfg_field locality_fields[] = {
+	{.key = "lb_endpoints",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct locality_tmp, eps),
+	 .count_off = offsetof(struct locality_tmp, n_eps),
+	 .sub = &lb_endpoint_schema},
+	UNSUPPORTED_BUT("priority", "0"),
+	UNSUPPORTED("locality"),
+	UNSUPPORTED("metadata"),
+	UNSUPPORTED("load_balancing_weight"),
+	UNSUPPORTED("proximity"),
+	UNSUPPORTED("leds_cluster_locality_config"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema locality_schema = {
+	.name = "envoy.config.endpoint.v3.LocalityLbEndpoints",
+	.size = sizeof(struct locality_tmp),
+	.fields = locality_fields,
+};
+
+static const struct tp_cfg_field load_assignment_fields[] = {
+	{.key = "cluster_name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct load_assignment_tmp, cluster_name)},
+	{.key = "endpoints",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct load_assignment_tmp, locs),
+	 .count_off = offsetof(struct load_assignment_tmp, n_locs),
+	 .sub = &locality_schema},
+	UNSUPPORTED("named_endpoints"),
+	UNSUPPORTED("policy"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema load_assignment_schema = {
+	.name = "envoy.config.endpoint.v3.ClusterLoadAssignment",
+	.size = sizeof(struct load_assignment_tmp),
+	.fields = load_assignment_fields,
+};
+
+static int decode_load_assignment(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				  const struct tp_ynode *v, void *obj)
+{
+	struct tp_cluster_cfg *c = obj;
+	struct load_assignment_tmp la = {0};
+	uint64_t total_weight = 0;
+	size_t n = 0;
+	int ret;
+
+	ret = tp_cfg_decode(ctx, &load_assignment_schema, v, &la);
+	for (size_t i = 0; i < la.n_locs; i++)
+		n += la.locs[i].n_eps;
+	if (n) {
+		c->endpoints = calloc(n, sizeof(*c->endpoints));
+		if (!c->endpoints) {
+			ctx->oom = true;
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
+	for (size_t i = 0; i < la.n_locs; i++) {
+		for (size_t j = 0; j < la.locs[i].n_eps; j++) {
+			c->endpoints[c->n_endpoints++] = la.locs[i].eps[j];
+			total_weight += la.locs[i].eps[j].weight;
+		}
+	}
+	/* Envoy refuses the same: the load balancers sum weights in 32 bits. */
+	if (total_weight > UINT32_MAX) {
+		tp_cfg_error(ctx, v, "endpoints",
+			     "the sum of load_balancing_weight is %llu, more than 4294967295",
+			     (unsigned long long)total_weight);
+		ret = -EINVAL;
+	}
+out_free:
+	tp_cfg_free(&load_assignment_schema, &la);
+	return ret;
+}
+
+static void free_endpoints(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_cluster_cfg *c = obj;
+
+	free(c->endpoints);
+	c->endpoints = NULL;
+	c->n_endpoints = 0;
+}
+
+/* ---- envoy.config.cluster.v3.Cluster ---- */
+
+static const struct tp_cfg_enum cluster_type_enum[] = {
+	{"STATIC", 0, TP_CLUSTER_STATIC, false},
+	{"STRICT_DNS", 1, 0, true},
+	{"LOGICAL_DNS", 2, 0, true},
+	{"EDS", 3, 0, true},
+	{"ORIGINAL_DST", 4, 0, true},
+	{.name = NULL},
+};
+
+static const struct tp_cfg_enum lb_policy_enum[] = {
+	{"ROUND_ROBIN", 0, TP_LB_ROUND_ROBIN, false},
+	{"LEAST_REQUEST", 1, TP_LB_LEAST_REQUEST, false},
+	{"RING_HASH", 2, 0, true},
+	{"RANDOM", 3, TP_LB_RANDOM, false},
+	{"MAGLEV", 5, 0, true},
+	{"CLUSTER_PROVIDED", 6, 0, true},
+	{"LOAD_BALANCING_POLICY_CONFIG", 7, 0, true},
+	{.name = NULL},
+};
+
+static const struct tp_cfg_field cluster_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_cluster_cfg, name),
+	 .mark_off = TP_CFG_MARK(struct tp_cluster_cfg, name_mark)},
+	{.key = "type",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_cluster_cfg, type),
+	 .enums = cluster_type_enum,
+	 .def = TP_CLUSTER_STATIC},
+	/* protobuf's Duration validation in Envoy: connect_timeout must be greater than 0s. */
+	{.key = "connect_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_cluster_cfg, connect_timeout_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .def = TP_DEFAULT_CONNECT_TIMEOUT},
+	{.key = "lb_policy",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_cluster_cfg, lb_policy),
+	 .enums = lb_policy_enum,
+	 .def = TP_LB_ROUND_ROBIN},
+	{.key = "per_connection_buffer_limit_bytes",
+	 .type = TP_CFG_UINT32,
+	 .off = offsetof(struct tp_cluster_cfg, per_connection_buffer_limit_bytes),
+	 .min = 1,
+	 .max = UINT32_MAX,
+	 .def = TP_DEFAULT_BUFFER_LIMIT},
+	{.key = "load_assignment",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_load_assignment,
+	 .free = free_endpoints},
+	REMOVED("hosts", "use load_assignment"),
+	REMOVED("tls_context", "use transport_socket"),
+	UNSUPPORTED("cluster_type"),
+	UNSUPPORTED("transport_socket_matches"),
+	UNSUPPORTED("alt_stat_name"),
+	UNSUPPORTED("eds_cluster_config"),
+	UNSUPPORTED("health_checks"),
+	UNSUPPORTED("max_requests_per_connection"),
+	UNSUPPORTED("circuit_breakers"),
+	UNSUPPORTED("upstream_http_protocol_options"),
+	UNSUPPORTED("common_http_protocol_options"),
+	UNSUPPORTED("http_protocol_options"),
+	UNSUPPORTED("http2_protocol_options"),
+	UNSUPPORTED("typed_extension_protocol_options"),
+	UNSUPPORTED("dns_refresh_rate"),
+	UNSUPPORTED("dns_jitter"),
+	UNSUPPORTED("dns_failure_refresh_rate"),
+	UNSUPPORTED("respect_dns_ttl"),
+	UNSUPPORTED("dns_lookup_family"),
+	UNSUPPORTED("dns_resolvers"),
+	UNSUPPORTED("use_tcp_for_dns_lookups"),
+	UNSUPPORTED("dns_resolution_config"),
+	UNSUPPORTED("typed_dns_resolver_config"),
+	UNSUPPORTED("wait_for_warm_on_init"),
+	UNSUPPORTED("outlier_detection"),
+	UNSUPPORTED("cleanup_interval"),
+	UNSUPPORTED("upstream_bind_config"),
+	UNSUPPORTED("lb_subset_config"),
+	UNSUPPORTED("ring_hash_lb_config"),
+	UNSUPPORTED("maglev_lb_config"),
+	UNSUPPORTED("original_dst_lb_config"),
+	UNSUPPORTED("least_request_lb_config"),
+	UNSUPPORTED("round_robin_lb_config"),
+	UNSUPPORTED("common_lb_config"),
+	UNSUPPORTED("transport_socket"),
+	UNSUPPORTED("metadata"),
+	UNSUPPORTED("protocol_selection"),
+	UNSUPPORTED("upstream_connection_options"),
+	UNSUPPORTED("close_connections_on_host_health_failure"),
+	UNSUPPORTED("ignore_health_on_host_removal"),
+	UNSUPPORTED("filters"),
+	UNSUPPORTED("load_balancing_policy"),
+	UNSUPPORTED("lrs_server"),
+	UNSUPPORTED("lrs_report_endpoint_metrics"),
+	UNSUPPORTED("track_timeout_budgets"),
+	UNSUPPORTED("upstream_config"),
+	UNSUPPORTED("track_cluster_stats"),
+	UNSUPPORTED("preconnect_policy"),
+	UNSUPPORTED("connection_pool_per_downstream_connection"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema cluster_schema = {
+	.name = "envoy.config.cluster.v3.Cluster",
+	.size = sizeof(struct tp_cluster_cfg),
+	.fields = cluster_fields,
+	.mark_off = TP_CFG_MARK(struct tp_cluster_cfg, mark),
+};
+
+/* ---- envoy.config.bootstrap.v3.Bootstrap ---- */
+
+static const struct tp_cfg_field static_resources_fields[] = {
+	{.key = "listeners",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_config, listeners),
+	 .count_off = offsetof(struct tp_config, n_listeners),
+	 .sub = &listener_schema},
+	{.key = "clusters",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_config, clusters),
+	 .count_off = offsetof(struct tp_config, n_clusters),
+	 .sub = &cluster_schema},
+	UNSUPPORTED("secrets"),
+	{.key = NULL},
+};
+
+/* Bootstrap.StaticResources, over the tp_config itself. */
+static const struct tp_cfg_schema static_resources_schema = {
+	.name = "envoy.config.bootstrap.v3.Bootstrap.StaticResources",
+	.size = sizeof(struct tp_config),
+	.fields = static_resources_fields,
+};
+
+static void admin_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_admin_cfg *a = obj;
+
+	a->enabled = a->addr.len != 0;
+}
+
+static const struct tp_cfg_field admin_fields[] = {
+	{.key = "address",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_admin_cfg, addr),
+	 .sub = &address_schema},
+	UNSUPPORTED("access_log"),
+	IGNORED("access_log_path"),
+	UNSUPPORTED("profile_path"),
+	UNSUPPORTED("socket_options"),
+	UNSUPPORTED("ignore_global_conn_limit"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema admin_schema = {
+	.name = "envoy.config.bootstrap.v3.Admin",
+	.size = sizeof(struct tp_admin_cfg),
+	.fields = admin_fields,
+	.post = admin_post,
+};
+
+static const struct tp_cfg_field bootstrap_fields[] = {
+	{.key = "static_resources",
+	 .type = TP_CFG_MESSAGE,
+	 .off = 0,
+	 .sub = &static_resources_schema},
+	{.key = "admin",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_config, admin),
+	 .sub = &admin_schema},
+	IGNORED("node"),
+	UNSUPPORTED("node_context_params"),
+	UNSUPPORTED("dynamic_resources"),
+	UNSUPPORTED("cluster_manager"),
+	UNSUPPORTED("hds_config"),
+	UNSUPPORTED("flags_path"),
+	UNSUPPORTED("stats_sinks"),
+	UNSUPPORTED("deferred_stat_options"),
+	UNSUPPORTED("stats_config"),
+	UNSUPPORTED("stats_flush_interval"),
+	UNSUPPORTED("stats_flush_on_admin"),
+	UNSUPPORTED("stats_eviction_interval"),
+	UNSUPPORTED("watchdog"),
+	UNSUPPORTED("watchdogs"),
+	UNSUPPORTED("tracing"),
+	UNSUPPORTED("layered_runtime"),
+	UNSUPPORTED("overload_manager"),
+	UNSUPPORTED("enable_dispatcher_stats"),
+	UNSUPPORTED("header_prefix"),
+	UNSUPPORTED("stats_server_version_override"),
+	UNSUPPORTED("use_tcp_for_dns_lookups"),
+	UNSUPPORTED("dns_resolution_config"),
+	UNSUPPORTED("typed_dns_resolver_config"),
+	UNSUPPORTED("bootstrap_extensions"),
+	UNSUPPORTED("fatal_actions"),
+	UNSUPPORTED("config_sources"),
+	UNSUPPORTED("default_config_source"),
+	UNSUPPORTED("default_socket_interface"),
+	UNSUPPORTED("certificate_provider_instances"),
+	UNSUPPORTED("inline_headers"),
+	UNSUPPORTED("perf_tracing_file_path"),
+	UNSUPPORTED("default_regex_engine"),
+	UNSUPPORTED("xds_delegate_extension"),
+	UNSUPPORTED("xds_config_tracker_extension"),
+	UNSUPPORTED("listener_manager"),
+	UNSUPPORTED("application_log_config"),
+	UNSUPPORTED("grpc_async_client_manager_config"),
+	UNSUPPORTED("memory_allocator_manager"),
+	REMOVED("runtime", "use layered_runtime"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema bootstrap_schema = {
+	.name = "envoy.config.bootstrap.v3.Bootstrap",
+	.size = sizeof(struct tp_config),
+	.fields = bootstrap_fields,
+};
+
+/* ---- checks across messages ---- */
+
+static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		/* A defaulted name is the address text: the address check below reports it. */
+		if (!l->name || !l->name_mark.line)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct tp_listener_cfg *o = &cfg->listeners[j];
+
+			if (!o->name || strcmp(o->name, l->name))
+				continue;
+			tp_cfg_path_set(ctx, "static_resources.listeners[%zu].name", i);
+			tp_cfg_error_mark(ctx, l->name_mark, NULL,
+					  "duplicate listener name \"%s\" (first at line %u)",
+					  l->name,
+					  o->name_mark.line ? o->name_mark.line : o->mark.line);
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		if (!l->addr.len)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct tp_listener_cfg *o = &cfg->listeners[j];
+
+			if (o->addr.len != l->addr.len ||
+			    memcmp(&o->addr.ss, &l->addr.ss, l->addr.len))
+				continue;
+			tp_cfg_path_set(ctx, "static_resources.listeners[%zu].address", i);
+			tp_cfg_error_mark(ctx, l->addr_mark, NULL,
+					  "address %s is already used by listener \"%s\" (line %u)",
+					  l->addr.text, o->name ? o->name : "", o->mark.line);
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct tp_cluster_cfg *c = &cfg->clusters[i];
+
+		if (!c->name)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (!cfg->clusters[j].name || strcmp(cfg->clusters[j].name, c->name))
+				continue;
+			tp_cfg_path_set(ctx, "static_resources.clusters[%zu].name", i);
+			tp_cfg_error_mark(ctx, c->name_mark, NULL,
+					  "duplicate cluster name \"%s\" (first at line %u)",
+					  c->name, cfg->clusters[j].name_mark.line);
+			break;
+		}
+	}
+}
+
+static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		for (size_t j = 0; j < l->n_filter_chains; j++) {
+			const struct tp_filter_chain_cfg *fc = &l->filter_chains[j];
+
+			for (size_t k = 0; k < fc->n_filters; k++) {
+				const struct tp_filter_cfg *f = &fc->filters[k];
+
+				if (!f->ops || !f->conf || !f->ops->check)
+					continue;
+				tp_cfg_path_set(
+					ctx,
+					"static_resources.listeners[%zu].filter_chains[%zu]."
+					"filters[%zu].typed_config",
+					i, j, k);
+				f->ops->check(ctx, cfg, f->conf);
+			}
+		}
+	}
+}
+
+int tp_config_cluster_index(const struct tp_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		if (cfg->clusters[i].name && !strcmp(cfg->clusters[i].name, name))
+			return (int)i;
+	}
+	return -1;
+}
+
+void tp_config_free(struct tp_config *cfg)
+{
+	if (!cfg)
+		return;
+	tp_cfg_free(&bootstrap_schema, cfg);
+	for (size_t i = 0; i < cfg->n_access_log_paths; i++)
+		free(cfg->access_log_paths[i]);
+	free(cfg->access_log_paths);
+	free(cfg->path);
+	free(cfg);
+}
+
+int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
+{
+	struct tp_cfg_ctx ctx;
+	struct tp_yerror yerr;
+	struct tp_ydoc *doc;
+	struct tp_config *cfg;
+	int ret;
+
+	*out = NULL;
+	ret = tp_ynode_parse_file(path, &doc, &yerr);
+	if (ret == -EINVAL) {
+		tp_cfg_errors_add(errs, yerr.line, yerr.col, "%s:%u:%u: %s: %s", path, yerr.line,
+				  yerr.col, yerr.path[0] ? yerr.path : "(root)", yerr.reason);
+		return ret;
+	}
+	if (ret) {
+		tp_cfg_errors_add(errs, 0, 0, "%s: cannot read: %s", path, strerror(-ret));
+		return ret;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		ret = -ENOMEM;
+		goto out_free_doc;
+	}
+	cfg->path = strdup(path);
+	if (!cfg->path) {
+		ret = -ENOMEM;
+		goto out_free_cfg;
+	}
+	tp_cfg_ctx_init(&ctx, path, errs);
+	if (!doc->root || tp_ynode_is_null(doc->root))
+		tp_cfg_error(
+			&ctx, NULL, NULL,
+			"the file is empty; expected an Envoy bootstrap with static_resources");
+	else
+		tp_cfg_decode(&ctx, &bootstrap_schema, doc->root, cfg);
+	check_names(&ctx, cfg);
+	check_filters(&ctx, cfg);
+	if (ctx.oom) {
+		ret = -ENOMEM;
+		goto out_free_cfg;
+	}
+	if (ctx.n_errors) {
+		ret = -EINVAL;
+		goto out_free_cfg;
+	}
+	tp_ynode_doc_free(doc);
+	*out = cfg;
+	return 0;
+
+out_free_cfg:
+	tp_config_free(cfg);
+out_free_doc:
+	tp_ynode_doc_free(doc);
+	if (ret == -ENOMEM)
+		tp_cfg_errors_add(errs, 0, 0, "%s: %s", path, strerror(ENOMEM));
+	return ret;
+}

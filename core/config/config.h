@@ -1,0 +1,25 @@
+/* Loading an Envoy v3 bootstrap file (YAML or JSON) into struct tp_config. */
+#ifndef TP_CONFIG_H
+#define TP_CONFIG_H
+
+#include <stdio.h>
+
+#include "core/config/config-t.h"
+
+/* Reads, decodes and cross-checks path. Returns 0 with *out set; -EINVAL with every problem in
+ * errs; or -errno (-ENOENT, -EACCES, -ENOMEM, ...) when the file cannot be read, with one line in
+ * errs too. errs must start zeroed (or hold earlier lines, which are kept). */
+int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs);
+void tp_config_free(struct tp_config *cfg);
+
+/* Index of the cluster called name in cfg->clusters, or -1. */
+int tp_config_cluster_index(const struct tp_config *cfg, const char *name);
+
+/* Adds a formatted line, kept in file order by (line, col). Returns 0 or -ENOMEM. */
+int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* One line each, in file order. */
+void tp_cfg_errors_print(const struct tp_cfg_errors *errs, FILE *f);
+void tp_cfg_errors_free(struct tp_cfg_errors *errs);
+
+#endif

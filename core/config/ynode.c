@@ -1,0 +1,555 @@
+/* YAML node tree built from libyaml's event parser, with 1-based line and column on every node. */
+#include "core/config/ynode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* Aliases share nodes, so a few lines can name 10^9 nodes ("billion laughs"). Nothing a proxy
+ * config needs comes near this; past it the file is refused before anything walks it. */
+#define MAX_EXPANDED (1u << 20)
+/* libyaml's scanner rescans every open flow level for each token, so "[[[[..." costs time
+ * quadratic in its depth (100,000 levels: 30 s). An Envoy config nests about 20 deep; past this
+ * the file is refused, which stops the scan before it grows (found by fuzzing). */
+#define MAX_DEPTH 256
+
+/* A collection whose end event has not come yet. */
+struct frame {
+	struct tp_ynode *node;
+	struct tp_ynode *key; /* TP_YNODE_MAP: the key whose value comes next, or NULL */
+	size_t cap;
+	char *anchor; /* registered when the node is complete, so it can never contain itself */
+};
+
+struct anchor {
+	char *name;
+	struct tp_ynode *node;
+};
+
+struct builder {
+	struct tp_ydoc *doc;
+	struct frame *stack;
+	size_t depth, stack_cap;
+	struct anchor *anchors;
+	size_t n_anchors, anchors_cap;
+	struct tp_yerror *err;
+};
+
+static void set_error(struct builder *b, const yaml_mark_t *mark, const char *fmt, const char *arg)
+{
+	struct tp_yerror *e = b->err;
+	size_t len = 0;
+
+	e->line = mark->line + 1;
+	e->col = mark->column + 1;
+	snprintf(e->reason, sizeof(e->reason), fmt, arg);
+
+	/* The path of the value being read: each open mapping adds its pending key, each open
+	 * list the index of the item being read. */
+	e->path[0] = '\0';
+	for (size_t i = 0; i < b->depth && len < sizeof(e->path); i++) {
+		const struct frame *f = &b->stack[i];
+		int n = 0;
+
+		if (f->node->type == TP_YNODE_SEQ)
+			n = snprintf(e->path + len, sizeof(e->path) - len, "[%zu]", f->node->n);
+		else if (f->key)
+			n = snprintf(e->path + len, sizeof(e->path) - len, "%s%s", len ? "." : "",
+				     f->key->str);
+		if (n > 0)
+			len += (size_t)n;
+	}
+}
+
+static struct tp_ynode *new_node(struct builder *b, enum tp_ynode_type type,
+				 const yaml_mark_t *mark)
+{
+	struct tp_ynode *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->type = type;
+	n->line = mark->line + 1;
+	n->col = mark->column + 1;
+	n->expanded = 1;
+	n->next_alloc = b->doc->nodes;
+	b->doc->nodes = n;
+	return n;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static int add_anchor(struct builder *b, char *name, struct tp_ynode *node)
+{
+	if (grow((void **)&b->anchors, &b->anchors_cap, b->n_anchors + 1, sizeof(*b->anchors)))
+		return -ENOMEM;
+	b->anchors[b->n_anchors].name = name;
+	b->anchors[b->n_anchors].node = node;
+	b->n_anchors++;
+	return 0;
+}
+
+static struct tp_ynode *find_anchor(struct builder *b, const char *name)
+{
+	/* Newest first: YAML lets a later anchor of the same name replace an earlier one. */
+	for (size_t i = b->n_anchors; i-- > 0;) {
+		if (!strcmp(b->anchors[i].name, name))
+			return b->anchors[i].node;
+	}
+	return NULL;
+}
+
+/* Hands a finished node to the collection on top of the stack (or makes it the root). */
+static int attach(struct builder *b, struct tp_ynode *node, const yaml_mark_t *mark)
+{
+	struct frame *f;
+	struct tp_ynode *parent;
+
+	if (!b->depth) {
+		b->doc->root = node;
+		return 0;
+	}
+	f = &b->stack[b->depth - 1];
+	parent = f->node;
+	if (parent->expanded + node->expanded > MAX_EXPANDED) {
+		set_error(b, mark, "%s", "document too large once aliases are expanded");
+		return -EINVAL;
+	}
+	parent->expanded += node->expanded;
+
+	if (parent->type == TP_YNODE_SEQ) {
+		if (grow((void **)&parent->items, &f->cap, parent->n + 1, sizeof(*parent->items)))
+			return -ENOMEM;
+		parent->items[parent->n++] = node;
+		return 0;
+	}
+	if (!f->key) {
+		if (node->type != TP_YNODE_SCALAR) {
+			set_error(b, mark, "%s", "a mapping key must be a plain string");
+			return -EINVAL;
+		}
+		f->key = node;
+		return 0;
+	}
+	if (grow((void **)&parent->pairs, &f->cap, parent->n + 1, sizeof(*parent->pairs)))
+		return -ENOMEM;
+	parent->pairs[parent->n].key = f->key;
+	parent->pairs[parent->n].value = node;
+	parent->n++;
+	f->key = NULL;
+	return 0;
+}
+
+static bool is_merge_key(const struct tp_ynode *k)
+{
+	return !k->quoted && !strcmp(k->str, "<<");
+}
+
+static bool has_key(const struct tp_ynode_pair *pairs, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(pairs[i].key->str, key))
+			return true;
+	}
+	return false;
+}
+
+static int merge_from(struct tp_ynode_pair **out, size_t *n, size_t *cap,
+		      const struct tp_ynode *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		if (has_key(*out, *n, src->pairs[i].key->str))
+			continue;
+		if (grow((void **)out, cap, *n + 1, sizeof(**out)))
+			return -ENOMEM;
+		(*out)[(*n)++] = src->pairs[i];
+	}
+	return 0;
+}
+
+/* YAML 1.1 merge keys ("<<: *defaults", "<<: [*a, *b]"): keys written in the mapping win over
+ * merged ones, and an earlier merged mapping wins over a later one. Envoy's yaml-cpp applies
+ * them too, so configs that use them must load. */
+static int apply_merges(struct builder *b, struct tp_ynode *map)
+{
+	struct tp_ynode_pair *out = NULL;
+	size_t n = 0, cap = 0;
+	bool any = false;
+	int ret = 0;
+
+	for (size_t i = 0; i < map->n; i++)
+		any |= is_merge_key(map->pairs[i].key);
+	if (!any)
+		return 0;
+
+	for (size_t i = 0; i < map->n; i++) {
+		if (is_merge_key(map->pairs[i].key))
+			continue;
+		ret = grow((void **)&out, &cap, n + 1, sizeof(*out));
+		if (ret)
+			goto out_free;
+		out[n++] = map->pairs[i];
+	}
+	for (size_t i = 0; i < map->n; i++) {
+		const struct tp_ynode *v = map->pairs[i].value;
+		yaml_mark_t mark = {.line = v->line - 1, .column = v->col - 1};
+
+		if (!is_merge_key(map->pairs[i].key))
+			continue;
+		if (v->type == TP_YNODE_SEQ) {
+			for (size_t j = 0; j < v->n; j++) {
+				if (v->items[j]->type != TP_YNODE_MAP)
+					goto out_bad_merge;
+			}
+			for (size_t j = 0; j < v->n && !ret; j++)
+				ret = merge_from(&out, &n, &cap, v->items[j]);
+		} else if (v->type == TP_YNODE_MAP) {
+			ret = merge_from(&out, &n, &cap, v);
+		} else {
+			goto out_bad_merge;
+		}
+		if (ret)
+			goto out_free;
+		continue;
+out_bad_merge:
+		set_error(
+			b, &mark, "%s",
+			"the value of a \"<<\" merge key must be a mapping or a list of mappings");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	free(map->pairs);
+	map->pairs = out;
+	map->n = n;
+	return 0;
+
+out_free:
+	free(out);
+	return ret;
+}
+
+static int push(struct builder *b, enum tp_ynode_type type, const yaml_event_t *ev,
+		const yaml_char_t *anchor)
+{
+	struct tp_ynode *node;
+	struct frame *f;
+
+	if (b->depth >= MAX_DEPTH) {
+		set_error(b, &ev->start_mark, "%s", "nested deeper than 256 levels");
+		return -EINVAL;
+	}
+	if (grow((void **)&b->stack, &b->stack_cap, b->depth + 1, sizeof(*b->stack)))
+		return -ENOMEM;
+	node = new_node(b, type, &ev->start_mark);
+	if (!node)
+		return -ENOMEM;
+	f = &b->stack[b->depth++];
+	memset(f, 0, sizeof(*f));
+	f->node = node;
+	if (anchor) {
+		f->anchor = strdup((const char *)anchor);
+		if (!f->anchor)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int pop(struct builder *b, const yaml_event_t *ev)
+{
+	struct frame *f = &b->stack[b->depth - 1];
+	struct tp_ynode *node = f->node;
+	char *anchor = f->anchor;
+	int ret;
+
+	if (node->type == TP_YNODE_MAP) {
+		ret = apply_merges(b, node);
+		if (ret)
+			goto out_free_anchor;
+	}
+	/* Registered only now: an alias inside its own anchor finds nothing, so no cycles. */
+	if (anchor) {
+		ret = add_anchor(b, anchor, node);
+		if (ret)
+			goto out_free_anchor;
+	}
+	b->depth--;
+	return attach(b, node, &ev->start_mark);
+
+out_free_anchor:
+	free(anchor);
+	f->anchor = NULL;
+	return ret;
+}
+
+static int on_scalar(struct builder *b, const yaml_event_t *ev)
+{
+	const char *tag = (const char *)ev->data.scalar.tag;
+	struct tp_ynode *node = new_node(b, TP_YNODE_SCALAR, &ev->start_mark);
+	int ret;
+
+	if (!node)
+		return -ENOMEM;
+	node->len = ev->data.scalar.length;
+	node->str = malloc(node->len + 1);
+	if (!node->str)
+		return -ENOMEM;
+	memcpy(node->str, ev->data.scalar.value, node->len);
+	node->str[node->len] = '\0';
+	/* Envoy (yaml-cpp) reads a quoted or "!"-tagged scalar as text; so does "!!str". */
+	node->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+		       (tag && (!strcmp(tag, "!") || !strcmp(tag, YAML_STR_TAG)));
+	if (ev->data.scalar.anchor) {
+		char *name = strdup((const char *)ev->data.scalar.anchor);
+
+		if (!name)
+			return -ENOMEM;
+		ret = add_anchor(b, name, node);
+		if (ret) {
+			free(name);
+			return ret;
+		}
+	}
+	return attach(b, node, &ev->start_mark);
+}
+
+static int on_alias(struct builder *b, const yaml_event_t *ev)
+{
+	const char *name = (const char *)ev->data.alias.anchor;
+	struct tp_ynode *node = find_anchor(b, name);
+
+	if (!node) {
+		set_error(b, &ev->start_mark, "unknown alias *%s (an alias must follow its anchor)",
+			  name);
+		return -EINVAL;
+	}
+	return attach(b, node, &ev->start_mark);
+}
+
+static int on_event(struct builder *b, const yaml_event_t *ev, int *documents)
+{
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		if (++*documents > 1) {
+			set_error(b, &ev->start_mark, "%s",
+				  "more than one YAML document; tcpproxy reads one per file");
+			return -EINVAL;
+		}
+		return 0;
+	case YAML_SCALAR_EVENT:
+		return on_scalar(b, ev);
+	case YAML_ALIAS_EVENT:
+		return on_alias(b, ev);
+	case YAML_SEQUENCE_START_EVENT:
+		return push(b, TP_YNODE_SEQ, ev, ev->data.sequence_start.anchor);
+	case YAML_MAPPING_START_EVENT:
+		return push(b, TP_YNODE_MAP, ev, ev->data.mapping_start.anchor);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return pop(b, ev);
+	default:
+		return 0;
+	}
+}
+
+static void syntax_error(struct builder *b, const yaml_parser_t *p)
+{
+	char reason[sizeof(b->err->reason)];
+	yaml_mark_t mark = p->problem_mark;
+
+	/* A reader error (bad UTF-8, a control character) has no problem mark, only an offset. */
+	if (p->error == YAML_READER_ERROR)
+		mark = p->mark;
+	if (p->context)
+		snprintf(reason, sizeof(reason), "%s %s started at line %zu column %zu",
+			 p->problem ? p->problem : "syntax error", p->context,
+			 p->context_mark.line + 1, p->context_mark.column + 1);
+	else
+		snprintf(reason, sizeof(reason), "%s", p->problem ? p->problem : "syntax error");
+	set_error(b, &mark, "YAML syntax error: %s", reason);
+}
+
+static void free_builder(struct builder *b)
+{
+	for (size_t i = 0; i < b->depth; i++)
+		free(b->stack[i].anchor);
+	free(b->stack);
+	for (size_t i = 0; i < b->n_anchors; i++)
+		free(b->anchors[i].name);
+	free(b->anchors);
+}
+
+static int parse(yaml_parser_t *p, struct tp_ydoc **out, struct tp_yerror *err)
+{
+	struct builder b = {.err = err};
+	int documents = 0;
+	int ret = 0;
+
+	memset(err, 0, sizeof(*err));
+	b.doc = calloc(1, sizeof(*b.doc));
+	if (!b.doc)
+		return -ENOMEM;
+	for (;;) {
+		yaml_event_t ev;
+		bool end;
+
+		if (!yaml_parser_parse(p, &ev)) {
+			if (p->error == YAML_MEMORY_ERROR) {
+				ret = -ENOMEM;
+			} else {
+				syntax_error(&b, p);
+				ret = -EINVAL;
+			}
+			break;
+		}
+		ret = on_event(&b, &ev, &documents);
+		end = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		if (ret || end)
+			break;
+	}
+	free_builder(&b);
+	if (ret) {
+		if (ret == -ENOMEM)
+			snprintf(err->reason, sizeof(err->reason), "%s", strerror(ENOMEM));
+		tp_ynode_doc_free(b.doc);
+		return ret;
+	}
+	*out = b.doc;
+	return 0;
+}
+
+int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror *err)
+{
+	yaml_parser_t p;
+	FILE *f;
+	int ret;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		ret = -errno;
+		memset(err, 0, sizeof(*err));
+		snprintf(err->reason, sizeof(err->reason), "%s", strerror(-ret));
+		return ret;
+	}
+	if (!yaml_parser_initialize(&p)) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	yaml_parser_set_input_file(&p, f);
+	ret = parse(&p, out, err);
+	/* libyaml reports a read error as a reader problem; give the caller the errno instead. */
+	if (ret == -EINVAL && ferror(f)) {
+		ret = -EIO;
+		snprintf(err->reason, sizeof(err->reason), "%s", strerror(EIO));
+	}
+	yaml_parser_delete(&p);
+out_close:
+	fclose(f);
+	return ret;
+}
+
+int tp_ynode_parse_string(const char *buf, size_t len, struct tp_ydoc **out, struct tp_yerror *err)
+{
+	yaml_parser_t p;
+	int ret;
+
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	ret = parse(&p, out, err);
+	yaml_parser_delete(&p);
+	return ret;
+}
+
+void tp_ynode_doc_free(struct tp_ydoc *doc)
+{
+	struct tp_ynode *n, *next;
+
+	if (!doc)
+		return;
+	for (n = doc->nodes; n; n = next) {
+		next = n->next_alloc;
+		free(n->str);
+		free(n->items);
+		free(n->pairs);
+		free(n);
+	}
+	free(doc);
+}
+
+bool tp_ynode_is_null(const struct tp_ynode *n)
+{
+	if (n->type != TP_YNODE_SCALAR || n->quoted)
+		return false;
+	return !n->len || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+	       !strcmp(n->str, "Null") || !strcmp(n->str, "NULL");
+}
+
+static bool looks_boolean(const char *s)
+{
+	static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE"};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (!strcmp(s, words[i]))
+			return true;
+	}
+	return false;
+}
+
+static bool looks_numeric(const char *s)
+{
+	char *end;
+
+	if (!*s)
+		return false;
+	errno = 0;
+	(void)strtod(s, &end);
+	return !*end;
+}
+
+const char *tp_ynode_kind_name(const struct tp_ynode *n)
+{
+	switch (n->type) {
+	case TP_YNODE_MAP:
+		return "a mapping";
+	case TP_YNODE_SEQ:
+		return "a list";
+	case TP_YNODE_SCALAR:
+		break;
+	}
+	if (tp_ynode_is_null(n))
+		return "null";
+	if (!n->quoted && looks_boolean(n->str))
+		return "a boolean";
+	if (!n->quoted && looks_numeric(n->str))
+		return "a number";
+	return "a string";
+}
+
+const struct tp_ynode *tp_ynode_map_get(const struct tp_ynode *map, const char *key)
+{
+	if (!map || map->type != TP_YNODE_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++) {
+		if (!strcmp(map->pairs[i].key->str, key))
+			return map->pairs[i].value;
+	}
+	return NULL;
+}

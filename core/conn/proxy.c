@@ -1,0 +1,360 @@
+/* The tcp_proxy session: route, upstream connect with retries, timeouts, and hand-off to the
+ * relay. Behaviour follows Envoy's source/common/tcp_proxy/tcp_proxy.cc (reference/
+ * envoy-tcp-proxy.md §4); differences are listed in docs/envoy-compat.md. */
+#include "core/conn/proxy.h"
+
+#include "core/accesslog/access_log.h"
+#include "core/config/config.h"
+#include "core/conn/conn.h"
+#include "core/conn/early_data.h"
+#include "core/filter.h"
+#include "core/conn/filter_state.h"
+#include "core/accesslog/format.h"
+#include "core/worker/lb.h"
+#include "core/base/log.h"
+#include "core/conn/relay.h"
+#include "core/base/timer.h"
+#include "shm/stats.h"
+#include "uring/ring.h"
+#include "uring/udata.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CL_STAT(c, name)   ((c)->cluster->cfg->stats_base + TP_CLUSTER_##name)
+#define TCP_STAT(c, name)  ((c)->proxy->stats_base + TP_TCP_##name)
+#define HOST_STAT(c, name) ((c)->host->cfg->stats_base + TP_HOST_##name)
+
+/* An address of fd for the formatter (getpeername or getsockname); left unknown on error. */
+static void capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(ip, 0, sizeof(*ip));
+	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		ip->family = AF_INET;
+		ip->port = ntohs(in->sin_port);
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		ip->family = AF_INET6;
+		ip->port = ntohs(in6->sin6_port);
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
+}
+
+/* The next moment a timeout or a periodic access log entry could be due; activity between now
+ * and then is checked when the timer expires rather than moving the timer on every byte. */
+static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
+{
+	uint64_t deadline = UINT64_MAX;
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+
+	if (c->idle_timeout_ms > 0)
+		deadline = c->active_ms + c->idle_timeout_ms;
+	if (c->next_log_ms && c->next_log_ms < deadline)
+		deadline = c->next_log_ms;
+	if (p->max_downstream_connection_duration_ms > 0 &&
+	    c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms < deadline)
+		deadline = c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms;
+	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
+		tp_error("out of memory arming a timer; closing connection");
+		tp_conn_close(w, c);
+	}
+}
+
+void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+	uint64_t now = w->now_ms;
+
+	/* A connection held by connection_limit's delay: its time is up. */
+	if (c->flags & TP_CF_LIMITED) {
+		tp_conn_close(w, c);
+		return;
+	}
+	if (c->next_log_ms && now >= c->next_log_ms) {
+		tp_access_log_write(w, c, TP_ALOG_TCP_PERIODIC);
+		c->next_log_ms = now + (uint64_t)p->access_log_flush_interval_ms;
+	}
+	if (p->max_downstream_connection_duration_ms > 0 &&
+	    now >= c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms) {
+		c->flags |= TP_CF_DURATION;
+		c->close_reason = TP_CLOSE_MAX_DURATION;
+		tp_stat_inc(w->stats, TCP_STAT(c, max_downstream_connection_duration));
+		tp_debug("connection %u: max_downstream_connection_duration reached", c->idx);
+		tp_conn_close(w, c);
+		return;
+	}
+	if (c->idle_timeout_ms > 0 && now >= c->active_ms + c->idle_timeout_ms) {
+		c->flags |= TP_CF_IDLE;
+		c->close_reason = TP_CLOSE_IDLE_TIMEOUT;
+		tp_stat_inc(w->stats, TCP_STAT(c, idle_timeout));
+		tp_debug("connection %u: idle timeout", c->idx);
+		tp_conn_close(w, c);
+		return;
+	}
+	arm_session_timer(w, c);
+}
+
+static void start_connect(struct tp_worker *w, struct tp_conn *c);
+
+/* Every attempt failed, or there was nothing to try: the downstream is closed at once. */
+static void give_up(struct tp_worker *w, struct tp_conn *c)
+{
+	tp_conn_close(w, c);
+}
+
+static void connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
+{
+	bool timeout = err == -ECANCELED;
+
+	if (timeout)
+		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_timeout));
+	/* Envoy counts a timed-out connect as a failed one too (the pool closes it). */
+	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_fail));
+	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
+	c->flags |= TP_CF_CONNECT_FAIL;
+	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
+	c->connect_err = timeout || -err > 255 ? 0 : (uint8_t)-err;
+	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
+		 timeout ? "timeout" : strerror(-err));
+	tp_conn_close_side(w, c, TP_UP, false);
+	c->host->active--;
+	c->flags &= ~TP_CF_UP_ACTIVE;
+	tp_stat_sub(w->stats, CL_STAT(c, upstream_cx_active), 1);
+	tp_stat_sub(w->stats, HOST_STAT(c, cx_active), 1);
+	if (c->attempts >= c->proxy->max_connect_attempts) {
+		/* Envoy flags URX whenever the attempts run out, a single one included. */
+		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_attempts_exceeded));
+		c->flags |= TP_CF_RETRIES_EXCEEDED;
+		c->close_reason = TP_CLOSE_CONNECT_FAILED;
+		give_up(w, c);
+		return;
+	}
+	/* Each retry picks a host again (Envoy re-runs host selection). */
+	start_connect(w, c);
+}
+
+static int new_upstream_socket(const struct tp_sockaddr *to)
+{
+	int one = 1;
+	int fd = socket(to->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* The relay forwards what it reads at once; Nagle would only add latency. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void start_connect(struct tp_worker *w, struct tp_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	c->host = tp_lb_pick(c->cluster);
+	if (!c->host) {
+		c->flags |= TP_CF_NO_HEALTHY;
+		c->close_reason = TP_CLOSE_NO_HEALTHY_UPSTREAM;
+		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_none_healthy));
+		give_up(w, c);
+		return;
+	}
+	c->attempts++;
+	c->state = TP_CONN_CONNECTING;
+	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
+	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
+	c->connect_start_ms = w->now_ms;
+	fd = new_upstream_socket(&c->host->cfg->addr);
+	if (fd < 0) {
+		tp_warn("upstream socket for %s: %s", c->host->cfg->addr.text, strerror(-fd));
+		c->host->active++;
+		c->flags |= TP_CF_UP_ACTIVE;
+		tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
+		tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
+		connect_failed(w, c, fd);
+		return;
+	}
+	c->fd[TP_UP] = fd;
+	c->host->active++;
+	c->flags |= TP_CF_UP_ACTIVE;
+	tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
+	tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
+
+	/* Connect and its timeout go in one submission: a link must not be split. */
+	tp_ring_reserve(&w->ring, 2);
+	sqe = tp_ring_get_sqe(&w->ring);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&c->host->cfg->addr.ss,
+			      c->host->cfg->addr.len);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_CONNECT, 0, c->idx, c->gen));
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = tp_ring_get_sqe(&w->ring);
+	/* The kernel reads the timespec at submission; the cluster's outlives it. */
+	io_uring_prep_link_timeout(sqe, &c->cluster->connect_timeout, 0);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_CONNECT_TIMEOUT, 0, c->idx, c->gen));
+	c->inflight += 2;
+}
+
+void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
+{
+	if (c->state != TP_CONN_CONNECTING)
+		return;
+	if (res < 0) {
+		connect_failed(w, c, res);
+		return;
+	}
+	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
+		       w->now_ms - c->connect_start_ms);
+	c->flags |= TP_CF_UP_CONNECTED;
+	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
+		capture_ip(c->fd[TP_UP], getsockname, &c->up_local);
+	if (c->proxy->flush_access_log_on_connected)
+		tp_access_log_write(w, c, TP_ALOG_TCP_CONNECTED);
+	/* A filter still holds bytes read early: the relay starts when they reach tcp_proxy,
+	 * so that they go upstream first (tp_proxy_on_data). */
+	if (tp_early_delivered(c))
+		tp_relay_start(w, c);
+}
+
+void tp_session_on_tls_handshake(struct tp_worker *w, struct tp_conn *c)
+{
+	if (c->state == TP_CONN_FILTERS && c->cluster &&
+	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE)
+		start_connect(w, c);
+}
+
+void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_filter_cfg *last = &c->chain->filters[c->chain->n_filters - 1];
+	static uint64_t seq;
+
+	if (last->ops != &tp_filter_tcp_proxy)
+		return;
+	/* Known from the start (Envoy creates the filter with the connection), so that early
+	 * reads are counted and the access log entry is written however the session ends. */
+	c->proxy = last->conf;
+	/* Unique in this worker, and between workers by the slot in the low bits. */
+	c->id = ++seq << 12 | (w->slot & 0xfff);
+	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	}
+	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
+		capture_ip(c->fd[TP_DOWN], getpeername, &c->down_remote);
+		capture_ip(c->fd[TP_DOWN], getsockname, &c->down_local);
+	}
+	/* max_early_data_bytes set: the chain sees the downstream's bytes before any connect. */
+	if (c->proxy->max_early_data_bytes >= 0)
+		tp_early_enable(w, c);
+}
+
+/* Envoy's getRegularRouteFromEntries: the per-connection cluster a filter set comes first;
+ * weighted clusters ignore it. */
+static bool pick_route(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+	const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, TP_KEY_CLUSTER);
+	int idx = p->cluster_index;
+
+	if (!p->n_weighted_clusters && e && e->value.type == TP_VALUE_STRING)
+		idx = tp_config_cluster_index(w->cfg, e->value.s);
+	if (idx < 0)
+		return false;
+	c->cluster = &w->clusters[idx];
+	return true;
+}
+
+static bool legacy_receive_before_connect(const struct tp_conn *c)
+{
+	const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, TP_KEY_RECEIVE_EARLY);
+
+	return e && e->value.type == TP_VALUE_BOOL && e->value.b;
+}
+
+enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *conf)
+{
+	struct tp_worker *w = tp_self;
+	const struct tp_tcp_proxy_cfg *p = conf;
+	const struct tp_state_entry *e;
+
+	c->proxy = p;
+	tp_stat_inc(w->stats, TCP_STAT(c, downstream_cx_total));
+	c->idle_timeout_ms = p->idle_timeout_ms > 0 ? (uint64_t)p->idle_timeout_ms : 0;
+	e = tp_filter_state_get(c->filter_state, TP_KEY_IDLE_TIMEOUT);
+	if (e && e->value.type == TP_VALUE_UINT64)
+		c->idle_timeout_ms = e->value.u;
+	if (p->access_log_flush_interval_ms > 0)
+		c->next_log_ms = w->now_ms + (uint64_t)p->access_log_flush_interval_ms;
+	/* Armed now, so time spent connecting counts toward the idle timeout, as in Envoy. */
+	arm_session_timer(w, c);
+	if (c->state == TP_CONN_CLOSING)
+		return TP_FILTER_STOP;
+	if (p->flush_access_log_on_start)
+		tp_access_log_write(w, c, TP_ALOG_TCP_START);
+	if (!pick_route(w, c)) {
+		c->flags |= TP_CF_NO_ROUTE;
+		c->close_reason = TP_CLOSE_NO_ROUTE;
+		tp_stat_inc(w->stats, TCP_STAT(c, downstream_cx_no_route));
+		tp_conn_close(w, c);
+		return TP_FILTER_STOP;
+	}
+	/* The legacy switch, read here rather than at accept (see docs/envoy-compat.md); an
+	 * explicit max_early_data_bytes wins over it. */
+	if (p->max_early_data_bytes < 0 && !(c->flags & TP_CF_EARLY) &&
+	    legacy_receive_before_connect(c))
+		tp_early_enable(w, c);
+	/* ON_DOWNSTREAM_DATA waits for the first byte; ON_DOWNSTREAM_TLS_HANDSHAKE for the
+	 * handshake, where there is one (tp_session_on_tls_handshake), else it is IMMEDIATE. */
+	if (p->upstream_connect_mode == TP_CONNECT_IMMEDIATE ||
+	    (p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE &&
+	     !(c->flags & TP_CF_DOWN_TLS)))
+		start_connect(w, c);
+	/* Receiving before connect, the bytes already read go on to on_data at once. */
+	return (c->flags & TP_CF_EARLY) && c->state != TP_CONN_CLOSING ? TP_FILTER_CONTINUE
+								       : TP_FILTER_STOP;
+}
+
+int tp_proxy_register_stats(void *conf, struct tp_stats *st)
+{
+	struct tp_tcp_proxy_cfg *p = conf;
+
+	return tp_stats_scope(st, TP_SCOPE_TCP, p->stat_prefix, &p->stats_base);
+}
+
+enum tp_filter_status tp_proxy_on_data(struct tp_conn *c, const void *conf, const uint8_t *data,
+				       size_t len, bool end_stream)
+{
+	struct tp_worker *w = tp_self;
+	const struct tp_tcp_proxy_cfg *p = conf;
+
+	tp_early_take(w, c);
+	if (c->state == TP_CONN_FILTERS && c->cluster &&
+	    p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA) {
+		/* A FIN with no byte before it never opens an upstream connection (Envoy
+		 * #42006); nothing can come after it, so the session ends here. */
+		if (!tp_early_taken(c) && end_stream) {
+			tp_conn_close(w, c);
+			return TP_FILTER_STOP;
+		}
+		if (len)
+			start_connect(w, c);
+	} else if (c->state == TP_CONN_CONNECTING && (c->flags & TP_CF_UP_CONNECTED)) {
+		/* Connected while a filter held these bytes: now they can go first. */
+		tp_relay_start(w, c);
+	}
+	return TP_FILTER_STOP;
+}

@@ -1,0 +1,50 @@
+/* Types of a worker process: its ring, its listeners, its connections and pools. */
+#ifndef TP_WORKER_T_H
+#define TP_WORKER_T_H
+
+#include "core/config/config-t.h"
+#include "core/conn/conn-t.h"
+#include "core/worker/lb-t.h"
+#include "core/base/timer-t.h"
+#include "uring/pool-t.h"
+
+#include <liburing.h>
+#include <stdbool.h>
+
+struct tp_stats_block;
+
+struct tp_listener_rt {
+	const struct tp_listener_cfg *cfg;
+	uint32_t idx;
+	int fd;
+	bool accepting; /* a multishot accept is armed */
+	bool paused;	/* out of file descriptors: accept resumes after a pause */
+	uint64_t last_err_log_ms;
+};
+
+#define TP_CONN_CHUNK 256
+
+struct tp_worker {
+	unsigned slot;
+	struct io_uring ring;
+	const struct tp_config *cfg;
+	struct tp_stats_block *stats;
+	struct tp_listener_rt *listeners;
+	size_t n_listeners;
+	struct tp_cluster_rt *clusters; /* parallel to cfg->clusters */
+	struct tp_conn **chunks;	/* connection slots, TP_CONN_CHUNK per chunk, never moved */
+	uint32_t n_chunks;
+	struct tp_conn *free_conns;
+	uint32_t n_conns;	   /* connections not yet freed */
+	struct tp_conn *runq_head; /* connections whose relay spent its round budget */
+	struct tp_conn *runq_tail;
+	struct tp_timer_heap timers;
+	struct tp_pipe_pool pipes;
+	struct tp_buf_pool bufs;
+	int sigfd;	 /* SIGTERM and SIGINT, read through the ring */
+	uint64_t now_ms; /* refreshed once per loop iteration */
+	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
+	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */
+};
+
+#endif

@@ -1,0 +1,504 @@
+/* A worker process: accepts on its own listening sockets, runs every connection's filters and
+ * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
+ * with other workers except its own block of the stats segment. */
+#include "core/worker/worker.h"
+
+#include "core/accesslog/access_log.h"
+#include "core/conn/conn.h"
+#include "core/conn/early_data.h"
+#include "core/filter-t.h"
+#include "core/worker/lb.h"
+#include "core/base/log.h"
+#include "core/conn/proxy.h"
+#include "core/conn/relay.h"
+#include "core/base/timer.h"
+#include "shm/stats.h"
+#include "uring/pool.h"
+#include "uring/ring.h"
+#include "uring/udata.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <grp.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define RING_ENTRIES	1024
+#define PIPES_KEPT	32
+#define BUFS_KEPT	32
+#define COPY_BUF_BYTES	(64u * 1024u)
+#define PIPE_BYTES	(1024u * 1024u)
+#define ACCEPT_PAUSE_MS 100
+
+static int setup_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	/* A write to a peer that has gone must be an EPIPE on that connection, not our death. */
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* SIGTERM, SIGINT (close now), SIGQUIT (drain) and SIGUSR1 (reopen the access logs)
+	 * arrive as a completion on the ring, like everything else: a flag set by a handler could
+	 * land between its check and the wait, and the wait would not end. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void arm_signal(struct tp_worker *w)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
+
+	io_uring_prep_poll_add(sqe, w->sigfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_SIGNAL, 0, 0, 0));
+}
+
+/* SIGQUIT, from the master once a newer generation serves (or on a graceful stop): stop
+ * accepting, keep serving what is open, exit when the last connection ends. Our listening
+ * sockets are only our copies: the master and the new generation keep the same sockets open,
+ * so closing them here resets nothing. */
+static void start_draining(struct tp_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct tp_listener_rt *l = &w->listeners[i];
+
+		if (l->accepting) {
+			sqe = tp_ring_get_sqe(&w->ring);
+			io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
+			io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
+		}
+	}
+	tp_info("draining: %u connection(s) open", w->n_conns);
+}
+
+static void on_signal(struct tp_worker *w)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			w->stopping = true;
+		else if (si.ssi_signo == SIGQUIT)
+			start_draining(w);
+		else if (si.ssi_signo == SIGUSR1)
+			tp_access_log_reopen(w);
+	}
+	if (!w->stopping)
+		arm_signal(w);
+}
+
+static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
+
+	/* Multishot: one SQE accepts until it fails; accepted sockets come non-blocking, as the
+	 * inline splice relay needs, and close-on-exec. */
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0));
+	l->accepting = true;
+}
+
+/* Out of file descriptors: stop accepting for a while instead of spinning on the error, and
+ * keep serving the connections we have. */
+static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
+{
+	static struct __kernel_timespec pause_ts = {.tv_sec = 0,
+						    .tv_nsec = ACCEPT_PAUSE_MS * 1000000L};
+	struct io_uring_sqe *sqe;
+
+	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_overflow);
+	if (w->now_ms - l->last_err_log_ms >= 1000) {
+		tp_warn("listener %s: accept: %s; pausing accepts for %d ms", l->cfg->name,
+			strerror(-err), ACCEPT_PAUSE_MS);
+		l->last_err_log_ms = w->now_ms;
+	}
+	if (l->accepting) {
+		sqe = tp_ring_get_sqe(&w->ring);
+		io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
+		io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
+	}
+	l->paused = true;
+	sqe = tp_ring_get_sqe(&w->ring);
+	io_uring_prep_timeout(sqe, &pause_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT_RESUME, 0, l->idx, 0));
+}
+
+static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd)
+{
+	struct tp_conn *c = tp_conn_alloc(w);
+
+	if (!c) {
+		tp_warn("listener %s: no memory for a connection; closing it", l->cfg->name);
+		close(fd);
+		return;
+	}
+	c->fd[TP_DOWN] = fd;
+	c->listener = l;
+	c->chain = &l->cfg->filter_chains[0];
+	c->state = TP_CONN_FILTERS;
+	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_total);
+	tp_stat_add(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
+	tp_session_on_accept(w, c);
+	tp_conn_continue(w, c);
+}
+
+/* A draining worker's cancelled accept has completed. io_uring waits for connections with an
+ * exclusive wakeup (one waiter woken per arrival): a wakeup taken by our accept just before its
+ * cancel leaves that connection queued with no other waiter woken for it, and with a client
+ * that waits for it before connecting again, nothing would ever wake the new generation. So
+ * take what is queued now and serve it, then let our copy of the socket go; whatever arrives
+ * later wakes the new generation's accept. */
+static void stop_listening(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	int fd;
+
+	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		new_connection(w, l, fd);
+	close(l->fd);
+	l->fd = -1;
+}
+
+static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = tp_udata_idx(cqe->user_data);
+	struct tp_listener_rt *l;
+
+	if (idx >= w->n_listeners)
+		return;
+	l = &w->listeners[idx];
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->accepting = false;
+	if (cqe->res >= 0) {
+		if (w->stopping)
+			close(cqe->res);
+		else
+			new_connection(w, l, cqe->res);
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
+		   cqe->res == -ENOMEM) {
+		if (!l->paused)
+			pause_accept(w, l, cqe->res);
+	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED) {
+		tp_warn("listener %s: accept: %s", l->cfg->name, strerror(-cqe->res));
+	}
+	if (!l->accepting && !l->paused && !w->stopping && !w->draining)
+		arm_accept(w, l);
+	else if (!l->accepting && w->draining && l->fd >= 0)
+		stop_listening(w, l);
+}
+
+static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint32_t idx = tp_udata_idx(cqe->user_data);
+	struct tp_listener_rt *l;
+
+	if (idx >= w->n_listeners)
+		return;
+	l = &w->listeners[idx];
+	l->paused = false;
+	if (!l->accepting && !w->stopping && !w->draining)
+		arm_accept(w, l);
+}
+
+static void on_conn_cqe(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t u = cqe->user_data;
+	enum tp_op op = tp_udata_op(u);
+	enum tp_side s = (enum tp_side)tp_udata_side(u);
+	struct tp_conn *c = tp_conn_lookup(w, tp_udata_idx(u), tp_udata_gen(u));
+	bool final = !(cqe->flags & IORING_CQE_F_MORE);
+
+	/* The inflight count keeps a slot from being reused while it is referenced, so this is
+	 * our bug, not a peer's doing. */
+	TP_BUG_ON(!c || c->state == TP_CONN_FREE);
+	if (final) {
+		TP_BUG_ON(!c->inflight);
+		c->inflight--;
+	}
+	switch (op) {
+	case TP_OP_POLL_IN:
+		if (final)
+			c->poll_in &= ~(1u << s);
+		if (cqe->res > 0) {
+			/* Before the relay, only a downstream read early is polled. */
+			if (tp_early_reading(c))
+				tp_early_on_readable(w, c, (unsigned)cqe->res);
+			else
+				tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
+			/* A multishot poll can end on its own (e.g. CQ overflow): re-arm it while
+			 * the socket still matters. */
+			if (final && (c->state == TP_CONN_RELAY || tp_early_reading(c)) &&
+			    c->fd[s] >= 0)
+				tp_conn_arm_poll_in(w, c, s);
+		} else if (cqe->res < 0 && cqe->res != -ECANCELED &&
+			   (c->state == TP_CONN_RELAY || tp_early_reading(c))) {
+			tp_warn("connection %u: poll: %s; closing it", c->idx, strerror(-cqe->res));
+			tp_conn_close(w, c);
+		}
+		break;
+	case TP_OP_POLL_OUT:
+		c->poll_out &= ~(1u << s);
+		if (cqe->res != -ECANCELED)
+			tp_relay_on_writable(w, c, s);
+		break;
+	case TP_OP_CONNECT:
+		tp_session_on_connect(w, c, cqe->res);
+		break;
+	default:
+		break;
+	}
+	tp_conn_maybe_free(w, c);
+}
+
+static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
+{
+	switch (tp_udata_op(cqe->user_data)) {
+	case TP_OP_IGNORE:
+		break;
+	case TP_OP_ACCEPT:
+		on_accept(w, cqe);
+		break;
+	case TP_OP_ACCEPT_RESUME:
+		on_accept_resume(w, cqe);
+		break;
+	case TP_OP_SIGNAL:
+		on_signal(w);
+		break;
+	case TP_OP_LOG_WRITE:
+		tp_access_log_on_write(w, cqe);
+		break;
+	default:
+		on_conn_cqe(w, cqe);
+		break;
+	}
+}
+
+static void run_timers(struct tp_worker *w)
+{
+	struct tp_timer *t;
+
+	while ((t = tp_timer_pop_due(&w->timers, w->now_ms))) {
+		struct tp_conn *c = (struct tp_conn *)((char *)t - offsetof(struct tp_conn, timer));
+
+		tp_session_on_timer(w, c);
+		tp_conn_maybe_free(w, c);
+	}
+}
+
+static void run_queue(struct tp_worker *w)
+{
+	struct tp_conn *c = w->runq_head;
+
+	w->runq_head = w->runq_tail = NULL;
+	while (c) {
+		struct tp_conn *next = c->next;
+
+		c->flags &= ~TP_CF_QUEUED;
+		tp_relay_resume(w, c);
+		tp_conn_maybe_free(w, c);
+		c = next;
+	}
+}
+
+static void wait_and_dispatch(struct tp_worker *w)
+{
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	uint64_t next = tp_timer_next(&w->timers);
+	unsigned want = w->runq_head ? 0 : 1;
+	int ret;
+
+	if (want && next != UINT64_MAX) {
+		uint64_t wait = next > w->now_ms ? next - w->now_ms : 0;
+
+		ts.tv_sec = (long long)(wait / 1000);
+		ts.tv_nsec = (long long)(wait % 1000) * 1000000;
+		tsp = &ts;
+	}
+	if (want)
+		ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, want, tsp, NULL);
+	else
+		ret = io_uring_submit_and_get_events(&w->ring);
+	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+		tp_warn("io_uring_enter: %s", strerror(-ret));
+	w->now_ms = tp_now_ms();
+	io_uring_for_each_cqe(&w->ring, head, cqe)
+	{
+		dispatch(w, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+}
+
+static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot, unsigned n_slots)
+{
+	for (size_t c = 0; c < l->n_filter_chains; c++) {
+		const struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
+
+		for (size_t f = 0; f < ch->n_filters; f++)
+			if (ch->filters[f].ops->worker_start)
+				ch->filters[f].ops->worker_start(ch->filters[f].conf, slot,
+								 n_slots);
+	}
+}
+
+static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
+{
+	char err[256];
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->slot = a->slot;
+	w->cfg = a->cfg;
+	w->sigfd = sigfd;
+	w->stats = tp_stats_block(a->stats, a->stats_slot);
+	w->now_ms = tp_now_ms();
+	tp_timer_heap_init(&w->timers);
+	tp_pipe_pool_init(&w->pipes, PIPES_KEPT, PIPE_BYTES);
+	tp_buf_pool_init(&w->bufs, BUFS_KEPT, COPY_BUF_BYTES);
+	tp_rand_seed((uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ w->now_ms);
+
+	ret = tp_ring_init(&w->ring, RING_ENTRIES, err, sizeof(err));
+	if (ret < 0) {
+		tp_error("%s", err);
+		return ret;
+	}
+	w->clusters = calloc(a->cfg->n_clusters ? a->cfg->n_clusters : 1, sizeof(*w->clusters));
+	w->listeners = calloc(a->cfg->n_listeners ? a->cfg->n_listeners : 1, sizeof(*w->listeners));
+	if (!w->clusters || !w->listeners)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cfg->n_clusters; i++) {
+		ret = tp_lb_init(&w->clusters[i], &a->cfg->clusters[i], tp_rand());
+		if (ret < 0)
+			return ret;
+	}
+	w->n_listeners = a->cfg->n_listeners;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		filters_worker_start(&a->cfg->listeners[i], a->slot, a->n_slots);
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		w->listeners[i].cfg = &a->cfg->listeners[i];
+		w->listeners[i].idx = (uint32_t)i;
+		w->listeners[i].fd = a->listen_fds[i];
+		arm_accept(w, &w->listeners[i]);
+	}
+	tp_access_log_worker_init(w);
+	arm_signal(w);
+	return 0;
+}
+
+static void teardown(struct tp_worker *w)
+{
+	tp_access_log_worker_fini(w); /* before the ring goes: it may still be writing */
+	/* The last shutdowns and closes may still be queued: let them go out. */
+	io_uring_submit(&w->ring);
+	io_uring_queue_exit(&w->ring);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	for (uint32_t i = 0; i < w->n_chunks; i++)
+		free(w->chunks[i]);
+	free(w->chunks);
+	for (size_t i = 0; i < w->cfg->n_clusters; i++)
+		tp_lb_destroy(&w->clusters[i]);
+	free(w->clusters);
+	free(w->listeners);
+	tp_timer_heap_destroy(&w->timers);
+	tp_pipe_pool_destroy(&w->pipes);
+	tp_buf_pool_destroy(&w->bufs);
+}
+
+/* Before the worker touches any connection: from the root that bound the sockets to the
+ * operator's user; capabilities go with the uid change. */
+static int drop_privileges(uid_t uid, gid_t gid)
+{
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+		tp_error("dropping privileges to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+			 strerror(errno));
+		return -errno;
+	}
+	if (setuid(0) == 0) {
+		tp_error("dropping privileges: root could be regained; refusing to run");
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* A drained worker leaves only once its cancelled accepts have completed: an accept that
+ * completes concurrently with its cancel hands us a connection we must serve, and a ring torn
+ * down with an accept still armed could take connections from the shared socket as it dies. */
+static bool accepts_armed(const struct tp_worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].accepting)
+			return true;
+	return false;
+}
+
+static void tell_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "R", 1) != 1)
+		tp_warn("could not tell the master this worker is ready: %s", strerror(errno));
+	close(fd);
+}
+
+int tp_worker_run(const struct tp_worker_args *a)
+{
+	static struct tp_worker worker;
+	struct tp_worker *w = &worker;
+	int ret, sigfd;
+
+	sigfd = setup_signals();
+	if (sigfd < 0) {
+		tp_error("signalfd: %s", strerror(-sigfd));
+		return 1;
+	}
+	/* Die with the master: nothing may keep serving (or listening) without supervision. The
+	 * check after it closes the race with a master that died before the prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != a->master_pid)
+		return 1;
+	tp_self = w;
+	if (a->drop_privileges && drop_privileges(a->uid, a->gid) < 0)
+		return 1;
+	/* Never regain privileges through exec'd set-id files, as root or not. */
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	ret = setup(w, a, sigfd);
+	if (ret < 0) {
+		teardown(w);
+		return 1;
+	}
+	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
+	io_uring_submit(&w->ring);
+	tell_ready(a->ready_fd);
+	while (!w->stopping && !(w->draining && !w->n_conns && !accepts_armed(w))) {
+		run_timers(w);
+		run_queue(w);
+		tp_access_log_flush(w);
+		wait_and_dispatch(w);
+	}
+	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);
+	teardown(w);
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* A worker process: one io_uring loop serving its own SO_REUSEPORT listening sockets. */
+#ifndef TP_WORKER_H
+#define TP_WORKER_H
+
+#include "core/worker/worker-t.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct tp_stats;
+
+struct tp_worker_args {
+	const struct tp_config *cfg;
+	unsigned slot;	       /* worker slot in its generation: which listening sockets */
+	unsigned n_slots;      /* the generation's workers (--concurrency) */
+	unsigned stats_slot;   /* which block of the stats segment this worker writes */
+	const int *listen_fds; /* one per listener, this slot's */
+	struct tp_stats *stats;
+	pid_t master_pid;
+	int ready_fd; /* written one byte ('R') once accepting, then closed */
+	bool drop_privileges;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Runs the worker until SIGTERM or SIGINT, or until it has drained after SIGQUIT; returns the
+ * process exit status. */
+int tp_worker_run(const struct tp_worker_args *a);
+
+#endif
