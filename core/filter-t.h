@@ -1,4 +1,8 @@
-/* The network filter contract, after Envoy's ReadFilter: each filter is one const ops table. */
+/* The network filter contract, after Envoy's ReadFilter: each filter is one const ops table.
+ *
+ * A filter's runtime callbacks receive a struct tp_filter_call naming the worker, the connection,
+ * the filter's config and its per-connection state. The connection is opaque to filters: what
+ * they may read and set is in core/filter_api.h, and nothing else. */
 #ifndef TP_FILTER_T_H
 #define TP_FILTER_T_H
 
@@ -7,6 +11,7 @@
 #include <stdint.h>
 
 struct tp_conn;
+struct tp_worker;
 struct tp_config;
 struct tp_cfg_ctx;
 struct tp_ynode;
@@ -20,6 +25,16 @@ enum tp_filter_status {
 /* The most workers a generation has (--concurrency's limit): memory shared across workers can
  * then give each worker slot its own part. */
 #define TP_MAX_WORKERS 256
+
+/* What a runtime callback is called with. */
+struct tp_filter_call {
+	struct tp_worker *w;
+	struct tp_conn *c;
+	const void *conf; /* what ops->parse returned */
+	void *state;	  /* ops->state_size bytes kept with the connection, zeroed at accept;
+			   * NULL when state_size is 0 */
+	uint32_t idx;	  /* the filter's position in its chain */
+};
 
 struct tp_filter_ops {
 	const char *name;     /* Envoy's canonical name, e.g. envoy.filters.network.tcp_proxy */
@@ -44,12 +59,44 @@ struct tp_filter_ops {
 	 * predecessor left in the shared memory. */
 	void (*worker_start)(const void *conf, unsigned slot, unsigned n_slots);
 
+	/* Per-connection state, carved from the connection's slot (never malloc'd per
+	 * connection) and zeroed at accept: f->state in every callback. */
+	size_t state_size;
+
 	/* Runtime, in a worker. Envoy's onNewConnection and onData. */
-	enum tp_filter_status (*on_new_connection)(struct tp_conn *c, const void *conf);
-	enum tp_filter_status (*on_data)(struct tp_conn *c, const void *conf, const uint8_t *data,
+	enum tp_filter_status (*on_new_connection)(const struct tp_filter_call *f);
+	enum tp_filter_status (*on_data)(const struct tp_filter_call *f, const uint8_t *data,
 					 size_t len, bool end_stream);
-	/* The connection is closing; called for every filter whose on_new_connection ran. */
-	void (*on_close)(struct tp_conn *c, const void *conf);
+	/* The filter's own timer (tp_filter_timer_arm) expired. A filter that arms one must
+	 * have this. */
+	void (*on_timer)(const struct tp_filter_call *f);
+	/* The connection is closing; called for every filter whose on_new_connection ran. The
+	 * filter's timer is cancelled after it. */
+	void (*on_close)(const struct tp_filter_call *f);
+};
+
+/* Listener filters (Envoy's ListenerFilter): they run before the filter chain is chosen, on the
+ * first bytes of the stream peeked without consuming them (tls_inspector reads the ClientHello).
+ * Their findings pick the chain; the chain's transport then reads the same bytes. */
+enum tp_lfilter_status {
+	TP_LFILTER_CONTINUE,  /* done with this connection: the next listener filter runs */
+	TP_LFILTER_NEED_MORE, /* peek again once more bytes arrive */
+	TP_LFILTER_CLOSE,     /* reject the connection (the filter counted why) */
+};
+
+struct tp_listener_filter_ops {
+	const char *name;
+	const char *type_url;
+	void *(*parse)(struct tp_cfg_ctx *ctx, const struct tp_ynode *typed_config);
+	void (*free)(void *conf);
+	int (*register_stats)(void *conf, struct tp_stats *st);
+	/* The most bytes from the stream's start it looks at (Envoy's maxReadBytes). With that
+	 * many peeked and still NEED_MORE, the connection is closed. */
+	size_t max_read_bytes;
+	/* The bytes peeked so far, always from the stream's start; end_stream: the peer has
+	 * closed and no more will come. f->state is NULL (listener filters keep no state). */
+	enum tp_lfilter_status (*on_data)(const struct tp_filter_call *f, const uint8_t *data,
+					  size_t len, bool end_stream);
 };
 
 #endif

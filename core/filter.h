@@ -2,7 +2,10 @@
 #ifndef TP_FILTER_H
 #define TP_FILTER_H
 
+#include "core/base/timer-t.h"
 #include "core/filter-t.h"
+
+struct tp_filter_chain_cfg;
 
 /* Every filter's ops table; filters/registry.c lists them once. */
 extern const struct tp_filter_ops tp_filter_tcp_proxy;
@@ -12,5 +15,16 @@ extern const struct tp_filter_ops tp_filter_set_filter_state;
 /* The filter whose type_url names the same message as type_url, or NULL. As Envoy, only the
  * message name after the last '/' counts ("type.googleapis.com/" is the usual prefix). */
 const struct tp_filter_ops *tp_filter_find_by_type_url(const char *type_url);
+
+/* A filter's timer on one connection, placed in the slot by tp_filter_chain_layout(). */
+struct tp_filter_timer {
+	struct tp_timer t;
+	struct tp_conn *c;
+	uint32_t idx; /* the filter's position in the chain */
+};
+
+/* Places each filter's per-connection state and timer in the chain's part of a connection slot
+ * (state_off, timer_off, state_bytes); the config loader calls it for every chain. */
+void tp_filter_chain_layout(struct tp_filter_chain_cfg *ch);
 
 #endif

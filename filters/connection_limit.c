@@ -11,11 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config/cfg_schema.h"
-#include "core/conn/conn.h"
-#include "core/filter.h"
 #include "core/base/log.h"
-#include "core/base/timer.h"
+#include "core/config/cfg_schema.h"
+#include "core/filter.h"
+#include "core/filter_api.h"
 #include "shm/stats.h"
 
 struct connection_limit_cfg {
@@ -91,11 +90,10 @@ static void connection_limit_bind_shared(void *conf, void *mem)
 	cl->open = mem;
 }
 
-/* Whether this filter instance is the one that turned c away. */
-static bool rejected_here(const struct tp_conn *c, const void *conf)
-{
-	return c->limited_by && c->chain->filters[c->limited_by - 1].conf == conf;
-}
+/* Per connection: whether it was counted (and so must be uncounted at close). */
+struct connection_limit_state {
+	bool admitted;
+};
 
 /* The slots this worker process sums: its generation's, not all TP_MAX_WORKERS (a process
  * serves one generation, so one value per process). Where no worker started the filter (unit
@@ -127,34 +125,41 @@ static bool admit(const struct connection_limit_cfg *cl, unsigned slot)
 	return false;
 }
 
-static enum tp_filter_status connection_limit_on_new_connection(struct tp_conn *c, const void *conf)
+static enum tp_filter_status connection_limit_on_new_connection(const struct tp_filter_call *f)
 {
-	const struct connection_limit_cfg *cl = conf;
-	struct tp_worker *w = tp_self;
+	const struct connection_limit_cfg *cl = f->conf;
+	struct connection_limit_state *st = f->state;
+	struct tp_stats_block *stats = tp_filter_stats(f);
 
-	if (admit(cl, w->slot)) {
-		tp_stat_add(w->stats, cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
+	if (admit(cl, tp_filter_worker_slot(f))) {
+		st->admitted = true;
+		tp_stat_add(stats, cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
 		return TP_FILTER_CONTINUE;
 	}
-	tp_stat_inc(w->stats, cl->stats_base + TP_CONNECTION_LIMIT_limited_connections);
-	c->limited_by = c->filter_pos; /* this filter's index + 1 */
-	c->flags |= TP_CF_LIMITED;
+	tp_stat_inc(stats, cl->stats_base + TP_CONNECTION_LIMIT_limited_connections);
 	/* Envoy holds a rejected connection for `delay` (reads disabled: nothing reads it before
 	 * tcp_proxy here) so a client that reconnects at once is slowed down. */
-	if (cl->delay_ms > 0 && tp_timer_arm(&w->timers, &c->timer, w->now_ms + cl->delay_ms) == 0)
+	if (cl->delay_ms > 0 && tp_filter_timer_arm(f, (uint64_t)cl->delay_ms) == 0)
 		return TP_FILTER_STOP;
-	tp_conn_close(w, c);
+	tp_filter_close(f);
 	return TP_FILTER_STOP;
 }
 
-static void connection_limit_on_close(struct tp_conn *c, const void *conf)
+/* The delay of a rejected connection is over. */
+static void connection_limit_on_timer(const struct tp_filter_call *f)
 {
-	const struct connection_limit_cfg *cl = conf;
+	tp_filter_close(f);
+}
 
-	if (rejected_here(c, conf))
+static void connection_limit_on_close(const struct tp_filter_call *f)
+{
+	const struct connection_limit_cfg *cl = f->conf;
+	const struct connection_limit_state *st = f->state;
+
+	if (!st->admitted)
 		return;
-	atomic_fetch_sub(&cl->open[tp_self->slot], 1);
-	tp_stat_sub(tp_self->stats, cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
+	atomic_fetch_sub(&cl->open[tp_filter_worker_slot(f)], 1);
+	tp_stat_sub(tp_filter_stats(f), cl->stats_base + TP_CONNECTION_LIMIT_active_connections, 1);
 }
 
 const struct tp_filter_ops tp_filter_connection_limit = {
@@ -167,6 +172,8 @@ const struct tp_filter_ops tp_filter_connection_limit = {
 	.shared_bytes = TP_MAX_WORKERS * sizeof(_Atomic uint64_t),
 	.bind_shared = connection_limit_bind_shared,
 	.worker_start = connection_limit_worker_start,
+	.state_size = sizeof(struct connection_limit_state),
 	.on_new_connection = connection_limit_on_new_connection,
+	.on_timer = connection_limit_on_timer,
 	.on_close = connection_limit_on_close,
 };

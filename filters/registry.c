@@ -1,6 +1,9 @@
 /* The one list of network filters: adding a filter is one line here, no constructor tricks. */
 #include "core/filter.h"
 
+#include "core/config/config-t.h"
+
+#include <stdint.h>
 #include <string.h>
 
 static const struct tp_filter_ops *const filters[] = {
@@ -27,4 +30,33 @@ const struct tp_filter_ops *tp_filter_find_by_type_url(const char *type_url)
 			return filters[i];
 	}
 	return NULL;
+}
+
+#define SLOT_ALIGN 16
+
+static uint32_t align_up(size_t n)
+{
+	return (uint32_t)((n + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1));
+}
+
+void tp_filter_chain_layout(struct tp_filter_chain_cfg *ch)
+{
+	uint32_t off = 0;
+
+	for (size_t i = 0; i < ch->n_filters; i++) {
+		struct tp_filter_cfg *f = &ch->filters[i];
+
+		f->timer_off = f->state_off = UINT32_MAX;
+		if (!f->ops)
+			continue;
+		if (f->ops->on_timer) {
+			f->timer_off = off;
+			off += align_up(sizeof(struct tp_filter_timer));
+		}
+		if (f->ops->state_size) {
+			f->state_off = off;
+			off += align_up(f->ops->state_size);
+		}
+	}
+	ch->state_bytes = off;
 }

@@ -9,14 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config/cfg_schema.h"
-#include "core/conn/conn.h"
-#include "core/filter.h"
-#include "core/conn/filter_state.h"
 #include "core/accesslog/format.h"
 #include "core/accesslog/format_cfg.h"
 #include "core/base/log.h"
-#include "core/conn/proxy.h"
+#include "core/config/cfg_schema.h"
+#include "core/conn/filter_state.h"
+#include "core/filter.h"
+#include "core/filter_api.h"
 
 #define VALUE_MAX 1024 /* a rendered value longer than this is cut */
 
@@ -209,16 +208,15 @@ static bool make_value(const struct fs_value *fv, const char *text, struct tp_va
 	return false;
 }
 
-static enum tp_filter_status sfs_on_new_connection(struct tp_conn *c, const void *conf)
+static enum tp_filter_status sfs_on_new_connection(const struct tp_filter_call *f)
 {
-	const struct sfs_cfg *s = conf;
-	struct tp_fmt_ctx x = {.c = c, .type = TP_ALOG_NOT_SET, .now_ms = tp_self->now_ms};
+	const struct sfs_cfg *s = f->conf;
 
 	for (size_t i = 0; i < s->n_values; i++) {
 		const struct fs_value *fv = &s->values[i];
 		char text[VALUE_MAX + 1];
 		struct tp_value v;
-		size_t n = tp_format_render(fv->format, &x, text, VALUE_MAX, NULL);
+		size_t n = tp_filter_render(f, fv->format, text, VALUE_MAX);
 		int ret;
 
 		text[n] = '\0';
@@ -227,17 +225,17 @@ static enum tp_filter_status sfs_on_new_connection(struct tp_conn *c, const void
 		if (!make_value(fv, text, &v)) {
 			tp_debug("connection %u: set_filter_state: %s: cannot make a value of "
 				 "\"%s\"",
-				 c->idx, fv->object_key, text);
+				 tp_filter_conn_index(f), fv->object_key, text);
 			continue;
 		}
-		ret = tp_filter_state_set(&c->filter_state, fv->object_key, &v, fv->read_only,
+		ret = tp_filter_state_set(tp_filter_state(f), fv->object_key, &v, fv->read_only,
 					  fv->shared != SHARE_NONE);
 		if (ret == -EPERM)
-			tp_debug("connection %u: set_filter_state: %s is read-only", c->idx,
-				 fv->object_key);
+			tp_debug("connection %u: set_filter_state: %s is read-only",
+				 tp_filter_conn_index(f), fv->object_key);
 		else if (ret < 0)
-			tp_warn("connection %u: set_filter_state: %s: %s", c->idx, fv->object_key,
-				strerror(-ret));
+			tp_warn("connection %u: set_filter_state: %s: %s", tp_filter_conn_index(f),
+				fv->object_key, strerror(-ret));
 	}
 	return TP_FILTER_CONTINUE;
 }

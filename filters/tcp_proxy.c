@@ -8,7 +8,7 @@
 #include "core/config/cfg_schema.h"
 #include "core/config/config.h"
 #include "core/filter.h"
-#include "core/conn/proxy.h"
+#include "core/conn/session.h"
 
 static const struct tp_cfg_enum connect_mode_enum[] = {
 	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},

@@ -8,6 +8,7 @@
 #include "core/accesslog/format.h"
 
 #include "core/config/config-t.h"
+#include "core/conn/resp_flags.h"
 #include "core/conn/filter_state.h"
 #include "core/worker/lb-t.h"
 #include "core/config/ynode.h"
@@ -775,27 +776,11 @@ static void value_addr(const struct op_def *d, const struct tp_conn *c, struct v
 	v->k = V_STR;
 }
 
-/* Envoy's short flag names, in the order Envoy prints them (its CoreResponseFlag enum). */
+/* Envoy's short flag names, in the order Envoy prints them (core/conn/resp_flags.h). */
 static void value_flags(const struct tp_conn *c, struct value *v)
 {
-	static const struct {
-		uint32_t flag;
-		const char *name;
-	} names[] = {
-		{TP_CF_NO_HEALTHY, "UH"},	 {TP_CF_CONNECT_FAIL, "UF"},
-		{TP_CF_RETRIES_EXCEEDED, "URX"}, {TP_CF_DURATION, "DT"},
-		{TP_CF_NO_ROUTE, "NC"},
-	};
-	size_t n = 0;
+	size_t n = tp_rf_letters(c, v->tmp, sizeof(v->tmp));
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!(c->flags & names[i].flag))
-			continue;
-		if (n)
-			v->tmp[n++] = ',';
-		memcpy(v->tmp + n, names[i].name, strlen(names[i].name));
-		n += strlen(names[i].name);
-	}
 	if (!n)
 		return;
 	v->k = V_STR;
@@ -805,27 +790,13 @@ static void value_flags(const struct tp_conn *c, struct value *v)
 
 static void value_termination(const struct tp_conn *c, struct value *v)
 {
-	switch (c->close_reason) {
-	case TP_CLOSE_CONNECT_FAILED:
-	case TP_CLOSE_NO_HEALTHY_UPSTREAM:
-	case TP_CLOSE_RESOURCE_LIMIT:
-	case TP_CLOSE_NO_ROUTE:
-		/* Envoy's LocalCloseReasons::TcpProxyInitializationFailure, its spelling and all,
-		 * then the UpstreamFailureReason number. */
-		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "tcp_initializion_failure:%d",
-					c->close_reason - TP_CLOSE_CONNECT_FAILED);
-		break;
-	case TP_CLOSE_IDLE_TIMEOUT:
-		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "tcp_session_idle_timeout");
-		break;
-	case TP_CLOSE_MAX_DURATION:
-		v->n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "max_connection_duration_reached");
-		break;
-	default:
+	const char *d = tp_rf_end_details(c);
+
+	if (!d)
 		return;
-	}
 	v->k = V_STR;
-	v->s = v->tmp;
+	v->s = d;
+	v->n = strlen(d);
 }
 
 static void value_transport_failure(const struct tp_conn *c, struct value *v)

@@ -10,6 +10,8 @@
 struct tp_timer {
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
 	uint32_t heap_idx;    /* TP_TIMER_IDLE when not armed */
+	uint8_t kind;	      /* the owner's tag: which kind of object embeds it (the heap ignores
+			       * it; whoever pops the timer dispatches on it) */
 };
 
 struct tp_timer_heap {

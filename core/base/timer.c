@@ -9,6 +9,7 @@ void tp_timer_init(struct tp_timer *t)
 {
 	t->deadline_ms = 0;
 	t->heap_idx = TP_TIMER_IDLE;
+	t->kind = 0;
 }
 
 void tp_timer_heap_init(struct tp_timer_heap *h)

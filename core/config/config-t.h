@@ -22,6 +22,8 @@
 #define TP_MAX_EARLY_DATA_BYTES	   (1024u * 1024u)
 
 struct tp_filter_ops;
+struct tp_listener_filter_ops;
+struct tp_transport_ops;
 struct tp_access_log_cfg;
 
 /* Where a value stood in the file, for errors found after parsing (cross references). */
@@ -62,6 +64,8 @@ struct tp_cluster_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_endpoint_cfg *endpoints;
 	size_t n_endpoints;
+	/* The upstream's transport socket (core/conn/transport-t.h); NULL: raw_buffer. */
+	const struct tp_transport_ops *transport;
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */
@@ -108,6 +112,10 @@ struct tp_filter_cfg {
 	char *name; /* as written; only a label — the @type picks the implementation */
 	const struct tp_filter_ops *ops;
 	void *conf; /* what ops->parse returned */
+	/* Where its per-connection state and its timer sit in the chain's part of a connection
+	 * slot (tp_filter_chain_layout()); UINT32_MAX: it has none. */
+	uint32_t state_off;
+	uint32_t timer_off;
 	struct tp_cfg_mark mark;
 };
 
@@ -115,6 +123,17 @@ struct tp_filter_chain_cfg {
 	char *name; /* optional label, as Envoy's FilterChain.name */
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
+	uint32_t state_bytes; /* the filters' per-connection state and timers, all together */
+	/* The downstream's transport socket (core/conn/transport-t.h); NULL: raw_buffer. */
+	const struct tp_transport_ops *transport;
+};
+
+/* A listener filter (core/filter-t.h's tp_listener_filter_ops) as configured. */
+struct tp_listener_filter_cfg {
+	char *name;
+	const struct tp_listener_filter_ops *ops;
+	void *conf;
+	struct tp_cfg_mark mark;
 };
 
 struct tp_listener_cfg {
@@ -123,6 +142,11 @@ struct tp_listener_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_filter_chain_cfg *filter_chains;  /* exactly one until filter_chain_match */
 	size_t n_filter_chains;
+	/* None can be configured yet (tls_inspector brings the first); the worker runs them. */
+	struct tp_listener_filter_cfg *listener_filters;
+	size_t n_listener_filters;
+	int64_t listener_filters_timeout_ms; /* 0: none */
+	bool continue_on_listener_filters_timeout;
 	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* line 0 when the name defaulted to the address text */

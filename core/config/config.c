@@ -356,6 +356,7 @@ static void filter_chain_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map
 		tp_cfg_path_pop(ctx, o);
 	}
 	tp_cfg_path_pop(ctx, old);
+	tp_filter_chain_layout(fc);
 }
 
 static const struct tp_cfg_field filter_chain_fields[] = {

@@ -1,8 +1,10 @@
-/* Types of one proxied connection: both sockets, both relay directions, timers, route. */
+/* Types of one proxied connection: its two sides, both relay directions, its phase, timers, route
+ * and why it ended. */
 #ifndef TP_CONN_T_H
 #define TP_CONN_T_H
 
 #include "core/base/timer-t.h"
+#include "core/conn/transport-t.h"
 #include "uring/pool-t.h"
 
 #include <stdint.h>
@@ -13,84 +15,73 @@ struct tp_tcp_proxy_cfg;
 struct tp_cluster_rt;
 struct tp_host_rt;
 struct tp_state_map;
-struct tp_early;
 
 /* A connection has two sides; a direction is named by the side its bytes come from. */
-enum tp_side {
+enum tp_side_id {
 	TP_DOWN = 0, /* the client's socket */
 	TP_UP = 1,   /* the upstream host's socket */
 };
 
-enum tp_stage_kind {
-	TP_STAGE_NONE, /* nothing in flight: an idle direction holds no pipe and no buffer */
-	TP_STAGE_PIPE, /* zero-copy: splice(2) socket -> pipe -> socket */
-	TP_STAGE_BUF,  /* copy: recv into a pooled buffer, send from it (no pipe to be had) */
+/* What a connection waits for. Each phase has its own readable / writable / timer handling
+ * (core/conn/conn.c dispatches to it); phases only move forward. */
+enum tp_phase {
+	TP_PHASE_LISTENER_FILTERS, /* peeking before the filter chain is chosen (ClientHello, ...) */
+	TP_PHASE_FILTERS,	   /* network filters running; no upstream asked for yet */
+	TP_PHASE_CONNECTING,	   /* the upstream TCP connect is in flight */
+	TP_PHASE_UP_HANDSHAKE,	   /* connected; the upstream transport's handshake runs */
+	TP_PHASE_RELAY,		   /* stream bytes flow both ways */
+	TP_PHASE_CLOSING,	   /* sockets closed; waiting for io_uring to release the slot */
+	TP_PHASE_FREE,		   /* on the free list */
 };
 
-/* Where a direction's bytes wait between reading one socket and writing the other. */
+enum tp_stage_kind {
+	TP_STAGE_NONE, /* nothing in flight: an idle direction holds no pipe and no buffer */
+	TP_STAGE_PIPE, /* zero-copy: splice(2) socket -> pipe -> socket (both sides raw) */
+	TP_STAGE_BUF,  /* copy: read through the source's transport, write through the other's */
+};
+
+/* Where a direction's bytes wait between reading one side and writing the other. */
 struct tp_stage {
 	union {
 		struct tp_pipe pipe;
 		struct {
 			uint8_t *data;
-			uint32_t head; /* bytes before head were already sent */
+			uint32_t head; /* bytes before head were already written */
+			uint32_t cap;  /* the pool's buffer size, or more for early data */
 		} buf;
 	};
 	uint8_t kind;
 };
 
-/* One direction of the relay; the same code serves both (see core/relay.c). */
+/* One side's socket and transport. */
+struct tp_side {
+	int fd;
+	const struct tp_transport_ops *transport;
+	void *tstate;	      /* the transport's per-side state (transport->state_size bytes) */
+	uint8_t want;	      /* enum tp_want: what the transport waits for after -EAGAIN */
+	uint8_t poll_in : 1;  /* a multishot POLLIN is armed */
+	uint8_t poll_out : 1; /* a one-shot POLLOUT is armed */
+	uint8_t readable : 1; /* a poll said readable, and no read has found it empty since */
+	uint8_t hup_seen : 1; /* the poll reported POLLRDHUP/POLLHUP: a FIN is there to read */
+	uint8_t write_blocked : 1; /* a write could not go on: waiting for s->want */
+	uint8_t read_blocked : 1;  /* a read waits for writability (a transport that must write
+				     * to read): readable again once POLLOUT fires */
+	uint8_t handshaking : 1;   /* the transport's handshake has not finished */
+	uint8_t shut_pending : 1;  /* shutdown_write answered -EAGAIN: to be called again */
+	uint8_t unsent : 1;	   /* the transport holds bytes it took but has not sent */
+};
+
+/* One direction of the relay, named by its source side; the same code serves both. */
 struct tp_dir {
 	struct tp_stage stage;
 	uint32_t pending;     /* bytes held in stage */
-	uint32_t limit;	      /* per_connection_buffer_limit_bytes of the receiving side */
+	uint32_t limit;	      /* pause reading once pending reaches this */
 	uint32_t resume_at;   /* while paused: read again once pending falls to this */
-	uint8_t readable : 1; /* a poll said src is readable and no read has found it empty since */
-	uint8_t src_eof : 1;  /* src sent FIN or is gone: nothing more will be read */
-	uint8_t fin_sent : 1; /* the FIN was forwarded to dst (or dst is gone) */
-	uint8_t dst_wait : 1; /* dst was full: a POLLOUT is armed on it */
+	uint8_t src_eof : 1;  /* the source ended its stream or is gone: nothing more to read */
+	uint8_t fin_sent : 1; /* the end of stream was passed on to dst (or dst is gone) */
 	uint8_t paused : 1;   /* flow control: src not read until pending <= resume_at */
 	uint8_t bulk : 1;     /* a read filled a copy buffer: this direction splices from now on */
-	uint8_t hup_seen : 1; /* src reported POLLRDHUP/POLLHUP: its FIN is there to be read */
 	uint8_t src_failed : 1; /* src was reset: what it queued is read, but never waited for */
-};
-
-enum tp_conn_state {
-	TP_CONN_FILTERS,    /* network filters running, upstream not yet asked for */
-	TP_CONN_CONNECTING, /* upstream connect in flight */
-	TP_CONN_RELAY,	    /* both sockets up, bytes flowing */
-	TP_CONN_CLOSING,    /* sockets closed, waiting for io_uring to release the slot */
-	TP_CONN_FREE,	    /* back on the free list */
-};
-
-/* Why the session ended, for stats, logs and %RESPONSE_FLAGS%; and how it is set up. */
-enum tp_conn_flag {
-	TP_CF_QUEUED = 1 << 0,		   /* on the worker's run queue (holds the slot) */
-	TP_CF_CLOSED_BY_UPSTREAM = 1 << 1, /* its reset or last FIN ended it (destroy_remote) */
-	TP_CF_FLUSHING = 1 << 2,	   /* downstream gone, still writing to upstream */
-	TP_CF_UP_ACTIVE = 1 << 3,	   /* counted in cluster upstream_cx_active */
-	TP_CF_NO_HEALTHY = 1 << 4,	   /* UH */
-	TP_CF_CONNECT_FAIL = 1 << 5,	   /* UF */
-	TP_CF_RETRIES_EXCEEDED = 1 << 6,   /* URX */
-	TP_CF_NO_ROUTE = 1 << 7,	   /* NC */
-	TP_CF_DURATION = 1 << 8,	   /* DT */
-	TP_CF_IDLE = 1 << 9,		   /* idle timeout */
-	TP_CF_EARLY = 1 << 10,		   /* receive before connect: downstream read early */
-	TP_CF_UP_CONNECTED = 1 << 11,	   /* connected; the relay waits for a held chain */
-	TP_CF_DOWN_TLS = 1 << 12,   /* downstream TLS: ON_DOWNSTREAM_TLS_HANDSHAKE waits for it */
-	TP_CF_LIMITED = 1 << 13,    /* turned away by connection_limit */
-	TP_CF_CHAIN_HELD = 1 << 14, /* a filter answered STOP from on_new_connection */
-};
-
-/* Why tcpproxy itself ended a session: %CONNECTION_TERMINATION_DETAILS%. */
-enum tp_close_reason {
-	TP_CLOSE_NONE,		 /* a peer ended it, or it has not ended */
-	TP_CLOSE_CONNECT_FAILED, /* Envoy's UpstreamFailureReason, in its order */
-	TP_CLOSE_NO_HEALTHY_UPSTREAM,
-	TP_CLOSE_RESOURCE_LIMIT,
-	TP_CLOSE_NO_ROUTE,
-	TP_CLOSE_IDLE_TIMEOUT,
-	TP_CLOSE_MAX_DURATION,
 };
 
 /* An IP address and port, kept for the formatter only when a configured format reads it. */
@@ -104,20 +95,29 @@ struct tp_conn {
 	uint32_t idx;	   /* slot in the worker's connection table */
 	uint32_t gen;	   /* bumped on every reuse of the slot; in every user_data */
 	uint16_t inflight; /* io_uring operations that still reference this slot */
-	uint8_t state;
-	uint8_t attempts; /* upstream connect attempts made */
-	uint32_t flags;
-	uint8_t filter_pos;	 /* where a held chain resumes (tp_conn_continue) */
-	uint8_t filters_started; /* filters whose on_new_connection has run */
-	uint8_t limited_by;	 /* index + 1 of the connection_limit filter that refused it */
-	uint8_t poll_in : 2;	 /* per side: multishot POLLIN armed */
-	uint8_t poll_out : 2;	 /* per side: POLLOUT armed */
-	uint8_t close_reason;	 /* enum tp_close_reason */
-	uint8_t connect_err;	 /* errno of the last failed connect attempt */
-	int fd[2];
+	uint8_t phase;	   /* enum tp_phase */
+	/* Lifecycle: how far the session got. Why it ended is rflags / end_cause below. */
+	uint8_t queued : 1;	  /* on the worker's run queue (holds the slot) */
+	uint8_t up_active : 1;	  /* counted in upstream_cx_active (tp_conn_upstream_active) */
+	uint8_t up_connected : 1; /* connected (and handshaken); the relay waits for the chain */
+	uint8_t flushing : 1;	  /* downstream gone, still writing to upstream */
+	uint8_t closed_by_upstream : 1; /* its reset or last FIN ended it (destroy_remote) */
+	uint8_t reads_early : 1; /* receive before connect: downstream read before the relay */
+	uint8_t early_eos_delivered : 1; /* ... and its FIN has reached tcp_proxy */
+	uint8_t chain_held : 1;		 /* a filter answered STOP from on_new_connection */
+	uint8_t retry_wait : 1;	  /* a connect retry waits for the failed attempt's polls to end */
+	uint32_t rflags;	  /* response flags, core/conn/resp_flags.h */
+	uint8_t end_cause;	  /* the response-flag row that ended it, + 1; 0: a peer */
+	uint16_t connect_err;	  /* errno of the last failed connect attempt */
+	uint32_t attempts;	  /* upstream connect attempts made */
+	uint32_t filter_pos;	  /* where a held chain resumes (tp_conn_continue) */
+	uint32_t filters_started; /* filters whose on_new_connection has run */
+	uint32_t lfilter_pos;	  /* listener filters done */
+	uint32_t early_delivered; /* stage bytes the whole chain passed on to tcp_proxy */
+	struct tp_side side[2];
 	struct tp_dir dir[2];
-	struct tp_timer timer; /* earliest of idle and max-duration deadlines */
-	uint64_t start_ms;
+	struct tp_timer timer;	   /* the phase's deadline, then the session's (idle, duration) */
+	uint64_t start_ms;	   /* accept time, CLOCK_MONOTONIC */
 	uint64_t connect_start_ms; /* when the latest upstream connect attempt started */
 	uint64_t active_ms;	   /* last time a byte moved either way */
 	const struct tp_listener_rt *listener;
@@ -130,14 +130,15 @@ struct tp_conn {
 	struct tp_conn *next;		   /* free list or run queue */
 	uint64_t rx_bytes;		   /* from downstream */
 	uint64_t tx_bytes;		   /* to downstream */
-	struct tp_early *early;	  /* bytes read before the upstream connected (core/early_data.c) */
-	uint64_t idle_timeout_ms; /* idle_timeout or its filter-state override; 0: none */
-	uint64_t next_log_ms;	  /* next periodic access log entry; 0: none */
-	uint64_t id;		  /* %CONNECTION_ID% */
-	uint64_t start_wall_us;	  /* accept time, CLOCK_REALTIME, if a format reads it */
-	struct tp_ip down_remote; /* these three: if a configured format reads them */
+	uint64_t idle_timeout_ms;	   /* idle_timeout or its filter-state override; 0: none */
+	uint64_t next_log_ms;		   /* next periodic access log entry; 0: none */
+	uint64_t id;			   /* %CONNECTION_ID% */
+	uint64_t start_wall_us;		   /* accept time, CLOCK_REALTIME, if a format reads it */
+	struct tp_ip down_remote;	   /* these three: if a configured format reads them */
 	struct tp_ip down_local;
 	struct tp_ip up_local;
+	/* Then, in the same slot: the transports' and the filters' per-connection state
+	 * (tp_conn_extra()), sized once per worker from the configuration. */
 };
 
 #endif

@@ -1,4 +1,9 @@
-/* Connection slots of a worker, the filter chain runtime, and deferred teardown.
+/* Connection slots of a worker, the dispatch of completions to a connection's phase, and
+ * deferred teardown.
+ *
+ * Each phase (conn-t.h) handles readiness and its timer in its own module; this file only routes
+ * an event to the phase the connection is in, after letting a side that is still handshaking
+ * take it first.
  *
  * Teardown is counted: every SQE that names a connection adds to its inflight count and its last
  * completion takes it away. Closing cancels what is armed and closes the sockets at once, but
@@ -7,14 +12,15 @@
 #include "core/conn/conn.h"
 
 #include "core/accesslog/access_log.h"
-#include "core/config/config-t.h"
-#include "core/conn/early_data.h"
-#include "core/filter-t.h"
-#include "core/conn/filter_state.h"
-#include "core/worker/lb-t.h"
 #include "core/base/log.h"
-#include "core/conn/relay.h"
 #include "core/base/timer.h"
+#include "core/config/config-t.h"
+#include "core/conn/chain.h"
+#include "core/conn/filter_state.h"
+#include "core/conn/listener_filters.h"
+#include "core/conn/relay.h"
+#include "core/conn/session.h"
+#include "core/worker/lb-t.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
 #include "uring/udata.h"
@@ -26,27 +32,42 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct tp_worker *tp_self;
+#define SLOT_ALIGN 16
+
+static uint32_t head_size(void)
+{
+	return (sizeof(struct tp_conn) + SLOT_ALIGN - 1) & ~(uint32_t)(SLOT_ALIGN - 1);
+}
+
+static uint32_t slot_size(const struct tp_worker *w)
+{
+	return w->conn_size ? w->conn_size : head_size();
+}
 
 static int grow(struct tp_worker *w)
 {
-	struct tp_conn **chunks, *chunk;
-	uint32_t base = w->n_chunks * TP_CONN_CHUNK;
+	struct tp_conn **chunks;
+	uint8_t *chunk;
+	uint32_t base = w->n_chunks * TP_CONN_CHUNK, size = slot_size(w);
 
+	/* The slot index must fit the 27 bits user_data gives it. */
 	if ((uint64_t)base + TP_CONN_CHUNK > 0x7ffffff)
 		return -ENOSPC;
 	chunks = realloc(w->chunks, (w->n_chunks + 1) * sizeof(*chunks));
 	if (!chunks)
 		return -ENOMEM;
 	w->chunks = chunks;
-	chunk = calloc(TP_CONN_CHUNK, sizeof(*chunk));
+	chunk = calloc(TP_CONN_CHUNK, size);
 	if (!chunk)
 		return -ENOMEM;
-	w->chunks[w->n_chunks++] = chunk;
+	w->chunks[w->n_chunks++] = (struct tp_conn *)chunk;
 	for (uint32_t i = TP_CONN_CHUNK; i-- > 0;) {
-		chunk[i].idx = base + i;
-		chunk[i].next = w->free_conns;
-		w->free_conns = &chunk[i];
+		struct tp_conn *c = (struct tp_conn *)(chunk + (size_t)i * size);
+
+		c->idx = base + i;
+		c->phase = TP_PHASE_FREE;
+		c->next = w->free_conns;
+		w->free_conns = c;
 	}
 	return 0;
 }
@@ -62,11 +83,13 @@ struct tp_conn *tp_conn_alloc(struct tp_worker *w)
 	w->free_conns = c->next;
 	idx = c->idx;
 	gen = c->gen;
-	memset(c, 0, sizeof(*c));
+	/* The whole slot: transports and filters find their state zeroed. */
+	memset(c, 0, slot_size(w));
 	c->idx = idx;
 	c->gen = gen;
-	c->fd[0] = c->fd[1] = -1;
+	c->side[TP_DOWN].fd = c->side[TP_UP].fd = -1;
 	tp_timer_init(&c->timer);
+	c->timer.kind = TP_TIMER_CONN;
 	c->start_ms = c->active_ms = w->now_ms;
 	w->n_conns++;
 	return c;
@@ -78,85 +101,79 @@ struct tp_conn *tp_conn_lookup(struct tp_worker *w, uint32_t idx, uint32_t gen)
 
 	if (idx / TP_CONN_CHUNK >= w->n_chunks)
 		return NULL;
-	c = &w->chunks[idx / TP_CONN_CHUNK][idx % TP_CONN_CHUNK];
+	c = (struct tp_conn *)((uint8_t *)w->chunks[idx / TP_CONN_CHUNK] +
+			       (size_t)(idx % TP_CONN_CHUNK) * slot_size(w));
 	return c->gen == gen ? c : NULL;
 }
 
-/* Envoy's FilterManagerImpl::onContinueReading, from filter `from` on: a filter not started yet
- * gets on_new_connection, then each filter gets on_data while bytes read before the upstream
- * connected (core/early_data.c) have not reached tcp_proxy. STOP from on_new_connection holds
- * the chain: nothing after the filter starts and no byte passes it until it calls
- * tp_conn_continue(). STOP from on_data keeps those bytes from the filters after it; the next
- * read offers them again, with the new ones, from the first filter. Once the relay runs, bytes
- * move by splice and no filter sees them. */
-static void run_chain(struct tp_worker *w, struct tp_conn *c, unsigned from)
+void *tp_conn_tstate(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
 {
-	const struct tp_filter_chain_cfg *fc = c->chain;
+	uint32_t off = head_size() + (s == TP_UP ? w->tstate_bytes[TP_DOWN] : 0);
 
-	for (unsigned i = from; i < fc->n_filters && c->state < TP_CONN_RELAY; i++) {
-		const struct tp_filter_cfg *f = &fc->filters[i];
-		const uint8_t *data;
-		size_t len;
-		bool eos;
-
-		c->filter_pos = (uint8_t)(i + 1);
-		if (i >= c->filters_started) {
-			c->filters_started = (uint8_t)(i + 1);
-			if (f->ops->on_new_connection &&
-			    f->ops->on_new_connection(c, f->conf) == TP_FILTER_STOP) {
-				if (i + 1 < fc->n_filters)
-					c->flags |= TP_CF_CHAIN_HELD;
-				return;
-			}
-			if (c->state == TP_CONN_CLOSING)
-				return;
-		}
-		if (f->ops->on_data && tp_early_pending(c, &data, &len, &eos) &&
-		    (f->ops->on_data(c, f->conf, data, len, eos) == TP_FILTER_STOP ||
-		     c->state == TP_CONN_CLOSING))
-			return;
-		if ((c->flags & TP_CF_CHAIN_HELD) && i + 1 == c->filters_started)
-			return;
-	}
+	return w->tstate_bytes[s] ? (uint8_t *)c + off : NULL;
 }
 
-void tp_conn_continue(struct tp_worker *w, struct tp_conn *c)
+void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c)
 {
-	c->flags &= ~TP_CF_CHAIN_HELD;
-	run_chain(w, c, c->filter_pos);
+	return (uint8_t *)c + head_size() + w->tstate_bytes[TP_DOWN] + w->tstate_bytes[TP_UP];
 }
 
-void tp_conn_deliver(struct tp_worker *w, struct tp_conn *c)
+void tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+		       const struct tp_transport_ops *t)
 {
-	run_chain(w, c, 0);
+	struct tp_side *sd = &c->side[s];
+
+	TP_BUG_ON(t->state_size > w->tstate_bytes[s]);
+	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
+	 * while the listener filters peeked. */
+	if (sd->fd != fd)
+		sd->readable = sd->hup_seen = 0;
+	sd->fd = fd;
+	sd->transport = t;
+	sd->tstate = t->state_size ? tp_conn_tstate(w, c, s) : NULL;
+	if (sd->tstate)
+		memset(sd->tstate, 0, t->state_size);
+	sd->handshaking = t->handshake != NULL;
+	sd->write_blocked = sd->read_blocked = sd->shut_pending = sd->unsent = 0;
+	sd->want = 0;
 }
 
-void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
 {
+	struct tp_side *sd = &c->side[s];
 	struct io_uring_sqe *sqe;
 
-	if (c->poll_in & (1u << s))
+	if (sd->poll_in || sd->fd < 0)
 		return;
 	sqe = tp_ring_get_sqe(&w->ring);
 	/* Multishot: one SQE keeps reporting readiness for the life of the socket, so a quiet
 	 * connection costs no submissions. POLLRDHUP reports a FIN without waiting for data. */
-	io_uring_prep_poll_multishot(sqe, c->fd[s], POLLIN | POLLRDHUP);
+	io_uring_prep_poll_multishot(sqe, sd->fd, POLLIN | POLLRDHUP);
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_POLL_IN, s, c->idx, c->gen));
-	c->poll_in |= 1u << s;
+	sd->poll_in = 1;
 	c->inflight++;
 }
 
-void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side s)
+void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
 {
+	struct tp_side *sd = &c->side[s];
 	struct io_uring_sqe *sqe;
 
-	if (c->poll_out & (1u << s))
+	if (sd->poll_out || sd->fd < 0)
 		return;
 	sqe = tp_ring_get_sqe(&w->ring);
-	io_uring_prep_poll_add(sqe, c->fd[s], POLLOUT);
+	io_uring_prep_poll_add(sqe, sd->fd, POLLOUT);
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_POLL_OUT, s, c->idx, c->gen));
-	c->poll_out |= 1u << s;
+	sd->poll_out = 1;
 	c->inflight++;
+}
+
+void tp_conn_arm_want(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
+{
+	if (c->side[s].want & TP_WANT_WRITE)
+		tp_conn_arm_poll_out(w, c, s);
+	else
+		tp_conn_arm_poll_in(w, c, s);
 }
 
 static void cancel_op(struct tp_worker *w, uint64_t target)
@@ -170,82 +187,229 @@ static void cancel_op(struct tp_worker *w, uint64_t target)
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
 }
 
-void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side s, bool abort)
+void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
 {
-	if (c->fd[s] < 0)
-		return;
-	if (c->poll_in & (1u << s))
-		cancel_op(w, tp_udata(TP_OP_POLL_IN, s, c->idx, c->gen));
-	if (c->poll_out & (1u << s))
-		cancel_op(w, tp_udata(TP_OP_POLL_OUT, s, c->idx, c->gen));
-	if (s == TP_UP && c->state == TP_CONN_CONNECTING)
-		cancel_op(w, tp_udata(TP_OP_CONNECT, 0, c->idx, c->gen));
-	if (abort) {
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct tp_side *sd = &c->side[s];
 
-		setsockopt(c->fd[s], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
-	tp_ring_close(&w->ring, c->fd[s]);
-	c->fd[s] = -1;
+	if (sd->fd < 0)
+		return;
+	if (sd->poll_in)
+		cancel_op(w, tp_udata(TP_OP_POLL_IN, s, c->idx, c->gen));
+	if (sd->poll_out)
+		cancel_op(w, tp_udata(TP_OP_POLL_OUT, s, c->idx, c->gen));
+	if (s == TP_UP && c->phase == TP_PHASE_CONNECTING)
+		cancel_op(w, tp_udata(TP_OP_CONNECT, 0, c->idx, c->gen));
+	if (sd->transport && sd->transport->close)
+		sd->transport->close(sd);
+	tp_ring_close(&w->ring, sd->fd);
+	sd->fd = -1;
+	sd->readable = sd->write_blocked = sd->read_blocked = sd->handshaking = 0;
 }
+
+void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
+{
+	struct tp_side *sd = &c->side[s];
+	int ret = sd->transport->handshake(sd);
+
+	if (ret == -EAGAIN) {
+		tp_conn_arm_want(w, c, s);
+		return;
+	}
+	sd->handshaking = 0;
+	c->active_ms = w->now_ms;
+	tp_session_on_handshake(w, c, s, ret);
+}
+
+void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
+{
+	uint32_t cl = c->cluster->cfg->stats_base, host = c->host->cfg->stats_base;
+
+	if (c->up_active == on)
+		return;
+	c->up_active = on;
+	if (on) {
+		c->host->active++;
+		tp_stat_add(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
+		tp_stat_add(w->stats, host + TP_HOST_cx_active, 1);
+	} else {
+		c->host->active--;
+		tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
+		tp_stat_sub(w->stats, host + TP_HOST_cx_active, 1);
+	}
+}
+
+/* ---- dispatch to the phase ---- */
+
+struct phase_ops {
+	const char *name;
+	void (*on_readable)(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
+			    unsigned mask);
+	void (*on_writable)(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+	void (*on_timer)(struct tp_worker *w, struct tp_conn *c);
+	void (*on_run)(struct tp_worker *w, struct tp_conn *c);
+};
+
+/* Before the relay only the downstream is read, and only to read early (core/conn/relay.c);
+ * the upstream is watched during its handshake, which the sides drive themselves. */
+static const struct phase_ops phases[] = {
+	[TP_PHASE_LISTENER_FILTERS] = {.name = "listener_filters",
+				       .on_readable = tp_lfilters_on_readable,
+				       .on_timer = tp_lfilters_on_timer},
+	[TP_PHASE_FILTERS] = {.name = "filters",
+			      .on_readable = tp_relay_early_on_readable,
+			      .on_timer = tp_session_on_timer},
+	[TP_PHASE_CONNECTING] = {.name = "connecting",
+				 .on_readable = tp_relay_early_on_readable,
+				 .on_timer = tp_session_on_timer},
+	[TP_PHASE_UP_HANDSHAKE] = {.name = "upstream_handshake",
+				   .on_readable = tp_relay_early_on_readable,
+				   .on_timer = tp_session_on_timer},
+	[TP_PHASE_RELAY] = {.name = "relay",
+			    .on_readable = tp_relay_on_readable,
+			    .on_writable = tp_relay_on_writable,
+			    .on_timer = tp_session_on_timer,
+			    .on_run = tp_relay_resume},
+	[TP_PHASE_CLOSING] = {.name = "closing"},
+	[TP_PHASE_FREE] = {.name = "free"},
+};
+
+void tp_conn_on_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int res,
+			bool final)
+{
+	struct tp_side *sd = &c->side[s];
+	const struct phase_ops *ph = &phases[c->phase];
+
+	if (final)
+		sd->poll_in = 0;
+	/* A side closed already (its cancel is on the way), or a connection that is closing. */
+	if (sd->fd < 0 || tp_conn_closing(c)) {
+		tp_session_poll_settled(w, c);
+		return;
+	}
+	if (res < 0) {
+		if (res != -ECANCELED) {
+			tp_warn("connection %u: poll: %s; closing it", c->idx, strerror(-res));
+			tp_conn_close(w, c);
+		}
+		tp_session_poll_settled(w, c);
+		return;
+	}
+	if (res & (POLLRDHUP | POLLHUP | POLLERR))
+		sd->hup_seen = 1;
+	/* Remembered whatever the phase: the multishot poll reports these bytes once, and the
+	 * phase that reads them may come later (the relay, after the listener filters peeked). */
+	if (!c->dir[s].src_eof)
+		sd->readable = 1;
+	/* A write that waited for the peer to speak first (a transport that must read to write)
+	 * may go on now. */
+	if (sd->write_blocked && (sd->want & TP_WANT_READ))
+		sd->write_blocked = 0;
+	if (sd->handshaking) {
+		tp_conn_handshake(w, c, s);
+		/* The handshake's last step may have read stream bytes with it. */
+		if (sd->handshaking || tp_conn_closing(c))
+			goto out_rearm;
+		ph = &phases[c->phase];
+	}
+	if (ph->on_readable)
+		ph->on_readable(w, c, s, (unsigned)res);
+out_rearm:
+	/* A multishot poll can end on its own (e.g. CQ overflow): re-arm it while the socket
+	 * still matters. */
+	if (final && !tp_conn_closing(c) && c->side[s].fd >= 0)
+		tp_conn_arm_poll_in(w, c, s);
+}
+
+void tp_conn_on_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int res)
+{
+	struct tp_side *sd = &c->side[s];
+	const struct phase_ops *ph;
+
+	sd->poll_out = 0;
+	if (sd->fd < 0 || tp_conn_closing(c) || res == -ECANCELED) {
+		tp_session_poll_settled(w, c);
+		return;
+	}
+	if (sd->handshaking) {
+		tp_conn_handshake(w, c, s);
+		return;
+	}
+	/* A read that had to write first can be tried again. */
+	if (sd->read_blocked) {
+		sd->read_blocked = 0;
+		sd->readable = 1;
+	}
+	sd->write_blocked = 0;
+	ph = &phases[c->phase];
+	if (ph->on_writable)
+		ph->on_writable(w, c, s);
+}
+
+void tp_conn_on_timer(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct phase_ops *ph = &phases[c->phase];
+
+	if (ph->on_timer)
+		ph->on_timer(w, c);
+}
+
+void tp_conn_on_run(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct phase_ops *ph = &phases[c->phase];
+
+	if (ph->on_run)
+		ph->on_run(w, c);
+}
+
+/* ---- teardown ---- */
 
 static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
 {
 	uint32_t cl;
 
-	if (!(c->flags & TP_CF_UP_ACTIVE))
+	if (!c->up_active)
 		return;
 	cl = c->cluster->cfg->stats_base;
-	c->flags &= ~TP_CF_UP_ACTIVE;
-	c->host->active--;
-	tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
-	tp_stat_sub(w->stats, c->host->cfg->stats_base + TP_HOST_cx_active, 1);
-	if (c->state == TP_CONN_RELAY)
-		tp_stat_inc(w->stats, cl + ((c->flags & TP_CF_CLOSED_BY_UPSTREAM)
-						    ? TP_CLUSTER_upstream_cx_destroy_remote
-						    : TP_CLUSTER_upstream_cx_destroy_local));
+	tp_conn_upstream_active(w, c, false);
+	if (c->phase != TP_PHASE_RELAY)
+		return;
+	tp_stat_inc(w->stats, cl + (c->closed_by_upstream ? TP_CLUSTER_upstream_cx_destroy_remote
+							  : TP_CLUSTER_upstream_cx_destroy_local));
 	/* From the start of the connect that succeeded, as Envoy's pool measures it. */
-	if (c->state == TP_CONN_RELAY)
-		tp_stat_record(w->stats, cl + TP_CLUSTER_upstream_cx_length_ms,
-			       w->now_ms - c->connect_start_ms);
+	tp_stat_record(w->stats, cl + TP_CLUSTER_upstream_cx_length_ms,
+		       w->now_ms - c->connect_start_ms);
 }
 
 void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 {
-	if (c->state == TP_CONN_CLOSING)
+	if (tp_conn_closing(c))
 		return;
 	tp_access_log_write(w, c, TP_ALOG_TCP_END);
-	for (uint8_t i = 0; i < c->filters_started; i++) {
-		const struct tp_filter_cfg *f = &c->chain->filters[i];
-
-		if (f->ops->on_close)
-			f->ops->on_close(c, f->conf);
-	}
-	tp_conn_close_side(w, c, TP_DOWN, false);
-	tp_conn_close_side(w, c, TP_UP, false);
+	tp_chain_close(w, c);
+	tp_conn_close_side(w, c, TP_DOWN);
+	tp_conn_close_side(w, c, TP_UP);
 	settle_upstream(w, c);
-	if (c->flags & TP_CF_FLUSHING)
+	if (c->flushing)
 		tp_stat_sub(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_active, 1);
 	if (c->proxy)
 		tp_stat_record(w->stats, c->proxy->stats_base + TP_TCP_downstream_cx_length_ms,
 			       w->now_ms - c->start_ms);
 	tp_relay_release(w, c);
-	tp_early_release(w, c);
 	tp_timer_cancel(&w->timers, &c->timer);
 	tp_state_map_free(c->filter_state);
 	tp_state_map_free(c->metadata);
 	c->filter_state = c->metadata = NULL;
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
-	c->state = TP_CONN_CLOSING;
+	c->phase = TP_PHASE_CLOSING;
 	tp_conn_maybe_free(w, c);
 }
 
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 {
-	if (c->state != TP_CONN_CLOSING || c->inflight || (c->flags & TP_CF_QUEUED))
+	if (c->phase != TP_PHASE_CLOSING || c->inflight || c->queued)
 		return;
 	c->gen++;
-	c->state = TP_CONN_FREE;
+	c->phase = TP_PHASE_FREE;
 	c->next = w->free_conns;
 	w->free_conns = c;
 	w->n_conns--;
@@ -253,9 +417,9 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 
 void tp_conn_queue(struct tp_worker *w, struct tp_conn *c)
 {
-	if (c->flags & TP_CF_QUEUED)
+	if (c->queued)
 		return;
-	c->flags |= TP_CF_QUEUED;
+	c->queued = 1;
 	c->next = NULL;
 	if (w->runq_tail)
 		w->runq_tail->next = c;

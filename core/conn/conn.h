@@ -1,4 +1,5 @@
-/* Connection slots of a worker and the operations every part of a session shares. */
+/* Connection slots of a worker, and what every phase of a session shares: polls on its sides,
+ * its transports, the upstream accounting, the dispatch of completions to the phase, teardown. */
 #ifndef TP_CONN_H
 #define TP_CONN_H
 
@@ -7,30 +8,56 @@
 
 #include <stdbool.h>
 
-/* One worker per process: the loop and every handler run on this one. */
-extern struct tp_worker *tp_self;
+/* The timer kinds a worker dispatches on (struct tp_timer.kind). */
+enum tp_timer_kind {
+	TP_TIMER_CONN,	 /* tp_conn.timer: the phase's deadline, then the session's */
+	TP_TIMER_FILTER, /* a filter's own timer (struct tp_filter_timer) */
+};
 
 struct tp_conn *tp_conn_alloc(struct tp_worker *w);
 /* The connection of a completion, or NULL if the slot has moved on (stale generation). */
 struct tp_conn *tp_conn_lookup(struct tp_worker *w, uint32_t idx, uint32_t gen);
+/* The slot's room after the struct: each side's transport state, then the chain's filters'. */
+void *tp_conn_tstate(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c);
 
-/* Runs the network filters from filter_pos on; one answering STOP holds the chain until it
- * calls this again (core/conn.c says how data goes through it). */
-void tp_conn_continue(struct tp_worker *w, struct tp_conn *c);
-/* Bytes were read before the upstream connected: offers them to the chain from its start. */
-void tp_conn_deliver(struct tp_worker *w, struct tp_conn *c);
-
+/* Gives side s the socket fd and transport t (state zeroed); a transport with a handshake
+ * starts handshaking. */
+void tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+		       const struct tp_transport_ops *t);
 /* Arms a multishot POLLIN or a one-shot POLLOUT on one side's socket. */
-void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side s);
-void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side s);
-/* Cancels what is armed on a side and closes its socket; abort sends RST (SO_LINGER 0). */
-void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side s, bool abort);
+void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+/* Arms what s->want asks for after a transport answered -EAGAIN. */
+void tp_conn_arm_want(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+/* Cancels what is armed on a side, frees its transport state and closes its socket. */
+void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+/* One step of side s's handshake; at its end the session is told (tp_session_on_handshake). */
+void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+
+/* Counts (on) or uncounts (off) the connection in its cluster's and host's active upstream
+ * connections: the one place that keeps upstream_cx_active, the host's cx_active and the load
+ * balancer's count in step. */
+void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on);
+
+/* Completions and timers, passed to the connection's phase. */
+void tp_conn_on_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int res,
+			bool final);
+void tp_conn_on_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int res);
+void tp_conn_on_timer(struct tp_worker *w, struct tp_conn *c);
+/* Another round for a connection that spent its budget (from the run queue). */
+void tp_conn_on_run(struct tp_worker *w, struct tp_conn *c);
 
 /* Ends the session: both sockets closed, stats settled, slot freed once io_uring is done. */
 void tp_conn_close(struct tp_worker *w, struct tp_conn *c);
 /* Frees the slot if nothing references it any more. */
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c);
-/* Puts the connection on the run queue for another relay round after this loop pass. */
+/* Puts the connection on the run queue for another round after this loop pass. */
 void tp_conn_queue(struct tp_worker *w, struct tp_conn *c);
+
+static inline bool tp_conn_closing(const struct tp_conn *c)
+{
+	return c->phase >= TP_PHASE_CLOSING;
+}
 
 #endif

@@ -34,6 +34,12 @@ struct tp_worker {
 	struct tp_cluster_rt *clusters; /* parallel to cfg->clusters */
 	struct tp_conn **chunks;	/* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;
+	/* A slot is a struct tp_conn, then each side's transport state, then the chain's filter
+	 * state (core/conn/conn.c: tp_conn_extra()); sized once from the configuration. */
+	uint32_t conn_size;
+	uint32_t tstate_bytes[2]; /* per side: the largest transport state it may need */
+	uint8_t *peek_buf;	  /* listener filters' view of a stream's first bytes */
+	uint32_t peek_cap;
 	struct tp_conn *free_conns;
 	uint32_t n_conns;	   /* connections not yet freed */
 	struct tp_conn *runq_head; /* connections whose relay spent its round budget */

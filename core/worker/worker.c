@@ -4,14 +4,14 @@
 #include "core/worker/worker.h"
 
 #include "core/accesslog/access_log.h"
-#include "core/conn/conn.h"
-#include "core/conn/early_data.h"
-#include "core/filter-t.h"
-#include "core/worker/lb.h"
 #include "core/base/log.h"
-#include "core/conn/proxy.h"
-#include "core/conn/relay.h"
 #include "core/base/timer.h"
+#include "core/conn/chain.h"
+#include "core/conn/conn.h"
+#include "core/conn/listener_filters.h"
+#include "core/conn/session.h"
+#include "core/filter.h"
+#include "core/worker/lb.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
 #include "uring/ring.h"
@@ -153,14 +153,11 @@ static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd
 		close(fd);
 		return;
 	}
-	c->fd[TP_DOWN] = fd;
+	c->side[TP_DOWN].fd = fd;
 	c->listener = l;
-	c->chain = &l->cfg->filter_chains[0];
-	c->state = TP_CONN_FILTERS;
 	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_total);
 	tp_stat_add(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
-	tp_session_on_accept(w, c);
-	tp_conn_continue(w, c);
+	tp_lfilters_start(w, c);
 }
 
 /* A draining worker's cancelled accept has completed. io_uring waits for connections with an
@@ -224,42 +221,23 @@ static void on_conn_cqe(struct tp_worker *w, struct io_uring_cqe *cqe)
 {
 	uint64_t u = cqe->user_data;
 	enum tp_op op = tp_udata_op(u);
-	enum tp_side s = (enum tp_side)tp_udata_side(u);
+	enum tp_side_id s = (enum tp_side_id)tp_udata_side(u);
 	struct tp_conn *c = tp_conn_lookup(w, tp_udata_idx(u), tp_udata_gen(u));
 	bool final = !(cqe->flags & IORING_CQE_F_MORE);
 
 	/* The inflight count keeps a slot from being reused while it is referenced, so this is
 	 * our bug, not a peer's doing. */
-	TP_BUG_ON(!c || c->state == TP_CONN_FREE);
+	TP_BUG_ON(!c || c->phase == TP_PHASE_FREE);
 	if (final) {
 		TP_BUG_ON(!c->inflight);
 		c->inflight--;
 	}
 	switch (op) {
 	case TP_OP_POLL_IN:
-		if (final)
-			c->poll_in &= ~(1u << s);
-		if (cqe->res > 0) {
-			/* Before the relay, only a downstream read early is polled. */
-			if (tp_early_reading(c))
-				tp_early_on_readable(w, c, (unsigned)cqe->res);
-			else
-				tp_relay_on_readable(w, c, s, (unsigned)cqe->res);
-			/* A multishot poll can end on its own (e.g. CQ overflow): re-arm it while
-			 * the socket still matters. */
-			if (final && (c->state == TP_CONN_RELAY || tp_early_reading(c)) &&
-			    c->fd[s] >= 0)
-				tp_conn_arm_poll_in(w, c, s);
-		} else if (cqe->res < 0 && cqe->res != -ECANCELED &&
-			   (c->state == TP_CONN_RELAY || tp_early_reading(c))) {
-			tp_warn("connection %u: poll: %s; closing it", c->idx, strerror(-cqe->res));
-			tp_conn_close(w, c);
-		}
+		tp_conn_on_poll_in(w, c, s, cqe->res, final);
 		break;
 	case TP_OP_POLL_OUT:
-		c->poll_out &= ~(1u << s);
-		if (cqe->res != -ECANCELED)
-			tp_relay_on_writable(w, c, s);
+		tp_conn_on_poll_out(w, c, s, cqe->res);
 		break;
 	case TP_OP_CONNECT:
 		tp_session_on_connect(w, c, cqe->res);
@@ -298,9 +276,17 @@ static void run_timers(struct tp_worker *w)
 	struct tp_timer *t;
 
 	while ((t = tp_timer_pop_due(&w->timers, w->now_ms))) {
-		struct tp_conn *c = (struct tp_conn *)((char *)t - offsetof(struct tp_conn, timer));
+		struct tp_conn *c;
 
-		tp_session_on_timer(w, c);
+		if (t->kind == TP_TIMER_FILTER) {
+			struct tp_filter_timer *ft = (struct tp_filter_timer *)t;
+
+			c = ft->c;
+			tp_chain_on_timer(w, ft);
+		} else {
+			c = (struct tp_conn *)((char *)t - offsetof(struct tp_conn, timer));
+			tp_conn_on_timer(w, c);
+		}
 		tp_conn_maybe_free(w, c);
 	}
 }
@@ -313,14 +299,16 @@ static void run_queue(struct tp_worker *w)
 	while (c) {
 		struct tp_conn *next = c->next;
 
-		c->flags &= ~TP_CF_QUEUED;
-		tp_relay_resume(w, c);
+		c->queued = 0;
+		tp_conn_on_run(w, c);
 		tp_conn_maybe_free(w, c);
 		c = next;
 	}
 }
 
-static void wait_and_dispatch(struct tp_worker *w)
+/* Submits, waits for at least one completion (not past the next timer, nor max_wait_ms when
+ * it is not negative), and dispatches every completion there is. */
+static void wait_and_dispatch(struct tp_worker *w, int max_wait_ms)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
@@ -329,6 +317,8 @@ static void wait_and_dispatch(struct tp_worker *w)
 	unsigned want = w->runq_head ? 0 : 1;
 	int ret;
 
+	if (max_wait_ms >= 0 && (next == UINT64_MAX || next > w->now_ms + (uint64_t)max_wait_ms))
+		next = w->now_ms + (uint64_t)max_wait_ms;
 	if (want && next != UINT64_MAX) {
 		uint64_t wait = next > w->now_ms ? next - w->now_ms : 0;
 
@@ -363,6 +353,48 @@ static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot,
 	}
 }
 
+/* What a connection slot holds beyond struct tp_conn, from the configuration: the largest
+ * transport state of each side and the largest chain's filter state; and the listener filters'
+ * peek buffer. */
+static int size_slots(struct tp_worker *w, const struct tp_config *cfg)
+{
+	uint32_t filters = 0;
+	size_t peek = 0;
+
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		for (size_t c = 0; c < l->n_filter_chains; c++) {
+			const struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
+
+			if (ch->state_bytes > filters)
+				filters = ch->state_bytes;
+			if (ch->transport && ch->transport->state_size > w->tstate_bytes[TP_DOWN])
+				w->tstate_bytes[TP_DOWN] = (uint32_t)ch->transport->state_size;
+		}
+		for (size_t f = 0; f < l->n_listener_filters; f++)
+			if (l->listener_filters[f].ops->max_read_bytes > peek)
+				peek = l->listener_filters[f].ops->max_read_bytes;
+	}
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct tp_transport_ops *t = cfg->clusters[i].transport;
+
+		if (t && t->state_size > w->tstate_bytes[TP_UP])
+			w->tstate_bytes[TP_UP] = (uint32_t)t->state_size;
+	}
+	for (int s = 0; s < 2; s++)
+		w->tstate_bytes[s] = (w->tstate_bytes[s] + 15) & ~15u;
+	w->conn_size = ((uint32_t)sizeof(struct tp_conn) + 15) & ~15u;
+	w->conn_size += w->tstate_bytes[0] + w->tstate_bytes[1] + filters;
+	if (peek) {
+		w->peek_buf = malloc(peek);
+		if (!w->peek_buf)
+			return -ENOMEM;
+		w->peek_cap = (uint32_t)peek;
+	}
+	return 0;
+}
+
 static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 {
 	char err[256];
@@ -384,6 +416,9 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		tp_error("%s", err);
 		return ret;
 	}
+	ret = size_slots(w, a->cfg);
+	if (ret < 0)
+		return ret;
 	w->clusters = calloc(a->cfg->n_clusters ? a->cfg->n_clusters : 1, sizeof(*w->clusters));
 	w->listeners = calloc(a->cfg->n_listeners ? a->cfg->n_listeners : 1, sizeof(*w->listeners));
 	if (!w->clusters || !w->listeners)
@@ -422,9 +457,18 @@ static void teardown(struct tp_worker *w)
 		tp_lb_destroy(&w->clusters[i]);
 	free(w->clusters);
 	free(w->listeners);
+	free(w->peek_buf);
 	tp_timer_heap_destroy(&w->timers);
 	tp_pipe_pool_destroy(&w->pipes);
 	tp_buf_pool_destroy(&w->bufs);
+}
+
+void tp_worker_turn(struct tp_worker *w, int max_wait_ms)
+{
+	run_timers(w);
+	run_queue(w);
+	tp_access_log_flush(w);
+	wait_and_dispatch(w, max_wait_ms);
 }
 
 /* Before the worker touches any connection: from the root that bound the sockets to the
@@ -479,7 +523,6 @@ int tp_worker_run(const struct tp_worker_args *a)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != a->master_pid)
 		return 1;
-	tp_self = w;
 	if (a->drop_privileges && drop_privileges(a->uid, a->gid) < 0)
 		return 1;
 	/* Never regain privileges through exec'd set-id files, as root or not. */
@@ -492,12 +535,8 @@ int tp_worker_run(const struct tp_worker_args *a)
 	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
 	io_uring_submit(&w->ring);
 	tell_ready(a->ready_fd);
-	while (!w->stopping && !(w->draining && !w->n_conns && !accepts_armed(w))) {
-		run_timers(w);
-		run_queue(w);
-		tp_access_log_flush(w);
-		wait_and_dispatch(w);
-	}
+	while (!w->stopping && !(w->draining && !w->n_conns && !accepts_armed(w)))
+		tp_worker_turn(w, -1);
 	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);
 	teardown(w);
 	return 0;

@@ -27,4 +27,9 @@ struct tp_worker_args {
  * process exit status. */
 int tp_worker_run(const struct tp_worker_args *a);
 
+/* One pass of the loop: due timers, the run queue, access-log writes, then submit, wait for
+ * completions (up to max_wait_ms when it is not negative) and dispatch them. tp_worker_run()
+ * turns it until the worker stops; unit tests turn it on a worker they built by hand. */
+void tp_worker_turn(struct tp_worker *w, int max_wait_ms);
+
 #endif

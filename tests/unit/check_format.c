@@ -4,6 +4,7 @@
 #include "core/config/config-t.h"
 #include "core/conn/conn-t.h"
 #include "core/conn/filter_state.h"
+#include "core/conn/resp_flags.h"
 #include "core/accesslog/format.h"
 #include "core/worker/lb-t.h"
 #include "core/config/ynode.h"
@@ -120,19 +121,22 @@ END_TEST
 START_TEST(session_outcome)
 {
 	RENDERS("%RESPONSE_FLAGS%", "-");
-	c.flags = TP_CF_CONNECT_FAIL | TP_CF_RETRIES_EXCEEDED;
+	c.rflags = 1u << TP_RF_UPSTREAM_CONNECT_FAILURE | 1u << TP_RF_RETRY_LIMIT_EXCEEDED;
 	RENDERS("%RESPONSE_FLAGS%", "UF,URX");
-	c.flags = TP_CF_NO_ROUTE | TP_CF_NO_HEALTHY | TP_CF_DURATION | TP_CF_IDLE;
+	c.rflags = 1u << TP_RF_NO_CLUSTER_FOUND | 1u << TP_RF_NO_HEALTHY_UPSTREAM |
+		   1u << TP_RF_DURATION_TIMEOUT | 1u << TP_RF_IDLE_TIMEOUT;
 	RENDERS("%RESPONSE_FLAGS%", "UH,DT,NC");
 
 	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "-");
-	c.close_reason = TP_CLOSE_NO_ROUTE;
+	c.end_cause = TP_RF_NO_CLUSTER_FOUND + 1;
 	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "tcp_initializion_failure:3");
-	c.close_reason = TP_CLOSE_CONNECT_FAILED;
+	c.end_cause = TP_RF_RETRY_LIMIT_EXCEEDED + 1;
 	RENDERS("%DOWNSTREAM_LOCAL_CLOSE_REASON%", "tcp_initializion_failure:0");
-	c.close_reason = TP_CLOSE_IDLE_TIMEOUT;
+	c.end_cause = TP_RF_NO_HEALTHY_UPSTREAM + 1;
+	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "tcp_initializion_failure:1");
+	c.end_cause = TP_RF_IDLE_TIMEOUT + 1;
 	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "tcp_session_idle_timeout");
-	c.close_reason = TP_CLOSE_MAX_DURATION;
+	c.end_cause = TP_RF_DURATION_TIMEOUT + 1;
 	RENDERS("%CONNECTION_TERMINATION_DETAILS%", "max_connection_duration_reached");
 
 	RENDERS("%UPSTREAM_TRANSPORT_FAILURE_REASON%", "-");

@@ -3,6 +3,7 @@
 #include "core/admin/admin.h"
 #include "core/config/config-t.h"
 #include "core/conn/conn.h"
+#include "core/conn/transport.h"
 #include "core/worker/lb.h"
 #include "core/conn/relay.h"
 #include "core/base/timer.h"
@@ -60,7 +61,6 @@ static void setup(void)
 	tp_buf_pool_init(&w.bufs, 4, 64 * 1024);
 	tp_timer_heap_init(&w.timers);
 	w.stats = tp_stats_block(st, 0);
-	tp_self = &w;
 
 	memset(&lcfg, 0, sizeof(lcfg));
 	lcfg.name = "l";
@@ -108,21 +108,33 @@ static struct tp_conn *new_session(int *client, int *server)
 
 	tcp_pair(client, &down);
 	tcp_pair(server, &up);
-	c->fd[TP_DOWN] = down;
-	c->fd[TP_UP] = up;
+	tp_conn_side_init(&w, c, TP_DOWN, down, &tp_transport_raw);
+	tp_conn_side_init(&w, c, TP_UP, up, &tp_transport_raw);
 	c->listener = &lrt;
 	c->proxy = &pcfg;
 	c->cluster = &crt;
 	c->host = &crt.hosts[0];
 	c->host->active++;
-	c->flags |= TP_CF_UP_ACTIVE;
+	c->up_active = 1;
 	tp_stat_add(w.stats, lcfg.stats_base + TP_LISTENER_downstream_cx_active, 1);
 	tp_stat_add(w.stats, ccfg.stats_base + TP_CLUSTER_upstream_cx_active, 1);
-	c->state = TP_CONN_CONNECTING;
+	c->phase = TP_PHASE_CONNECTING;
 	tp_relay_start(&w, c);
-	ck_assert_int_eq(c->state, TP_CONN_RELAY);
-	ck_assert_uint_eq(c->poll_in, 3);
+	ck_assert_int_eq(c->phase, TP_PHASE_RELAY);
+	ck_assert(c->side[TP_DOWN].poll_in && c->side[TP_UP].poll_in);
 	return c;
+}
+
+/* Completions as the worker delivers them: through the connection's phase. */
+static void readable(struct tp_conn *c, enum tp_side_id s, unsigned mask)
+{
+	tp_conn_on_poll_in(&w, c, s, (int)mask, false);
+}
+
+static void writable(struct tp_conn *c, enum tp_side_id s)
+{
+	c->side[s].poll_out = 1;
+	tp_conn_on_poll_out(&w, c, s, POLLOUT);
 }
 
 static void read_exact(int fd, const char *want)
@@ -156,26 +168,26 @@ START_TEST(relays_both_ways_and_forwards_each_fin)
 	struct tp_conn *c = new_session(&client, &server);
 
 	ck_assert_int_eq(write(client, "hello", 5), 5);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+	readable(c, TP_DOWN, POLLIN);
 	read_exact(server, "hello");
 	ck_assert_uint_eq(stat_of(pcfg.stats_base, TP_TCP_downstream_cx_rx_bytes_total), 5);
 	ck_assert_uint_eq(stat_of(ccfg.stats_base, TP_CLUSTER_upstream_cx_tx_bytes_total), 5);
 	/* Idle again: nothing held. */
 	ck_assert_int_eq(c->dir[TP_DOWN].stage.kind, TP_STAGE_NONE);
-	ck_assert(!c->dir[TP_DOWN].readable);
+	ck_assert(!c->side[TP_DOWN].readable);
 
 	shutdown(client, SHUT_WR);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	readable(c, TP_DOWN, POLLIN | POLLRDHUP);
 	ck_assert(at_eof(server));
 	ck_assert(c->dir[TP_DOWN].fin_sent);
-	ck_assert_int_eq(c->state, TP_CONN_RELAY); /* the other way still flows */
+	ck_assert_int_eq(c->phase, TP_PHASE_RELAY); /* the other way still flows */
 
 	ck_assert_int_eq(write(server, "world", 5), 5);
 	shutdown(server, SHUT_WR);
-	tp_relay_on_readable(&w, c, TP_UP, POLLIN | POLLRDHUP);
+	readable(c, TP_UP, POLLIN | POLLRDHUP);
 	read_exact(client, "world");
 	ck_assert(at_eof(client));
-	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	ck_assert_int_eq(c->phase, TP_PHASE_CLOSING);
 	ck_assert_uint_eq(stat_of(pcfg.stats_base, TP_TCP_downstream_cx_tx_bytes_total), 5);
 	ck_assert_uint_eq(stat_of(lcfg.stats_base, TP_LISTENER_downstream_cx_active), 0);
 	ck_assert_uint_eq(stat_of(ccfg.stats_base, TP_CLUSTER_upstream_cx_active), 0);
@@ -204,11 +216,11 @@ START_TEST(slow_reader_pauses_then_resumes_without_loss)
 
 		if (n > 0)
 			sent += (size_t)n;
-		tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+		readable(c, TP_DOWN, POLLIN);
 	}
 	ck_assert(c->dir[TP_DOWN].paused);
 	ck_assert_uint_le(c->dir[TP_DOWN].pending, 64 * 1024);
-	ck_assert(c->dir[TP_DOWN].dst_wait);
+	ck_assert(c->side[TP_UP].write_blocked);
 	ck_assert_uint_eq(
 		stat_of(pcfg.stats_base, TP_TCP_downstream_flow_control_paused_reading_total), 1);
 	ck_assert_uint_eq(stat_of(pcfg.stats_base, TP_TCP_downstream_cx_rx_bytes_buffered),
@@ -224,9 +236,9 @@ START_TEST(slow_reader_pauses_then_resumes_without_loss)
 			if (n > 0)
 				sent += (size_t)n;
 		}
-		if (c->dir[TP_DOWN].dst_wait)
-			tp_relay_on_writable(&w, c, TP_UP);
-		tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+		if (c->side[TP_UP].write_blocked)
+			writable(c, TP_UP);
+		readable(c, TP_DOWN, POLLIN);
 	}
 	ck_assert_uint_eq(got, sizeof(out));
 	ck_assert(!memcmp(in, out, sizeof(out)));
@@ -246,15 +258,15 @@ START_TEST(upstream_reset_flushes_what_it_sent_and_closes)
 	struct tp_conn *c = new_session(&client, &server);
 
 	ck_assert_int_eq(write(server, "bye", 3), 3);
-	tp_relay_on_readable(&w, c, TP_UP, POLLIN);
+	readable(c, TP_UP, POLLIN);
 	read_exact(client, "bye");
 	setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(server);
 	usleep(20000);
-	tp_relay_on_readable(&w, c, TP_UP, POLLIN | POLLERR | POLLHUP);
+	readable(c, TP_UP, POLLIN | POLLERR | POLLHUP);
 	/* Envoy closes the downstream with FlushWrite: everything already sent, then closed. */
 	ck_assert(at_eof(client));
-	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	ck_assert_int_eq(c->phase, TP_PHASE_CLOSING);
 	ck_assert_uint_eq(stat_of(ccfg.stats_base, TP_CLUSTER_upstream_cx_destroy_remote), 1);
 	close(client);
 }
@@ -269,7 +281,7 @@ START_TEST(copy_path_when_no_pipe_can_be_had)
 	 * unprivileged user's pipe page budget is spent: the direction copies instead. */
 	w.pipes.want_size = 4096;
 	ck_assert_int_eq(write(client, "copied", 6), 6);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+	readable(c, TP_DOWN, POLLIN);
 	read_exact(server, "copied");
 	ck_assert_uint_eq(w.bufs.live, 1);
 	ck_assert_uint_eq(w.pipes.live, 0);
@@ -290,7 +302,7 @@ START_TEST(data_and_fin_in_one_wakeup_are_both_forwarded)
 	ck_assert_int_eq(write(client, "last words", 10), 10);
 	shutdown(client, SHUT_WR);
 	usleep(20000);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	readable(c, TP_DOWN, POLLIN | POLLRDHUP);
 	read_exact(server, "last words");
 	ck_assert(at_eof(server));
 	close(client);
@@ -308,7 +320,7 @@ START_TEST(a_full_buffer_turns_the_direction_to_splice)
 	size_t got = 0;
 
 	ck_assert_int_eq(write(client, "small", 5), 5);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
+	readable(c, TP_DOWN, POLLIN);
 	read_exact(server, "small");
 	ck_assert(!c->dir[TP_DOWN].bulk);
 	ck_assert_uint_eq(w.pipes.live, 0);
@@ -317,9 +329,9 @@ START_TEST(a_full_buffer_turns_the_direction_to_splice)
 	while (got < sizeof(big)) {
 		ssize_t n;
 
-		tp_relay_on_readable(&w, c, TP_DOWN, POLLIN);
-		if (c->dir[TP_DOWN].dst_wait)
-			tp_relay_on_writable(&w, c, TP_UP);
+		readable(c, TP_DOWN, POLLIN);
+		if (c->side[TP_UP].write_blocked)
+			writable(c, TP_UP);
 		n = recv(server, in + got, sizeof(in) - got, MSG_DONTWAIT);
 		if (n > 0)
 			got += (size_t)n;
@@ -333,7 +345,7 @@ START_TEST(a_full_buffer_turns_the_direction_to_splice)
 END_TEST
 
 /* Stage bytes by hand, as the relay would have left them. */
-static void stage_copy_bytes(struct tp_conn *c, enum tp_side s, uint32_t head, uint32_t pending)
+static void stage_copy_bytes(struct tp_conn *c, enum tp_side_id s, uint32_t head, uint32_t pending)
 {
 	struct tp_dir *d = &c->dir[s];
 
@@ -341,6 +353,7 @@ static void stage_copy_bytes(struct tp_conn *c, enum tp_side s, uint32_t head, u
 	ck_assert_ptr_nonnull(d->stage.buf.data);
 	d->stage.kind = TP_STAGE_BUF;
 	d->stage.buf.head = head;
+	d->stage.buf.cap = (uint32_t)w.bufs.size;
 	memset(d->stage.buf.data + head, 'q', pending);
 	d->pending = pending;
 	tp_stat_add(w.stats, pcfg.stats_base + TP_TCP_downstream_cx_rx_bytes_buffered, pending);
@@ -360,8 +373,8 @@ static void drain_upstream(struct tp_conn *c, int fd, size_t n)
 			got += (size_t)r;
 		else
 			ck_assert(r < 0 && errno == EAGAIN);
-		if (c->dir[TP_DOWN].dst_wait)
-			tp_relay_on_writable(&w, c, TP_UP);
+		if (c->side[TP_UP].write_blocked)
+			writable(c, TP_UP);
 	}
 }
 
@@ -377,7 +390,7 @@ START_TEST(a_fin_behind_a_used_up_copy_buffer_is_forwarded)
 	stage_copy_bytes(c, TP_DOWN, head, pending);
 	shutdown(client, SHUT_WR);
 	usleep(20000);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	readable(c, TP_DOWN, POLLIN | POLLRDHUP);
 	drain_upstream(c, server, pending);
 	ck_assert(at_eof(server));
 	ck_assert(c->dir[TP_DOWN].fin_sent);
@@ -421,7 +434,7 @@ START_TEST(a_fin_behind_a_pipe_out_of_slots_is_forwarded)
 
 	shutdown(client, SHUT_WR);
 	usleep(20000);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLRDHUP);
+	readable(c, TP_DOWN, POLLIN | POLLRDHUP);
 	drain_upstream(c, server, slots * 10);
 	ck_assert(at_eof(server));
 	ck_assert_uint_eq(stat_of(pcfg.stats_base, TP_TCP_downstream_cx_rx_bytes_buffered), 0);
@@ -442,10 +455,10 @@ START_TEST(a_reply_that_arrives_with_the_reset_is_delivered)
 	setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(server);
 	usleep(20000);
-	tp_relay_on_readable(&w, c, TP_UP, POLLIN | POLLERR | POLLHUP);
+	readable(c, TP_UP, POLLIN | POLLERR | POLLHUP);
 	read_exact(client, "last reply");
 	ck_assert(at_eof(client));
-	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	ck_assert_int_eq(c->phase, TP_PHASE_CLOSING);
 	close(client);
 }
 END_TEST
@@ -466,20 +479,20 @@ START_TEST(a_failed_write_still_delivers_what_the_failed_side_sent)
 	ck_assert_int_eq(write(server, "answer", 6), 6);
 	usleep(20000);
 	/* One batch of completions: the upstream's data first, then the client's reset. */
-	tp_relay_on_readable(&w, c, TP_UP, POLLIN);
-	tp_relay_on_readable(&w, c, TP_DOWN, POLLIN | POLLERR | POLLHUP);
+	readable(c, TP_UP, POLLIN);
+	readable(c, TP_DOWN, POLLIN | POLLERR | POLLHUP);
 	while (w.runq_head) {
 		struct tp_conn *q = w.runq_head;
 
 		w.runq_head = q->next;
 		if (!w.runq_head)
 			w.runq_tail = NULL;
-		q->flags &= ~TP_CF_QUEUED;
-		tp_relay_resume(&w, q);
+		q->queued = 0;
+		tp_conn_on_run(&w, q);
 	}
 	read_exact(server, "request");
 	ck_assert(at_eof(server));
-	ck_assert_int_eq(c->state, TP_CONN_CLOSING);
+	ck_assert_int_eq(c->phase, TP_PHASE_CLOSING);
 	close(server);
 }
 END_TEST

@@ -1,19 +1,21 @@
-/* The tcp_proxy session: route, upstream connect with retries, timeouts, and hand-off to the
- * relay. Behaviour follows Envoy's source/common/tcp_proxy/tcp_proxy.cc (reference/
- * envoy-tcp-proxy.md §4); differences are listed in docs/envoy-compat.md. */
-#include "core/conn/proxy.h"
+/* The tcp_proxy session: route, upstream connect with retries, the upstream's handshake,
+ * timeouts, and hand-off to the relay. Behaviour follows Envoy's source/common/tcp_proxy/
+ * tcp_proxy.cc (reference/envoy-tcp-proxy.md §4); differences are listed in
+ * docs/envoy-compat.md. */
+#include "core/conn/session.h"
 
 #include "core/accesslog/access_log.h"
+#include "core/accesslog/format.h"
+#include "core/base/log.h"
+#include "core/base/timer.h"
 #include "core/config/config.h"
 #include "core/conn/conn.h"
-#include "core/conn/early_data.h"
-#include "core/filter.h"
 #include "core/conn/filter_state.h"
-#include "core/accesslog/format.h"
-#include "core/worker/lb.h"
-#include "core/base/log.h"
 #include "core/conn/relay.h"
-#include "core/base/timer.h"
+#include "core/conn/resp_flags.h"
+#include "core/conn/transport.h"
+#include "core/filter.h"
+#include "core/worker/lb.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
 #include "uring/udata.h"
@@ -54,6 +56,18 @@ static void capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), 
 	}
 }
 
+/* The upstream handshake's deadline: connect_timeout counts from the start of the attempt to
+ * the end of the handshake, as Envoy raises Connected only after a TLS handshake. */
+static uint64_t handshake_deadline(const struct tp_conn *c)
+{
+	return c->connect_start_ms + (uint64_t)c->cluster->cfg->connect_timeout_ms;
+}
+
+static bool up_handshaking(const struct tp_conn *c)
+{
+	return c->phase == TP_PHASE_UP_HANDSHAKE && c->side[TP_UP].handshaking;
+}
+
 /* The next moment a timeout or a periodic access log entry could be due; activity between now
  * and then is checked when the timer expires rather than moving the timer on every byte. */
 static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
@@ -68,82 +82,87 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 	if (p->max_downstream_connection_duration_ms > 0 &&
 	    c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms < deadline)
 		deadline = c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms;
+	if (up_handshaking(c) && handshake_deadline(c) < deadline)
+		deadline = handshake_deadline(c);
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
 	}
 }
 
+static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err);
+static void start_connect(struct tp_worker *w, struct tp_conn *c);
+
 void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
 	uint64_t now = w->now_ms;
 
-	/* A connection held by connection_limit's delay: its time is up. */
-	if (c->flags & TP_CF_LIMITED) {
-		tp_conn_close(w, c);
-		return;
-	}
 	if (c->next_log_ms && now >= c->next_log_ms) {
 		tp_access_log_write(w, c, TP_ALOG_TCP_PERIODIC);
 		c->next_log_ms = now + (uint64_t)p->access_log_flush_interval_ms;
 	}
 	if (p->max_downstream_connection_duration_ms > 0 &&
 	    now >= c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms) {
-		c->flags |= TP_CF_DURATION;
-		c->close_reason = TP_CLOSE_MAX_DURATION;
-		tp_stat_inc(w->stats, TCP_STAT(c, max_downstream_connection_duration));
 		tp_debug("connection %u: max_downstream_connection_duration reached", c->idx);
-		tp_conn_close(w, c);
+		tp_conn_end(w, c, TP_RF_DURATION_TIMEOUT);
 		return;
 	}
 	if (c->idle_timeout_ms > 0 && now >= c->active_ms + c->idle_timeout_ms) {
-		c->flags |= TP_CF_IDLE;
-		c->close_reason = TP_CLOSE_IDLE_TIMEOUT;
-		tp_stat_inc(w->stats, TCP_STAT(c, idle_timeout));
 		tp_debug("connection %u: idle timeout", c->idx);
-		tp_conn_close(w, c);
+		tp_conn_end(w, c, TP_RF_IDLE_TIMEOUT);
 		return;
+	}
+	if (up_handshaking(c) && now >= handshake_deadline(c)) {
+		if (connect_failed(w, c, -ETIMEDOUT))
+			start_connect(w, c);
+		if (tp_conn_closing(c))
+			return;
 	}
 	arm_session_timer(w, c);
 }
 
-static void start_connect(struct tp_worker *w, struct tp_conn *c);
-
-/* Every attempt failed, or there was nothing to try: the downstream is closed at once. */
-static void give_up(struct tp_worker *w, struct tp_conn *c)
+/* An attempt failed: counted, its socket closed. True when another attempt may start now. */
+static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 {
-	tp_conn_close(w, c);
-}
-
-static void connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
-{
-	bool timeout = err == -ECANCELED;
+	/* -ECANCELED: the connect's linked timeout fired; -ETIMEDOUT: the handshake's deadline. */
+	bool timeout = err == -ECANCELED || err == -ETIMEDOUT;
 
 	if (timeout)
 		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_timeout));
 	/* Envoy counts a timed-out connect as a failed one too (the pool closes it). */
-	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_fail));
+	tp_conn_flag(w, c, TP_RF_UPSTREAM_CONNECT_FAILURE);
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
-	c->flags |= TP_CF_CONNECT_FAIL;
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
-	c->connect_err = timeout || -err > 255 ? 0 : (uint8_t)-err;
+	c->connect_err = timeout ? 0 : (uint16_t)-err;
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
-	tp_conn_close_side(w, c, TP_UP, false);
-	c->host->active--;
-	c->flags &= ~TP_CF_UP_ACTIVE;
-	tp_stat_sub(w->stats, CL_STAT(c, upstream_cx_active), 1);
-	tp_stat_sub(w->stats, HOST_STAT(c, cx_active), 1);
+	tp_conn_close_side(w, c, TP_UP);
+	tp_conn_upstream_active(w, c, false);
+	c->up_connected = 0;
+	c->phase = TP_PHASE_CONNECTING;
 	if (c->attempts >= c->proxy->max_connect_attempts) {
 		/* Envoy flags URX whenever the attempts run out, a single one included. */
-		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_connect_attempts_exceeded));
-		c->flags |= TP_CF_RETRIES_EXCEEDED;
-		c->close_reason = TP_CLOSE_CONNECT_FAILED;
-		give_up(w, c);
-		return;
+		tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
+		return false;
+	}
+	/* The failed attempt's polls (a handshake watches its socket) are being cancelled, and
+	 * their completions carry the same user_data a new attempt's would: the retry waits for
+	 * them (tp_session_poll_settled). */
+	if (c->side[TP_UP].poll_in || c->side[TP_UP].poll_out) {
+		c->retry_wait = 1;
+		return false;
 	}
 	/* Each retry picks a host again (Envoy re-runs host selection). */
+	return true;
+}
+
+void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c)
+{
+	if (!c->retry_wait || tp_conn_closing(c) || c->side[TP_UP].poll_in ||
+	    c->side[TP_UP].poll_out)
+		return;
+	c->retry_wait = 0;
 	start_connect(w, c);
 }
 
@@ -159,6 +178,12 @@ static int new_upstream_socket(const struct tp_sockaddr *to)
 	return fd;
 }
 
+static const struct tp_transport_ops *cluster_transport(const struct tp_conn *c)
+{
+	return c->cluster->cfg->transport ? c->cluster->cfg->transport : &tp_transport_raw;
+}
+
+/* Picks a host and starts connecting to it. */
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -166,32 +191,26 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 
 	c->host = tp_lb_pick(c->cluster);
 	if (!c->host) {
-		c->flags |= TP_CF_NO_HEALTHY;
-		c->close_reason = TP_CLOSE_NO_HEALTHY_UPSTREAM;
-		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_none_healthy));
-		give_up(w, c);
+		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
 		return;
 	}
 	c->attempts++;
-	c->state = TP_CONN_CONNECTING;
+	c->phase = TP_PHASE_CONNECTING;
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
 	c->connect_start_ms = w->now_ms;
+	tp_conn_upstream_active(w, c, true);
 	fd = new_upstream_socket(&c->host->cfg->addr);
 	if (fd < 0) {
+		/* No descriptor (EMFILE, ENOBUFS): an attempt at once could not get one either,
+		 * and with many attempts allowed it would spin here. The attempt counts as failed
+		 * and the session gives up (Envoy would back off: backoff_options, not served). */
 		tp_warn("upstream socket for %s: %s", c->host->cfg->addr.text, strerror(-fd));
-		c->host->active++;
-		c->flags |= TP_CF_UP_ACTIVE;
-		tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
-		tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
-		connect_failed(w, c, fd);
+		if (connect_failed(w, c, fd))
+			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
-	c->fd[TP_UP] = fd;
-	c->host->active++;
-	c->flags |= TP_CF_UP_ACTIVE;
-	tp_stat_add(w->stats, CL_STAT(c, upstream_cx_active), 1);
-	tp_stat_add(w->stats, HOST_STAT(c, cx_active), 1);
+	tp_conn_side_init(w, c, TP_UP, fd, cluster_transport(c));
 
 	/* Connect and its timeout go in one submission: a link must not be split. */
 	tp_ring_reserve(&w->ring, 2);
@@ -207,19 +226,12 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	c->inflight += 2;
 }
 
-void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
+/* The upstream is connected and past its handshake. */
+static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 {
-	if (c->state != TP_CONN_CONNECTING)
-		return;
-	if (res < 0) {
-		connect_failed(w, c, res);
-		return;
-	}
 	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
 		       w->now_ms - c->connect_start_ms);
-	c->flags |= TP_CF_UP_CONNECTED;
-	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
-		capture_ip(c->fd[TP_UP], getsockname, &c->up_local);
+	c->up_connected = 1;
 	if (c->proxy->flush_access_log_on_connected)
 		tp_access_log_write(w, c, TP_ALOG_TCP_CONNECTED);
 	/* A filter still holds bytes read early: the relay starts when they reach tcp_proxy,
@@ -228,11 +240,61 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 		tp_relay_start(w, c);
 }
 
-void tp_session_on_tls_handshake(struct tp_worker *w, struct tp_conn *c)
+void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 {
-	if (c->state == TP_CONN_FILTERS && c->cluster &&
+	if (c->phase != TP_PHASE_CONNECTING)
+		return;
+	if (res < 0) {
+		if (connect_failed(w, c, res))
+			start_connect(w, c);
+		return;
+	}
+	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
+		capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
+	if (!c->side[TP_UP].handshaking) {
+		upstream_ready(w, c);
+		return;
+	}
+	/* TLS to the upstream, an HTTP CONNECT: the transport speaks first. */
+	c->phase = TP_PHASE_UP_HANDSHAKE;
+	arm_session_timer(w, c);
+	if (!tp_conn_closing(c))
+		tp_conn_handshake(w, c, TP_UP);
+}
+
+void tp_session_on_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int res)
+{
+	const struct tp_side *sd = &c->side[s];
+
+	if (s == TP_UP) {
+		if (c->phase != TP_PHASE_UP_HANDSHAKE)
+			return;
+		if (res >= 0)
+			upstream_ready(w, c);
+		else if (connect_failed(w, c, res))
+			start_connect(w, c);
+		return;
+	}
+	if (res < 0) {
+		tp_debug("connection %u: downstream handshake failed: %s", c->idx, strerror(-res));
+		tp_conn_close(w, c);
+		return;
+	}
+	/* The last handshake message may have carried stream bytes. */
+	if (sd->transport->pending && sd->transport->pending(sd))
+		c->side[s].readable = 1;
+	if (c->phase == TP_PHASE_RELAY) {
+		tp_relay_resume(w, c);
+		return;
+	}
+	/* ON_DOWNSTREAM_TLS_HANDSHAKE waited for this (once tcp_proxy has chosen a route). */
+	if (c->phase == TP_PHASE_FILTERS && c->cluster &&
 	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE)
 		start_connect(w, c);
+	/* Bytes read early can be read now. */
+	if (!tp_conn_closing(c) && c->phase < TP_PHASE_RELAY && c->reads_early &&
+	    c->side[s].readable)
+		tp_relay_early_on_readable(w, c, s, 0);
 }
 
 void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
@@ -254,12 +316,12 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
 		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 	}
 	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
-		capture_ip(c->fd[TP_DOWN], getpeername, &c->down_remote);
-		capture_ip(c->fd[TP_DOWN], getsockname, &c->down_local);
+		capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
+		capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
 	}
 	/* max_early_data_bytes set: the chain sees the downstream's bytes before any connect. */
 	if (c->proxy->max_early_data_bytes >= 0)
-		tp_early_enable(w, c);
+		tp_relay_early_enable(w, c, (uint32_t)c->proxy->max_early_data_bytes);
 }
 
 /* Envoy's getRegularRouteFromEntries: the per-connection cluster a filter set comes first;
@@ -285,10 +347,11 @@ static bool legacy_receive_before_connect(const struct tp_conn *c)
 	return e && e->value.type == TP_VALUE_BOOL && e->value.b;
 }
 
-enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *conf)
+enum tp_filter_status tp_proxy_on_new_connection(const struct tp_filter_call *f)
 {
-	struct tp_worker *w = tp_self;
-	const struct tp_tcp_proxy_cfg *p = conf;
+	struct tp_worker *w = f->w;
+	struct tp_conn *c = f->c;
+	const struct tp_tcp_proxy_cfg *p = f->conf;
 	const struct tp_state_entry *e;
 
 	c->proxy = p;
@@ -301,31 +364,27 @@ enum tp_filter_status tp_proxy_on_new_connection(struct tp_conn *c, const void *
 		c->next_log_ms = w->now_ms + (uint64_t)p->access_log_flush_interval_ms;
 	/* Armed now, so time spent connecting counts toward the idle timeout, as in Envoy. */
 	arm_session_timer(w, c);
-	if (c->state == TP_CONN_CLOSING)
+	if (tp_conn_closing(c))
 		return TP_FILTER_STOP;
 	if (p->flush_access_log_on_start)
 		tp_access_log_write(w, c, TP_ALOG_TCP_START);
 	if (!pick_route(w, c)) {
-		c->flags |= TP_CF_NO_ROUTE;
-		c->close_reason = TP_CLOSE_NO_ROUTE;
-		tp_stat_inc(w->stats, TCP_STAT(c, downstream_cx_no_route));
-		tp_conn_close(w, c);
+		tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
 		return TP_FILTER_STOP;
 	}
 	/* The legacy switch, read here rather than at accept (see docs/envoy-compat.md); an
 	 * explicit max_early_data_bytes wins over it. */
-	if (p->max_early_data_bytes < 0 && !(c->flags & TP_CF_EARLY) &&
-	    legacy_receive_before_connect(c))
-		tp_early_enable(w, c);
+	if (p->max_early_data_bytes < 0 && !c->reads_early && legacy_receive_before_connect(c))
+		tp_relay_early_enable(w, c, 0);
 	/* ON_DOWNSTREAM_DATA waits for the first byte; ON_DOWNSTREAM_TLS_HANDSHAKE for the
-	 * handshake, where there is one (tp_session_on_tls_handshake), else it is IMMEDIATE. */
+	 * downstream transport's handshake, where it has one (tp_session_on_handshake), else it
+	 * is IMMEDIATE. */
 	if (p->upstream_connect_mode == TP_CONNECT_IMMEDIATE ||
 	    (p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE &&
-	     !(c->flags & TP_CF_DOWN_TLS)))
+	     !c->side[TP_DOWN].handshaking))
 		start_connect(w, c);
 	/* Receiving before connect, the bytes already read go on to on_data at once. */
-	return (c->flags & TP_CF_EARLY) && c->state != TP_CONN_CLOSING ? TP_FILTER_CONTINUE
-								       : TP_FILTER_STOP;
+	return c->reads_early && !tp_conn_closing(c) ? TP_FILTER_CONTINUE : TP_FILTER_STOP;
 }
 
 int tp_proxy_register_stats(void *conf, struct tp_stats *st)
@@ -335,24 +394,25 @@ int tp_proxy_register_stats(void *conf, struct tp_stats *st)
 	return tp_stats_scope(st, TP_SCOPE_TCP, p->stat_prefix, &p->stats_base);
 }
 
-enum tp_filter_status tp_proxy_on_data(struct tp_conn *c, const void *conf, const uint8_t *data,
+enum tp_filter_status tp_proxy_on_data(const struct tp_filter_call *f, const uint8_t *data,
 				       size_t len, bool end_stream)
 {
-	struct tp_worker *w = tp_self;
-	const struct tp_tcp_proxy_cfg *p = conf;
+	struct tp_worker *w = f->w;
+	struct tp_conn *c = f->c;
+	const struct tp_tcp_proxy_cfg *p = f->conf;
 
 	tp_early_take(w, c);
-	if (c->state == TP_CONN_FILTERS && c->cluster &&
+	if (c->phase == TP_PHASE_FILTERS && c->cluster &&
 	    p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA) {
 		/* A FIN with no byte before it never opens an upstream connection (Envoy
 		 * #42006); nothing can come after it, so the session ends here. */
-		if (!tp_early_taken(c) && end_stream) {
+		if (!c->early_delivered && end_stream) {
 			tp_conn_close(w, c);
 			return TP_FILTER_STOP;
 		}
 		if (len)
 			start_connect(w, c);
-	} else if (c->state == TP_CONN_CONNECTING && (c->flags & TP_CF_UP_CONNECTED)) {
+	} else if (c->phase < TP_PHASE_RELAY && c->up_connected) {
 		/* Connected while a filter held these bytes: now they can go first. */
 		tp_relay_start(w, c);
 	}

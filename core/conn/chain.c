@@ -1,0 +1,219 @@
+/* The network filter chain of a connection, after Envoy's FilterManagerImpl, and the functions
+ * core/filter_api.h gives filters.
+ *
+ * From filter `from` on: a filter not started yet gets on_new_connection, then each filter gets
+ * on_data while bytes read before the upstream connected (core/conn/relay.c) have not reached
+ * tcp_proxy. STOP from on_new_connection holds the chain: nothing after the filter starts and no
+ * byte passes it until it calls tp_filter_continue(). STOP from on_data keeps those bytes from
+ * the filters after it; the next read offers them again, with the new ones, from the first
+ * filter. Once the relay runs, bytes move without the filters seeing them. */
+#include "core/conn/chain.h"
+
+#include "core/accesslog/format.h"
+#include "core/base/log.h"
+#include "core/base/timer.h"
+#include "core/config/config-t.h"
+#include "core/conn/conn.h"
+#include "core/conn/relay.h"
+#include "core/conn/session.h"
+#include "core/conn/transport.h"
+#include "core/filter.h"
+#include "core/filter_api.h"
+
+#include <errno.h>
+#include <string.h>
+
+static struct tp_filter_timer *timer_at(struct tp_worker *w, struct tp_conn *c,
+					const struct tp_filter_cfg *f)
+{
+	if (f->timer_off == UINT32_MAX)
+		return NULL;
+	return (struct tp_filter_timer *)((uint8_t *)tp_conn_filter_area(w, c) + f->timer_off);
+}
+
+static void make_call(struct tp_filter_call *fc, struct tp_worker *w, struct tp_conn *c, uint32_t i)
+{
+	const struct tp_filter_cfg *f = &c->chain->filters[i];
+
+	fc->w = w;
+	fc->c = c;
+	fc->conf = f->conf;
+	fc->idx = i;
+	fc->state = f->state_off == UINT32_MAX
+			    ? NULL
+			    : (uint8_t *)tp_conn_filter_area(w, c) + f->state_off;
+}
+
+static void run_chain(struct tp_worker *w, struct tp_conn *c, uint32_t from)
+{
+	const struct tp_filter_chain_cfg *ch = c->chain;
+
+	for (uint32_t i = from; i < ch->n_filters && c->phase < TP_PHASE_RELAY; i++) {
+		const struct tp_filter_ops *ops = ch->filters[i].ops;
+		struct tp_filter_call fc;
+		const uint8_t *data;
+		size_t len;
+		bool eos;
+
+		make_call(&fc, w, c, i);
+		c->filter_pos = i + 1;
+		if (i >= c->filters_started) {
+			c->filters_started = i + 1;
+			if (ops->on_new_connection &&
+			    ops->on_new_connection(&fc) == TP_FILTER_STOP) {
+				if (i + 1 < ch->n_filters)
+					c->chain_held = 1;
+				return;
+			}
+			if (tp_conn_closing(c))
+				return;
+		}
+		if (ops->on_data && tp_early_pending(c, &data, &len, &eos) &&
+		    (ops->on_data(&fc, data, len, eos) == TP_FILTER_STOP || tp_conn_closing(c)))
+			return;
+		if (c->chain_held && i + 1 == c->filters_started)
+			return;
+	}
+}
+
+void tp_chain_select(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_listener_cfg *l = c->listener->cfg;
+	const struct tp_filter_chain_cfg *ch;
+	struct tp_side *down = &c->side[TP_DOWN];
+
+	/* Envoy's filter_chain_match (server_names, transport_protocol, ...) picks among several
+	 * chains here, from what the listener filters found; a listener has one chain today. */
+	ch = &l->filter_chains[0];
+	c->chain = ch;
+	c->phase = TP_PHASE_FILTERS;
+	tp_timer_cancel(&w->timers, &c->timer);
+	for (uint32_t i = 0; i < ch->n_filters; i++) {
+		struct tp_filter_timer *t = timer_at(w, c, &ch->filters[i]);
+
+		if (t) {
+			tp_timer_init(&t->t);
+			t->t.kind = TP_TIMER_FILTER;
+			t->c = c;
+			t->idx = i;
+		}
+	}
+	tp_conn_side_init(w, c, TP_DOWN, down->fd,
+			  ch->transport ? ch->transport : &tp_transport_raw);
+	tp_session_on_accept(w, c);
+	/* A handshake starts now: a transport that speaks first writes, the others wait. */
+	if (down->handshaking) {
+		tp_conn_handshake(w, c, TP_DOWN);
+		if (tp_conn_closing(c))
+			return;
+	}
+	run_chain(w, c, 0);
+}
+
+void tp_chain_continue(struct tp_worker *w, struct tp_conn *c)
+{
+	c->chain_held = 0;
+	run_chain(w, c, c->filter_pos);
+}
+
+void tp_chain_deliver(struct tp_worker *w, struct tp_conn *c)
+{
+	run_chain(w, c, 0);
+}
+
+void tp_chain_close(struct tp_worker *w, struct tp_conn *c)
+{
+	if (!c->chain)
+		return;
+	for (uint32_t i = 0; i < c->filters_started; i++) {
+		const struct tp_filter_cfg *f = &c->chain->filters[i];
+		struct tp_filter_timer *t = timer_at(w, c, f);
+		struct tp_filter_call fc;
+
+		if (f->ops->on_close) {
+			make_call(&fc, w, c, i);
+			f->ops->on_close(&fc);
+		}
+		if (t)
+			tp_timer_cancel(&w->timers, &t->t);
+	}
+}
+
+void tp_chain_on_timer(struct tp_worker *w, struct tp_filter_timer *t)
+{
+	struct tp_conn *c = t->c;
+	struct tp_filter_call fc;
+
+	if (tp_conn_closing(c))
+		return;
+	make_call(&fc, w, c, t->idx);
+	c->chain->filters[t->idx].ops->on_timer(&fc);
+}
+
+/* ---- core/filter_api.h ---- */
+
+void tp_filter_continue(const struct tp_filter_call *f)
+{
+	if (!tp_conn_closing(f->c))
+		tp_chain_continue(f->w, f->c);
+}
+
+void tp_filter_close(const struct tp_filter_call *f)
+{
+	tp_conn_close(f->w, f->c);
+}
+
+bool tp_filter_closing(const struct tp_filter_call *f)
+{
+	return tp_conn_closing(f->c);
+}
+
+int tp_filter_timer_arm(const struct tp_filter_call *f, uint64_t delay_ms)
+{
+	struct tp_filter_timer *t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
+
+	/* Our bug, not a peer's: a filter arming a timer declares on_timer. */
+	TP_BUG_ON(!t);
+	return tp_timer_arm(&f->w->timers, &t->t, f->w->now_ms + delay_ms);
+}
+
+void tp_filter_timer_cancel(const struct tp_filter_call *f)
+{
+	struct tp_filter_timer *t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
+
+	if (t)
+		tp_timer_cancel(&f->w->timers, &t->t);
+}
+
+uint64_t tp_filter_now_ms(const struct tp_filter_call *f)
+{
+	return f->w->now_ms;
+}
+
+unsigned tp_filter_worker_slot(const struct tp_filter_call *f)
+{
+	return f->w->slot;
+}
+
+struct tp_stats_block *tp_filter_stats(const struct tp_filter_call *f)
+{
+	return f->w->stats;
+}
+
+struct tp_state_map **tp_filter_state(const struct tp_filter_call *f)
+{
+	return &f->c->filter_state;
+}
+
+size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *fmt, char *out,
+			size_t len)
+{
+	struct tp_fmt_ctx x = {.c = f->c, .type = TP_ALOG_NOT_SET, .now_ms = f->w->now_ms};
+
+	return tp_format_render(fmt, &x, out, len, NULL);
+}
+
+uint32_t tp_filter_conn_index(const struct tp_filter_call *f)
+{
+	return f->c->idx;
+}

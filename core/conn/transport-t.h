@@ -1,0 +1,66 @@
+/* Types of the transport seam: how one side of a connection turns socket bytes into stream bytes.
+ *
+ * Each side of a connection (the client's, the upstream host's) has a transport: an ops table and
+ * per-side state. The raw transport is the socket itself (recv, send, shutdown(SHUT_WR)); a TLS
+ * transport holds decrypted bytes and may have to write to read; an HTTP tunnel writes a request
+ * head and reads a response head before the stream is raw. The relay asks only "are both sides
+ * raw?" (then it may splice) and otherwise moves bytes through these ops on its copy path, so a
+ * new transport plugs in without the relay knowing it (nginx's c->recv / c->send swapped after a
+ * handshake, HAProxy's xprt_ops). */
+#ifndef TP_TRANSPORT_T_H
+#define TP_TRANSPORT_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tp_side;
+
+/* What a transport waits for after answering -EAGAIN: which readiness lets it go on. */
+enum tp_want {
+	TP_WANT_READ = 1,  /* the socket must become readable (the usual wait of a read) */
+	TP_WANT_WRITE = 2, /* the socket must become writable (the usual wait of a write) */
+};
+
+struct tp_transport_ops {
+	const char *name;
+	/* The bytes on the socket are the stream's bytes, unframed and unencrypted: the relay may
+	 * splice(2) them. Only then. */
+	bool raw;
+	/* Size of the per-side state the connection keeps for this transport (carved from the
+	 * connection slot, zeroed when the side is set up); 0 for none. */
+	size_t state_size;
+
+	/* One step of a handshake that must finish before stream bytes flow (TLS, an HTTP
+	 * CONNECT exchange). 0: done; -EAGAIN: waiting, s->want says for what; -errno: failed.
+	 * NULL: the transport has no handshake. Called again on each readiness of the socket. */
+	int (*handshake)(struct tp_side *s);
+	/* Reads up to len stream bytes into buf. >0: bytes; 0: the peer ended its stream (FIN,
+	 * close_notify, END_STREAM); -EAGAIN: nothing now, s->want says what to wait for; other
+	 * -errno: the side failed. A read that leaves nothing behind clears s->readable (the raw
+	 * transport: a short recv proves the socket empty), so the relay reads again only after
+	 * the next readiness; a transport holding more keeps it set. */
+	ssize_t (*read)(struct tp_side *s, uint8_t *buf, size_t len);
+	/* Writes up to len stream bytes from buf. >0: bytes taken; -EAGAIN: none now, s->want
+	 * says what to wait for; other -errno: the side failed. A transport may take bytes it
+	 * cannot send yet (encrypted, framed): it then sets s->unsent until flush() has sent
+	 * them. */
+	ssize_t (*write)(struct tp_side *s, const uint8_t *buf, size_t len);
+	/* Sends what the transport took but could not send. 0: nothing left (s->unsent
+	 * cleared); -EAGAIN: wait for s->want; -errno: failed. NULL: it never holds any. */
+	int (*flush)(struct tp_side *s);
+	/* Ends our stream towards the peer, keeping the other way open: a FIN, or a close_notify /
+	 * END_STREAM that the transport must write first, after what it holds unsent (flush).
+	 * 0: done; -EAGAIN: call again once
+	 * s->want is met; -errno: failed (the side is gone). */
+	int (*shutdown_write)(struct tp_side *s);
+	/* Stream bytes (or an end of stream) held that the socket does not show: decrypted or
+	 * unframed but not yet read. NULL: never. */
+	bool (*pending)(const struct tp_side *s);
+	/* The connection is closing: free what the transport holds. The socket itself is closed
+	 * by the connection. NULL: nothing to free. */
+	void (*close)(struct tp_side *s);
+};
+
+#endif

@@ -1,0 +1,54 @@
+/* What a network filter may read and do on its connection: the whole surface core offers to
+ * filters/. A filter includes this (and the config decoder for its parse), never core/conn/.
+ *
+ * Every function takes the struct tp_filter_call the callback was given. */
+#ifndef TP_FILTER_API_H
+#define TP_FILTER_API_H
+
+#include "core/filter-t.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Filter-state keys tcp_proxy reads (Envoy's names): what an earlier filter sets to steer it. */
+#define TP_KEY_CLUSTER	     "envoy.tcp_proxy.cluster"
+#define TP_KEY_IDLE_TIMEOUT  "envoy.tcp_proxy.per_connection_idle_timeout_ms"
+#define TP_KEY_RECEIVE_EARLY "envoy.tcp_proxy.receive_before_connect"
+#define TP_KEY_NO_TUNNELING  "envoy.tcp_proxy.disable_tunneling" /* for tunneling_config */
+
+struct tp_stats_block;
+struct tp_state_map;
+struct tp_format;
+
+/* Resumes a chain this filter held (STOP from on_new_connection): the filters after it start,
+ * and bytes read early go on to them. May end the connection (tcp_proxy found no route, ...). */
+void tp_filter_continue(const struct tp_filter_call *f);
+/* Ends the connection now (FlushWrite: what is buffered for the client is dropped, as Envoy
+ * closes a connection a filter rejects). A callback that calls it returns TP_FILTER_STOP. */
+void tp_filter_close(const struct tp_filter_call *f);
+/* True once the connection is closing (after tp_filter_close, or anything else ending it). */
+bool tp_filter_closing(const struct tp_filter_call *f);
+
+/* The filter's own timer on this connection: ops->on_timer runs at now + delay_ms. Re-arming
+ * moves it; it is cancelled when the connection closes. 0, or -ENOMEM. */
+int tp_filter_timer_arm(const struct tp_filter_call *f, uint64_t delay_ms);
+void tp_filter_timer_cancel(const struct tp_filter_call *f);
+
+/* The worker's clock (CLOCK_MONOTONIC ms, refreshed once per loop pass), its slot in its
+ * generation (0..n_slots-1, as worker_start was told), its stats block. */
+uint64_t tp_filter_now_ms(const struct tp_filter_call *f);
+unsigned tp_filter_worker_slot(const struct tp_filter_call *f);
+struct tp_stats_block *tp_filter_stats(const struct tp_filter_call *f);
+
+/* The connection's filter state (Envoy's StreamInfo::FilterState), for
+ * core/conn/filter_state.h's functions: set through the pointer, read through it. */
+struct tp_state_map **tp_filter_state(const struct tp_filter_call *f);
+/* Renders a command-operator format against the connection, as set_filter_state does: what
+ * tp_format_render() wrote into out (at most len bytes, no NUL). */
+size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *fmt, char *out,
+			size_t len);
+/* The connection's slot number, for log lines. */
+uint32_t tp_filter_conn_index(const struct tp_filter_call *f);
+
+#endif
