@@ -45,7 +45,7 @@ static const struct tp_cfg_field connection_limit_fields[] = {
 	 .min = 0,
 	 .max = INT64_MAX,
 	 .def = 0},
-	{.key = "runtime_enabled", .type = TP_CFG_UNSUPPORTED},
+	UNSUPPORTED("runtime_enabled"),
 	{.key = NULL},
 };
 

@@ -17,11 +17,6 @@ static const struct tp_cfg_enum connect_mode_enum[] = {
 	{.name = NULL},
 };
 
-#define UNSUPPORTED(k)                               \
-	{                                            \
-		.key = k, .type = TP_CFG_UNSUPPORTED \
-	}
-
 static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
 
 /* TcpProxy.TcpAccessLogOptions, over the tcp_proxy object itself. */
@@ -114,8 +109,8 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	UNSUPPORTED("backoff_options"),
 	UNSUPPORTED("proxy_protocol_tlvs"),
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
-	{.key = "check_drain_close", .type = TP_CFG_UNSUPPORTED, .accept = "false"},
-	{.key = "deprecated_v1", .type = TP_CFG_REMOVED},
+	UNSUPPORTED_BUT("check_drain_close", "false"),
+	REMOVED("deprecated_v1", NULL),
 	{.key = NULL},
 };
 

@@ -7,6 +7,27 @@
 #include "core/config/cfg_schema-t.h"
 #include "core/config/ynode-t.h"
 
+/* Rows that say what tcpproxy does with an Envoy field it does not read. */
+#define UNSUPPORTED(k)                               \
+	{                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED \
+	}
+/* Envoy's default, which tcpproxy does anyway, is accepted (see enum tp_cfg_type). */
+#define UNSUPPORTED_BUT(k, ok)                                     \
+	{                                                          \
+		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
+	}
+/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
+ * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
+#define IGNORED(k)                               \
+	{                                        \
+		.key = k, .type = TP_CFG_IGNORED \
+	}
+#define REMOVED(k, why)                                       \
+	{                                                     \
+		.key = k, .type = TP_CFG_REMOVED, .hint = why \
+	}
+
 void tp_cfg_ctx_init(struct tp_cfg_ctx *ctx, const char *file, struct tp_cfg_errors *errs);
 
 /* Stores every row's default into obj, then decodes mapping node into it: unknown keys, wrong

@@ -12,25 +12,6 @@
 #include "core/filter.h"
 #include "core/config/ynode.h"
 
-#define UNSUPPORTED(k)                               \
-	{                                            \
-		.key = k, .type = TP_CFG_UNSUPPORTED \
-	}
-#define UNSUPPORTED_BUT(k, ok)                                     \
-	{                                                          \
-		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
-	}
-/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
- * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
-#define IGNORED(k)                               \
-	{                                        \
-		.key = k, .type = TP_CFG_IGNORED \
-	}
-#define REMOVED(k, why)                                       \
-	{                                                     \
-		.key = k, .type = TP_CFG_REMOVED, .hint = why \
-	}
-
 /* ---- errors ---- */
 
 int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
