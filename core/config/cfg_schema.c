@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/config/config.h"
 #include "core/base/duration.h"
@@ -316,16 +317,29 @@ static int decode_duration(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	return 0;
 }
 
-static void enum_names(const struct tp_cfg_enum *e, char *buf, size_t size)
+/* The names of e whose unsupported flag is as asked, "A, B or C" (last joined by conj); "" if
+ * none. */
+static void enum_names(const struct tp_cfg_enum *e, bool unsupported, const char *conj, char *buf,
+		       size_t size)
 {
-	size_t len = 0;
+	size_t len = 0, n = 0, i = 0;
 
+	for (const struct tp_cfg_enum *x = e; x->name; x++)
+		n += x->unsupported == unsupported;
 	buf[0] = '\0';
 	for (; e->name && len < size; e++) {
-		int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", e->name);
+		const char *sep = ", ";
+		int w;
 
-		if (n > 0)
-			len += (size_t)n;
+		if (e->unsupported != unsupported)
+			continue;
+		if (++i == 1)
+			sep = "";
+		else if (i == n)
+			sep = conj;
+		w = snprintf(buf + len, size - len, "%s%s", sep, e->name);
+		if (w > 0)
+			len += (size_t)w;
 	}
 }
 
@@ -333,7 +347,7 @@ static int decode_enum(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		       const struct tp_ynode *v, int *dst)
 {
 	const struct tp_cfg_enum *e, *hit = NULL;
-	char names[256];
+	char names[256], others[256];
 	int64_t num;
 
 	if (!expect_scalar(ctx, v, "an enum name"))
@@ -345,15 +359,19 @@ static int decode_enum(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 				hit = e;
 		}
 	} else {
+		/* Envoy parses JSON with protobuf's case_insensitive_enum_parsing (MessageUtil::
+		 * loadFromJson): "static", "round_robin" and "tcp" are its enum values too. */
 		for (e = f->enums; e->name && !hit; e++) {
-			if (!strcmp(e->name, v->str))
+			if (!strcasecmp(e->name, v->str))
 				hit = e;
 		}
 	}
 	if (!hit) {
-		enum_names(f->enums, names, sizeof(names));
-		tp_cfg_error(ctx, v, NULL, "unknown value \"%s\"; expected one of %s", v->str,
-			     names);
+		enum_names(f->enums, false, " or ", names, sizeof(names));
+		enum_names(f->enums, true, " and ", others, sizeof(others));
+		tp_cfg_error(ctx, v, NULL, "unknown value \"%s\"; expected %s%s%s%s", v->str, names,
+			     others[0] ? " (Envoy also has " : "", others,
+			     others[0] ? ", not supported yet by tcpproxy)" : "");
 		return -EINVAL;
 	}
 	if (hit->unsupported) {
