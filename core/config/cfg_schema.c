@@ -169,6 +169,7 @@ static void set_defaults(const struct tp_cfg_schema *s, void *obj)
 			*(uint32_t *)p = (uint32_t)f->def;
 			break;
 		case TP_CFG_UINT32_OPT:
+		case TP_CFG_INT64:
 		case TP_CFG_DURATION:
 			*(int64_t *)p = f->def;
 			break;
@@ -263,17 +264,18 @@ static int decode_bool(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, bool *d
 	return -EINVAL;
 }
 
-static int decode_uint(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
-		       const struct tp_ynode *v, int64_t *out)
+/* An integer within the row's bounds; what names the type for "expected ..." messages. */
+static int decode_int(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+		      const struct tp_ynode *v, const char *what, int64_t *out)
 {
 	int64_t x;
 	int ret;
 
-	if (!expect_scalar(ctx, v, "an unsigned integer"))
+	if (!expect_scalar(ctx, v, what))
 		return -EINVAL;
 	ret = parse_int(v->str, &x);
 	if (ret == -EINVAL) {
-		tp_cfg_error(ctx, v, NULL, "expected an unsigned integer, got \"%s\"", v->str);
+		tp_cfg_error(ctx, v, NULL, "expected %s, got \"%s\"", what, v->str);
 		return ret;
 	}
 	if (ret || x < f->min || x > f->max) {
@@ -285,31 +287,92 @@ static int decode_uint(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	return 0;
 }
 
+/* google.protobuf.Duration as a message, which protobuf's JSON parser in Envoy reads too. */
+struct duration_msg {
+	int64_t seconds;
+	int64_t nanos;
+};
+
+static const struct tp_cfg_field duration_msg_fields[] = {
+	{.key = "seconds",
+	 .type = TP_CFG_INT64,
+	 .off = offsetof(struct duration_msg, seconds),
+	 .min = -TP_DURATION_MAX_SECONDS,
+	 .max = TP_DURATION_MAX_SECONDS},
+	{.key = "nanos",
+	 .type = TP_CFG_INT64,
+	 .off = offsetof(struct duration_msg, nanos),
+	 .min = -999999999,
+	 .max = 999999999},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema duration_msg_schema = {
+	.name = "google.protobuf.Duration",
+	.size = sizeof(struct duration_msg),
+	.fields = duration_msg_fields,
+};
+
+/* {seconds: S, nanos: N} to its JSON text "S.NNNs", for the same checks and messages as the
+ * string form. Returns 0 or -EINVAL, reported. */
+static int duration_msg_text(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, char *buf,
+			     size_t size)
+{
+	struct duration_msg d = {0};
+	size_t len;
+
+	if (tp_cfg_decode(ctx, &duration_msg_schema, v, &d))
+		return -EINVAL;
+	/* protobuf: a nonzero nanos has the sign of a nonzero seconds. */
+	if ((d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0)) {
+		tp_cfg_error(ctx, v, NULL,
+			     "bad duration: seconds and nanos must have the same sign");
+		return -EINVAL;
+	}
+	if (d.seconds < 0 || d.nanos < 0) {
+		tp_cfg_error(ctx, v, NULL, "bad duration: negative durations are not allowed");
+		return -EINVAL;
+	}
+	snprintf(buf, size, "%" PRId64 ".%09" PRId64, d.seconds, d.nanos);
+	len = strlen(buf);
+	while (buf[len - 1] == '0')
+		len--;
+	if (buf[len - 1] == '.')
+		len--;
+	snprintf(buf + len, size - len, "s");
+	return 0;
+}
+
 static int decode_duration(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 			   const struct tp_ynode *v, int64_t *dst)
 {
-	const char *why;
-	char bound[32];
+	const char *why, *text = v->str;
+	char bound[32], msg[48];
 	int64_t ms;
 
-	if (v->type != TP_YNODE_SCALAR) {
-		tp_cfg_error(ctx, v, NULL, "expected a duration string like \"5s\", got %s",
+	if (v->type == TP_YNODE_MAP) {
+		if (duration_msg_text(ctx, v, msg, sizeof(msg)))
+			return -EINVAL;
+		text = msg;
+	} else if (v->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, v, NULL,
+			     "expected a duration string like \"5s\" (or {seconds: 5}), got %s",
 			     tp_ynode_kind_name(v));
 		return -EINVAL;
 	}
-	if (tp_duration_parse(v->str, &ms, &why)) {
-		tp_cfg_error(ctx, v, NULL, "bad duration \"%s\": %s", v->str, why);
+	if (tp_duration_parse(text, &ms, &why)) {
+		tp_cfg_error(ctx, v, NULL, "bad duration \"%s\": %s", text, why);
 		return -EINVAL;
 	}
 	if (ms < f->min) {
 		tp_duration_format(f->min, bound, sizeof(bound));
-		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too short: the least is %s", v->str,
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too short: the least is %s", text,
 			     bound);
 		return -EINVAL;
 	}
 	if (ms > f->max) {
 		tp_duration_format(f->max, bound, sizeof(bound));
-		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too long: the most is %s", v->str,
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too long: the most is %s", text,
 			     bound);
 		return -EINVAL;
 	}
@@ -388,24 +451,31 @@ static int decode_repeated(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 {
 	void **arr = at_off(obj, f->off);
 	size_t *count = at_off(obj, f->count_off);
+	struct tp_ynode *const *items = v->items;
+	size_t n = v->n;
 	int ret = 0;
 
-	if (v->type != TP_YNODE_SEQ) {
+	/* protobuf's JSON parser in Envoy takes one message where a list of them is expected, and
+	 * Envoy's own test bootstraps write "listeners:" or "clusters:" that way. */
+	if (v->type == TP_YNODE_MAP) {
+		items = (struct tp_ynode *const *)&v;
+		n = 1;
+	} else if (v->type != TP_YNODE_SEQ) {
 		tp_cfg_error(ctx, v, NULL, "expected a list, got %s", tp_ynode_kind_name(v));
 		return -EINVAL;
 	}
-	if (!v->n)
+	if (!n)
 		return 0;
-	*arr = calloc(v->n, f->sub->size);
+	*arr = calloc(n, f->sub->size);
 	if (!*arr) {
 		ctx->oom = true;
 		return -ENOMEM;
 	}
-	*count = v->n;
-	for (size_t i = 0; i < v->n; i++) {
+	*count = n;
+	for (size_t i = 0; i < n; i++) {
 		size_t old = tp_cfg_path_push_index(ctx, i);
 
-		if (tp_cfg_decode(ctx, f->sub, v->items[i], (char *)*arr + i * f->sub->size))
+		if (tp_cfg_decode(ctx, f->sub, items[i], (char *)*arr + i * f->sub->size))
 			ret = -EINVAL;
 		tp_cfg_path_pop(ctx, old);
 	}
@@ -439,12 +509,17 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		ret = decode_bool(ctx, v, p);
 		break;
 	case TP_CFG_UINT32:
-		ret = decode_uint(ctx, f, v, &x);
+		ret = decode_int(ctx, f, v, "an unsigned integer", &x);
 		if (!ret)
 			*(uint32_t *)p = (uint32_t)x;
 		break;
 	case TP_CFG_UINT32_OPT:
-		ret = decode_uint(ctx, f, v, &x);
+		ret = decode_int(ctx, f, v, "an unsigned integer", &x);
+		if (!ret)
+			*(int64_t *)p = x;
+		break;
+	case TP_CFG_INT64:
+		ret = decode_int(ctx, f, v, "an integer", &x);
 		if (!ret)
 			*(int64_t *)p = x;
 		break;

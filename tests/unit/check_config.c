@@ -469,6 +469,104 @@ START_TEST(enums_any_case)
 }
 END_TEST
 
+/* protobuf's JSON parser in Envoy reads one message where a list is expected; Envoy's own
+ * integration-test bootstraps write listeners and clusters that way. */
+START_TEST(one_message_for_a_list)
+{
+	struct tp_config *cfg =
+		load_ok("static_resources:\n"
+			"  listeners:\n"
+			"    name: l\n"
+			"    address: {socket_address: {address: 127.0.0.1, port_value: 1}}\n"
+			"    filter_chains:\n"
+			"      filters:\n"
+			"        name: t\n"
+			"        typed_config:\n"
+			"          \"@type\": " TCP_PROXY_TYPE "\n"
+			"          stat_prefix: s\n"
+			"          cluster: c\n"
+			"          access_log:\n"
+			"            name: a\n"
+			"            typed_config:\n"
+			"              \"@type\": type.googleapis.com/"
+			"envoy.extensions.access_loggers.stream.v3.StdoutAccessLog\n"
+			"  clusters:\n"
+			"    name: c\n"
+			"    load_assignment:\n"
+			"      cluster_name: c\n"
+			"      endpoints:\n"
+			"        lb_endpoints:\n"
+			"          endpoint: {address: {socket_address: {address: 127.0.0.2, "
+			"port_value: 2}}}\n");
+	const struct tp_tcp_proxy_cfg *tp;
+
+	ck_assert_int_eq(cfg->n_listeners, 1);
+	ck_assert_str_eq(cfg->listeners[0].name, "l");
+	ck_assert_int_eq(cfg->listeners[0].n_filter_chains, 1);
+	ck_assert_int_eq(cfg->listeners[0].filter_chains[0].n_filters, 1);
+	tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	ck_assert_int_eq(tp->cluster_index, 0);
+	ck_assert_int_eq(tp->n_access_logs, 1);
+	ck_assert_int_eq(cfg->n_clusters, 1);
+	ck_assert_int_eq(cfg->clusters[0].n_endpoints, 1);
+	ck_assert_str_eq(cfg->clusters[0].endpoints[0].addr.text, "127.0.0.2:2");
+	tp_config_free(cfg);
+
+	/* Its errors name it as the list's first element. */
+	EXPECT(edit("  clusters:\n  - name: c0\n", "  clusters:\n    name: c0\n    typo: 1\n"),
+	       ":15:5: static_resources.clusters[0].typo: unknown field");
+}
+END_TEST
+
+/* The same parser reads a google.protobuf.Duration written as its message. */
+START_TEST(duration_as_message)
+{
+	struct tp_config *cfg = load_ok(
+		edit("          cluster: c0\n",
+		     "          cluster: c0\n"
+		     "          idle_timeout: {}\n"
+		     "          max_downstream_connection_duration: {nanos: 500000}\n"
+		     "          access_log_options:\n"
+		     "            access_log_flush_interval: {seconds: \"2\", nanos: 500000000}\n"
+		     "          max_connect_attempts: 2\n"));
+	const struct tp_tcp_proxy_cfg *tp;
+
+	tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	ck_assert_int_eq(tp->idle_timeout_ms, 0);			/* 0s: disabled */
+	ck_assert_int_eq(tp->max_downstream_connection_duration_ms, 1); /* below 1 ms: 1 ms */
+	ck_assert_int_eq(tp->access_log_flush_interval_ms, 2500);
+	tp_config_free(cfg);
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    connectTimeout: {seconds: 1, nanos: 250000000}\n"));
+	ck_assert_int_eq(cfg->clusters[0].connect_timeout_ms, 1250);
+	tp_config_free(cfg);
+
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    connect_timeout: {seconds: 1, nanos: -1}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration: seconds and "
+	       "nanos must have the same sign");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {nanos: -5}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration: negative "
+	       "durations are not allowed");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {nanos: 1000000000}\n"),
+	       ":15:30: static_resources.clusters[0].connect_timeout.nanos: 1000000000 is out of "
+	       "range -999999999..999999999");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    connect_timeout: {seconds: 315576000001}\n"),
+	       ":15:32: static_resources.clusters[0].connect_timeout.seconds: 315576000001 is out "
+	       "of range -315576000000..315576000000");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {seconds: 0}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: duration \"0s\" is too "
+	       "short: "
+	       "the least is 0.001s");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {secs: 1, seconds: x}\n"),
+	       ":15:23: static_resources.clusters[0].connect_timeout.secs: unknown field",
+	       ":15:41: static_resources.clusters[0].connect_timeout.seconds: expected an integer, "
+	       "got \"x\"");
+}
+END_TEST
+
 START_TEST(no_listeners)
 {
 	struct tp_config *cfg = load_ok("static_resources: {}\n");
@@ -509,9 +607,9 @@ START_TEST(wrong_type)
 	EXPECT(edit("{address: 127.0.0.1, port_value: 10000}", "[127.0.0.1, 10000]"),
 	       ":5:23: static_resources.listeners[0].address.socket_address: expected a mapping, "
 	       "got a list");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {seconds: 5}\n"),
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: [5s]\n"),
 	       ":15:22: static_resources.clusters[0].connect_timeout: expected a duration string "
-	       "like \"5s\", got a mapping");
+	       "like \"5s\" (or {seconds: 5}), got a list");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: [RANDOM]\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: expected an enum name, got a list");
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: \"true\"\n"),
@@ -899,6 +997,8 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, json_file);
 	tcase_add_test(ok, null_means_unset);
 	tcase_add_test(ok, enums_any_case);
+	tcase_add_test(ok, one_message_for_a_list);
+	tcase_add_test(ok, duration_as_message);
 	tcase_add_test(ok, no_listeners);
 	suite_add_tcase(s, ok);
 
