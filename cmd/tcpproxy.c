@@ -172,6 +172,12 @@ int main(int argc, char **argv)
 		tp_cfg_errors_free(&errs);
 		return 1;
 	}
+	/* What is left are warnings: things Envoy loads too, said once. */
+	if (validate)
+		tp_cfg_errors_print(&errs, stderr);
+	else
+		for (size_t i = 0; i < errs.n; i++)
+			tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
 	if (validate) {
 		printf("configuration '%s' OK\n", mo.config_path);

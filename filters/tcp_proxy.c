@@ -1,5 +1,5 @@
 /* envoy.filters.network.tcp_proxy: its config (TcpProxy v3) and its place in the filter chain.
- * The session itself lives in core/proxy.c. */
+ * The session itself lives in core/conn/proxy.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,9 +178,13 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 
 	if (tp->cluster) {
 		tp->cluster_index = tp_config_cluster_index(cfg, tp->cluster);
+		/* Envoy loads it (a cluster may arrive later) and answers each connection with
+		 * no_route; tcpproxy's runtime does the same for cluster_index -1. */
 		if (tp->cluster_index < 0)
-			tp_cfg_error_mark(ctx, tp->cluster_mark, "cluster",
-					  "unknown cluster \"%s\"", tp->cluster);
+			tp_cfg_warn_mark(ctx, tp->cluster_mark, "cluster",
+					 "unknown cluster \"%s\": each connection will count "
+					 "downstream_cx_no_route and close (flag NC), as in Envoy",
+					 tp->cluster);
 	}
 	for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
 		struct tp_weighted_cluster_cfg *w = &tp->weighted_clusters[i];

@@ -64,8 +64,23 @@ void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
 	ctx->path_len = (size_t)n < sizeof(ctx->path) ? (size_t)n : sizeof(ctx->path) - 1;
 }
 
-void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
-		   const char *fmt, va_list ap)
+static int add_line(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add_line(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, warning, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void report(struct tp_cfg_ctx *ctx, bool warning, uint32_t line, uint32_t col,
+		   const char *key, const char *fmt, va_list ap)
 {
 	char reason[512];
 	size_t old = ctx->path_len;
@@ -73,11 +88,19 @@ void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const ch
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	if (key)
 		tp_cfg_path_push(ctx, key);
-	ctx->n_errors++;
-	if (tp_cfg_errors_add(ctx->errs, line, col, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s", ctx->file,
-			      line, col, ctx->path_len ? ctx->path : "(root)", reason))
+	if (!warning)
+		ctx->n_errors++;
+	if (add_line(ctx->errs, warning, line, col, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s%s",
+		     ctx->file, line, col, ctx->path_len ? ctx->path : "(root)",
+		     warning ? "warning: " : "", reason))
 		ctx->oom = true;
 	tp_cfg_path_pop(ctx, old);
+}
+
+void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
+		   const char *fmt, va_list ap)
+{
+	report(ctx, false, line, col, key, fmt, ap);
 }
 
 void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
@@ -97,6 +120,16 @@ void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char 
 
 	va_start(ap, fmt);
 	tp_cfg_verror(ctx, m.line, m.col, key, fmt, ap);
+	va_end(ap);
+}
+
+void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(ctx, true, m.line, m.col, key, fmt, ap);
 	va_end(ap);
 }
 

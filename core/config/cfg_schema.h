@@ -50,13 +50,19 @@ void tp_cfg_path_pop(struct tp_cfg_ctx *ctx, size_t len);
 void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Reports "FILE:LINE:COL: path[.key]: reason" at node at (or at mark m). */
+/* Reports "FILE:LINE:COL: path[.key]: reason" at node at (or at mark m). Each error makes the
+ * decode that reported it, and the load, fail. */
 void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
 		   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* Reports "FILE:LINE:COL: path[.key]: warning: reason": something Envoy loads anyway, which
+ * neither the decode nor the load fails for. */
+void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Where node stands, as a mark to keep for checks after decoding. */
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);

@@ -135,11 +135,14 @@ struct tp_admin_cfg {
 };
 
 /* Problems found while loading, each "FILE:LINE:COL: dotted.path: reason", kept sorted by
- * line then column (stable), which is file order. */
+ * line then column (stable), which is file order. A warning ("dotted.path: warning: reason")
+ * is a problem Envoy loads anyway: it is reported and does not fail the load. */
 struct tp_cfg_errors {
 	char **lines;
 	size_t n, cap;
 	struct tp_cfg_mark *marks; /* marks[i] is where lines[i] points; line 0: the whole file */
+	bool *warning;		   /* warning[i]: lines[i] is a warning */
+	size_t n_warnings;	   /* of n */
 };
 
 struct tp_config {

@@ -14,23 +14,20 @@
 
 /* ---- errors ---- */
 
-int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+int tp_cfg_errors_vadd(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		       const char *fmt, va_list ap)
 {
 	struct tp_cfg_mark m = {.line = line, .col = col};
-	va_list ap;
 	char *text;
 	size_t at;
-	int n;
 
-	va_start(ap, fmt);
-	n = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (vasprintf(&text, fmt, ap) < 0)
 		return -ENOMEM;
 	if (errs->n == errs->cap) {
 		size_t cap = errs->cap ? errs->cap * 2 : 16;
 		char **lines = realloc(errs->lines, cap * sizeof(*lines));
 		struct tp_cfg_mark *marks;
+		bool *warn;
 
 		if (!lines)
 			goto out_free_text;
@@ -39,6 +36,10 @@ int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, c
 		if (!marks)
 			goto out_free_text;
 		errs->marks = marks;
+		warn = realloc(errs->warning, cap * sizeof(*warn));
+		if (!warn)
+			goto out_free_text;
+		errs->warning = warn;
 		errs->cap = cap;
 	}
 	/* After every line at or before (line, col): file order, ties in the order reported. */
@@ -48,14 +49,41 @@ int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, c
 		at--;
 	memmove(&errs->lines[at + 1], &errs->lines[at], (errs->n - at) * sizeof(*errs->lines));
 	memmove(&errs->marks[at + 1], &errs->marks[at], (errs->n - at) * sizeof(*errs->marks));
+	memmove(&errs->warning[at + 1], &errs->warning[at],
+		(errs->n - at) * sizeof(*errs->warning));
 	errs->lines[at] = text;
 	errs->marks[at] = m;
+	errs->warning[at] = warning;
 	errs->n++;
+	errs->n_warnings += warning;
 	return 0;
 
 out_free_text:
 	free(text);
 	return -ENOMEM;
+}
+
+int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, false, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int tp_cfg_errors_add_warning(struct tp_cfg_errors *errs, uint32_t line, uint32_t col,
+			      const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, true, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 void tp_cfg_errors_print(const struct tp_cfg_errors *errs, FILE *f)
@@ -70,6 +98,7 @@ void tp_cfg_errors_free(struct tp_cfg_errors *errs)
 		free(errs->lines[i]);
 	free(errs->lines);
 	free(errs->marks);
+	free(errs->warning);
 	memset(errs, 0, sizeof(*errs));
 }
 

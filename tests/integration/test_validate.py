@@ -1,9 +1,12 @@
-"""--mode validate: every example in etc/ loads; every broken fixture prints its expected lines."""
+"""--mode validate: every example in etc/ loads; every broken fixture prints its expected lines;
+every warning fixture loads and prints its warnings."""
 import glob
 import os
+import signal
 import subprocess
 
-from harness import ROOT, TCPPROXY, check
+from harness import (ROOT, TCPPROXY, Proxy, bootstrap, check, cluster_yaml, connect, free_port,
+                     listener_yaml, wait_for)
 
 
 def validate(path):
@@ -31,6 +34,37 @@ def test_every_broken_fixture_prints_its_expected_errors():
         check(r.returncode == 1, "%s: exit %d, want 1" % (rel, r.returncode))
         check(r.stderr == want, "%s:\n got: %r\nwant: %r" % (rel, r.stderr, want))
         check(r.stdout == "", "%s: nothing started or printed on stdout" % rel)
+
+
+def test_every_warning_fixture_loads_and_prints_its_warnings():
+    fixtures = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "warn", "*.yaml")))
+    check(fixtures, "warning fixtures present")
+    for f in fixtures:
+        rel = os.path.relpath(f, ROOT)
+        with open(f[:-len(".yaml")] + ".expected") as e:
+            want = e.read()
+        r = validate(rel)
+        check(r.returncode == 0, "%s: exit %d, want 0\n%s" % (rel, r.returncode, r.stderr))
+        check(want and r.stderr == want, "%s:\n got: %r\nwant: %r" % (rel, r.stderr, want))
+        check(r.stdout == "configuration '%s' OK\n" % rel, "%s: %r" % (rel, r.stdout))
+
+
+def test_unknown_cluster_loads_and_answers_no_route_at_start_and_reload():
+    """Envoy loads a tcp_proxy whose cluster is not there: tcpproxy logs the warning at start
+    and at each reload, serves, and closes each connection to it as no_route."""
+    port = free_port()
+    config = bootstrap([listener_yaml("l", port, "later")], [cluster_yaml("c", [free_port()])])
+    warning = ": warning: unknown cluster \"later\""
+    with Proxy(config) as p:
+        check(p.output().count(warning) == 1, "the warning is logged at start:\n" + p.output())
+        s = connect(port)
+        check(s.recv(1) == b"", "the connection is closed")
+        s.close()
+        p.wait_stat("tcp.test.downstream_cx_no_route", 1)
+        p.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, 30, what="the reload")
+        check(p.output().count(warning) == 2, "the reload logs it again:\n" + p.output())
+        check(p.stat("server.reload_failed") == 0, "a warning does not fail the reload")
 
 
 def test_usage_errors_exit_2_and_help_exits_0():

@@ -135,6 +135,40 @@ static void expect_errors(const char *content, const char *const *want)
 	} while (0)
 
 #define TP0 "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
+#define UNKNOWN_CLUSTER(name)                                                \
+	"warning: unknown cluster \"" name "\": each connection will count " \
+	"downstream_cx_no_route and close (flag NC), as in Envoy"
+
+/* Loads content, which must load, and compares its warnings as expect_errors does. */
+static struct tp_config *load_warn_lines(const char *content, const char *const *want)
+{
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = NULL;
+	size_t n_want = 0, plen;
+
+	while (want[n_want])
+		n_want++;
+	write_file(content);
+	ck_assert_int_eq(tp_config_load(path, &cfg, &errs), 0);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(errs.n_warnings, errs.n);
+	plen = strlen(path);
+	for (size_t i = 0; i < errs.n || i < n_want; i++) {
+		const char *got = i < errs.n ? errs.lines[i] + plen : "(none)";
+
+		ck_assert_msg(i < n_want && !strcmp(got, want[i]),
+			      "warning %zu:\n got: %s\nwant: %s", i, got,
+			      i < n_want ? want[i] : "(none)");
+	}
+	tp_cfg_errors_free(&errs);
+	return cfg;
+}
+
+#define LOAD_WARN(content, ...)                               \
+	({                                                    \
+		const char *const w_[] = {__VA_ARGS__, NULL}; \
+		load_warn_lines(content, w_);                 \
+	})
 
 /* ---- what loads ---- */
 
@@ -628,15 +662,26 @@ START_TEST(missing_required)
 	       "weighted_clusters)");
 	/* The cluster without a name also leaves tcp_proxy's cluster unknown: both reported. */
 	EXPECT(edit("  - name: c0\n", "  - type: STATIC\n"),
-	       ":12:20: " TP0 ".cluster: unknown cluster \"c0\"",
+	       ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
 	       ":14:5: static_resources.clusters[0].name: missing required field");
 }
 END_TEST
 
+/* Envoy loads a tcp_proxy whose cluster is not (yet) there and answers each connection with
+ * no_route: a warning with its place, and cluster_index -1 for the runtime. */
 START_TEST(unknown_cluster)
 {
-	EXPECT(edit("cluster: c0", "cluster: c9"),
-	       ":12:20: " TP0 ".cluster: unknown cluster \"c9\"");
+	struct tp_config *cfg = LOAD_WARN(edit("cluster: c0", "cluster: c9"),
+					  ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c9"));
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+
+	ck_assert_str_eq(tp->cluster, "c9");
+	ck_assert_int_eq(tp->cluster_index, -1);
+	tp_config_free(cfg);
+	/* Beside an error, the warning is still said, in file order. */
+	EXPECT(edit("cluster: c0", "cluster: c9\n          clutser: c0"),
+	       ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c9"),
+	       ":13:11: " TP0 ".clutser: unknown field");
 }
 END_TEST
 
@@ -882,7 +927,7 @@ START_TEST(many_errors_in_file_order)
 	       ":7:64: static_resources.listeners[0].address.socket_address.port_value: bad port "
 	       "99999: must be 1..65535",
 	       ":11:23: " TP0 ".stat_prefix: missing required field",
-	       ":11:118: " TP0 ".cluster: unknown cluster \"b\"");
+	       ":11:118: " TP0 ".cluster: " UNKNOWN_CLUSTER("b"));
 }
 END_TEST
 
@@ -924,31 +969,27 @@ START_TEST(errors_sorted)
 	tp_cfg_errors_add(&errs, 5, 2, "c"); /* same place: kept in report order */
 	tp_cfg_errors_add(&errs, 5, 1, "d");
 	tp_cfg_errors_add(&errs, 0, 0, "e");
+	tp_cfg_errors_add_warning(&errs, 5, 1, "w"); /* a warning takes its place in the order */
 	f = open_memstream(&buf, &len);
 	tp_cfg_errors_print(&errs, f);
 	fclose(f);
-	ck_assert_str_eq(buf, "e\na\nd\nb\nc\n");
+	ck_assert_str_eq(buf, "e\na\nd\nw\nb\nc\n");
+	ck_assert_uint_eq(errs.n, 6);
+	ck_assert_uint_eq(errs.n_warnings, 1);
+	ck_assert(errs.warning[3] && !errs.warning[2] && !errs.warning[4]);
 	free(buf);
 	tp_cfg_errors_free(&errs);
 }
 END_TEST
 
-/* Every tests/fixtures/bad/X.yaml prints exactly X.expected (when run from the top directory,
- * as `make unit` does; the integration test checks the same through the binary). */
-START_TEST(fixtures)
+/* Every DIR/X.yaml loads as ok says and prints exactly DIR/X.expected. Returns how many. */
+static unsigned check_fixtures(const char *dir, bool ok)
 {
-	const char *dir = "tests/fixtures/bad";
 	struct dirent *de;
 	unsigned n = 0;
 	DIR *d = opendir(dir);
 
-	if (!d) {
-		fprintf(stderr,
-			"check_config: %s not found (not run from the top directory): "
-			"fixtures skipped\n",
-			dir);
-		return;
-	}
+	ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		char yaml[512], expected[512];
@@ -957,13 +998,16 @@ START_TEST(fixtures)
 		char *got = NULL, *want = NULL;
 		size_t got_len = 0, want_len = 0;
 		FILE *f;
+		int ret;
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
 			continue;
 		snprintf(yaml, sizeof(yaml), "%s/%s", dir, de->d_name);
 		snprintf(expected, sizeof(expected), "%s/%.*s.expected", dir, (int)(len - 5),
 			 de->d_name);
-		ck_assert_int_ne(tp_config_load(yaml, &cfg, &errs), 0);
+		ret = tp_config_load(yaml, &cfg, &errs);
+		ck_assert_msg(ok ? ret == 0 : ret != 0, "%s: load returned %d", yaml, ret);
+		tp_config_free(cfg);
 		f = open_memstream(&got, &got_len);
 		tp_cfg_errors_print(&errs, f);
 		fclose(f);
@@ -978,7 +1022,21 @@ START_TEST(fixtures)
 		n++;
 	}
 	closedir(d);
-	ck_assert_uint_gt(n, 0);
+	return n;
+}
+
+/* Every tests/fixtures/bad/X.yaml fails and prints exactly X.expected, every
+ * tests/fixtures/warn/X.yaml loads and prints its warnings (when run from the top directory, as
+ * `make unit` does; the integration test checks the same through the binary). */
+START_TEST(fixtures)
+{
+	if (access("tests/fixtures/bad", F_OK)) {
+		fprintf(stderr, "check_config: tests/fixtures not found (not run from the top "
+				"directory): fixtures skipped\n");
+		return;
+	}
+	ck_assert_uint_gt(check_fixtures("tests/fixtures/bad", false), 0);
+	ck_assert_uint_gt(check_fixtures("tests/fixtures/warn", true), 0);
 }
 END_TEST
 
