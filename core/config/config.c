@@ -5,11 +5,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config/cfg_schema.h"
 #include "core/filter.h"
+#include "core/config/v2_api.h"
 #include "core/config/ynode.h"
 
 /* ---- errors ---- */
@@ -235,6 +237,35 @@ static const struct tp_cfg_schema address_schema = {
 
 /* ---- envoy.config.listener.v3.Filter ---- */
 
+/* A v2 @type: name the v3 message that replaced it, and whether tcpproxy has that filter. */
+static void report_v2_filter(struct tp_cfg_ctx *ctx, const struct tp_ynode *type, const char *url)
+{
+	const char *v3 = tp_v2_api_successor(url);
+	char v3_url[256];
+
+	if (!v3) {
+		tp_cfg_error(
+			ctx, type, "@type",
+			"unsupported @type \"%s\": Envoy's v2 API was removed; its v3 "
+			"replacement is an envoy.extensions.* type, and tcpproxy has no filter "
+			"of that type (see docs/envoy-compat.md)",
+			url);
+		return;
+	}
+	snprintf(v3_url, sizeof(v3_url), "type.googleapis.com/%s", v3);
+	if (tp_filter_find_by_type_url(v3_url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; use its v3 "
+			     "type, %s",
+			     url, v3_url);
+	else
+		tp_cfg_error(
+			ctx, type, "@type",
+			"unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			"%s, and tcpproxy has no filter of that type (see docs/envoy-compat.md)",
+			url, v3_url);
+}
+
 static int decode_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 			       const struct tp_ynode *v, void *obj)
 {
@@ -266,13 +297,8 @@ static int decode_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field
 				"unsupported @type \"%s\": TypedStruct is not supported yet by "
 				"tcpproxy (see docs/envoy-compat.md)",
 				url);
-		else if (strstr(url, ".v2.") || strstr(url, ".v2alpha"))
-			tp_cfg_error(
-				ctx, type, "@type",
-				"unsupported @type \"%s\": Envoy's v2 API was removed; use the v3 "
-				"type, e.g. type.googleapis.com/"
-				"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-				url);
+		else if (tp_v2_api_is_v2(url))
+			report_v2_filter(ctx, type, url);
 		else
 			tp_cfg_error(
 				ctx, type, "@type",

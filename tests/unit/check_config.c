@@ -755,7 +755,35 @@ START_TEST(unsupported_type)
 		    "type.googleapis.com/envoy.config.filter.network.tcp_proxy.v2.TcpProxy"),
 	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
 	       "envoy.config.filter.network.tcp_proxy.v2.TcpProxy\": Envoy's v2 API was removed; "
-	       "use the v3 type, e.g. " TCP_PROXY_TYPE);
+	       "use its v3 type, " TCP_PROXY_TYPE);
+	/* Another v2 filter: its own v3 type (renamed packages too), and tcpproxy has none. */
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/"
+				    "envoy.config.filter.network.http_connection_manager.v2."
+				    "HttpConnectionManager"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager\": "
+	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
+	       "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, "
+	       "and tcpproxy has no filter of that type (see docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/envoy.config.filter.network.rate_limit.v2."
+				    "RateLimit"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.rate_limit.v2.RateLimit\": Envoy's v2 API was removed; "
+	       "its v3 type is type.googleapis.com/envoy.extensions.filters.network.ratelimit.v3."
+	       "RateLimit, and tcpproxy has no filter of that type (see docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/envoy.config.filter.network.mysql_proxy."
+				    "v1alpha1.MySQLProxy"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.mysql_proxy.v1alpha1.MySQLProxy\": Envoy's v2 API was "
+	       "removed; its v3 type is type.googleapis.com/envoy.extensions.filters.network."
+	       "mysql_proxy.v3.MySQLProxy, and tcpproxy has no filter of that type (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE,
+		    "type.googleapis.com/envoy.config.filter.http.router.v2.Router"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.http.router.v2.Router\": Envoy's v2 API was removed; its v3 "
+	       "replacement is an envoy.extensions.* type, and tcpproxy has no filter of that type "
+	       "(see docs/envoy-compat.md)");
 	EXPECT(edit("          \"@type\": " TCP_PROXY_TYPE "\n", ""),
 	       ":10:11: " TP0 ": missing \"@type\"");
 	EXPECT(edit("        typed_config:\n          \"@type\": " TCP_PROXY_TYPE
