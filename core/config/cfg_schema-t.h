@@ -66,6 +66,10 @@ struct tp_cfg_field {
 	const char *accept;
 	const char *hint; /* TP_CFG_UNSUPPORTED, TP_CFG_REMOVED: appended to the reason */
 	size_t mark_off;  /* TP_CFG_MARK(type, field): records where the value stood; 0: none */
+	/* The proto oneof the field belongs to: a TP_CFG_REQUIRED member is not missing when
+	 * another member of the same oneof is given (one tcpproxy does not serve, say, which
+	 * reports its own error). */
+	const char *oneof;
 };
 
 /* Offsets are stored plus one so that 0 can mean "no mark". */

@@ -592,6 +592,19 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	return ret;
 }
 
+/* Whether another member of f's oneof was given (given[] is indexed like s->fields). */
+static bool oneof_given(const struct tp_cfg_schema *s, const struct tp_cfg_field *f,
+			const bool *given)
+{
+	for (size_t i = 0; f->oneof && s->fields[i].key; i++) {
+		const struct tp_cfg_field *o = &s->fields[i];
+
+		if (o != f && given[i] && o->oneof && !strcmp(o->oneof, f->oneof))
+			return true;
+	}
+	return false;
+}
+
 int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 		  const struct tp_ynode *node, void *obj)
 {
@@ -647,7 +660,7 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 		for (size_t i = 0; i < n_fields; i++) {
 			const struct tp_cfg_field *f = &s->fields[i];
 
-			if ((f->flags & TP_CFG_REQUIRED) && !given[i])
+			if ((f->flags & TP_CFG_REQUIRED) && !given[i] && !oneof_given(s, f, given))
 				tp_cfg_error(ctx, node, f->key, "missing required field");
 		}
 	}

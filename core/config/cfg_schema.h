@@ -13,6 +13,11 @@
 		.key = k, .type = TP_CFG_UNSUPPORTED \
 	}
 /* Envoy's default, which tcpproxy does anyway, is accepted (see enum tp_cfg_type). */
+/* A member of a proto oneof tcpproxy does not serve (see tp_cfg_field.oneof). */
+#define UNSUPPORTED_ONEOF(k, group)                                  \
+	{                                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED, .oneof = group \
+	}
 #define UNSUPPORTED_BUT(k, ok)                                     \
 	{                                                          \
 		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \

@@ -138,8 +138,9 @@ static const struct tp_cfg_field socket_address_fields[] = {
 	 .off = offsetof(struct sock_tmp, port),
 	 .min = 0,
 	 .max = UINT32_MAX,
-	 .def = -1},
-	UNSUPPORTED("named_port"),
+	 .def = -1,
+	 .oneof = "port_specifier"},
+	UNSUPPORTED_ONEOF("named_port", "port_specifier"),
 	UNSUPPORTED("resolver_name"),
 	UNSUPPORTED_BUT("ipv4_compat", "false"),
 	UNSUPPORTED("network_namespace_filepath"),
@@ -222,9 +223,10 @@ static const struct tp_cfg_field address_fields[] = {
 	 .type = TP_CFG_CUSTOM,
 	 .flags = TP_CFG_REQUIRED,
 	 .off = 0,
-	 .decode = decode_socket_address},
-	UNSUPPORTED("pipe"),
-	UNSUPPORTED("envoy_internal_address"),
+	 .decode = decode_socket_address,
+	 .oneof = "address"},
+	UNSUPPORTED_ONEOF("pipe", "address"),
+	UNSUPPORTED_ONEOF("envoy_internal_address", "address"),
 	{.key = NULL},
 };
 
@@ -425,6 +427,9 @@ static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, vo
 	struct tp_listener_cfg *l = obj;
 	const struct tp_ynode *chains = tp_cfg_find(map, "filter_chains");
 
+	/* Envoy's internal listener needs no address; tcpproxy reports it as not supported. */
+	if (!tp_cfg_find(map, "address") && !tp_cfg_find(map, "internal_listener"))
+		tp_cfg_error(ctx, map, "address", "missing required field");
 	/* A list that failed to decode has its own error already. */
 	if (!chains || (chains->type == TP_YNODE_SEQ && !chains->n))
 		tp_cfg_error(ctx, chains ? chains : map, "filter_chains",
@@ -446,9 +451,9 @@ static const struct tp_cfg_field listener_fields[] = {
 	 .type = TP_CFG_STRING,
 	 .off = offsetof(struct tp_listener_cfg, name),
 	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, name_mark)},
+	/* Required unless internal_listener is given (listener_post). */
 	{.key = "address",
 	 .type = TP_CFG_MESSAGE,
-	 .flags = TP_CFG_REQUIRED,
 	 .off = offsetof(struct tp_listener_cfg, addr),
 	 .sub = &address_schema,
 	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, addr_mark)},
@@ -531,14 +536,15 @@ static const struct tp_cfg_field lb_endpoint_fields[] = {
 	 .type = TP_CFG_MESSAGE,
 	 .flags = TP_CFG_REQUIRED,
 	 .off = 0,
-	 .sub = &endpoint_schema},
+	 .sub = &endpoint_schema,
+	 .oneof = "host_identifier"},
 	{.key = "load_balancing_weight",
 	 .type = TP_CFG_UINT32,
 	 .off = offsetof(struct tp_endpoint_cfg, weight),
 	 .min = 1,
 	 .max = UINT32_MAX,
 	 .def = 1},
-	UNSUPPORTED("endpoint_name"),
+	UNSUPPORTED_ONEOF("endpoint_name", "host_identifier"),
 	UNSUPPORTED("health_status"),
 	UNSUPPORTED("metadata"),
 	{.key = NULL},

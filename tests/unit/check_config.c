@@ -830,6 +830,49 @@ START_TEST(unsupported_field)
 }
 END_TEST
 
+/* A oneof member tcpproxy does not serve is reported once, not also as the served member
+ * missing. */
+START_TEST(oneof_member_not_served)
+{
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10000}",
+		    "pipe: {path: /run/x.sock}"),
+	       ":5:7: static_resources.listeners[0].address.pipe: not supported yet by tcpproxy "
+	       "(see docs/envoy-compat.md)");
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10001}",
+		    "envoy_internal_address: {server_listener_name: x}"),
+	       ":21:15: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint.address.envoy_internal_address: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("port_value: 10000", "named_port: http"),
+	       ":5:44: static_resources.listeners[0].address.socket_address.named_port: not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("        - endpoint:\n"
+		    "            address:\n"
+		    "              socket_address: {address: 127.0.0.1, port_value: 10001}\n",
+		    "        - endpoint_name: named\n"),
+	       ":19:11: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint_name: not supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    address:\n      socket_address: {address: 127.0.0.1, port_value: 10000}\n",
+		    "    internal_listener: {}\n"),
+	       ":4:5: static_resources.listeners[0].internal_listener: not supported yet by "
+	       "tcpproxy "
+	       "(see docs/envoy-compat.md)");
+	/* With no member at all, the served one is still missing. */
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10000}", "{}"),
+	       ":5:7: static_resources.listeners[0].address.socket_address: missing required "
+	       "field");
+	EXPECT(edit("    address:\n      socket_address: {address: 127.0.0.1, port_value: 10000}\n",
+		    ""),
+	       ":3:5: static_resources.listeners[0].address: missing required field");
+	EXPECT(edit("        - endpoint:\n"
+		    "            address:\n"
+		    "              socket_address: {address: 127.0.0.1, port_value: 10001}\n",
+		    "        - load_balancing_weight: 2\n"),
+	       ":19:11: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint: missing required field");
+}
+END_TEST
+
 START_TEST(filter_chain_shape)
 {
 	EXPECT(edit("    - filters:\n", "    - filter_chain_match: {}\n      filters:\n"),
@@ -1098,6 +1141,7 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, bad_address_and_port);
 	tcase_add_test(bad, unsupported_type);
 	tcase_add_test(bad, unsupported_field);
+	tcase_add_test(bad, oneof_member_not_served);
 	tcase_add_test(bad, filter_chain_shape);
 	tcase_add_test(bad, duration_errors);
 	tcase_add_test(bad, numbers);
