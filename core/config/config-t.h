@@ -47,6 +47,13 @@ enum tp_cluster_type {
 	TP_CLUSTER_STATIC,
 };
 
+/* What carries a side's bytes, from a filter chain's (downstream) or a cluster's (upstream)
+ * transport_socket, so that the connection picks that side's transport. No transport_socket
+ * and Envoy's envoy.transport_sockets.raw_buffer are both plain TCP; TLS comes next. */
+enum tp_transport_kind {
+	TP_TRANSPORT_RAW,
+};
+
 struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
 	uint32_t weight;     /* load_balancing_weight, default 1 */
@@ -60,6 +67,7 @@ struct tp_cluster_cfg {
 	int64_t connect_timeout_ms; /* default 5 s */
 	enum tp_lb_policy lb_policy;
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+	enum tp_transport_kind transport;	    /* transport_socket toward its hosts */
 	struct tp_endpoint_cfg *endpoints;
 	size_t n_endpoints;
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
@@ -115,6 +123,7 @@ struct tp_filter_chain_cfg {
 	char *name; /* optional label, as Envoy's FilterChain.name */
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
+	enum tp_transport_kind transport; /* transport_socket toward the downstream */
 };
 
 struct tp_listener_cfg {

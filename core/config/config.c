@@ -237,6 +237,124 @@ static const struct tp_cfg_schema address_schema = {
 	.fields = address_fields,
 };
 
+/* ---- envoy.config.core.v3.TransportSocket ---- */
+
+#define RAW_BUFFER_NAME "envoy.transport_sockets.raw_buffer"
+#define RAW_BUFFER_TYPE "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+
+/* TransportSocket as written. */
+struct transport_tmp {
+	char *name;
+	enum tp_transport_kind kind;
+	bool typed; /* typed_config picked the kind (the name is then only a label) */
+	struct tp_cfg_mark name_mark;
+};
+
+/* RawBuffer has no field: any key in its typed_config is unknown. */
+static const struct tp_cfg_field raw_buffer_fields[] = {
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema raw_buffer_schema = {
+	.name = RAW_BUFFER_TYPE,
+	.size = 0,
+	.fields = raw_buffer_fields,
+	.any = true,
+};
+
+static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+					 const struct tp_ynode *v, void *obj)
+{
+	struct transport_tmp *t = obj;
+	const struct tp_ynode *type;
+	const char *url, *msg, *v3;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping with \"@type\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	type = tp_ynode_map_get(v, "@type");
+	if (!type || type->type != TP_YNODE_SCALAR || tp_ynode_is_null(type)) {
+		tp_cfg_error(ctx, type ? type : v, type ? "@type" : NULL,
+			     "missing \"@type\" (a type URL string)");
+		return -EINVAL;
+	}
+	url = type->str;
+	msg = strrchr(url, '/');
+	msg = msg ? msg + 1 : url;
+	t->typed = true;
+	if (!strcmp(msg, RAW_BUFFER_TYPE)) {
+		t->kind = TP_TRANSPORT_RAW;
+		return tp_cfg_decode(ctx, &raw_buffer_schema, v, NULL);
+	}
+	v3 = tp_v2_api_successor(url);
+	if (v3)
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			     "type.googleapis.com/%s%s",
+			     url, v3,
+			     strcmp(v3, RAW_BUFFER_TYPE) ? ", not supported yet by tcpproxy (see "
+							   "docs/envoy-compat.md)"
+							 : "");
+	else
+		tp_cfg_error(ctx, type, "@type",
+			     "transport socket \"%s\" is not supported yet by tcpproxy: it has "
+			     "plain TCP, " RAW_BUFFER_TYPE " (see docs/envoy-compat.md)",
+			     url);
+	return -EINVAL;
+}
+
+static void transport_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct transport_tmp *t = obj;
+
+	/* Without typed_config Envoy picks the factory by name. */
+	if (t->typed || !t->name)
+		return;
+	if (!strcmp(t->name, RAW_BUFFER_NAME))
+		t->kind = TP_TRANSPORT_RAW;
+	else
+		tp_cfg_error_mark(
+			ctx, t->name_mark, "name",
+			"transport socket \"%s\" is not supported yet by tcpproxy: it has "
+			"plain TCP, " RAW_BUFFER_NAME " (see docs/envoy-compat.md)",
+			t->name);
+}
+
+static const struct tp_cfg_field transport_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct transport_tmp, name),
+	 .mark_off = TP_CFG_MARK(struct transport_tmp, name_mark)},
+	{.key = "typed_config", .type = TP_CFG_CUSTOM, .decode = decode_transport_typed_config},
+	REMOVED("config", "use typed_config with an \"@type\""),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema transport_schema = {
+	.name = "envoy.config.core.v3.TransportSocket",
+	.size = sizeof(struct transport_tmp),
+	.fields = transport_fields,
+	.post = transport_post,
+};
+
+/* A filter chain's or a cluster's transport_socket: the kind goes to the enum tp_transport_kind
+ * at f->off. Plain TCP (raw_buffer) is what tcpproxy does; anything else is not served yet. */
+static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				   const struct tp_ynode *v, void *obj)
+{
+	struct transport_tmp t = {.kind = TP_TRANSPORT_RAW};
+	int ret;
+
+	ret = tp_cfg_decode(ctx, &transport_schema, v, &t);
+	if (!ret)
+		*(enum tp_transport_kind *)((char *)obj + f->off) = t.kind;
+	tp_cfg_free(&transport_schema, &t);
+	return ret;
+}
+
 /* ---- envoy.config.listener.v3.Filter ---- */
 
 /* A v2 @type: name the v3 message that replaced it, and whether tcpproxy has that filter. */
@@ -406,7 +524,10 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	UNSUPPORTED("filter_chain_match"),
 	UNSUPPORTED("use_proxy_proto"),
 	UNSUPPORTED("metadata"),
-	UNSUPPORTED("transport_socket"),
+	{.key = "transport_socket",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_filter_chain_cfg, transport),
+	 .decode = decode_transport_socket},
 	UNSUPPORTED("transport_socket_connect_timeout"),
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
@@ -747,7 +868,10 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("least_request_lb_config"),
 	UNSUPPORTED("round_robin_lb_config"),
 	UNSUPPORTED("common_lb_config"),
-	UNSUPPORTED("transport_socket"),
+	{.key = "transport_socket",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_cluster_cfg, transport),
+	 .decode = decode_transport_socket},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("protocol_selection"),
 	UNSUPPORTED("upstream_connection_options"),
@@ -823,6 +947,22 @@ static const struct tp_cfg_schema admin_schema = {
 	.post = admin_post,
 };
 
+static const struct tp_cfg_field cluster_manager_fields[] = {
+	UNSUPPORTED("local_cluster_name"),
+	UNSUPPORTED("outlier_detection"),
+	UNSUPPORTED("upstream_bind_config"),
+	UNSUPPORTED("load_stats_config"),
+	UNSUPPORTED_BUT("enable_deferred_cluster_creation", "false"),
+	{.key = NULL},
+};
+
+/* envoy.config.bootstrap.v3.ClusterManager: no field is served, so it writes nothing. */
+static const struct tp_cfg_schema cluster_manager_schema = {
+	.name = "envoy.config.bootstrap.v3.ClusterManager",
+	.size = 0,
+	.fields = cluster_manager_fields,
+};
+
 static const struct tp_cfg_field bootstrap_fields[] = {
 	{.key = "static_resources",
 	 .type = TP_CFG_MESSAGE,
@@ -835,7 +975,8 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	IGNORED("node"),
 	UNSUPPORTED("node_context_params"),
 	UNSUPPORTED("dynamic_resources"),
-	UNSUPPORTED("cluster_manager"),
+	/* Empty, it sets nothing: Envoy's defaults are tcpproxy's. */
+	{.key = "cluster_manager", .type = TP_CFG_MESSAGE, .sub = &cluster_manager_schema},
 	UNSUPPORTED("hds_config"),
 	UNSUPPORTED("flags_path"),
 	UNSUPPORTED("stats_sinks"),

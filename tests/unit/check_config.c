@@ -601,6 +601,79 @@ START_TEST(duration_as_message)
 }
 END_TEST
 
+/* raw_buffer is plain TCP, what tcpproxy does: accepted on filter chains and clusters, by name
+ * or by typed_config; an empty cluster_manager sets nothing. */
+START_TEST(raw_buffer_transport)
+{
+	struct tp_config *cfg = load_ok(edit("    - filters:\n",
+					     "    - transport_socket:\n"
+					     "        name: envoy.transport_sockets.raw_buffer\n"
+					     "      filters:\n"));
+
+	ck_assert_int_eq(cfg->listeners[0].filter_chains[0].transport, TP_TRANSPORT_RAW);
+	ck_assert_int_eq(cfg->clusters[0].transport, TP_TRANSPORT_RAW);
+	tp_config_free(cfg);
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    transport_socket:\n"
+			   "      name: plain\n"
+			   "      typed_config:\n"
+			   "        \"@type\": type.googleapis.com/"
+			   "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer\n"));
+	ck_assert_int_eq(cfg->clusters[0].transport, TP_TRANSPORT_RAW);
+	tp_config_free(cfg);
+	cfg = load_ok(edit("static_resources:\n", "cluster_manager: {}\nstatic_resources:\n"));
+	tp_config_free(cfg);
+
+	/* Anything else is not served yet. */
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n"
+		    "    transport_socket: {name: envoy.transport_sockets.tls}\n"),
+	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
+	       "\"envoy.transport_sockets.tls\" is not supported yet by tcpproxy: it has plain "
+	       "TCP, envoy.transport_sockets.raw_buffer (see docs/envoy-compat.md)");
+	EXPECT(edit("    - filters:\n",
+		    "    - transport_socket:\n"
+		    "        name: envoy.transport_sockets.raw_buffer\n"
+		    "        typed_config:\n"
+		    "          \"@type\": type.googleapis.com/"
+		    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+		    "          common_tls_context: {}\n"
+		    "      filters:\n"),
+	       ":10:20: static_resources.listeners[0].filter_chains[0].transport_socket."
+	       "typed_config.@type: transport socket \"type.googleapis.com/"
+	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\" is not supported "
+	       "yet by tcpproxy: it has plain TCP, "
+	       "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
+				      "    transport_socket:\n"
+				      "      name: envoy.transport_sockets.tls\n"
+				      "      typed_config:\n"
+				      "        \"@type\": "
+				      "type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\n"),
+	       ":18:18: static_resources.clusters[0].transport_socket.typed_config.@type: "
+	       "unsupported @type \"type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\": "
+	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
+	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	/* RawBuffer has no field; TransportSocket needs its name. */
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
+				      "    transport_socket:\n"
+				      "      typed_config:\n"
+				      "        \"@type\": type.googleapis.com/"
+				      "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer\n"
+				      "        buffer: 1\n"),
+	       ":16:7: static_resources.clusters[0].transport_socket.name: missing required field",
+	       ":18:9: static_resources.clusters[0].transport_socket.typed_config.buffer: unknown "
+	       "field");
+	EXPECT(edit("static_resources:\n",
+		    "cluster_manager: {local_cluster_name: c0}\nstatic_resources:\n"),
+	       ":1:19: cluster_manager.local_cluster_name: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+}
+END_TEST
+
 START_TEST(no_listeners)
 {
 	struct tp_config *cfg = load_ok("static_resources: {}\n");
@@ -1128,6 +1201,7 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, enums_any_case);
 	tcase_add_test(ok, one_message_for_a_list);
 	tcase_add_test(ok, duration_as_message);
+	tcase_add_test(ok, raw_buffer_transport);
 	tcase_add_test(ok, no_listeners);
 	suite_add_tcase(s, ok);
 
