@@ -2,6 +2,7 @@
 every warning fixture loads and prints its warnings."""
 import glob
 import os
+import re
 import signal
 import subprocess
 
@@ -77,6 +78,24 @@ def test_usage_errors_exit_2_and_help_exits_0():
     check(r.returncode == 0 and "--mode" in r.stdout and "--base-id" in r.stdout, r.stdout)
     r = subprocess.run([TCPPROXY, "--version"], capture_output=True, text=True, timeout=10)
     check(r.returncode == 0 and r.stdout.startswith("tcpproxy "), r.stdout)
+
+
+def test_help_lists_every_flag_the_parser_accepts():
+    """Every long option in cmd/tcpproxy.c's getopt table, and every short one, starts a line of
+    --help (a mention in another flag's text does not count)."""
+    with open(os.path.join(ROOT, "cmd", "tcpproxy.c")) as f:
+        src = f.read()
+    longs = re.findall(r'\{"([a-z-]+)",\s*(?:no|required|optional)_argument', src)
+    shorts = re.search(r'getopt_long\(argc, argv, "([^"]*)"', src).group(1).replace(":", "")
+    check(len(longs) >= 11 and shorts, "found the option table: %s %r" % (longs, shorts))
+    r = subprocess.run([TCPPROXY, "--help"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "--help exits 0")
+    for name in longs:
+        check(re.search(r"^ +(-[a-z], )?--%s\b" % re.escape(name), r.stdout, re.M),
+              "--%s is missing from --help:\n%s" % (name, r.stdout))
+    for c in shorts:
+        check(re.search(r"^\s+-%s," % c, r.stdout, re.M),
+              "-%s is missing from --help:\n%s" % (c, r.stdout))
 
 
 def test_missing_file_is_a_clear_error():
