@@ -9,6 +9,7 @@
 #include "core/config/config.h"
 #include "core/filter.h"
 #include "core/conn/proxy.h"
+#include "shm/stats-t.h"
 
 static const struct tp_cfg_enum connect_mode_enum[] = {
 	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},
@@ -18,6 +19,10 @@ static const struct tp_cfg_enum connect_mode_enum[] = {
 };
 
 static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
+/* The loader bounds names by what the stats segment holds (core/config cannot see shm/). */
+_Static_assert(TP_CFG_STAT_NAME_MAX + 1 == TP_STATS_NAME_MAX,
+	       "TP_CFG_STAT_NAME_MAX must follow shm/stats-t.h's TP_STATS_NAME_MAX");
 
 /* TcpProxy.TcpAccessLogOptions, over the tcp_proxy object itself. */
 static const struct tp_cfg_field access_log_options_fields[] = {
@@ -46,7 +51,8 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "stat_prefix",
 	 .type = TP_CFG_STRING,
 	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
-	 .off = offsetof(struct tp_tcp_proxy_cfg, stat_prefix)},
+	 .off = offsetof(struct tp_tcp_proxy_cfg, stat_prefix),
+	 .check = tp_cfg_check_stat_name},
 	{.key = "cluster",
 	 .type = TP_CFG_STRING,
 	 .flags = TP_CFG_NONEMPTY,

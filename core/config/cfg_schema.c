@@ -133,6 +133,16 @@ void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *
 	va_end(ap);
 }
 
+void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *value, void *obj)
+{
+	if (value->len > TP_CFG_STAT_NAME_MAX)
+		tp_cfg_error(ctx, value, NULL,
+			     "is %zu characters long: tcpproxy's stats take names of at most %d "
+			     "characters (see docs/envoy-compat.md)",
+			     value->len, TP_CFG_STAT_NAME_MAX);
+}
+
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node)
 {
 	struct tp_cfg_mark m = {.line = node->line, .col = node->col};

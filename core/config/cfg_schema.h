@@ -69,6 +69,11 @@ void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const ch
 void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Row check of a TP_CFG_STRING that names a stats scope (a stat_prefix): at most
+ * TP_CFG_STAT_NAME_MAX characters. */
+void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *value, void *obj);
+
 /* Where node stands, as a mark to keep for checks after decoding. */
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);
 

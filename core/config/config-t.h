@@ -21,6 +21,12 @@
 #define TP_DEFAULT_IDLE_TIMEOUT	   (3600 * 1000)
 #define TP_MAX_EARLY_DATA_BYTES	   (1024u * 1024u)
 
+/* The longest stats scope name the shared stats segment holds, in characters (shm/stats-t.h's
+ * TP_STATS_NAME_MAX less its NUL; filters/tcp_proxy.c checks that they agree): each cluster
+ * name, each "<cluster>::<host address>" and each stat_prefix must fit, or the generation could
+ * not register its stats and would not start. */
+#define TP_CFG_STAT_NAME_MAX 239
+
 struct tp_filter_ops;
 struct tp_access_log_cfg;
 

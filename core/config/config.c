@@ -801,6 +801,33 @@ static const struct tp_cfg_enum lb_policy_enum[] = {
 	{.name = NULL},
 };
 
+/* The cluster's stats scopes are cluster.<name> and host.<name>::<address>: both must fit. */
+static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	const struct tp_cluster_cfg *c = obj;
+	size_t len = c->name ? strlen(c->name) : 0;
+
+	if (len > TP_CFG_STAT_NAME_MAX) {
+		tp_cfg_error_mark(ctx, c->name_mark, "name",
+				  "is %zu characters long: tcpproxy's stats take names of at most "
+				  "%d characters (see docs/envoy-compat.md)",
+				  len, TP_CFG_STAT_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; c->name && i < c->n_endpoints; i++) {
+		size_t host = len + 2 + strlen(c->endpoints[i].addr.text);
+
+		if (host <= TP_CFG_STAT_NAME_MAX)
+			continue;
+		tp_cfg_error_mark(ctx, c->name_mark, "name",
+				  "is %zu characters long: with endpoint %s its host stats name "
+				  "(<name>::<address>) is %zu, more than the %d tcpproxy's stats "
+				  "take (see docs/envoy-compat.md)",
+				  len, c->endpoints[i].addr.text, host, TP_CFG_STAT_NAME_MAX);
+		break;
+	}
+}
+
 static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "name",
 	 .type = TP_CFG_STRING,
@@ -894,6 +921,7 @@ static const struct tp_cfg_schema cluster_schema = {
 	.size = sizeof(struct tp_cluster_cfg),
 	.fields = cluster_fields,
 	.mark_off = TP_CFG_MARK(struct tp_cluster_cfg, mark),
+	.post = cluster_post,
 };
 
 /* ---- envoy.config.bootstrap.v3.Bootstrap ---- */

@@ -946,6 +946,53 @@ START_TEST(oneof_member_not_served)
 }
 END_TEST
 
+/* Names become stats scopes, which hold TP_CFG_STAT_NAME_MAX characters: a longer one would
+ * pass validate and stop the generation from starting. */
+START_TEST(stat_names_fit)
+{
+	char name[TP_CFG_STAT_NAME_MAX + 2], line[512];
+	struct tp_config *cfg;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	name[TP_CFG_STAT_NAME_MAX] = '\0'; /* the longest there is */
+	snprintf(line, sizeof(line), "stat_prefix: %s", name);
+	cfg = load_ok(edit("stat_prefix: p0", line));
+	tp_config_free(cfg);
+
+	name[TP_CFG_STAT_NAME_MAX] = 'n'; /* one more */
+	snprintf(line, sizeof(line), "stat_prefix: %s", name);
+	EXPECT(edit("stat_prefix: p0", line),
+	       ":11:24: " TP0 ".stat_prefix: is 240 characters long: tcpproxy's stats take names "
+	       "of at most 239 characters (see docs/envoy-compat.md)");
+	snprintf(line, sizeof(line), "  - name: %s\n", name);
+	EXPECT(edit("  - name: c0\n", line), ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
+	       ":14:11: static_resources.clusters[0].name: is 240 characters long: tcpproxy's "
+	       "stats take names of at most 239 characters (see docs/envoy-compat.md)");
+	/* host.<cluster>::<address>: 223 + 2 + "127.0.0.1:10001" is 240. */
+	name[223] = '\0';
+	snprintf(line, sizeof(line), "  - name: %s\n", name);
+	EXPECT(edit("  - name: c0\n", line), ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
+	       ":14:11: static_resources.clusters[0].name: is 223 characters long: with endpoint "
+	       "127.0.0.1:10001 its host stats name (<name>::<address>) is 240, more than the 239 "
+	       "tcpproxy's stats take (see docs/envoy-compat.md)");
+	name[223] = 'n';
+	snprintf(line, sizeof(line),
+		 "    - filters:\n"
+		 "      - name: limit\n"
+		 "        typed_config:\n"
+		 "          \"@type\": type.googleapis.com/"
+		 "envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit\n"
+		 "          stat_prefix: %s\n"
+		 "          max_connections: 1\n",
+		 name);
+	EXPECT(edit("    - filters:\n", line),
+	       ":11:24: static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
+	       "stat_prefix: is 240 characters long: tcpproxy's stats take names of at most 239 "
+	       "characters (see docs/envoy-compat.md)");
+}
+END_TEST
+
 START_TEST(filter_chain_shape)
 {
 	EXPECT(edit("    - filters:\n", "    - filter_chain_match: {}\n      filters:\n"),
@@ -1216,6 +1263,7 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, unsupported_type);
 	tcase_add_test(bad, unsupported_field);
 	tcase_add_test(bad, oneof_member_not_served);
+	tcase_add_test(bad, stat_names_fit);
 	tcase_add_test(bad, filter_chain_shape);
 	tcase_add_test(bad, duration_errors);
 	tcase_add_test(bad, numbers);
