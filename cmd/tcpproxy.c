@@ -25,13 +25,24 @@ static const char usage[] =
 	"\n"
 	"  -c, --config-path FILE   Envoy v3 bootstrap (YAML or JSON) to serve\n"
 	"      --concurrency N      worker processes (default: online CPUs)\n"
-	"      --mode MODE          serve (default) or validate: load FILE, print every error,\n"
-	"                           exit 0 if it is valid and 1 if not; nothing is started\n"
+	"      --mode MODE          serve (default) or validate: load FILE, print every error\n"
+	"                           and warning, exit 0 if it loads and 1 if not; nothing is\n"
+	"                           started\n"
 	"      --base-id N          instance id; names the stats segment "
 	"/dev/shm/tcpproxy.N.stats\n"
 	"                           so that several instances can run on one host (default 0)\n"
 	"      --stats-socket PATH  where tcpproxy-stat asks for stats (default:\n"
 	"                           /dev/shm/tcpproxy.N.sock for --base-id N); mode 0600\n"
+	"      --drain-time-s N     seconds an old generation (after SIGHUP) or a stopping one\n"
+	"                           (after SIGTERM) may serve its open connections before they\n"
+	"                           are closed (default 600)\n"
+	"      --max-draining-generations N\n"
+	"                           old generations draining at once, 0 to 64 (default 3); past\n"
+	"                           that the oldest is closed early\n"
+	"      --user USER          workers drop to USER (and its group) once the master has "
+	"bound\n"
+	"                           the listeners\n"
+	"      --group GROUP        with --user: workers drop to GROUP instead of USER's group\n"
 	"  -l, --log-level LEVEL    trace, debug, info (default), warn, error or off\n"
 	"      --version            print the version and exit\n"
 	"  -h, --help               print this help and exit\n"
@@ -172,6 +183,12 @@ int main(int argc, char **argv)
 		tp_cfg_errors_free(&errs);
 		return 1;
 	}
+	/* What is left are warnings: things Envoy loads too, said once. */
+	if (validate)
+		tp_cfg_errors_print(&errs, stderr);
+	else
+		for (size_t i = 0; i < errs.n; i++)
+			tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
 	if (validate) {
 		printf("configuration '%s' OK\n", mo.config_path);

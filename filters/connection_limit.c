@@ -29,7 +29,8 @@ static const struct tp_cfg_field connection_limit_fields[] = {
 	{.key = "stat_prefix",
 	 .type = TP_CFG_STRING,
 	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
-	 .off = offsetof(struct connection_limit_cfg, stat_prefix)},
+	 .off = offsetof(struct connection_limit_cfg, stat_prefix),
+	 .check = tp_cfg_check_stat_name},
 	/* google.protobuf.UInt64Value, gte 1 (tcpproxy takes up to 2^32-1) */
 	{.key = "max_connections",
 	 .type = TP_CFG_UINT32_OPT,
@@ -44,7 +45,7 @@ static const struct tp_cfg_field connection_limit_fields[] = {
 	 .min = 0,
 	 .max = INT64_MAX,
 	 .def = 0},
-	{.key = "runtime_enabled", .type = TP_CFG_UNSUPPORTED},
+	UNSUPPORTED("runtime_enabled"),
 	{.key = NULL},
 };
 

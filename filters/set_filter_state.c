@@ -146,7 +146,7 @@ static const struct tp_cfg_field sfs_fields[] = {
 	 .off = offsetof(struct sfs_cfg, values),
 	 .count_off = offsetof(struct sfs_cfg, n_values),
 	 .sub = &value_schema},
-	{.key = "on_downstream_tls_handshake", .type = TP_CFG_UNSUPPORTED},
+	UNSUPPORTED("on_downstream_tls_handshake"),
 	{.key = NULL},
 };
 

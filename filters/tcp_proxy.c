@@ -1,5 +1,5 @@
 /* envoy.filters.network.tcp_proxy: its config (TcpProxy v3) and its place in the filter chain.
- * The session itself lives in core/proxy.c. */
+ * The session itself lives in core/conn/proxy.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "core/config/config.h"
 #include "core/filter.h"
 #include "core/conn/session.h"
+#include "shm/stats-t.h"
 
 static const struct tp_cfg_enum connect_mode_enum[] = {
 	{"IMMEDIATE", 0, TP_CONNECT_IMMEDIATE, false},
@@ -17,12 +18,11 @@ static const struct tp_cfg_enum connect_mode_enum[] = {
 	{.name = NULL},
 };
 
-#define UNSUPPORTED(k)                               \
-	{                                            \
-		.key = k, .type = TP_CFG_UNSUPPORTED \
-	}
-
 static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
+/* The loader bounds names by what the stats segment holds (core/config cannot see shm/). */
+_Static_assert(TP_CFG_STAT_NAME_MAX + 1 == TP_STATS_NAME_MAX,
+	       "TP_CFG_STAT_NAME_MAX must follow shm/stats-t.h's TP_STATS_NAME_MAX");
 
 /* TcpProxy.TcpAccessLogOptions, over the tcp_proxy object itself. */
 static const struct tp_cfg_field access_log_options_fields[] = {
@@ -51,7 +51,8 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "stat_prefix",
 	 .type = TP_CFG_STRING,
 	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
-	 .off = offsetof(struct tp_tcp_proxy_cfg, stat_prefix)},
+	 .off = offsetof(struct tp_tcp_proxy_cfg, stat_prefix),
+	 .check = tp_cfg_check_stat_name},
 	{.key = "cluster",
 	 .type = TP_CFG_STRING,
 	 .flags = TP_CFG_NONEMPTY,
@@ -114,8 +115,8 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	UNSUPPORTED("backoff_options"),
 	UNSUPPORTED("proxy_protocol_tlvs"),
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
-	{.key = "check_drain_close", .type = TP_CFG_UNSUPPORTED, .accept = "false"},
-	{.key = "deprecated_v1", .type = TP_CFG_REMOVED},
+	UNSUPPORTED_BUT("check_drain_close", "false"),
+	REMOVED("deprecated_v1", NULL),
 	{.key = NULL},
 };
 
@@ -183,9 +184,13 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 
 	if (tp->cluster) {
 		tp->cluster_index = tp_config_cluster_index(cfg, tp->cluster);
+		/* Envoy loads it (a cluster may arrive later) and answers each connection with
+		 * no_route; tcpproxy's runtime does the same for cluster_index -1. */
 		if (tp->cluster_index < 0)
-			tp_cfg_error_mark(ctx, tp->cluster_mark, "cluster",
-					  "unknown cluster \"%s\"", tp->cluster);
+			tp_cfg_warn_mark(ctx, tp->cluster_mark, "cluster",
+					 "unknown cluster \"%s\": each connection will count "
+					 "downstream_cx_no_route and close (flag NC), as in Envoy",
+					 tp->cluster);
 	}
 	for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
 		struct tp_weighted_cluster_cfg *w = &tp->weighted_clusters[i];

@@ -17,11 +17,14 @@ enum tp_cfg_type {
 	TP_CFG_BOOL,	   /* bool */
 	TP_CFG_UINT32,	   /* uint32_t within [min, max] */
 	TP_CFG_UINT32_OPT, /* google.protobuf.UInt32Value in an int64_t: -1 when not given */
-	TP_CFG_DURATION,   /* int64_t milliseconds within [min, max] */
+	TP_CFG_INT64,	   /* int64_t within [min, max] */
+	TP_CFG_DURATION,   /* int64_t ms within [min, max]: "5s" or {seconds: 5, nanos: 0} */
 	TP_CFG_ENUM,	   /* a C enum (int), written by Envoy's name or number */
 	TP_CFG_MESSAGE,	   /* nested message whose rows address the object at off (no allocation) */
-	TP_CFG_REPEATED, /* repeated message: array of sub->size at off, size_t count at count_off */
-	TP_CFG_CUSTOM,	 /* decode() does the work: socket addresses, typed_config */
+	/* repeated message: array of sub->size at off, size_t count at count_off. A single mapping
+	 * reads as a list of one, as protobuf's JSON parser Envoy uses reads it. */
+	TP_CFG_REPEATED,
+	TP_CFG_CUSTOM,	    /* decode() does the work: socket addresses, typed_config */
 	TP_CFG_UNSUPPORTED, /* a field Envoy has and tcpproxy does not serve yet */
 	TP_CFG_REMOVED,	    /* a field Envoy's v3 API dropped; hint names its replacement */
 	TP_CFG_IGNORED,	    /* accepted with any value and not used: it has no meaning here */
@@ -47,7 +50,7 @@ struct tp_cfg_field {
 	unsigned flags;	  /* enum tp_cfg_flags */
 	size_t off;	  /* offsetof the C field in the object */
 	size_t count_off; /* TP_CFG_REPEATED: offsetof the size_t count */
-	int64_t min, max; /* TP_CFG_UINT32(_OPT), TP_CFG_DURATION (ms): inclusive bounds */
+	int64_t min, max; /* TP_CFG_UINT32(_OPT), TP_CFG_INT64, TP_CFG_DURATION (ms): inclusive */
 	int64_t def;	  /* default of scalar types, stored before decoding */
 	const struct tp_cfg_enum *enums; /* TP_CFG_ENUM */
 	const struct tp_cfg_schema *sub; /* TP_CFG_MESSAGE, TP_CFG_REPEATED */
@@ -63,6 +66,10 @@ struct tp_cfg_field {
 	const char *accept;
 	const char *hint; /* TP_CFG_UNSUPPORTED, TP_CFG_REMOVED: appended to the reason */
 	size_t mark_off;  /* TP_CFG_MARK(type, field): records where the value stood; 0: none */
+	/* The proto oneof the field belongs to: a TP_CFG_REQUIRED member is not missing when
+	 * another member of the same oneof is given (one tcpproxy does not serve, say, which
+	 * reports its own error). */
+	const char *oneof;
 };
 
 /* Offsets are stored plus one so that 0 can mean "no mark". */

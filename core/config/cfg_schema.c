@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/config/config.h"
 #include "core/base/duration.h"
@@ -63,8 +64,23 @@ void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
 	ctx->path_len = (size_t)n < sizeof(ctx->path) ? (size_t)n : sizeof(ctx->path) - 1;
 }
 
-void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
-		   const char *fmt, va_list ap)
+static int add_line(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add_line(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, warning, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void report(struct tp_cfg_ctx *ctx, bool warning, uint32_t line, uint32_t col,
+		   const char *key, const char *fmt, va_list ap)
 {
 	char reason[512];
 	size_t old = ctx->path_len;
@@ -72,11 +88,19 @@ void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const ch
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	if (key)
 		tp_cfg_path_push(ctx, key);
-	ctx->n_errors++;
-	if (tp_cfg_errors_add(ctx->errs, line, col, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s", ctx->file,
-			      line, col, ctx->path_len ? ctx->path : "(root)", reason))
+	if (!warning)
+		ctx->n_errors++;
+	if (add_line(ctx->errs, warning, line, col, "%s:%" PRIu32 ":%" PRIu32 ": %s: %s%s",
+		     ctx->file, line, col, ctx->path_len ? ctx->path : "(root)",
+		     warning ? "warning: " : "", reason))
 		ctx->oom = true;
 	tp_cfg_path_pop(ctx, old);
+}
+
+void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
+		   const char *fmt, va_list ap)
+{
+	report(ctx, false, line, col, key, fmt, ap);
 }
 
 void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
@@ -97,6 +121,26 @@ void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char 
 	va_start(ap, fmt);
 	tp_cfg_verror(ctx, m.line, m.col, key, fmt, ap);
 	va_end(ap);
+}
+
+void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(ctx, true, m.line, m.col, key, fmt, ap);
+	va_end(ap);
+}
+
+void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *value, void *obj)
+{
+	if (value->len > TP_CFG_STAT_NAME_MAX)
+		tp_cfg_error(ctx, value, NULL,
+			     "is %zu characters long: tcpproxy's stats take names of at most %d "
+			     "characters (see docs/envoy-compat.md)",
+			     value->len, TP_CFG_STAT_NAME_MAX);
 }
 
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node)
@@ -168,6 +212,7 @@ static void set_defaults(const struct tp_cfg_schema *s, void *obj)
 			*(uint32_t *)p = (uint32_t)f->def;
 			break;
 		case TP_CFG_UINT32_OPT:
+		case TP_CFG_INT64:
 		case TP_CFG_DURATION:
 			*(int64_t *)p = f->def;
 			break;
@@ -262,17 +307,18 @@ static int decode_bool(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, bool *d
 	return -EINVAL;
 }
 
-static int decode_uint(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
-		       const struct tp_ynode *v, int64_t *out)
+/* An integer within the row's bounds; what names the type for "expected ..." messages. */
+static int decode_int(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+		      const struct tp_ynode *v, const char *what, int64_t *out)
 {
 	int64_t x;
 	int ret;
 
-	if (!expect_scalar(ctx, v, "an unsigned integer"))
+	if (!expect_scalar(ctx, v, what))
 		return -EINVAL;
 	ret = parse_int(v->str, &x);
 	if (ret == -EINVAL) {
-		tp_cfg_error(ctx, v, NULL, "expected an unsigned integer, got \"%s\"", v->str);
+		tp_cfg_error(ctx, v, NULL, "expected %s, got \"%s\"", what, v->str);
 		return ret;
 	}
 	if (ret || x < f->min || x > f->max) {
@@ -284,31 +330,92 @@ static int decode_uint(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	return 0;
 }
 
+/* google.protobuf.Duration as a message, which protobuf's JSON parser in Envoy reads too. */
+struct duration_msg {
+	int64_t seconds;
+	int64_t nanos;
+};
+
+static const struct tp_cfg_field duration_msg_fields[] = {
+	{.key = "seconds",
+	 .type = TP_CFG_INT64,
+	 .off = offsetof(struct duration_msg, seconds),
+	 .min = -TP_DURATION_MAX_SECONDS,
+	 .max = TP_DURATION_MAX_SECONDS},
+	{.key = "nanos",
+	 .type = TP_CFG_INT64,
+	 .off = offsetof(struct duration_msg, nanos),
+	 .min = -999999999,
+	 .max = 999999999},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema duration_msg_schema = {
+	.name = "google.protobuf.Duration",
+	.size = sizeof(struct duration_msg),
+	.fields = duration_msg_fields,
+};
+
+/* {seconds: S, nanos: N} to its JSON text "S.NNNs", for the same checks and messages as the
+ * string form. Returns 0 or -EINVAL, reported. */
+static int duration_msg_text(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, char *buf,
+			     size_t size)
+{
+	struct duration_msg d = {0};
+	size_t len;
+
+	if (tp_cfg_decode(ctx, &duration_msg_schema, v, &d))
+		return -EINVAL;
+	/* protobuf: a nonzero nanos has the sign of a nonzero seconds. */
+	if ((d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0)) {
+		tp_cfg_error(ctx, v, NULL,
+			     "bad duration: seconds and nanos must have the same sign");
+		return -EINVAL;
+	}
+	if (d.seconds < 0 || d.nanos < 0) {
+		tp_cfg_error(ctx, v, NULL, "bad duration: negative durations are not allowed");
+		return -EINVAL;
+	}
+	snprintf(buf, size, "%" PRId64 ".%09" PRId64, d.seconds, d.nanos);
+	len = strlen(buf);
+	while (buf[len - 1] == '0')
+		len--;
+	if (buf[len - 1] == '.')
+		len--;
+	snprintf(buf + len, size - len, "s");
+	return 0;
+}
+
 static int decode_duration(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 			   const struct tp_ynode *v, int64_t *dst)
 {
-	const char *why;
-	char bound[32];
+	const char *why, *text = v->str;
+	char bound[32], msg[48];
 	int64_t ms;
 
-	if (v->type != TP_YNODE_SCALAR) {
-		tp_cfg_error(ctx, v, NULL, "expected a duration string like \"5s\", got %s",
+	if (v->type == TP_YNODE_MAP) {
+		if (duration_msg_text(ctx, v, msg, sizeof(msg)))
+			return -EINVAL;
+		text = msg;
+	} else if (v->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, v, NULL,
+			     "expected a duration string like \"5s\" (or {seconds: 5}), got %s",
 			     tp_ynode_kind_name(v));
 		return -EINVAL;
 	}
-	if (tp_duration_parse(v->str, &ms, &why)) {
-		tp_cfg_error(ctx, v, NULL, "bad duration \"%s\": %s", v->str, why);
+	if (tp_duration_parse(text, &ms, &why)) {
+		tp_cfg_error(ctx, v, NULL, "bad duration \"%s\": %s", text, why);
 		return -EINVAL;
 	}
 	if (ms < f->min) {
 		tp_duration_format(f->min, bound, sizeof(bound));
-		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too short: the least is %s", v->str,
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too short: the least is %s", text,
 			     bound);
 		return -EINVAL;
 	}
 	if (ms > f->max) {
 		tp_duration_format(f->max, bound, sizeof(bound));
-		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too long: the most is %s", v->str,
+		tp_cfg_error(ctx, v, NULL, "duration \"%s\" is too long: the most is %s", text,
 			     bound);
 		return -EINVAL;
 	}
@@ -316,16 +423,29 @@ static int decode_duration(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	return 0;
 }
 
-static void enum_names(const struct tp_cfg_enum *e, char *buf, size_t size)
+/* The names of e whose unsupported flag is as asked, "A, B or C" (last joined by conj); "" if
+ * none. */
+static void enum_names(const struct tp_cfg_enum *e, bool unsupported, const char *conj, char *buf,
+		       size_t size)
 {
-	size_t len = 0;
+	size_t len = 0, n = 0, i = 0;
 
+	for (const struct tp_cfg_enum *x = e; x->name; x++)
+		n += x->unsupported == unsupported;
 	buf[0] = '\0';
 	for (; e->name && len < size; e++) {
-		int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", e->name);
+		const char *sep = ", ";
+		int w;
 
-		if (n > 0)
-			len += (size_t)n;
+		if (e->unsupported != unsupported)
+			continue;
+		if (++i == 1)
+			sep = "";
+		else if (i == n)
+			sep = conj;
+		w = snprintf(buf + len, size - len, "%s%s", sep, e->name);
+		if (w > 0)
+			len += (size_t)w;
 	}
 }
 
@@ -333,7 +453,7 @@ static int decode_enum(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		       const struct tp_ynode *v, int *dst)
 {
 	const struct tp_cfg_enum *e, *hit = NULL;
-	char names[256];
+	char names[256], others[256];
 	int64_t num;
 
 	if (!expect_scalar(ctx, v, "an enum name"))
@@ -345,15 +465,19 @@ static int decode_enum(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 				hit = e;
 		}
 	} else {
+		/* Envoy parses JSON with protobuf's case_insensitive_enum_parsing (MessageUtil::
+		 * loadFromJson): "static", "round_robin" and "tcp" are its enum values too. */
 		for (e = f->enums; e->name && !hit; e++) {
-			if (!strcmp(e->name, v->str))
+			if (!strcasecmp(e->name, v->str))
 				hit = e;
 		}
 	}
 	if (!hit) {
-		enum_names(f->enums, names, sizeof(names));
-		tp_cfg_error(ctx, v, NULL, "unknown value \"%s\"; expected one of %s", v->str,
-			     names);
+		enum_names(f->enums, false, " or ", names, sizeof(names));
+		enum_names(f->enums, true, " and ", others, sizeof(others));
+		tp_cfg_error(ctx, v, NULL, "unknown value \"%s\"; expected %s%s%s%s", v->str, names,
+			     others[0] ? " (Envoy also has " : "", others,
+			     others[0] ? ", not supported yet by tcpproxy)" : "");
 		return -EINVAL;
 	}
 	if (hit->unsupported) {
@@ -370,24 +494,31 @@ static int decode_repeated(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 {
 	void **arr = at_off(obj, f->off);
 	size_t *count = at_off(obj, f->count_off);
+	struct tp_ynode *const *items = v->items;
+	size_t n = v->n;
 	int ret = 0;
 
-	if (v->type != TP_YNODE_SEQ) {
+	/* protobuf's JSON parser in Envoy takes one message where a list of them is expected, and
+	 * Envoy's own test bootstraps write "listeners:" or "clusters:" that way. */
+	if (v->type == TP_YNODE_MAP) {
+		items = (struct tp_ynode *const *)&v;
+		n = 1;
+	} else if (v->type != TP_YNODE_SEQ) {
 		tp_cfg_error(ctx, v, NULL, "expected a list, got %s", tp_ynode_kind_name(v));
 		return -EINVAL;
 	}
-	if (!v->n)
+	if (!n)
 		return 0;
-	*arr = calloc(v->n, f->sub->size);
+	*arr = calloc(n, f->sub->size);
 	if (!*arr) {
 		ctx->oom = true;
 		return -ENOMEM;
 	}
-	*count = v->n;
-	for (size_t i = 0; i < v->n; i++) {
+	*count = n;
+	for (size_t i = 0; i < n; i++) {
 		size_t old = tp_cfg_path_push_index(ctx, i);
 
-		if (tp_cfg_decode(ctx, f->sub, v->items[i], (char *)*arr + i * f->sub->size))
+		if (tp_cfg_decode(ctx, f->sub, items[i], (char *)*arr + i * f->sub->size))
 			ret = -EINVAL;
 		tp_cfg_path_pop(ctx, old);
 	}
@@ -421,12 +552,17 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 		ret = decode_bool(ctx, v, p);
 		break;
 	case TP_CFG_UINT32:
-		ret = decode_uint(ctx, f, v, &x);
+		ret = decode_int(ctx, f, v, "an unsigned integer", &x);
 		if (!ret)
 			*(uint32_t *)p = (uint32_t)x;
 		break;
 	case TP_CFG_UINT32_OPT:
-		ret = decode_uint(ctx, f, v, &x);
+		ret = decode_int(ctx, f, v, "an unsigned integer", &x);
+		if (!ret)
+			*(int64_t *)p = x;
+		break;
+	case TP_CFG_INT64:
+		ret = decode_int(ctx, f, v, "an integer", &x);
 		if (!ret)
 			*(int64_t *)p = x;
 		break;
@@ -464,6 +600,19 @@ static int decode_value(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 	if (f->mark_off)
 		*(struct tp_cfg_mark *)at_off(obj, f->mark_off - 1) = tp_cfg_mark_of(v);
 	return ret;
+}
+
+/* Whether another member of f's oneof was given (given[] is indexed like s->fields). */
+static bool oneof_given(const struct tp_cfg_schema *s, const struct tp_cfg_field *f,
+			const bool *given)
+{
+	for (size_t i = 0; f->oneof && s->fields[i].key; i++) {
+		const struct tp_cfg_field *o = &s->fields[i];
+
+		if (o != f && given[i] && o->oneof && !strcmp(o->oneof, f->oneof))
+			return true;
+	}
+	return false;
 }
 
 int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
@@ -521,7 +670,7 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 		for (size_t i = 0; i < n_fields; i++) {
 			const struct tp_cfg_field *f = &s->fields[i];
 
-			if ((f->flags & TP_CFG_REQUIRED) && !given[i])
+			if ((f->flags & TP_CFG_REQUIRED) && !given[i] && !oneof_given(s, f, given))
 				tp_cfg_error(ctx, node, f->key, "missing required field");
 		}
 	}

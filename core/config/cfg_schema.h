@@ -7,6 +7,32 @@
 #include "core/config/cfg_schema-t.h"
 #include "core/config/ynode-t.h"
 
+/* Rows that say what tcpproxy does with an Envoy field it does not read. */
+#define UNSUPPORTED(k)                               \
+	{                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED \
+	}
+/* Envoy's default, which tcpproxy does anyway, is accepted (see enum tp_cfg_type). */
+/* A member of a proto oneof tcpproxy does not serve (see tp_cfg_field.oneof). */
+#define UNSUPPORTED_ONEOF(k, group)                                  \
+	{                                                            \
+		.key = k, .type = TP_CFG_UNSUPPORTED, .oneof = group \
+	}
+#define UNSUPPORTED_BUT(k, ok)                                     \
+	{                                                          \
+		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
+	}
+/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
+ * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
+#define IGNORED(k)                               \
+	{                                        \
+		.key = k, .type = TP_CFG_IGNORED \
+	}
+#define REMOVED(k, why)                                       \
+	{                                                     \
+		.key = k, .type = TP_CFG_REMOVED, .hint = why \
+	}
+
 void tp_cfg_ctx_init(struct tp_cfg_ctx *ctx, const char *file, struct tp_cfg_errors *errs);
 
 /* Stores every row's default into obj, then decodes mapping node into it: unknown keys, wrong
@@ -29,13 +55,24 @@ void tp_cfg_path_pop(struct tp_cfg_ctx *ctx, size_t len);
 void tp_cfg_path_set(struct tp_cfg_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Reports "FILE:LINE:COL: path[.key]: reason" at node at (or at mark m). */
+/* Reports "FILE:LINE:COL: path[.key]: reason" at node at (or at mark m). Each error makes the
+ * decode that reported it, and the load, fail. */
 void tp_cfg_error(struct tp_cfg_ctx *ctx, const struct tp_ynode *at, const char *key,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void tp_cfg_error_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
 		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void tp_cfg_verror(struct tp_cfg_ctx *ctx, uint32_t line, uint32_t col, const char *key,
 		   const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* Reports "FILE:LINE:COL: path[.key]: warning: reason": something Envoy loads anyway, which
+ * neither the decode nor the load fails for. */
+void tp_cfg_warn_mark(struct tp_cfg_ctx *ctx, struct tp_cfg_mark m, const char *key,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Row check of a TP_CFG_STRING that names a stats scope (a stat_prefix): at most
+ * TP_CFG_STAT_NAME_MAX characters. */
+void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *value, void *obj);
 
 /* Where node stands, as a mark to keep for checks after decoding. */
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);

@@ -21,6 +21,12 @@
 #define TP_DEFAULT_IDLE_TIMEOUT	   (3600 * 1000)
 #define TP_MAX_EARLY_DATA_BYTES	   (1024u * 1024u)
 
+/* The longest stats scope name the shared stats segment holds, in characters (shm/stats-t.h's
+ * TP_STATS_NAME_MAX less its NUL; filters/tcp_proxy.c checks that they agree): each cluster
+ * name, each "<cluster>::<host address>" and each stat_prefix must fit, or the generation could
+ * not register its stats and would not start. */
+#define TP_CFG_STAT_NAME_MAX 239
+
 struct tp_filter_ops;
 struct tp_listener_filter_ops;
 struct tp_transport_ops;
@@ -64,7 +70,7 @@ struct tp_cluster_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_endpoint_cfg *endpoints;
 	size_t n_endpoints;
-	/* The upstream's transport socket (core/conn/transport-t.h); NULL: raw_buffer. */
+	/* Its transport_socket toward the hosts (core/conn/transport.h); NULL: raw_buffer. */
 	const struct tp_transport_ops *transport;
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
@@ -124,7 +130,7 @@ struct tp_filter_chain_cfg {
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
 	uint32_t state_bytes; /* the filters' per-connection state and timers, all together */
-	/* The downstream's transport socket (core/conn/transport-t.h); NULL: raw_buffer. */
+	/* Its transport_socket toward the client (core/conn/transport.h); NULL: raw_buffer. */
 	const struct tp_transport_ops *transport;
 };
 
@@ -159,11 +165,14 @@ struct tp_admin_cfg {
 };
 
 /* Problems found while loading, each "FILE:LINE:COL: dotted.path: reason", kept sorted by
- * line then column (stable), which is file order. */
+ * line then column (stable), which is file order. A warning ("dotted.path: warning: reason")
+ * is a problem Envoy loads anyway: it is reported and does not fail the load. */
 struct tp_cfg_errors {
 	char **lines;
 	size_t n, cap;
 	struct tp_cfg_mark *marks; /* marks[i] is where lines[i] points; line 0: the whole file */
+	bool *warning;		   /* warning[i]: lines[i] is a warning */
+	size_t n_warnings;	   /* of n */
 };
 
 struct tp_config {

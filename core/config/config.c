@@ -5,51 +5,32 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config/cfg_schema.h"
+#include "core/conn/transport.h"
 #include "core/filter.h"
+#include "core/config/v2_api.h"
 #include "core/config/ynode.h"
-
-#define UNSUPPORTED(k)                               \
-	{                                            \
-		.key = k, .type = TP_CFG_UNSUPPORTED \
-	}
-#define UNSUPPORTED_BUT(k, ok)                                     \
-	{                                                          \
-		.key = k, .type = TP_CFG_UNSUPPORTED, .accept = ok \
-	}
-/* Fields most real Envoy files carry that mean nothing to tcpproxy (no management server to
- * identify to, no admin access log yet): refusing them would stop a config loading unchanged. */
-#define IGNORED(k)                               \
-	{                                        \
-		.key = k, .type = TP_CFG_IGNORED \
-	}
-#define REMOVED(k, why)                                       \
-	{                                                     \
-		.key = k, .type = TP_CFG_REMOVED, .hint = why \
-	}
 
 /* ---- errors ---- */
 
-int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+int tp_cfg_errors_vadd(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		       const char *fmt, va_list ap)
 {
 	struct tp_cfg_mark m = {.line = line, .col = col};
-	va_list ap;
 	char *text;
 	size_t at;
-	int n;
 
-	va_start(ap, fmt);
-	n = vasprintf(&text, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (vasprintf(&text, fmt, ap) < 0)
 		return -ENOMEM;
 	if (errs->n == errs->cap) {
 		size_t cap = errs->cap ? errs->cap * 2 : 16;
 		char **lines = realloc(errs->lines, cap * sizeof(*lines));
 		struct tp_cfg_mark *marks;
+		bool *warn;
 
 		if (!lines)
 			goto out_free_text;
@@ -58,6 +39,10 @@ int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, c
 		if (!marks)
 			goto out_free_text;
 		errs->marks = marks;
+		warn = realloc(errs->warning, cap * sizeof(*warn));
+		if (!warn)
+			goto out_free_text;
+		errs->warning = warn;
 		errs->cap = cap;
 	}
 	/* After every line at or before (line, col): file order, ties in the order reported. */
@@ -67,14 +52,41 @@ int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, c
 		at--;
 	memmove(&errs->lines[at + 1], &errs->lines[at], (errs->n - at) * sizeof(*errs->lines));
 	memmove(&errs->marks[at + 1], &errs->marks[at], (errs->n - at) * sizeof(*errs->marks));
+	memmove(&errs->warning[at + 1], &errs->warning[at],
+		(errs->n - at) * sizeof(*errs->warning));
 	errs->lines[at] = text;
 	errs->marks[at] = m;
+	errs->warning[at] = warning;
 	errs->n++;
+	errs->n_warnings += warning;
 	return 0;
 
 out_free_text:
 	free(text);
 	return -ENOMEM;
+}
+
+int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, false, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int tp_cfg_errors_add_warning(struct tp_cfg_errors *errs, uint32_t line, uint32_t col,
+			      const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = tp_cfg_errors_vadd(errs, true, line, col, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 void tp_cfg_errors_print(const struct tp_cfg_errors *errs, FILE *f)
@@ -89,6 +101,7 @@ void tp_cfg_errors_free(struct tp_cfg_errors *errs)
 		free(errs->lines[i]);
 	free(errs->lines);
 	free(errs->marks);
+	free(errs->warning);
 	memset(errs, 0, sizeof(*errs));
 }
 
@@ -126,8 +139,9 @@ static const struct tp_cfg_field socket_address_fields[] = {
 	 .off = offsetof(struct sock_tmp, port),
 	 .min = 0,
 	 .max = UINT32_MAX,
-	 .def = -1},
-	UNSUPPORTED("named_port"),
+	 .def = -1,
+	 .oneof = "port_specifier"},
+	UNSUPPORTED_ONEOF("named_port", "port_specifier"),
 	UNSUPPORTED("resolver_name"),
 	UNSUPPORTED_BUT("ipv4_compat", "false"),
 	UNSUPPORTED("network_namespace_filepath"),
@@ -210,9 +224,10 @@ static const struct tp_cfg_field address_fields[] = {
 	 .type = TP_CFG_CUSTOM,
 	 .flags = TP_CFG_REQUIRED,
 	 .off = 0,
-	 .decode = decode_socket_address},
-	UNSUPPORTED("pipe"),
-	UNSUPPORTED("envoy_internal_address"),
+	 .decode = decode_socket_address,
+	 .oneof = "address"},
+	UNSUPPORTED_ONEOF("pipe", "address"),
+	UNSUPPORTED_ONEOF("envoy_internal_address", "address"),
 	{.key = NULL},
 };
 
@@ -223,7 +238,155 @@ static const struct tp_cfg_schema address_schema = {
 	.fields = address_fields,
 };
 
+/* ---- envoy.config.core.v3.TransportSocket ---- */
+
+#define RAW_BUFFER_NAME "envoy.transport_sockets.raw_buffer"
+#define RAW_BUFFER_TYPE "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+
+/* TransportSocket as written. */
+struct transport_tmp {
+	char *name;
+	const struct tp_transport_ops *ops;
+	bool typed; /* typed_config picked the transport (the name is then only a label) */
+	struct tp_cfg_mark name_mark;
+};
+
+/* RawBuffer has no field: any key in its typed_config is unknown. */
+static const struct tp_cfg_field raw_buffer_fields[] = {
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema raw_buffer_schema = {
+	.name = RAW_BUFFER_TYPE,
+	.size = 0,
+	.fields = raw_buffer_fields,
+	.any = true,
+};
+
+static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+					 const struct tp_ynode *v, void *obj)
+{
+	struct transport_tmp *t = obj;
+	const struct tp_ynode *type;
+	const char *url, *msg, *v3;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping with \"@type\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	type = tp_ynode_map_get(v, "@type");
+	if (!type || type->type != TP_YNODE_SCALAR || tp_ynode_is_null(type)) {
+		tp_cfg_error(ctx, type ? type : v, type ? "@type" : NULL,
+			     "missing \"@type\" (a type URL string)");
+		return -EINVAL;
+	}
+	url = type->str;
+	msg = strrchr(url, '/');
+	msg = msg ? msg + 1 : url;
+	t->typed = true;
+	if (!strcmp(msg, RAW_BUFFER_TYPE)) {
+		t->ops = &tp_transport_raw;
+		return tp_cfg_decode(ctx, &raw_buffer_schema, v, NULL);
+	}
+	v3 = tp_v2_api_successor(url);
+	if (v3)
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			     "type.googleapis.com/%s%s",
+			     url, v3,
+			     strcmp(v3, RAW_BUFFER_TYPE) ? ", not supported yet by tcpproxy (see "
+							   "docs/envoy-compat.md)"
+							 : "");
+	else
+		tp_cfg_error(ctx, type, "@type",
+			     "transport socket \"%s\" is not supported yet by tcpproxy: it has "
+			     "plain TCP, " RAW_BUFFER_TYPE " (see docs/envoy-compat.md)",
+			     url);
+	return -EINVAL;
+}
+
+static void transport_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct transport_tmp *t = obj;
+
+	/* Without typed_config Envoy picks the factory by name. */
+	if (t->typed || !t->name)
+		return;
+	if (!strcmp(t->name, RAW_BUFFER_NAME))
+		t->ops = &tp_transport_raw;
+	else
+		tp_cfg_error_mark(
+			ctx, t->name_mark, "name",
+			"transport socket \"%s\" is not supported yet by tcpproxy: it has "
+			"plain TCP, " RAW_BUFFER_NAME " (see docs/envoy-compat.md)",
+			t->name);
+}
+
+static const struct tp_cfg_field transport_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct transport_tmp, name),
+	 .mark_off = TP_CFG_MARK(struct transport_tmp, name_mark)},
+	{.key = "typed_config", .type = TP_CFG_CUSTOM, .decode = decode_transport_typed_config},
+	REMOVED("config", "use typed_config with an \"@type\""),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema transport_schema = {
+	.name = "envoy.config.core.v3.TransportSocket",
+	.size = sizeof(struct transport_tmp),
+	.fields = transport_fields,
+	.post = transport_post,
+};
+
+/* A filter chain's or a cluster's transport_socket: the transport's ops go to f->off (the
+ * connection gives that side this transport). Plain TCP (raw_buffer) is what tcpproxy does;
+ * anything else is not served yet. */
+static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				   const struct tp_ynode *v, void *obj)
+{
+	struct transport_tmp t = {.ops = &tp_transport_raw};
+	int ret;
+
+	ret = tp_cfg_decode(ctx, &transport_schema, v, &t);
+	if (!ret)
+		*(const struct tp_transport_ops **)((char *)obj + f->off) = t.ops;
+	tp_cfg_free(&transport_schema, &t);
+	return ret;
+}
+
 /* ---- envoy.config.listener.v3.Filter ---- */
+
+/* A v2 @type: name the v3 message that replaced it, and whether tcpproxy has that filter. */
+static void report_v2_filter(struct tp_cfg_ctx *ctx, const struct tp_ynode *type, const char *url)
+{
+	const char *v3 = tp_v2_api_successor(url);
+	char v3_url[256];
+
+	if (!v3) {
+		tp_cfg_error(
+			ctx, type, "@type",
+			"unsupported @type \"%s\": Envoy's v2 API was removed; its v3 "
+			"replacement is an envoy.extensions.* type, and tcpproxy has no filter "
+			"of that type (see docs/envoy-compat.md)",
+			url);
+		return;
+	}
+	snprintf(v3_url, sizeof(v3_url), "type.googleapis.com/%s", v3);
+	if (tp_filter_find_by_type_url(v3_url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; use its v3 "
+			     "type, %s",
+			     url, v3_url);
+	else
+		tp_cfg_error(
+			ctx, type, "@type",
+			"unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			"%s, and tcpproxy has no filter of that type (see docs/envoy-compat.md)",
+			url, v3_url);
+}
 
 static int decode_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 			       const struct tp_ynode *v, void *obj)
@@ -256,13 +419,8 @@ static int decode_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field
 				"unsupported @type \"%s\": TypedStruct is not supported yet by "
 				"tcpproxy (see docs/envoy-compat.md)",
 				url);
-		else if (strstr(url, ".v2.") || strstr(url, ".v2alpha"))
-			tp_cfg_error(
-				ctx, type, "@type",
-				"unsupported @type \"%s\": Envoy's v2 API was removed; use the v3 "
-				"type, e.g. type.googleapis.com/"
-				"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-				url);
+		else if (tp_v2_api_is_v2(url))
+			report_v2_filter(ctx, type, url);
 		else
 			tp_cfg_error(
 				ctx, type, "@type",
@@ -369,7 +527,10 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	UNSUPPORTED("filter_chain_match"),
 	UNSUPPORTED("use_proxy_proto"),
 	UNSUPPORTED("metadata"),
-	UNSUPPORTED("transport_socket"),
+	{.key = "transport_socket",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_filter_chain_cfg, transport),
+	 .decode = decode_transport_socket},
 	UNSUPPORTED("transport_socket_connect_timeout"),
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
@@ -390,6 +551,9 @@ static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, vo
 	struct tp_listener_cfg *l = obj;
 	const struct tp_ynode *chains = tp_cfg_find(map, "filter_chains");
 
+	/* Envoy's internal listener needs no address; tcpproxy reports it as not supported. */
+	if (!tp_cfg_find(map, "address") && !tp_cfg_find(map, "internal_listener"))
+		tp_cfg_error(ctx, map, "address", "missing required field");
 	/* A list that failed to decode has its own error already. */
 	if (!chains || (chains->type == TP_YNODE_SEQ && !chains->n))
 		tp_cfg_error(ctx, chains ? chains : map, "filter_chains",
@@ -411,9 +575,9 @@ static const struct tp_cfg_field listener_fields[] = {
 	 .type = TP_CFG_STRING,
 	 .off = offsetof(struct tp_listener_cfg, name),
 	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, name_mark)},
+	/* Required unless internal_listener is given (listener_post). */
 	{.key = "address",
 	 .type = TP_CFG_MESSAGE,
-	 .flags = TP_CFG_REQUIRED,
 	 .off = offsetof(struct tp_listener_cfg, addr),
 	 .sub = &address_schema,
 	 .mark_off = TP_CFG_MARK(struct tp_listener_cfg, addr_mark)},
@@ -496,14 +660,15 @@ static const struct tp_cfg_field lb_endpoint_fields[] = {
 	 .type = TP_CFG_MESSAGE,
 	 .flags = TP_CFG_REQUIRED,
 	 .off = 0,
-	 .sub = &endpoint_schema},
+	 .sub = &endpoint_schema,
+	 .oneof = "host_identifier"},
 	{.key = "load_balancing_weight",
 	 .type = TP_CFG_UINT32,
 	 .off = offsetof(struct tp_endpoint_cfg, weight),
 	 .min = 1,
 	 .max = UINT32_MAX,
 	 .def = 1},
-	UNSUPPORTED("endpoint_name"),
+	UNSUPPORTED_ONEOF("endpoint_name", "host_identifier"),
 	UNSUPPORTED("health_status"),
 	UNSUPPORTED("metadata"),
 	{.key = NULL},
@@ -639,6 +804,33 @@ static const struct tp_cfg_enum lb_policy_enum[] = {
 	{.name = NULL},
 };
 
+/* The cluster's stats scopes are cluster.<name> and host.<name>::<address>: both must fit. */
+static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	const struct tp_cluster_cfg *c = obj;
+	size_t len = c->name ? strlen(c->name) : 0;
+
+	if (len > TP_CFG_STAT_NAME_MAX) {
+		tp_cfg_error_mark(ctx, c->name_mark, "name",
+				  "is %zu characters long: tcpproxy's stats take names of at most "
+				  "%d characters (see docs/envoy-compat.md)",
+				  len, TP_CFG_STAT_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; c->name && i < c->n_endpoints; i++) {
+		size_t host = len + 2 + strlen(c->endpoints[i].addr.text);
+
+		if (host <= TP_CFG_STAT_NAME_MAX)
+			continue;
+		tp_cfg_error_mark(ctx, c->name_mark, "name",
+				  "is %zu characters long: with endpoint %s its host stats name "
+				  "(<name>::<address>) is %zu, more than the %d tcpproxy's stats "
+				  "take (see docs/envoy-compat.md)",
+				  len, c->endpoints[i].addr.text, host, TP_CFG_STAT_NAME_MAX);
+		break;
+	}
+}
+
 static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "name",
 	 .type = TP_CFG_STRING,
@@ -706,7 +898,10 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("least_request_lb_config"),
 	UNSUPPORTED("round_robin_lb_config"),
 	UNSUPPORTED("common_lb_config"),
-	UNSUPPORTED("transport_socket"),
+	{.key = "transport_socket",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_cluster_cfg, transport),
+	 .decode = decode_transport_socket},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("protocol_selection"),
 	UNSUPPORTED("upstream_connection_options"),
@@ -729,6 +924,7 @@ static const struct tp_cfg_schema cluster_schema = {
 	.size = sizeof(struct tp_cluster_cfg),
 	.fields = cluster_fields,
 	.mark_off = TP_CFG_MARK(struct tp_cluster_cfg, mark),
+	.post = cluster_post,
 };
 
 /* ---- envoy.config.bootstrap.v3.Bootstrap ---- */
@@ -782,6 +978,22 @@ static const struct tp_cfg_schema admin_schema = {
 	.post = admin_post,
 };
 
+static const struct tp_cfg_field cluster_manager_fields[] = {
+	UNSUPPORTED("local_cluster_name"),
+	UNSUPPORTED("outlier_detection"),
+	UNSUPPORTED("upstream_bind_config"),
+	UNSUPPORTED("load_stats_config"),
+	UNSUPPORTED_BUT("enable_deferred_cluster_creation", "false"),
+	{.key = NULL},
+};
+
+/* envoy.config.bootstrap.v3.ClusterManager: no field is served, so it writes nothing. */
+static const struct tp_cfg_schema cluster_manager_schema = {
+	.name = "envoy.config.bootstrap.v3.ClusterManager",
+	.size = 0,
+	.fields = cluster_manager_fields,
+};
+
 static const struct tp_cfg_field bootstrap_fields[] = {
 	{.key = "static_resources",
 	 .type = TP_CFG_MESSAGE,
@@ -794,7 +1006,8 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	IGNORED("node"),
 	UNSUPPORTED("node_context_params"),
 	UNSUPPORTED("dynamic_resources"),
-	UNSUPPORTED("cluster_manager"),
+	/* Empty, it sets nothing: Envoy's defaults are tcpproxy's. */
+	{.key = "cluster_manager", .type = TP_CFG_MESSAGE, .sub = &cluster_manager_schema},
 	UNSUPPORTED("hds_config"),
 	UNSUPPORTED("flags_path"),
 	UNSUPPORTED("stats_sinks"),

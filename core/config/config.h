@@ -2,13 +2,16 @@
 #ifndef TP_CONFIG_H
 #define TP_CONFIG_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/config/config-t.h"
 
-/* Reads, decodes and cross-checks path. Returns 0 with *out set; -EINVAL with every problem in
- * errs; or -errno (-ENOENT, -EACCES, -ENOMEM, ...) when the file cannot be read, with one line in
- * errs too. errs must start zeroed (or hold earlier lines, which are kept). */
+/* Reads, decodes and cross-checks path. Returns 0 with *out set and errs holding only warnings
+ * (if any); -EINVAL with every problem in errs, warnings included; or -errno (-ENOENT, -EACCES,
+ * -ENOMEM, ...) when the file cannot be read, with one line in errs too. errs must start zeroed
+ * (or hold earlier lines, which are kept). */
 int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs);
 void tp_config_free(struct tp_config *cfg);
 
@@ -18,6 +21,11 @@ int tp_config_cluster_index(const struct tp_config *cfg, const char *name);
 /* Adds a formatted line, kept in file order by (line, col). Returns 0 or -ENOMEM. */
 int tp_cfg_errors_add(struct tp_cfg_errors *errs, uint32_t line, uint32_t col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same for a warning (the caller writes "warning: " into the text). */
+int tp_cfg_errors_add_warning(struct tp_cfg_errors *errs, uint32_t line, uint32_t col,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int tp_cfg_errors_vadd(struct tp_cfg_errors *errs, bool warning, uint32_t line, uint32_t col,
+		       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 /* One line each, in file order. */
 void tp_cfg_errors_print(const struct tp_cfg_errors *errs, FILE *f);
 void tp_cfg_errors_free(struct tp_cfg_errors *errs);

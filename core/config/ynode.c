@@ -37,13 +37,20 @@ struct builder {
 	struct tp_yerror *err;
 };
 
+/* libyaml counts from 0 in size_t; positions are kept 1-based in 32 bits, which only a file of
+ * 4 GiB outgrows: past that a position stays at the largest one it can say, never wraps. */
+static uint32_t position(size_t zero_based)
+{
+	return zero_based < UINT32_MAX ? (uint32_t)zero_based + 1 : UINT32_MAX;
+}
+
 static void set_error(struct builder *b, const yaml_mark_t *mark, const char *fmt, const char *arg)
 {
 	struct tp_yerror *e = b->err;
 	size_t len = 0;
 
-	e->line = mark->line + 1;
-	e->col = mark->column + 1;
+	e->line = position(mark->line);
+	e->col = position(mark->column);
 	snprintf(e->reason, sizeof(e->reason), fmt, arg);
 
 	/* The path of the value being read: each open mapping adds its pending key, each open
@@ -71,8 +78,8 @@ static struct tp_ynode *new_node(struct builder *b, enum tp_ynode_type type,
 	if (!n)
 		return NULL;
 	n->type = type;
-	n->line = mark->line + 1;
-	n->col = mark->column + 1;
+	n->line = position(mark->line);
+	n->col = position(mark->column);
 	n->expanded = 1;
 	n->next_alloc = b->doc->nodes;
 	b->doc->nodes = n;

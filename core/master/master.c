@@ -726,6 +726,8 @@ static void reload(struct master *m)
 		reload_failed(m, why);
 		return;
 	}
+	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
+		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
 	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why))) {
 		reload_failed(m, why);

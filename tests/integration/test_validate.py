@@ -1,9 +1,13 @@
-"""--mode validate: every example in etc/ loads; every broken fixture prints its expected lines."""
+"""--mode validate: every example in etc/ loads; every broken fixture prints its expected lines;
+every warning fixture loads and prints its warnings."""
 import glob
 import os
+import re
+import signal
 import subprocess
 
-from harness import ROOT, TCPPROXY, check
+from harness import (ROOT, TCPPROXY, Proxy, bootstrap, check, cluster_yaml, connect, free_port,
+                     listener_yaml, wait_for)
 
 
 def validate(path):
@@ -33,6 +37,51 @@ def test_every_broken_fixture_prints_its_expected_errors():
         check(r.stdout == "", "%s: nothing started or printed on stdout" % rel)
 
 
+def test_every_warning_fixture_loads_and_prints_its_warnings():
+    fixtures = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "warn", "*.yaml")))
+    check(fixtures, "warning fixtures present")
+    for f in fixtures:
+        rel = os.path.relpath(f, ROOT)
+        with open(f[:-len(".yaml")] + ".expected") as e:
+            want = e.read()
+        r = validate(rel)
+        check(r.returncode == 0, "%s: exit %d, want 0\n%s" % (rel, r.returncode, r.stderr))
+        check(want and r.stderr == want, "%s:\n got: %r\nwant: %r" % (rel, r.stderr, want))
+        check(r.stdout == "configuration '%s' OK\n" % rel, "%s: %r" % (rel, r.stdout))
+
+
+def test_every_real_config_validates():
+    """tests/fixtures/real/: Envoy configs from the wild, unchanged but for a header naming their
+    source, that tcpproxy loads (docs/envoy-compat.md lists the ones that do not yet)."""
+    files = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "real", "*.yaml")))
+    check(files, "real configs present")
+    for f in files:
+        rel = os.path.relpath(f, ROOT)
+        with open(f) as h:
+            check(h.readline().startswith("# Source: "), "%s: starts with its source" % rel)
+        r = validate(rel)
+        check(r.returncode == 0, "%s: exit %d\n%s" % (rel, r.returncode, r.stderr))
+        check(r.stdout == "configuration '%s' OK\n" % rel, "%s: %r" % (rel, r.stdout))
+
+
+def test_unknown_cluster_loads_and_answers_no_route_at_start_and_reload():
+    """Envoy loads a tcp_proxy whose cluster is not there: tcpproxy logs the warning at start
+    and at each reload, serves, and closes each connection to it as no_route."""
+    port = free_port()
+    config = bootstrap([listener_yaml("l", port, "later")], [cluster_yaml("c", [free_port()])])
+    warning = ": warning: unknown cluster \"later\""
+    with Proxy(config) as p:
+        check(p.output().count(warning) == 1, "the warning is logged at start:\n" + p.output())
+        s = connect(port)
+        check(s.recv(1) == b"", "the connection is closed")
+        s.close()
+        p.wait_stat("tcp.test.downstream_cx_no_route", 1)
+        p.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, 30, what="the reload")
+        check(p.output().count(warning) == 2, "the reload logs it again:\n" + p.output())
+        check(p.stat("server.reload_failed") == 0, "a warning does not fail the reload")
+
+
 def test_usage_errors_exit_2_and_help_exits_0():
     for args in (["--concurrency", "0", "-c", "x"], ["--mode", "bogus", "-c", "x"],
                  ["--log-level", "loud", "-c", "x"], [], ["--nope"]):
@@ -43,6 +92,24 @@ def test_usage_errors_exit_2_and_help_exits_0():
     check(r.returncode == 0 and "--mode" in r.stdout and "--base-id" in r.stdout, r.stdout)
     r = subprocess.run([TCPPROXY, "--version"], capture_output=True, text=True, timeout=10)
     check(r.returncode == 0 and r.stdout.startswith("tcpproxy "), r.stdout)
+
+
+def test_help_lists_every_flag_the_parser_accepts():
+    """Every long option in cmd/tcpproxy.c's getopt table, and every short one, starts a line of
+    --help (a mention in another flag's text does not count)."""
+    with open(os.path.join(ROOT, "cmd", "tcpproxy.c")) as f:
+        src = f.read()
+    longs = re.findall(r'\{"([a-z-]+)",\s*(?:no|required|optional)_argument', src)
+    shorts = re.search(r'getopt_long\(argc, argv, "([^"]*)"', src).group(1).replace(":", "")
+    check(len(longs) >= 11 and shorts, "found the option table: %s %r" % (longs, shorts))
+    r = subprocess.run([TCPPROXY, "--help"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "--help exits 0")
+    for name in longs:
+        check(re.search(r"^ +(-[a-z], )?--%s\b" % re.escape(name), r.stdout, re.M),
+              "--%s is missing from --help:\n%s" % (name, r.stdout))
+    for c in shorts:
+        check(re.search(r"^\s+-%s," % c, r.stdout, re.M),
+              "-%s is missing from --help:\n%s" % (c, r.stdout))
 
 
 def test_missing_file_is_a_clear_error():

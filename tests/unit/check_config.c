@@ -1,6 +1,7 @@
 /* Check suite for core/config.c, core/cfg_schema.c and filters/tcp_proxy.c: what loads, the
  * defaults it gets, and each error class with its exact FILE:LINE:COL line. */
 #include "core/config/config.h"
+#include "core/conn/transport.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -135,6 +136,40 @@ static void expect_errors(const char *content, const char *const *want)
 	} while (0)
 
 #define TP0 "static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
+#define UNKNOWN_CLUSTER(name)                                                \
+	"warning: unknown cluster \"" name "\": each connection will count " \
+	"downstream_cx_no_route and close (flag NC), as in Envoy"
+
+/* Loads content, which must load, and compares its warnings as expect_errors does. */
+static struct tp_config *load_warn_lines(const char *content, const char *const *want)
+{
+	struct tp_cfg_errors errs = {0};
+	struct tp_config *cfg = NULL;
+	size_t n_want = 0, plen;
+
+	while (want[n_want])
+		n_want++;
+	write_file(content);
+	ck_assert_int_eq(tp_config_load(path, &cfg, &errs), 0);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(errs.n_warnings, errs.n);
+	plen = strlen(path);
+	for (size_t i = 0; i < errs.n || i < n_want; i++) {
+		const char *got = i < errs.n ? errs.lines[i] + plen : "(none)";
+
+		ck_assert_msg(i < n_want && !strcmp(got, want[i]),
+			      "warning %zu:\n got: %s\nwant: %s", i, got,
+			      i < n_want ? want[i] : "(none)");
+	}
+	tp_cfg_errors_free(&errs);
+	return cfg;
+}
+
+#define LOAD_WARN(content, ...)                               \
+	({                                                    \
+		const char *const w_[] = {__VA_ARGS__, NULL}; \
+		load_warn_lines(content, w_);                 \
+	})
 
 /* ---- what loads ---- */
 
@@ -407,6 +442,239 @@ START_TEST(null_means_unset)
 }
 END_TEST
 
+/* Envoy reads enum names with protobuf's case_insensitive_enum_parsing: its docs and many
+ * tutorials write "type: static" or "lb_policy: round_robin". */
+START_TEST(enums_any_case)
+{
+	struct tp_config *cfg =
+		load_ok("static_resources:\n"
+			"  listeners:\n"
+			"  - address: {socket_address: {address: 127.0.0.1, port_value: 1, "
+			"protocol: tcp}}\n"
+			"    filter_chains:\n"
+			"    - filters:\n"
+			"      - name: sfs\n"
+			"        typed_config:\n"
+			"          \"@type\": type.googleapis.com/"
+			"envoy.extensions.filters.network.set_filter_state.v3.Config\n"
+			"          on_new_connection:\n"
+			"          - {object_key: envoy.string, format_string: {text_format: x},\n"
+			"             shared_with_upstream: Once}\n"
+			"      - name: t\n"
+			"        typed_config:\n"
+			"          \"@type\": " TCP_PROXY_TYPE "\n"
+			"          stat_prefix: s\n"
+			"          cluster: c\n"
+			"          upstream_connect_mode: on_downstream_data\n"
+			"          max_early_data_bytes: 10\n"
+			"  clusters:\n"
+			"  - name: c\n"
+			"    type: static\n"
+			"    lb_policy: least_Request\n"
+			"  - name: d\n"
+			"    type: \"Static\"\n"
+			"    lb_policy: random\n");
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[1].conf;
+
+	ck_assert_int_eq(tp->upstream_connect_mode, TP_CONNECT_ON_DOWNSTREAM_DATA);
+	ck_assert_int_eq(cfg->clusters[0].type, TP_CLUSTER_STATIC);
+	ck_assert_int_eq(cfg->clusters[0].lb_policy, TP_LB_LEAST_REQUEST);
+	ck_assert_int_eq(cfg->clusters[1].lb_policy, TP_LB_RANDOM);
+	tp_config_free(cfg);
+
+	/* A value Envoy has in any case is "not supported yet", never "unknown". */
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: strict_dns\n"),
+	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Maglev\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: MAGLEV is not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("port_value: 10000", "port_value: 10000, protocol: udp"),
+	       ":5:73: static_resources.listeners[0].address.socket_address.protocol: UDP is not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
+	/* Unknown in every case: only the values tcpproxy serves are offered. */
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: static_dns\n"),
+	       ":15:11: static_resources.clusters[0].type: unknown value \"static_dns\"; expected "
+	       "STATIC (Envoy also has STRICT_DNS, LOGICAL_DNS, EDS and ORIGINAL_DST, not "
+	       "supported yet by tcpproxy)");
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          upstream_connect_mode: eventually\n"),
+	       ":13:34: " TP0 ".upstream_connect_mode: unknown value \"eventually\"; expected "
+	       "IMMEDIATE, ON_DOWNSTREAM_DATA or ON_DOWNSTREAM_TLS_HANDSHAKE");
+}
+END_TEST
+
+/* protobuf's JSON parser in Envoy reads one message where a list is expected; Envoy's own
+ * integration-test bootstraps write listeners and clusters that way. */
+START_TEST(one_message_for_a_list)
+{
+	struct tp_config *cfg =
+		load_ok("static_resources:\n"
+			"  listeners:\n"
+			"    name: l\n"
+			"    address: {socket_address: {address: 127.0.0.1, port_value: 1}}\n"
+			"    filter_chains:\n"
+			"      filters:\n"
+			"        name: t\n"
+			"        typed_config:\n"
+			"          \"@type\": " TCP_PROXY_TYPE "\n"
+			"          stat_prefix: s\n"
+			"          cluster: c\n"
+			"          access_log:\n"
+			"            name: a\n"
+			"            typed_config:\n"
+			"              \"@type\": type.googleapis.com/"
+			"envoy.extensions.access_loggers.stream.v3.StdoutAccessLog\n"
+			"  clusters:\n"
+			"    name: c\n"
+			"    load_assignment:\n"
+			"      cluster_name: c\n"
+			"      endpoints:\n"
+			"        lb_endpoints:\n"
+			"          endpoint: {address: {socket_address: {address: 127.0.0.2, "
+			"port_value: 2}}}\n");
+	const struct tp_tcp_proxy_cfg *tp;
+
+	ck_assert_int_eq(cfg->n_listeners, 1);
+	ck_assert_str_eq(cfg->listeners[0].name, "l");
+	ck_assert_int_eq(cfg->listeners[0].n_filter_chains, 1);
+	ck_assert_int_eq(cfg->listeners[0].filter_chains[0].n_filters, 1);
+	tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	ck_assert_int_eq(tp->cluster_index, 0);
+	ck_assert_int_eq(tp->n_access_logs, 1);
+	ck_assert_int_eq(cfg->n_clusters, 1);
+	ck_assert_int_eq(cfg->clusters[0].n_endpoints, 1);
+	ck_assert_str_eq(cfg->clusters[0].endpoints[0].addr.text, "127.0.0.2:2");
+	tp_config_free(cfg);
+
+	/* Its errors name it as the list's first element. */
+	EXPECT(edit("  clusters:\n  - name: c0\n", "  clusters:\n    name: c0\n    typo: 1\n"),
+	       ":15:5: static_resources.clusters[0].typo: unknown field");
+}
+END_TEST
+
+/* The same parser reads a google.protobuf.Duration written as its message. */
+START_TEST(duration_as_message)
+{
+	struct tp_config *cfg = load_ok(
+		edit("          cluster: c0\n",
+		     "          cluster: c0\n"
+		     "          idle_timeout: {}\n"
+		     "          max_downstream_connection_duration: {nanos: 500000}\n"
+		     "          access_log_options:\n"
+		     "            access_log_flush_interval: {seconds: \"2\", nanos: 500000000}\n"
+		     "          max_connect_attempts: 2\n"));
+	const struct tp_tcp_proxy_cfg *tp;
+
+	tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	ck_assert_int_eq(tp->idle_timeout_ms, 0);			/* 0s: disabled */
+	ck_assert_int_eq(tp->max_downstream_connection_duration_ms, 1); /* below 1 ms: 1 ms */
+	ck_assert_int_eq(tp->access_log_flush_interval_ms, 2500);
+	tp_config_free(cfg);
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    connectTimeout: {seconds: 1, nanos: 250000000}\n"));
+	ck_assert_int_eq(cfg->clusters[0].connect_timeout_ms, 1250);
+	tp_config_free(cfg);
+
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    connect_timeout: {seconds: 1, nanos: -1}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration: seconds and "
+	       "nanos must have the same sign");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {nanos: -5}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: bad duration: negative "
+	       "durations are not allowed");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {nanos: 1000000000}\n"),
+	       ":15:30: static_resources.clusters[0].connect_timeout.nanos: 1000000000 is out of "
+	       "range -999999999..999999999");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    connect_timeout: {seconds: 315576000001}\n"),
+	       ":15:32: static_resources.clusters[0].connect_timeout.seconds: 315576000001 is out "
+	       "of range -315576000000..315576000000");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {seconds: 0}\n"),
+	       ":15:22: static_resources.clusters[0].connect_timeout: duration \"0s\" is too "
+	       "short: "
+	       "the least is 0.001s");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {secs: 1, seconds: x}\n"),
+	       ":15:23: static_resources.clusters[0].connect_timeout.secs: unknown field",
+	       ":15:41: static_resources.clusters[0].connect_timeout.seconds: expected an integer, "
+	       "got \"x\"");
+}
+END_TEST
+
+/* raw_buffer is plain TCP, what tcpproxy does: accepted on filter chains and clusters, by name
+ * or by typed_config; an empty cluster_manager sets nothing. */
+START_TEST(raw_buffer_transport)
+{
+	struct tp_config *cfg = load_ok(edit("    - filters:\n",
+					     "    - transport_socket:\n"
+					     "        name: envoy.transport_sockets.raw_buffer\n"
+					     "      filters:\n"));
+
+	ck_assert_ptr_eq(cfg->listeners[0].filter_chains[0].transport, &tp_transport_raw);
+	ck_assert_ptr_null(cfg->clusters[0].transport); /* none given: raw as well */
+	tp_config_free(cfg);
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    transport_socket:\n"
+			   "      name: plain\n"
+			   "      typed_config:\n"
+			   "        \"@type\": type.googleapis.com/"
+			   "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer\n"));
+	ck_assert_ptr_eq(cfg->clusters[0].transport, &tp_transport_raw);
+	tp_config_free(cfg);
+	cfg = load_ok(edit("static_resources:\n", "cluster_manager: {}\nstatic_resources:\n"));
+	tp_config_free(cfg);
+
+	/* Anything else is not served yet. */
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n"
+		    "    transport_socket: {name: envoy.transport_sockets.tls}\n"),
+	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
+	       "\"envoy.transport_sockets.tls\" is not supported yet by tcpproxy: it has plain "
+	       "TCP, envoy.transport_sockets.raw_buffer (see docs/envoy-compat.md)");
+	EXPECT(edit("    - filters:\n",
+		    "    - transport_socket:\n"
+		    "        name: envoy.transport_sockets.raw_buffer\n"
+		    "        typed_config:\n"
+		    "          \"@type\": type.googleapis.com/"
+		    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
+		    "          common_tls_context: {}\n"
+		    "      filters:\n"),
+	       ":10:20: static_resources.listeners[0].filter_chains[0].transport_socket."
+	       "typed_config.@type: transport socket \"type.googleapis.com/"
+	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\" is not supported "
+	       "yet by tcpproxy: it has plain TCP, "
+	       "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
+				      "    transport_socket:\n"
+				      "      name: envoy.transport_sockets.tls\n"
+				      "      typed_config:\n"
+				      "        \"@type\": "
+				      "type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\n"),
+	       ":18:18: static_resources.clusters[0].transport_socket.typed_config.@type: "
+	       "unsupported @type \"type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\": "
+	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
+	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	/* RawBuffer has no field; TransportSocket needs its name. */
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
+				      "    transport_socket:\n"
+				      "      typed_config:\n"
+				      "        \"@type\": type.googleapis.com/"
+				      "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer\n"
+				      "        buffer: 1\n"),
+	       ":16:7: static_resources.clusters[0].transport_socket.name: missing required field",
+	       ":18:9: static_resources.clusters[0].transport_socket.typed_config.buffer: unknown "
+	       "field");
+	EXPECT(edit("static_resources:\n",
+		    "cluster_manager: {local_cluster_name: c0}\nstatic_resources:\n"),
+	       ":1:19: cluster_manager.local_cluster_name: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+}
+END_TEST
+
 START_TEST(no_listeners)
 {
 	struct tp_config *cfg = load_ok("static_resources: {}\n");
@@ -447,9 +715,9 @@ START_TEST(wrong_type)
 	EXPECT(edit("{address: 127.0.0.1, port_value: 10000}", "[127.0.0.1, 10000]"),
 	       ":5:23: static_resources.listeners[0].address.socket_address: expected a mapping, "
 	       "got a list");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: {seconds: 5}\n"),
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    connect_timeout: [5s]\n"),
 	       ":15:22: static_resources.clusters[0].connect_timeout: expected a duration string "
-	       "like \"5s\", got a mapping");
+	       "like \"5s\" (or {seconds: 5}), got a list");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: [RANDOM]\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: expected an enum name, got a list");
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: \"true\"\n"),
@@ -468,15 +736,26 @@ START_TEST(missing_required)
 	       "weighted_clusters)");
 	/* The cluster without a name also leaves tcp_proxy's cluster unknown: both reported. */
 	EXPECT(edit("  - name: c0\n", "  - type: STATIC\n"),
-	       ":12:20: " TP0 ".cluster: unknown cluster \"c0\"",
+	       ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
 	       ":14:5: static_resources.clusters[0].name: missing required field");
 }
 END_TEST
 
+/* Envoy loads a tcp_proxy whose cluster is not (yet) there and answers each connection with
+ * no_route: a warning with its place, and cluster_index -1 for the runtime. */
 START_TEST(unknown_cluster)
 {
-	EXPECT(edit("cluster: c0", "cluster: c9"),
-	       ":12:20: " TP0 ".cluster: unknown cluster \"c9\"");
+	struct tp_config *cfg = LOAD_WARN(edit("cluster: c0", "cluster: c9"),
+					  ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c9"));
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+
+	ck_assert_str_eq(tp->cluster, "c9");
+	ck_assert_int_eq(tp->cluster_index, -1);
+	tp_config_free(cfg);
+	/* Beside an error, the warning is still said, in file order. */
+	EXPECT(edit("cluster: c0", "cluster: c9\n          clutser: c0"),
+	       ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c9"),
+	       ":13:11: " TP0 ".clutser: unknown field");
 }
 END_TEST
 
@@ -550,7 +829,35 @@ START_TEST(unsupported_type)
 		    "type.googleapis.com/envoy.config.filter.network.tcp_proxy.v2.TcpProxy"),
 	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
 	       "envoy.config.filter.network.tcp_proxy.v2.TcpProxy\": Envoy's v2 API was removed; "
-	       "use the v3 type, e.g. " TCP_PROXY_TYPE);
+	       "use its v3 type, " TCP_PROXY_TYPE);
+	/* Another v2 filter: its own v3 type (renamed packages too), and tcpproxy has none. */
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/"
+				    "envoy.config.filter.network.http_connection_manager.v2."
+				    "HttpConnectionManager"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager\": "
+	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
+	       "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, "
+	       "and tcpproxy has no filter of that type (see docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/envoy.config.filter.network.rate_limit.v2."
+				    "RateLimit"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.rate_limit.v2.RateLimit\": Envoy's v2 API was removed; "
+	       "its v3 type is type.googleapis.com/envoy.extensions.filters.network.ratelimit.v3."
+	       "RateLimit, and tcpproxy has no filter of that type (see docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE, "type.googleapis.com/envoy.config.filter.network.mysql_proxy."
+				    "v1alpha1.MySQLProxy"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.network.mysql_proxy.v1alpha1.MySQLProxy\": Envoy's v2 API was "
+	       "removed; its v3 type is type.googleapis.com/envoy.extensions.filters.network."
+	       "mysql_proxy.v3.MySQLProxy, and tcpproxy has no filter of that type (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit(TCP_PROXY_TYPE,
+		    "type.googleapis.com/envoy.config.filter.http.router.v2.Router"),
+	       ":10:20: " TP0 ".@type: unsupported @type \"type.googleapis.com/"
+	       "envoy.config.filter.http.router.v2.Router\": Envoy's v2 API was removed; its v3 "
+	       "replacement is an envoy.extensions.* type, and tcpproxy has no filter of that type "
+	       "(see docs/envoy-compat.md)");
 	EXPECT(edit("          \"@type\": " TCP_PROXY_TYPE "\n", ""),
 	       ":10:11: " TP0 ": missing \"@type\"");
 	EXPECT(edit("        typed_config:\n          \"@type\": " TCP_PROXY_TYPE
@@ -586,15 +893,104 @@ START_TEST(unsupported_field)
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: FASTEST\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: unknown value \"FASTEST\"; "
-	       "expected "
-	       "one of ROUND_ROBIN, LEAST_REQUEST, RING_HASH, RANDOM, MAGLEV, CLUSTER_PROVIDED, "
-	       "LOAD_BALANCING_POLICY_CONFIG");
+	       "expected ROUND_ROBIN, LEAST_REQUEST or RANDOM (Envoy also has RING_HASH, MAGLEV, "
+	       "CLUSTER_PROVIDED and LOAD_BALANCING_POLICY_CONFIG, not supported yet by tcpproxy)");
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: false\n"),
 	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("static_resources:\n", "admin: {profile_path: /tmp/p}\nstatic_resources:\n"),
 	       ":1:9: admin.profile_path: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
+}
+END_TEST
+
+/* A oneof member tcpproxy does not serve is reported once, not also as the served member
+ * missing. */
+START_TEST(oneof_member_not_served)
+{
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10000}",
+		    "pipe: {path: /run/x.sock}"),
+	       ":5:7: static_resources.listeners[0].address.pipe: not supported yet by tcpproxy "
+	       "(see docs/envoy-compat.md)");
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10001}",
+		    "envoy_internal_address: {server_listener_name: x}"),
+	       ":21:15: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint.address.envoy_internal_address: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)");
+	EXPECT(edit("port_value: 10000", "named_port: http"),
+	       ":5:44: static_resources.listeners[0].address.socket_address.named_port: not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("        - endpoint:\n"
+		    "            address:\n"
+		    "              socket_address: {address: 127.0.0.1, port_value: 10001}\n",
+		    "        - endpoint_name: named\n"),
+	       ":19:11: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint_name: not supported yet by tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    address:\n      socket_address: {address: 127.0.0.1, port_value: 10000}\n",
+		    "    internal_listener: {}\n"),
+	       ":4:5: static_resources.listeners[0].internal_listener: not supported yet by "
+	       "tcpproxy "
+	       "(see docs/envoy-compat.md)");
+	/* With no member at all, the served one is still missing. */
+	EXPECT(edit("socket_address: {address: 127.0.0.1, port_value: 10000}", "{}"),
+	       ":5:7: static_resources.listeners[0].address.socket_address: missing required "
+	       "field");
+	EXPECT(edit("    address:\n      socket_address: {address: 127.0.0.1, port_value: 10000}\n",
+		    ""),
+	       ":3:5: static_resources.listeners[0].address: missing required field");
+	EXPECT(edit("        - endpoint:\n"
+		    "            address:\n"
+		    "              socket_address: {address: 127.0.0.1, port_value: 10001}\n",
+		    "        - load_balancing_weight: 2\n"),
+	       ":19:11: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0]."
+	       "endpoint: missing required field");
+}
+END_TEST
+
+/* Names become stats scopes, which hold TP_CFG_STAT_NAME_MAX characters: a longer one would
+ * pass validate and stop the generation from starting. */
+START_TEST(stat_names_fit)
+{
+	char name[TP_CFG_STAT_NAME_MAX + 2], line[512];
+	struct tp_config *cfg;
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	name[TP_CFG_STAT_NAME_MAX] = '\0'; /* the longest there is */
+	snprintf(line, sizeof(line), "stat_prefix: %s", name);
+	cfg = load_ok(edit("stat_prefix: p0", line));
+	tp_config_free(cfg);
+
+	name[TP_CFG_STAT_NAME_MAX] = 'n'; /* one more */
+	snprintf(line, sizeof(line), "stat_prefix: %s", name);
+	EXPECT(edit("stat_prefix: p0", line),
+	       ":11:24: " TP0 ".stat_prefix: is 240 characters long: tcpproxy's stats take names "
+	       "of at most 239 characters (see docs/envoy-compat.md)");
+	snprintf(line, sizeof(line), "  - name: %s\n", name);
+	EXPECT(edit("  - name: c0\n", line), ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
+	       ":14:11: static_resources.clusters[0].name: is 240 characters long: tcpproxy's "
+	       "stats take names of at most 239 characters (see docs/envoy-compat.md)");
+	/* host.<cluster>::<address>: 223 + 2 + "127.0.0.1:10001" is 240. */
+	name[223] = '\0';
+	snprintf(line, sizeof(line), "  - name: %s\n", name);
+	EXPECT(edit("  - name: c0\n", line), ":12:20: " TP0 ".cluster: " UNKNOWN_CLUSTER("c0"),
+	       ":14:11: static_resources.clusters[0].name: is 223 characters long: with endpoint "
+	       "127.0.0.1:10001 its host stats name (<name>::<address>) is 240, more than the 239 "
+	       "tcpproxy's stats take (see docs/envoy-compat.md)");
+	name[223] = 'n';
+	snprintf(line, sizeof(line),
+		 "    - filters:\n"
+		 "      - name: limit\n"
+		 "        typed_config:\n"
+		 "          \"@type\": type.googleapis.com/"
+		 "envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit\n"
+		 "          stat_prefix: %s\n"
+		 "          max_connections: 1\n",
+		 name);
+	EXPECT(edit("    - filters:\n", line),
+	       ":11:24: static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
+	       "stat_prefix: is 240 characters long: tcpproxy's stats take names of at most 239 "
+	       "characters (see docs/envoy-compat.md)");
 }
 END_TEST
 
@@ -723,7 +1119,7 @@ START_TEST(many_errors_in_file_order)
 	       ":7:64: static_resources.listeners[0].address.socket_address.port_value: bad port "
 	       "99999: must be 1..65535",
 	       ":11:23: " TP0 ".stat_prefix: missing required field",
-	       ":11:118: " TP0 ".cluster: unknown cluster \"b\"");
+	       ":11:118: " TP0 ".cluster: " UNKNOWN_CLUSTER("b"));
 }
 END_TEST
 
@@ -765,31 +1161,27 @@ START_TEST(errors_sorted)
 	tp_cfg_errors_add(&errs, 5, 2, "c"); /* same place: kept in report order */
 	tp_cfg_errors_add(&errs, 5, 1, "d");
 	tp_cfg_errors_add(&errs, 0, 0, "e");
+	tp_cfg_errors_add_warning(&errs, 5, 1, "w"); /* a warning takes its place in the order */
 	f = open_memstream(&buf, &len);
 	tp_cfg_errors_print(&errs, f);
 	fclose(f);
-	ck_assert_str_eq(buf, "e\na\nd\nb\nc\n");
+	ck_assert_str_eq(buf, "e\na\nd\nw\nb\nc\n");
+	ck_assert_uint_eq(errs.n, 6);
+	ck_assert_uint_eq(errs.n_warnings, 1);
+	ck_assert(errs.warning[3] && !errs.warning[2] && !errs.warning[4]);
 	free(buf);
 	tp_cfg_errors_free(&errs);
 }
 END_TEST
 
-/* Every tests/fixtures/bad/X.yaml prints exactly X.expected (when run from the top directory,
- * as `make unit` does; the integration test checks the same through the binary). */
-START_TEST(fixtures)
+/* Every DIR/X.yaml loads as ok says and prints exactly DIR/X.expected. Returns how many. */
+static unsigned check_fixtures(const char *dir, bool ok)
 {
-	const char *dir = "tests/fixtures/bad";
 	struct dirent *de;
 	unsigned n = 0;
 	DIR *d = opendir(dir);
 
-	if (!d) {
-		fprintf(stderr,
-			"check_config: %s not found (not run from the top directory): "
-			"fixtures skipped\n",
-			dir);
-		return;
-	}
+	ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		char yaml[512], expected[512];
@@ -798,13 +1190,16 @@ START_TEST(fixtures)
 		char *got = NULL, *want = NULL;
 		size_t got_len = 0, want_len = 0;
 		FILE *f;
+		int ret;
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
 			continue;
 		snprintf(yaml, sizeof(yaml), "%s/%s", dir, de->d_name);
 		snprintf(expected, sizeof(expected), "%s/%.*s.expected", dir, (int)(len - 5),
 			 de->d_name);
-		ck_assert_int_ne(tp_config_load(yaml, &cfg, &errs), 0);
+		ret = tp_config_load(yaml, &cfg, &errs);
+		ck_assert_msg(ok ? ret == 0 : ret != 0, "%s: load returned %d", yaml, ret);
+		tp_config_free(cfg);
 		f = open_memstream(&got, &got_len);
 		tp_cfg_errors_print(&errs, f);
 		fclose(f);
@@ -819,7 +1214,21 @@ START_TEST(fixtures)
 		n++;
 	}
 	closedir(d);
-	ck_assert_uint_gt(n, 0);
+	return n;
+}
+
+/* Every tests/fixtures/bad/X.yaml fails and prints exactly X.expected, every
+ * tests/fixtures/warn/X.yaml loads and prints its warnings (when run from the top directory, as
+ * `make unit` does; the integration test checks the same through the binary). */
+START_TEST(fixtures)
+{
+	if (access("tests/fixtures/bad", F_OK)) {
+		fprintf(stderr, "check_config: tests/fixtures not found (not run from the top "
+				"directory): fixtures skipped\n");
+		return;
+	}
+	ck_assert_uint_gt(check_fixtures("tests/fixtures/bad", false), 0);
+	ck_assert_uint_gt(check_fixtures("tests/fixtures/warn", true), 0);
 }
 END_TEST
 
@@ -837,6 +1246,10 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, anchors_and_aliases);
 	tcase_add_test(ok, json_file);
 	tcase_add_test(ok, null_means_unset);
+	tcase_add_test(ok, enums_any_case);
+	tcase_add_test(ok, one_message_for_a_list);
+	tcase_add_test(ok, duration_as_message);
+	tcase_add_test(ok, raw_buffer_transport);
 	tcase_add_test(ok, no_listeners);
 	suite_add_tcase(s, ok);
 
@@ -850,6 +1263,8 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, bad_address_and_port);
 	tcase_add_test(bad, unsupported_type);
 	tcase_add_test(bad, unsupported_field);
+	tcase_add_test(bad, oneof_member_not_served);
+	tcase_add_test(bad, stat_names_fit);
 	tcase_add_test(bad, filter_chain_shape);
 	tcase_add_test(bad, duration_errors);
 	tcase_add_test(bad, numbers);
