@@ -518,12 +518,12 @@ int tp_worker_run(const struct tp_worker_args *a)
 		tp_error("signalfd: %s", strerror(-sigfd));
 		return 1;
 	}
-	/* Die with the master: nothing may keep serving (or listening) without supervision. The
-	 * check after it closes the race with a master that died before the prctl. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != a->master_pid)
-		return 1;
 	if (a->drop_privileges && drop_privileges(a->uid, a->gid) < 0)
+		return 1;
+	/* Die with the master: nothing may keep serving (or listening) without supervision. Set
+	 * after the privilege drop, because changing credentials clears it (prctl(2)); the check
+	 * after it closes the race with a master that died before the prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != a->master_pid)
 		return 1;
 	/* Never regain privileges through exec'd set-id files, as root or not. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
