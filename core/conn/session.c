@@ -16,6 +16,7 @@
 #include "core/conn/transport.h"
 #include "core/filter.h"
 #include "core/worker/lb.h"
+#include "core/worker/worker.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
 #include "uring/udata.h"
@@ -183,6 +184,11 @@ static const struct tp_transport_ops *cluster_transport(const struct tp_conn *c)
 	return c->cluster->cfg->transport ? c->cluster->cfg->transport : &tp_transport_raw;
 }
 
+static bool out_of_fds(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
 /* Picks a host and starts connecting to it. */
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
@@ -194,17 +200,25 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
 		return;
 	}
+	fd = new_upstream_socket(&c->host->cfg->addr);
+	if (fd < 0 && out_of_fds(fd)) {
+		/* The worker is out of descriptors: the client was accepted with the last one.
+		 * That is the worker's overflow, not the upstream's failure, and an attempt at
+		 * once could not get a descriptor either. */
+		tp_worker_out_of_fds(w, c->listener->idx, fd,
+				     "no descriptor for an upstream socket");
+		tp_conn_close(w, c);
+		return;
+	}
 	c->attempts++;
 	c->phase = TP_PHASE_CONNECTING;
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
 	c->connect_start_ms = w->now_ms;
 	tp_conn_upstream_active(w, c, true);
-	fd = new_upstream_socket(&c->host->cfg->addr);
 	if (fd < 0) {
-		/* No descriptor (EMFILE, ENOBUFS): an attempt at once could not get one either,
-		 * and with many attempts allowed it would spin here. The attempt counts as failed
-		 * and the session gives up (Envoy would back off: backoff_options, not served). */
+		/* Anything else (an address family the host cannot have, ...) fails the attempt;
+		 * the next one would fail alike, so the attempts end here. */
 		tp_warn("upstream socket for %s: %s", c->host->cfg->addr.text, strerror(-fd));
 		if (connect_failed(w, c, fd))
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);

@@ -20,6 +20,7 @@ struct tp_listener_rt {
 	bool accepting; /* a multishot accept is armed */
 	bool paused;	/* out of file descriptors: accept resumes after a pause */
 	uint64_t last_err_log_ms;
+	uint32_t errs_unlogged; /* errors since the last warning (one a second at most) */
 };
 
 #define TP_CONN_CHUNK 256

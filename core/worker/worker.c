@@ -120,8 +120,9 @@ static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
 }
 
 /* Out of file descriptors: stop accepting for a while instead of spinning on the error, and
- * keep serving the connections we have. */
-static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
+ * keep serving the connections we have. Counted as Envoy counts a connection it cannot take
+ * (downstream_cx_overflow); warned about at most once a second, with how many were not. */
+static void fds_exhausted(struct tp_worker *w, struct tp_listener_rt *l, int err, const char *what)
 {
 	static struct __kernel_timespec pause_ts = {.tv_sec = 0,
 						    .tv_nsec = ACCEPT_PAUSE_MS * 1000000L};
@@ -129,10 +130,16 @@ static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
 
 	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_overflow);
 	if (w->now_ms - l->last_err_log_ms >= 1000) {
-		tp_warn("listener %s: accept: %s; pausing accepts for %d ms", l->cfg->name,
-			strerror(-err), ACCEPT_PAUSE_MS);
+		tp_warn("listener %s: %s: %s; pausing accepts for %d ms (%u more since the last "
+			"warning)",
+			l->cfg->name, what, strerror(-err), ACCEPT_PAUSE_MS, l->errs_unlogged);
 		l->last_err_log_ms = w->now_ms;
+		l->errs_unlogged = 0;
+	} else {
+		l->errs_unlogged++;
 	}
+	if (l->paused)
+		return;
 	if (l->accepting) {
 		sqe = tp_ring_get_sqe(&w->ring);
 		io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
@@ -142,6 +149,12 @@ static void pause_accept(struct tp_worker *w, struct tp_listener_rt *l, int err)
 	sqe = tp_ring_get_sqe(&w->ring);
 	io_uring_prep_timeout(sqe, &pause_ts, 0, 0);
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT_RESUME, 0, l->idx, 0));
+}
+
+void tp_worker_out_of_fds(struct tp_worker *w, uint32_t listener, int err, const char *what)
+{
+	if (listener < w->n_listeners)
+		fds_exhausted(w, &w->listeners[listener], err, what);
 }
 
 static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd)
@@ -193,8 +206,7 @@ static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 			new_connection(w, l, cqe->res);
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
 		   cqe->res == -ENOMEM) {
-		if (!l->paused)
-			pause_accept(w, l, cqe->res);
+		fds_exhausted(w, l, cqe->res, "accept");
 	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED) {
 		tp_warn("listener %s: accept: %s", l->cfg->name, strerror(-cqe->res));
 	}

@@ -27,6 +27,11 @@ struct tp_worker_args {
  * process exit status. */
 int tp_worker_run(const struct tp_worker_args *a);
 
+/* A connection of listener (its index) could not get a descriptor (err: -EMFILE, ...) for
+ * what: counts listener.downstream_cx_overflow, pauses that listener's accepts and warns at
+ * most once a second. */
+void tp_worker_out_of_fds(struct tp_worker *w, uint32_t listener, int err, const char *what);
+
 /* One pass of the loop: due timers, the run queue, access-log writes, then submit, wait for
  * completions (up to max_wait_ms when it is not negative) and dispatch them. tp_worker_run()
  * turns it until the worker stops; unit tests turn it on a worker they built by hand. */
