@@ -50,6 +50,9 @@ void tp_conn_on_run(struct tp_worker *w, struct tp_conn *c);
 
 /* Ends the session: both sockets closed, stats settled, slot freed once io_uring is done. */
 void tp_conn_close(struct tp_worker *w, struct tp_conn *c);
+/* The worker is stopping: ends every connection still open (access log entries written,
+ * filters told, memory they hold freed). */
+void tp_conn_close_all(struct tp_worker *w);
 /* Frees the slot if nothing references it any more. */
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c);
 /* Puts the connection on the run queue for another round after this loop pass. */

@@ -2,11 +2,14 @@
 
 Every test here is bounded in time and uses loopback only."""
 import os
-import socket
+import random
 import signal
+import socket
+import struct
 import time
 
-from harness import (EchoServer, Proxy, Skip, _alive, check, echo_roundtrip, free_port,
+from harness import (EchoServer, Proxy, Server, Skip, SlowUpstream, _alive, bootstrap, check,
+                     cluster_yaml, echo_handler, echo_roundtrip, free_port, listener_yaml,
                      wait_for)
 from test_process import _listening
 from test_relay import simple_config
@@ -81,3 +84,198 @@ def _echo_ok(port):
         return echo_roundtrip(port, b"again") == b"again"
     except OSError:
         return False
+
+
+def _rst(s):
+    """Closes s with a reset (SO_LINGER 0)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def _settled(p, port, cluster="c", prefix="test"):
+    """Every gauge back to zero once the sessions are gone."""
+    return (p.stat("listener.127.0.0.1_%d.downstream_cx_active" % port) == 0
+            and p.stat("cluster.%s.upstream_cx_active" % cluster) == 0
+            and p.stat("tcp.%s.downstream_cx_rx_bytes_buffered" % prefix) == 0
+            and p.stat("tcp.%s.downstream_cx_tx_bytes_buffered" % prefix) == 0)
+
+
+def test_reset_storms_while_connecting_relaying_and_buffering_early_data():
+    """Clients that reset at every stage: the proxy serves on, and every gauge returns to 0."""
+    workers_before = None
+    with EchoServer() as up:
+        slow = SlowUpstream(echo_handler)
+        port, early_port = free_port(), free_port()
+        cfg = bootstrap(
+            [listener_yaml("l", port, "c"),
+             listener_yaml("e", early_port, "slow", stat_prefix="early",
+                           proxy_extra="\n          max_early_data_bytes: 65536")],
+            [cluster_yaml("c", [up.port]),
+             cluster_yaml("slow", [slow.port], connect_timeout="1s")])
+        with Proxy(cfg) as p:
+            workers_before = sorted(p.worker_pids())
+            for _ in range(300):
+                # While connecting (early data on, the upstream accepts late): bytes, then RST.
+                s = socket.create_connection(("127.0.0.1", early_port), timeout=5)
+                s.sendall(os.urandom(random.randint(1, 100000)) if random.random() < 0.7 else b"")
+                _rst(s)
+                # While relaying: through the echo, a reset mid-stream.
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(os.urandom(random.randint(1, 200000)))
+                if random.random() < 0.5:
+                    s.recv(1)
+                _rst(s)
+            check(echo_roundtrip(port) == b"ping", "serving after the storm")
+            wait_for(lambda: _settled(p, port) and _settled(p, early_port, "slow", "early"),
+                     15, what="every gauge back to zero")
+            check(sorted(p.worker_pids()) == workers_before, "no worker died")
+            check(p.stat("server.worker_restarts") == 0, "no worker restarted")
+
+
+def test_slowloris_clients_do_not_stop_a_fresh_one():
+    """Hundreds of clients trickling a byte now and then hold connections; a new client is
+    served at once."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(500)]
+            for _ in range(3):
+                for s in slow:
+                    s.send(b"x")
+                t0 = time.monotonic()
+                check(echo_roundtrip(port, b"fresh") == b"fresh", "a fresh client served")
+                check(time.monotonic() - t0 < 2.0, "a fresh client waited %.1fs"
+                      % (time.monotonic() - t0))
+            for s in slow:
+                s.close()
+            wait_for(lambda: _settled(p, port), 15, what="every gauge back to zero")
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_a_client_that_never_reads_holds_bounded_memory():
+    """The upstream sends a GiB to a client that never reads: the proxy pauses reading at the
+    limit, its memory stays flat, and the session ends cleanly when the client goes."""
+    sent = [0]
+
+    def flood(c):
+        chunk = b"z" * (1 << 20)
+        try:
+            while sent[0] < (1 << 30):
+                c.sendall(chunk)
+                sent[0] += len(chunk)
+        except OSError:
+            pass
+
+    with Server(flood) as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port], listener_extra=
+                                 "\n    per_connection_buffer_limit_bytes: 65536"),
+                   concurrency=1) as p:
+            worker = p.worker_pids()[0]
+            rss0 = _rss_kb(worker)
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            wait_for(lambda: p.stat("cluster.c.upstream_flow_control_paused_reading_total") > 0,
+                     what="reading from the upstream paused")
+            before = sent[0]
+            time.sleep(0.5)  # a pause that held: the upstream can send nothing more
+            check(sent[0] - before <= 8 << 20, "the upstream kept sending: %d bytes" % (sent[0] - before))
+            check(sent[0] < 1 << 30, "a GiB went somewhere")
+            check(p.stat("tcp.test.downstream_cx_tx_bytes_buffered") <= 65536 + (1 << 20),
+                  "buffered beyond the limit")
+            check(_rss_kb(worker) - rss0 < 32 * 1024, "worker RSS grew by %d KiB"
+                  % (_rss_kb(worker) - rss0))
+            s.close()
+            wait_for(lambda: _settled(p, port), 15, what="every gauge back to zero")
+
+
+def test_garbage_at_every_port():
+    """Random bytes at the listener (proxied as they are), the admin port and the stats
+    socket: answered or closed, the master and workers stay up."""
+    with EchoServer() as up:
+        port, admin = free_port(), free_port()
+        cfg = simple_config(port, [up.port]) + (
+            "admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+            % admin)
+        with Proxy(cfg) as p:
+            workers = sorted(p.worker_pids())
+            for _ in range(50):
+                junk = os.urandom(random.randint(1, 20000))
+                for addr in (("127.0.0.1", port), ("127.0.0.1", admin)):
+                    s = socket.create_connection(addr, timeout=5)
+                    try:
+                        s.sendall(junk)
+                        s.shutdown(socket.SHUT_WR)
+                        s.settimeout(5)
+                        while s.recv(65536):
+                            pass
+                    except OSError:
+                        pass
+                    s.close()
+                u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                u.settimeout(5)
+                try:
+                    u.connect(p.stats_socket)
+                    u.sendall(junk)
+                    u.shutdown(socket.SHUT_WR)
+                    while u.recv(65536):
+                        pass
+                except OSError:
+                    pass
+                u.close()
+            check(echo_roundtrip(port) == b"ping", "still proxying")
+            r = p.statcli()
+            check(r.returncode == 0, "tcpproxy-stat after the garbage: %s" % r.stderr)
+            check(sorted(p.worker_pids()) == workers, "no worker died")
+
+
+def test_bad_configs_on_reload_leave_the_serving_generation_alone():
+    bad = [
+        b"",
+        b"static_resources: [",
+        b"\x00\x01\x02\x03" * 100,
+        b"static_resources:\n  listeners: 7\n",
+        b"admin: {address: {socket_address: {address: 127.0.0.1, port_value: 99999}}}\n",
+        os.urandom(4096),
+        b"a: &a [*a]\n",
+        b"- " * 100000,
+    ]
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            good = open(p.config_path, "rb").read()
+            for i, text in enumerate(bad):
+                with open(p.config_path, "wb") as f:
+                    f.write(text)
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: p.stat("server.reload_failed") == i + 1, 10,
+                         what="reload %d to fail" % i)
+                check(echo_roundtrip(port) == b"ping", "serving after bad config %d" % i)
+            with open(p.config_path, "wb") as f:
+                f.write(good)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, 10,
+                     what="a good config reloads after the bad ones")
+            check(echo_roundtrip(port) == b"ping", "serving the good one")
+
+
+def test_signal_storm():
+    """SIGHUP, SIGUSR1 and SIGCHLD by the hundred while serving: the master coalesces them,
+    ends with a bounded number of generations, and stops cleanly."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            for i in range(300):
+                p.proc.send_signal((signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD)[i % 3])
+            check(echo_roundtrip(port) == b"ping", "serving during the storm")
+            wait_for(lambda: len(p.worker_pids()) == 2, 30, what="the storm's generations drained")
+            check(p.stat("server.hot_restart_epoch") >= 1, "at least one reload ran")
+            check(echo_roundtrip(port) == b"ping", "serving after the storm")
+            check(p.stop() == 0, "a clean stop after the storm")
