@@ -380,3 +380,115 @@ def test_a_worker_stuck_before_its_loop_is_killed_after_sigterm():
                 check(p.stop(signal.SIGTERM, timeout=10) == 0, "exit status")
     finally:
         os.unlink(fifo)
+
+
+class _Fifo:
+    """A FIFO an access log points at: a worker opening it for writing blocks before its loop
+    runs (so its generation stays starting) until open_reader() lets it through."""
+
+    def __init__(self):
+        self.path = "/tmp/tp-test-fifo.%d" % os.getpid()
+        self.reader = None
+        os.mkfifo(self.path)
+
+    def open_reader(self):
+        # Non-blocking, so this returns at once; a writer blocked in open(2) then goes on. The
+        # reader stays open until the end, so later workers open it without blocking.
+        self.reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.reader is not None:
+            os.close(self.reader)
+        os.unlink(self.path)
+
+
+def _new_worker(p, old):
+    wait_for(lambda: set(p.worker_pids()) - set(old), 5, what="a new worker")
+    return (set(p.worker_pids()) - set(old)).pop()
+
+
+def test_a_reload_asked_while_a_generation_starts_runs_once_it_serves():
+    """SIGHUPs that arrive while a generation starts are coalesced into one more reload, which
+    runs as soon as that generation serves."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+            old = p.worker_pids()
+            with open(p.config_path, "w") as f:
+                f.write(_fifo_log_config(port, up.port, fifo.path))
+            p.proc.send_signal(signal.SIGHUP)
+            _new_worker(p, old)  # generation 1, blocked opening the FIFO
+            for _ in range(3):
+                p.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+            check(p.output().count("reload: reading") == 1, "the later SIGHUPs wait:\n" +
+                  p.output())
+            fifo.open_reader()
+            wait_for(lambda: "generation 2 serving" in p.output(), 10,
+                     what="the coalesced reload to run once generation 1 serves")
+            check("generation 1 serving" in p.output(), "generation 1 served first")
+            check(p.output().count("reload: reading") == 2, "three SIGHUPs made one reload:\n"
+                  + p.output())
+            check(p.stat("server.hot_restart_epoch") == 2, "epoch 2")
+            check(p.stat("server.reload_failed") == 0, "no reload failed")
+            check(echo_roundtrip(port) == b"ping", "serving")
+            wait_for(lambda: len(p.worker_pids()) == 1, 10, what="the old generations to exit")
+            check(p.stop(signal.SIGTERM) == 0, "exit status")
+
+
+def test_sigterm_while_the_first_generation_starts():
+    """SIGTERM at boot, before the workers are ready: they are told to close, the master exits
+    0 once they are gone (not 1, as when a worker dies while starting), nothing is left."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(_fifo_log_config(port, up.port, fifo.path), concurrency=2,
+                   expect_start=False) as p:
+            wait_for(lambda: len(p.worker_pids()) == 2, 5, what="the workers")
+            workers = p.worker_pids()
+            p.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            fifo.open_reader()  # the workers reach their loop and read the SIGTERM
+            try:
+                p.proc.wait(4)  # well before the 5 s kill deadline
+            except subprocess.TimeoutExpired:
+                raise AssertionError("still running 4 s after SIGTERM:\n" + p.output())
+            check(p.proc.returncode == 0, "exit status %s:\n%s" % (p.proc.returncode,
+                                                                    p.output()))
+            for pid in workers:
+                wait_for(lambda: not _alive(pid), 2, what="worker %d to exit" % pid)
+            check("killing them" not in p.output(), "no SIGKILL was needed")
+
+
+def test_sigterm_while_a_reload_starts():
+    """SIGTERM while a new generation starts: the serving one drains, the starting one is told
+    to close; the master exits 0 with no worker of either left behind."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=("--drain-time-s", "30")) as p:
+            old = p.worker_pids()
+            held = connect(port)
+            held.sendall(b"a")
+            check(held.recv(1) == b"a", "held connection echo")
+            with open(p.config_path, "w") as f:
+                f.write(_fifo_log_config(port, up.port, fifo.path))
+            p.proc.send_signal(signal.SIGHUP)
+            new = _new_worker(p, old)
+            p.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            fifo.open_reader()
+            wait_for(lambda: not _alive(new), 4, what="the starting worker to close")
+            check(p.proc.poll() is None, "the serving generation still drains its connection")
+            held.sendall(b"b")
+            check(held.recv(1) == b"b", "the draining connection is still served")
+            held.close()
+            try:
+                p.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("still running once drained:\n" + p.output())
+            check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
+            for pid in old:
+                wait_for(lambda: not _alive(pid), 2, what="worker %d to exit" % pid)

@@ -511,3 +511,64 @@ def test_connection_limit_across_workers():
                 s.close()
             p.wait_stat("connection_limit.lim.active_connections", 0)
             check(len(workers) >= 1, "limit counted across workers %s" % workers)
+
+
+def _held(port):
+    s = connect(port)
+    s.sendall(b"h")
+    check(s.recv(1) == b"h", "held connection echo")
+    return s
+
+
+def test_max_draining_generations_closes_the_oldest_at_once():
+    """With --max-draining-generations 1, a second generation starting to drain closes the
+    oldest draining one at once (SIGTERM), whatever its drain time says."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=["--max-draining-generations", "1", "--drain-time-s", "60"]) as p:
+            gen0 = _held(port)  # generation 0 is the only one accepting
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="reload 1")
+            check(p.proc.poll() is None and len(p.worker_pids()) == 2,
+                  "generation 0 drains its held connection")
+            gen0.settimeout(10)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 2, what="reload 2")
+            t0 = time.monotonic()
+            try:
+                data = gen0.recv(1)
+            except ConnectionResetError:
+                data = b""
+            check(data == b"", "generation 0's connection was closed")
+            check(time.monotonic() - t0 < 5, "closed at once, not at the drain deadline")
+            check("generation 0 closed early: more than 1 generations draining" in p.output(),
+                  "logged:\n" + p.output())
+            wait_for(lambda: len(p.worker_pids()) == 1, 10, what="a single generation")
+            check(echo_roundtrip(port) == b"ping", "still serving")
+            gen0.close()
+
+
+def test_a_worker_dying_while_its_generation_drains_is_not_restarted():
+    """A draining generation's workers are not restarted: its dead worker's connections are
+    gone, its slot's gauges are zeroed, and the generation is freed once none is left."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=["--drain-time-s", "60"]) as p:
+            (old,) = p.worker_pids()
+            held = _held(port)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="the reload")
+            (new,) = set(p.worker_pids()) - {old}
+            active = "listener.127.0.0.1_%d.downstream_cx_active" % port
+            check(p.stat(active) == 1, "the held connection counts")
+            os.kill(old, signal.SIGKILL)
+            wait_for(lambda: "generation 0: all its workers have exited" in p.output(), 5,
+                     what="the draining generation to be freed")
+            check(p.worker_pids() == [new], "not restarted: %s" % p.worker_pids())
+            check(p.stat("server.worker_restarts") == 0, "no restart counted")
+            check(p.stat(active) == 0, "its gauges were zeroed")
+            check(p.stat("tcp.test.downstream_cx_total") == 1, "its counters stay")
+            check(echo_roundtrip(port) == b"ping", "the new generation serves")
+            held.close()
