@@ -12,6 +12,7 @@
 
 #include "core/admin/admin.h"
 #include "core/config/config.h"
+#include "core/config/walk.h"
 #include "core/filter-t.h"
 #include "core/master/listener.h"
 #include "core/base/log.h"
@@ -214,6 +215,11 @@ static void release_listeners(struct master *m, struct gen *g)
 
 /* ---- stats ---- */
 
+static int register_filter_stats(struct tp_filter_cfg *f, void *stats)
+{
+	return f->ops->register_stats ? f->ops->register_stats(f->conf, stats) : 0;
+}
+
 static int register_scopes(struct master *m, struct tp_config *cfg)
 {
 	char name[128];
@@ -228,6 +234,7 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		if (ret < 0)
 			return ret;
 	}
+	/* Each listener's scope, then its filters' (the order rows are appended in). */
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		struct tp_listener_cfg *l = &cfg->listeners[i];
 
@@ -235,20 +242,37 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		ret = tp_stats_scope(m->stats, TP_SCOPE_LISTENER, name, &l->stats_base);
 		if (ret < 0)
 			return ret;
-		for (size_t c = 0; c < l->n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++) {
-				const struct tp_filter_ops *ops = ch->filters[f].ops;
-
-				if (ops->register_stats) {
-					ret = ops->register_stats(ch->filters[f].conf, m->stats);
-					if (ret < 0)
-						return ret;
-				}
-			}
-		}
+		ret = tp_listener_for_each_filter(l, register_filter_stats, m->stats);
+		if (ret < 0)
+			return ret;
 	}
+	return 0;
+}
+
+/* Each filter's part of the shared memory starts on its own cache line. */
+static size_t shared_part(const struct tp_filter_cfg *f)
+{
+	return (f->ops->shared_bytes + 63) & ~(size_t)63;
+}
+
+static int add_shared_bytes(struct tp_filter_cfg *f, void *total)
+{
+	*(size_t *)total += shared_part(f);
+	return 0;
+}
+
+struct shared_cursor {
+	char *at;
+};
+
+static int bind_shared_part(struct tp_filter_cfg *f, void *arg)
+{
+	struct shared_cursor *cur = arg;
+
+	if (!f->ops->shared_bytes)
+		return 0;
+	f->ops->bind_shared(f->conf, cur->at);
+	cur->at += shared_part(f);
 	return 0;
 }
 
@@ -256,15 +280,10 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
  * connection_limit counts per listener, not per worker). */
 static int share_filter_memory(struct gen *g)
 {
-	size_t total = 0, off = 0;
+	struct shared_cursor cur;
+	size_t total = 0;
 
-	for (size_t i = 0; i < g->cfg->n_listeners; i++)
-		for (size_t c = 0; c < g->cfg->listeners[i].n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &g->cfg->listeners[i].filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++)
-				total += (ch->filters[f].ops->shared_bytes + 63) & ~(size_t)63;
-		}
+	tp_config_for_each_filter(g->cfg, add_shared_bytes, &total);
 	if (!total)
 		return 0;
 	g->shared = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -273,19 +292,8 @@ static int share_filter_memory(struct gen *g)
 		return -errno;
 	}
 	g->shared_len = total;
-	for (size_t i = 0; i < g->cfg->n_listeners; i++)
-		for (size_t c = 0; c < g->cfg->listeners[i].n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &g->cfg->listeners[i].filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++) {
-				const struct tp_filter_ops *ops = ch->filters[f].ops;
-
-				if (!ops->shared_bytes)
-					continue;
-				ops->bind_shared(ch->filters[f].conf, (char *)g->shared + off);
-				off += (ops->shared_bytes + 63) & ~(size_t)63;
-			}
-		}
+	cur.at = g->shared;
+	tp_config_for_each_filter(g->cfg, bind_shared_part, &cur);
 	return 0;
 }
 
