@@ -60,10 +60,20 @@ struct lsock {
 	struct lsock *next;
 };
 
+/* A generation's life. gen_set_state() is the only place that changes it:
+ *
+ *   STARTING ──every worker ready──► SERVING ──a newer one serves, SIGTERM──► DRAINING
+ *       │                               │                                        │
+ *       │ start failed, SIGTERM         │ SIGINT        drain deadline, cap, SIGINT │
+ *       └───────────────────────────────┴──────────────► CLOSING ◄───────────────┘
+ *
+ * A draining or closing generation is freed once its last worker has exited. */
 enum gen_state {
-	GEN_STARTING, /* forked, waiting for every worker's ready */
-	GEN_SERVING,  /* accepting */
-	GEN_DRAINING, /* stopped accepting; serving its open connections until they end */
+	GEN_STARTING, /* forked, waiting for every worker's ready byte; start timeout armed */
+	GEN_SERVING,  /* accepting; a worker that dies is restarted */
+	GEN_DRAINING, /* told to stop accepting (SIGQUIT), serving its open connections until they
+		       * end; drain deadline armed */
+	GEN_CLOSING,  /* told to close its connections now (SIGTERM); kill deadline armed */
 };
 
 struct wslot {
@@ -86,8 +96,7 @@ struct gen {
 	enum gen_state state;
 	unsigned n_ready;
 	unsigned n_alive;
-	bool force_closed;
-	int64_t timer; /* start timeout, then drain deadline */
+	int64_t timer; /* the deadline of its state: start timeout, drain deadline, kill deadline */
 	void *shared;  /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
 	struct gen *next; /* newest first */
@@ -115,8 +124,15 @@ struct master {
 
 static struct master *M; /* for mloop callbacks that carry a generation, not the master */
 
+/* A starting or serving generation accepts: it holds a reference on its listening sockets. */
+static bool gen_accepts(enum gen_state s)
+{
+	return s == GEN_STARTING || s == GEN_SERVING;
+}
+
 static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg);
-static void promote(struct master *m, struct gen *g);
+static void gen_set_state(struct master *m, struct gen *g, enum gen_state to);
+static void cap_draining(struct master *m);
 static void reload(struct master *m);
 static void sweep_generations(struct master *m);
 static void run_pending_reload(struct master *m);
@@ -454,14 +470,18 @@ static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *ar
 			ws->ready = true;
 			g->n_ready++;
 			tp_stats_slot_set(m->stats, ws->stats_slot, ws->pid, g->epoch,
-					  g->state == GEN_DRAINING ? TP_SLOT_DRAINING
-								   : TP_SLOT_LIVE);
+					  gen_accepts(g->state) ? TP_SLOT_LIVE : TP_SLOT_DRAINING);
 		}
 		close_ctl(m, ws);
 		break;
 	}
-	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency)
-		promote(m, g);
+	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency) {
+		gen_set_state(m, g, GEN_SERVING);
+		cap_draining(m);
+		sweep_generations(m);
+		update_view(m);
+		run_pending_reload(m);
+	}
 	update_view(m);
 }
 
@@ -494,7 +514,7 @@ static void destroy_gen(struct master *m, struct gen *g)
 		tp_stats_slot_retire(m->stats, ws->stats_slot);
 		m->slot_used[ws->stats_slot] = false;
 	}
-	if (g->state != GEN_DRAINING)
+	if (gen_accepts(g->state))
 		release_listeners(m, g);
 	if (g->shared)
 		munmap(g->shared, g->shared_len);
@@ -516,79 +536,18 @@ static void on_kill_deadline(struct tp_mloop *l, void *arg)
 	signal_gen(M, g, SIGKILL);
 }
 
-/* Closes g's connections now (SIGTERM). A worker that cannot act on it, being stuck before its
- * loop runs (blocked opening an access log that is a FIFO nobody reads, say), is killed after
- * KILL_GRACE_MS, so that no generation, and no stopping master, waits for it forever. */
-static void terminate_gen(struct master *m, struct gen *g)
-{
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->force_closed = true;
-	signal_gen(m, g, SIGTERM);
-	g->timer = tp_mloop_at(m->loop, tp_now_ms() + KILL_GRACE_MS, on_kill_deadline, g);
-}
-
 static void on_drain_deadline(struct tp_mloop *l, void *arg)
 {
 	struct gen *g = arg;
 
 	g->timer = 0;
 	tp_info("generation %u: drain time over; closing its remaining connections", g->epoch);
-	terminate_gen(M, g);
+	gen_set_state(M, g, GEN_CLOSING);
 }
 
-/* Stop accepting and drain for --drain-time-s; past that the rest is closed. */
-static void start_draining(struct master *m, struct gen *g, unsigned drain_ms)
+/* A generation that serves at last: a reload's outcome, or the boot banner. */
+static void announce_serving(struct master *m, struct gen *g)
 {
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->timer = 0;
-	if (g->state == GEN_STARTING) {
-		/* Never served: nothing to drain. */
-		terminate_gen(m, g);
-	} else {
-		signal_gen(m, g, SIGQUIT);
-		g->timer = tp_mloop_at(m->loop, tp_now_ms() + drain_ms, on_drain_deadline, g);
-	}
-	if (g->state != GEN_DRAINING)
-		release_listeners(m, g);
-	g->state = GEN_DRAINING;
-	for (unsigned s = 0; s < m->opts->concurrency; s++)
-		if (g->w[s].pid)
-			tp_stats_slot_set(m->stats, g->w[s].stats_slot, g->w[s].pid, g->epoch,
-					  TP_SLOT_DRAINING);
-}
-
-/* Past --max-draining-generations, the oldest draining generation is closed early. */
-static void cap_draining(struct master *m)
-{
-	unsigned n = 0;
-	struct gen *oldest = NULL;
-
-	for (struct gen *g = m->gens; g; g = g->next) {
-		if (g->state != GEN_DRAINING || g->force_closed)
-			continue;
-		n++;
-		oldest = g;
-	}
-	if (n > m->opts->max_draining_generations && oldest) {
-		tp_warn("generation %u closed early: more than %u generations draining",
-			oldest->epoch, m->opts->max_draining_generations);
-		terminate_gen(m, oldest);
-	}
-}
-
-/* Every worker of g is ready: g serves, the previous serving generation drains. */
-static void promote(struct master *m, struct gen *g)
-{
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->timer = 0;
-	for (struct gen *o = m->gens; o; o = o->next)
-		if (o != g && o->state == GEN_SERVING)
-			start_draining(m, o, m->opts->drain_time_s * 1000);
-	g->state = GEN_SERVING;
-	m->epoch = g->epoch;
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;
@@ -604,10 +563,82 @@ static void promote(struct master *m, struct gen *g)
 			tp_version, g->cfg->n_listeners, g->cfg->n_clusters, m->opts->concurrency,
 			m->stats_name);
 	}
-	cap_draining(m);
-	sweep_generations(m);
-	update_view(m);
-	run_pending_reload(m);
+}
+
+static const char *const gen_state_name[] = {
+	[GEN_STARTING] = "starting",
+	[GEN_SERVING] = "serving",
+	[GEN_DRAINING] = "draining",
+	[GEN_CLOSING] = "closing",
+};
+
+/* Moves g to state to, with everything that goes with the move: the signal its workers get,
+ * the deadline of the new state (the old one's is cancelled), the listening sockets it lets go
+ * when it stops accepting, its stats slots' states and the log. Allowed: starting → serving,
+ * serving → draining, any → closing. What follows (capping, freeing, a pending reload) is for
+ * the caller's post-event steps. */
+static void gen_set_state(struct master *m, struct gen *g, enum gen_state to)
+{
+	enum gen_state from = g->state;
+
+	TP_BUG_ON(to == GEN_STARTING || (to == GEN_SERVING && from != GEN_STARTING) ||
+		  (to == GEN_DRAINING && from != GEN_SERVING));
+	tp_debug("generation %u: %s -> %s", g->epoch, gen_state_name[from], gen_state_name[to]);
+	if (g->timer)
+		tp_mloop_cancel(m->loop, g->timer);
+	g->timer = 0;
+	if (gen_accepts(from) && !gen_accepts(to)) {
+		release_listeners(m, g);
+		for (unsigned s = 0; s < m->opts->concurrency; s++)
+			if (g->w[s].pid)
+				tp_stats_slot_set(m->stats, g->w[s].stats_slot, g->w[s].pid,
+						  g->epoch, TP_SLOT_DRAINING);
+	}
+	g->state = to;
+	switch (to) {
+	case GEN_STARTING:
+		break;
+	case GEN_SERVING:
+		/* The generation it replaces drains. */
+		for (struct gen *o = m->gens; o; o = o->next)
+			if (o != g && o->state == GEN_SERVING)
+				gen_set_state(m, o, GEN_DRAINING);
+		m->epoch = g->epoch;
+		announce_serving(m, g);
+		break;
+	case GEN_DRAINING:
+		signal_gen(m, g, SIGQUIT);
+		g->timer = tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
+				       on_drain_deadline, g);
+		break;
+	case GEN_CLOSING:
+		/* A worker stuck before its loop runs (blocked opening an access log that is a
+		 * FIFO nobody reads, say) cannot act on SIGTERM: it is killed after KILL_GRACE_MS,
+		 * so that no generation, and no stopping master, waits for it forever. Told again,
+		 * a closing generation gets SIGTERM again and a new kill deadline. */
+		signal_gen(m, g, SIGTERM);
+		g->timer = tp_mloop_at(m->loop, tp_now_ms() + KILL_GRACE_MS, on_kill_deadline, g);
+		break;
+	}
+}
+
+/* Past --max-draining-generations, the oldest draining generation is closed early. */
+static void cap_draining(struct master *m)
+{
+	unsigned n = 0;
+	struct gen *oldest = NULL;
+
+	for (struct gen *g = m->gens; g; g = g->next) {
+		if (g->state != GEN_DRAINING)
+			continue;
+		n++;
+		oldest = g;
+	}
+	if (n > m->opts->max_draining_generations && oldest) {
+		tp_warn("generation %u closed early: more than %u generations draining",
+			oldest->epoch, m->opts->max_draining_generations);
+		gen_set_state(m, oldest, GEN_CLOSING);
+	}
 }
 
 static void reload_failed(struct master *m, const char *why)
@@ -638,7 +669,7 @@ static void on_start_timeout(struct tp_mloop *l, void *arg)
 		return;
 	}
 	reload_failed(m, "the new workers did not get ready in time");
-	start_draining(m, g, 0);
+	gen_set_state(m, g, GEN_CLOSING);
 	sweep_generations(m);
 	run_pending_reload(m);
 	update_view(m);
@@ -686,7 +717,7 @@ static struct gen *start_generation(struct master *m, struct tp_config *cfg, uin
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		if (spawn(m, g, s) < 0) {
 			snprintf(why, whylen, "cannot fork workers");
-			start_draining(m, g, 0);
+			gen_set_state(m, g, GEN_CLOSING);
 			return NULL;
 		}
 	}
@@ -810,7 +841,7 @@ static void sweep_generations(struct master *m)
 
 	for (; g; g = next) {
 		next = g->next;
-		if (g->state == GEN_DRAINING && !g->n_alive) {
+		if (!gen_accepts(g->state) && !g->n_alive) {
 			tp_info("generation %u: all its workers have exited", g->epoch);
 			destroy_gen(m, g);
 		}
@@ -855,7 +886,7 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 			break;
 		}
 		reload_failed(m, "a new worker died while starting");
-		start_draining(m, g, 0);
+		gen_set_state(m, g, GEN_CLOSING);
 		pending_reload = true; /* the SIGHUPs that came meanwhile */
 		break;
 	case GEN_SERVING:
@@ -863,7 +894,9 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 			restart_worker(m, g, slot, how);
 		break;
 	case GEN_DRAINING:
-		tp_debug("worker %u/%u of a draining generation %s", g->epoch, slot, how);
+	case GEN_CLOSING:
+		tp_debug("worker %u/%u of a %s generation %s", g->epoch, slot,
+			 gen_state_name[g->state], how);
 		break;
 	}
 	sweep_generations(m);
@@ -889,7 +922,7 @@ static void on_stop_deadline(struct tp_mloop *l, void *arg)
 
 	tp_info("drain time over; closing the remaining connections");
 	for (struct gen *g = m->gens; g; g = g->next)
-		terminate_gen(m, g);
+		gen_set_state(m, g, GEN_CLOSING);
 }
 
 /* SIGTERM: stop accepting, let connections finish for up to --drain-time-s. SIGINT (or a
@@ -899,18 +932,17 @@ static void stop(struct master *m, bool now)
 	if (now || m->stopping) {
 		tp_info("stopping now");
 		m->stopping = true;
-		for (struct gen *g = m->gens; g; g = g->next) {
-			if (g->state != GEN_DRAINING)
-				release_listeners(m, g);
-			g->state = GEN_DRAINING;
-			terminate_gen(m, g);
-		}
+		for (struct gen *g = m->gens; g; g = g->next)
+			gen_set_state(m, g, GEN_CLOSING);
 	} else {
 		tp_info("stopping: draining connections for up to %u s", m->opts->drain_time_s);
 		m->stopping = true;
+		/* A generation that never served has nothing to drain. */
 		for (struct gen *g = m->gens; g; g = g->next)
-			if (g->state != GEN_DRAINING)
-				start_draining(m, g, m->opts->drain_time_s * 1000);
+			if (g->state == GEN_STARTING)
+				gen_set_state(m, g, GEN_CLOSING);
+			else if (g->state == GEN_SERVING)
+				gen_set_state(m, g, GEN_DRAINING);
 		tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
 			    on_stop_deadline, m);
 	}
