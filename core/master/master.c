@@ -116,9 +116,10 @@ struct master {
 	int sigfd;
 	struct tp_mloop *loop;
 	struct tp_master_view view;
-	bool reload_pending;
-	bool stopping; /* SIGTERM: draining everything */
-	bool done;     /* leave the loop */
+	bool reload_pending; /* SIGHUP: settle() runs it once no generation is starting */
+	bool stopping;	     /* SIGTERM: draining everything */
+	bool failed;	     /* the first generation did not start: exit 1 */
+	bool done;	     /* leave the loop (decided by settle()) */
 	int exit_status;
 };
 
@@ -132,10 +133,7 @@ static bool gen_accepts(enum gen_state s)
 
 static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg);
 static void gen_set_state(struct master *m, struct gen *g, enum gen_state to);
-static void cap_draining(struct master *m);
 static void reload(struct master *m);
-static void sweep_generations(struct master *m);
-static void run_pending_reload(struct master *m);
 
 /* ---- listening sockets ---- */
 
@@ -475,14 +473,8 @@ static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *ar
 		close_ctl(m, ws);
 		break;
 	}
-	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency) {
+	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency)
 		gen_set_state(m, g, GEN_SERVING);
-		cap_draining(m);
-		sweep_generations(m);
-		update_view(m);
-		run_pending_reload(m);
-	}
-	update_view(m);
 }
 
 static void signal_gen(struct master *m, struct gen *g, int sig)
@@ -575,8 +567,8 @@ static const char *const gen_state_name[] = {
 /* Moves g to state to, with everything that goes with the move: the signal its workers get,
  * the deadline of the new state (the old one's is cancelled), the listening sockets it lets go
  * when it stops accepting, its stats slots' states and the log. Allowed: starting → serving,
- * serving → draining, any → closing. What follows (capping, freeing, a pending reload) is for
- * the caller's post-event steps. */
+ * serving → draining, any → closing. What follows (capping, freeing, a pending reload) is
+ * settle()'s. */
 static void gen_set_state(struct master *m, struct gen *g, enum gen_state to)
 {
 	enum gen_state from = g->state;
@@ -665,14 +657,11 @@ static void on_start_timeout(struct tp_mloop *l, void *arg)
 		/* At boot there is nothing to fall back to: exit 1, as when a worker dies there. */
 		tp_error("the workers did not get ready within %d s", START_TIMEOUT_MS / 1000);
 		m->exit_status = 1;
-		m->done = true;
+		m->failed = true;
 		return;
 	}
 	reload_failed(m, "the new workers did not get ready in time");
 	gen_set_state(m, g, GEN_CLOSING);
-	sweep_generations(m);
-	run_pending_reload(m);
-	update_view(m);
 }
 
 /* Creates, binds and forks a generation for cfg (which it takes over). */
@@ -740,22 +729,14 @@ out_free:
 	return NULL;
 }
 
-/* SIGHUP: read the file again; on any problem the serving generation stays as it is. */
+/* SIGHUP, run by settle() once no generation is starting: read the file again; on any problem
+ * the serving generation stays as it is. */
 static void reload(struct master *m)
 {
 	struct tp_cfg_errors errs = {0};
 	struct tp_config *cfg = NULL;
 	char why[256];
 
-	if (m->stopping)
-		return;
-	for (struct gen *g = m->gens; g; g = g->next) {
-		if (g->state == GEN_STARTING) {
-			/* One reload at a time; the SIGHUPs meanwhile make one more. */
-			m->reload_pending = true;
-			return;
-		}
-	}
 	tp_info("reload: reading %s", m->opts->config_path);
 	if (tp_config_load(m->opts->config_path, &cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -766,10 +747,8 @@ static void reload(struct master *m)
 		return;
 	}
 	tp_cfg_errors_free(&errs);
-	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why))) {
+	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why)))
 		reload_failed(m, why);
-		sweep_generations(m);
-	}
 }
 
 /* ---- supervision ---- */
@@ -832,38 +811,11 @@ static void on_restart_timer(struct tp_mloop *l, void *arg)
 	spawn(M, g, ws->slot);
 }
 
-/* A draining generation with no worker left is gone. Not only a worker's exit leads there: a
- * generation drained while a slot waits out its crash backoff, or after a fork failed, has no
- * exit left to wait for. Called after every event that can drain a generation. */
-static void sweep_generations(struct master *m)
-{
-	struct gen *g = m->gens, *next;
-
-	for (; g; g = next) {
-		next = g->next;
-		if (!gen_accepts(g->state) && !g->n_alive) {
-			tp_info("generation %u: all its workers have exited", g->epoch);
-			destroy_gen(m, g);
-		}
-	}
-	if (m->stopping && !m->gens)
-		m->done = true;
-}
-
-static void run_pending_reload(struct master *m)
-{
-	if (m->reload_pending) {
-		m->reload_pending = false;
-		reload(m);
-	}
-}
-
 static void on_worker_exit(struct master *m, pid_t pid, int status)
 {
 	struct gen *g;
 	unsigned slot;
 	char how[96];
-	bool pending_reload = false;
 
 	if (!find_worker(m, pid, &g, &slot))
 		return;
@@ -882,12 +834,11 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 		if (!g->epoch) {
 			/* At boot there is nothing to fall back to. */
 			m->exit_status = 1;
-			m->done = true;
+			m->failed = true;
 			break;
 		}
 		reload_failed(m, "a new worker died while starting");
 		gen_set_state(m, g, GEN_CLOSING);
-		pending_reload = true; /* the SIGHUPs that came meanwhile */
 		break;
 	case GEN_SERVING:
 		if (!m->stopping)
@@ -899,10 +850,6 @@ static void on_worker_exit(struct master *m, pid_t pid, int status)
 			 gen_state_name[g->state], how);
 		break;
 	}
-	sweep_generations(m);
-	if (pending_reload)
-		run_pending_reload(m);
-	update_view(m);
 }
 
 static void reap(struct master *m)
@@ -946,10 +893,6 @@ static void stop(struct master *m, bool now)
 		tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
 			    on_stop_deadline, m);
 	}
-	sweep_generations(m);
-	if (!m->gens)
-		m->done = true;
-	update_view(m);
 }
 
 static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
@@ -969,7 +912,9 @@ static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			stop(m, true);
 			break;
 		case SIGHUP:
-			reload(m);
+			/* Run by settle() when no generation is starting: the SIGHUPs that come
+			 * during a reload are coalesced into one more. */
+			m->reload_pending = true;
 			break;
 		case SIGUSR1:
 			/* Reopen log files (logrotate): every worker reopens its own. */
@@ -1015,6 +960,57 @@ static void kill_everything(struct master *m)
 	}
 	while (m->gens)
 		destroy_gen(m, m->gens);
+}
+
+static bool any_starting(const struct master *m)
+{
+	for (const struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_STARTING)
+			return true;
+	return false;
+}
+
+/* A draining or closing generation with no worker left is freed. Not only a worker's exit
+ * leads there: a generation drained while a slot waits out its crash backoff, or after a fork
+ * failed, has no exit left to wait for. */
+static void sweep_generations(struct master *m)
+{
+	struct gen *g = m->gens, *next;
+
+	for (; g; g = next) {
+		next = g->next;
+		if (!gen_accepts(g->state) && !g->n_alive) {
+			tp_info("generation %u: all its workers have exited", g->epoch);
+			destroy_gen(m, g);
+		}
+	}
+}
+
+/* What follows from any event, decided in one place and one order. The loop runs it after each
+ * round, so after every signal, worker exit, ready byte and timer it dispatched; the handlers
+ * only record what happened and move generations with gen_set_state().
+ *
+ *  1. cap: past --max-draining-generations the oldest draining generation closes now (not
+ *     while stopping, when every generation drains for --drain-time-s);
+ *  2. sweep: draining and closing generations whose workers have all exited are freed, and
+ *     their stats slots with them (a reload may need those);
+ *  3. reload: one asked for runs once no generation is starting; one that fails half way (a
+ *     fork) leaves a closing generation, swept at once;
+ *  4. view: what the services show, server.hot_restart_epoch and server.live;
+ *  5. done: a stopping master with no generation left, or one whose first generation did not
+ *     start, leaves its loop. */
+static void settle(struct master *m)
+{
+	if (!m->stopping && !m->failed)
+		cap_draining(m);
+	sweep_generations(m);
+	if (m->reload_pending && !m->stopping && !m->failed && !any_starting(m)) {
+		m->reload_pending = false;
+		reload(m);
+		sweep_generations(m);
+	}
+	update_view(m);
+	m->done = m->failed || (m->stopping && !m->gens);
 }
 
 int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
@@ -1078,9 +1074,11 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_error("%s", err);
 		goto out_kill;
 	}
-	update_view(&m);
 	m.exit_status = 0;
-	while (!m.done) {
+	for (;;) {
+		settle(&m);
+		if (m.done)
+			break;
 		if (tp_mloop_run_once(m.loop, -1) < 0) {
 			tp_error("master loop: %s", strerror(errno));
 			m.exit_status = 1;
