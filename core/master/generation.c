@@ -169,6 +169,10 @@ void gen_set_state(struct gen *g, enum gen_state to)
 
 	TP_BUG_ON(to == GEN_STARTING || (to == GEN_SERVING && from != GEN_STARTING) ||
 		  (to == GEN_DRAINING && from != GEN_SERVING));
+	/* Told to close again (SIGINT after SIGINT, the stop deadline after a drain deadline):
+	 * it keeps its first kill deadline, or each new SIGINT would put the SIGKILL off again. */
+	if (from == to)
+		return;
 	tp_debug("generation %u: %s -> %s", g->epoch, state_names[from], state_names[to]);
 	if (g->timer)
 		tp_mloop_cancel(m->loop, g->timer);
@@ -200,8 +204,7 @@ void gen_set_state(struct gen *g, enum gen_state to)
 	case GEN_CLOSING:
 		/* A worker stuck before its loop runs (blocked opening an access log that is a
 		 * FIFO nobody reads, say) cannot act on SIGTERM: it is killed after KILL_GRACE_MS,
-		 * so that no generation, and no stopping master, waits for it forever. Told again,
-		 * a closing generation gets SIGTERM again and a new kill deadline. */
+		 * so that no generation, and no stopping master, waits for it forever. */
 		sup_signal(g, SIGTERM);
 		g->timer = tp_mloop_at(m->loop, tp_now_ms() + KILL_GRACE_MS, sup_kill_deadline, g);
 		break;

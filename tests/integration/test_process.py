@@ -492,3 +492,24 @@ def test_sigterm_while_a_reload_starts():
             check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
             for pid in old:
                 wait_for(lambda: not _alive(pid), 2, what="worker %d to exit" % pid)
+
+
+def test_repeated_sigint_does_not_postpone_the_kill_deadline():
+    """A worker that cannot act on SIGTERM is killed 5 s after the first one. Each later SIGINT
+    (or second SIGTERM) used to re-arm that deadline, so an operator pressing Ctrl-C every
+    second kept a stuck worker, and the master, alive for as long as they pressed."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(_fifo_log_config(port, up.port, fifo.path), concurrency=1,
+                   expect_start=False) as p:
+            wait_for(lambda: len(p.worker_pids()) == 1, 5, what="the worker")
+            t0 = time.monotonic()
+            while p.proc.poll() is None and time.monotonic() - t0 < 9:
+                p.proc.send_signal(signal.SIGINT)
+                time.sleep(1)
+            took = time.monotonic() - t0
+            check(p.proc.poll() is not None, "still running %.1f s after the first SIGINT:\n%s"
+                  % (took, p.output()))
+            check(took < 7.5, "exited %.1f s after the first SIGINT, want about 5" % took)
+            check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
+            check("killing them" in p.output(), "the stuck worker was killed")
