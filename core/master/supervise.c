@@ -116,18 +116,20 @@ int sup_spawn(struct gen *g, unsigned slot)
 	struct master *m = g->m;
 	struct wslot *ws = &g->w[slot];
 	pid_t master_pid = getpid(), pid;
-	int p[2];
+	int p[2], ret;
 
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		tp_error("worker %u/%u: pipe: %s", g->epoch, slot, strerror(errno));
-		return -errno;
+		ret = -errno;
+		tp_error("worker %u/%u: pipe: %s", g->epoch, slot, strerror(-ret));
+		return ret;
 	}
 	pid = fork();
 	if (pid < 0) {
-		tp_error("fork worker %u/%u: %s", g->epoch, slot, strerror(errno));
+		ret = -errno;
+		tp_error("fork worker %u/%u: %s", g->epoch, slot, strerror(-ret));
 		close(p[0]);
 		close(p[1]);
-		return -errno;
+		return ret;
 	}
 	if (pid == 0) {
 		close(p[0]);
@@ -218,6 +220,26 @@ static void worker_gone(struct gen *g, unsigned slot)
 	tp_stats_slot_set(m->stats, ws->stats_slot, 0, g->epoch, TP_SLOT_DEAD);
 }
 
+static void on_restart_timer(struct tp_mloop *l, void *arg);
+
+static void restart_later(struct wslot *ws)
+{
+	ws->restart_timer =
+		tp_mloop_at(ws->gen->m->loop, tp_now_ms() + CRASH_BACKOFF_MS, on_restart_timer, ws);
+}
+
+/* Forks the slot's worker again. A fork that fails (out of processes, of memory, of
+ * descriptors for the ready pipe) is tried again after the backoff: the slot must not stay
+ * empty for good, its share of the listening sockets served by nobody. */
+static void respawn(struct gen *g, unsigned slot)
+{
+	if (sup_spawn(g, slot) < 0) {
+		tp_error("worker %u/%u: cannot restart it; trying again in %d ms", g->epoch, slot,
+			 CRASH_BACKOFF_MS);
+		restart_later(&g->w[slot]);
+	}
+}
+
 /* One slot's backoff is over (each slot has its own timer: one firing must not restart another
  * slot early, nor leave that slot's timer to fire later). */
 static void on_restart_timer(struct tp_mloop *l, void *arg)
@@ -229,7 +251,7 @@ static void on_restart_timer(struct tp_mloop *l, void *arg)
 	if (ws->pid || g->state != GEN_SERVING)
 		return;
 	tp_info("worker %u/%u: restarting after backoff", g->epoch, ws->slot);
-	sup_spawn(g, ws->slot);
+	respawn(g, ws->slot);
 }
 
 /* A worker of a serving generation is restarted in its slot: same listening sockets, same stats
@@ -246,12 +268,11 @@ static void restart_worker(struct gen *g, unsigned slot, const char *how)
 	    now - ws->deaths[ws->n_deaths % CRASH_BURST] < CRASH_WINDOW_MS) {
 		tp_error("worker %u/%u %s; %d deaths in %d s, restarting in %d ms", g->epoch, slot,
 			 how, CRASH_BURST, CRASH_WINDOW_MS / 1000, CRASH_BACKOFF_MS);
-		ws->restart_timer =
-			tp_mloop_at(m->loop, now + CRASH_BACKOFF_MS, on_restart_timer, ws);
+		restart_later(ws);
 		return;
 	}
 	tp_error("worker %u/%u %s; restarting it", g->epoch, slot, how);
-	sup_spawn(g, slot);
+	respawn(g, slot);
 }
 
 static void on_worker_exit(struct master *m, pid_t pid, int status)

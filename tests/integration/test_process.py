@@ -513,3 +513,39 @@ def test_repeated_sigint_does_not_postpone_the_kill_deadline():
             check(took < 7.5, "exited %.1f s after the first SIGINT, want about 5" % took)
             check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
             check("killing them" in p.output(), "the stuck worker was killed")
+
+
+def _lowest_free_fd(pid):
+    used = {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def test_a_restart_that_cannot_fork_is_tried_again():
+    """A worker restart that fails (the master out of descriptors for the ready pipe here; a
+    failed fork is the same path) is tried again after the backoff; it used to leave the slot
+    empty for good, the listener served by nobody."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+            (victim,) = p.worker_pids()
+            master = str(p.proc.pid)
+            soft = subprocess.run(["prlimit", "--pid", master, "--nofile", "--noheadings",
+                                   "--output=SOFT"], capture_output=True, text=True).stdout
+            # No descriptor below the limit is free: the next pipe2() fails with EMFILE.
+            subprocess.run(["prlimit", "--pid", master,
+                            "--nofile=%d:" % _lowest_free_fd(p.proc.pid)], check=True)
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: "Too many open files" in p.output(), 5,
+                     what="the restart to fail:\n" + p.output())
+            time.sleep(1.5)
+            check(p.worker_pids() == [], "no worker while the master has no descriptor")
+            subprocess.run(["prlimit", "--pid", master, "--nofile=%s:" % soft.strip()],
+                           check=True)
+            wait_for(lambda: len(p.worker_pids()) == 1 and p.workers_ready(2), 5,
+                     what="the slot to be restarted once descriptors are back:\n"
+                     + p.output()[-1500:])
+            check(echo_roundtrip(port) == b"ping", "serving again")
+            check(p.stop(signal.SIGTERM) == 0, "exit status")
