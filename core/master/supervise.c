@@ -311,16 +311,27 @@ void sup_reap(struct master *m)
 		on_worker_exit(m, pid, status);
 }
 
+static bool any_alive(const struct master *m)
+{
+	for (const struct gen *g = m->gens; g; g = g->next)
+		if (g->n_alive)
+			return true;
+	return false;
+}
+
+/* Nothing is supervised any more: a worker that dies now is not restarted (a new one would
+ * never be killed, and this would wait for it forever), nor does a starting generation's
+ * count as a failed reload. */
 void sup_kill_all(struct master *m)
 {
-	for (struct gen *g = m->gens; g; g = g->next)
-		sup_signal(g, SIGKILL);
-	while (m->gens) {
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
+	struct gen *g;
+	unsigned slot;
+	int status;
+	pid_t pid;
 
-		if (pid < 0)
-			break;
-		on_worker_exit(m, pid, status);
-	}
+	for (g = m->gens; g; g = g->next)
+		sup_signal(g, SIGKILL);
+	while (any_alive(m) && (pid = waitpid(-1, &status, 0)) > 0)
+		if (find_worker(m, pid, &g, &slot))
+			worker_gone(g, slot);
 }
