@@ -99,6 +99,7 @@ struct master {
 	struct tp_mloop *loop;
 	struct tp_master_view view;
 	bool reload_pending; /* SIGHUP: settle() runs it once no generation is starting */
+	bool reload_waits;   /* for a closing generation's stats slots (logged once) */
 	bool stopping;	     /* SIGTERM or SIGINT: every generation drains or closes */
 	bool failed;	     /* the first generation did not start: exit 1 */
 	bool done;	     /* leave the loop (decided by settle()) */

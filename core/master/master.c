@@ -202,6 +202,30 @@ static bool any_starting(const struct master *m)
 	return false;
 }
 
+/* A reload takes --concurrency stats slots. The serving generation, the draining ones up to the
+ * cap and one starting always fit (the segment is made for them); only closing generations can
+ * hold the slots it needs, and they are gone within their kill deadline. So a reload waits for
+ * them rather than fail: it would, whenever a reload closes the oldest draining generation and
+ * a SIGHUP that came meanwhile runs at once. */
+static bool reload_waits_for_slots(struct master *m)
+{
+	const struct gen *closing = NULL;
+	unsigned free_slots = 0;
+
+	for (unsigned s = 0; s < m->n_slots; s++)
+		free_slots += !m->slot_used[s];
+	for (const struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_CLOSING)
+			closing = g;
+	if (free_slots >= m->opts->concurrency || !closing)
+		return false;
+	if (!m->reload_waits)
+		tp_info("reload: waiting for generation %u to exit, for its stats slots",
+			closing->epoch);
+	m->reload_waits = true;
+	return true;
+}
+
 /* What follows from any event, decided in one place and one order. The loop runs it after each
  * round, so after every signal, worker exit, ready byte and timer it dispatched; the handlers
  * only record what happened and move generations with gen_set_state().
@@ -210,8 +234,8 @@ static bool any_starting(const struct master *m)
  *     while stopping, when every generation drains for --drain-time-s);
  *  2. sweep: draining and closing generations whose workers have all exited are freed, and
  *     their stats slots with them (a reload may need those);
- *  3. reload: one asked for runs once no generation is starting; one that fails half way (a
- *     fork) leaves a closing generation, swept at once;
+ *  3. reload: one asked for runs once no generation is starting and the stats slots it needs
+ *     are free; one that fails half way (a fork) leaves a closing generation, swept at once;
  *  4. view: what the services show, server.hot_restart_epoch and server.live;
  *  5. done: a stopping master with no generation left, or one whose first generation did not
  *     start, leaves its loop. */
@@ -220,8 +244,10 @@ static void settle(struct master *m)
 	if (!m->stopping && !m->failed)
 		gen_cap_draining(m);
 	gen_sweep(m);
-	if (m->reload_pending && !m->stopping && !m->failed && !any_starting(m)) {
+	if (m->reload_pending && !m->stopping && !m->failed && !any_starting(m) &&
+	    !reload_waits_for_slots(m)) {
 		m->reload_pending = false;
+		m->reload_waits = false;
 		reload(m);
 		gen_sweep(m);
 	}
