@@ -2,6 +2,7 @@
 import hashlib
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -321,37 +322,58 @@ def test_a_reload_asked_while_a_new_worker_dies_still_runs():
         os.unlink(fifo)
 
 
-def _kill_one_slot_until_backoff(p, pid):
-    """Kills the worker pid, then each worker restarted in its place, until that slot is put in
-    crash backoff (the log's "restarting in" count grows)."""
-    backoffs = p.output().count("restarting in")
-    while p.output().count("restarting in") == backoffs:
-        others = set(p.worker_pids()) - {pid}
+def _slot_pid(p, slot):
+    """The live worker of generation 0's slot, found by the role its log lines carry."""
+    live = set(p.worker_pids())
+    pids = re.findall(r"\]\[(\d+)\]\[\w+\]\[worker 0/%d\]" % slot, p.output())
+    for pid in reversed(pids):
+        if int(pid) in live:
+            return int(pid)
+    return None
+
+
+def _master_times(p, pattern):
+    """When the master logged each line matching pattern, in seconds."""
+    out = []
+    for m in re.finditer(r"^\[\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d\.\d{3})\]\[\d+\]\[\w+\]"
+                         r"\[master\] .*" + pattern, p.output(), re.M):
+        out.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
+    return out
+
+
+def _kill_slot_until_backoff(p, slot):
+    """Kills the worker in slot, then each one restarted in its place, until the master puts the
+    slot in crash backoff (5 deaths within 10 s)."""
+    backoff = r"worker 0/%d .*restarting in" % slot
+    n = len(_master_times(p, backoff))
+    while len(_master_times(p, backoff)) == n:
+        pid = wait_for(lambda: _slot_pid(p, slot), 2, what="slot %d's worker" % slot)
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: pid not in p.worker_pids(), 2, what="worker %d to go" % pid)
-        wait_for(lambda: p.output().count("restarting in") > backoffs
-                 or set(p.worker_pids()) - others, 2, what="the restart")
-        if p.output().count("restarting in") > backoffs:
-            return
-        pid = (set(p.worker_pids()) - others).pop()
+        wait_for(lambda: len(_master_times(p, backoff)) > n
+                 or _slot_pid(p, slot) not in (None, pid), 2, what="slot %d's restart" % slot)
 
 
 def test_each_slot_waits_out_its_own_crash_backoff():
-    """Two slots in crash backoff, the second some 500 ms after the first: the first timer
-    restarts its slot only (it used to restart every dead slot, and leave the other slot's timer
-    to fire later on a generation a reload may have freed)."""
+    """Two slots in crash backoff, the second a moment after the first: each is restarted by its
+    own timer, a backoff after its own began (the first timer used to restart every dead slot,
+    and leave the other slot's timer to fire later on a generation a reload may have freed).
+    Checked on the master's log times, so a slow machine cannot fail it."""
     with EchoServer() as up:
         port = free_port()
         with Proxy(simple_config(port, [up.port]), concurrency=2) as p:
-            a, b = p.worker_pids()
-            _kill_one_slot_until_backoff(p, a)
-            time.sleep(0.5)
-            _kill_one_slot_until_backoff(p, b)
-            check(p.worker_pids() == [], "both slots wait")
-            wait_for(lambda: "restarting after backoff" in p.output(), 3, what="the first restart")
-            check(len(p.worker_pids()) == 1, "one slot restarted, the other still waits: %s"
-                  % p.worker_pids())
-            wait_for(lambda: len(p.worker_pids()) == 2, 3, what="the second restart")
+            _kill_slot_until_backoff(p, 0)
+            time.sleep(0.2)
+            _kill_slot_until_backoff(p, 1)
+            wait_for(lambda: len(_master_times(p, "restarting after backoff")) >= 2
+                     and len(p.worker_pids()) == 2, 5, what="both restarts")
+            for slot in (0, 1):
+                began = _master_times(p, r"worker 0/%d .*restarting in" % slot)
+                restarted = _master_times(p, r"worker 0/%d: restarting after backoff" % slot)
+                check(len(began) == 1 and len(restarted) == 1,
+                      "slot %d: one backoff, one restart:\n%s" % (slot, p.output()[-3000:]))
+                waited = restarted[0] - began[0]
+                check(0.95 <= waited <= 3, "slot %d restarted %.2f s after its backoff began"
+                      % (slot, waited))
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "generation 1 serving" in p.output(), 10, what="the reload")
             time.sleep(1.2)  # past any backoff timer left over
