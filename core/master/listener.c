@@ -1,17 +1,24 @@
-/* Listening sockets, bound by the master before any worker exists. */
-#include "core/master/listener.h"
+/* Listening sockets, kept by the master per address: one SO_REUSEPORT socket per worker slot,
+ * bound before any worker that accepts on it exists, shared by every generation that listens on
+ * that address, closed only when none does any more. Closing a socket of a SO_REUSEPORT group
+ * resets the connections in its accept queue, so an address a reload keeps keeps its sockets. */
+#include "core/master/master-int.h"
+
+#include "core/base/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
 
-int tp_listener_bind(const struct tp_listener_cfg *l, int *out, char *err, size_t errlen)
+/* A bound, listening, non-blocking socket in *fd, or -errno with the reason in err. */
+static int bind_one(const struct tp_listener_cfg *l, int *out, char *err, size_t errlen)
 {
 	int one = 1, fd, ret;
 	const char *what;
@@ -51,4 +58,94 @@ out_err:
 	snprintf(err, errlen, "listener '%s': %s %s: %s", l->name, what, l->addr.text,
 		 strerror(errno));
 	return ret;
+}
+
+static struct lsock *find(struct master *m, const struct tp_sockaddr *a)
+{
+	for (struct lsock *s = m->socks; s; s = s->next)
+		if (s->len == a->len && !memcmp(&s->ss, &a->ss, a->len))
+			return s;
+	return NULL;
+}
+
+static void close_lsock(struct master *m, struct lsock *s)
+{
+	struct lsock **pp;
+
+	for (pp = &m->socks; *pp && *pp != s; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = s->next;
+	for (unsigned i = 0; i < m->opts->concurrency; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	tp_info("listener %s closed", s->text);
+	free(s->fds);
+	free(s);
+}
+
+int lsock_acquire(struct master *m, struct gen *g)
+{
+	unsigned n = m->opts->concurrency;
+	char err[256];
+	int ret = 0;
+
+	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &g->cfg->listeners[i];
+		struct lsock *s = find(m, &l->addr);
+
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (!s || !(s->fds = malloc(n * sizeof(int)))) {
+				free(s);
+				ret = -ENOMEM;
+				tp_error("listener '%s': out of memory", l->name);
+				goto out_unwind;
+			}
+			memcpy(&s->ss, &l->addr.ss, l->addr.len);
+			s->len = l->addr.len;
+			snprintf(s->text, sizeof(s->text), "%s", l->addr.text);
+			for (unsigned k = 0; k < n; k++)
+				s->fds[k] = -1;
+			s->next = m->socks;
+			m->socks = s;
+			for (unsigned k = 0; k < n; k++) {
+				ret = bind_one(l, &s->fds[k], err, sizeof(err));
+				if (ret < 0) {
+					tp_error("%s", err);
+					goto out_unwind;
+				}
+			}
+			if (m->epoch || g->epoch)
+				tp_info("listener %s bound", s->text);
+		}
+		s->refs++;
+		g->socks[i] = s;
+	}
+	return 0;
+
+out_unwind:
+	lsock_release(m, g);
+	/* A socket bound for this generation alone that failed half way is unreferenced. */
+	for (struct lsock *s = m->socks, *next; s; s = next) {
+		next = s->next;
+		if (!s->refs)
+			close_lsock(m, s);
+	}
+	return ret;
+}
+
+void lsock_release(struct master *m, struct gen *g)
+{
+	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
+		if (g->socks[i] && !--g->socks[i]->refs)
+			close_lsock(m, g->socks[i]);
+		g->socks[i] = NULL;
+	}
+}
+
+void lsock_close_all(struct master *m)
+{
+	while (m->socks)
+		close_lsock(m, m->socks);
 }

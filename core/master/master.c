@@ -7,305 +7,32 @@
  * same sockets (closing a SO_REUSEPORT socket would reset the connections in its accept queue),
  * new ones are bound first, and only once every new worker has said it is ready does the old
  * generation stop accepting and drain. Both generations accept from the same sockets in
- * between, so no connection waits on a socket nobody accepts from. */
-#include "core/master/master.h"
+ * between, so no connection waits on a socket nobody accepts from.
+ *
+ * This file holds the loop, signals, reload and start-up; listener.c the listening sockets,
+ * generation.c the generations and their states, supervise.c the workers (master-int.h). */
+#include "core/master/master-int.h"
 
-#include "core/admin/admin.h"
-#include "core/config/config.h"
-#include "core/filter-t.h"
-#include "core/master/listener.h"
-#include "core/base/log.h"
-#include "core/base/version.h"
-#include "core/master/master-t.h"
-#include "core/base/mloop.h"
 #include "core/admin/services.h"
+#include "core/base/log.h"
+#include "core/base/mloop.h"
 #include "core/base/timer.h"
-#include "core/worker/worker.h"
+#include "core/base/version.h"
+#include "core/config/config.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SCOPES_MAX 4096
-/* A slot whose worker dies this often this fast is restarted at most once a second
- * (systemd's default start limit is the same 5 in 10 s). */
-#define CRASH_BURST	 5
-#define CRASH_WINDOW_MS	 10000
-#define CRASH_BACKOFF_MS 1000
-/* A new generation whose workers are not all ready by then is abandoned. */
-#define START_TIMEOUT_MS 10000
-/* A worker still running this long after SIGTERM gets SIGKILL. */
-#define KILL_GRACE_MS 5000
-
-/* A configured address and its sockets, one per worker slot, kept while any generation that
- * accepts on it exists. */
-struct lsock {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	char text[64];
-	int *fds;      /* [concurrency] */
-	unsigned refs; /* starting or serving generations that listen on it */
-	struct lsock *next;
-};
-
-enum gen_state {
-	GEN_STARTING, /* forked, waiting for every worker's ready */
-	GEN_SERVING,  /* accepting */
-	GEN_DRAINING, /* stopped accepting; serving its open connections until they end */
-};
-
-struct wslot {
-	pid_t pid;
-	int ctl; /* read end of the worker's ready pipe; -1 once read or closed */
-	bool ready;
-	unsigned stats_slot;
-	uint64_t deaths[CRASH_BURST];
-	unsigned n_deaths;
-	int64_t restart_timer; /* crash backoff: this slot restarts when it fires */
-	struct gen *gen;       /* for the restart timer, whose argument is the slot */
-	unsigned slot;
-};
-
-struct gen {
-	uint32_t epoch;
-	struct tp_config *cfg;
-	struct lsock **socks; /* [cfg->n_listeners] */
-	struct wslot *w;      /* [concurrency] */
-	enum gen_state state;
-	unsigned n_ready;
-	unsigned n_alive;
-	bool force_closed;
-	int64_t timer; /* start timeout, then drain deadline */
-	void *shared;  /* MAP_SHARED memory for filters that count across workers */
-	size_t shared_len;
-	struct gen *next; /* newest first */
-};
-
-struct master {
-	const struct tp_master_opts *opts;
-	struct tp_stats *stats;
-	struct tp_stats_block *blk; /* the master's own block */
-	uint32_t server_base;
-	char stats_name[64];
-	struct lsock *socks;
-	struct gen *gens;
-	bool *slot_used;
-	unsigned n_slots;
-	uint32_t epoch;
-	int sigfd;
-	struct tp_mloop *loop;
-	struct tp_master_view view;
-	bool reload_pending;
-	bool stopping; /* SIGTERM: draining everything */
-	bool done;     /* leave the loop */
-	int exit_status;
-};
-
-static struct master *M; /* for mloop callbacks that carry a generation, not the master */
-
-static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg);
-static void promote(struct master *m, struct gen *g);
-static void reload(struct master *m);
-static void sweep_generations(struct master *m);
-static void run_pending_reload(struct master *m);
-
-/* ---- listening sockets ---- */
-
-static struct lsock *find_lsock(struct master *m, const struct tp_sockaddr *a)
-{
-	for (struct lsock *s = m->socks; s; s = s->next)
-		if (s->len == a->len && !memcmp(&s->ss, &a->ss, a->len))
-			return s;
-	return NULL;
-}
-
-static void close_lsock(struct master *m, struct lsock *s)
-{
-	struct lsock **pp;
-
-	for (pp = &m->socks; *pp && *pp != s; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = s->next;
-	for (unsigned i = 0; i < m->opts->concurrency; i++)
-		if (s->fds[i] >= 0)
-			close(s->fds[i]);
-	tp_info("listener %s closed", s->text);
-	free(s->fds);
-	free(s);
-}
-
-/* The sockets for every listener of cfg: existing ones are reused, missing ones bound now. On
- * failure nothing new stays bound. */
-static int bind_generation(struct master *m, struct gen *g)
-{
-	unsigned n = m->opts->concurrency;
-	char err[256];
-	int ret = 0;
-
-	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
-		const struct tp_listener_cfg *l = &g->cfg->listeners[i];
-		struct lsock *s = find_lsock(m, &l->addr);
-
-		if (!s) {
-			s = calloc(1, sizeof(*s));
-			if (!s || !(s->fds = malloc(n * sizeof(int)))) {
-				free(s);
-				ret = -ENOMEM;
-				tp_error("listener '%s': out of memory", l->name);
-				goto out_unwind;
-			}
-			memcpy(&s->ss, &l->addr.ss, l->addr.len);
-			s->len = l->addr.len;
-			snprintf(s->text, sizeof(s->text), "%s", l->addr.text);
-			for (unsigned k = 0; k < n; k++)
-				s->fds[k] = -1;
-			s->next = m->socks;
-			m->socks = s;
-			for (unsigned k = 0; k < n; k++) {
-				ret = tp_listener_bind(l, &s->fds[k], err, sizeof(err));
-				if (ret < 0) {
-					tp_error("%s", err);
-					goto out_unwind;
-				}
-			}
-			if (m->epoch || g->epoch)
-				tp_info("listener %s bound", s->text);
-		}
-		s->refs++;
-		g->socks[i] = s;
-	}
-	return 0;
-
-out_unwind:
-	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
-		if (g->socks[i] && !--g->socks[i]->refs)
-			close_lsock(m, g->socks[i]);
-		g->socks[i] = NULL;
-	}
-	/* A socket bound for this generation alone that failed half way is unreferenced. */
-	for (struct lsock *s = m->socks, *next; s; s = next) {
-		next = s->next;
-		if (!s->refs)
-			close_lsock(m, s);
-	}
-	return ret;
-}
-
-static void release_listeners(struct master *m, struct gen *g)
-{
-	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
-		if (g->socks[i] && !--g->socks[i]->refs)
-			close_lsock(m, g->socks[i]);
-		g->socks[i] = NULL;
-	}
-}
-
-/* ---- stats ---- */
-
-static int register_scopes(struct master *m, struct tp_config *cfg)
-{
-	char name[128];
-	int ret;
-
-	for (size_t i = 0; i < cfg->n_clusters; i++) {
-		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER, cfg->clusters[i].name,
-				     &cfg->clusters[i].stats_base);
-		if (ret < 0)
-			return ret;
-		ret = tp_admin_register_hosts(m->stats, &cfg->clusters[i]);
-		if (ret < 0)
-			return ret;
-	}
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct tp_listener_cfg *l = &cfg->listeners[i];
-
-		tp_stats_listener_name((const struct sockaddr *)&l->addr.ss, name, sizeof(name));
-		ret = tp_stats_scope(m->stats, TP_SCOPE_LISTENER, name, &l->stats_base);
-		if (ret < 0)
-			return ret;
-		for (size_t c = 0; c < l->n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++) {
-				const struct tp_filter_ops *ops = ch->filters[f].ops;
-
-				if (ops->register_stats) {
-					ret = ops->register_stats(ch->filters[f].conf, m->stats);
-					if (ret < 0)
-						return ret;
-				}
-			}
-		}
-	}
-	return 0;
-}
-
-/* Memory shared by all workers of a generation, for filters that count across them (Envoy's
- * connection_limit counts per listener, not per worker). */
-static int share_filter_memory(struct gen *g)
-{
-	size_t total = 0, off = 0;
-
-	for (size_t i = 0; i < g->cfg->n_listeners; i++)
-		for (size_t c = 0; c < g->cfg->listeners[i].n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &g->cfg->listeners[i].filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++)
-				total += (ch->filters[f].ops->shared_bytes + 63) & ~(size_t)63;
-		}
-	if (!total)
-		return 0;
-	g->shared = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (g->shared == MAP_FAILED) {
-		g->shared = NULL;
-		return -errno;
-	}
-	g->shared_len = total;
-	for (size_t i = 0; i < g->cfg->n_listeners; i++)
-		for (size_t c = 0; c < g->cfg->listeners[i].n_filter_chains; c++) {
-			struct tp_filter_chain_cfg *ch = &g->cfg->listeners[i].filter_chains[c];
-
-			for (size_t f = 0; f < ch->n_filters; f++) {
-				const struct tp_filter_ops *ops = ch->filters[f].ops;
-
-				if (!ops->shared_bytes)
-					continue;
-				ops->bind_shared(ch->filters[f].conf, (char *)g->shared + off);
-				off += (ops->shared_bytes + 63) & ~(size_t)63;
-			}
-		}
-	return 0;
-}
-
-static int alloc_slots(struct master *m, struct gen *g)
-{
-	unsigned need = m->opts->concurrency, found = 0;
-
-	for (unsigned s = 0; s < m->n_slots && found < need; s++)
-		found += !m->slot_used[s];
-	if (found < need)
-		return -ENOSPC;
-	found = 0;
-	for (unsigned s = 0; s < m->n_slots && found < need; s++) {
-		if (m->slot_used[s])
-			continue;
-		m->slot_used[s] = true;
-		g->w[found++].stats_slot = s;
-	}
-	return 0;
-}
 
 static void update_view(struct master *m)
 {
@@ -328,259 +55,9 @@ static void update_view(struct master *m)
 	tp_stat_set(m->blk, m->server_base + TP_SERVER_live, serving && !m->stopping);
 }
 
-/* ---- workers ---- */
-
-static int cmp_int(const void *a, const void *b)
+/* A generation that serves at last: a reload's outcome, or the boot banner. */
+void master_serving(struct master *m, const struct gen *g)
 {
-	return *(const int *)a - *(const int *)b;
-}
-
-/* In the child: close every descriptor but the ones this worker serves with. The master holds
- * other generations' sockets, other workers' pipes, its signalfd and its services' sockets. */
-static void close_all_but(int *keep, unsigned n)
-{
-	int from = 3;
-
-	qsort(keep, n, sizeof(int), cmp_int);
-	for (unsigned i = 0; i < n; i++) {
-		if (keep[i] < from)
-			continue;
-		if (keep[i] > from)
-			close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
-		from = keep[i] + 1;
-	}
-	close_range((unsigned)from, ~0u, 0);
-}
-
-static _Noreturn void worker_main(struct master *m, struct gen *g, unsigned slot, int ctl,
-				  pid_t master_pid)
-{
-	size_t n = g->cfg->n_listeners;
-	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 2, sizeof(int));
-	struct tp_worker_args a;
-	char role[48];
-	int status = 1;
-
-	snprintf(role, sizeof(role), "worker %u/%u", g->epoch, slot);
-	tp_log_set_role(role);
-	if (!mine || !keep)
-		_exit(1);
-	for (size_t i = 0; i < n; i++)
-		keep[i] = mine[i] = g->socks[i]->fds[slot];
-	keep[n] = ctl;
-	close_all_but(keep, (unsigned)n + 1);
-	memset(&a, 0, sizeof(a));
-	a.cfg = g->cfg;
-	a.slot = slot;
-	a.n_slots = m->opts->concurrency;
-	a.stats_slot = g->w[slot].stats_slot;
-	a.listen_fds = mine;
-	a.stats = m->stats;
-	a.master_pid = master_pid;
-	a.ready_fd = ctl;
-	a.drop_privileges = m->opts->drop_privileges;
-	a.uid = m->opts->uid;
-	a.gid = m->opts->gid;
-	status = tp_worker_run(&a);
-	/* _exit: the master's stdio buffers and atexit handlers are not ours to run. */
-	_exit(status);
-}
-
-static int spawn(struct master *m, struct gen *g, unsigned slot)
-{
-	struct wslot *ws = &g->w[slot];
-	pid_t master_pid = getpid(), pid;
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		tp_error("worker %u/%u: pipe: %s", g->epoch, slot, strerror(errno));
-		return -errno;
-	}
-	pid = fork();
-	if (pid < 0) {
-		tp_error("fork worker %u/%u: %s", g->epoch, slot, strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		worker_main(m, g, slot, p[1], master_pid);
-	}
-	close(p[1]);
-	ws->pid = pid;
-	ws->ready = false;
-	ws->ctl = p[0];
-	if (ws->restart_timer)
-		tp_mloop_cancel(m->loop, ws->restart_timer);
-	ws->restart_timer = 0;
-	g->n_alive++;
-	tp_mloop_add(m->loop, p[0], POLLIN, on_worker_ctl, g);
-	tp_stats_slot_set(m->stats, ws->stats_slot, pid, g->epoch, TP_SLOT_STARTING);
-	tp_debug("worker %u/%u started, pid %d", g->epoch, slot, (int)pid);
-	return 0;
-}
-
-static void close_ctl(struct master *m, struct wslot *ws)
-{
-	if (ws->ctl < 0)
-		return;
-	tp_mloop_del(m->loop, ws->ctl);
-	close(ws->ctl);
-	ws->ctl = -1;
-}
-
-/* A worker wrote its ready byte: its ring is up and its accepts are armed. */
-static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg)
-{
-	struct gen *g = arg;
-	struct master *m = M;
-	char b;
-
-	for (unsigned s = 0; s < m->opts->concurrency; s++) {
-		struct wslot *ws = &g->w[s];
-
-		if (ws->ctl != fd)
-			continue;
-		if (read(fd, &b, 1) == 1 && b == 'R' && !ws->ready) {
-			ws->ready = true;
-			g->n_ready++;
-			tp_stats_slot_set(m->stats, ws->stats_slot, ws->pid, g->epoch,
-					  g->state == GEN_DRAINING ? TP_SLOT_DRAINING
-								   : TP_SLOT_LIVE);
-		}
-		close_ctl(m, ws);
-		break;
-	}
-	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency)
-		promote(m, g);
-	update_view(m);
-}
-
-static void signal_gen(struct master *m, struct gen *g, int sig)
-{
-	for (unsigned s = 0; s < m->opts->concurrency; s++)
-		if (g->w[s].pid)
-			kill(g->w[s].pid, sig);
-}
-
-static void destroy_gen(struct master *m, struct gen *g)
-{
-	struct gen **pp;
-
-	for (pp = &m->gens; *pp && *pp != g; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = g->next;
-	if (m->view.cfg == g->cfg)
-		m->view.cfg = m->gens ? m->gens->cfg : NULL;
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	for (unsigned s = 0; s < m->opts->concurrency; s++) {
-		struct wslot *ws = &g->w[s];
-
-		close_ctl(m, ws);
-		if (ws->restart_timer)
-			tp_mloop_cancel(m->loop, ws->restart_timer);
-		/* Its counters stay in the totals (the retired block); the slot is free again. */
-		tp_stats_slot_retire(m->stats, ws->stats_slot);
-		m->slot_used[ws->stats_slot] = false;
-	}
-	if (g->state != GEN_DRAINING)
-		release_listeners(m, g);
-	if (g->shared)
-		munmap(g->shared, g->shared_len);
-	tp_config_free(g->cfg);
-	free(g->socks);
-	free(g->w);
-	free(g);
-}
-
-static void on_kill_deadline(struct tp_mloop *l, void *arg)
-{
-	struct gen *g = arg;
-
-	g->timer = 0;
-	if (!g->n_alive)
-		return;
-	tp_warn("generation %u: workers still running %d s after SIGTERM; killing them", g->epoch,
-		KILL_GRACE_MS / 1000);
-	signal_gen(M, g, SIGKILL);
-}
-
-/* Closes g's connections now (SIGTERM). A worker that cannot act on it, being stuck before its
- * loop runs (blocked opening an access log that is a FIFO nobody reads, say), is killed after
- * KILL_GRACE_MS, so that no generation, and no stopping master, waits for it forever. */
-static void terminate_gen(struct master *m, struct gen *g)
-{
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->force_closed = true;
-	signal_gen(m, g, SIGTERM);
-	g->timer = tp_mloop_at(m->loop, tp_now_ms() + KILL_GRACE_MS, on_kill_deadline, g);
-}
-
-static void on_drain_deadline(struct tp_mloop *l, void *arg)
-{
-	struct gen *g = arg;
-
-	g->timer = 0;
-	tp_info("generation %u: drain time over; closing its remaining connections", g->epoch);
-	terminate_gen(M, g);
-}
-
-/* Stop accepting and drain for --drain-time-s; past that the rest is closed. */
-static void start_draining(struct master *m, struct gen *g, unsigned drain_ms)
-{
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->timer = 0;
-	if (g->state == GEN_STARTING) {
-		/* Never served: nothing to drain. */
-		terminate_gen(m, g);
-	} else {
-		signal_gen(m, g, SIGQUIT);
-		g->timer = tp_mloop_at(m->loop, tp_now_ms() + drain_ms, on_drain_deadline, g);
-	}
-	if (g->state != GEN_DRAINING)
-		release_listeners(m, g);
-	g->state = GEN_DRAINING;
-	for (unsigned s = 0; s < m->opts->concurrency; s++)
-		if (g->w[s].pid)
-			tp_stats_slot_set(m->stats, g->w[s].stats_slot, g->w[s].pid, g->epoch,
-					  TP_SLOT_DRAINING);
-}
-
-/* Past --max-draining-generations, the oldest draining generation is closed early. */
-static void cap_draining(struct master *m)
-{
-	unsigned n = 0;
-	struct gen *oldest = NULL;
-
-	for (struct gen *g = m->gens; g; g = g->next) {
-		if (g->state != GEN_DRAINING || g->force_closed)
-			continue;
-		n++;
-		oldest = g;
-	}
-	if (n > m->opts->max_draining_generations && oldest) {
-		tp_warn("generation %u closed early: more than %u generations draining",
-			oldest->epoch, m->opts->max_draining_generations);
-		terminate_gen(m, oldest);
-	}
-}
-
-/* Every worker of g is ready: g serves, the previous serving generation drains. */
-static void promote(struct master *m, struct gen *g)
-{
-	if (g->timer)
-		tp_mloop_cancel(m->loop, g->timer);
-	g->timer = 0;
-	for (struct gen *o = m->gens; o; o = o->next)
-		if (o != g && o->state == GEN_SERVING)
-			start_draining(m, o, m->opts->drain_time_s * 1000);
-	g->state = GEN_SERVING;
-	m->epoch = g->epoch;
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;
@@ -596,13 +73,9 @@ static void promote(struct master *m, struct gen *g)
 			tp_version, g->cfg->n_listeners, g->cfg->n_clusters, m->opts->concurrency,
 			m->stats_name);
 	}
-	cap_draining(m);
-	sweep_generations(m);
-	update_view(m);
-	run_pending_reload(m);
 }
 
-static void reload_failed(struct master *m, const char *why)
+void master_reload_failed(struct master *m, const char *why)
 {
 	m->view.reloads_failed++;
 	m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
@@ -614,265 +87,28 @@ static void reload_failed(struct master *m, const char *why)
 	tp_error("reload failed: %s; the serving generation is unchanged", why);
 }
 
-static void on_start_timeout(struct tp_mloop *l, void *arg)
-{
-	struct gen *g = arg;
-	struct master *m = M;
-
-	g->timer = 0;
-	if (g->state != GEN_STARTING)
-		return;
-	if (!g->epoch) {
-		/* At boot there is nothing to fall back to: exit 1, as when a worker dies there. */
-		tp_error("the workers did not get ready within %d s", START_TIMEOUT_MS / 1000);
-		m->exit_status = 1;
-		m->done = true;
-		return;
-	}
-	reload_failed(m, "the new workers did not get ready in time");
-	start_draining(m, g, 0);
-	sweep_generations(m);
-	run_pending_reload(m);
-	update_view(m);
-}
-
-/* Creates, binds and forks a generation for cfg (which it takes over). */
-static struct gen *start_generation(struct master *m, struct tp_config *cfg, uint32_t epoch,
-				    char *why, size_t whylen)
-{
-	struct gen *g = calloc(1, sizeof(*g));
-	int ret;
-
-	if (!g || !(g->socks = calloc(cfg->n_listeners + 1, sizeof(*g->socks))) ||
-	    !(g->w = calloc(m->opts->concurrency, sizeof(*g->w)))) {
-		snprintf(why, whylen, "out of memory");
-		goto out_free;
-	}
-	g->cfg = cfg;
-	g->epoch = epoch;
-	g->state = GEN_STARTING;
-	for (unsigned s = 0; s < m->opts->concurrency; s++) {
-		g->w[s].ctl = -1;
-		g->w[s].gen = g;
-		g->w[s].slot = s;
-	}
-	if (register_scopes(m, cfg) < 0) {
-		snprintf(why, whylen, "the stats segment has no room for the new scopes");
-		goto out_free;
-	}
-	if (share_filter_memory(g) < 0) {
-		snprintf(why, whylen, "shared memory for filters: %s", strerror(errno));
-		goto out_free;
-	}
-	if (alloc_slots(m, g) < 0) {
-		snprintf(why, whylen, "no free stats slots: too many generations still draining");
-		goto out_unmap;
-	}
-	ret = bind_generation(m, g);
-	if (ret < 0) {
-		snprintf(why, whylen, "cannot bind a listener: %s", strerror(-ret));
-		goto out_free_slots;
-	}
-	g->next = m->gens;
-	m->gens = g;
-	for (unsigned s = 0; s < m->opts->concurrency; s++) {
-		if (spawn(m, g, s) < 0) {
-			snprintf(why, whylen, "cannot fork workers");
-			start_draining(m, g, 0);
-			return NULL;
-		}
-	}
-	g->timer = tp_mloop_at(m->loop, tp_now_ms() + START_TIMEOUT_MS, on_start_timeout, g);
-	return g;
-
-out_free_slots:
-	for (unsigned s = 0; s < m->opts->concurrency; s++)
-		m->slot_used[g->w[s].stats_slot] = false;
-out_unmap:
-	if (g->shared)
-		munmap(g->shared, g->shared_len);
-out_free:
-	if (g) {
-		free(g->socks);
-		free(g->w);
-		free(g);
-	}
-	tp_config_free(cfg);
-	return NULL;
-}
-
-/* SIGHUP: read the file again; on any problem the serving generation stays as it is. */
+/* SIGHUP, run by settle() once no generation is starting: read the file again; on any problem
+ * the serving generation stays as it is. */
 static void reload(struct master *m)
 {
 	struct tp_cfg_errors errs = {0};
 	struct tp_config *cfg = NULL;
 	char why[256];
 
-	if (m->stopping)
-		return;
-	for (struct gen *g = m->gens; g; g = g->next) {
-		if (g->state == GEN_STARTING) {
-			/* One reload at a time; the SIGHUPs meanwhile make one more. */
-			m->reload_pending = true;
-			return;
-		}
-	}
 	tp_info("reload: reading %s", m->opts->config_path);
 	if (tp_config_load(m->opts->config_path, &cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			tp_error("%s", errs.lines[i]);
 		snprintf(why, sizeof(why), "%zu error(s) in %s", errs.n, m->opts->config_path);
 		tp_cfg_errors_free(&errs);
-		reload_failed(m, why);
+		master_reload_failed(m, why);
 		return;
 	}
 	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
 		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
-	if (!start_generation(m, cfg, m->epoch + 1, why, sizeof(why))) {
-		reload_failed(m, why);
-		sweep_generations(m);
-	}
-}
-
-/* ---- supervision ---- */
-
-static void on_restart_timer(struct tp_mloop *l, void *arg);
-
-static bool find_worker(struct master *m, pid_t pid, struct gen **gp, unsigned *slot)
-{
-	for (struct gen *g = m->gens; g; g = g->next)
-		for (unsigned s = 0; s < m->opts->concurrency; s++)
-			if (g->w[s].pid == pid) {
-				*gp = g;
-				*slot = s;
-				return true;
-			}
-	return false;
-}
-
-static void describe_status(int status, char *out, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
-}
-
-/* A worker of a serving generation is restarted in its slot: same listening sockets, same stats
- * block, so its counters simply continue (its gauges died with its connections). */
-static void restart_worker(struct master *m, struct gen *g, unsigned slot, const char *how)
-{
-	struct wslot *ws = &g->w[slot];
-	uint64_t now = tp_now_ms();
-
-	ws->deaths[ws->n_deaths++ % CRASH_BURST] = now;
-	tp_stat_inc(m->blk, m->server_base + TP_SERVER_worker_restarts);
-	if (ws->n_deaths >= CRASH_BURST &&
-	    now - ws->deaths[ws->n_deaths % CRASH_BURST] < CRASH_WINDOW_MS) {
-		tp_error("worker %u/%u %s; %d deaths in %d s, restarting in %d ms", g->epoch, slot,
-			 how, CRASH_BURST, CRASH_WINDOW_MS / 1000, CRASH_BACKOFF_MS);
-		ws->restart_timer =
-			tp_mloop_at(m->loop, now + CRASH_BACKOFF_MS, on_restart_timer, ws);
-		return;
-	}
-	tp_error("worker %u/%u %s; restarting it", g->epoch, slot, how);
-	spawn(m, g, slot);
-}
-
-/* One slot's backoff is over (each slot has its own timer: one firing must not restart another
- * slot early, nor leave that slot's timer to fire later). */
-static void on_restart_timer(struct tp_mloop *l, void *arg)
-{
-	struct wslot *ws = arg;
-	struct gen *g = ws->gen;
-
-	ws->restart_timer = 0;
-	if (ws->pid || g->state != GEN_SERVING)
-		return;
-	tp_info("worker %u/%u: restarting after backoff", g->epoch, ws->slot);
-	spawn(M, g, ws->slot);
-}
-
-/* A draining generation with no worker left is gone. Not only a worker's exit leads there: a
- * generation drained while a slot waits out its crash backoff, or after a fork failed, has no
- * exit left to wait for. Called after every event that can drain a generation. */
-static void sweep_generations(struct master *m)
-{
-	struct gen *g = m->gens, *next;
-
-	for (; g; g = next) {
-		next = g->next;
-		if (g->state == GEN_DRAINING && !g->n_alive) {
-			tp_info("generation %u: all its workers have exited", g->epoch);
-			destroy_gen(m, g);
-		}
-	}
-	if (m->stopping && !m->gens)
-		m->done = true;
-}
-
-static void run_pending_reload(struct master *m)
-{
-	if (m->reload_pending) {
-		m->reload_pending = false;
-		reload(m);
-	}
-}
-
-static void on_worker_exit(struct master *m, pid_t pid, int status)
-{
-	struct gen *g;
-	unsigned slot;
-	char how[96];
-	bool pending_reload = false;
-
-	if (!find_worker(m, pid, &g, &slot))
-		return;
-	g->w[slot].pid = 0;
-	g->n_alive--;
-	if (g->w[slot].ready)
-		g->n_ready--;
-	g->w[slot].ready = false;
-	close_ctl(m, &g->w[slot]);
-	tp_stats_slot_reset_gauges(m->stats, g->w[slot].stats_slot);
-	tp_stats_slot_set(m->stats, g->w[slot].stats_slot, 0, g->epoch, TP_SLOT_DEAD);
-	describe_status(status, how, sizeof(how));
-	switch (g->state) {
-	case GEN_STARTING:
-		tp_error("worker %u/%u %s while starting", g->epoch, slot, how);
-		if (!g->epoch) {
-			/* At boot there is nothing to fall back to. */
-			m->exit_status = 1;
-			m->done = true;
-			break;
-		}
-		reload_failed(m, "a new worker died while starting");
-		start_draining(m, g, 0);
-		pending_reload = true; /* the SIGHUPs that came meanwhile */
-		break;
-	case GEN_SERVING:
-		if (!m->stopping)
-			restart_worker(m, g, slot, how);
-		break;
-	case GEN_DRAINING:
-		tp_debug("worker %u/%u of a draining generation %s", g->epoch, slot, how);
-		break;
-	}
-	sweep_generations(m);
-	if (pending_reload)
-		run_pending_reload(m);
-	update_view(m);
-}
-
-static void reap(struct master *m)
-{
-	int status;
-	pid_t pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		on_worker_exit(m, pid, status);
+	if (!gen_start(m, cfg, m->epoch + 1, why, sizeof(why)))
+		master_reload_failed(m, why);
 }
 
 /* ---- stop ---- */
@@ -883,7 +119,7 @@ static void on_stop_deadline(struct tp_mloop *l, void *arg)
 
 	tp_info("drain time over; closing the remaining connections");
 	for (struct gen *g = m->gens; g; g = g->next)
-		terminate_gen(m, g);
+		gen_set_state(g, GEN_CLOSING);
 }
 
 /* SIGTERM: stop accepting, let connections finish for up to --drain-time-s. SIGINT (or a
@@ -893,25 +129,20 @@ static void stop(struct master *m, bool now)
 	if (now || m->stopping) {
 		tp_info("stopping now");
 		m->stopping = true;
-		for (struct gen *g = m->gens; g; g = g->next) {
-			if (g->state != GEN_DRAINING)
-				release_listeners(m, g);
-			g->state = GEN_DRAINING;
-			terminate_gen(m, g);
-		}
+		for (struct gen *g = m->gens; g; g = g->next)
+			gen_set_state(g, GEN_CLOSING);
 	} else {
 		tp_info("stopping: draining connections for up to %u s", m->opts->drain_time_s);
 		m->stopping = true;
+		/* A generation that never served has nothing to drain. */
 		for (struct gen *g = m->gens; g; g = g->next)
-			if (g->state != GEN_DRAINING)
-				start_draining(m, g, m->opts->drain_time_s * 1000);
+			if (g->state == GEN_STARTING)
+				gen_set_state(g, GEN_CLOSING);
+			else if (g->state == GEN_SERVING)
+				gen_set_state(g, GEN_DRAINING);
 		tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
 			    on_stop_deadline, m);
 	}
-	sweep_generations(m);
-	if (!m->gens)
-		m->done = true;
-	update_view(m);
 }
 
 static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
@@ -922,7 +153,7 @@ static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			reap(m);
+			sup_reap(m);
 			break;
 		case SIGTERM:
 			stop(m, false);
@@ -931,12 +162,14 @@ static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			stop(m, true);
 			break;
 		case SIGHUP:
-			reload(m);
+			/* Run by settle() when no generation is starting: the SIGHUPs that come
+			 * during a reload are coalesced into one more. */
+			m->reload_pending = true;
 			break;
 		case SIGUSR1:
 			/* Reopen log files (logrotate): every worker reopens its own. */
 			for (struct gen *g = m->gens; g; g = g->next)
-				signal_gen(m, g, SIGUSR1);
+				sup_signal(g, SIGUSR1);
 			break;
 		default:
 			break;
@@ -963,20 +196,65 @@ static int setup_signals(struct master *m)
 	return m->sigfd < 0 ? -errno : 0;
 }
 
-static void kill_everything(struct master *m)
+static bool any_starting(const struct master *m)
 {
-	for (struct gen *g = m->gens; g; g = g->next)
-		signal_gen(m, g, SIGKILL);
-	while (m->gens) {
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
+	for (const struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_STARTING)
+			return true;
+	return false;
+}
 
-		if (pid < 0)
-			break;
-		on_worker_exit(m, pid, status);
+/* A reload takes --concurrency stats slots. The serving generation, the draining ones up to the
+ * cap and one starting always fit (the segment is made for them); only closing generations can
+ * hold the slots it needs, and they are gone within their kill deadline. So a reload waits for
+ * them rather than fail: it would, whenever a reload closes the oldest draining generation and
+ * a SIGHUP that came meanwhile runs at once. */
+static bool reload_waits_for_slots(struct master *m)
+{
+	const struct gen *closing = NULL;
+	unsigned free_slots = 0;
+
+	for (unsigned s = 0; s < m->n_slots; s++)
+		free_slots += !m->slot_used[s];
+	for (const struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_CLOSING)
+			closing = g;
+	if (free_slots >= m->opts->concurrency || !closing)
+		return false;
+	if (!m->reload_waits)
+		tp_info("reload: waiting for generation %u to exit, for its stats slots",
+			closing->epoch);
+	m->reload_waits = true;
+	return true;
+}
+
+/* What follows from any event, decided in one place and one order. The loop runs it after each
+ * round, so after every signal, worker exit, ready byte and timer it dispatched; the handlers
+ * only record what happened and move generations with gen_set_state().
+ *
+ *  1. cap: past --max-draining-generations the oldest draining generation closes now (not
+ *     while stopping, when every generation drains for --drain-time-s);
+ *  2. sweep: draining and closing generations whose workers have all exited are freed, and
+ *     their stats slots with them (a reload may need those);
+ *  3. reload: one asked for runs once no generation is starting and the stats slots it needs
+ *     are free; one that fails half way (a fork) leaves a closing generation, swept at once;
+ *  4. view: what the services show, server.hot_restart_epoch and server.live;
+ *  5. done: a stopping master with no generation left, or one whose first generation did not
+ *     start, leaves its loop. */
+static void settle(struct master *m)
+{
+	if (!m->stopping && !m->failed)
+		gen_cap_draining(m);
+	gen_sweep(m);
+	if (m->reload_pending && !m->stopping && !m->failed && !any_starting(m) &&
+	    !reload_waits_for_slots(m)) {
+		m->reload_pending = false;
+		m->reload_waits = false;
+		reload(m);
+		gen_sweep(m);
 	}
-	while (m->gens)
-		destroy_gen(m, m->gens);
+	update_view(m);
+	m->done = m->failed || (m->stopping && !m->gens);
 }
 
 int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
@@ -985,7 +263,6 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 	char err[256];
 	int ret;
 
-	M = &m;
 	tp_log_set_role("master");
 	if (tp_ring_check_available(err, sizeof(err)) < 0) {
 		tp_error("%s", err);
@@ -1036,13 +313,15 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
-	if (!start_generation(&m, cfg, 0, err, sizeof(err))) {
+	if (!gen_start(&m, cfg, 0, err, sizeof(err))) {
 		tp_error("%s", err);
 		goto out_kill;
 	}
-	update_view(&m);
 	m.exit_status = 0;
-	while (!m.done) {
+	for (;;) {
+		settle(&m);
+		if (m.done)
+			break;
 		if (tp_mloop_run_once(m.loop, -1) < 0) {
 			tp_error("master loop: %s", strerror(errno));
 			m.exit_status = 1;
@@ -1051,9 +330,10 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 	}
 out_kill:
 	tp_services_stop();
-	kill_everything(&m);
-	while (m.socks)
-		close_lsock(&m, m.socks);
+	sup_kill_all(&m);
+	while (m.gens)
+		gen_destroy(m.gens);
+	lsock_close_all(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);
 out_free:

@@ -2,6 +2,7 @@
 import hashlib
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -321,37 +322,58 @@ def test_a_reload_asked_while_a_new_worker_dies_still_runs():
         os.unlink(fifo)
 
 
-def _kill_one_slot_until_backoff(p, pid):
-    """Kills the worker pid, then each worker restarted in its place, until that slot is put in
-    crash backoff (the log's "restarting in" count grows)."""
-    backoffs = p.output().count("restarting in")
-    while p.output().count("restarting in") == backoffs:
-        others = set(p.worker_pids()) - {pid}
+def _slot_pid(p, slot):
+    """The live worker of generation 0's slot, found by the role its log lines carry."""
+    live = set(p.worker_pids())
+    pids = re.findall(r"\]\[(\d+)\]\[\w+\]\[worker 0/%d\]" % slot, p.output())
+    for pid in reversed(pids):
+        if int(pid) in live:
+            return int(pid)
+    return None
+
+
+def _master_times(p, pattern):
+    """When the master logged each line matching pattern, in seconds."""
+    out = []
+    for m in re.finditer(r"^\[\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d\.\d{3})\]\[\d+\]\[\w+\]"
+                         r"\[master\] .*" + pattern, p.output(), re.M):
+        out.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
+    return out
+
+
+def _kill_slot_until_backoff(p, slot):
+    """Kills the worker in slot, then each one restarted in its place, until the master puts the
+    slot in crash backoff (5 deaths within 10 s)."""
+    backoff = r"worker 0/%d .*restarting in" % slot
+    n = len(_master_times(p, backoff))
+    while len(_master_times(p, backoff)) == n:
+        pid = wait_for(lambda: _slot_pid(p, slot), 2, what="slot %d's worker" % slot)
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: pid not in p.worker_pids(), 2, what="worker %d to go" % pid)
-        wait_for(lambda: p.output().count("restarting in") > backoffs
-                 or set(p.worker_pids()) - others, 2, what="the restart")
-        if p.output().count("restarting in") > backoffs:
-            return
-        pid = (set(p.worker_pids()) - others).pop()
+        wait_for(lambda: len(_master_times(p, backoff)) > n
+                 or _slot_pid(p, slot) not in (None, pid), 2, what="slot %d's restart" % slot)
 
 
 def test_each_slot_waits_out_its_own_crash_backoff():
-    """Two slots in crash backoff, the second some 500 ms after the first: the first timer
-    restarts its slot only (it used to restart every dead slot, and leave the other slot's timer
-    to fire later on a generation a reload may have freed)."""
+    """Two slots in crash backoff, the second a moment after the first: each is restarted by its
+    own timer, a backoff after its own began (the first timer used to restart every dead slot,
+    and leave the other slot's timer to fire later on a generation a reload may have freed).
+    Checked on the master's log times, so a slow machine cannot fail it."""
     with EchoServer() as up:
         port = free_port()
         with Proxy(simple_config(port, [up.port]), concurrency=2) as p:
-            a, b = p.worker_pids()
-            _kill_one_slot_until_backoff(p, a)
-            time.sleep(0.5)
-            _kill_one_slot_until_backoff(p, b)
-            check(p.worker_pids() == [], "both slots wait")
-            wait_for(lambda: "restarting after backoff" in p.output(), 3, what="the first restart")
-            check(len(p.worker_pids()) == 1, "one slot restarted, the other still waits: %s"
-                  % p.worker_pids())
-            wait_for(lambda: len(p.worker_pids()) == 2, 3, what="the second restart")
+            _kill_slot_until_backoff(p, 0)
+            time.sleep(0.2)
+            _kill_slot_until_backoff(p, 1)
+            wait_for(lambda: len(_master_times(p, "restarting after backoff")) >= 2
+                     and len(p.worker_pids()) == 2, 5, what="both restarts")
+            for slot in (0, 1):
+                began = _master_times(p, r"worker 0/%d .*restarting in" % slot)
+                restarted = _master_times(p, r"worker 0/%d: restarting after backoff" % slot)
+                check(len(began) == 1 and len(restarted) == 1,
+                      "slot %d: one backoff, one restart:\n%s" % (slot, p.output()[-3000:]))
+                waited = restarted[0] - began[0]
+                check(0.95 <= waited <= 3, "slot %d restarted %.2f s after its backoff began"
+                      % (slot, waited))
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "generation 1 serving" in p.output(), 10, what="the reload")
             time.sleep(1.2)  # past any backoff timer left over
@@ -380,3 +402,172 @@ def test_a_worker_stuck_before_its_loop_is_killed_after_sigterm():
                 check(p.stop(signal.SIGTERM, timeout=10) == 0, "exit status")
     finally:
         os.unlink(fifo)
+
+
+class _Fifo:
+    """A FIFO an access log points at: a worker opening it for writing blocks before its loop
+    runs (so its generation stays starting) until open_reader() lets it through."""
+
+    def __init__(self):
+        self.path = "/tmp/tp-test-fifo.%d" % os.getpid()
+        self.reader = None
+        os.mkfifo(self.path)
+
+    def open_reader(self):
+        # Non-blocking, so this returns at once; a writer blocked in open(2) then goes on. The
+        # reader stays open until the end, so later workers open it without blocking.
+        self.reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.reader is not None:
+            os.close(self.reader)
+        os.unlink(self.path)
+
+
+def _new_worker(p, old):
+    wait_for(lambda: set(p.worker_pids()) - set(old), 5, what="a new worker")
+    return (set(p.worker_pids()) - set(old)).pop()
+
+
+def test_a_reload_asked_while_a_generation_starts_runs_once_it_serves():
+    """SIGHUPs that arrive while a generation starts are coalesced into one more reload, which
+    runs as soon as that generation serves."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+            old = p.worker_pids()
+            with open(p.config_path, "w") as f:
+                f.write(_fifo_log_config(port, up.port, fifo.path))
+            p.proc.send_signal(signal.SIGHUP)
+            _new_worker(p, old)  # generation 1, blocked opening the FIFO
+            for _ in range(3):
+                p.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+            check(p.output().count("reload: reading") == 1, "the later SIGHUPs wait:\n" +
+                  p.output())
+            fifo.open_reader()
+            wait_for(lambda: "generation 2 serving" in p.output(), 10,
+                     what="the coalesced reload to run once generation 1 serves")
+            check("generation 1 serving" in p.output(), "generation 1 served first")
+            check(p.output().count("reload: reading") == 2, "three SIGHUPs made one reload:\n"
+                  + p.output())
+            check(p.stat("server.hot_restart_epoch") == 2, "epoch 2")
+            check(p.stat("server.reload_failed") == 0, "no reload failed")
+            check(echo_roundtrip(port) == b"ping", "serving")
+            wait_for(lambda: len(p.worker_pids()) == 1, 10, what="the old generations to exit")
+            check(p.stop(signal.SIGTERM) == 0, "exit status")
+
+
+def test_sigterm_while_the_first_generation_starts():
+    """SIGTERM at boot, before the workers are ready: they are told to close, the master exits
+    0 once they are gone (not 1, as when a worker dies while starting), nothing is left."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(_fifo_log_config(port, up.port, fifo.path), concurrency=2,
+                   expect_start=False) as p:
+            wait_for(lambda: len(p.worker_pids()) == 2, 5, what="the workers")
+            workers = p.worker_pids()
+            p.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            fifo.open_reader()  # the workers reach their loop and read the SIGTERM
+            try:
+                p.proc.wait(4)  # well before the 5 s kill deadline
+            except subprocess.TimeoutExpired:
+                raise AssertionError("still running 4 s after SIGTERM:\n" + p.output())
+            check(p.proc.returncode == 0, "exit status %s:\n%s" % (p.proc.returncode,
+                                                                    p.output()))
+            for pid in workers:
+                wait_for(lambda: not _alive(pid), 2, what="worker %d to exit" % pid)
+            check("killing them" not in p.output(), "no SIGKILL was needed")
+
+
+def test_sigterm_while_a_reload_starts():
+    """SIGTERM while a new generation starts: the serving one drains, the starting one is told
+    to close; the master exits 0 with no worker of either left behind."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=("--drain-time-s", "30")) as p:
+            old = p.worker_pids()
+            held = connect(port)
+            held.sendall(b"a")
+            check(held.recv(1) == b"a", "held connection echo")
+            with open(p.config_path, "w") as f:
+                f.write(_fifo_log_config(port, up.port, fifo.path))
+            p.proc.send_signal(signal.SIGHUP)
+            new = _new_worker(p, old)
+            p.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            fifo.open_reader()
+            wait_for(lambda: not _alive(new), 4, what="the starting worker to close")
+            check(p.proc.poll() is None, "the serving generation still drains its connection")
+            held.sendall(b"b")
+            check(held.recv(1) == b"b", "the draining connection is still served")
+            held.close()
+            try:
+                p.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("still running once drained:\n" + p.output())
+            check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
+            for pid in old:
+                wait_for(lambda: not _alive(pid), 2, what="worker %d to exit" % pid)
+
+
+def test_repeated_sigint_does_not_postpone_the_kill_deadline():
+    """A worker that cannot act on SIGTERM is killed 5 s after the first one. Each later SIGINT
+    (or second SIGTERM) used to re-arm that deadline, so an operator pressing Ctrl-C every
+    second kept a stuck worker, and the master, alive for as long as they pressed."""
+    with _Fifo() as fifo, EchoServer() as up:
+        port = free_port()
+        with Proxy(_fifo_log_config(port, up.port, fifo.path), concurrency=1,
+                   expect_start=False) as p:
+            wait_for(lambda: len(p.worker_pids()) == 1, 5, what="the worker")
+            t0 = time.monotonic()
+            while p.proc.poll() is None and time.monotonic() - t0 < 9:
+                p.proc.send_signal(signal.SIGINT)
+                time.sleep(1)
+            took = time.monotonic() - t0
+            check(p.proc.poll() is not None, "still running %.1f s after the first SIGINT:\n%s"
+                  % (took, p.output()))
+            check(took < 7.5, "exited %.1f s after the first SIGINT, want about 5" % took)
+            check(p.proc.returncode == 0, "exit status %s" % p.proc.returncode)
+            check("killing them" in p.output(), "the stuck worker was killed")
+
+
+def _lowest_free_fd(pid):
+    used = {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def test_a_restart_that_cannot_fork_is_tried_again():
+    """A worker restart that fails (the master out of descriptors for the ready pipe here; a
+    failed fork is the same path) is tried again after the backoff; it used to leave the slot
+    empty for good, the listener served by nobody."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1) as p:
+            (victim,) = p.worker_pids()
+            master = str(p.proc.pid)
+            soft = subprocess.run(["prlimit", "--pid", master, "--nofile", "--noheadings",
+                                   "--output=SOFT"], capture_output=True, text=True).stdout
+            # No descriptor below the limit is free: the next pipe2() fails with EMFILE.
+            subprocess.run(["prlimit", "--pid", master,
+                            "--nofile=%d:" % _lowest_free_fd(p.proc.pid)], check=True)
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: "Too many open files" in p.output(), 5,
+                     what="the restart to fail:\n" + p.output())
+            time.sleep(1.5)
+            check(p.worker_pids() == [], "no worker while the master has no descriptor")
+            subprocess.run(["prlimit", "--pid", master, "--nofile=%s:" % soft.strip()],
+                           check=True)
+            wait_for(lambda: len(p.worker_pids()) == 1 and p.workers_ready(2), 5,
+                     what="the slot to be restarted once descriptors are back:\n"
+                     + p.output()[-1500:])
+            check(echo_roundtrip(port) == b"ping", "serving again")
+            check(p.stop(signal.SIGTERM) == 0, "exit status")

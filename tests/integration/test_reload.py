@@ -8,8 +8,8 @@ import subprocess
 import threading
 import time
 
-from harness import (BUILD, EchoServer, Proxy, Skip, bootstrap, check, cluster_yaml, connect,
-                     echo_roundtrip, free_port, listener_yaml, recv_all, wait_for)
+from harness import (BUILD, EchoServer, Proxy, Skip, _alive, bootstrap, check, cluster_yaml,
+                     connect, echo_roundtrip, free_port, listener_yaml, recv_all, wait_for)
 from test_relay import simple_config
 
 LOAD = os.path.join(BUILD, "tests", "tp-load")
@@ -511,3 +511,111 @@ def test_connection_limit_across_workers():
                 s.close()
             p.wait_stat("connection_limit.lim.active_connections", 0)
             check(len(workers) >= 1, "limit counted across workers %s" % workers)
+
+
+def _held(port):
+    s = connect(port)
+    s.sendall(b"h")
+    check(s.recv(1) == b"h", "held connection echo")
+    return s
+
+
+def test_max_draining_generations_closes_the_oldest_at_once():
+    """With --max-draining-generations 1, a second generation starting to drain closes the
+    oldest draining one at once (SIGTERM), whatever its drain time says."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=["--max-draining-generations", "1", "--drain-time-s", "60"]) as p:
+            gen0 = _held(port)  # generation 0 is the only one accepting
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="reload 1")
+            check(p.proc.poll() is None and len(p.worker_pids()) == 2,
+                  "generation 0 drains its held connection")
+            gen0.settimeout(10)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 2, what="reload 2")
+            t0 = time.monotonic()
+            try:
+                data = gen0.recv(1)
+            except ConnectionResetError:
+                data = b""
+            check(data == b"", "generation 0's connection was closed")
+            check(time.monotonic() - t0 < 5, "closed at once, not at the drain deadline")
+            check("generation 0 closed early: more than 1 generations draining" in p.output(),
+                  "logged:\n" + p.output())
+            wait_for(lambda: len(p.worker_pids()) == 1, 10, what="a single generation")
+            check(echo_roundtrip(port) == b"ping", "still serving")
+            gen0.close()
+
+
+def test_a_worker_dying_while_its_generation_drains_is_not_restarted():
+    """A draining generation's workers are not restarted: its dead worker's connections are
+    gone, its slot's gauges are zeroed, and the generation is freed once none is left."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=["--drain-time-s", "60"]) as p:
+            (old,) = p.worker_pids()
+            held = _held(port)
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="the reload")
+            (new,) = set(p.worker_pids()) - {old}
+            active = "listener.127.0.0.1_%d.downstream_cx_active" % port
+            check(p.stat(active) == 1, "the held connection counts")
+            os.kill(old, signal.SIGKILL)
+            wait_for(lambda: "generation 0: all its workers have exited" in p.output(), 5,
+                     what="the draining generation to be freed")
+            check(p.worker_pids() == [new], "not restarted: %s" % p.worker_pids())
+            check(p.stat("server.worker_restarts") == 0, "no restart counted")
+            check(p.stat(active) == 0, "its gauges were zeroed")
+            check(p.stat("tcp.test.downstream_cx_total") == 1, "its counters stay")
+            check(echo_roundtrip(port) == b"ping", "the new generation serves")
+            held.close()
+
+
+def _held_on(port, pid):
+    """A held connection served by worker pid (connections that land elsewhere are closed)."""
+    def attempt():
+        s = _held(port)
+        if _worker_of(s.getsockname()[1]) == pid:
+            return s
+        s.close()
+        return None
+    return wait_for(attempt, 5, interval=0.05, what="a connection on worker %d" % pid)
+
+
+def test_a_reload_waits_for_a_closed_generation_to_free_its_stats_slots():
+    """Stats slots are made for the serving generation, the draining ones up to the cap and one
+    starting. A generation closed early for the cap keeps its slots until its workers exit; a
+    reload asked for meanwhile used to fail ("no free stats slots"), as every SIGHUP coalesced
+    during a reload that closes one does. It waits now. Here the closed generation's worker is
+    stopped (SIGSTOP), so it exits only when the kill deadline's SIGKILL comes, 5 s later."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port]), concurrency=1,
+                   extra_args=["--max-draining-generations", "1", "--drain-time-s", "60"]) as p:
+            (w0,) = p.worker_pids()
+            h0 = _held(port)  # generation 0 is the only one accepting
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: epoch(p) == 1, what="reload 1")
+            (w1,) = set(p.worker_pids()) - {w0}
+            h1 = _held_on(port, w1)  # keeps generation 1 draining after reload 2
+            os.kill(w0, signal.SIGSTOP)  # generation 0 will not act on its SIGTERM
+            try:
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: epoch(p) == 2, what="reload 2")
+                wait_for(lambda: "generation 0 closed early" in p.output(), 5,
+                         what="generation 0 to be closed for the cap")
+                # Generations 0 (closing), 1 (draining) and 2 (serving) hold all 3 slots.
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: epoch(p) == 3, 15, what="reload 3, once generation 0 is gone:\n"
+                         + p.output()[-2000:])
+                check(p.stat("server.reload_failed") == 0, "no reload failed:\n" + p.output())
+                check("waiting for generation 0 to exit" in p.output(), "the wait is logged")
+                check(echo_roundtrip(port) == b"ping", "generation 3 serves")
+            finally:
+                if _alive(w0):
+                    os.kill(w0, signal.SIGCONT)
+                h0.close()
+                h1.close()

@@ -1,0 +1,161 @@
+/* The master's parts, shared by its files and nobody else: listening sockets (listener.c),
+ * generations and their states (generation.c), worker supervision (supervise.c), and the loop,
+ * signals and start-up (master.c). */
+#ifndef TP_MASTER_INT_H
+#define TP_MASTER_INT_H
+
+#include "core/config/config-t.h"
+#include "core/master/master-t.h"
+#include "core/master/master.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct tp_mloop;
+struct tp_stats;
+struct tp_stats_block;
+
+/* A slot whose worker dies this often this fast is restarted at most once a second
+ * (systemd's default start limit is the same 5 in 10 s). */
+#define CRASH_BURST	 5
+#define CRASH_WINDOW_MS	 10000
+#define CRASH_BACKOFF_MS 1000
+/* A new generation whose workers are not all ready by then is abandoned. */
+#define START_TIMEOUT_MS 10000
+/* A worker still running this long after SIGTERM gets SIGKILL. */
+#define KILL_GRACE_MS 5000
+
+/* A configured address and its sockets, one per worker slot, kept while any generation that
+ * accepts on it exists. */
+struct lsock {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];
+	int *fds;      /* [concurrency] */
+	unsigned refs; /* starting or serving generations that listen on it */
+	struct lsock *next;
+};
+
+/* A generation's life. gen_set_state() is the only place that changes it:
+ *
+ *   STARTING ──every worker ready──► SERVING ──a newer one serves, SIGTERM──► DRAINING
+ *       │                               │                                        │
+ *       │ start failed, SIGTERM         │ SIGINT        drain deadline, cap, SIGINT │
+ *       └───────────────────────────────┴──────────────► CLOSING ◄───────────────┘
+ *
+ * A draining or closing generation is freed (settle() sweeps it) once its last worker has
+ * exited. */
+enum gen_state {
+	GEN_STARTING, /* forked, waiting for every worker's ready byte; start timeout armed */
+	GEN_SERVING,  /* accepting; a worker that dies is restarted */
+	GEN_DRAINING, /* told to stop accepting (SIGQUIT), serving its open connections until they
+		       * end; drain deadline armed */
+	GEN_CLOSING,  /* told to close its connections now (SIGTERM); kill deadline armed */
+};
+
+/* One worker slot of a generation. */
+struct wslot {
+	pid_t pid; /* 0: no worker (not forked yet, dead, waiting out its crash backoff) */
+	int ctl;   /* read end of the worker's ready pipe; -1 once read or closed */
+	bool ready;
+	unsigned stats_slot;
+	uint64_t deaths[CRASH_BURST];
+	unsigned n_deaths;
+	int64_t restart_timer; /* crash backoff: this slot restarts when it fires */
+	struct gen *gen;
+	unsigned slot;
+};
+
+struct gen {
+	struct master *m;
+	uint32_t epoch;
+	struct tp_config *cfg;
+	struct lsock **socks; /* [cfg->n_listeners], held while the generation accepts */
+	struct wslot *w;      /* [concurrency] */
+	enum gen_state state;
+	unsigned n_ready;
+	unsigned n_alive;
+	int64_t timer; /* the deadline of its state: start timeout, drain deadline, kill deadline */
+	void *shared;  /* MAP_SHARED memory for filters that count across workers */
+	size_t shared_len;
+	struct gen *next; /* newest first */
+};
+
+struct master {
+	const struct tp_master_opts *opts;
+	struct tp_stats *stats;
+	struct tp_stats_block *blk; /* the master's own block */
+	uint32_t server_base;
+	char stats_name[64];
+	struct lsock *socks;
+	struct gen *gens;
+	bool *slot_used; /* [n_slots]: stats slots taken by a generation */
+	unsigned n_slots;
+	uint32_t epoch; /* the serving generation's */
+	int sigfd;
+	struct tp_mloop *loop;
+	struct tp_master_view view;
+	bool reload_pending; /* SIGHUP: settle() runs it once no generation is starting */
+	bool reload_waits;   /* for a closing generation's stats slots (logged once) */
+	bool stopping;	     /* SIGTERM or SIGINT: every generation drains or closes */
+	bool failed;	     /* the first generation did not start: exit 1 */
+	bool done;	     /* leave the loop (decided by settle()) */
+	int exit_status;
+};
+
+/* A starting or serving generation accepts: it holds a reference on its listening sockets. */
+static inline bool gen_accepts(enum gen_state s)
+{
+	return s == GEN_STARTING || s == GEN_SERVING;
+}
+
+/* ---- listener.c: listening sockets, by address ---- */
+
+/* Takes the sockets for every listener of g: an address already bound is reused, a new one
+ * bound now. 0, or -errno with nothing new left bound. */
+int lsock_acquire(struct master *m, struct gen *g);
+/* Lets go of g's sockets; an address no accepting generation uses any more is closed. */
+void lsock_release(struct master *m, struct gen *g);
+void lsock_close_all(struct master *m);
+
+/* ---- generation.c: generations and their states ---- */
+
+/* Creates, binds and forks a generation for cfg (which it takes over), starting. NULL with the
+ * reason in why when it could not (a generation whose fork failed is left closing). */
+struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, char *why,
+		      size_t whylen);
+void gen_set_state(struct gen *g, enum gen_state to);
+const char *gen_state_name(enum gen_state s);
+/* g will not serve: at boot the master exits 1; after a reload the reload failed. */
+void gen_abandon(struct gen *g, const char *why);
+/* settle()'s steps: close the oldest draining generation past the cap; free the generations
+ * whose workers have all exited. */
+void gen_cap_draining(struct master *m);
+void gen_sweep(struct master *m);
+void gen_destroy(struct gen *g);
+
+/* ---- supervise.c: workers ---- */
+
+/* Forks the worker of g's slot. 0, or -errno (logged). */
+int sup_spawn(struct gen *g, unsigned slot);
+void sup_signal(struct gen *g, int sig);
+/* SIGCHLD: reaps every worker that exited and supervises (restart, abandoned start). */
+void sup_reap(struct master *m);
+/* The kill deadline of a closing generation (a timer callback; arg is the generation). */
+void sup_kill_deadline(struct tp_mloop *l, void *arg);
+/* g is being freed: its ready pipes and restart timers go with it. */
+void sup_release_slots(struct gen *g);
+/* At exit: SIGKILL every worker and wait for them all. */
+void sup_kill_all(struct master *m);
+
+/* ---- master.c: reload bookkeeping ---- */
+
+/* g serves: a reload succeeded (its time and result in the view and server.* stats), or the
+ * first generation is up (the start-up banner). */
+void master_serving(struct master *m, const struct gen *g);
+void master_reload_failed(struct master *m, const char *why);
+
+#endif
