@@ -1,4 +1,5 @@
-/* Per-worker pools of relay staging areas: pipes for splice, buffers for copying. */
+/* Per-worker pools of relay staging areas: buffers for the copy path every direction starts on,
+ * pipes for the splice a bulk direction between raw sides turns to. */
 #include "uring/pool.h"
 
 #include "core/base/log.h"

@@ -97,9 +97,14 @@ static void reload(struct master *m)
 
 	tp_info("reload: reading %s", m->opts->config_path);
 	if (tp_config_load(m->opts->config_path, &cfg, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			tp_error("%s", errs.lines[i]);
-		snprintf(why, sizeof(why), "%zu error(s) in %s", errs.n, m->opts->config_path);
+		for (size_t i = 0; i < errs.n; i++) {
+			if (errs.warning && errs.warning[i])
+				tp_warn("%s", errs.lines[i]);
+			else
+				tp_error("%s", errs.lines[i]);
+		}
+		snprintf(why, sizeof(why), "%zu error(s) in %s", errs.n - errs.n_warnings,
+			 m->opts->config_path);
 		tp_cfg_errors_free(&errs);
 		master_reload_failed(m, why);
 		return;

@@ -112,8 +112,8 @@ static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
 {
 	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
 
-	/* Multishot: one SQE accepts until it fails; accepted sockets come non-blocking, as the
-	 * inline splice relay needs, and close-on-exec. */
+	/* Multishot: one SQE accepts until it fails; accepted sockets come non-blocking (the relay
+	 * reads and writes them inline after a readiness poll), and close-on-exec. */
 	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0));
 	l->accepting = true;
