@@ -90,19 +90,95 @@ static void put_raw(struct sink *o, const char *p, size_t n)
 	o->len += n;
 }
 
+/* The length of the well-formed UTF-8 character at p[0, n), or 0 when it is not one; then *bad
+ * is the length of the ill-formed sequence there (Unicode's "maximal subpart", at least 1), the
+ * bytes one U+FFFD replaces. The bounds are Unicode's table 3-7: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, size_t n, size_t *bad)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		need = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		need = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = p[0] == 0xed ? 0x9f : 0xbf;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		need = 4;
+		lo = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	for (size_t i = 1; i < need; i++) {
+		if (i == n || p[i] < lo || p[i] > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need;
+}
+
+size_t tp_utf8_cut(const char *s, size_t n, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (n <= max)
+		return n;
+	/* A character that crosses max starts at most 3 bytes before it, after which only
+	 * continuation bytes (10xxxxxx) come. */
+	for (size_t i = max; i > 0 && max - i < 3; i--) {
+		size_t len, bad;
+
+		if ((u[i - 1] & 0xc0) == 0x80)
+			continue;
+		len = utf8_len(u + i - 1, n - (i - 1), &bad);
+		return len && i - 1 + len > max ? i - 1 : max;
+	}
+	return max;
+}
+
+/* Writes p[0, n) as the inside of a JSON string: '"', '\\' and control characters escaped,
+ * well-formed UTF-8 characters as they are, and each ill-formed sequence as \ufffd, so that the
+ * line is valid UTF-8 and valid JSON whatever bytes a value holds. */
 static void put_escaped(struct sink *o, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
+	while (i < n) {
+		size_t run = i, len, bad = 1;
 		char e[6] = {'\\', 0, 0, 0, 0, 0};
 		size_t k = 2;
 
-		switch (ch) {
+		while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' &&
+		       u[run] != '\\')
+			run++;
+		put_raw(o, p + i, run - i);
+		i = run;
+		if (i == n)
+			break;
+		if (u[i] >= 0x80) {
+			len = utf8_len(u + i, n - i, &bad);
+			if (len)
+				put_raw(o, p + i, len);
+			else
+				put_raw(o, "\\ufffd", 6);
+			i += len ? len : bad;
+			continue;
+		}
+		switch (u[i]) {
 		case '"':
 		case '\\':
-			e[1] = (char)ch;
+			e[1] = (char)u[i];
 			break;
 		case '\n':
 			e[1] = 'n';
@@ -120,17 +196,14 @@ static void put_escaped(struct sink *o, const char *p, size_t n)
 			e[1] = 'f';
 			break;
 		default:
-			if (ch >= 0x20) {
-				put_raw(o, (const char *)&ch, 1);
-				continue;
-			}
 			memcpy(e, "\\u00", 4);
-			e[4] = hex[ch >> 4];
-			e[5] = hex[ch & 15];
+			e[4] = hex[u[i] >> 4];
+			e[5] = hex[u[i] & 15];
 			k = 6;
 			break;
 		}
 		put_raw(o, e, k);
+		i++;
 	}
 }
 
@@ -1159,8 +1232,8 @@ static void put_value_text(struct sink *o, const struct tp_format *f, const stru
 	default:
 		break;
 	}
-	if (in->max_len && n > in->max_len)
-		n = in->max_len;
+	if (in->max_len)
+		n = tp_utf8_cut(s, n, in->max_len);
 	put(o, s, n);
 }
 
