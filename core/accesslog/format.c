@@ -38,7 +38,8 @@ enum vkind {
 	V_STR,
 	V_NUM,
 	V_BOOL,
-	V_JSON, /* already JSON text (FILTER_STATE typed, a metadata namespace) */
+	V_QSTR, /* a string shown as its JSON literal ("svc"): FILTER_STATE's TYPED form */
+	V_JSON, /* already JSON text (a metadata namespace, a V_QSTR's text form) */
 };
 
 struct value {
@@ -205,6 +206,14 @@ static void put_escaped(struct sink *o, const char *p, size_t n)
 		put_raw(o, e, k);
 		i++;
 	}
+}
+
+/* p[0, n) as a JSON string literal, quotes and all. */
+static void put_json_string(struct sink *o, const char *p, size_t n)
+{
+	put_raw(o, "\"", 1);
+	put_escaped(o, p, n);
+	put_raw(o, "\"", 1);
 }
 
 static void put(struct sink *o, const char *p, size_t n)
@@ -620,13 +629,18 @@ static void value_chain_name(const struct tp_fmt_ctx *x, const struct tp_format 
 		set_str(v, x->c->chain->name);
 }
 
-/* Writes s as a JSON string literal into tmp; falls back to unset if it does not fit. */
-static void value_json_string(const char *s, struct value *v)
+/* A V_QSTR as text, for a text format or inside a JSON string: its JSON literal, written into
+ * tmp (unset if that does not fit). A typed JSON field writes it straight into the line instead,
+ * whatever its length. */
+static void qstr_as_text(struct value *v)
 {
-	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp), .esc = true};
+	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp)};
 
+	if (v->k != V_QSTR)
+		return;
+	v->k = V_NONE;
 	put_raw(&o, "\"", 1);
-	put_escaped(&o, s, strlen(s));
+	put_escaped(&o, v->s, v->n);
 	put_raw(&o, "\"", 1);
 	if (o.full)
 		return;
@@ -639,10 +653,9 @@ static void value_of_state(const struct tp_value *sv, bool plain, struct value *
 {
 	switch (sv->type) {
 	case TP_VALUE_STRING:
-		if (plain)
-			set_str(v, sv->s);
-		else
-			value_json_string(sv->s, v);
+		set_str(v, sv->s);
+		if (!plain)
+			v->k = V_QSTR;
 		break;
 	case TP_VALUE_BOOL:
 		v->k = V_BOOL;
@@ -736,8 +749,8 @@ static void value_namespace(const struct tp_state_map *m, const char *ns, size_t
 			put_raw(&o, ev.u ? "true" : "false", ev.u ? 4 : 5);
 		else if (ev.k == V_NUM)
 			put_raw(&o, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, ev.u));
-		else if (ev.k == V_JSON)
-			put_raw(&o, ev.s, ev.n);
+		else if (ev.k == V_QSTR)
+			put_json_string(&o, ev.s, ev.n);
 		else
 			put_raw(&o, "null", 4);
 	}
@@ -1250,6 +1263,7 @@ static void render_text(const struct tp_format *f, const struct tp_fmt_ctx *x, s
 		}
 		v.k = V_NONE;
 		in->op->get(x, f, in, &v);
+		qstr_as_text(&v);
 		put_value_text(o, f, in, &v);
 	}
 }
@@ -1265,6 +1279,8 @@ static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx
 	if (n == 1 && in->kind == TP_FMT_OP) {
 		v.k = V_NONE;
 		in->op->get(x, f, in, &v);
+		if (!f->typed)
+			qstr_as_text(&v);
 		if (v.k == V_NONE && f->omit_empty) {
 			*omit = true;
 			return true;
@@ -1286,6 +1302,9 @@ static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx
 				break;
 			case V_BOOL:
 				put_raw(o, v.u ? "true" : "false", v.u ? 4 : 5);
+				return true;
+			case V_QSTR:
+				put_json_string(o, v.s, v.n);
 				return true;
 			case V_JSON:
 				put_raw(o, v.s, v.n);

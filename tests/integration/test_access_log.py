@@ -261,6 +261,7 @@ def test_json_line_stays_valid_for_any_bytes_in_filter_state():
                   cut: "%%FILTER_STATE(bad:PLAIN):4%%"
                   text: "<%%FILTER_STATE(bad):5%%>"
                   long: "%%FILTER_STATE(long:PLAIN)%%"
+                  long_typed: "%%FILTER_STATE(long)%%"
   clusters:%s""" % (port, SFS_TYPE, states, TCP_TYPE, FILE_TYPE, log,
                     cluster_yaml("c", [up.port]))
         os.environb[b"TP_TEST_BAD_BYTES"] = bad
@@ -287,6 +288,7 @@ def test_json_line_stays_valid_for_any_bytes_in_filter_state():
     check(e["cut"] == "caf", "a cut keeps the character it would split out whole: %r" % raw)
     check(e["text"] == '<"caf>', "the typed form's text is cut the same way: %r" % raw)
     check(e["long"] == "a" * 1023, "set_filter_state cuts at 1024 bytes, whole characters")
+    check(e["long_typed"] == "a" * 1023, "a typed field holds a string of any length")
 
 
 def test_default_format_and_old_spellings():

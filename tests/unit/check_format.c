@@ -420,6 +420,28 @@ START_TEST(json_format_values)
 }
 END_TEST
 
+/* FILTER_STATE's typed form goes into a typed JSON line whole, however long; as text (a text
+ * format, or inside a JSON string) its JSON literal is built in a 1 KiB value buffer. */
+START_TEST(typed_filter_state_string_length)
+{
+	char value[1025], want[1100];
+	struct tp_value v;
+
+	memset(value, 'a', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	v = tp_value_string(value);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	snprintf(want, sizeof(want), "{\"t\":\"%s\"}\n", value);
+	ck_assert_str_eq(render_fmt(json("t: \"%FILTER_STATE(s)%\"\n", true)), want);
+	RENDERS("%FILTER_STATE(s)%", "-");
+	ck_assert_str_eq(render_fmt(json("t: \"%FILTER_STATE(s)%\"\n", false)), "{\"t\":\"-\"}\n");
+	value[1021] = '\0'; /* "..." of 1023 bytes: the most that fits */
+	v = tp_value_string(value);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	ck_assert_uint_eq(strlen(render("%FILTER_STATE(s)%")), 1023);
+}
+END_TEST
+
 START_TEST(omit_empty_text)
 {
 	struct tp_fmt_error e;
@@ -549,6 +571,7 @@ int main(void)
 	tcase_add_test(tc, json_format_typed_and_untyped);
 	tcase_add_test(tc, json_format_values);
 	tcase_add_test(tc, omit_empty_text);
+	tcase_add_test(tc, typed_filter_state_string_length);
 	tcase_add_test(tc, render_never_overruns);
 	tcase_add_test(tc, needs_say_what_to_capture);
 	tcase_add_test(tc, utf8_cut_at_every_offset);
