@@ -1,7 +1,7 @@
 /* The command-operator formatter: every operator against a hand-built connection, the JSON
- * dictionary form, truncation and escaping (UTF-8 kept whole, any bytes valid JSON), and compile
- * errors with their positions. Formats
- * are fed whole: the compiler takes a complete string, as the config loader has one. */
+ * dictionary form, truncation and escaping (UTF-8 characters kept whole, any bytes valid JSON),
+ * and compile errors with their positions. Formats are fed whole: the compiler takes a complete
+ * string, as the config loader has one. */
 #include "core/config/config-t.h"
 #include "core/conn/conn-t.h"
 #include "core/conn/filter_state.h"
@@ -245,7 +245,8 @@ static char *render_fmt(struct tp_format *f)
 	return out;
 }
 
-/* "a", "é", "€", "𐍈", "b": characters of 1 to 4 bytes, and where each one ends. */
+/* "a", "é", "€", "𐍈", "b": characters of 1 to 4 bytes, and where each one ends ("b" is a literal
+ * of its own, or it would be read as part of the \x escape before it). */
 static const char utf8_text[] = "a\xc3\xa9\xe2\x82\xac\xf0\x90\x8d\x88"
 				"b";
 static const size_t utf8_ends[] = {0, 1, 3, 6, 10, 11};
