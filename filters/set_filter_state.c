@@ -17,7 +17,9 @@
 #include "core/filter.h"
 #include "core/filter_api.h"
 
-#define VALUE_MAX 1024 /* a rendered value longer than this is cut */
+/* A rendered value longer than this is cut, at a UTF-8 character boundary (Envoy has no limit;
+ * docs/envoy-compat.md says so). */
+#define VALUE_MAX 1024
 
 /* The object factories tcpproxy has, by factory key: what type the rendered text becomes. */
 static const struct {
@@ -214,11 +216,17 @@ static enum tp_filter_status sfs_on_new_connection(const struct tp_filter_call *
 
 	for (size_t i = 0; i < s->n_values; i++) {
 		const struct fs_value *fv = &s->values[i];
-		char text[VALUE_MAX + 1];
+		/* The 3 bytes past VALUE_MAX show whether a character crosses the cut. */
+		char text[VALUE_MAX + 3 + 1];
 		struct tp_value v;
-		size_t n = tp_filter_render(f, fv->format, text, VALUE_MAX);
+		size_t n = tp_filter_render(f, fv->format, text, VALUE_MAX + 3);
 		int ret;
 
+		if (n > VALUE_MAX) {
+			n = tp_utf8_cut(text, n, VALUE_MAX);
+			tp_debug("connection %u: set_filter_state: %s: value cut to %zu bytes",
+				 tp_filter_conn_index(f), fv->object_key, n);
+		}
 		text[n] = '\0';
 		if (!n && fv->skip_if_empty)
 			continue;

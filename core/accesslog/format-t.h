@@ -32,13 +32,16 @@ enum tp_fmt_kind {
 	TP_FMT_JSON_CLOSE, /* } */
 };
 
+/* A command operator: its row in core/accesslog/format.c's table. */
+struct tp_fmt_op;
+
 /* One instruction of a compiled format. */
 struct tp_fmt_ins {
-	uint8_t kind;	  /* enum tp_fmt_kind */
-	uint8_t op;	  /* TP_FMT_OP: the operator (core/format.c's table) */
-	uint8_t plain;	  /* FILTER_STATE(key:PLAIN) */
-	uint32_t max_len; /* %OP%:Z truncation; 0: none */
-	uint32_t off;	  /* literal, key or first argument: text[off, off + len) */
+	const struct tp_fmt_op *op; /* TP_FMT_OP: the operator */
+	uint8_t kind;		    /* enum tp_fmt_kind */
+	uint8_t flag;		    /* set by the operator's parser: FILTER_STATE's PLAIN, ... */
+	uint32_t max_len;	    /* %OP%:Z truncation; 0: none */
+	uint32_t off;		    /* literal, key or first argument: text[off, off + len) */
 	uint32_t len;
 	uint32_t off2; /* second argument: DYNAMIC_METADATA's key */
 	uint32_t len2;

@@ -4,7 +4,12 @@
  * operators with their parsed arguments, and for json_format the keys and nesting. Rendering
  * walks that list and writes straight into the caller's buffer: no allocation, no parsing, and
  * nothing looked up by name but filter-state and metadata keys. The operators are Envoy's as
- * they read for a TCP connection (docs/envoy-compat.md lists what differs). */
+ * they read for a TCP connection (docs/envoy-compat.md lists what differs).
+ *
+ * Each operator is one row of ops[] (nginx's log variables are the model): its name, the
+ * argument it takes and the function that parses it, what the connection must capture for it,
+ * whether its numbers stay numbers in typed JSON, and the function that produces its value. A
+ * compiled instruction points at its row. */
 #include "core/accesslog/format.h"
 
 #include "core/config/config-t.h"
@@ -28,152 +33,199 @@
 #define TIME_FORMAT_MAX 256
 #define DEFAULT_TIME	"%Y-%m-%dT%H:%M:%E3SZ" /* Envoy's: 2016-04-15T20:17:00.310Z, UTC */
 
-/* What an operator renders. */
-enum val {
-	VAL_NONE,	/* TCP has no such thing: always "-" (REQ(), PROTOCOL, ...) */
-	VAL_START_TIME, /* START_TIME */
-	VAL_DURATION,
-	VAL_BYTES_RECEIVED,
-	VAL_BYTES_SENT,
-	VAL_ATTEMPTS,
-	VAL_RESPONSE_CODE,
-	VAL_RESPONSE_FLAGS,
-	VAL_TERMINATION,
-	VAL_TRANSPORT_FAILURE,
-	VAL_ADDR, /* an address; def->addr says which, def->form how */
-	VAL_UPSTREAM_CLUSTER,
-	VAL_SNI,
-	VAL_LOG_TYPE,
-	VAL_CONNECTION_ID,
-	VAL_HOSTNAME,
-	VAL_FILTER_STATE,
-	VAL_METADATA,
-	VAL_CHAIN_NAME,
-	VAL_ENVIRONMENT, /* read at load, as Envoy does: a literal after that */
+/* An operator's value, before quoting, escaping and truncation. */
+enum vkind {
+	V_NONE, /* unset: "-" in text, null in typed JSON */
+	V_STR,
+	V_NUM,
+	V_BOOL,
+	V_QSTR, /* a string shown as its JSON literal ("svc"): FILTER_STATE's TYPED form */
+	V_JSON, /* already JSON text (a metadata namespace, a V_QSTR's text form) */
+};
+
+struct value {
+	enum vkind k;
+	const char *s;
+	size_t n;
+	uint64_t u;
+	char tmp[1024];
 };
 
 enum { ARG_NONE, ARG_OPT, ARG_REQ };
-enum { ADDR_UP_REMOTE, ADDR_UP_LOCAL, ADDR_DOWN_REMOTE, ADDR_DOWN_LOCAL };
-enum { FORM_FULL, FORM_NO_PORT, FORM_PORT };
 
-struct op_def {
+/* Parses an operator's argument arg[0, n), which starts at byte at of the format string, into
+ * in and the text pool: 0, -EINVAL with err filled, or -ENOMEM. */
+typedef int parse_fn(struct tp_format *f, struct tp_fmt_ins *in, const char *arg, size_t n,
+		     size_t at, struct tp_fmt_error *err);
+/* Produces an operator's value; v->k is V_NONE on entry, and stays so when there is none. */
+typedef void value_fn(const struct tp_fmt_ctx *x, const struct tp_format *f,
+		      const struct tp_fmt_ins *in, struct value *v);
+
+/* One command operator. A row without a value function is one tcpproxy does not render yet. */
+struct tp_fmt_op {
 	const char *name;
-	uint8_t val;
-	uint8_t arg;
-	uint8_t addr;
-	uint8_t form;
-	bool numeric; /* a JSON number in typed json_format */
-	unsigned needs;
+	uint8_t arg;	 /* ARG_NONE, ARG_OPT or ARG_REQ */
+	bool numeric;	 /* typed json_format: a number it renders stays a JSON number */
+	unsigned needs;	 /* enum tp_fmt_need */
+	parse_fn *parse; /* NULL: the argument is kept as it is written */
+	value_fn *get;
+	unsigned data; /* for get, as nginx's variables have it: which address form */
 };
 
-#define OP(n, v, a)                           \
-	{                                     \
-		.name = n, .val = v, .arg = a \
-	}
-#define NUM(n, v)                                    \
-	{                                            \
-		.name = n, .val = v, .numeric = true \
-	}
-#define ADDR(n, which, f, need)                                                     \
-	{                                                                           \
-		.name = n, .val = VAL_ADDR, .addr = which, .form = f, .needs = need \
-	}
-#define PORT(n, which, need)                                                                   \
-	{                                                                                      \
-		.name = n, .val = VAL_ADDR, .addr = which, .form = FORM_PORT, .numeric = true, \
-		.needs = need                                                                  \
-	}
-/* X_ADDRESS, X_ADDRESS_WITHOUT_PORT and X_PORT */
-#define ADDRS(x, which, need)                                               \
-	ADDR(x "_ADDRESS", which, FORM_FULL, need),                         \
-		ADDR(x "_ADDRESS_WITHOUT_PORT", which, FORM_NO_PORT, need), \
-		PORT(x "_PORT", which, need)
+/* ---- output ---- */
 
-static const struct op_def ops[] = {
-	{.name = "START_TIME",
-	 .val = VAL_START_TIME,
-	 .arg = ARG_OPT,
-	 .needs = TP_FMT_NEED_START_TIME},
-	NUM("DURATION", VAL_DURATION),
-	NUM("BYTES_RECEIVED", VAL_BYTES_RECEIVED),
-	NUM("BYTES_SENT", VAL_BYTES_SENT),
-	NUM("DOWNSTREAM_WIRE_BYTES_RECEIVED", VAL_BYTES_RECEIVED),
-	NUM("DOWNSTREAM_WIRE_BYTES_SENT", VAL_BYTES_SENT),
-	NUM("UPSTREAM_REQUEST_ATTEMPT_COUNT", VAL_ATTEMPTS),
-	NUM("RESPONSE_CODE", VAL_RESPONSE_CODE),
-	OP("PROTOCOL", VAL_NONE, ARG_NONE),
-	OP("UPSTREAM_PROTOCOL", VAL_NONE, ARG_NONE),
-	OP("RESPONSE_CODE_DETAILS", VAL_NONE, ARG_NONE),
-	OP("ROUTE_NAME", VAL_NONE, ARG_NONE),
-	OP("REQ", VAL_NONE, ARG_REQ),
-	OP("RESP", VAL_NONE, ARG_REQ),
-	OP("TRAILER", VAL_NONE, ARG_REQ),
-	OP("RESPONSE_FLAGS", VAL_RESPONSE_FLAGS, ARG_NONE),
-	OP("CONNECTION_TERMINATION_DETAILS", VAL_TERMINATION, ARG_NONE),
-	OP("DOWNSTREAM_LOCAL_CLOSE_REASON", VAL_TERMINATION, ARG_NONE),
-	OP("UPSTREAM_TRANSPORT_FAILURE_REASON", VAL_TRANSPORT_FAILURE, ARG_NONE),
-	ADDR("UPSTREAM_HOST", ADDR_UP_REMOTE, FORM_FULL, 0),
-	ADDRS("UPSTREAM_REMOTE", ADDR_UP_REMOTE, 0),
-	ADDRS("UPSTREAM_LOCAL", ADDR_UP_LOCAL, TP_FMT_NEED_UP_LOCAL),
-	ADDRS("DOWNSTREAM_REMOTE", ADDR_DOWN_REMOTE, TP_FMT_NEED_DOWN_ADDRS),
-	ADDRS("DOWNSTREAM_DIRECT_REMOTE", ADDR_DOWN_REMOTE, TP_FMT_NEED_DOWN_ADDRS),
-	ADDRS("DOWNSTREAM_LOCAL", ADDR_DOWN_LOCAL, TP_FMT_NEED_DOWN_ADDRS),
-	OP("UPSTREAM_CLUSTER", VAL_UPSTREAM_CLUSTER, ARG_NONE),
-	OP("REQUESTED_SERVER_NAME", VAL_SNI, ARG_NONE),
-	OP("ACCESS_LOG_TYPE", VAL_LOG_TYPE, ARG_NONE),
-	NUM("CONNECTION_ID", VAL_CONNECTION_ID),
-	OP("HOSTNAME", VAL_HOSTNAME, ARG_NONE),
-	OP("FILTER_STATE", VAL_FILTER_STATE, ARG_REQ),
-	OP("DYNAMIC_METADATA", VAL_METADATA, ARG_REQ),
-	OP("FILTER_CHAIN_NAME", VAL_CHAIN_NAME, ARG_NONE),
-	OP("ENVIRONMENT", VAL_ENVIRONMENT, ARG_REQ),
+/* Where output goes: a bounded buffer, optionally escaping as the inside of a JSON string. */
+struct sink {
+	char *buf;
+	size_t cap, len;
+	bool full; /* something did not fit */
+	bool esc;
 };
 
-/* Envoy operators a TCP log could use that tcpproxy does not render yet: an error that says
- * so, rather than "unknown". */
-static const char *const not_yet[] = {
-	"UPSTREAM_WIRE_BYTES_SENT",
-	"UPSTREAM_WIRE_BYTES_RECEIVED",
-	"UPSTREAM_CONNECTION_ID",
-	"UPSTREAM_FILTER_STATE",
-	"UPSTREAM_METADATA",
-	"CLUSTER_METADATA",
-	"METADATA",
-	"CEL",
-	"STREAM_ID",
-	"UPSTREAM_DETECTED_CLOSE_TYPE",
-	"DOWNSTREAM_DETECTED_CLOSE_TYPE",
-	"DOWNSTREAM_TRANSPORT_FAILURE_REASON",
-	"DOWNSTREAM_LOCAL_URI_SAN",
-	"DOWNSTREAM_PEER_URI_SAN",
-	"DOWNSTREAM_LOCAL_SUBJECT",
-	"DOWNSTREAM_PEER_SUBJECT",
-	"DOWNSTREAM_PEER_ISSUER",
-	"DOWNSTREAM_TLS_SESSION_ID",
-	"DOWNSTREAM_TLS_CIPHER",
-	"DOWNSTREAM_TLS_VERSION",
-	"DOWNSTREAM_PEER_FINGERPRINT_256",
-	"DOWNSTREAM_PEER_FINGERPRINT_1",
-	"DOWNSTREAM_PEER_SERIAL",
-	"DOWNSTREAM_PEER_CERT",
-	"DOWNSTREAM_PEER_CERT_V_START",
-	"DOWNSTREAM_PEER_CERT_V_END",
-	"UPSTREAM_PEER_SUBJECT",
-	"UPSTREAM_PEER_ISSUER",
-	"UPSTREAM_TLS_SESSION_ID",
-	"UPSTREAM_TLS_CIPHER",
-	"UPSTREAM_TLS_VERSION",
-	"UPSTREAM_PEER_CERT",
-	"UPSTREAM_PEER_CERT_V_START",
-	"UPSTREAM_PEER_CERT_V_END",
-	"DOWNSTREAM_HANDSHAKE_DURATION",
-	"UPSTREAM_CONNECTION_POOL_READY_DURATION",
-	"COMMON_DURATION",
-	"CUSTOM_FLAGS",
-	"VIRTUAL_CLUSTER_NAME",
-};
+static void put_raw(struct sink *o, const char *p, size_t n)
+{
+	if (n > o->cap - o->len) {
+		n = o->cap - o->len;
+		o->full = true;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
 
-/* ---- compiling ---- */
+/* The length of the well-formed UTF-8 character at p[0, n), or 0 when it is not one; then *bad
+ * is the length of the ill-formed sequence there (Unicode's "maximal subpart", at least 1), the
+ * bytes one U+FFFD replaces. The bounds are Unicode's table 3-7: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, size_t n, size_t *bad)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		need = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		need = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = p[0] == 0xed ? 0x9f : 0xbf;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		need = 4;
+		lo = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		*bad = 1;
+		return 0;
+	}
+	for (size_t i = 1; i < need; i++) {
+		if (i == n || p[i] < lo || p[i] > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need;
+}
+
+size_t tp_utf8_cut(const char *s, size_t n, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (n <= max)
+		return n;
+	/* A character that crosses max starts at most 3 bytes before it, after which only
+	 * continuation bytes (10xxxxxx) come. */
+	for (size_t i = max; i > 0 && max - i < 3; i--) {
+		size_t len, bad;
+
+		if ((u[i - 1] & 0xc0) == 0x80)
+			continue;
+		len = utf8_len(u + i - 1, n - (i - 1), &bad);
+		return len && i - 1 + len > max ? i - 1 : max;
+	}
+	return max;
+}
+
+/* Writes p[0, n) as the inside of a JSON string: '"', '\\' and control characters escaped,
+ * well-formed UTF-8 characters as they are, and each ill-formed sequence as \ufffd, so that the
+ * line is valid UTF-8 and valid JSON whatever bytes a value holds. */
+static void put_escaped(struct sink *o, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = i, len, bad = 1;
+		char e[6] = {'\\', 0, 0, 0, 0, 0};
+		size_t k = 2;
+
+		while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' &&
+		       u[run] != '\\')
+			run++;
+		put_raw(o, p + i, run - i);
+		i = run;
+		if (i == n)
+			break;
+		if (u[i] >= 0x80) {
+			len = utf8_len(u + i, n - i, &bad);
+			if (len)
+				put_raw(o, p + i, len);
+			else
+				put_raw(o, "\\ufffd", 6);
+			i += len ? len : bad;
+			continue;
+		}
+		switch (u[i]) {
+		case '"':
+		case '\\':
+			e[1] = (char)u[i];
+			break;
+		case '\n':
+			e[1] = 'n';
+			break;
+		case '\r':
+			e[1] = 'r';
+			break;
+		case '\t':
+			e[1] = 't';
+			break;
+		case '\b':
+			e[1] = 'b';
+			break;
+		case '\f':
+			e[1] = 'f';
+			break;
+		default:
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[u[i] >> 4];
+			e[5] = hex[u[i] & 15];
+			k = 6;
+			break;
+		}
+		put_raw(o, e, k);
+		i++;
+	}
+}
+
+/* p[0, n) as a JSON string literal, quotes and all. */
+static void put_json_string(struct sink *o, const char *p, size_t n)
+{
+	put_raw(o, "\"", 1);
+	put_escaped(o, p, n);
+	put_raw(o, "\"", 1);
+}
+
+static void put(struct sink *o, const char *p, size_t n)
+{
+	if (o->esc)
+		put_escaped(o, p, n);
+	else
+		put_raw(o, p, n);
+}
+
+/* ---- the text pool and errors ---- */
 
 static int fail(struct tp_fmt_error *err, size_t off, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -187,20 +239,6 @@ static int fail(struct tp_fmt_error *err, size_t off, const char *fmt, ...)
 	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
-}
-
-static struct tp_format *format_new(void)
-{
-	return calloc(1, sizeof(struct tp_format));
-}
-
-void tp_format_free(struct tp_format *f)
-{
-	if (!f)
-		return;
-	free(f->ins);
-	free(f->text);
-	free(f);
 }
 
 /* Copies n bytes into the text pool with a NUL after them; returns their offset, or -1. */
@@ -226,6 +264,645 @@ static int64_t add_text(struct tp_format *f, const char *s, size_t n)
 	f->text[off + n] = '\0';
 	f->text_len += (uint32_t)n + 1;
 	return off;
+}
+
+/* Keeps s[0, n) in the pool as in's (first) argument. */
+static int set_arg(struct tp_format *f, struct tp_fmt_ins *in, const char *s, size_t n)
+{
+	int64_t off = add_text(f, s, n);
+
+	if (off < 0)
+		return -ENOMEM;
+	in->off = (uint32_t)off;
+	in->len = (uint32_t)n;
+	return 0;
+}
+
+/* An instruction's (first) argument, NUL-terminated. A format of operators without arguments
+ * ("%BYTES_SENT%") has no text pool at all, and NULL + 0 is undefined: such an operator gets
+ * "" (it never reads its argument). */
+static const char *arg_of(const struct tp_format *f, const struct tp_fmt_ins *in)
+{
+	return f->text ? f->text + in->off : "";
+}
+
+/* ---- the operators: each one's parser and value, then the table ---- */
+
+static void value_none(const struct tp_fmt_ctx *x, const struct tp_format *f,
+		       const struct tp_fmt_ins *in, struct value *v)
+{
+	/* TCP has no such thing: always "-" (REQ(), PROTOCOL, ...). */
+}
+
+static void set_num(struct value *v, uint64_t u)
+{
+	v->k = V_NUM;
+	v->u = u;
+}
+
+/* A NUL-terminated string that outlives the rendering. */
+static void set_str(struct value *v, const char *s)
+{
+	v->k = V_STR;
+	v->s = s;
+	v->n = strlen(s);
+}
+
+/* START_TIME(fmt): the specifiers it takes beyond strftime(3) are %s, %f, %[1-9]f, %E[1-9*]S. */
+static int parse_time(struct tp_format *f, struct tp_fmt_ins *in, const char *arg, size_t n,
+		      size_t at, struct tp_fmt_error *err)
+{
+	if (n >= TIME_FORMAT_MAX)
+		return fail(err, at, "START_TIME format longer than %d characters",
+			    TIME_FORMAT_MAX - 1);
+	for (size_t i = 0; i < n; i++) {
+		if (arg[i] != '%')
+			continue;
+		if (i + 1 == n)
+			return fail(err, at + i, "START_TIME format ends with a lone '%%'");
+		i++;
+		if (arg[i] == 'E' &&
+		    (i + 2 > n ||
+		     !((arg[i + 1] >= '1' && arg[i + 1] <= '9') || arg[i + 1] == '*') ||
+		     arg[i + 2] != 'S'))
+			return fail(err, at + i - 1,
+				    "START_TIME: %%E must be followed by 1-9 or * and S (%%E3S)");
+	}
+	return set_arg(f, in, arg, n);
+}
+
+/* START_TIME: strftime(3) in UTC plus Envoy's %s, %f, %[1-9]f and absl's %E[1-9*]S. */
+static void value_start_time(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			     const struct tp_fmt_ins *in, struct value *v)
+{
+	const char *fmt = in->len ? f->text + in->off : DEFAULT_TIME;
+	char run[TIME_FORMAT_MAX + 1];
+	size_t n = 0, r = 0;
+	uint64_t us = x->c->start_wall_us;
+	time_t secs = (time_t)(us / 1000000);
+	uint32_t frac_ns = (uint32_t)(us % 1000000) * 1000;
+	struct tm tm;
+
+	if (!us)
+		return;
+	gmtime_r(&secs, &tm);
+	for (const char *p = fmt;; p++) {
+		int digits = -1;
+		bool with_secs = false;
+		const char *skip = p;
+
+		if (*p == '%' && p[1] == 's') {
+			digits = 0;
+			skip = p + 1;
+		} else if (*p == '%' && p[1] == 'f') {
+			digits = 9;
+			skip = p + 1;
+		} else if (*p == '%' && p[1] >= '1' && p[1] <= '9' && p[2] == 'f') {
+			digits = p[1] - '0';
+			skip = p + 2;
+		} else if (*p == '%' && p[1] == 'E' &&
+			   (p[2] == '*' || (p[2] >= '1' && p[2] <= '9')) && p[3] == 'S') {
+			digits = p[2] == '*' ? 6 : p[2] - '0';
+			with_secs = true;
+			skip = p + 3;
+		}
+		if (digits < 0 && *p) {
+			/* Keeps "%%" and other pairs whole for strftime. */
+			run[r++] = *p;
+			if (*p == '%' && p[1])
+				run[r++] = *++p;
+			continue;
+		}
+		if (r) {
+			run[r] = '\0';
+			n += strftime(v->tmp + n, sizeof(v->tmp) - n, run, &tm);
+			r = 0;
+		}
+		if (!*p)
+			break;
+		if (*p == '%' && p[1] == 's') {
+			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%lld",
+					      (long long)secs);
+		} else {
+			char fr[10];
+
+			snprintf(fr, sizeof(fr), "%09u", frac_ns);
+			if (with_secs)
+				n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%02d.",
+						      tm.tm_sec);
+			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%.*s", digits, fr);
+		}
+		if (n >= sizeof(v->tmp))
+			n = sizeof(v->tmp) - 1;
+		p = skip;
+	}
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+static void value_duration(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	set_num(v, x->now_ms > x->c->start_ms ? x->now_ms - x->c->start_ms : 0);
+}
+
+static void value_bytes_received(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				 const struct tp_fmt_ins *in, struct value *v)
+{
+	set_num(v, x->c->rx_bytes);
+}
+
+static void value_bytes_sent(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			     const struct tp_fmt_ins *in, struct value *v)
+{
+	set_num(v, x->c->tx_bytes);
+}
+
+static void value_attempts(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	set_num(v, x->c->attempts);
+}
+
+static void value_response_code(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				const struct tp_fmt_ins *in, struct value *v)
+{
+	/* A TCP session has no response code: Envoy logs 0. */
+	set_num(v, 0);
+}
+
+/* Envoy's short flag names, in the order Envoy prints them (core/conn/resp_flags.h). */
+static void value_flags(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			const struct tp_fmt_ins *in, struct value *v)
+{
+	size_t n = tp_rf_letters(x->c, v->tmp, sizeof(v->tmp));
+
+	if (!n)
+		return;
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+static void value_termination(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			      const struct tp_fmt_ins *in, struct value *v)
+{
+	const char *d = tp_rf_end_details(x->c);
+
+	if (!d)
+		return;
+	v->k = V_STR;
+	v->s = d;
+	v->n = strlen(d);
+}
+
+static void value_transport_failure(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				    const struct tp_fmt_ins *in, struct value *v)
+{
+	const char *why;
+	size_t n;
+
+	if (!x->c->connect_err)
+		return;
+	/* Envoy's "delayed connect error: <strerror>", spaces made underscores in the log. */
+	why = strerror(x->c->connect_err);
+	n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "delayed connect error: %s", why);
+	if (n >= sizeof(v->tmp))
+		n = sizeof(v->tmp) - 1;
+	for (size_t i = 0; i < n; i++)
+		if (v->tmp[i] == ' ')
+			v->tmp[i] = '_';
+	v->k = V_STR;
+	v->s = v->tmp;
+	v->n = n;
+}
+
+size_t tp_ip_format(const struct tp_ip *ip, bool with_port, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	if (!ip->family || !inet_ntop(ip->family, ip->addr, a, sizeof(a)))
+		return 0;
+	if (!with_port)
+		n = snprintf(buf, cap, "%s", a);
+	else if (ip->family == AF_INET6)
+		n = snprintf(buf, cap, "[%s]:%u", a, ip->port);
+	else
+		n = snprintf(buf, cap, "%s:%u", a, ip->port);
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* The three forms of an address operator: X_ADDRESS, X_ADDRESS_WITHOUT_PORT and X_PORT. */
+enum { FORM_FULL, FORM_NO_PORT, FORM_PORT };
+
+static void value_ip(const struct tp_ip *ip, unsigned form, struct value *v)
+{
+	if (!ip->family)
+		return;
+	if (form == FORM_PORT) {
+		set_num(v, ip->port);
+		return;
+	}
+	v->n = tp_ip_format(ip, form == FORM_FULL, v->tmp, sizeof(v->tmp));
+	v->s = v->tmp;
+	v->k = V_STR;
+}
+
+static void value_upstream_remote(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				  const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_sockaddr *sa;
+	struct tp_ip ip = {0};
+
+	if (!x->c->host)
+		return;
+	sa = &x->c->host->cfg->addr;
+	if (sa->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&sa->ss;
+
+		ip.family = AF_INET;
+		ip.port = ntohs(in4->sin_port);
+		memcpy(ip.addr, &in4->sin_addr, 4);
+	} else if (sa->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa->ss;
+
+		ip.family = AF_INET6;
+		ip.port = ntohs(in6->sin6_port);
+		memcpy(ip.addr, &in6->sin6_addr, 16);
+	}
+	value_ip(&ip, in->op->data, v);
+}
+
+static void value_upstream_local(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				 const struct tp_fmt_ins *in, struct value *v)
+{
+	value_ip(&x->c->up_local, in->op->data, v);
+}
+
+static void value_downstream_remote(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				    const struct tp_fmt_ins *in, struct value *v)
+{
+	value_ip(&x->c->down_remote, in->op->data, v);
+}
+
+static void value_downstream_local(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				   const struct tp_fmt_ins *in, struct value *v)
+{
+	value_ip(&x->c->down_local, in->op->data, v);
+}
+
+static void value_upstream_cluster(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				   const struct tp_fmt_ins *in, struct value *v)
+{
+	if (x->c->cluster)
+		set_str(v, x->c->cluster->cfg->name);
+}
+
+static void value_log_type(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	static const char *const names[] = {
+		[TP_ALOG_NOT_SET] = "NotSet",
+		[TP_ALOG_TCP_START] = "TcpConnectionStart",
+		[TP_ALOG_TCP_CONNECTED] = "TcpUpstreamConnected",
+		[TP_ALOG_TCP_PERIODIC] = "TcpPeriodic",
+		[TP_ALOG_TCP_END] = "TcpConnectionEnd",
+	};
+
+	set_str(v, names[x->type]);
+}
+
+static void value_connection_id(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				const struct tp_fmt_ins *in, struct value *v)
+{
+	set_num(v, x->c->id);
+}
+
+static void value_hostname(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	static char name[256];
+
+	if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
+		snprintf(name, sizeof(name), "-");
+	set_str(v, name);
+}
+
+static void value_chain_name(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			     const struct tp_fmt_ins *in, struct value *v)
+{
+	if (x->c->chain && x->c->chain->name)
+		set_str(v, x->c->chain->name);
+}
+
+/* A V_QSTR as text, for a text format or inside a JSON string: its JSON literal, written into
+ * tmp (unset if that does not fit). A typed JSON field writes it straight into the line instead,
+ * whatever its length. */
+static void qstr_as_text(struct value *v)
+{
+	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp)};
+
+	if (v->k != V_QSTR)
+		return;
+	v->k = V_NONE;
+	put_raw(&o, "\"", 1);
+	put_escaped(&o, v->s, v->n);
+	put_raw(&o, "\"", 1);
+	if (o.full)
+		return;
+	v->k = V_JSON;
+	v->s = v->tmp;
+	v->n = o.len;
+}
+
+static void value_of_state(const struct tp_value *sv, bool plain, struct value *v)
+{
+	switch (sv->type) {
+	case TP_VALUE_STRING:
+		set_str(v, sv->s);
+		if (!plain)
+			v->k = V_QSTR;
+		break;
+	case TP_VALUE_BOOL:
+		v->k = V_BOOL;
+		v->u = sv->b;
+		break;
+	case TP_VALUE_UINT64:
+		set_num(v, sv->u);
+		break;
+	}
+}
+
+/* FILTER_STATE(KEY), KEY:PLAIN or KEY:TYPED (the default): in->flag says PLAIN. */
+static int parse_filter_state(struct tp_format *f, struct tp_fmt_ins *in, const char *arg, size_t n,
+			      size_t at, struct tp_fmt_error *err)
+{
+	const char *colon = memrchr(arg, ':', n);
+
+	if (colon) {
+		size_t klen = (size_t)(colon - arg), flen = n - klen - 1;
+
+		if (flen == 5 && !memcmp(colon + 1, "PLAIN", 5))
+			in->flag = 1;
+		else if (!(flen == 5 && !memcmp(colon + 1, "TYPED", 5)))
+			return fail(err, at + klen + 1,
+				    "FILTER_STATE serialization must be PLAIN or TYPED");
+		n = klen;
+		if (!n)
+			return fail(err, at, "FILTER_STATE needs a key");
+	}
+	return set_arg(f, in, arg, n);
+}
+
+static void value_filter_state(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			       const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_state_entry *e = tp_filter_state_get(x->c->filter_state, arg_of(f, in));
+
+	if (e)
+		value_of_state(&e->value, in->flag, v);
+}
+
+/* DYNAMIC_METADATA(NAMESPACE) or (NAMESPACE:KEY), the key as the second argument; the metadata
+ * tcpproxy keeps is flat. */
+static int parse_metadata(struct tp_format *f, struct tp_fmt_ins *in, const char *arg, size_t n,
+			  size_t at, struct tp_fmt_error *err)
+{
+	const char *colon = memchr(arg, ':', n);
+
+	if (colon) {
+		size_t nlen = (size_t)(colon - arg);
+		int64_t off;
+
+		if (!nlen || nlen + 1 == n)
+			return fail(err, at, "DYNAMIC_METADATA takes NAMESPACE or NAMESPACE:KEY");
+		if (memchr(colon + 1, ':', n - nlen - 1))
+			return fail(err, at,
+				    "DYNAMIC_METADATA: nested keys are not supported yet by "
+				    "tcpproxy (its dynamic metadata is flat)");
+		off = add_text(f, colon + 1, n - nlen - 1);
+		if (off < 0)
+			return -ENOMEM;
+		in->off2 = (uint32_t)off;
+		in->len2 = (uint32_t)(n - nlen - 1);
+		n = nlen;
+	}
+	return set_arg(f, in, arg, n);
+}
+
+/* DYNAMIC_METADATA(NAMESPACE): every key of the namespace as one JSON object. */
+static void value_namespace(const struct tp_state_map *m, const char *ns, size_t ns_len,
+			    struct value *v)
+{
+	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp)};
+	bool any = false;
+
+	put_raw(&o, "{", 1);
+	for (uint32_t i = 0; m && i < m->n; i++) {
+		const struct tp_state_entry *e = &m->v[i];
+		const char *key = e->key + ns_len + 1;
+		struct value ev = {.k = V_NONE};
+		char num[24];
+
+		if (strncmp(e->key, ns, ns_len) || e->key[ns_len] != '\x1f')
+			continue;
+		put_raw(&o, any ? ",\"" : "\"", any ? 2 : 1);
+		put_escaped(&o, key, strlen(key));
+		put_raw(&o, "\":", 2);
+		any = true;
+		value_of_state(&e->value, false, &ev);
+		if (ev.k == V_BOOL)
+			put_raw(&o, ev.u ? "true" : "false", ev.u ? 4 : 5);
+		else if (ev.k == V_NUM)
+			put_raw(&o, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, ev.u));
+		else if (ev.k == V_QSTR)
+			put_json_string(&o, ev.s, ev.n);
+		else
+			put_raw(&o, "null", 4);
+	}
+	put_raw(&o, "}", 1);
+	if (!any || o.full)
+		return;
+	v->k = V_JSON;
+	v->s = v->tmp;
+	v->n = o.len;
+}
+
+static void value_metadata(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_value *mv;
+
+	if (!in->len2) {
+		value_namespace(x->c->metadata, arg_of(f, in), in->len, v);
+		return;
+	}
+	mv = tp_metadata_get(x->c->metadata, arg_of(f, in), f->text + in->off2);
+	if (mv)
+		value_of_state(mv, true, v);
+}
+
+/* ENVIRONMENT(NAME) is read at load, as Envoy does: its value becomes the argument, and
+ * in->flag says the variable was set. */
+static int parse_environment(struct tp_format *f, struct tp_fmt_ins *in, const char *arg, size_t n,
+			     size_t at, struct tp_fmt_error *err)
+{
+	char *name = strndup(arg, n);
+	const char *val;
+
+	if (!name)
+		return -ENOMEM;
+	val = getenv(name);
+	free(name);
+	if (!val)
+		return 0;
+	in->flag = 1;
+	return set_arg(f, in, val, strlen(val));
+}
+
+static void value_environment(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			      const struct tp_fmt_ins *in, struct value *v)
+{
+	if (!in->flag)
+		return;
+	v->k = V_STR;
+	v->s = arg_of(f, in);
+	v->n = in->len;
+}
+
+/* The columns of a row: name, argument, typed JSON (STR or NUM: its numbers stay numbers), what
+ * the connection must capture for it, argument parser, value function. */
+#define OP(n, a, json, need, p, g)                                                        \
+	{                                                                                 \
+		.name = n, .arg = a, .numeric = json, .needs = need, .parse = p, .get = g \
+	}
+#define STR false
+#define NUM true
+/* An address operator: get reads the address, form says how it renders. */
+#define ADDR(n, json, need, g, form)                                              \
+	{                                                                         \
+		.name = n, .numeric = json, .needs = need, .get = g, .data = form \
+	}
+/* X_ADDRESS, X_ADDRESS_WITHOUT_PORT and X_PORT. */
+#define ADDRESS(x, need, g)                                                  \
+	ADDR(x "_ADDRESS", STR, need, g, FORM_FULL),                         \
+		ADDR(x "_ADDRESS_WITHOUT_PORT", STR, need, g, FORM_NO_PORT), \
+		ADDR(x "_PORT", NUM, need, g, FORM_PORT)
+/* An Envoy operator a TCP log could use that tcpproxy does not render yet: an error that says
+ * so, rather than "unknown". */
+#define NOT_YET(n)        \
+	{                 \
+		.name = n \
+	}
+#define DOWN_ADDRS TP_FMT_NEED_DOWN_ADDRS
+#define UP_LOCAL   TP_FMT_NEED_UP_LOCAL
+
+/* Every Envoy command operator tcpproxy knows, one row each. */
+static const struct tp_fmt_op ops[] = {
+	OP("START_TIME", ARG_OPT, STR, TP_FMT_NEED_START_TIME, parse_time, value_start_time),
+	OP("DURATION", ARG_NONE, NUM, 0, NULL, value_duration),
+	OP("BYTES_RECEIVED", ARG_NONE, NUM, 0, NULL, value_bytes_received),
+	OP("BYTES_SENT", ARG_NONE, NUM, 0, NULL, value_bytes_sent),
+	OP("DOWNSTREAM_WIRE_BYTES_RECEIVED", ARG_NONE, NUM, 0, NULL, value_bytes_received),
+	OP("DOWNSTREAM_WIRE_BYTES_SENT", ARG_NONE, NUM, 0, NULL, value_bytes_sent),
+	OP("UPSTREAM_REQUEST_ATTEMPT_COUNT", ARG_NONE, NUM, 0, NULL, value_attempts),
+	OP("RESPONSE_CODE", ARG_NONE, NUM, 0, NULL, value_response_code),
+	OP("PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
+	OP("UPSTREAM_PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
+	OP("RESPONSE_CODE_DETAILS", ARG_NONE, STR, 0, NULL, value_none),
+	OP("ROUTE_NAME", ARG_NONE, STR, 0, NULL, value_none),
+	OP("REQ", ARG_REQ, STR, 0, NULL, value_none),
+	OP("RESP", ARG_REQ, STR, 0, NULL, value_none),
+	OP("TRAILER", ARG_REQ, STR, 0, NULL, value_none),
+	OP("RESPONSE_FLAGS", ARG_NONE, STR, 0, NULL, value_flags),
+	OP("CONNECTION_TERMINATION_DETAILS", ARG_NONE, STR, 0, NULL, value_termination),
+	OP("DOWNSTREAM_LOCAL_CLOSE_REASON", ARG_NONE, STR, 0, NULL, value_termination),
+	OP("UPSTREAM_TRANSPORT_FAILURE_REASON", ARG_NONE, STR, 0, NULL, value_transport_failure),
+	ADDR("UPSTREAM_HOST", STR, 0, value_upstream_remote, FORM_FULL),
+	ADDRESS("UPSTREAM_REMOTE", 0, value_upstream_remote),
+	ADDRESS("UPSTREAM_LOCAL", UP_LOCAL, value_upstream_local),
+	ADDRESS("DOWNSTREAM_REMOTE", DOWN_ADDRS, value_downstream_remote),
+	ADDRESS("DOWNSTREAM_DIRECT_REMOTE", DOWN_ADDRS, value_downstream_remote),
+	ADDRESS("DOWNSTREAM_LOCAL", DOWN_ADDRS, value_downstream_local),
+	OP("UPSTREAM_CLUSTER", ARG_NONE, STR, 0, NULL, value_upstream_cluster),
+	/* No TLS inspection yet: the TLS issue gives connections a server name. */
+	OP("REQUESTED_SERVER_NAME", ARG_NONE, STR, 0, NULL, value_none),
+	OP("ACCESS_LOG_TYPE", ARG_NONE, STR, 0, NULL, value_log_type),
+	OP("CONNECTION_ID", ARG_NONE, NUM, 0, NULL, value_connection_id),
+	OP("HOSTNAME", ARG_NONE, STR, 0, NULL, value_hostname),
+	/* The numbers a filter state or metadata value holds stay numbers. */
+	OP("FILTER_STATE", ARG_REQ, NUM, 0, parse_filter_state, value_filter_state),
+	OP("DYNAMIC_METADATA", ARG_REQ, NUM, 0, parse_metadata, value_metadata),
+	OP("FILTER_CHAIN_NAME", ARG_NONE, STR, 0, NULL, value_chain_name),
+	OP("ENVIRONMENT", ARG_REQ, STR, 0, parse_environment, value_environment),
+
+	/* Not rendered yet (docs/envoy-compat.md lists them). */
+	NOT_YET("UPSTREAM_WIRE_BYTES_SENT"),
+	NOT_YET("UPSTREAM_WIRE_BYTES_RECEIVED"),
+	NOT_YET("UPSTREAM_CONNECTION_ID"),
+	NOT_YET("UPSTREAM_FILTER_STATE"),
+	NOT_YET("UPSTREAM_METADATA"),
+	NOT_YET("CLUSTER_METADATA"),
+	NOT_YET("METADATA"),
+	NOT_YET("CEL"),
+	NOT_YET("STREAM_ID"),
+	NOT_YET("UPSTREAM_DETECTED_CLOSE_TYPE"),
+	NOT_YET("DOWNSTREAM_DETECTED_CLOSE_TYPE"),
+	NOT_YET("DOWNSTREAM_TRANSPORT_FAILURE_REASON"),
+	NOT_YET("DOWNSTREAM_LOCAL_URI_SAN"),
+	NOT_YET("DOWNSTREAM_PEER_URI_SAN"),
+	NOT_YET("DOWNSTREAM_LOCAL_SUBJECT"),
+	NOT_YET("DOWNSTREAM_PEER_SUBJECT"),
+	NOT_YET("DOWNSTREAM_PEER_ISSUER"),
+	NOT_YET("DOWNSTREAM_TLS_SESSION_ID"),
+	NOT_YET("DOWNSTREAM_TLS_CIPHER"),
+	NOT_YET("DOWNSTREAM_TLS_VERSION"),
+	NOT_YET("DOWNSTREAM_PEER_FINGERPRINT_256"),
+	NOT_YET("DOWNSTREAM_PEER_FINGERPRINT_1"),
+	NOT_YET("DOWNSTREAM_PEER_SERIAL"),
+	NOT_YET("DOWNSTREAM_PEER_CERT"),
+	NOT_YET("DOWNSTREAM_PEER_CERT_V_START"),
+	NOT_YET("DOWNSTREAM_PEER_CERT_V_END"),
+	NOT_YET("UPSTREAM_PEER_SUBJECT"),
+	NOT_YET("UPSTREAM_PEER_ISSUER"),
+	NOT_YET("UPSTREAM_TLS_SESSION_ID"),
+	NOT_YET("UPSTREAM_TLS_CIPHER"),
+	NOT_YET("UPSTREAM_TLS_VERSION"),
+	NOT_YET("UPSTREAM_PEER_CERT"),
+	NOT_YET("UPSTREAM_PEER_CERT_V_START"),
+	NOT_YET("UPSTREAM_PEER_CERT_V_END"),
+	NOT_YET("DOWNSTREAM_HANDSHAKE_DURATION"),
+	NOT_YET("UPSTREAM_CONNECTION_POOL_READY_DURATION"),
+	NOT_YET("COMMON_DURATION"),
+	NOT_YET("CUSTOM_FLAGS"),
+	NOT_YET("VIRTUAL_CLUSTER_NAME"),
+};
+
+#undef OP
+#undef STR
+#undef NUM
+#undef ADDR
+#undef ADDRESS
+#undef NOT_YET
+#undef DOWN_ADDRS
+#undef UP_LOCAL
+
+/* ---- compiling ---- */
+
+static struct tp_format *format_new(void)
+{
+	return calloc(1, sizeof(struct tp_format));
+}
+
+void tp_format_free(struct tp_format *f)
+{
+	if (!f)
+		return;
+	free(f->ins);
+	free(f->text);
+	free(f);
 }
 
 static struct tp_fmt_ins *add_ins(struct tp_format *f, enum tp_fmt_kind kind)
@@ -278,42 +955,12 @@ static bool is_name_char(char ch)
 	return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
 }
 
-static const struct op_def *find_op(const char *name, size_t n)
+static const struct tp_fmt_op *find_op(const char *name, size_t n)
 {
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strlen(ops[i].name) == n && !memcmp(ops[i].name, name, n))
 			return &ops[i];
 	return NULL;
-}
-
-static bool is_not_yet(const char *name, size_t n)
-{
-	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
-		if (strlen(not_yet[i]) == n && !memcmp(not_yet[i], name, n))
-			return true;
-	return false;
-}
-
-/* The specifiers START_TIME takes beyond strftime(3): %s, %f, %[1-9]f, %E[1-9*]S. */
-static int check_time_format(const char *arg, size_t n, size_t at, struct tp_fmt_error *err)
-{
-	if (n >= TIME_FORMAT_MAX)
-		return fail(err, at, "START_TIME format longer than %d characters",
-			    TIME_FORMAT_MAX - 1);
-	for (size_t i = 0; i < n; i++) {
-		if (arg[i] != '%')
-			continue;
-		if (i + 1 == n)
-			return fail(err, at + i, "START_TIME format ends with a lone '%%'");
-		i++;
-		if (arg[i] == 'E' &&
-		    (i + 2 > n ||
-		     !((arg[i + 1] >= '1' && arg[i + 1] <= '9') || arg[i + 1] == '*') ||
-		     arg[i + 2] != 'S'))
-			return fail(err, at + i - 1,
-				    "START_TIME: %%E must be followed by 1-9 or * and S (%%E3S)");
-	}
-	return 0;
 }
 
 /* Parses one operator at s[i] == '%' (not "%%"); *end is where parsing goes on. */
@@ -323,9 +970,8 @@ static int parse_op(struct tp_format *f, const char *s, size_t len, size_t i, si
 	size_t j = i + 1, name = j, name_len, arg = 0, arg_len = 0;
 	bool has_arg = false;
 	uint64_t max_len = 0;
-	const struct op_def *def;
+	const struct tp_fmt_op *op;
 	struct tp_fmt_ins *in;
-	int64_t off;
 
 	while (j < len && is_name_char(s[j]))
 		j++;
@@ -356,107 +1002,30 @@ static int parse_op(struct tp_format *f, const char *s, size_t len, size_t i, si
 			    s + name);
 	*end = j + 1;
 
-	def = find_op(s + name, name_len);
-	if (!def && is_not_yet(s + name, name_len))
-		return fail(err, name,
-			    "command operator %.*s is not supported yet by tcpproxy (see "
-			    "docs/envoy-compat.md)",
-			    (int)name_len, s + name);
-	if (!def)
+	op = find_op(s + name, name_len);
+	if (!op)
 		return fail(err, name, "unknown command operator %.*s", (int)name_len, s + name);
-	if (def->arg == ARG_NONE && has_arg)
-		return fail(err, arg - 1, "%s takes no argument", def->name);
-	if (def->arg == ARG_REQ && !arg_len)
-		return fail(err, has_arg ? arg : j, "%s needs an argument: %%%s(...)%%", def->name,
-			    def->name);
+	if (!op->get)
+		return fail(err, name,
+			    "command operator %s is not supported yet by tcpproxy (see "
+			    "docs/envoy-compat.md)",
+			    op->name);
+	if (op->arg == ARG_NONE && has_arg)
+		return fail(err, arg - 1, "%s takes no argument", op->name);
+	if (op->arg == ARG_REQ && !arg_len)
+		return fail(err, has_arg ? arg : j, "%s needs an argument: %%%s(...)%%", op->name,
+			    op->name);
 
 	in = add_ins(f, TP_FMT_OP);
 	if (!in)
 		return -ENOMEM;
-	in->op = (uint8_t)(def - ops);
+	in->op = op;
 	in->max_len = (uint32_t)max_len;
-	f->needs |= def->needs;
-
-	switch (def->val) {
-	case VAL_START_TIME:
-		if (arg_len && check_time_format(s + arg, arg_len, arg, err) < 0)
-			return -EINVAL;
-		break;
-	case VAL_FILTER_STATE: {
-		/* KEY, KEY:PLAIN or KEY:TYPED (the default). */
-		const char *colon = memrchr(s + arg, ':', arg_len);
-
-		if (colon) {
-			size_t klen = (size_t)(colon - (s + arg)), flen = arg_len - klen - 1;
-
-			if (flen == 5 && !memcmp(colon + 1, "PLAIN", 5))
-				in->plain = 1;
-			else if (!(flen == 5 && !memcmp(colon + 1, "TYPED", 5)))
-				return fail(err, arg + klen + 1,
-					    "FILTER_STATE serialization must be PLAIN or TYPED");
-			arg_len = klen;
-			if (!arg_len)
-				return fail(err, arg, "FILTER_STATE needs a key");
-		}
-		break;
-	}
-	case VAL_METADATA: {
-		/* NAMESPACE or NAMESPACE:KEY; the metadata tcpproxy keeps is flat. */
-		const char *colon = memchr(s + arg, ':', arg_len);
-
-		if (colon) {
-			size_t nlen = (size_t)(colon - (s + arg));
-
-			if (!nlen || nlen + 1 == arg_len)
-				return fail(err, arg,
-					    "DYNAMIC_METADATA takes NAMESPACE or "
-					    "NAMESPACE:KEY");
-			if (memchr(colon + 1, ':', arg_len - nlen - 1))
-				return fail(err, arg,
-					    "DYNAMIC_METADATA: nested keys are not supported yet "
-					    "by tcpproxy (its dynamic metadata is flat)");
-			off = add_text(f, colon + 1, arg_len - nlen - 1);
-			if (off < 0)
-				return -ENOMEM;
-			in = &f->ins[f->n - 1];
-			in->off2 = (uint32_t)off;
-			in->len2 = (uint32_t)(arg_len - nlen - 1);
-			arg_len = nlen;
-		}
-		break;
-	}
-	case VAL_ENVIRONMENT: {
-		char *name_z = strndup(s + arg, arg_len);
-		const char *v;
-
-		if (!name_z)
-			return -ENOMEM;
-		v = getenv(name_z);
-		free(name_z);
-		/* The value is what the operator renders: keep it as its argument. */
-		if (v) {
-			off = add_text(f, v, strlen(v));
-			if (off < 0)
-				return -ENOMEM;
-			in = &f->ins[f->n - 1];
-			in->off = (uint32_t)off;
-			in->len = (uint32_t)strlen(v);
-			in->plain = 1; /* set */
-		}
+	f->needs |= op->needs;
+	if (!arg_len)
 		return 0;
-	}
-	default:
-		break;
-	}
-	if (arg_len) {
-		off = add_text(f, s + arg, arg_len);
-		if (off < 0)
-			return -ENOMEM;
-		in = &f->ins[f->n - 1];
-		in->off = (uint32_t)off;
-		in->len = (uint32_t)arg_len;
-	}
-	return 0;
+	return op->parse ? op->parse(f, in, s + arg, arg_len, arg, err)
+			 : set_arg(f, in, s + arg, arg_len);
 }
 
 static int compile_into(struct tp_format *f, const char *s, size_t len, struct tp_fmt_error *err)
@@ -620,479 +1189,6 @@ void tp_format_error_position(const struct tp_ynode *scalar, size_t off, uint32_
 
 /* ---- rendering ---- */
 
-/* Where output goes: a bounded buffer, optionally escaping as the inside of a JSON string, and
- * optionally cut at an operator's :Z. */
-struct sink {
-	char *buf;
-	size_t cap, len;
-	bool full; /* something did not fit */
-	bool esc;
-};
-
-static void put_raw(struct sink *o, const char *p, size_t n)
-{
-	if (n > o->cap - o->len) {
-		n = o->cap - o->len;
-		o->full = true;
-	}
-	memcpy(o->buf + o->len, p, n);
-	o->len += n;
-}
-
-static void put_escaped(struct sink *o, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		char e[6] = {'\\', 0, 0, 0, 0, 0};
-		size_t k = 2;
-
-		switch (ch) {
-		case '"':
-		case '\\':
-			e[1] = (char)ch;
-			break;
-		case '\n':
-			e[1] = 'n';
-			break;
-		case '\r':
-			e[1] = 'r';
-			break;
-		case '\t':
-			e[1] = 't';
-			break;
-		case '\b':
-			e[1] = 'b';
-			break;
-		case '\f':
-			e[1] = 'f';
-			break;
-		default:
-			if (ch >= 0x20) {
-				put_raw(o, (const char *)&ch, 1);
-				continue;
-			}
-			memcpy(e, "\\u00", 4);
-			e[4] = hex[ch >> 4];
-			e[5] = hex[ch & 15];
-			k = 6;
-			break;
-		}
-		put_raw(o, e, k);
-	}
-}
-
-static void put(struct sink *o, const char *p, size_t n)
-{
-	if (o->esc)
-		put_escaped(o, p, n);
-	else
-		put_raw(o, p, n);
-}
-
-/* An operator's value, before quoting, escaping and truncation. */
-enum vkind {
-	V_NONE, /* unset: "-" in text, null in typed JSON */
-	V_STR,
-	V_NUM,
-	V_BOOL,
-	V_JSON, /* already JSON text (FILTER_STATE typed, a metadata namespace) */
-};
-
-struct value {
-	enum vkind k;
-	const char *s;
-	size_t n;
-	uint64_t u;
-	char tmp[1024];
-};
-
-size_t tp_ip_format(const struct tp_ip *ip, bool with_port, char *buf, size_t cap)
-{
-	char a[INET6_ADDRSTRLEN];
-	int n;
-
-	if (!ip->family || !inet_ntop(ip->family, ip->addr, a, sizeof(a)))
-		return 0;
-	if (!with_port)
-		n = snprintf(buf, cap, "%s", a);
-	else if (ip->family == AF_INET6)
-		n = snprintf(buf, cap, "[%s]:%u", a, ip->port);
-	else
-		n = snprintf(buf, cap, "%s:%u", a, ip->port);
-	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
-}
-
-static void ip_of_sockaddr(const struct tp_sockaddr *sa, struct tp_ip *ip)
-{
-	memset(ip, 0, sizeof(*ip));
-	if (sa->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&sa->ss;
-
-		ip->family = AF_INET;
-		ip->port = ntohs(in->sin_port);
-		memcpy(ip->addr, &in->sin_addr, 4);
-	} else if (sa->ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa->ss;
-
-		ip->family = AF_INET6;
-		ip->port = ntohs(in6->sin6_port);
-		memcpy(ip->addr, &in6->sin6_addr, 16);
-	}
-}
-
-static void value_addr(const struct op_def *d, const struct tp_conn *c, struct value *v)
-{
-	struct tp_ip up;
-	const struct tp_ip *ip = NULL;
-
-	switch (d->addr) {
-	case ADDR_UP_REMOTE:
-		if (c->host) {
-			ip_of_sockaddr(&c->host->cfg->addr, &up);
-			ip = &up;
-		}
-		break;
-	case ADDR_UP_LOCAL:
-		ip = &c->up_local;
-		break;
-	case ADDR_DOWN_REMOTE:
-		ip = &c->down_remote;
-		break;
-	default:
-		ip = &c->down_local;
-		break;
-	}
-	if (!ip || !ip->family)
-		return;
-	if (d->form == FORM_PORT) {
-		v->k = V_NUM;
-		v->u = ip->port;
-		return;
-	}
-	v->n = tp_ip_format(ip, d->form == FORM_FULL, v->tmp, sizeof(v->tmp));
-	v->s = v->tmp;
-	v->k = V_STR;
-}
-
-/* Envoy's short flag names, in the order Envoy prints them (core/conn/resp_flags.h). */
-static void value_flags(const struct tp_conn *c, struct value *v)
-{
-	size_t n = tp_rf_letters(c, v->tmp, sizeof(v->tmp));
-
-	if (!n)
-		return;
-	v->k = V_STR;
-	v->s = v->tmp;
-	v->n = n;
-}
-
-static void value_termination(const struct tp_conn *c, struct value *v)
-{
-	const char *d = tp_rf_end_details(c);
-
-	if (!d)
-		return;
-	v->k = V_STR;
-	v->s = d;
-	v->n = strlen(d);
-}
-
-static void value_transport_failure(const struct tp_conn *c, struct value *v)
-{
-	const char *why;
-	size_t n;
-
-	if (!c->connect_err)
-		return;
-	/* Envoy's "delayed connect error: <strerror>", spaces made underscores in the log. */
-	why = strerror(c->connect_err);
-	n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "delayed connect error: %s", why);
-	if (n >= sizeof(v->tmp))
-		n = sizeof(v->tmp) - 1;
-	for (size_t i = 0; i < n; i++)
-		if (v->tmp[i] == ' ')
-			v->tmp[i] = '_';
-	v->k = V_STR;
-	v->s = v->tmp;
-	v->n = n;
-}
-
-/* Writes s as a JSON string literal into tmp; falls back to unset if it does not fit. */
-static void value_json_string(const char *s, struct value *v)
-{
-	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp), .esc = true};
-
-	put_raw(&o, "\"", 1);
-	put_escaped(&o, s, strlen(s));
-	put_raw(&o, "\"", 1);
-	if (o.full)
-		return;
-	v->k = V_JSON;
-	v->s = v->tmp;
-	v->n = o.len;
-}
-
-static void value_of_state(const struct tp_value *sv, bool plain, struct value *v)
-{
-	switch (sv->type) {
-	case TP_VALUE_STRING:
-		if (plain) {
-			v->k = V_STR;
-			v->s = sv->s;
-			v->n = strlen(sv->s);
-		} else {
-			value_json_string(sv->s, v);
-		}
-		break;
-	case TP_VALUE_BOOL:
-		v->k = V_BOOL;
-		v->u = sv->b;
-		break;
-	case TP_VALUE_UINT64:
-		v->k = V_NUM;
-		v->u = sv->u;
-		break;
-	}
-}
-
-/* DYNAMIC_METADATA(NAMESPACE): every key of the namespace as one JSON object. */
-static void value_namespace(const struct tp_state_map *m, const char *ns, size_t ns_len,
-			    struct value *v)
-{
-	struct sink o = {.buf = v->tmp, .cap = sizeof(v->tmp)};
-	bool any = false;
-
-	put_raw(&o, "{", 1);
-	for (uint32_t i = 0; m && i < m->n; i++) {
-		const struct tp_state_entry *e = &m->v[i];
-		const char *key = e->key + ns_len + 1;
-		struct value ev = {.k = V_NONE};
-		char num[24];
-
-		if (strncmp(e->key, ns, ns_len) || e->key[ns_len] != '\x1f')
-			continue;
-		put_raw(&o, any ? ",\"" : "\"", any ? 2 : 1);
-		put_escaped(&o, key, strlen(key));
-		put_raw(&o, "\":", 2);
-		any = true;
-		value_of_state(&e->value, false, &ev);
-		if (ev.k == V_BOOL)
-			put_raw(&o, ev.u ? "true" : "false", ev.u ? 4 : 5);
-		else if (ev.k == V_NUM)
-			put_raw(&o, num, (size_t)snprintf(num, sizeof(num), "%" PRIu64, ev.u));
-		else if (ev.k == V_JSON)
-			put_raw(&o, ev.s, ev.n);
-		else
-			put_raw(&o, "null", 4);
-	}
-	put_raw(&o, "}", 1);
-	if (!any || o.full)
-		return;
-	v->k = V_JSON;
-	v->s = v->tmp;
-	v->n = o.len;
-}
-
-static const char *hostname(void)
-{
-	static char name[256];
-
-	if (!name[0] && gethostname(name, sizeof(name) - 1) < 0)
-		snprintf(name, sizeof(name), "-");
-	return name;
-}
-
-static const char *const log_types[] = {
-	[TP_ALOG_NOT_SET] = "NotSet",
-	[TP_ALOG_TCP_START] = "TcpConnectionStart",
-	[TP_ALOG_TCP_CONNECTED] = "TcpUpstreamConnected",
-	[TP_ALOG_TCP_PERIODIC] = "TcpPeriodic",
-	[TP_ALOG_TCP_END] = "TcpConnectionEnd",
-};
-
-static void value_time(const struct tp_format *f, const struct tp_fmt_ins *in,
-		       const struct tp_conn *c, struct value *v);
-
-static void value_of(const struct tp_format *f, const struct tp_fmt_ins *in,
-		     const struct tp_fmt_ctx *x, struct value *v)
-{
-	const struct op_def *d = &ops[in->op];
-	const struct tp_conn *c = x->c;
-	/* A format of operators without arguments ("%START_TIME%") has no text pool at all:
-	 * NULL + 0 is undefined, so such an operator gets "" (it never reads arg). */
-	const char *arg = f->text ? f->text + in->off : "";
-
-	v->k = V_NONE;
-	switch (d->val) {
-	case VAL_NONE:
-		break;
-	case VAL_START_TIME:
-		value_time(f, in, c, v);
-		break;
-	case VAL_DURATION:
-		v->k = V_NUM;
-		v->u = x->now_ms > c->start_ms ? x->now_ms - c->start_ms : 0;
-		break;
-	case VAL_BYTES_RECEIVED:
-		v->k = V_NUM;
-		v->u = c->rx_bytes;
-		break;
-	case VAL_BYTES_SENT:
-		v->k = V_NUM;
-		v->u = c->tx_bytes;
-		break;
-	case VAL_ATTEMPTS:
-		v->k = V_NUM;
-		v->u = c->attempts;
-		break;
-	case VAL_RESPONSE_CODE:
-		/* A TCP session has no response code: Envoy logs 0. */
-		v->k = V_NUM;
-		v->u = 0;
-		break;
-	case VAL_RESPONSE_FLAGS:
-		value_flags(c, v);
-		break;
-	case VAL_TERMINATION:
-		value_termination(c, v);
-		break;
-	case VAL_TRANSPORT_FAILURE:
-		value_transport_failure(c, v);
-		break;
-	case VAL_ADDR:
-		value_addr(d, c, v);
-		break;
-	case VAL_UPSTREAM_CLUSTER:
-		if (c->cluster) {
-			v->k = V_STR;
-			v->s = c->cluster->cfg->name;
-			v->n = strlen(v->s);
-		}
-		break;
-	case VAL_SNI:
-		/* No TLS inspection yet: the TLS issue gives connections a server name. */
-		break;
-	case VAL_LOG_TYPE:
-		v->k = V_STR;
-		v->s = log_types[x->type];
-		v->n = strlen(v->s);
-		break;
-	case VAL_CONNECTION_ID:
-		v->k = V_NUM;
-		v->u = c->id;
-		break;
-	case VAL_HOSTNAME:
-		v->k = V_STR;
-		v->s = hostname();
-		v->n = strlen(v->s);
-		break;
-	case VAL_FILTER_STATE: {
-		const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, arg);
-
-		if (e)
-			value_of_state(&e->value, in->plain, v);
-		break;
-	}
-	case VAL_METADATA:
-		if (in->len2) {
-			const struct tp_value *mv =
-				tp_metadata_get(c->metadata, arg, f->text + in->off2);
-
-			if (mv)
-				value_of_state(mv, true, v);
-		} else {
-			value_namespace(c->metadata, arg, in->len, v);
-		}
-		break;
-	case VAL_CHAIN_NAME:
-		if (c->chain && c->chain->name) {
-			v->k = V_STR;
-			v->s = c->chain->name;
-			v->n = strlen(v->s);
-		}
-		break;
-	case VAL_ENVIRONMENT:
-		if (in->plain) {
-			v->k = V_STR;
-			v->s = arg;
-			v->n = in->len;
-		}
-		break;
-	}
-}
-
-/* START_TIME: strftime(3) in UTC plus Envoy's %s, %f, %[1-9]f and absl's %E[1-9*]S. */
-static void value_time(const struct tp_format *f, const struct tp_fmt_ins *in,
-		       const struct tp_conn *c, struct value *v)
-{
-	const char *fmt = in->len ? f->text + in->off : DEFAULT_TIME;
-	char run[TIME_FORMAT_MAX + 1];
-	size_t n = 0, r = 0;
-	uint64_t us = c->start_wall_us;
-	time_t secs = (time_t)(us / 1000000);
-	uint32_t frac_ns = (uint32_t)(us % 1000000) * 1000;
-	struct tm tm;
-
-	if (!us)
-		return;
-	gmtime_r(&secs, &tm);
-	for (const char *p = fmt;; p++) {
-		int digits = -1;
-		bool with_secs = false;
-		const char *skip = p;
-
-		if (*p == '%' && p[1] == 's') {
-			digits = 0;
-			skip = p + 1;
-		} else if (*p == '%' && p[1] == 'f') {
-			digits = 9;
-			skip = p + 1;
-		} else if (*p == '%' && p[1] >= '1' && p[1] <= '9' && p[2] == 'f') {
-			digits = p[1] - '0';
-			skip = p + 2;
-		} else if (*p == '%' && p[1] == 'E' &&
-			   (p[2] == '*' || (p[2] >= '1' && p[2] <= '9')) && p[3] == 'S') {
-			digits = p[2] == '*' ? 6 : p[2] - '0';
-			with_secs = true;
-			skip = p + 3;
-		}
-		if (digits < 0 && *p) {
-			/* Keeps "%%" and other pairs whole for strftime. */
-			run[r++] = *p;
-			if (*p == '%' && p[1])
-				run[r++] = *++p;
-			continue;
-		}
-		if (r) {
-			run[r] = '\0';
-			n += strftime(v->tmp + n, sizeof(v->tmp) - n, run, &tm);
-			r = 0;
-		}
-		if (!*p)
-			break;
-		if (*p == '%' && p[1] == 's') {
-			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%lld",
-					      (long long)secs);
-		} else {
-			char fr[10];
-
-			snprintf(fr, sizeof(fr), "%09u", frac_ns);
-			if (with_secs)
-				n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%02d.",
-						      tm.tm_sec);
-			n += (size_t)snprintf(v->tmp + n, sizeof(v->tmp) - n, "%.*s", digits, fr);
-		}
-		if (n >= sizeof(v->tmp))
-			n = sizeof(v->tmp) - 1;
-		p = skip;
-	}
-	v->k = V_STR;
-	v->s = v->tmp;
-	v->n = n;
-}
-
 /* Text form of a value: what a text format prints and what a JSON string holds. */
 static void put_value_text(struct sink *o, const struct tp_format *f, const struct tp_fmt_ins *in,
 			   const struct value *v)
@@ -1117,8 +1213,8 @@ static void put_value_text(struct sink *o, const struct tp_format *f, const stru
 	default:
 		break;
 	}
-	if (in->max_len && n > in->max_len)
-		n = in->max_len;
+	if (in->max_len)
+		n = tp_utf8_cut(s, n, in->max_len);
 	put(o, s, n);
 }
 
@@ -1133,7 +1229,9 @@ static void render_text(const struct tp_format *f, const struct tp_fmt_ctx *x, s
 			put(o, f->text + in->off, in->len);
 			continue;
 		}
-		value_of(f, in, x, &v);
+		v.k = V_NONE;
+		in->op->get(x, f, in, &v);
+		qstr_as_text(&v);
 		put_value_text(o, f, in, &v);
 	}
 }
@@ -1147,7 +1245,10 @@ static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx
 
 	*omit = false;
 	if (n == 1 && in->kind == TP_FMT_OP) {
-		value_of(f, in, x, &v);
+		v.k = V_NONE;
+		in->op->get(x, f, in, &v);
+		if (!f->typed)
+			qstr_as_text(&v);
 		if (v.k == V_NONE && f->omit_empty) {
 			*omit = true;
 			return true;
@@ -1160,8 +1261,7 @@ static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx
 				put_raw(o, "null", 4);
 				return true;
 			case V_NUM:
-				if (ops[in->op].numeric || ops[in->op].val == VAL_FILTER_STATE ||
-				    ops[in->op].val == VAL_METADATA) {
+				if (in->op->numeric) {
 					put_raw(o, num,
 						(size_t)snprintf(num, sizeof(num), "%" PRIu64,
 								 v.u));
@@ -1170,6 +1270,9 @@ static bool render_json_value(const struct tp_format *f, const struct tp_fmt_ctx
 				break;
 			case V_BOOL:
 				put_raw(o, v.u ? "true" : "false", v.u ? 4 : 5);
+				return true;
+			case V_QSTR:
+				put_json_string(o, v.s, v.n);
 				return true;
 			case V_JSON:
 				put_raw(o, v.s, v.n);

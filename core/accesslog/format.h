@@ -37,6 +37,11 @@ size_t tp_format_render(const struct tp_format *f, const struct tp_fmt_ctx *x, c
 void tp_format_error_position(const struct tp_ynode *scalar, size_t off, uint32_t *line,
 			      uint32_t *col);
 
+/* How much of s[0, n) to keep to cut it to at most max bytes without splitting a UTF-8
+ * character: max, or less when a well-formed character crosses max (it is left out whole).
+ * Bytes that are not UTF-8 are cut where max falls. */
+size_t tp_utf8_cut(const char *s, size_t n, size_t max);
+
 /* The address forms of %DOWNSTREAM_REMOTE_ADDRESS% and friends. */
 size_t tp_ip_format(const struct tp_ip *ip, bool with_port, char *buf, size_t cap);
 

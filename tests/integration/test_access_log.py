@@ -216,6 +216,81 @@ def test_json_format_line_parses():
     check(list(e) == sorted(e), "keys sorted, as Envoy writes them: " + line)
 
 
+def test_json_line_stays_valid_for_any_bytes_in_filter_state():
+    """Issue 11 item 9: a filter-state value that is not UTF-8, or is cut inside a character
+    (by :N, or by set_filter_state's 1024-byte limit), still makes a line that a strict JSON
+    parser reads. The values come from the environment, the one way a config reaches bytes that
+    are not UTF-8."""
+    bad = b"caf\xc3\xa9 \xff \xe2\x82x \xed\xa0\x80 \xf0\x9f\x98 \x01\x7f \"q\" end"
+    long = b"a" * 1023 + "\u20ac".encode()  # the euro sign's 3 bytes cross byte 1024
+    states = "".join("""
+          - object_key: %s
+            factory_key: envoy.string
+            format_string:
+              text_format_source:
+                inline_string: "%%ENVIRONMENT(%s)%%"
+""" % (key, var) for key, var in (("bad", "TP_TEST_BAD_BYTES"), ("long", "TP_TEST_LONG")))
+    with LogDir() as d, EchoServer() as up:
+        port = free_port()
+        log = d.path("access.json")
+        cfg = """static_resources:
+  listeners:
+  - name: l
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.set_filter_state
+        typed_config:
+          "@type": %s
+          on_new_connection:%s
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": %s
+          stat_prefix: test
+          cluster: c
+          access_log:
+          - name: json
+            typed_config:
+              "@type": %s
+              path: %s
+              log_format:
+                json_format:
+                  plain: "%%FILTER_STATE(bad:PLAIN)%%"
+                  typed: "%%FILTER_STATE(bad)%%"
+                  cut: "%%FILTER_STATE(bad:PLAIN):4%%"
+                  text: "<%%FILTER_STATE(bad):5%%>"
+                  long: "%%FILTER_STATE(long:PLAIN)%%"
+                  long_typed: "%%FILTER_STATE(long)%%"
+  clusters:%s""" % (port, SFS_TYPE, states, TCP_TYPE, FILE_TYPE, log,
+                    cluster_yaml("c", [up.port]))
+        os.environb[b"TP_TEST_BAD_BYTES"] = bad
+        os.environb[b"TP_TEST_LONG"] = long
+        try:
+            proxy = Proxy(cfg)
+        finally:
+            del os.environb[b"TP_TEST_BAD_BYTES"]
+            del os.environb[b"TP_TEST_LONG"]
+        with proxy:
+            s = connect(port)
+            s.sendall(b"x")
+            s.shutdown(socket.SHUT_WR)
+            check(recv_all(s) == b"x", "echo")
+            s.close()
+            wait_lines(log, 1)
+        with open(log, "rb") as f:
+            raw = f.read().split(b"\n")[0]
+    # Strict: the bytes must be UTF-8 (no "replace", no "surrogatepass") and the text JSON.
+    e = json.loads(raw.decode("utf-8"))
+    # Each ill-formed sequence is one U+FFFD, as Python's "replace" decoding has it.
+    check(e["plain"] == bad.decode("utf-8", "replace"), repr(raw))
+    check(e["typed"] == bad.decode("utf-8", "replace"), repr(raw))
+    check(e["cut"] == "caf", "a cut keeps the character it would split out whole: %r" % raw)
+    check(e["text"] == '<"caf>', "the typed form's text is cut the same way: %r" % raw)
+    check(e["long"] == "a" * 1023, "set_filter_state cuts at 1024 bytes, whole characters")
+    check(e["long_typed"] == "a" * 1023, "a typed field holds a string of any length")
+
+
 def test_default_format_and_old_spellings():
     with LogDir() as d, EchoServer() as up:
         port = free_port()

@@ -1,6 +1,7 @@
 /* The command-operator formatter: every operator against a hand-built connection, the JSON
- * dictionary form, truncation and escaping, and compile errors with their positions. Formats
- * are fed whole: the compiler takes a complete string, as the config loader has one. */
+ * dictionary form, truncation and escaping (UTF-8 characters kept whole, any bytes valid JSON),
+ * and compile errors with their positions. Formats are fed whole: the compiler takes a complete
+ * string, as the config loader has one. */
 #include "core/config/config-t.h"
 #include "core/conn/conn-t.h"
 #include "core/conn/filter_state.h"
@@ -9,6 +10,7 @@
 #include "core/worker/lb-t.h"
 #include "core/config/ynode.h"
 #include "tests/unit/format_conn.h"
+#include "tests/unit/json_valid.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -247,6 +249,136 @@ static char *render_fmt(struct tp_format *f)
 	return out;
 }
 
+/* "a", "é", "€", "𐍈", "b": characters of 1 to 4 bytes, and where each one ends ("b" is a literal
+ * of its own, or it would be read as part of the \x escape before it). */
+static const char utf8_text[] = "a\xc3\xa9\xe2\x82\xac\xf0\x90\x8d\x88"
+				"b";
+static const size_t utf8_ends[] = {0, 1, 3, 6, 10, 11};
+
+/* The longest whole-character prefix of utf8_text within max bytes. */
+static size_t utf8_want(size_t max)
+{
+	size_t want = 0;
+
+	for (size_t k = 0; k < sizeof(utf8_ends) / sizeof(utf8_ends[0]); k++)
+		if (utf8_ends[k] <= max)
+			want = utf8_ends[k];
+	return want;
+}
+
+START_TEST(utf8_cut_at_every_offset)
+{
+	const size_t n = sizeof(utf8_text) - 1;
+
+	for (size_t max = 0; max <= n + 1; max++)
+		ck_assert_uint_eq(tp_utf8_cut(utf8_text, n, max), utf8_want(max));
+	/* Bytes that are not UTF-8 are cut where max falls; so is a character that ends there. */
+	ck_assert_uint_eq(tp_utf8_cut("ab\xff\xfe", 4, 3), 3);
+	ck_assert_uint_eq(tp_utf8_cut("a\x80\x80\x80\x80", 5, 3), 3);
+	ck_assert_uint_eq(tp_utf8_cut("a\xe2\x82x", 4, 2), 2);	  /* a lead without its tail */
+	ck_assert_uint_eq(tp_utf8_cut("a\xed\xa0\x80", 4, 2), 2); /* a surrogate */
+	ck_assert_uint_eq(tp_utf8_cut("a\xe2\x82\xac", 4, 4), 4);
+	ck_assert_uint_eq(tp_utf8_cut("a\xe2\x82\xac", 4, 3), 1);
+}
+END_TEST
+
+START_TEST(truncation_keeps_utf8_characters_whole)
+{
+	struct tp_value v = tp_value_string(utf8_text);
+	char fmt[64], yaml[256];
+
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	for (size_t max = 1; max <= sizeof(utf8_text); max++) {
+		size_t want = utf8_want(max);
+		const char *out;
+
+		snprintf(fmt, sizeof(fmt), "%%FILTER_STATE(s:PLAIN):%zu%%", max);
+		out = render(fmt);
+		ck_assert_msg(strlen(out) == want && !memcmp(out, utf8_text, want),
+			      ":%zu kept %zu bytes, want %zu", max, strlen(out), want);
+		for (int typed = 0; typed < 2; typed++) {
+			snprintf(yaml, sizeof(yaml), "v: \"%s\"\nw: \"[%s]\"\n", fmt, fmt);
+			out = render_fmt(json(yaml, typed));
+			ck_assert_msg(json_valid(out, strlen(out)), "%s", out);
+		}
+	}
+}
+END_TEST
+
+/* Renders the filter-state string value in a typed JSON line; returns the line. */
+static const char *json_of_value(const char *value)
+{
+	struct tp_value v = tp_value_string(value);
+
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	return render_fmt(json("v: \"%FILTER_STATE(s:PLAIN)%\"\n", true));
+}
+
+START_TEST(json_escapes_any_bytes)
+{
+	/* Control characters escaped, DEL and whole characters as they are, and each ill-formed
+	 * sequence (Unicode's maximal subpart, as Python's "replace" decodes) one U+FFFD. */
+	ck_assert_str_eq(json_of_value("\x01\x1f\x7f"), "{\"v\":\"\\u0001\\u001f\x7f\"}\n");
+	ck_assert_str_eq(json_of_value("\xc3\xa9\xe2\x82\xac\xf0\x90\x8d\x88"),
+			 "{\"v\":\"\xc3\xa9\xe2\x82\xac\xf0\x90\x8d\x88\"}\n");
+	ck_assert_str_eq(json_of_value("a\xff"
+				       "b"),
+			 "{\"v\":\"a\\ufffdb\"}\n");
+	ck_assert_str_eq(json_of_value("\xe2\x82x"), "{\"v\":\"\\ufffdx\"}\n");
+	ck_assert_str_eq(json_of_value("\xf0\x9f\x98"), "{\"v\":\"\\ufffd\"}\n");
+	ck_assert_str_eq(json_of_value("\xc0\xaf"), "{\"v\":\"\\ufffd\\ufffd\"}\n");
+	ck_assert_str_eq(json_of_value("\xed\xa0\x80"), "{\"v\":\"\\ufffd\\ufffd\\ufffd\"}\n");
+	ck_assert_str_eq(json_of_value("\xf4\x90\x80\x80"),
+			 "{\"v\":\"\\ufffd\\ufffd\\ufffd\\ufffd\"}\n");
+	ck_assert_str_eq(json_of_value("\x80"), "{\"v\":\"\\ufffd\"}\n");
+}
+END_TEST
+
+/* Every string of one and two bytes, and of three from bytes that matter to UTF-8, stays valid
+ * JSON in each of the ways a value reaches a JSON line. */
+START_TEST(json_lines_stay_valid_for_any_bytes)
+{
+	static const unsigned char edge[] = {
+		0x01, 0x1f, '"',  '\\', 'a',  0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+		0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+	};
+	const char *yaml = "p: \"%FILTER_STATE(s:PLAIN)%\"\nt: \"%FILTER_STATE(s)%\"\n"
+			   "c: \"%FILTER_STATE(s:PLAIN):2%\"\nm: \"x%FILTER_STATE(s:PLAIN)%\"\n";
+	struct tp_format *f[2] = {json(yaml, true), json(yaml, false)};
+	struct tp_fmt_ctx x = {.c = &c, .type = TP_ALOG_TCP_END, .now_ms = 1100};
+	unsigned char s[4] = {0};
+	char out[512];
+
+	for (unsigned i = 0; i < 256 * 256 + sizeof(edge) * sizeof(edge) * sizeof(edge); i++) {
+		struct tp_value v;
+
+		if (i < 256 * 256) {
+			s[0] = (unsigned char)(i >> 8);
+			s[1] = (unsigned char)i;
+			s[2] = 0;
+		} else {
+			unsigned k = i - 256 * 256, e = sizeof(edge);
+
+			s[0] = edge[k / (e * e)];
+			s[1] = edge[k / e % e];
+			s[2] = edge[k % e];
+		}
+		if (!s[0] || !s[1])
+			continue;
+		v = tp_value_string((const char *)s);
+		ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+		for (int t = 0; t < 2; t++) {
+			size_t n = tp_format_render(f[t], &x, out, sizeof(out), NULL);
+
+			ck_assert_msg(json_valid(out, n), "%02x %02x %02x: %.*s", s[0], s[1], s[2],
+				      (int)n, out);
+		}
+	}
+	tp_format_free(f[0]);
+	tp_format_free(f[1]);
+}
+END_TEST
+
 START_TEST(json_format_typed_and_untyped)
 {
 	const char *yaml = "zeta: \"%BYTES_SENT%\"\n"
@@ -290,6 +422,28 @@ START_TEST(json_format_values)
 	f = json("b: \"%RESPONSE_FLAGS%\"\n", true);
 	f->omit_empty = true;
 	ck_assert_str_eq(render_fmt(f), "{}\n");
+}
+END_TEST
+
+/* FILTER_STATE's typed form goes into a typed JSON line whole, however long; as text (a text
+ * format, or inside a JSON string) its JSON literal is built in a 1 KiB value buffer. */
+START_TEST(typed_filter_state_string_length)
+{
+	char value[1025], want[1100];
+	struct tp_value v;
+
+	memset(value, 'a', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	v = tp_value_string(value);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	snprintf(want, sizeof(want), "{\"t\":\"%s\"}\n", value);
+	ck_assert_str_eq(render_fmt(json("t: \"%FILTER_STATE(s)%\"\n", true)), want);
+	RENDERS("%FILTER_STATE(s)%", "-");
+	ck_assert_str_eq(render_fmt(json("t: \"%FILTER_STATE(s)%\"\n", false)), "{\"t\":\"-\"}\n");
+	value[1021] = '\0'; /* "..." of 1023 bytes: the most that fits */
+	v = tp_value_string(value);
+	ck_assert_int_eq(tp_filter_state_set(&c.filter_state, "s", &v, false, false), 0);
+	ck_assert_uint_eq(strlen(render("%FILTER_STATE(s)%")), 1023);
 }
 END_TEST
 
@@ -422,8 +576,13 @@ int main(void)
 	tcase_add_test(tc, json_format_typed_and_untyped);
 	tcase_add_test(tc, json_format_values);
 	tcase_add_test(tc, omit_empty_text);
+	tcase_add_test(tc, typed_filter_state_string_length);
 	tcase_add_test(tc, render_never_overruns);
 	tcase_add_test(tc, needs_say_what_to_capture);
+	tcase_add_test(tc, utf8_cut_at_every_offset);
+	tcase_add_test(tc, truncation_keeps_utf8_characters_whole);
+	tcase_add_test(tc, json_escapes_any_bytes);
+	tcase_add_test(tc, json_lines_stay_valid_for_any_bytes);
 	suite_add_tcase(s, tc);
 	tcase_add_test(errs, errors_with_positions);
 	tcase_add_test(errs, json_errors_name_their_value);
