@@ -2,12 +2,21 @@
 
 Every test gets its own --base-id (so its own stats segment) and its own ports, and everything it
 starts is stopped when it ends, pass or fail.
+
+Nothing depends on where the checkout is or on the current directory: paths are taken from this
+file's place, and every file a test writes (configs, logs, FIFOs, scratch) goes into one
+directory made for the run (RUN_DIR) that any user can enter, since some tests run the proxy as
+'nobody'. Those tests exec copies of the binaries kept there (user_binary()): the checkout itself
+may sit where 'nobody' cannot enter, such as root's home or a 0700 mktemp -d folder.
 """
+import atexit
 import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -18,6 +27,92 @@ BUILD = os.path.join(ROOT, os.environ.get("TP_BUILD", "build"))
 TCPPROXY = os.path.join(BUILD, "tcpproxy")
 STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
 STAT = os.path.join(BUILD, "tcpproxy-stat")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; run.py prints SKIP with the reason."""
+
+
+def _enterable_by_all(path):
+    """Whether every directory from / down to path lets any user through (o+x)."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+def _make_run_dir():
+    # $TMPDIR may be private to the user (a 0700 mktemp -d folder): then /tmp, which is not.
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"):
+        if _enterable_by_all(base):
+            break
+    else:
+        raise RuntimeError("no temporary directory that every user can enter")
+    d = tempfile.mkdtemp(prefix="tp-test-", dir=base)
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+RUN_DIR = _make_run_dir()
+
+
+def run_path(name):
+    """A fresh path in RUN_DIR (nothing is created): name, made unique within the run."""
+    fd, path = tempfile.mkstemp(prefix=name + ".", dir=RUN_DIR)
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+
+def run_subdir(prefix, mode=0o755):
+    """A new directory in RUN_DIR, removed with it at the end of the run."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=RUN_DIR)
+    os.chmod(d, mode)
+    return d
+
+
+_user_binaries = {}
+
+
+def user_binary(path):
+    """A copy of the binary path that any user may execute, in RUN_DIR/bin: for processes run
+    as another user, who may not be able to reach the checkout. Copied once per run."""
+    if path not in _user_binaries:
+        bindir = os.path.join(RUN_DIR, "bin")
+        os.makedirs(bindir, mode=0o755, exist_ok=True)
+        copy = os.path.join(bindir, os.path.basename(path))
+        shutil.copy2(path, copy)
+        os.chmod(copy, 0o755)
+        _user_binaries[path] = copy
+    return _user_binaries[path]
+
+
+def as_user(pw):
+    """preexec_fn that switches a child to the account pw (a pwd entry) before it execs."""
+    def switch():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return switch
+
+
+def nobody():
+    """The pwd entry of 'nobody', for tests that run processes unprivileged; skips the test
+    when that is impossible here."""
+    import pwd
+    if os.getuid() != 0:
+        raise Skip("needs root to switch to 'nobody'")
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        raise Skip("no user 'nobody'")
 
 # Each proxy gets its own --base-id (its own stats segment and socket). Start somewhere random
 # and skip ids in use, so that two suites running at once on one machine do not collide.
@@ -170,19 +265,23 @@ def echo_handler(c):
 class Proxy:
     """The real tcpproxy binary on a config written from a template."""
 
-    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, preexec=None,
+    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, user=None,
                  wrap=()):
+        """user: a pwd entry to run the whole proxy as (a copy of the binary, see
+        user_binary()); by default it runs as the test runner."""
         self.base_id = _take_base_id()
-        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
+        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="proxy.", dir=RUN_DIR)
         with os.fdopen(fd, "w") as f:
             f.write(config)
         os.chmod(self.config_path, 0o644)  # readable by a proxy run as another user
         self.log_path = self.config_path + ".log"
         self.log = open(self.log_path, "w+")
-        args = list(wrap) + [TCPPROXY, "-c", self.config_path, "--concurrency", str(concurrency),
+        binary = user_binary(TCPPROXY) if user else TCPPROXY
+        args = list(wrap) + [binary, "-c", self.config_path, "--concurrency", str(concurrency),
                 "--base-id", str(self.base_id)] + list(extra_args)
+        # cwd: nothing may depend on the caller's directory, which another user may not enter.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=preexec)
+                                     preexec_fn=as_user(user) if user else None, cwd=RUN_DIR)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
         self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
         if expect_start:
@@ -229,11 +328,13 @@ class Proxy:
     def stat(self, name):
         return self.stats().get(name, 0)
 
-    def statcli(self, *args, timeout=30, preexec=None):
-        """Runs build/tcpproxy-stat for this proxy's --base-id; returns the CompletedProcess."""
-        return subprocess.run([STAT, "--base-id", str(self.base_id)] + list(args),
+    def statcli(self, *args, timeout=30, user=None):
+        """Runs build/tcpproxy-stat for this proxy's --base-id (as user, a pwd entry, if
+        given); returns the CompletedProcess."""
+        binary = user_binary(STAT) if user else STAT
+        return subprocess.run([binary, "--base-id", str(self.base_id)] + list(args),
                               capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=preexec)
+                              preexec_fn=as_user(user) if user else None, cwd=RUN_DIR)
 
     def wait_stat(self, name, value, timeout=10.0):
         wait_for(lambda: self.stat(name) == value, timeout,

@@ -16,12 +16,7 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
-
-class Skip(Exception):
-    pass
-
-
-harness.Skip = Skip
+Skip = harness.Skip
 
 
 def main():

@@ -5,13 +5,12 @@ import os
 import re
 import signal
 import socket
-import tempfile
 import threading
 import time
 
-from harness import (EchoServer, Proxy, Server, bootstrap, check, cluster_yaml, connect,
-                     echo_handler, free_port, listener_yaml, read_lines, recv_all, wait_for,
-                     wait_lines)
+from harness import (EchoServer, Proxy, Server, Skip, bootstrap, check, cluster_yaml, connect,
+                     echo_handler, free_port, listener_yaml, read_lines, recv_all, run_subdir,
+                     wait_for, wait_lines)
 
 FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 STDOUT_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
@@ -32,8 +31,7 @@ TEXT_FORMAT = "|".join([
 
 class LogDir:
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tp-alog-")
-        os.chmod(self.dir, 0o777)
+        self.dir = run_subdir("alog.", 0o777)  # the workers may run as another user
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -377,14 +375,13 @@ def test_sigusr1_reopens_without_losing_or_splitting_a_line():
 def test_full_disk_keeps_lines_whole_and_counts_every_dropped_entry():
     """A write cut short by a full disk and then refused (ENOSPC) used to leave the file ending
     mid-line, the next entry glued onto it, and its lost entries counted as one."""
-    import harness
     import subprocess
-    d = tempfile.mkdtemp()
+    d = run_subdir("full-disk.")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", d],
                        capture_output=True, text=True)
     if r.returncode != 0:
         os.rmdir(d)
-        raise harness.Skip("cannot mount a small tmpfs: %s" % r.stderr.strip())
+        raise Skip("cannot mount a small tmpfs: %s" % r.stderr.strip())
     try:
         path = os.path.join(d, "access.log")
         with open(os.path.join(d, "filler"), "wb") as f:

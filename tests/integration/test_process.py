@@ -1,16 +1,15 @@
 """Processes: signals, supervision, io_uring availability, idle footprint, unprivileged runs."""
 import hashlib
 import os
-import pwd
 import signal
 import socket
 import subprocess
 import threading
 import time
 
-from harness import (BUILD, TCPPROXY, EchoServer, Proxy, Server, Skip, _alive, check, connect,
-                     echo_roundtrip, free_port, pipe_count, recv_all, stream_bytes,
-                     thread_count, wait_for)
+from harness import (BUILD, TCPPROXY, EchoServer, Proxy, Server, _alive, check, connect,
+                     echo_roundtrip, free_port, nobody, pipe_count, recv_all, run_path,
+                     stream_bytes, thread_count, wait_for)
 from test_relay import simple_config
 
 
@@ -84,7 +83,7 @@ def test_killed_worker_is_restarted_and_counters_survive():
 def test_io_uring_unavailable_is_said_clearly():
     tool = os.path.join(BUILD, "tests", "no-uring")
     cfg = simple_config(free_port(), [free_port()])
-    path = "/tmp/tp-no-uring-%d.yaml" % os.getpid()
+    path = run_path("no-uring.yaml")
     with open(path, "w") as f:
         f.write(cfg)
     try:
@@ -137,12 +136,7 @@ def test_unprivileged_user_beyond_the_pipe_budget():
     """As root the per-user pipe page budget does not apply; as 'nobody' 1 MiB pipes are refused
     after 64 (fs.pipe-user-pages-soft). 100 connections to a stalled upstream hold a full pipe
     each: the relay must fall back to smaller pipes or copying and lose nothing."""
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        raise Skip("no user 'nobody'")
-    if os.getuid() != 0:
-        raise Skip("needs root to switch to 'nobody'")
+    user = nobody()
     n, each = 100, 3 << 20
     release = threading.Event()
     digests = {}
@@ -160,8 +154,7 @@ def test_unprivileged_user_beyond_the_pipe_budget():
 
     with Server(upstream, rcvbuf=4096) as up:
         port = free_port()
-        with Proxy(simple_config(port, [up.port]), expect_start=False,
-                   preexec=_as_user(nobody)) as p:
+        with Proxy(simple_config(port, [up.port]), expect_start=False, user=user) as p:
             wait_for(lambda: p.workers_ready(2) or p.proc.poll() is not None,
                      what="unprivileged workers")
             check(p.proc.poll() is None, "tcpproxy as nobody exited:\n" + p.output())
@@ -203,14 +196,6 @@ def _listening(port):
             if fields[1].endswith(want) and fields[3] == "0A":
                 return True
     return False
-
-
-def _as_user(pw):
-    def f():
-        os.setgroups([])
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return f
 
 
 def _kill_until_backoff(p, slots=1):
@@ -273,7 +258,7 @@ def test_boot_fails_when_the_workers_never_get_ready():
     """A worker that blocks before it is ready (here opening an access log that is a FIFO
     nobody reads) must not leave the master up with no worker: exit 1 after the start
     timeout, as when a worker dies at boot."""
-    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    fifo = run_path("fifo")
     os.mkfifo(fifo)
     try:
         with EchoServer() as up:
@@ -294,7 +279,7 @@ def test_a_reload_asked_while_a_new_worker_dies_still_runs():
     """SIGHUPs that arrive while a generation starts are coalesced into one more reload; it
     must run when that generation fails because its worker died, not only when it times out
     or serves."""
-    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    fifo = run_path("fifo")
     os.mkfifo(fifo)
     try:
         with EchoServer() as up:
@@ -363,7 +348,7 @@ def test_a_worker_stuck_before_its_loop_is_killed_after_sigterm():
     """A reload whose worker blocks before its loop runs (opening an access log that is a FIFO
     nobody reads) times out and gets SIGTERM, which that worker cannot act on; 5 s later it
     gets SIGKILL, and the master can still stop."""
-    fifo = "/tmp/tp-test-fifo.%d" % os.getpid()
+    fifo = run_path("fifo")
     os.mkfifo(fifo)
     try:
         with EchoServer() as up:
