@@ -279,17 +279,26 @@ class Proxy:
         binary = user_binary(TCPPROXY) if user else TCPPROXY
         args = list(wrap) + [binary, "-c", self.config_path, "--concurrency", str(concurrency),
                 "--base-id", str(self.base_id)] + list(extra_args)
-        # cwd: nothing may depend on the caller's directory, which another user may not enter.
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=as_user(user) if user else None, cwd=RUN_DIR)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
         self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
-        if expect_start:
-            wait_for(lambda: self.workers_ready(concurrency) or self._died(),
-                     what="tcpproxy workers to start")
-            check(self.proc.poll() is None, "tcpproxy exited at start:\n" + self.output())
-            # No probe connection: it would be proxied and disturb the test's upstream. The
-            # master binds and listens before forking, so connections queue until accepted.
+        self.proc = None
+        try:
+            # cwd: nothing may depend on the caller's directory, which another user may not
+            # be able to enter.
+            self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                         preexec_fn=as_user(user) if user else None,
+                                         cwd=RUN_DIR)
+            if expect_start:
+                wait_for(lambda: self.workers_ready(concurrency) or self._died(),
+                         what="tcpproxy workers to start")
+                check(self.proc.poll() is None, "tcpproxy exited at start:\n" + self.output())
+                # No probe connection: it would be proxied and disturb the test's upstream.
+                # The master binds and listens before forking, so connections queue until
+                # accepted.
+        except BaseException:
+            # No with-block will run __exit__: stop what was started and remove its files.
+            self.cleanup()
+            raise
 
     def _died(self):
         return self.proc.poll() is not None
@@ -376,7 +385,7 @@ class Proxy:
                 raise TestFailure("tcpproxy reported %r:\n%s" % (marker, out[-4000:]))
 
     def cleanup(self):
-        if self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         if not self.log.closed:
