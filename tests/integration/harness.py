@@ -138,20 +138,36 @@ def check(cond, msg):
 
 
 _handed_out = set()
+_reserved = []
 
 
 def free_port(family=socket.AF_INET):
-    """A port the kernel just handed out and that nothing listens on now. Never the same port
-    twice in one run: two calls before either port is bound (a listener and the admin port of
-    one config) could otherwise get the same one, and the proxy fail to bind."""
+    """A loopback port for a proxy to listen on, or for an upstream that refuses connections.
+
+    The port stays reserved until the test ends (release_ports()): a socket is kept bound to it
+    with SO_REUSEADDR and never listens. Binding port 0 and closing at once, as this used to,
+    left the number free for anyone until the proxy bound it: another process, or an outgoing
+    connection's ephemeral port, could take it first. Held this way, no one else is given the
+    port (bind(0) and connect() skip bound ports, an explicit bind without SO_REUSEADDR fails),
+    a connection to it is refused, and the proxy, whose listeners and admin socket set
+    SO_REUSEADDR, can still bind it and listen: Linux lets SO_REUSEADDR sockets share an
+    address as long as the others do not listen. Never the same port twice in one run."""
     while True:
         s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         port = s.getsockname()[1]
-        s.close()
         if port not in _handed_out:
             _handed_out.add(port)
+            _reserved.append(s)
             return port
+        s.close()
+
+
+def release_ports():
+    """Ends the reservations free_port() made; run.py calls it after each test."""
+    while _reserved:
+        _reserved.pop().close()
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
