@@ -27,6 +27,7 @@ BUILD = os.path.join(ROOT, os.environ.get("TP_BUILD", "build"))
 TCPPROXY = os.path.join(BUILD, "tcpproxy")
 STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
 STAT = os.path.join(BUILD, "tcpproxy-stat")
+LOAD = os.path.join(BUILD, "tests", "tp-load")
 
 
 class Skip(Exception):
@@ -699,3 +700,46 @@ def wait_lines(path, n, timeout=10.0):
     """Waits until path holds at least n complete lines; returns them."""
     return wait_for(lambda: len(read_lines(path)) >= n and read_lines(path), timeout,
                     what="%d line(s) in %s (have %d)" % (n, path, len(read_lines(path))))
+
+
+class LoadEcho:
+    """tests/tools/tp-load's C echo server: fast enough that the proxy, not the peer, sets the
+    pace. It takes a port the kernel picks (no free_port race) and reports it."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([LOAD, "echo", "0"], stdout=subprocess.PIPE, text=True,
+                                     cwd=RUN_DIR)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.close()
+            raise TestFailure("tp-load echo did not start: %r" % line)
+        self.port = int(line.split()[1])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def load_client(port, seconds, threads=4, nbytes=1000):
+    """Starts tp-load client; returns the Popen (stdout: 'connections N failed M bytes B')."""
+    return subprocess.Popen([LOAD, "client", str(port), str(seconds), str(threads), str(nbytes)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=RUN_DIR)
+
+
+def load_result(proc, timeout=120):
+    """(connections, failed, bytes, stderr) of a load_client() once it has finished."""
+    out, err = proc.communicate(timeout=timeout)
+    f = out.split()
+    check(len(f) == 6, "tp-load output: %r %r" % (out, err))
+    return int(f[1]), int(f[3]), int(f[5]), err

@@ -8,42 +8,12 @@ import subprocess
 import threading
 import time
 
-from harness import (BUILD, EchoServer, Proxy, Skip, bootstrap, check, cluster_yaml, connect,
-                     echo_roundtrip, free_port, listener_yaml, recv_all, wait_for)
+from harness import (BUILD, EchoServer, LoadEcho, Proxy, Skip, bootstrap, check, cluster_yaml,
+                     connect, echo_roundtrip, free_port, listener_yaml, load_client, load_result,
+                     recv_all, wait_for)
 from test_relay import simple_config
 
-LOAD = os.path.join(BUILD, "tests", "tp-load")
 SANITIZED = "san" in os.path.basename(BUILD)
-
-
-class LoadEcho:
-    """tp-load's C echo server: fast enough that the proxy, not the peer, sets the pace."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen([LOAD, "echo", str(self.port)], stdout=subprocess.PIPE,
-                                     text=True)
-        check(self.proc.stdout.readline().startswith("listening"), "tp-load echo started")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-
-
-def load_client(port, seconds, threads=4, nbytes=1000):
-    """Starts tp-load client; returns the Popen (stdout: 'connections N failed M bytes B')."""
-    return subprocess.Popen([LOAD, "client", str(port), str(seconds), str(threads), str(nbytes)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def load_result(proc, timeout=120):
-    out, err = proc.communicate(timeout=timeout)
-    f = out.split()
-    check(len(f) == 6, "tp-load output: %r %r" % (out, err))
-    return int(f[1]), int(f[3]), int(f[5]), err
 
 
 def write_config(p, text):
