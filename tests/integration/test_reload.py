@@ -450,17 +450,34 @@ def test_connection_limit_forgets_a_killed_workers_connections():
 
 
 def test_connection_limit_across_workers():
+    """max_connections 3 with two workers: three connections are held with neither worker
+    holding all three, so that no worker alone is at the limit; a fourth is still turned away,
+    whichever worker takes it. (It used to note which workers held the connections and check
+    only that there was at least one.)"""
     with EchoServer() as up:
         port = free_port()
         cfg = limit_config(port, up.port, 3, "\n          delay: 0.300s")
         with Proxy(cfg) as p:
-            held = []
-            for i in range(3):
+            workers = set(p.worker_pids())
+            check(len(workers) == 2, "two workers: %s" % workers)
+            held, served = [], 0
+            # The kernel picks the worker (SO_REUSEPORT hashes the 4-tuple): a connection that
+            # would make one worker hold all three is closed and another one opened instead.
+            while len(held) < 3:
+                check(served < 40, "40 connections and still not on both workers: %s" % held)
                 s = connect(port)
                 s.sendall(b"h")
-                check(s.recv(1) == b"h", "connection %d within the limit" % i)
-                held.append(s)
-            workers = {_worker_of(s.getsockname()[1]) for s in held}
+                check(s.recv(1) == b"h", "connection %d within the limit" % served)
+                served += 1
+                w = _worker_of(s.getsockname()[1])
+                check(w in workers, "connection held by worker %s of %s" % (w, workers))
+                if len(held) == 2 and {w} == {x for _, x in held}:
+                    s.close()
+                    p.wait_stat("connection_limit.lim.active_connections", 2)
+                    continue
+                held.append((s, w))
+            per_worker = sorted(sum(1 for _, x in held if x == w) for w in workers)
+            check(per_worker == [1, 2], "held 1 and 2 on the two workers: %s" % held)
             extra = connect(port)
             t0 = time.monotonic()
             try:
@@ -468,16 +485,16 @@ def test_connection_limit_across_workers():
             except ConnectionResetError:
                 data = b""
             took = time.monotonic() - t0
-            check(data == b"", "the 4th connection is turned away")
-            check(0.2 <= took <= 1.5, "after the 0.3 s delay (%.2fs)" % took)
+            check(data == b"", "the 4th connection is turned away though its worker holds 2 or 1")
+            # The delay timer cannot fire early; how late it is depends on the machine's load.
+            check(took >= 0.25, "closed %.2fs after connecting, before the 0.3 s delay" % took)
             st = p.stats()
             check(st["connection_limit.lim.limited_connections"] == 1, str(st))
             check(st["connection_limit.lim.active_connections"] == 3, str(st))
-            check(up.accepted == 3, "the refused connection never reached the upstream")
-            held.pop().close()
+            check(up.accepted == served, "the refused connection never reached the upstream")
+            held.pop()[0].close()
             p.wait_stat("connection_limit.lim.active_connections", 2)
             check(echo_roundtrip(port, b"room") == b"room", "room again once one closed")
-            for s in held:
+            for s, _ in held:
                 s.close()
             p.wait_stat("connection_limit.lim.active_connections", 0)
-            check(len(workers) >= 1, "limit counted across workers %s" % workers)
