@@ -362,6 +362,13 @@ class Proxy:
                               capture_output=True, text=True, timeout=timeout,
                               preexec_fn=as_user(user) if user else None, cwd=RUN_DIR)
 
+    def master_barrier(self):
+        """Returns once the master has acted on every signal sent to it before the call. It
+        reads signals from a signalfd in the poll() loop that serves the stats socket: the loop
+        turn that accepts this request saw the signals already pending, and handled them."""
+        r = self.statcli("--filter", r"^server\.live$")
+        check(r.returncode == 0, "tcpproxy-stat: %s" % r.stderr)
+
     def wait_stat(self, name, value, timeout=10.0):
         wait_for(lambda: self.stat(name) == value, timeout,
                  what="%s == %s (is %s)" % (name, value, self.stat(name)))
@@ -619,8 +626,21 @@ def blackhole_port():
         except BlockingIOError:
             pass
         fillers.append(f)
-    time.sleep(0.2)
+    wait_for(lambda: _accept_queue(ls.getsockname()[1]) >= 1, 5,
+             what="the blackhole's accept queue to fill")
     return ls, fillers
+
+
+def _accept_queue(port):
+    """Connections waiting in the accept queue of the IPv4 listener on port (/proc/net/tcp
+    gives it as a listening socket's rx_queue)."""
+    want = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want) and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    return 0
 
 
 class SlowUpstream:

@@ -117,15 +117,13 @@ def test_2000_idle_connections_hold_no_pipe_and_no_thread():
                 for s in socks:
                     check(s.recv(5) == b"hello", "echo on an idle-to-be connection")
                 wait_for(lambda: up.open == n, what="all upstream connections")
-                time.sleep(0.2)
+                p.wait_stat("listener.127.0.0.1_%d.downstream_cx_active" % port, n)
                 threads1 = sum(thread_count(w) for w in workers)
                 pipes1 = sum(pipe_count(w) for w in workers)
                 check(threads1 == threads0, "threads %d -> %d with %d idle connections" %
                       (threads0, threads1, n))
                 check(pipes1 <= pipes0, "pipes %d -> %d with %d idle connections" %
                       (pipes0, pipes1, n))
-                check(p.stat("listener.127.0.0.1_%d.downstream_cx_active" % port) == n,
-                      "all connections open")
             finally:
                 for s in socks:
                     s.close()
@@ -293,7 +291,7 @@ def test_a_reload_asked_while_a_new_worker_dies_still_runs():
                 wait_for(lambda: len(p.worker_pids()) == 2, 5, what="the new worker")
                 starting = [w for w in p.worker_pids() if w not in old][0]
                 p.proc.send_signal(signal.SIGHUP)  # pending: the new generation is starting
-                time.sleep(0.2)
+                p.master_barrier()  # the master has seen it while the generation starts
                 with open(p.config_path, "w") as f:
                     f.write(good)
                 os.kill(starting, signal.SIGKILL)
@@ -337,9 +335,14 @@ def test_each_slot_waits_out_its_own_crash_backoff():
             check(len(p.worker_pids()) == 1, "one slot restarted, the other still waits: %s"
                   % p.worker_pids())
             wait_for(lambda: len(p.worker_pids()) == 2, 3, what="the second restart")
+            # Each slot's own timer restarted it, so none is left over to fire on a generation
+            # the reload frees (instead of sleeping past where one would fire).
+            wait_for(lambda: p.output().count("restarting after backoff") == 2, 3,
+                     what="the second slot's timer")
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "generation 1 serving" in p.output(), 10, what="the reload")
-            time.sleep(1.2)  # past any backoff timer left over
+            wait_for(lambda: "generation 0: all its workers have exited" in p.output(), 10,
+                     what="generation 0 to be freed")
             check(p.proc.poll() is None, "the master is alive")
             check(echo_roundtrip(port) == b"ping", "serving")
 
