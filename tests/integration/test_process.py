@@ -1,6 +1,8 @@
 """Processes: signals, supervision, io_uring availability, idle footprint, unprivileged runs."""
+import datetime
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -304,41 +306,79 @@ def test_a_reload_asked_while_a_new_worker_dies_still_runs():
         os.unlink(fifo)
 
 
-def _kill_one_slot_until_backoff(p, pid):
-    """Kills the worker pid, then each worker restarted in its place, until that slot is put in
-    crash backoff (the log's "restarting in" count grows)."""
-    backoffs = p.output().count("restarting in")
-    while p.output().count("restarting in") == backoffs:
-        others = set(p.worker_pids()) - {pid}
+BACKOFF = r"worker \d+/(\d+) .*; \d+ deaths in \d+ s, restarting in (\d+) ms"
+AFTER_BACKOFF = r"worker \d+/(\d+): restarting after backoff"
+
+
+def _log_events(p, pattern):
+    """(time in seconds, match) for each line of the proxy's log whose message matches
+    pattern, in order. Every line starts '[date time.ms][pid][level][role] '."""
+    out = []
+    for line in p.output().splitlines():
+        m = re.match(r"\[([\d-]+ [\d:.]+)\]\[[^]]*\]\[[^]]*\]\[[^]]*\] (.*)", line)
+        found = m and re.search(pattern, m.group(2))
+        if found:
+            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            out.append((t, found))
+    return out
+
+
+def _serving_pid(p, slot):
+    """The live worker of slot, from the 'serving' line each worker logs once ready."""
+    for line in reversed(p.output().splitlines()):
+        m = re.match(r"\[[^]]*\]\[(\d+)\]\[info\]\[worker \d+/(\d+)\] worker \d+ serving",
+                     line)
+        if m and int(m.group(2)) == slot:
+            pid = int(m.group(1))
+            return pid if _alive(pid) else None
+    return None
+
+
+def _kill_slot_into_backoff(p, slot):
+    """SIGKILLs slot's worker, then each worker restarted in its place, until the master puts
+    the slot in crash backoff (5 deaths within 10 s)."""
+    backoffs = len(_log_events(p, BACKOFF))
+    while len(_log_events(p, BACKOFF)) == backoffs:
+        pid = wait_for(lambda: _serving_pid(p, slot), 5, what="slot %d's worker" % slot)
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: pid not in p.worker_pids(), 2, what="worker %d to go" % pid)
-        wait_for(lambda: p.output().count("restarting in") > backoffs
-                 or set(p.worker_pids()) - others, 2, what="the restart")
-        if p.output().count("restarting in") > backoffs:
-            return
-        pid = (set(p.worker_pids()) - others).pop()
+        wait_for(lambda: len(_log_events(p, BACKOFF)) > backoffs or
+                 _serving_pid(p, slot) not in (None, pid), 5, what="slot %d's restart" % slot)
 
 
 def test_each_slot_waits_out_its_own_crash_backoff():
-    """Two slots in crash backoff, the second some 500 ms after the first: the first timer
-    restarts its slot only (it used to restart every dead slot, and leave the other slot's timer
-    to fire later on a generation a reload may have freed)."""
+    """Two slots in crash backoff, the second some 500 ms after the first: each slot is restarted
+    by its own timer, a whole backoff after its own death (the first timer used to restart every
+    dead slot, and leave the other slot's timer to fire later on a generation a reload may have
+    freed). Read from the master's log times, as lower bounds: a slow machine cannot fail it by
+    being slow, where the ps snapshots this used to take could."""
     with EchoServer() as up:
         port = free_port()
         with Proxy(simple_config(port, [up.port]), concurrency=2) as p:
-            a, b = p.worker_pids()
-            _kill_one_slot_until_backoff(p, a)
-            time.sleep(0.5)
-            _kill_one_slot_until_backoff(p, b)
-            check(p.worker_pids() == [], "both slots wait")
-            wait_for(lambda: "restarting after backoff" in p.output(), 3, what="the first restart")
-            check(len(p.worker_pids()) == 1, "one slot restarted, the other still waits: %s"
-                  % p.worker_pids())
-            wait_for(lambda: len(p.worker_pids()) == 2, 3, what="the second restart")
+            for attempt in range(3):
+                b0, r0 = len(_log_events(p, BACKOFF)), len(_log_events(p, AFTER_BACKOFF))
+                _kill_slot_into_backoff(p, 0)
+                time.sleep(0.5)  # not a wait: the second backoff is to start after the first
+                _kill_slot_into_backoff(p, 1)
+                wait_for(lambda: len(_log_events(p, AFTER_BACKOFF)) >= r0 + 2, 5,
+                         what="both slots restarted after their backoff")
+                bo = _log_events(p, BACKOFF)[b0:]
+                ra = _log_events(p, AFTER_BACKOFF)[r0:]
+                check([m.group(1) for _, m in bo] == ["0", "1"], "backoffs: %s" % bo)
+                if bo[1][0] < ra[0][0]:
+                    break  # both slots were waiting at once: the case under test
+                # Slot 1 took over a backoff to get there; each slot now backs off at its next
+                # death, so the next try is quicker.
+            else:
+                raise AssertionError("slot 1 never entered backoff while slot 0 waited:\n" +
+                                     p.output()[-3000:])
+            check([m.group(1) for _, m in ra[:2]] == ["0", "1"], "restarts: %s" % ra)
+            for (t_bo, m_bo), (t_ra, _) in zip(bo, ra):
+                waited = t_ra - t_bo
+                check(waited >= int(m_bo.group(2)) / 1000 - 0.01,
+                      "slot %s restarted %.3fs after its backoff began, before its own %s ms"
+                      % (m_bo.group(1), waited, m_bo.group(2)))
             # Each slot's own timer restarted it, so none is left over to fire on a generation
             # the reload frees (instead of sleeping past where one would fire).
-            wait_for(lambda: p.output().count("restarting after backoff") == 2, 3,
-                     what="the second slot's timer")
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "generation 1 serving" in p.output(), 10, what="the reload")
             wait_for(lambda: "generation 0: all its workers have exited" in p.output(), 10,
