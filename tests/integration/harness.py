@@ -402,6 +402,10 @@ class Proxy:
                 pass
         out = _read(self.log_path)
         self.cleanup()
+        if exc[0] is not None and exc[0] is not Skip:
+            # The proxy's side of a failure, before its log is removed.
+            print("---- tcpproxy log (last 40 lines) ----\n%s\n----" %
+                  "\n".join(out.splitlines()[-40:]), flush=True)
         # A sanitizer report or one of our BUG_ONs in any process fails the test even when the
         # master restarted the worker and the client saw nothing.
         for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "BUG at "):
