@@ -2,12 +2,21 @@
 
 Every test gets its own --base-id (so its own stats segment) and its own ports, and everything it
 starts is stopped when it ends, pass or fail.
+
+Nothing depends on where the checkout is or on the current directory: paths are taken from this
+file's place, and every file a test writes (configs, logs, FIFOs, scratch) goes into one
+directory made for the run (RUN_DIR) that any user can enter, since some tests run the proxy as
+'nobody'. Those tests exec copies of the binaries kept there (user_binary()): the checkout itself
+may sit where 'nobody' cannot enter, such as root's home or a 0700 mktemp -d folder.
 """
+import atexit
 import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -18,6 +27,93 @@ BUILD = os.path.join(ROOT, os.environ.get("TP_BUILD", "build"))
 TCPPROXY = os.path.join(BUILD, "tcpproxy")
 STATDUMP = os.path.join(BUILD, "tests", "tp-statdump")
 STAT = os.path.join(BUILD, "tcpproxy-stat")
+LOAD = os.path.join(BUILD, "tests", "tp-load")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; run.py prints SKIP with the reason."""
+
+
+def _enterable_by_all(path):
+    """Whether every directory from / down to path lets any user through (o+x)."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+def _make_run_dir():
+    # $TMPDIR may be private to the user (a 0700 mktemp -d folder): then /tmp, which is not.
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"):
+        if _enterable_by_all(base):
+            break
+    else:
+        raise RuntimeError("no temporary directory that every user can enter")
+    d = tempfile.mkdtemp(prefix="tp-test-", dir=base)
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+RUN_DIR = _make_run_dir()
+
+
+def run_path(name):
+    """A fresh path in RUN_DIR (nothing is created): name, made unique within the run."""
+    fd, path = tempfile.mkstemp(prefix=name + ".", dir=RUN_DIR)
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+
+def run_subdir(prefix, mode=0o755):
+    """A new directory in RUN_DIR, removed with it at the end of the run."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=RUN_DIR)
+    os.chmod(d, mode)
+    return d
+
+
+_user_binaries = {}
+
+
+def user_binary(path):
+    """A copy of the binary path that any user may execute, in RUN_DIR/bin: for processes run
+    as another user, who may not be able to reach the checkout. Copied once per run."""
+    if path not in _user_binaries:
+        bindir = os.path.join(RUN_DIR, "bin")
+        os.makedirs(bindir, mode=0o755, exist_ok=True)
+        copy = os.path.join(bindir, os.path.basename(path))
+        shutil.copy2(path, copy)
+        os.chmod(copy, 0o755)
+        _user_binaries[path] = copy
+    return _user_binaries[path]
+
+
+def as_user(pw):
+    """preexec_fn that switches a child to the account pw (a pwd entry) before it execs."""
+    def switch():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return switch
+
+
+def nobody():
+    """The pwd entry of 'nobody', for tests that run processes unprivileged; skips the test
+    when that is impossible here."""
+    import pwd
+    if os.getuid() != 0:
+        raise Skip("needs root to switch to 'nobody'")
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        raise Skip("no user 'nobody'")
 
 # Each proxy gets its own --base-id (its own stats segment and socket). Start somewhere random
 # and skip ids in use, so that two suites running at once on one machine do not collide.
@@ -43,20 +139,36 @@ def check(cond, msg):
 
 
 _handed_out = set()
+_reserved = []
 
 
 def free_port(family=socket.AF_INET):
-    """A port the kernel just handed out and that nothing listens on now. Never the same port
-    twice in one run: two calls before either port is bound (a listener and the admin port of
-    one config) could otherwise get the same one, and the proxy fail to bind."""
+    """A loopback port for a proxy to listen on, or for an upstream that refuses connections.
+
+    The port stays reserved until the test ends (release_ports()): a socket is kept bound to it
+    with SO_REUSEADDR and never listens. Binding port 0 and closing at once, as this used to,
+    left the number free for anyone until the proxy bound it: another process, or an outgoing
+    connection's ephemeral port, could take it first. Held this way, no one else is given the
+    port (bind(0) and connect() skip bound ports, an explicit bind without SO_REUSEADDR fails),
+    a connection to it is refused, and the proxy, whose listeners and admin socket set
+    SO_REUSEADDR, can still bind it and listen: Linux lets SO_REUSEADDR sockets share an
+    address as long as the others do not listen. Never the same port twice in one run."""
     while True:
         s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         port = s.getsockname()[1]
-        s.close()
         if port not in _handed_out:
             _handed_out.add(port)
+            _reserved.append(s)
             return port
+        s.close()
+
+
+def release_ports():
+    """Ends the reservations free_port() made; run.py calls it after each test."""
+    while _reserved:
+        _reserved.pop().close()
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
@@ -170,27 +282,40 @@ def echo_handler(c):
 class Proxy:
     """The real tcpproxy binary on a config written from a template."""
 
-    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, preexec=None,
+    def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, user=None,
                  wrap=()):
+        """user: a pwd entry to run the whole proxy as (a copy of the binary, see
+        user_binary()); by default it runs as the test runner."""
         self.base_id = _take_base_id()
-        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
+        fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="proxy.", dir=RUN_DIR)
         with os.fdopen(fd, "w") as f:
             f.write(config)
         os.chmod(self.config_path, 0o644)  # readable by a proxy run as another user
         self.log_path = self.config_path + ".log"
         self.log = open(self.log_path, "w+")
-        args = list(wrap) + [TCPPROXY, "-c", self.config_path, "--concurrency", str(concurrency),
+        binary = user_binary(TCPPROXY) if user else TCPPROXY
+        args = list(wrap) + [binary, "-c", self.config_path, "--concurrency", str(concurrency),
                 "--base-id", str(self.base_id)] + list(extra_args)
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=preexec)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
         self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
-        if expect_start:
-            wait_for(lambda: self.workers_ready(concurrency) or self._died(),
-                     what="tcpproxy workers to start")
-            check(self.proc.poll() is None, "tcpproxy exited at start:\n" + self.output())
-            # No probe connection: it would be proxied and disturb the test's upstream. The
-            # master binds and listens before forking, so connections queue until accepted.
+        self.proc = None
+        try:
+            # cwd: nothing may depend on the caller's directory, which another user may not
+            # be able to enter.
+            self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                         preexec_fn=as_user(user) if user else None,
+                                         cwd=RUN_DIR)
+            if expect_start:
+                wait_for(lambda: self.workers_ready(concurrency) or self._died(),
+                         what="tcpproxy workers to start")
+                check(self.proc.poll() is None, "tcpproxy exited at start:\n" + self.output())
+                # No probe connection: it would be proxied and disturb the test's upstream.
+                # The master binds and listens before forking, so connections queue until
+                # accepted.
+        except BaseException:
+            # No with-block will run __exit__: stop what was started and remove its files.
+            self.cleanup()
+            raise
 
     def _died(self):
         return self.proc.poll() is not None
@@ -229,11 +354,20 @@ class Proxy:
     def stat(self, name):
         return self.stats().get(name, 0)
 
-    def statcli(self, *args, timeout=30, preexec=None):
-        """Runs build/tcpproxy-stat for this proxy's --base-id; returns the CompletedProcess."""
-        return subprocess.run([STAT, "--base-id", str(self.base_id)] + list(args),
+    def statcli(self, *args, timeout=30, user=None):
+        """Runs build/tcpproxy-stat for this proxy's --base-id (as user, a pwd entry, if
+        given); returns the CompletedProcess."""
+        binary = user_binary(STAT) if user else STAT
+        return subprocess.run([binary, "--base-id", str(self.base_id)] + list(args),
                               capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=preexec)
+                              preexec_fn=as_user(user) if user else None, cwd=RUN_DIR)
+
+    def master_barrier(self):
+        """Returns once the master has acted on every signal sent to it before the call. It
+        reads signals from a signalfd in the poll() loop that serves the stats socket: the loop
+        turn that accepts this request saw the signals already pending, and handled them."""
+        r = self.statcli("--filter", r"^server\.live$")
+        check(r.returncode == 0, "tcpproxy-stat: %s" % r.stderr)
 
     def wait_stat(self, name, value, timeout=10.0):
         wait_for(lambda: self.stat(name) == value, timeout,
@@ -268,6 +402,10 @@ class Proxy:
                 pass
         out = _read(self.log_path)
         self.cleanup()
+        if exc[0] is not None and exc[0] is not Skip:
+            # The proxy's side of a failure, before its log is removed.
+            print("---- tcpproxy log (last 40 lines) ----\n%s\n----" %
+                  "\n".join(out.splitlines()[-40:]), flush=True)
         # A sanitizer report or one of our BUG_ONs in any process fails the test even when the
         # master restarted the worker and the client saw nothing.
         for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "BUG at "):
@@ -275,7 +413,7 @@ class Proxy:
                 raise TestFailure("tcpproxy reported %r:\n%s" % (marker, out[-4000:]))
 
     def cleanup(self):
-        if self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         if not self.log.closed:
@@ -492,8 +630,21 @@ def blackhole_port():
         except BlockingIOError:
             pass
         fillers.append(f)
-    time.sleep(0.2)
+    wait_for(lambda: _accept_queue(ls.getsockname()[1]) >= 1, 5,
+             what="the blackhole's accept queue to fill")
     return ls, fillers
+
+
+def _accept_queue(port):
+    """Connections waiting in the accept queue of the IPv4 listener on port (/proc/net/tcp
+    gives it as a listening socket's rx_queue)."""
+    want = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want) and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    return 0
 
 
 class SlowUpstream:
@@ -573,3 +724,46 @@ def wait_lines(path, n, timeout=10.0):
     """Waits until path holds at least n complete lines; returns them."""
     return wait_for(lambda: len(read_lines(path)) >= n and read_lines(path), timeout,
                     what="%d line(s) in %s (have %d)" % (n, path, len(read_lines(path))))
+
+
+class LoadEcho:
+    """tests/tools/tp-load's C echo server: fast enough that the proxy, not the peer, sets the
+    pace. It takes a port the kernel picks (no free_port race) and reports it."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([LOAD, "echo", "0"], stdout=subprocess.PIPE, text=True,
+                                     cwd=RUN_DIR)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.close()
+            raise TestFailure("tp-load echo did not start: %r" % line)
+        self.port = int(line.split()[1])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def load_client(port, seconds, threads=4, nbytes=1000):
+    """Starts tp-load client; returns the Popen (stdout: 'connections N failed M bytes B')."""
+    return subprocess.Popen([LOAD, "client", str(port), str(seconds), str(threads), str(nbytes)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=RUN_DIR)
+
+
+def load_result(proc, timeout=120):
+    """(connections, failed, bytes, stderr) of a load_client() once it has finished."""
+    out, err = proc.communicate(timeout=timeout)
+    f = out.split()
+    check(len(f) == 6, "tp-load output: %r %r" % (out, err))
+    return int(f[1]), int(f[3]), int(f[5]), err

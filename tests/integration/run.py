@@ -16,12 +16,7 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
-
-class Skip(Exception):
-    pass
-
-
-harness.Skip = Skip
+Skip = harness.Skip
 
 
 def main():
@@ -44,7 +39,10 @@ def main():
     for full, fn in tests:
         t0 = time.monotonic()
         try:
-            fn()
+            try:
+                fn()
+            finally:
+                harness.release_ports()
         except Skip as e:
             skipped += 1
             print("SKIP %s: %s" % (full, e), flush=True)

@@ -4,8 +4,8 @@ import threading
 import time
 
 from harness import (EchoServer, Proxy, Server, SlowUpstream, bootstrap, check, cluster_yaml,
-                     connect, echo_handler, free_port, listener_yaml, recv_all, stream_bytes,
-                     wait_for)
+                     connect, echo_handler, echo_roundtrip, free_port, listener_yaml, recv_all,
+                     stream_bytes, wait_for)
 
 SFS_TYPE = "type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3.Config"
 TCP_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -30,8 +30,9 @@ def set_state(key, value):
 """ % (SFS_TYPE, key, value)
 
 
-def chain_config(port, filters, cluster, clusters, proxy_extra="", stat_prefix="test"):
-    """One listener whose chain is filters (YAML) then tcp_proxy."""
+def chain_config(port, filters, cluster, clusters, proxy_extra="", stat_prefix="test",
+                 more_listeners=()):
+    """One listener whose chain is filters (YAML) then tcp_proxy (and more_listeners, YAML)."""
     return """static_resources:
   listeners:
   - name: l
@@ -43,9 +44,9 @@ def chain_config(port, filters, cluster, clusters, proxy_extra="", stat_prefix="
         typed_config:
           "@type": %s
           stat_prefix: %s
-          cluster: %s%s
+          cluster: %s%s%s
   clusters:%s""" % (port, filters, TCP_TYPE, stat_prefix, cluster, proxy_extra,
-                    "".join(clusters))
+                    "".join(more_listeners), "".join(clusters))
 
 
 def test_on_downstream_data_connects_only_after_the_first_byte():
@@ -197,13 +198,23 @@ def test_immediate_works_with_a_server_first_upstream():
                 s.close()
 
 
-def slow_session(p, port, up, payload):
+def slow_session(p, port, up, payload, barrier_port, want_read):
     """Sends payload to the proxy while up does not accept; returns (stats while waiting,
-    what came back once it accepted)."""
+    what came back once it accepted). want_read: the bytes the proxy should read meanwhile.
+
+    Whether the proxy reads before the upstream accepts is decided by the worker's loop once the
+    bytes are there. A connection through another listener of the same (only) worker, served
+    after the bytes arrived, proves the loop has been round since: had it been going to read
+    them, it has (rather than sleeping for a while and hoping the worker ran)."""
     s = connect(port, timeout=30)
     s.sendall(payload)
     wait_for(lambda: p.stat("cluster.c.upstream_cx_total") == 1, what="the connect")
-    time.sleep(0.3)  # room for an early read, if there is to be one
+    check(echo_roundtrip(barrier_port, b"barrier") == b"barrier", "the barrier connection")
+    if want_read:
+        wait_for(lambda: p.stat("tcp.test.downstream_cx_rx_bytes_total") == want_read,
+                 what="the early read of %d bytes" % want_read)
+        # And once more past the read, for what the worker does after it (pause, or not).
+        check(echo_roundtrip(barrier_port, b"barrier") == b"barrier", "the barrier connection")
     st = p.stats()
     up.release()
     s.shutdown(socket.SHUT_WR)
@@ -212,37 +223,41 @@ def slow_session(p, port, up, payload):
     return st, back
 
 
-def legacy_case(extra, key_value):
-    with SlowUpstream(echo_handler) as up:
-        port = free_port()
+def legacy_case(extra, key_value, want_read):
+    with SlowUpstream(echo_handler) as up, EchoServer() as other:
+        port, barrier_port = free_port(), free_port()
         filters = set_state("envoy.tcp_proxy.receive_before_connect", key_value) \
             if key_value else ""
-        cfg = chain_config(port, filters, "c", [cluster_yaml("c", [up.port], "10s")], extra)
-        with Proxy(cfg) as p:
-            st, back = slow_session(p, port, up, b"x" * 100)
+        cfg = chain_config(port, filters, "c", [cluster_yaml("c", [up.port], "10s"),
+                                                cluster_yaml("other", [other.port])], extra,
+                           more_listeners=[listener_yaml("barrier", barrier_port, "other",
+                                                         stat_prefix="barrier")])
+        with Proxy(cfg, concurrency=1) as p:
+            st, back = slow_session(p, port, up, b"x" * 100, barrier_port, want_read)
             check(back == b"x" * 100, "all bytes through, got %d" % len(back))
             return st
 
 
 def test_legacy_receive_before_connect_filter_state():
     # Without the key (and without max_early_data_bytes) nothing is read before connect.
-    st = legacy_case("", None)
+    st = legacy_case("", None, 0)
     check(st["tcp.test.early_data_received_count_total"] == 0, str(st))
     check(st["tcp.test.downstream_cx_rx_bytes_total"] == 0, str(st))
     # With it: read before connect, and (Envoy's legacy limit of 0) paused after that read.
-    st = legacy_case("", "true")
+    st = legacy_case("", "true", 100)
     check(st["tcp.test.early_data_received_count_total"] >= 1, str(st))
     check(st["tcp.test.downstream_cx_rx_bytes_total"] == 100, str(st))
     check(st["tcp.test.downstream_flow_control_paused_reading_total"] == 1, str(st))
     # "false" is as good as absent.
-    st = legacy_case("", "false")
+    st = legacy_case("", "false", 0)
     check(st["tcp.test.early_data_received_count_total"] == 0, str(st))
+    check(st["tcp.test.downstream_cx_rx_bytes_total"] == 0, str(st))
 
 
 def test_legacy_key_is_ignored_when_max_early_data_bytes_is_set():
     # max_early_data_bytes: 0 -> no pause would mean the legacy key won; here the explicit
     # 65536 applies: 100 bytes are read and reading is never paused.
-    st = legacy_case("\n          max_early_data_bytes: 65536", "true")
+    st = legacy_case("\n          max_early_data_bytes: 65536", "true", 100)
     check(st["tcp.test.downstream_cx_rx_bytes_total"] == 100, str(st))
     check(st["tcp.test.downstream_flow_control_paused_reading_total"] == 0, str(st))
 

@@ -1,49 +1,20 @@
 """Hitless reload, supervision under load, and operating limits (issue 4)."""
+import grp
 import os
 import pwd
-import grp
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
 
-from harness import (BUILD, EchoServer, Proxy, Skip, _alive, bootstrap, check, cluster_yaml,
-                     connect, echo_roundtrip, free_port, listener_yaml, recv_all, wait_for)
+from harness import (BUILD, EchoServer, LoadEcho, Proxy, Skip, _alive, bootstrap, check,
+                     cluster_yaml, connect, echo_roundtrip, free_port, listener_yaml, load_client,
+                     load_result, recv_all, wait_for)
 from test_relay import simple_config
 
-LOAD = os.path.join(BUILD, "tests", "tp-load")
 SANITIZED = "san" in os.path.basename(BUILD)
-
-
-class LoadEcho:
-    """tp-load's C echo server: fast enough that the proxy, not the peer, sets the pace."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen([LOAD, "echo", str(self.port)], stdout=subprocess.PIPE,
-                                     text=True)
-        check(self.proc.stdout.readline().startswith("listening"), "tp-load echo started")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-
-
-def load_client(port, seconds, threads=4, nbytes=1000):
-    """Starts tp-load client; returns the Popen (stdout: 'connections N failed M bytes B')."""
-    return subprocess.Popen([LOAD, "client", str(port), str(seconds), str(threads), str(nbytes)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def load_result(proc, timeout=120):
-    out, err = proc.communicate(timeout=timeout)
-    f = out.split()
-    check(len(f) == 6, "tp-load output: %r %r" % (out, err))
-    return int(f[1]), int(f[3]), int(f[5]), err
 
 
 def write_config(p, text):
@@ -156,12 +127,13 @@ def test_reload_never_strands_a_queued_connection():
 class Streamer(threading.Thread):
     """A long-lived connection that keeps sending and checks every echoed byte."""
 
-    def __init__(self, port, seconds):
+    def __init__(self, port, seconds, on_close=None):
         super().__init__(daemon=True)
         self.port, self.seconds = port, seconds
         self.sent = self.got = 0
         self.error = None
         self.closed_at = None
+        self.on_close = on_close  # called once the proxy has closed the stream
 
     def run(self):
         try:
@@ -178,6 +150,8 @@ class Streamer(threading.Thread):
                     b = s.recv(want - len(buf))
                     if not b:
                         self.closed_at = time.monotonic()
+                        if self.on_close:
+                            self.on_close()
                         raise ConnectionError("closed by the proxy")
                     buf += b
                 if buf != block:
@@ -188,6 +162,8 @@ class Streamer(threading.Thread):
         except Exception as e:  # noqa: BLE001 - inspected by the test
             if self.closed_at is None:
                 self.closed_at = time.monotonic()
+                if self.on_close and isinstance(e, OSError):  # a reset
+                    self.on_close()
             self.error = e
 
 
@@ -213,18 +189,31 @@ def test_streams_keep_flowing_across_three_reloads():
 
 
 def test_drain_time_closes_old_connections_at_the_deadline():
+    """--drain-time-s 2: a stream on the old generation keeps flowing while it drains, and is
+    closed by the drain deadline: not before 2 s, and only once the master has said the drain
+    time is over. (It used to require the close between 1.5 and 2.5 s, which a loaded machine
+    can miss, and could not tell a close at the deadline from one for another reason.)"""
     with EchoServer() as up:
         port = free_port()
         with Proxy(simple_config(port, [up.port]), extra_args=["--drain-time-s", "2"]) as p:
-            s = Streamer(port, 30.0)
+            log_at_close = []
+            s = Streamer(port, 60.0, on_close=lambda: log_at_close.append(p.output()))
             s.start()
-            time.sleep(0.5)
+            wait_for(lambda: s.got > 0 or s.error, what="the stream to flow")
             t0 = time.monotonic()
             p.proc.send_signal(signal.SIGHUP)
-            s.join(15)
+            wait_for(lambda: "generation 1 serving" in p.output(), what="the new generation")
+            got = s.got
+            wait_for(lambda: s.got > got or s.error, what="the stream to flow while draining")
+            check(s.got > got, "the draining generation stopped serving: %r" % s.error)
+            s.join(30)
             check(s.closed_at is not None, "the old connection was closed")
             took = s.closed_at - t0
-            check(1.5 <= took <= 2.5, "closed %.2fs after the reload, want 2 +- 0.5" % took)
+            # The master arms the 2 s timer after the SIGHUP, in whole milliseconds.
+            check(took >= 1.99, "closed %.2fs after the reload, before the drain time" % took)
+            check(log_at_close, "the stream ended without a close: %r" % s.error)
+            check("generation 0: drain time over" in log_at_close[0],
+                  "closed before the master ended the drain:\n" + log_at_close[0][-2000:])
             check(echo_roundtrip(port) == b"ping", "the new generation serves")
             wait_for(lambda: len(worker_processes(p)) == 2, 5, what="old generation gone")
 
@@ -235,11 +224,11 @@ def test_invalid_config_under_load_keeps_serving():
         good = simple_config(port, [up.port])
         with Proxy(good) as p:
             client = load_client(port, 4, threads=2)
-            time.sleep(1)
+            wait_for(lambda: p.stat("tcp.test.downstream_cx_total") > 0, what="the load")
             write_config(p, good.replace("stat_prefix: test", "stat_prefix: test\n          bogus: 1"))
             p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: p.stat("server.reload_failed") == 1, 30, what="reload_failed counted")
-            time.sleep(0.5)
+            # And it took no epoch: the next valid reload below is generation 1.
             check(epoch(p) == 0, "the failed reload changed nothing")
             st = p.stats()
             check(st["server.last_reload_success"] == 0 and
@@ -273,6 +262,13 @@ def test_sighup_burst_stays_within_the_cap_and_returns_fds():
                 held.append(s)
                 p.proc.send_signal(signal.SIGHUP)
                 wait_for(lambda: epoch(p) == i + 1, what="reload %d" % (i + 1))
+                # A generation the cap closes early keeps its stats slots until its workers
+                # have exited, and a SIGHUP meanwhile fails with "no free stats slots": the
+                # master's slot budget (serving + starting + cap draining) leaves out one closed
+                # early and still exiting. Let it go before the next reload.
+                for gen in re.findall(r"generation (\d+) closed early", p.output()):
+                    wait_for(lambda: "generation %s: all its workers have exited" % gen
+                             in p.output(), 10, what="generation %s, closed early, to exit" % gen)
             # Serving + at most 2 draining generations, 2 workers each.
             wait_for(lambda: len(worker_processes(p)) <= 2 * 3, 5,
                      what="generations past the cap to be closed")
@@ -329,7 +325,8 @@ def test_killed_worker_under_load_leaves_the_other_alone():
             check(len(owners) == 2, "connections on both workers: %s" % owners)
             victim = held[0][1]
             client = load_client(port, 3, threads=2)
-            time.sleep(0.5)
+            wait_for(lambda: p.stat("tcp.test.downstream_cx_total") > 12 + 20,
+                     what="the load to be under way")
             os.kill(victim, signal.SIGKILL)
             t0 = time.monotonic()
             wait_for(lambda: len(p.worker_pids()) == 2 and victim not in p.worker_pids(), 1.0,
@@ -480,17 +477,34 @@ def test_connection_limit_forgets_a_killed_workers_connections():
 
 
 def test_connection_limit_across_workers():
+    """max_connections 3 with two workers: three connections are held with neither worker
+    holding all three, so that no worker alone is at the limit; a fourth is still turned away,
+    whichever worker takes it. (It used to note which workers held the connections and check
+    only that there was at least one.)"""
     with EchoServer() as up:
         port = free_port()
         cfg = limit_config(port, up.port, 3, "\n          delay: 0.300s")
         with Proxy(cfg) as p:
-            held = []
-            for i in range(3):
+            workers = set(p.worker_pids())
+            check(len(workers) == 2, "two workers: %s" % workers)
+            held, served = [], 0
+            # The kernel picks the worker (SO_REUSEPORT hashes the 4-tuple): a connection that
+            # would make one worker hold all three is closed and another one opened instead.
+            while len(held) < 3:
+                check(served < 40, "40 connections and still not on both workers: %s" % held)
                 s = connect(port)
                 s.sendall(b"h")
-                check(s.recv(1) == b"h", "connection %d within the limit" % i)
-                held.append(s)
-            workers = {_worker_of(s.getsockname()[1]) for s in held}
+                check(s.recv(1) == b"h", "connection %d within the limit" % served)
+                served += 1
+                w = _worker_of(s.getsockname()[1])
+                check(w in workers, "connection held by worker %s of %s" % (w, workers))
+                if len(held) == 2 and {w} == {x for _, x in held}:
+                    s.close()
+                    p.wait_stat("connection_limit.lim.active_connections", 2)
+                    continue
+                held.append((s, w))
+            per_worker = sorted(sum(1 for _, x in held if x == w) for w in workers)
+            check(per_worker == [1, 2], "held 1 and 2 on the two workers: %s" % held)
             extra = connect(port)
             t0 = time.monotonic()
             try:
@@ -498,19 +512,19 @@ def test_connection_limit_across_workers():
             except ConnectionResetError:
                 data = b""
             took = time.monotonic() - t0
-            check(data == b"", "the 4th connection is turned away")
-            check(0.2 <= took <= 1.5, "after the 0.3 s delay (%.2fs)" % took)
+            check(data == b"", "the 4th connection is turned away though its worker holds 2 or 1")
+            # The delay timer cannot fire early; how late it is depends on the machine's load.
+            check(took >= 0.25, "closed %.2fs after connecting, before the 0.3 s delay" % took)
             st = p.stats()
             check(st["connection_limit.lim.limited_connections"] == 1, str(st))
             check(st["connection_limit.lim.active_connections"] == 3, str(st))
-            check(up.accepted == 3, "the refused connection never reached the upstream")
-            held.pop().close()
+            check(up.accepted == served, "the refused connection never reached the upstream")
+            held.pop()[0].close()
             p.wait_stat("connection_limit.lim.active_connections", 2)
             check(echo_roundtrip(port, b"room") == b"room", "room again once one closed")
-            for s in held:
+            for s, _ in held:
                 s.close()
             p.wait_stat("connection_limit.lim.active_connections", 0)
-            check(len(workers) >= 1, "limit counted across workers %s" % workers)
 
 
 def _held(port):

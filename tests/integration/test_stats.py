@@ -3,20 +3,19 @@ the master's stats socket, promtool and a real Prometheus server, counters acros
 SIGKILL, and the socket's own life (default path, mode 0600, removal, no master)."""
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 
 from harness import (STAT, TCPPROXY, EchoServer, Proxy, Skip, bootstrap, check, cluster_yaml,
-                     echo_roundtrip, free_port, listener_yaml, wait_for)
+                     echo_roundtrip, free_port, listener_yaml, nobody, run_path, run_subdir,
+                     wait_for)
 
 N = 25
 
@@ -175,7 +174,7 @@ def test_prometheus_server_scrapes_the_admin_endpoint():
     with EchoServer() as up, start(up, admin_port=admin_port) as p:
         run_traffic(p.port, 7)
         settle(p)
-        tmp = tempfile.mkdtemp(prefix="tp-prom-")
+        tmp = run_subdir("prometheus.")
         cfg = os.path.join(tmp, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -267,7 +266,7 @@ def test_no_master_exits_2_with_one_line():
           "says which socket and why: %r" % lines[0])
     check(r.stdout == "", "nothing on stdout")
     # A socket file nobody listens on (a master killed with SIGKILL leaves one).
-    path = tempfile.mktemp(prefix="tp-stale-", suffix=".sock")
+    path = run_path("stale.sock")
     s = socket.socket(socket.AF_UNIX)
     s.bind(path)
     s.close()
@@ -290,7 +289,7 @@ def test_stats_socket_default_path_mode_and_removal():
             check(p.stop() == 0, "clean stop")
             check(not os.path.exists(p.stats_socket), "removed on exit")
         # --stats-socket elsewhere; a stale file there (SIGKILLed master) is replaced.
-        path = os.path.join(tempfile.mkdtemp(prefix="tp-sock-"), "stats.sock")
+        path = os.path.join(run_subdir("sock."), "stats.sock")
         s = socket.socket(socket.AF_UNIX)
         s.bind(path)
         s.close()
@@ -310,26 +309,15 @@ def test_stats_socket_default_path_mode_and_removal():
 
 
 def test_unprivileged_master_and_reader():
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        raise Skip("no user 'nobody'")
-    if os.getuid() != 0:
-        raise Skip("needs root to switch to 'nobody'")
-
-    def as_nobody():
-        os.setgroups([])
-        os.setgid(nobody.pw_gid)
-        os.setuid(nobody.pw_uid)
-
+    user = nobody()
     with EchoServer() as up:
         port = free_port()
         with Proxy(bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])]),
-                   preexec=as_nobody) as p:
-            check(os.stat(p.stats_socket).st_uid == nobody.pw_uid, "owned by nobody")
+                   user=user) as p:
+            check(os.stat(p.stats_socket).st_uid == user.pw_uid, "owned by nobody")
             echo_roundtrip(port)
             wait_for(lambda: "tcp.test.downstream_cx_total: 1\n" in
-                     p.statcli(preexec=as_nobody).stdout, what="nobody reads its stats")
+                     p.statcli(user=user).stdout, what="nobody reads its stats")
 
 
 def _tmux(sock, *args):
@@ -343,7 +331,7 @@ def test_watch_under_tmux_shows_rates_and_exits_cleanly_on_q():
     sock = "tp-test-%d" % os.getpid()
     with EchoServer() as up, start(up) as p:
         for key in ("q", "C-c"):
-            done = os.path.join(tempfile.mkdtemp(prefix="tp-watch-"), "after")
+            done = os.path.join(run_subdir("watch."), "after")
             # After tcpproxy-stat exits, the shell records its status and the terminal mode.
             # The shell ignores Ctrl-C so that only tcpproxy-stat answers it.
             cmd = "trap '' INT; %s --base-id %d --watch 1; echo rc=$? > %s; stty -a >> %s" % (

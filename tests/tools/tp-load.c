@@ -2,7 +2,9 @@
  * test machine's two cores, not Python, set the pace.
  *
  *   tp-load echo PORT
- *       echo server on 127.0.0.1:PORT (epoll, one thread); half-closes back after EOF.
+ *       echo server on 127.0.0.1:PORT (epoll, one thread); half-closes back after EOF. PORT 0
+ *       takes a port the kernel picks. Prints "listening PORT" once it listens. A client that
+ *       resets, or stops reading for 10 s, loses its own connection and nothing else.
  *   tp-load client PORT SECONDS THREADS BYTES
  *       THREADS threads open connection after connection to 127.0.0.1:PORT for SECONDS: each
  *       sends BYTES pseudo-random bytes, half-closes, reads the echo until EOF and compares it.
@@ -12,7 +14,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,17 +137,67 @@ static int run_client(int threads)
 	return atomic_load(&n_failed) ? 1 : 0;
 }
 
+/* Writes all of buf to the non-blocking socket fd, waiting up to 10 s at a time for room (the
+ * whole server waits: the tests' exchanges are small). 0, or -1 when the peer is gone (EPIPE,
+ * ECONNRESET) or never makes room. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	size_t w = 0;
+
+	while (w < len) {
+		ssize_t k = write(fd, buf + w, len - w);
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+		if (k > 0) {
+			w += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN && poll(&p, 1, 10000) > 0)
+			continue;
+		return -1;
+	}
+	return 0;
+}
+
+/* Echoes what fd has to read. At EOF it half-closes back and closes; on an error (a reset) or a
+ * failed write it closes: only this connection ends. */
+static void echo_ready(int fd)
+{
+	static char buf[65536];
+
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r > 0) {
+			if (write_all(fd, buf, (size_t)r) < 0)
+				break;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r == 0)
+			shutdown(fd, SHUT_WR);
+		break;
+	}
+	close(fd); /* also leaves the epoll set */
+}
+
 static int run_echo(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	socklen_t salen = sizeof(sa);
 	struct epoll_event ev, evs[256];
-	static char buf[65536];
 	int ls, ep, one = 1;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 4096) < 0) {
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 4096) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &salen) < 0) {
 		perror("tp-load echo: bind");
 		return 1;
 	}
@@ -151,7 +205,7 @@ static int run_echo(void)
 	ev.events = EPOLLIN;
 	ev.data.fd = ls;
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-	printf("listening %d\n", port);
+	printf("listening %d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	for (;;) {
 		int n = epoll_wait(ep, evs, 256, -1);
@@ -169,35 +223,16 @@ static int run_echo(void)
 				}
 				continue;
 			}
-			for (;;) {
-				ssize_t r = read(fd, buf, sizeof(buf)), w = 0;
-
-				if (r > 0) {
-					/* Small exchanges: a blocking write of what was read keeps this
-					 * simple; the tests never send more than the socket buffers. */
-					while (w < r) {
-						ssize_t k = write(fd, buf + w, (size_t)(r - w));
-
-						if (k < 0 && errno == EAGAIN)
-							continue;
-						if (k <= 0)
-							break;
-						w += k;
-					}
-					continue;
-				}
-				if (r == 0 || errno != EAGAIN) {
-					shutdown(fd, SHUT_WR);
-					close(fd);
-				}
-				break;
-			}
+			echo_ready(fd);
 		}
 	}
 }
 
 int main(int argc, char **argv)
 {
+	/* A peer that resets must cost its connection only: write() then fails with EPIPE (or
+	 * ECONNRESET) instead of killing the process with SIGPIPE, in both modes. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && !strcmp(argv[1], "echo")) {
 		port = atoi(argv[2]);
 		return run_echo();
