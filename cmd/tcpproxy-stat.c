@@ -1,5 +1,6 @@
 /* tcpproxy-stat: flags, usage and exit codes. The work is in core/statcli.c. */
 #include "core/base/cli.h"
+#include "core/base/match.h"
 #include "core/base/sbuf.h"
 #include "core/admin/services.h"
 #include "core/admin/statcli.h"
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +28,7 @@ static const char usage[] =
 	"      --base-id N          the instance to read: /dev/shm/tcpproxy.N.sock (default 0)\n"
 	"  -f, --format FORMAT      text (Envoy's /stats, default), json (/stats?format=json)\n"
 	"                           or prometheus (/stats/prometheus)\n"
-	"      --filter REGEX       only stats whose name matches REGEX (POSIX extended)\n"
+	"      --filter REGEX       only stats whose name matches REGEX (RE2 syntax)\n"
 	"  -w, --watch SECONDS      redraw every SECONDS with per-second rates; q quits\n"
 	"  -h, --help               print this help and exit\n"
 	"\n"
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	struct tp_sbuf body = TP_SBUF_INIT;
 	unsigned base_id = 0, watch = 0;
 	bool have_base_id = false;
-	regex_t re;
+	struct tp_match *re;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "s:f:w:h", opts, NULL)) != -1) {
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 				snprintf(err, sizeof(err), "'%.300s': %s", optarg, def);
 				return usage_error("--filter: %s", err);
 			}
-			regfree(&re);
+			tp_match_free(re);
 			filter = optarg;
 			break;
 		case 'w':

@@ -178,6 +178,49 @@ def test_filter_with_backreferences_is_refused_at_once():
         check(time.monotonic() - t0 < 5, "took %.1fs" % (time.monotonic() - t0))
 
 
+def _hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_hostile_filters_are_refused_or_answered_at_once():
+    # glibc's regcomp stalled the master 7-60 s and took 3-21 GB on bounded repeats (issue 11).
+    refused = {".{1,20000}": "repeat count above 1000",
+               "((.{0,255}){0,255}){0,255}": "too complex",
+               "(.{0,255}){0,255}": "too complex",
+               "([a-z]{1,255}|.{1,255}){1,255}": "too complex"}
+    # The largest programs that compile: answered, in well under a second.
+    served = ["(.|.){1000}x", "(a|b|c|d|e|.){1,200}x", r"(\b\w?){1000}Q", "(.?){1000}$",
+              "(x+x+)+y"]
+    with Setup() as s:
+        echo_roundtrip(s.port)
+        for pat, why in refused.items():
+            t0 = time.monotonic()
+            status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(pat, safe=""))
+            check(status == 400 and why in body and body.count("\n") == 1,
+                  "%s: %d %r" % (pat, status, body))
+            check(time.monotonic() - t0 < 1, "%s took %.2fs" % (pat, time.monotonic() - t0))
+            r = s.p.statcli("--filter", pat, timeout=10)
+            check(r.returncode == 2 and why in r.stderr, "tcpproxy-stat %s: %r" % (pat, r))
+        for pat in served:
+            t0 = time.monotonic()
+            status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(pat, safe=""))
+            check(status in (200, 400), "%s: %d %r" % (pat, status, body[:200]))
+            check(time.monotonic() - t0 < 1, "%s took %.2fs" % (pat, time.monotonic() - t0))
+            t0 = time.monotonic()
+            r = s.p.statcli("--filter", pat, timeout=10)
+            check(r.returncode in (0, 1) and time.monotonic() - t0 < 2,
+                  "tcpproxy-stat %s: %r" % (pat, r))
+        status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(r"^tcp\.test\."
+                                                                              r"downstream_cx_total$"))
+        check(body == "tcp.test.downstream_cx_total: 1\n", "still exact: %r" % body)
+        hwm = _hwm_kb(s.p.proc.pid)
+        check(hwm < 64 * 1024, "the master peaked at %d KiB" % hwm)
+
+
 def test_silent_and_garbage_clients_do_not_disturb_others():
     with Setup() as s:
         echo_roundtrip(s.port)
