@@ -25,7 +25,10 @@ static const char usage[] =
 	"them on its stats socket.\n"
 	"\n"
 	"  -s, --stats-socket PATH  the master's stats socket (default: the one of --base-id)\n"
-	"      --base-id N          the instance to read: /dev/shm/tcpproxy.N.sock (default 0)\n"
+	"      --base-id N          the instance to read (default 0): its socket is\n"
+	"                           /run/tcpproxy/tcpproxy.N.sock for a master run as root,\n"
+	"                           /dev/shm/tcpproxy-UID/tcpproxy.N.sock for one run as UID;\n"
+	"                           ours first, then root's\n"
 	"  -f, --format FORMAT      text (Envoy's /stats, default), json (/stats?format=json)\n"
 	"                           or prometheus (/stats/prometheus)\n"
 	"      --filter REGEX       only stats whose name matches REGEX (RE2 syntax)\n"
@@ -109,7 +112,10 @@ int main(int argc, char **argv)
 	if (watch && strcmp(format, "text"))
 		return usage_error("--watch shows the text format only, not %s", format);
 	if (!path) {
-		tp_stats_socket_default(base_id, def, sizeof(def));
+		if (tp_statcli_default_socket(base_id, def, sizeof(def), err, sizeof(err)) < 0) {
+			fprintf(stderr, "tcpproxy-stat: %s\n", err);
+			return EXIT_NOMASTER;
+		}
 		path = def;
 	}
 	if (watch) {

@@ -84,9 +84,74 @@ static struct {
 	.admin_l = {.what = "admin", .fd = -1},
 };
 
-void tp_stats_socket_default(unsigned base_id, char *out, size_t len)
+void tp_stats_socket_dir(uid_t uid, char *out, size_t len)
 {
-	snprintf(out, len, "/dev/shm/tcpproxy.%u.sock", base_id);
+	if (uid == 0)
+		snprintf(out, len, "/run/tcpproxy");
+	else
+		snprintf(out, len, "/dev/shm/tcpproxy-%u", (unsigned)uid);
+}
+
+void tp_stats_socket_default(unsigned base_id, uid_t uid, char *out, size_t len)
+{
+	char dir[64];
+
+	tp_stats_socket_dir(uid, dir, sizeof(dir));
+	snprintf(out, len, "%s/tcpproxy.%u.sock", dir, base_id);
+}
+
+int tp_stats_socket_dir_check(const char *dir, uid_t uid, char *why, size_t whylen)
+{
+	struct stat sb;
+
+	if (lstat(dir, &sb) < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(why, whylen, "not a directory");
+		return -ENOTDIR;
+	}
+	if (sb.st_uid != uid && sb.st_uid != 0) {
+		snprintf(why, whylen, "owned by uid %u, not by uid %u or root", (unsigned)sb.st_uid,
+			 (unsigned)uid);
+		return -EPERM;
+	}
+	if (sb.st_mode & 022) {
+		snprintf(why, whylen, "writable by others (mode %04o)", sb.st_mode & 07777);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The default socket's directory, created if missing (0755 for root's /run/tcpproxy, so that
+ * the workers' user reaches its socket; 0700 for a user's own), then checked: ours, a real
+ * directory, writable by no one else. Nobody else can then put a file where our socket goes. */
+static int prepare_default_dir(const char *sock_path)
+{
+	char dir[sizeof(svc.unix_path)], why[128];
+	uid_t uid = geteuid();
+	char *slash;
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s", sock_path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (mkdir(dir, uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		tp_error(
+			"stats socket directory %s: %s (give --stats-socket PATH to put the socket "
+			"elsewhere)",
+			dir, strerror(errno));
+		return ret;
+	}
+	ret = tp_stats_socket_dir_check(dir, uid, why, sizeof(why));
+	if (ret < 0)
+		tp_error("stats socket directory %s is not safe to use: %s (remove it, or give "
+			 "--stats-socket PATH)",
+			 dir, why);
+	return ret;
 }
 
 static void client_free(struct client *c)
@@ -372,9 +437,10 @@ static void close_in_child(void)
 	svc.clients = NULL;
 }
 
-/* A socket file already at path: 0 when it may be replaced (nobody listens), -EADDRINUSE when a
- * live process listens on it, -EEXIST when it is not a socket. */
-static int check_stale(const char *path)
+/* A socket file already at path: 0 when it may be replaced (nobody listens, and it is ours:
+ * created by this uid or chowned to the workers' user, owner_ok), -EADDRINUSE when a live
+ * process listens on it, -EEXIST when it is not a socket, -EPERM when someone else's. */
+static int check_stale(const char *path, uid_t owner_ok)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat sb;
@@ -384,6 +450,8 @@ static int check_stale(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(sb.st_mode))
 		return -EEXIST;
+	if (sb.st_uid != geteuid() && sb.st_uid != owner_ok)
+		return -EPERM;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -396,7 +464,7 @@ static int check_stale(const char *path)
 	return ret;
 }
 
-static int open_unix(const char *path)
+static int open_unix(const char *path, uid_t owner_ok)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat sb;
@@ -408,7 +476,7 @@ static int open_unix(const char *path)
 			 sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	ret = check_stale(path);
+	ret = check_stale(path, owner_ok);
 	if (ret == -EADDRINUSE) {
 		tp_error("stats socket %s is in use by another process (another instance with the "
 			 "same --base-id?)",
@@ -417,7 +485,9 @@ static int open_unix(const char *path)
 	}
 	if (ret < 0) {
 		tp_error("stats socket %s: %s", path,
-			 ret == -EEXIST ? "exists and is not a socket" : strerror(-ret));
+			 ret == -EEXIST	 ? "exists and is not a socket"
+			 : ret == -EPERM ? "a socket of another user is there: remove it"
+					 : strerror(-ret));
 		return ret;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -482,10 +552,13 @@ int tp_services_start(struct tp_mloop *loop, const struct tp_master_view *v,
 		svc.atfork = true;
 	}
 	if (!stats_socket) {
-		tp_stats_socket_default(opts->base_id, def, sizeof(def));
+		tp_stats_socket_default(opts->base_id, geteuid(), def, sizeof(def));
 		stats_socket = def;
+		ret = prepare_default_dir(def);
+		if (ret < 0)
+			return ret;
 	}
-	ret = open_unix(stats_socket);
+	ret = open_unix(stats_socket, opts->drop_privileges ? opts->uid : geteuid());
 	if (ret < 0)
 		return ret;
 	svc.unix_l.fd = ret;

@@ -24,12 +24,20 @@ STAT = os.path.join(BUILD, "tcpproxy-stat")
 _next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(random.randrange(10000, 60000))))]
 
 
+def default_stats_socket(base_id, uid=None):
+    """Where a master run as uid puts its stats socket without --stats-socket
+    (tp_stats_socket_default())."""
+    uid = os.geteuid() if uid is None else uid
+    d = "/run/tcpproxy" if uid == 0 else "/dev/shm/tcpproxy-%d" % uid
+    return "%s/tcpproxy.%d.sock" % (d, base_id)
+
+
 def _take_base_id():
     while True:
         b = _next_base_id[0]
         _next_base_id[0] += 1
-        if not any(os.path.exists("/dev/shm/tcpproxy.%d.%s" % (b, ext))
-                   for ext in ("stats", "sock")):
+        if not any(os.path.exists(p) for p in ("/dev/shm/tcpproxy.%d.stats" % b,
+                                               default_stats_socket(b))):
             return b
 
 
@@ -184,7 +192,7 @@ class Proxy:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=preexec)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
-        self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
+        self.stats_socket = default_stats_socket(self.base_id)  # run as us, the default
         if expect_start:
             wait_for(lambda: self.workers_ready(concurrency) or self._died(),
                      what="tcpproxy workers to start")
