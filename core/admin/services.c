@@ -105,8 +105,10 @@ int tp_stats_socket_dir_check(const char *dir, uid_t uid, char *why, size_t whyl
 	struct stat sb;
 
 	if (lstat(dir, &sb) < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return -errno;
+		int err = errno;
+
+		snprintf(why, whylen, "%s", strerror(err));
+		return -err;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		snprintf(why, whylen, "not a directory");
@@ -131,19 +133,24 @@ static int prepare_default_dir(const char *sock_path)
 {
 	char dir[sizeof(svc.unix_path)], why[128];
 	uid_t uid = geteuid();
+	mode_t mode = uid == 0 ? 0755 : 0700;
 	char *slash;
-	int ret;
+	int ret = 0;
 
 	snprintf(dir, sizeof(dir), "%s", sock_path);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	if (mkdir(dir, uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
+	/* chmod after creating it: the umask may have taken bits the workers' user needs. */
+	if (mkdir(dir, mode) == 0)
+		ret = chmod(dir, mode) < 0 ? -errno : 0;
+	else if (errno != EEXIST)
 		ret = -errno;
+	if (ret < 0) {
 		tp_error(
 			"stats socket directory %s: %s (give --stats-socket PATH to put the socket "
 			"elsewhere)",
-			dir, strerror(errno));
+			dir, strerror(-ret));
 		return ret;
 	}
 	ret = tp_stats_socket_dir_check(dir, uid, why, sizeof(why));
