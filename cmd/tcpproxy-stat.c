@@ -1,5 +1,6 @@
 /* tcpproxy-stat: flags, usage and exit codes. The work is in core/statcli.c. */
 #include "core/base/cli.h"
+#include "core/base/match.h"
 #include "core/base/sbuf.h"
 #include "core/admin/services.h"
 #include "core/admin/statcli.h"
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +25,13 @@ static const char usage[] =
 	"them on its stats socket.\n"
 	"\n"
 	"  -s, --stats-socket PATH  the master's stats socket (default: the one of --base-id)\n"
-	"      --base-id N          the instance to read: /dev/shm/tcpproxy.N.sock (default 0)\n"
+	"      --base-id N          the instance to read (default 0): its socket is\n"
+	"                           /run/tcpproxy/tcpproxy.N.sock for a master run as root,\n"
+	"                           /dev/shm/tcpproxy-UID/tcpproxy.N.sock for one run as UID;\n"
+	"                           ours first, then root's\n"
 	"  -f, --format FORMAT      text (Envoy's /stats, default), json (/stats?format=json)\n"
 	"                           or prometheus (/stats/prometheus)\n"
-	"      --filter REGEX       only stats whose name matches REGEX (POSIX extended)\n"
+	"      --filter REGEX       only stats whose name matches REGEX (RE2 syntax)\n"
 	"  -w, --watch SECONDS      redraw every SECONDS with per-second rates; q quits\n"
 	"  -h, --help               print this help and exit\n"
 	"\n"
@@ -57,7 +60,7 @@ int main(int argc, char **argv)
 	struct tp_sbuf body = TP_SBUF_INIT;
 	unsigned base_id = 0, watch = 0;
 	bool have_base_id = false;
-	regex_t re;
+	struct tp_match *re;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "s:f:w:h", opts, NULL)) != -1) {
@@ -84,7 +87,7 @@ int main(int argc, char **argv)
 				snprintf(err, sizeof(err), "'%.300s': %s", optarg, def);
 				return usage_error("--filter: %s", err);
 			}
-			regfree(&re);
+			tp_match_free(re);
 			filter = optarg;
 			break;
 		case 'w':
@@ -109,7 +112,10 @@ int main(int argc, char **argv)
 	if (watch && strcmp(format, "text"))
 		return usage_error("--watch shows the text format only, not %s", format);
 	if (!path) {
-		tp_stats_socket_default(base_id, def, sizeof(def));
+		if (tp_statcli_default_socket(base_id, def, sizeof(def), err, sizeof(err)) < 0) {
+			fprintf(stderr, "tcpproxy-stat: %s\n", err);
+			return EXIT_NOMASTER;
+		}
 		path = def;
 	}
 	if (watch) {

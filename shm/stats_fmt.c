@@ -2,6 +2,7 @@
  * /clusters, from a snapshot of every sum taken at one moment. */
 #include "shm/stats_fmt.h"
 
+#include "core/base/match.h"
 #include "core/base/sbuf.h"
 #include "shm/stats.h"
 
@@ -191,35 +192,39 @@ double tp_stats_hist_quantile(const uint64_t *hist, double q)
 	return NAN;
 }
 
-int tp_stats_filter_compile(regex_t *re, const char *pattern, char *why, size_t whylen)
+int tp_stats_filter_compile(struct tp_match **out, const char *pattern, char *why, size_t whylen)
 {
-	int ret;
-
-	if (strlen(pattern) > TP_STATS_FILTER_MAX) {
-		snprintf(why, whylen, "longer than %d bytes", TP_STATS_FILTER_MAX);
-		return -EINVAL;
-	}
-	/* Conservative: also refuses a literal "\\1" or a "\1" inside brackets, never misses a
-	 * backreference, which always is a backslash right before the digit. */
-	for (const char *p = pattern; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '1' && p[1] <= '9') {
-			snprintf(why, whylen, "backreferences (\\%c) are not supported", p[1]);
-			return -EINVAL;
-		}
-	}
-	ret = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
-	if (ret) {
-		regerror(ret, re, why, whylen);
-		return -EINVAL;
-	}
-	return 0;
+	return tp_match_compile(out, pattern, why, whylen);
 }
 
-static bool wanted(const struct tp_stats_entry *e, const regex_t *filter, unsigned types)
+int tp_stats_snap_filter(struct tp_stats_snap *s, struct tp_match *filter, uint64_t max_steps)
+{
+	uint64_t start = tp_match_steps(filter);
+	size_t n = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct tp_stats_entry *e = &s->v[i];
+
+		if (!ret && tp_match_steps(filter) - start > max_steps)
+			ret = -E2BIG;
+		if (!ret && tp_match_search(filter, e->name, strlen(e->name))) {
+			s->v[n++] = *e;
+			continue;
+		}
+		free(e->name);
+		free(e->scope);
+		free(e->hist);
+	}
+	s->n = n;
+	return ret;
+}
+
+static bool wanted(const struct tp_stats_entry *e, struct tp_match *filter, unsigned types)
 {
 	if (e->kind == TP_SCOPE_HOST || !(types & (1u << e->type)))
 		return false;
-	return !filter || regexec(filter, e->name, 0, NULL, 0) == 0;
+	return !filter || tp_match_search(filter, e->name, strlen(e->name));
 }
 
 static void put_value(struct tp_sbuf *out, const struct tp_stats_entry *e)
@@ -239,7 +244,7 @@ static void put_double(struct tp_sbuf *out, double v, const char *none)
 		tp_sbuf_printf(out, "%.10g", v);
 }
 
-static void render_text(const struct tp_stats_snap *s, const regex_t *filter, unsigned types,
+static void render_text(const struct tp_stats_snap *s, struct tp_match *filter, unsigned types,
 			struct tp_sbuf *out)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -272,7 +277,7 @@ static void render_text(const struct tp_stats_snap *s, const regex_t *filter, un
 	}
 }
 
-static void render_json(const struct tp_stats_snap *s, const regex_t *filter, unsigned types,
+static void render_json(const struct tp_stats_snap *s, struct tp_match *filter, unsigned types,
 			struct tp_sbuf *out)
 {
 	bool first = true;
@@ -414,8 +419,8 @@ static void prom_histogram(struct tp_sbuf *out, const struct series *s)
 	tp_sbuf_printf(out, " %" PRIu64 "\n", h[TP_STATS_HIST_COUNT]);
 }
 
-static void render_prometheus(const struct tp_stats_snap *s, const regex_t *filter, unsigned types,
-			      struct tp_sbuf *out)
+static void render_prometheus(const struct tp_stats_snap *s, struct tp_match *filter,
+			      unsigned types, struct tp_sbuf *out)
 {
 	static const char *const type_names[] = {"counter", "gauge", "histogram"};
 	struct series *v = calloc(s->n ? s->n : 1, sizeof(*v));
@@ -465,8 +470,8 @@ static void render_prometheus(const struct tp_stats_snap *s, const regex_t *filt
 	free(v);
 }
 
-void tp_stats_render(const struct tp_stats_snap *s, enum tp_stats_format fmt, const regex_t *filter,
-		     unsigned types, struct tp_sbuf *out)
+void tp_stats_render(const struct tp_stats_snap *s, enum tp_stats_format fmt,
+		     struct tp_match *filter, unsigned types, struct tp_sbuf *out)
 {
 	switch (fmt) {
 	case TP_STATS_TEXT:

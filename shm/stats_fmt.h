@@ -7,9 +7,10 @@
 #include "core/base/sbuf-t.h"
 #include "shm/stats_fmt-t.h"
 
-#include <regex.h>
 #include <stdbool.h>
+#include <stdint.h>
 
+struct tp_match;
 struct tp_stats;
 
 /* Every stat of the segment (host scopes and histograms included), sorted by name. 0 or -ENOMEM;
@@ -27,19 +28,26 @@ bool tp_stats_format_parse(const char *s, enum tp_stats_format *out);
 
 /* The longest ?filter= pattern accepted: a tcpproxy limit, Envoy has none. */
 #define TP_STATS_FILTER_MAX 256
+/* The most matching work one report may take, in instructions visited (tp_match_steps()):
+ * about 0.1 s of the master's loop. A filter that needs more over the stats there are is
+ * refused rather than let stall the loop every client and worker depends on. */
+#define TP_STATS_FILTER_STEPS (16u << 20)
 
-/* Compiles a ?filter= pattern (POSIX extended, REG_NOSUB) for tp_stats_render(). The master
- * matches it on its single-threaded loop, so it refuses what glibc could match in exponential
- * time: any backslash followed by a digit 1-9 (a backreference; RE2, Envoy's engine, has none)
- * and patterns longer than TP_STATS_FILTER_MAX. 0, or -EINVAL with a one-line reason in why
- * (nothing to regfree() then). */
-int tp_stats_filter_compile(regex_t *re, const char *pattern, char *why, size_t whylen);
+/* Compiles a ?filter= pattern for tp_stats_snap_filter() and tp_stats_render() with
+ * core/base/match.c, whose time is linear in the stat name (RE2's syntax, Envoy's engine; no
+ * backreferences) and whose program is bounded. 0, or -EINVAL / -ENOMEM with a one-line
+ * reason in why; free *out with tp_match_free(). */
+int tp_stats_filter_compile(struct tp_match **out, const char *pattern, char *why, size_t whylen);
 
-/* Renders the stats whose full name matches filter (unanchored POSIX extended regex; NULL: all)
- * and whose type is in types (TP_STATS_TYPES_ALL for all). Host scopes are left out, as Envoy
- * leaves host stats out of /stats. Appends to out (check out->oom). */
-void tp_stats_render(const struct tp_stats_snap *s, enum tp_stats_format fmt, const regex_t *filter,
-		     unsigned types, struct tp_sbuf *out);
+/* Drops the entries whose full name filter does not find (unanchored search). 0, or -E2BIG
+ * when that took more than max_steps of matching work (the snapshot is then partly filtered). */
+int tp_stats_snap_filter(struct tp_stats_snap *s, struct tp_match *filter, uint64_t max_steps);
+
+/* Renders the stats whose full name matches filter (unanchored search; NULL: all) and whose
+ * type is in types (TP_STATS_TYPES_ALL for all). Host scopes are left out, as Envoy leaves host
+ * stats out of /stats. Appends to out (check out->oom). */
+void tp_stats_render(const struct tp_stats_snap *s, enum tp_stats_format fmt,
+		     struct tp_match *filter, unsigned types, struct tp_sbuf *out);
 
 /* Envoy's /clusters text: per cluster its observability_name, per host
  * "cluster::host:port::stat::value" for every host stat, then health_flags, weight and priority

@@ -4,6 +4,7 @@
 #include "core/base/version.h"
 
 #include "core/base/http.h"
+#include "core/base/match.h"
 #include "core/base/sbuf.h"
 #include "core/base/timer.h"
 #include "shm/stats.h"
@@ -11,7 +12,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@ static const struct route {
 		      "health"},
 	{"/ready", "200 LIVE when every worker is up, 503 otherwise"},
 	{"/server_info", "version, state, uptime, epoch and command line as JSON"},
-	{"/stats", "every stat: ?format=text|json|prometheus, ?filter=REGEX, "
+	{"/stats", "every stat: ?format=text|json|prometheus, ?filter=REGEX (RE2 syntax), "
 		   "?type=All|Counters|Gauges|Histograms"},
 	{"/stats/prometheus", "every stat in Prometheus text format: ?filter=REGEX"},
 };
@@ -183,8 +183,7 @@ static void stats(const struct tp_master_view *v, const char *query, bool promet
 	unsigned types = TP_STATS_TYPES_ALL;
 	struct tp_stats_snap snap;
 	char val[TP_HTTP_TARGET_MAX];
-	bool have_filter = false;
-	regex_t re;
+	struct tp_match *filter = NULL;
 	int ret;
 
 	ret = tp_http_query_get(query, "format", val, sizeof(val));
@@ -205,26 +204,33 @@ static void stats(const struct tp_master_view *v, const char *query, bool promet
 	if (ret > 0 && val[0]) {
 		char why[128];
 
-		if (tp_stats_filter_compile(&re, val, why, sizeof(why)) < 0) {
+		if (tp_stats_filter_compile(&filter, val, why, sizeof(why)) < 0) {
 			reply_text(out, 400, "bad filter: %s\n", why);
 			return;
 		}
-		have_filter = true;
 	}
 	if (tp_stats_snap_take(v->stats, &snap) < 0) {
 		reply_text(out, 500, "out of memory\n", NULL);
 		goto out_free;
 	}
 	refresh_server_stats(v, &snap);
+	/* Filtered first, within a budget, so that no pattern holds the loop for long. */
+	if (filter && tp_stats_snap_filter(&snap, filter, TP_STATS_FILTER_STEPS) < 0) {
+		reply_text(
+			out, 400,
+			"bad filter: too expensive: over %s instruction steps to match the stats; "
+			"use a simpler pattern\n",
+			"16M");
+		goto out_free;
+	}
 	reply(out, 200,
 	      fmt == TP_STATS_JSON	   ? CT_JSON
 	      : fmt == TP_STATS_PROMETHEUS ? CT_PROMETHEUS
 					   : CT_TEXT);
-	tp_stats_render(&snap, fmt, have_filter ? &re : NULL, types, &out->body);
+	tp_stats_render(&snap, fmt, NULL, types, &out->body);
 out_free:
 	tp_stats_snap_free(&snap);
-	if (have_filter)
-		regfree(&re);
+	tp_match_free(filter);
 }
 
 static const struct tp_cluster_cfg *find_cluster(const struct tp_config *cfg, const char *name)

@@ -1,6 +1,7 @@
 /* The master's stats socket and admin endpoint: accept, read one request head, answer it with
  * core/admin.c, close. Every descriptor is non-blocking and every client has a deadline, so a
- * client that sends nothing, sends garbage or does not read cannot stall the master. */
+ * client that sends nothing, sends garbage or does not read cannot stall the master; each
+ * listener has its own client budget, so a flood of one cannot lock the other out. */
 #include "core/admin/services.h"
 
 #include "core/admin/admin.h"
@@ -23,13 +24,30 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS	  64
+#define MAX_CLIENTS	  64 /* per listener: the admin port cannot use up the stats socket's */
 #define ACCEPTS_PER_WAKE  16
 #define READ_CHUNK	  16384
+#define IDLE_TIMEOUT_MS	  2000	/* to send the first byte */
 #define HEAD_TIMEOUT_MS	  5000	/* to send a whole request head */
 #define WRITE_TIMEOUT_MS  10000 /* to take the whole response */
 #define LINGER_TIMEOUT_MS 2000	/* after our FIN: what the client still sends is read away */
 #define LINGER_MAX_BYTES  (4u << 20)
+/* Out of descriptors or memory at accept: stop polling that listener for a while, as the
+ * workers do, doubling up to a second while it lasts. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000
+#define LOG_EVERY_MS   1000 /* at most one accept error line per listener per second */
+
+/* One listening socket, with its own client budget and accept back-off. */
+struct listener {
+	const char *what; /* "stats socket", "admin" */
+	int fd;
+	unsigned n_clients;
+	unsigned backoff_ms; /* the current pause, 0 when accepting normally */
+	int64_t resume_timer;
+	uint64_t logged_ms;	/* when the last accept error was logged */
+	unsigned long unlogged; /* accept errors since then */
+};
 
 enum phase {
 	P_READ,	  /* waiting for the request head */
@@ -39,6 +57,9 @@ enum phase {
 
 struct client {
 	int fd;
+	struct listener *l;
+	uint64_t accepted_ms;
+	bool heard; /* it has sent a byte */
 	enum phase phase;
 	int64_t timer;
 	size_t sent;
@@ -52,18 +73,92 @@ struct client {
 static struct {
 	struct tp_mloop *loop;
 	const struct tp_master_view *view;
-	int unix_fd;
-	int admin_fd;
+	struct listener unix_l;
+	struct listener admin_l;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ino_t unix_ino; /* removed at stop only if it is still ours */
 	struct client *clients;
-	unsigned n_clients;
 	bool atfork;
-} svc = {.unix_fd = -1, .admin_fd = -1};
+} svc = {
+	.unix_l = {.what = "stats socket", .fd = -1},
+	.admin_l = {.what = "admin", .fd = -1},
+};
 
-void tp_stats_socket_default(unsigned base_id, char *out, size_t len)
+void tp_stats_socket_dir(uid_t uid, char *out, size_t len)
 {
-	snprintf(out, len, "/dev/shm/tcpproxy.%u.sock", base_id);
+	if (uid == 0)
+		snprintf(out, len, "/run/tcpproxy");
+	else
+		snprintf(out, len, "/dev/shm/tcpproxy-%u", (unsigned)uid);
+}
+
+void tp_stats_socket_default(unsigned base_id, uid_t uid, char *out, size_t len)
+{
+	char dir[64];
+
+	tp_stats_socket_dir(uid, dir, sizeof(dir));
+	snprintf(out, len, "%s/tcpproxy.%u.sock", dir, base_id);
+}
+
+int tp_stats_socket_dir_check(const char *dir, uid_t uid, char *why, size_t whylen)
+{
+	struct stat sb;
+
+	if (lstat(dir, &sb) < 0) {
+		int err = errno;
+
+		snprintf(why, whylen, "%s", strerror(err));
+		return -err;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(why, whylen, "not a directory");
+		return -ENOTDIR;
+	}
+	if (sb.st_uid != uid && sb.st_uid != 0) {
+		snprintf(why, whylen, "owned by uid %u, not by uid %u or root", (unsigned)sb.st_uid,
+			 (unsigned)uid);
+		return -EPERM;
+	}
+	if (sb.st_mode & 022) {
+		snprintf(why, whylen, "writable by others (mode %04o)", sb.st_mode & 07777);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The default socket's directory, created if missing (0755 for root's /run/tcpproxy, so that
+ * the workers' user reaches its socket; 0700 for a user's own), then checked: ours, a real
+ * directory, writable by no one else. Nobody else can then put a file where our socket goes. */
+static int prepare_default_dir(const char *sock_path)
+{
+	char dir[sizeof(svc.unix_path)], why[128];
+	uid_t uid = geteuid();
+	mode_t mode = uid == 0 ? 0755 : 0700;
+	char *slash;
+	int ret = 0;
+
+	snprintf(dir, sizeof(dir), "%s", sock_path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	/* chmod after creating it: the umask may have taken bits the workers' user needs. */
+	if (mkdir(dir, mode) == 0)
+		ret = chmod(dir, mode) < 0 ? -errno : 0;
+	else if (errno != EEXIST)
+		ret = -errno;
+	if (ret < 0) {
+		tp_error(
+			"stats socket directory %s: %s (give --stats-socket PATH to put the socket "
+			"elsewhere)",
+			dir, strerror(-ret));
+		return ret;
+	}
+	ret = tp_stats_socket_dir_check(dir, uid, why, sizeof(why));
+	if (ret < 0)
+		tp_error("stats socket directory %s is not safe to use: %s (remove it, or give "
+			 "--stats-socket PATH)",
+			 dir, why);
+	return ret;
 }
 
 static void client_free(struct client *c)
@@ -77,7 +172,7 @@ static void client_free(struct client *c)
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
-	svc.n_clients--;
+	c->l->n_clients--;
 	tp_sbuf_free(&c->out);
 	free(c);
 }
@@ -89,18 +184,25 @@ static void on_deadline(struct tp_mloop *l, void *arg)
 	struct client *c = arg;
 
 	c->timer = 0;
-	if (c->phase != P_LINGER)
-		tp_debug("admin: client timed out %s",
+	if (c->phase == P_READ && !c->heard)
+		tp_debug("%s: client sent nothing in %d ms", c->l->what, IDLE_TIMEOUT_MS);
+	else if (c->phase != P_LINGER)
+		tp_debug("%s: client timed out %s", c->l->what,
 			 c->phase == P_READ ? "sending its request" : "reading the response");
 	client_free(c);
 }
 
-static int set_deadline(struct client *c, unsigned ms)
+static int set_deadline_at(struct client *c, uint64_t at_ms)
 {
 	if (c->timer > 0)
 		tp_mloop_cancel(svc.loop, c->timer);
-	c->timer = tp_mloop_at(svc.loop, tp_now_ms() + ms, on_deadline, c);
+	c->timer = tp_mloop_at(svc.loop, at_ms, on_deadline, c);
 	return c->timer < 0 ? -ENOMEM : 0;
+}
+
+static int set_deadline(struct client *c, unsigned ms)
+{
+	return set_deadline_at(c, tp_now_ms() + ms);
 }
 
 static void start_linger(struct client *c)
@@ -183,6 +285,14 @@ static void on_readable(struct client *c)
 		client_free(c);
 		return;
 	}
+	if (!c->heard) {
+		/* The idle deadline becomes the deadline for the whole head. */
+		c->heard = true;
+		if (set_deadline_at(c, c->accepted_ms + HEAD_TIMEOUT_MS) < 0) {
+			client_free(c);
+			return;
+		}
+	}
 	if (c->phase == P_LINGER) {
 		c->drained += (size_t)n;
 		if (c->drained > LINGER_MAX_BYTES)
@@ -214,24 +324,98 @@ static void on_client(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 		on_readable(c);
 }
 
-static void on_accept(struct tp_mloop *l, int lfd, unsigned revents, void *arg)
+static void on_accept(struct tp_mloop *l, int lfd, unsigned revents, void *arg);
+
+static void on_resume(struct tp_mloop *loop, void *arg)
 {
+	struct listener *l = arg;
+
+	l->resume_timer = 0;
+	if (tp_mloop_add(svc.loop, l->fd, POLLIN, on_accept, l) < 0)
+		tp_error("%s: cannot poll the listening socket again", l->what);
+}
+
+/* An accept error. One that will not go away by itself until something is closed (no
+ * descriptors, no memory) stops polling the listener for a while, instead of poll() waking
+ * the loop again at once for the same queued connection: that spun the master at 100 % CPU.
+ * The log says it at most once a second, with how many errors it did not say. */
+static void accept_failed(struct listener *l, int err)
+{
+	bool pause = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	uint64_t now = tp_now_ms();
+
+	if (pause) {
+		l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (l->backoff_ms > BACKOFF_MAX_MS)
+			l->backoff_ms = BACKOFF_MAX_MS;
+	}
+	if (!l->logged_ms || now - l->logged_ms >= LOG_EVERY_MS) {
+		char more[64] = "";
+
+		if (l->unlogged)
+			snprintf(more, sizeof(more), " (and %lu more since the last message)",
+				 l->unlogged);
+		if (pause)
+			tp_warn("%s: accept: %s%s; pausing accepts for %u ms", l->what,
+				strerror(err), more, l->backoff_ms);
+		else
+			tp_warn("%s: accept: %s%s", l->what, strerror(err), more);
+		l->logged_ms = now;
+		l->unlogged = 0;
+	} else {
+		l->unlogged++;
+	}
+	if (!pause)
+		return;
+	tp_mloop_del(svc.loop, l->fd);
+	l->resume_timer = tp_mloop_at(svc.loop, now + l->backoff_ms, on_resume, l);
+	if (l->resume_timer < 0) {
+		/* No timer: poll again now rather than never. */
+		l->resume_timer = 0;
+		on_resume(svc.loop, l);
+	}
+}
+
+/* The listener is full: the client that has waited longest without sending a byte makes room
+ * for the new one, so silent connections cannot keep everyone else out for their deadline. */
+static bool evict_silent(struct listener *l)
+{
+	struct client *oldest = NULL;
+
+	for (struct client *c = svc.clients; c; c = c->next)
+		if (c->l == l && c->phase == P_READ && !c->heard &&
+		    (!oldest || c->accepted_ms < oldest->accepted_ms))
+			oldest = c;
+	if (!oldest)
+		return false;
+	tp_debug("%s: %u clients: closing one that has sent nothing", l->what, MAX_CLIENTS);
+	client_free(oldest);
+	return true;
+}
+
+static void on_accept(struct tp_mloop *loop, int lfd, unsigned revents, void *arg)
+{
+	struct listener *l = arg;
+
 	for (unsigned i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c;
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				tp_warn("admin: accept: %s", strerror(errno));
+				accept_failed(l, errno);
 			return;
 		}
-		c = svc.n_clients < MAX_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		l->backoff_ms = 0;
+		c = l->n_clients < MAX_CLIENTS || evict_silent(l) ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
 			/* Full: this client is refused, the ones being served go on. */
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
+		c->l = l;
+		c->accepted_ms = tp_now_ms();
 		c->phase = P_READ;
 		tp_http_req_init(&c->req);
 		c->next = svc.clients;
@@ -239,8 +423,8 @@ static void on_accept(struct tp_mloop *l, int lfd, unsigned revents, void *arg)
 			c->next->pprev = &c->next;
 		c->pprev = &svc.clients;
 		svc.clients = c;
-		svc.n_clients++;
-		if (set_deadline(c, HEAD_TIMEOUT_MS) < 0 ||
+		l->n_clients++;
+		if (set_deadline(c, IDLE_TIMEOUT_MS) < 0 ||
 		    tp_mloop_add(svc.loop, fd, POLLIN, on_client, c) < 0)
 			client_free(c);
 	}
@@ -249,20 +433,21 @@ static void on_accept(struct tp_mloop *l, int lfd, unsigned revents, void *arg)
 /* In a worker just forked: the services are the master's alone. */
 static void close_in_child(void)
 {
-	if (svc.unix_fd >= 0)
-		close(svc.unix_fd);
-	if (svc.admin_fd >= 0)
-		close(svc.admin_fd);
+	if (svc.unix_l.fd >= 0)
+		close(svc.unix_l.fd);
+	if (svc.admin_l.fd >= 0)
+		close(svc.admin_l.fd);
 	for (struct client *c = svc.clients; c; c = c->next)
 		close(c->fd);
-	svc.unix_fd = svc.admin_fd = -1;
+	svc.unix_l.fd = svc.admin_l.fd = -1;
+	svc.unix_l.n_clients = svc.admin_l.n_clients = 0;
 	svc.clients = NULL;
-	svc.n_clients = 0;
 }
 
-/* A socket file already at path: 0 when it may be replaced (nobody listens), -EADDRINUSE when a
- * live process listens on it, -EEXIST when it is not a socket. */
-static int check_stale(const char *path)
+/* A socket file already at path: 0 when it may be replaced (nobody listens, and it is ours:
+ * created by this uid or chowned to the workers' user, owner_ok), -EADDRINUSE when a live
+ * process listens on it, -EEXIST when it is not a socket, -EPERM when someone else's. */
+static int check_stale(const char *path, uid_t owner_ok)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat sb;
@@ -272,6 +457,8 @@ static int check_stale(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(sb.st_mode))
 		return -EEXIST;
+	if (sb.st_uid != geteuid() && sb.st_uid != owner_ok)
+		return -EPERM;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -284,7 +471,7 @@ static int check_stale(const char *path)
 	return ret;
 }
 
-static int open_unix(const char *path)
+static int open_unix(const char *path, uid_t owner_ok)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat sb;
@@ -296,7 +483,7 @@ static int open_unix(const char *path)
 			 sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	ret = check_stale(path);
+	ret = check_stale(path, owner_ok);
 	if (ret == -EADDRINUSE) {
 		tp_error("stats socket %s is in use by another process (another instance with the "
 			 "same --base-id?)",
@@ -305,7 +492,9 @@ static int open_unix(const char *path)
 	}
 	if (ret < 0) {
 		tp_error("stats socket %s: %s", path,
-			 ret == -EEXIST ? "exists and is not a socket" : strerror(-ret));
+			 ret == -EEXIST	 ? "exists and is not a socket"
+			 : ret == -EPERM ? "a socket of another user is there: remove it"
+					 : strerror(-ret));
 		return ret;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -370,25 +559,28 @@ int tp_services_start(struct tp_mloop *loop, const struct tp_master_view *v,
 		svc.atfork = true;
 	}
 	if (!stats_socket) {
-		tp_stats_socket_default(opts->base_id, def, sizeof(def));
+		tp_stats_socket_default(opts->base_id, geteuid(), def, sizeof(def));
 		stats_socket = def;
+		ret = prepare_default_dir(def);
+		if (ret < 0)
+			return ret;
 	}
-	ret = open_unix(stats_socket);
+	ret = open_unix(stats_socket, opts->drop_privileges ? opts->uid : geteuid());
 	if (ret < 0)
 		return ret;
-	svc.unix_fd = ret;
+	svc.unix_l.fd = ret;
 	/* tcpproxy-stat may run as the workers' user, as it may read the stats segment. */
 	if (opts->drop_privileges && chown(svc.unix_path, opts->uid, opts->gid) < 0)
 		tp_warn("stats socket %s: chown: %s", svc.unix_path, strerror(errno));
-	ret = tp_mloop_add(loop, svc.unix_fd, POLLIN, on_accept, NULL);
+	ret = tp_mloop_add(loop, svc.unix_l.fd, POLLIN, on_accept, &svc.unix_l);
 	if (ret < 0)
 		goto out_stop;
 	if (cfg->admin.enabled) {
 		ret = open_admin(&cfg->admin.addr);
 		if (ret < 0)
 			goto out_stop;
-		svc.admin_fd = ret;
-		ret = tp_mloop_add(loop, svc.admin_fd, POLLIN, on_accept, NULL);
+		svc.admin_l.fd = ret;
+		ret = tp_mloop_add(loop, svc.admin_l.fd, POLLIN, on_accept, &svc.admin_l);
 		if (ret < 0)
 			goto out_stop;
 		tp_info("admin: serving http://%s/", cfg->admin.addr.text);
@@ -401,22 +593,28 @@ out_stop:
 	return ret;
 }
 
+static void stop_listener(struct listener *l)
+{
+	if (l->resume_timer > 0)
+		tp_mloop_cancel(svc.loop, l->resume_timer);
+	l->resume_timer = 0;
+	l->backoff_ms = 0;
+	if (l->fd >= 0) {
+		tp_mloop_del(svc.loop, l->fd);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 void tp_services_stop(void)
 {
 	struct stat sb;
+	bool had_unix = svc.unix_l.fd >= 0;
 
 	while (svc.clients)
 		client_free(svc.clients);
-	if (svc.admin_fd >= 0) {
-		tp_mloop_del(svc.loop, svc.admin_fd);
-		close(svc.admin_fd);
-		svc.admin_fd = -1;
-	}
-	if (svc.unix_fd >= 0) {
-		tp_mloop_del(svc.loop, svc.unix_fd);
-		close(svc.unix_fd);
-		svc.unix_fd = -1;
-		if (!stat(svc.unix_path, &sb) && sb.st_ino == svc.unix_ino)
-			unlink(svc.unix_path);
-	}
+	stop_listener(&svc.admin_l);
+	stop_listener(&svc.unix_l);
+	if (had_unix && !stat(svc.unix_path, &sb) && sb.st_ino == svc.unix_ino)
+		unlink(svc.unix_path);
 }

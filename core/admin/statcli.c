@@ -1,6 +1,8 @@
 /* The client side of the stats socket: one HTTP/1.0 GET per report, and the --watch screen. */
 #include "core/admin/statcli.h"
 
+#include "core/admin/services.h"
+
 #include "core/base/http.h"
 #include "core/base/sbuf.h"
 #include "core/base/timer.h"
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -32,6 +35,35 @@ int tp_statcli_target(char *out, size_t len, const char *format, const char *fil
 	n = snprintf(out, len, "/stats?format=%s%s%s%s%s", format, filter ? "&filter=" : "",
 		     filter ? esc : "", type ? "&type=" : "", type ? type : "");
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err, size_t errlen)
+{
+	uid_t uids[2] = {geteuid(), 0};
+	unsigned n = uids[0] == 0 ? 1 : 2;
+
+	for (unsigned i = 0; i < n; i++) {
+		char dir[64], why[128];
+		struct stat sb;
+		int ret;
+
+		tp_stats_socket_dir(uids[i], dir, sizeof(dir));
+		ret = tp_stats_socket_dir_check(dir, uids[0], why, sizeof(why));
+		if (ret == -ENOENT)
+			continue;
+		if (ret < 0) {
+			/* Someone else's directory could hold a socket that answers with lies. */
+			snprintf(err, errlen, "stats socket directory %s is not safe to use: %s",
+				 dir, why);
+			return ret;
+		}
+		tp_stats_socket_default(base_id, uids[i], out, len);
+		if (lstat(out, &sb) == 0)
+			return 0;
+	}
+	/* Nothing there: the first place, for the error message. */
+	tp_stats_socket_default(base_id, uids[0], out, len);
+	return 0;
 }
 
 /* Waits for fd to be ready for events until deadline; 0, or -ETIMEDOUT / -errno. */

@@ -7,6 +7,12 @@
 
 #include <stddef.h>
 
+/* The default stats socket of --base-id base_id for this user: the one a master running as us
+ * would create, else (for a user other than root) the one a root master creates; the first
+ * that exists, or the first when neither does. Either directory must pass
+ * tp_stats_socket_dir_check(). 0, or -errno with err saying why. */
+int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err, size_t errlen);
+
 /* GETs target over the stats socket at path, within timeout_ms. Returns the HTTP status (the
  * body is appended to body), -ECONNREFUSED/-ENOENT/... when there is no master to talk to, or
  * another -errno; err says which socket was tried and why. */

@@ -120,12 +120,20 @@ def nobody():
 _next_base_id = [int(os.environ.get("TP_BASE_ID_START", str(random.randrange(10000, 60000))))]
 
 
+def default_stats_socket(base_id, uid=None):
+    """Where a master run as uid puts its stats socket without --stats-socket
+    (tp_stats_socket_default())."""
+    uid = os.geteuid() if uid is None else uid
+    d = "/run/tcpproxy" if uid == 0 else "/dev/shm/tcpproxy-%d" % uid
+    return "%s/tcpproxy.%d.sock" % (d, base_id)
+
+
 def _take_base_id():
     while True:
         b = _next_base_id[0]
         _next_base_id[0] += 1
-        if not any(os.path.exists("/dev/shm/tcpproxy.%d.%s" % (b, ext))
-                   for ext in ("stats", "sock")):
+        if not any(os.path.exists(p) for p in ("/dev/shm/tcpproxy.%d.stats" % b,
+                                               default_stats_socket(b))):
             return b
 
 
@@ -297,7 +305,8 @@ class Proxy:
         args = list(wrap) + [binary, "-c", self.config_path, "--concurrency", str(concurrency),
                 "--base-id", str(self.base_id)] + list(extra_args)
         self.stats_name = "/tcpproxy.%d.stats" % self.base_id
-        self.stats_socket = "/dev/shm/tcpproxy.%d.sock" % self.base_id  # the default
+        # The default, as the master puts it for the user it runs as.
+        self.stats_socket = default_stats_socket(self.base_id, user.pw_uid if user else None)
         self.proc = None
         try:
             # cwd: nothing may depend on the caller's directory, which another user may not

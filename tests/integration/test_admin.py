@@ -1,7 +1,9 @@
 """The admin endpoint (admin.address), served by the master: every route, the errors (404, 405,
 400), and clients that send nothing or 1 MiB of garbage while others are being served."""
 import json
+import os
 import re
+import resource
 import signal
 import socket
 import threading
@@ -178,6 +180,49 @@ def test_filter_with_backreferences_is_refused_at_once():
         check(time.monotonic() - t0 < 5, "took %.1fs" % (time.monotonic() - t0))
 
 
+def _hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_hostile_filters_are_refused_or_answered_at_once():
+    # glibc's regcomp stalled the master 7-60 s and took 3-21 GB on bounded repeats (issue 11).
+    refused = {".{1,20000}": "repeat count above 1000",
+               "((.{0,255}){0,255}){0,255}": "too complex",
+               "(.{0,255}){0,255}": "too complex",
+               "([a-z]{1,255}|.{1,255}){1,255}": "too complex"}
+    # The largest programs that compile: answered, in well under a second.
+    served = ["(.|.){1000}x", "(a|b|c|d|e|.){1,200}x", r"(\b\w?){1000}Q", "(.?){1000}$",
+              "(x+x+)+y"]
+    with Setup() as s:
+        echo_roundtrip(s.port)
+        for pat, why in refused.items():
+            t0 = time.monotonic()
+            status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(pat, safe=""))
+            check(status == 400 and why in body and body.count("\n") == 1,
+                  "%s: %d %r" % (pat, status, body))
+            check(time.monotonic() - t0 < 1, "%s took %.2fs" % (pat, time.monotonic() - t0))
+            r = s.p.statcli("--filter", pat, timeout=10)
+            check(r.returncode == 2 and why in r.stderr, "tcpproxy-stat %s: %r" % (pat, r))
+        for pat in served:
+            t0 = time.monotonic()
+            status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(pat, safe=""))
+            check(status in (200, 400), "%s: %d %r" % (pat, status, body[:200]))
+            check(time.monotonic() - t0 < 1, "%s took %.2fs" % (pat, time.monotonic() - t0))
+            t0 = time.monotonic()
+            r = s.p.statcli("--filter", pat, timeout=10)
+            check(r.returncode in (0, 1) and time.monotonic() - t0 < 2,
+                  "tcpproxy-stat %s: %r" % (pat, r))
+        status, h, body = get(s.admin, "/stats?filter=" + urllib.parse.quote(r"^tcp\.test\."
+                                                                              r"downstream_cx_total$"))
+        check(body == "tcp.test.downstream_cx_total: 1\n", "still exact: %r" % body)
+        hwm = _hwm_kb(s.p.proc.pid)
+        check(hwm < 64 * 1024, "the master peaked at %d KiB" % hwm)
+
+
 def test_silent_and_garbage_clients_do_not_disturb_others():
     with Setup() as s:
         echo_roundtrip(s.port)
@@ -223,6 +268,89 @@ def test_silent_and_garbage_clients_do_not_disturb_others():
         check(time.monotonic() - t0 < 20, "silent clients closed in time")
         check(s.p.proc.poll() is None, "master still running")
         check(echo_roundtrip(s.port) == b"ping", "proxying unaffected")
+
+
+def _closed_by_peer(c, timeout):
+    c.settimeout(timeout)
+    try:
+        return c.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except OSError:
+        return False
+    finally:
+        c.close()
+
+
+def test_idle_admin_clients_do_not_lock_out_the_stats_socket():
+    # One 64-client cap for both listeners let 64 silent admin clients make tcpproxy-stat exit 2
+    # ("no master"), which monitoring reads as down (issue 11 item 5).
+    with Setup() as s:
+        idle = [connect(s.admin) for _ in range(100)]
+        time.sleep(0.5)  # all accepted (or refused) by now
+        t0 = time.monotonic()
+        r = s.p.statcli("--filter", "^server.live$", timeout=10)
+        check(r.returncode == 0 and r.stdout == "server.live: 1\n",
+              "tcpproxy-stat with 100 idle admin clients: %r" % (r,))
+        check(time.monotonic() - t0 < 1, "took %.2fs" % (time.monotonic() - t0))
+        # The admin port itself answers too: the longest-silent client makes room.
+        status, h, body = get(s.admin, "/ready")
+        check(status == 200, "admin with 100 idle clients: %d" % status)
+        check(time.monotonic() - t0 < 2, "took %.2fs" % (time.monotonic() - t0))
+        # A client that sends nothing is closed after 2 s, not kept for the whole head timeout.
+        t0 = time.monotonic()
+        check(all(_closed_by_peer(c, 10) for c in idle), "every idle client closed")
+        check(time.monotonic() - t0 < 4, "idle clients closed after %.1fs"
+              % (time.monotonic() - t0))
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(") ", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _lowest_free_fd(pid):
+    used = {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+    fd = 0
+    while fd in used:
+        fd += 1
+    return fd
+
+
+def test_master_backs_off_when_out_of_descriptors():
+    # The master spun at 100 % CPU logging ~170k lines/s when accept failed with EMFILE (issue
+    # 11 item 6). Lower the running master's descriptor limit to what it has open, flood the
+    # admin port, and watch its CPU time and its log.
+    with Setup() as s:
+        pid = s.p.proc.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (_lowest_free_fd(pid), hard))
+        flood = []
+        try:
+            for _ in range(50):
+                flood.append(connect(s.admin))
+            before = s.p.output().count("accept: Too many open files")
+            t0, cpu0 = time.monotonic(), _cpu_ticks(pid)
+            time.sleep(3)
+            cpu = (_cpu_ticks(pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+            wall = time.monotonic() - t0
+            lines = s.p.output().count("accept: Too many open files") - before
+            check(cpu < 0.3 * wall, "the master used %.2fs of CPU in %.1fs" % (cpu, wall))
+            check(1 <= lines <= 6, "%d accept error lines in %.1fs:\n%s"
+                  % (lines, wall, s.p.output()[-2000:]))
+            check("pausing accepts" in s.p.output(), "says it pauses")
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        # Descriptors back: the queued clients are taken, and new ones served, within the
+        # longest pause (1 s).
+        status, h, body = get(s.admin, "/ready")
+        check(status == 200, "admin after the limit is lifted: %d" % status)
+        r = s.p.statcli("--filter", "^server.live$", timeout=10)
+        check(r.stdout == "server.live: 1\n", "stats socket after: %r" % (r,))
+        for c in flood:
+            c.close()
+        check(s.p.proc.poll() is None, "master still running")
 
 
 def test_many_clients_at_once():

@@ -13,9 +13,10 @@ import threading
 import time
 import urllib.request
 
+import harness
 from harness import (STAT, TCPPROXY, EchoServer, Proxy, Skip, bootstrap, check, cluster_yaml,
-                     echo_roundtrip, free_port, listener_yaml, nobody, run_path, run_subdir,
-                     wait_for)
+                     as_user, default_stats_socket, echo_roundtrip, free_port, listener_yaml,
+                     nobody, run_path, run_subdir, user_binary, wait_for)
 
 N = 25
 
@@ -262,7 +263,7 @@ def test_no_master_exits_2_with_one_line():
     check(r.returncode == 2, "exit %d" % r.returncode)
     lines = r.stderr.strip().splitlines()
     check(len(lines) == 1, "one line: %r" % r.stderr)
-    check("/dev/shm/tcpproxy.%d.sock" % base in lines[0] and "No such file" in lines[0],
+    check(default_stats_socket(base) in lines[0] and "No such file" in lines[0],
           "says which socket and why: %r" % lines[0])
     check(r.stdout == "", "nothing on stdout")
     # A socket file nobody listens on (a master killed with SIGKILL leaves one).
@@ -314,6 +315,11 @@ def test_unprivileged_master_and_reader():
         port = free_port()
         with Proxy(bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])]),
                    user=user) as p:
+            check(p.stats_socket == default_stats_socket(p.base_id, user.pw_uid),
+                  "the socket is where a master run as nobody puts it")
+            st = os.stat(os.path.dirname(p.stats_socket))
+            check(st.st_uid == user.pw_uid and stat.S_IMODE(st.st_mode) == 0o700,
+                  "its own directory: uid %d mode %o" % (st.st_uid, stat.S_IMODE(st.st_mode)))
             check(os.stat(p.stats_socket).st_uid == user.pw_uid, "owned by nobody")
             echo_roundtrip(port)
             wait_for(lambda: "tcp.test.downstream_cx_total: 1\n" in
@@ -373,3 +379,89 @@ def test_watch_under_tmux_shows_rates_and_exits_cleanly_on_q():
             finally:
                 _tmux(sock, "kill-server")
                 shutil.rmtree(os.path.dirname(done), ignore_errors=True)
+
+
+def test_no_local_user_can_take_the_default_socket():
+    # Any local user could create /dev/shm/tcpproxy.N.sock first and stop tcpproxy from
+    # starting (issue 11 item 10). Root's default is now in /run/tcpproxy, which only root
+    # may write; another user's in /dev/shm/tcpproxy-UID, which must be theirs.
+    user = nobody()
+    as_nobody = as_user(user)
+    with EchoServer() as up:
+        port = free_port()
+        cfg = bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])])
+        # What an attacker could do before: squat the old name of the next instance's socket.
+        # It no longer matters.
+        old = "/dev/shm/tcpproxy.%d.sock" % harness._next_base_id[0]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                as_nobody()
+                s = socket.socket(socket.AF_UNIX)
+                s.bind(old)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        check(os.waitpid(pid, 0)[1] == 0, "nobody squats %s" % old)
+        try:
+            with Proxy(cfg) as p:
+                check(old == "/dev/shm/tcpproxy.%d.sock" % p.base_id, "the squatted id")
+                st = os.stat("/run/tcpproxy")
+                check(st.st_uid == 0 and not st.st_mode & 0o022, "/run/tcpproxy is root's")
+                check(os.path.exists(p.stats_socket), "served from %s" % p.stats_socket)
+                check(p.statcli("--filter", "^server.live$").stdout == "server.live: 1\n",
+                      "tcpproxy-stat finds it")
+                # The workers' user finds a root master's socket (ours first, then root's).
+                with Proxy(cfg.replace("port_value: %d" % port, "port_value: %d" % free_port()),
+                           extra_args=["--user", "nobody"]) as q:
+                    check(os.stat(q.stats_socket).st_uid == user.pw_uid, "chowned")
+                    r = q.statcli("--filter", "^server.live$", user=user)
+                    check(r.stdout == "server.live: 1\n", "nobody reads root's: %r" % (r,))
+        finally:
+            os.unlink(old)
+
+        # For another user, a directory at its name that is not its own is refused.
+        theirs = os.path.dirname(default_stats_socket(0, user.pw_uid))
+        shutil.rmtree(theirs, ignore_errors=True)
+        os.mkdir(theirs, 0o700)
+        os.chown(theirs, 12345, 12345)  # as if another user had made it first
+        try:
+            p = Proxy(cfg, user=user, expect_start=False)
+            check(p.proc.wait(10) == 1, "refused to start")
+            out = p.output()
+            p.cleanup()
+            check("stats socket directory %s is not safe to use: owned by uid 12345" % theirs
+                  in out and "--stats-socket" in out, "says why: %r" % out[-500:])
+            os.chown(theirs, user.pw_uid, user.pw_gid)
+            os.chmod(theirs, 0o777)  # its own but writable by all: refused too
+            p = Proxy(cfg, user=user, expect_start=False)
+            check(p.proc.wait(10) == 1 and "writable by others" in p.output(),
+                  "a world-writable directory: %r" % p.output()[-500:])
+            p.cleanup()
+            r = subprocess.run([user_binary(STAT), "--base-id", str(p.base_id)], capture_output=True,
+                               text=True, timeout=30, preexec_fn=as_nobody)
+            check(r.returncode == 2 and "not safe" in r.stderr,
+                  "tcpproxy-stat will not trust it either: %r" % (r,))
+        finally:
+            shutil.rmtree(theirs, ignore_errors=True)
+
+        # --stats-socket: a stale socket of another user's is not ours to replace.
+        d = run_subdir("tp-sock-")
+        path = os.path.join(d, "stats.sock")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.chown(d, user.pw_uid, user.pw_gid)
+                as_nobody()
+                socket.socket(socket.AF_UNIX).bind(path)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        check(os.waitpid(pid, 0)[1] == 0, "nobody's socket at %s" % path)
+        try:
+            p = Proxy(cfg, extra_args=["--stats-socket", path], expect_start=False)
+            check(p.proc.wait(10) == 1 and "a socket of another user is there" in p.output(),
+                  "another user's socket: %r" % p.output()[-500:])
+            p.cleanup()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)

@@ -4,11 +4,11 @@
 #include "core/base/sbuf.h"
 #include "shm/stats.h"
 #include "shm/stats_fmt.h"
+#include "core/base/match.h"
 
 #include <check.h>
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,14 +65,14 @@ static char *render(enum tp_stats_format fmt, const char *filter, unsigned types
 {
 	struct tp_sbuf out = TP_SBUF_INIT;
 	struct tp_stats_snap s;
-	regex_t re;
+	struct tp_match *re = NULL;
+	char why[128];
 
 	build(&s);
 	if (filter)
-		ck_assert_int_eq(regcomp(&re, filter, REG_EXTENDED | REG_NOSUB), 0);
-	tp_stats_render(&s, fmt, filter ? &re : NULL, types, &out);
-	if (filter)
-		regfree(&re);
+		ck_assert_int_eq(tp_stats_filter_compile(&re, filter, why, sizeof(why)), 0);
+	tp_stats_render(&s, fmt, re, types, &out);
+	tp_match_free(re);
 	tp_stats_snap_free(&s);
 	ck_assert(!out.oom);
 	return out.p ? out.p : strdup("");
@@ -311,7 +311,8 @@ END_TEST
 START_TEST(filter_refuses_backreferences_and_long_patterns)
 {
 	char why[128], pat[TP_STATS_FILTER_MAX + 2];
-	regex_t re;
+	struct tp_match *re;
+	struct tp_stats_snap s;
 
 	ck_assert_int_eq(tp_stats_filter_compile(&re, "(.*)(.*)\\2\\1x", why, sizeof(why)),
 			 -EINVAL);
@@ -322,10 +323,31 @@ START_TEST(filter_refuses_backreferences_and_long_patterns)
 	ck_assert_int_eq(tp_stats_filter_compile(&re, pat, why, sizeof(why)), -EINVAL);
 	pat[TP_STATS_FILTER_MAX] = '\0';
 	ck_assert_int_eq(tp_stats_filter_compile(&re, pat, why, sizeof(why)), 0);
-	regfree(&re);
+	tp_match_free(re);
 	ck_assert_int_eq(tp_stats_filter_compile(&re, "^server\\.live$", why, sizeof(why)), 0);
-	ck_assert_int_eq(regexec(&re, "server.live", 0, NULL, 0), 0);
-	regfree(&re);
+	ck_assert(tp_match_search(re, "server.live", 11));
+	ck_assert(!tp_match_search(re, "server.liveX", 12));
+	tp_match_free(re);
+	/* Bounded repeats that took glibc seconds and gigabytes: refused at once. */
+	ck_assert_int_eq(tp_stats_filter_compile(&re, ".{1,20000}", why, sizeof(why)), -EINVAL);
+	ck_assert_int_eq(
+		tp_stats_filter_compile(&re, "((.{0,255}){0,255}){0,255}", why, sizeof(why)),
+		-EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "4096"));
+	/* The snapshot filter keeps what matches and stops at its budget. */
+	build(&s);
+	ck_assert_int_eq(tp_stats_filter_compile(&re, "cx_total$", why, sizeof(why)), 0);
+	ck_assert_int_eq(tp_stats_snap_filter(&s, re, TP_STATS_FILTER_STEPS), 0);
+	ck_assert_uint_gt(s.n, 0);
+	for (size_t i = 0; i < s.n; i++)
+		ck_assert_ptr_nonnull(strstr(s.v[i].name, "cx_total"));
+	tp_stats_snap_free(&s);
+	tp_match_free(re);
+	build(&s);
+	ck_assert_int_eq(tp_stats_filter_compile(&re, "(.|.){900}x", why, sizeof(why)), 0);
+	ck_assert_int_eq(tp_stats_snap_filter(&s, re, 1000), -E2BIG);
+	tp_stats_snap_free(&s);
+	tp_match_free(re);
 }
 END_TEST
 
