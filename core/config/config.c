@@ -1165,13 +1165,13 @@ int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_error
 
 	*out = NULL;
 	ret = tp_ynode_parse_file(path, &doc, &yerr);
-	if (ret == -EINVAL) {
+	if (ret && yerr.line) {
 		tp_cfg_errors_add(errs, yerr.line, yerr.col, "%s:%u:%u: %s: %s", path, yerr.line,
 				  yerr.col, yerr.path[0] ? yerr.path : "(root)", yerr.reason);
 		return ret;
 	}
-	if (ret) {
-		tp_cfg_errors_add(errs, 0, 0, "%s: cannot read: %s", path, strerror(-ret));
+	if (ret) { /* the file as a whole: cannot be read, not a regular file, too large */
+		tp_cfg_errors_add(errs, 0, 0, "%s: %s", path, yerr.reason);
 		return ret;
 	}
 	cfg = calloc(1, sizeof(*cfg));

@@ -6,6 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest config file tcpproxy reads, checked with fstat() before a byte is read. Envoy has
+ * no such limit; a proxy config of this size is already far past any seen in the wild (the
+ * node limit below usually binds first: 2^20 nodes is about 8 MiB of YAML). */
+#define TP_YNODE_MAX_FILE (16u << 20)
+/* The most nodes one file may hold, counting each use of an alias as the nodes it stands for
+ * (so a few lines of aliases cannot name 10^9 nodes: "billion laughs"). */
+#define TP_YNODE_MAX_NODES (1u << 20)
+/* The deepest nesting of mappings and lists (an Envoy config nests about 20 deep). */
+#define TP_YNODE_MAX_DEPTH 256
+
 enum tp_ynode_type {
 	TP_YNODE_SCALAR,
 	TP_YNODE_SEQ,
@@ -44,7 +54,8 @@ struct tp_ydoc {
 	struct tp_ynode *nodes;
 };
 
-/* Where and why parsing failed. path names the innermost key being read, keys as written. */
+/* Where and why parsing failed. path names the innermost key being read, keys as written.
+ * line 0: the file as a whole (it cannot be read, is not a regular file, is too large). */
 struct tp_yerror {
 	uint32_t line;
 	uint32_t col;

@@ -2,9 +2,13 @@
 #include "core/config/ynode.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* Aliases share nodes, so a few lines can name 10^9 nodes ("billion laughs"). Nothing a proxy
@@ -442,33 +446,141 @@ static int parse(yaml_parser_t *p, struct tp_ydoc **out, struct tp_yerror *err)
 	return 0;
 }
 
-int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror *err)
-{
-	yaml_parser_t p;
-	FILE *f;
-	int ret;
+/* A whole-file problem: err->line stays 0, so the caller prints it without a position. */
+static int file_error(struct tp_yerror *err, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-	f = fopen(path, "rb");
-	if (!f) {
-		ret = -errno;
-		memset(err, 0, sizeof(*err));
-		snprintf(err->reason, sizeof(err->reason), "%s", strerror(-ret));
+static int file_error(struct tp_yerror *err, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(err, 0, sizeof(*err));
+	va_start(ap, fmt);
+	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "an unknown file type";
+}
+
+/* What stat() said about the file, checked twice: on the path before it is opened, and on the
+ * open descriptor, in case the path was replaced in between. */
+static int check_file(const struct stat *st, struct tp_yerror *err)
+{
+	if (!S_ISREG(st->st_mode))
+		return file_error(err, -EINVAL, "not a regular file (%s)", file_kind(st->st_mode));
+	if (st->st_size > TP_YNODE_MAX_FILE)
+		return file_error(err, -EFBIG, "too large (%lld bytes; the limit is %u MiB)",
+				  (long long)st->st_size, TP_YNODE_MAX_FILE >> 20);
+	return 0;
+}
+
+/* The whole file into *buf (malloc'd), at most TP_YNODE_MAX_FILE bytes. The master calls this
+ * on SIGHUP, so nothing here may wait on another process: a FIFO, a socket or a device would
+ * make read() (or even open(), for a FIFO without a writer) block the master for as long as
+ * nobody writes, with no stats, no restarts and SIGTERM unanswered. Those are refused by
+ * stat() before open(); open() does not block either way (O_NONBLOCK), and fstat() on the
+ * descriptor catches a path swapped in between. O_NONBLOCK is left set: a regular file ignores
+ * it, and a file system that does not would rather fail than stall the master. */
+static int read_file(const char *path, char **buf, size_t *len, struct tp_yerror *err)
+{
+	struct stat st;
+	size_t cap, n = 0;
+	char *p = NULL;
+	int fd, ret;
+
+	*buf = NULL;
+	*len = 0;
+	if (stat(path, &st) < 0)
+		return file_error(err, -errno, "cannot read: %s", strerror(errno));
+	ret = check_file(&st, err);
+	if (ret)
 		return ret;
-	}
-	if (!yaml_parser_initialize(&p)) {
-		ret = -ENOMEM;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return file_error(err, -errno, "cannot read: %s", strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = file_error(err, -errno, "cannot read: %s", strerror(errno));
 		goto out_close;
 	}
-	yaml_parser_set_input_file(&p, f);
-	ret = parse(&p, out, err);
-	/* libyaml reports a read error as a reader problem; give the caller the errno instead. */
-	if (ret == -EINVAL && ferror(f)) {
-		ret = -EIO;
-		snprintf(err->reason, sizeof(err->reason), "%s", strerror(EIO));
+	ret = check_file(&st, err);
+	if (ret)
+		goto out_close;
+	/* st_size is a hint (a file may grow, /proc files say 0): read to the end, one byte past
+	 * the limit at most, so that a file which grew past it is refused too. */
+	cap = (size_t)st.st_size + 1;
+	p = malloc(cap);
+	if (!p) {
+		ret = file_error(err, -ENOMEM, "%s", strerror(ENOMEM));
+		goto out_close;
 	}
-	yaml_parser_delete(&p);
+	for (;;) {
+		ssize_t got;
+
+		if (n == cap) {
+			size_t ncap =
+				cap * 2 < TP_YNODE_MAX_FILE + 1 ? cap * 2 : TP_YNODE_MAX_FILE + 1;
+			char *np = realloc(p, ncap);
+
+			if (!np) {
+				ret = file_error(err, -ENOMEM, "%s", strerror(ENOMEM));
+				goto out_free;
+			}
+			p = np;
+			cap = ncap;
+		}
+		got = read(fd, p + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = file_error(err, -errno, "cannot read: %s", strerror(errno));
+			goto out_free;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+		if (n > TP_YNODE_MAX_FILE) {
+			ret = file_error(err, -EFBIG, "too large (more than %u MiB, the limit)",
+					 TP_YNODE_MAX_FILE >> 20);
+			goto out_free;
+		}
+	}
+	close(fd);
+	*buf = p;
+	*len = n;
+	return 0;
+
+out_free:
+	free(p);
 out_close:
-	fclose(f);
+	close(fd);
+	return ret;
+}
+
+int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror *err)
+{
+	char *buf;
+	size_t len;
+	int ret;
+
+	ret = read_file(path, &buf, &len, err);
+	if (ret)
+		return ret;
+	ret = tp_ynode_parse_string(buf, len, out, err);
+	free(buf);
 	return ret;
 }
 
@@ -478,7 +590,7 @@ int tp_ynode_parse_string(const char *buf, size_t len, struct tp_ydoc **out, str
 	int ret;
 
 	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
+		return file_error(err, -ENOMEM, "%s", strerror(ENOMEM));
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
 	ret = parse(&p, out, err);
 	yaml_parser_delete(&p);

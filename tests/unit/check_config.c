@@ -1146,6 +1146,13 @@ START_TEST(unreadable_file)
 					"directory");
 	tp_cfg_errors_free(&errs);
 	ck_assert_int_eq(errs.n, 0);
+
+	/* Not "Input/output error", which is what reading a directory says. */
+	ck_assert_int_eq(tp_config_load("/tmp", &cfg, &errs), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	ck_assert_int_eq(errs.n, 1);
+	ck_assert_str_eq(errs.lines[0], "/tmp: not a regular file (a directory)");
+	tp_cfg_errors_free(&errs);
 }
 END_TEST
 

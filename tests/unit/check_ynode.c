@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static struct tp_ydoc *parse_ok(const char *text)
@@ -258,13 +261,75 @@ START_TEST(file_errors)
 	int fd = mkstemp(path);
 
 	ck_assert_int_eq(tp_ynode_parse_file("/nonexistent/x.yaml", &doc, &err), -ENOENT);
-	ck_assert_str_eq(err.reason, strerror(ENOENT));
+	ck_assert_str_eq(err.reason, "cannot read: No such file or directory");
+	ck_assert_int_eq(err.line, 0); /* the file as a whole: no position */
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "k: [v]\n", 7), 7);
 	close(fd);
 	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), 0);
 	ck_assert_str_eq(get(doc->root, "k")->items[0]->str, "v");
 	tp_ynode_doc_free(doc);
+	unlink(path);
+}
+END_TEST
+
+static void refused(const char *path, int want, const char *reason)
+{
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+
+	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), want);
+	ck_assert_ptr_null(doc);
+	ck_assert_str_eq(err.reason, reason);
+	ck_assert_int_eq(err.line, 0);
+	ck_assert_int_eq(err.col, 0);
+}
+
+/* Anything but a regular file is refused before it is opened: a FIFO nobody writes to would
+ * otherwise block the reader (the master, on SIGHUP) until someone does. Check's timeout
+ * fails this test if it blocks. */
+START_TEST(not_regular_files)
+{
+	char dir[] = "/tmp/check_ynode.XXXXXX";
+	char fifo[64], sock[64];
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int s;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	refused(dir, -EINVAL, "not a regular file (a directory)");
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	refused(fifo, -EINVAL, "not a regular file (a FIFO)");
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	refused(sock, -EINVAL, "not a regular file (a socket)");
+	close(s);
+	refused("/dev/null", -EINVAL, "not a regular file (a character device)");
+	unlink(sock);
+	unlink(fifo);
+	rmdir(dir);
+}
+END_TEST
+
+/* The size is checked with fstat() before anything is read (a sparse file costs nothing). */
+START_TEST(file_size_limit)
+{
+	char path[] = "/tmp/check_ynode.XXXXXX";
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, TP_YNODE_MAX_FILE + 1), 0);
+	refused(path, -EFBIG, "too large (16777217 bytes; the limit is 16 MiB)");
+	/* At the limit it is read, and refused for what it holds (NUL bytes), not its size. */
+	ck_assert_int_eq(ftruncate(fd, TP_YNODE_MAX_FILE), 0);
+	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), -EINVAL);
+	ck_assert_int_ne(err.line, 0);
+	close(fd);
 	unlink(path);
 }
 END_TEST
@@ -286,6 +351,8 @@ static Suite *ynode_suite(void)
 	tcase_add_test(tc, alias_bomb);
 	tcase_add_test(tc, nesting_limit);
 	tcase_add_test(tc, file_errors);
+	tcase_add_test(tc, not_regular_files);
+	tcase_add_test(tc, file_size_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
