@@ -31,6 +31,25 @@ static void parse_bad(const char *text, struct tp_yerror *err)
 	ck_assert_ptr_null(doc);
 }
 
+/* Text with NULs in it, or any bytes: refused, with where and why. */
+static void parse_bad_len(const char *text, size_t len, struct tp_yerror *err)
+{
+	struct tp_ydoc *doc = NULL;
+	int ret = tp_ynode_parse_string(text, len, &doc, err);
+
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_null(doc);
+}
+
+#define BAD_AT(text, l, c, why)                                                                \
+	do {                                                                                   \
+		struct tp_yerror e_;                                                           \
+		parse_bad_len(text, sizeof(text) - 1, &e_);                                    \
+		ck_assert_msg(e_.line == (l) && e_.col == (c), "%s: at %u:%u", #text, e_.line, \
+			      e_.col);                                                         \
+		ck_assert_str_eq(e_.reason, why);                                              \
+	} while (0)
+
 static const struct tp_ynode *get(const struct tp_ynode *map, const char *key)
 {
 	const struct tp_ynode *v = tp_ynode_map_get(map, key);
@@ -224,7 +243,52 @@ START_TEST(alias_bomb)
 		len += snprintf(text + len, sizeof(text) - len, "]\n");
 	}
 	parse_bad(text, &err);
-	ck_assert_str_eq(err.reason, "document too large once aliases are expanded");
+	ck_assert_str_eq(err.reason,
+			 "too many nodes once aliases are expanded (more than 1048576)");
+}
+END_TEST
+
+/* A file with more nodes than the limit and no alias: the message says how many it has (the
+ * rest is counted, not built) and does not blame aliases. */
+START_TEST(node_limit)
+{
+	size_t n = TP_YNODE_MAX_NODES + 10, len = 0;
+	char *text = malloc(2 * n + 16);
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	len += (size_t)sprintf(text, "a: [");
+	for (size_t i = 0; i < n; i++) {
+		text[len++] = 'x';
+		text[len++] = ',';
+	}
+	text[len - 1] = ']';
+	text[len++] = '\n';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), -EINVAL);
+	ck_assert_ptr_null(doc);
+	/* root, "a", the list: the limit is crossed at item 1048573, column 5 + 2 * 1048573. */
+	ck_assert_str_eq(err.reason, "too many nodes (1048589 > 1048576)");
+	ck_assert_str_eq(err.path, "a[1048573]");
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 5 + 2 * 1048573);
+
+	/* Cut short by a syntax error after the limit: what was counted, as a lower bound. */
+	text[len - 2] = ',';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), -EINVAL);
+	ck_assert_str_eq(err.reason, "too many nodes (at least 1048589 > 1048576)");
+
+	/* At the limit exactly, it loads. */
+	len = (size_t)sprintf(text, "[");
+	for (size_t i = 0; i < TP_YNODE_MAX_NODES - 1; i++) {
+		text[len++] = 'x';
+		text[len++] = ',';
+	}
+	text[len - 1] = ']';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), 0);
+	ck_assert_uint_eq(doc->root->n, TP_YNODE_MAX_NODES - 1);
+	tp_ynode_doc_free(doc);
+	free(text);
 }
 END_TEST
 
@@ -270,6 +334,125 @@ START_TEST(file_errors)
 	ck_assert_str_eq(get(doc->root, "k")->items[0]->str, "v");
 	tp_ynode_doc_free(doc);
 	unlink(path);
+}
+END_TEST
+
+/* libyaml's reader checks bytes ahead of its scanner and gives only a byte offset: each
+ * refusal is placed at the byte itself (it used to say 1:1), columns in characters. */
+#define NUL_BYTE "a NUL byte; YAML text cannot contain one"
+START_TEST(bad_bytes_placed)
+{
+	/* A file ending in NUL bytes (pre-allocated, or cut while it was written). */
+	BAD_AT("a: b\nc: d\n\0\0\0", 3, 1, NUL_BYTE);
+	BAD_AT("a: b\nc: d\0e\n", 2, 5, NUL_BYTE);
+	BAD_AT("a: \"x\0\"\n", 1, 6, NUL_BYTE);
+	/* Far past libyaml's first read-ahead, and after CR LF, CR alone, a tab and an é. */
+	BAD_AT("a: b\r\nc: d\re:\tf\n\xc3\xa9: \0", 4, 4, NUL_BYTE);
+	BAD_AT("\xef\xbb\xbf"
+	       "a: \0",
+	       1, 4, NUL_BYTE); /* the byte-order mark is no column */
+	BAD_AT("a: b\nc: \x07\n", 2, 4, "control character U+0007; YAML text cannot contain one");
+	BAD_AT("a: \x7f\n", 1, 4, "control character U+007F; YAML text cannot contain one");
+	/* Not UTF-8: Latin-1, a stray continuation byte, a sequence the file ends in, an overlong
+	 * form; each placed at the byte that starts the bad character. */
+	BAD_AT("a: b\nc: caf\xe9 au lait\n", 2, 7,
+	       "not UTF-8 (byte 0xE9); a config file must be UTF-8");
+	BAD_AT("a: \xc3\xa9\xa9\n", 1, 5, "not UTF-8 (byte 0xA9); a config file must be UTF-8");
+	BAD_AT("a: \xe2\x82", 1, 4, "not UTF-8 (byte 0xE2); a config file must be UTF-8");
+	BAD_AT("a: \xc0\xaf\n", 1, 4, "not UTF-8 (byte 0xC0); a config file must be UTF-8");
+	/* UTF-16 (with its byte-order mark) is read as libyaml reads it, placed in characters. */
+	BAD_AT("\xff\xfe"
+	       "a\0:\0 \0b\0\n\0c\0:\0 \0\0\0",
+	       2, 4, NUL_BYTE);
+}
+END_TEST
+
+/* What editors write, and Envoy (yaml-cpp) reads: each loads, with the same positions. */
+START_TEST(bom_crlf_utf16)
+{
+	static const char utf16le[] = "\xff\xfe"
+				      "a\0:\0 \0b\0\r\0\n\0c\0:\0 \0[\0x\0]\0\n\0";
+	struct tp_ydoc *doc = parse_ok("\xef\xbb\xbf"
+				       "a: b\r\nc:\r\n  - x\r\n");
+	struct tp_yerror err;
+	const struct tp_ynode *c;
+
+	ck_assert_int_eq(doc->root->col, 1);
+	ck_assert_str_eq(get(doc->root, "a")->str, "b"); /* no \r left in a value */
+	c = get(doc->root, "c");
+	ck_assert_int_eq(c->line, 3);
+	ck_assert_int_eq(c->col, 3);
+	ck_assert_str_eq(c->items[0]->str, "x");
+	tp_ynode_doc_free(doc);
+
+	ck_assert_int_eq(tp_ynode_parse_string(utf16le, sizeof(utf16le) - 1, &doc, &err), 0);
+	c = get(doc->root, "c");
+	ck_assert_int_eq(c->line, 2);
+	ck_assert_int_eq(c->col, 4);
+	ck_assert_str_eq(c->items[0]->str, "x");
+	tp_ynode_doc_free(doc);
+
+	/* A syntax error after CR LF lines is placed as with LF. */
+	parse_bad("a: b\r\nc: d: e\r\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 5);
+	parse_bad("a: b\nc: d: e\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 5);
+}
+END_TEST
+
+/* A mapping key is looked up as a C string, so one holding "\0" (an escape) is refused. */
+START_TEST(nul_in_key)
+{
+	struct tp_yerror err;
+	struct tp_ydoc *doc = parse_ok("a: \"x\\0y\"\n"); /* a value may: len says where it ends */
+
+	ck_assert_uint_eq(get(doc->root, "a")->len, 3);
+	tp_ynode_doc_free(doc);
+	parse_bad("a: 1\n\"cluster\\0x\": 2\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 1);
+	ck_assert_str_eq(err.reason, "a mapping key cannot contain a NUL character");
+}
+END_TEST
+
+/* A very long line loads; a key longer than YAML's 1024 characters for an implicit key is a
+ * positioned syntax error; flow mappings nested 100,000 deep are refused at once. */
+START_TEST(long_lines_and_deep_mappings)
+{
+	size_t n = 1u << 20, deep = 100000, len;
+	char *text = malloc(n + 4 * deep + 64);
+	struct tp_ydoc *doc;
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)sprintf(text, "a: ");
+	memset(text + len, 'v', n);
+	len += n;
+	len += (size_t)sprintf(text + len, "\nb: c\n");
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), 0);
+	ck_assert_uint_eq(get(doc->root, "a")->len, n);
+	ck_assert_int_eq(get(doc->root, "b")->line, 2);
+	tp_ynode_doc_free(doc);
+
+	memset(text, 'k', 2000);
+	len = 2000 + (size_t)sprintf(text + 2000, ": v\n");
+	parse_bad_len(text, len, &err);
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 2001);
+	ck_assert_msg(strstr(err.reason, "YAML syntax error:") == err.reason, "%s", err.reason);
+
+	len = 0;
+	for (size_t i = 0; i < deep; i++)
+		len += (size_t)sprintf(text + len, "{a: ");
+	memset(text + len, '}', deep);
+	len += deep;
+	parse_bad_len(text, len, &err);
+	ck_assert_str_eq(err.reason, "nested deeper than 256 levels");
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 4 * 256 + 1);
+	free(text);
 }
 END_TEST
 
@@ -338,6 +521,8 @@ static Suite *ynode_suite(void)
 {
 	Suite *s = suite_create("ynode");
 	TCase *tc = tcase_create("ynode");
+	/* Files at the limits: a million nodes take seconds under the sanitizers. */
+	TCase *limits = tcase_create("limits");
 
 	tcase_add_test(tc, positions);
 	tcase_add_test(tc, quoting_and_kinds);
@@ -350,10 +535,17 @@ static Suite *ynode_suite(void)
 	tcase_add_test(tc, bad_aliases_and_merges);
 	tcase_add_test(tc, alias_bomb);
 	tcase_add_test(tc, nesting_limit);
+	tcase_add_test(tc, bad_bytes_placed);
+	tcase_add_test(tc, bom_crlf_utf16);
+	tcase_add_test(tc, nul_in_key);
+	tcase_add_test(tc, long_lines_and_deep_mappings);
 	tcase_add_test(tc, file_errors);
 	tcase_add_test(tc, not_regular_files);
 	tcase_add_test(tc, file_size_limit);
 	suite_add_tcase(s, tc);
+	tcase_add_test(limits, node_limit);
+	tcase_set_timeout(limits, 60);
+	suite_add_tcase(s, limits);
 	return s;
 }
 
