@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1155,7 +1156,7 @@ void tp_config_free(struct tp_config *cfg)
 	free(cfg);
 }
 
-int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
+static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
 {
 	struct tp_cfg_ctx ctx;
 	struct tp_yerror yerr;
@@ -1211,5 +1212,18 @@ out_free_doc:
 	tp_ynode_doc_free(doc);
 	if (ret == -ENOMEM)
 		tp_cfg_errors_add(errs, 0, 0, "%s: %s", path, strerror(ENOMEM));
+	return ret;
+}
+
+int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
+{
+	int ret = load(path, out, errs);
+
+	/* The node tree and the file's text are freed by now, but glibc keeps freed heap for
+	 * later: after a large file that is a hundred MB or more of the master's heap, pinned
+	 * by the configuration allocated among it, which every worker forked later inherits.
+	 * Give the free pages back now (malloc_trim() also releases free pages in the middle of
+	 * the heap, not only at its top). */
+	malloc_trim(0);
 	return ret;
 }
