@@ -8,7 +8,7 @@
 
 /* The largest config file tcpproxy reads, checked with fstat() before a byte is read. Envoy has
  * no such limit. It is far past any proxy config seen in the wild; the node limit below
- * usually binds first (2^20 nodes are some 5 to 12 MiB of block-style YAML). */
+ * usually binds first (2^20 nodes are some 5 to 12 MiB of YAML). */
 #define TP_YNODE_MAX_FILE (16u << 20)
 /* The most nodes (scalars, lists, mappings) one file may hold, each use of an alias counted as
  * the nodes it stands for: a few lines of aliases can name 10^9 nodes ("billion laughs"), and a
