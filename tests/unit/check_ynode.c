@@ -346,7 +346,7 @@ START_TEST(bad_bytes_placed)
 	BAD_AT("a: b\nc: d\n\0\0\0", 3, 1, NUL_BYTE);
 	BAD_AT("a: b\nc: d\0e\n", 2, 5, NUL_BYTE);
 	BAD_AT("a: \"x\0\"\n", 1, 6, NUL_BYTE);
-	/* Far past libyaml's first read-ahead, and after CR LF, CR alone, a tab and an é. */
+	/* After CR LF, CR alone, a tab and an é (one column each). */
 	BAD_AT("a: b\r\nc: d\re:\tf\n\xc3\xa9: \0", 4, 4, NUL_BYTE);
 	BAD_AT("\xef\xbb\xbf"
 	       "a: \0",
@@ -364,6 +364,26 @@ START_TEST(bad_bytes_placed)
 	BAD_AT("\xff\xfe"
 	       "a\0:\0 \0b\0\n\0c\0:\0 \0\0\0",
 	       2, 4, NUL_BYTE);
+}
+END_TEST
+
+/* Far past libyaml's first read-ahead (16 KiB), once part of the tree is built: the same. */
+START_TEST(bad_byte_far_in)
+{
+	size_t n = 20000, len = 0;
+	char *text = malloc(n * 16 + 16);
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(text + len, "k%zu: v\n", i);
+	len += (size_t)sprintf(text + len, "x: \xe9\n");
+	parse_bad_len(text, len, &err);
+	ck_assert_int_eq(err.line, n + 1);
+	ck_assert_int_eq(err.col, 4);
+	ck_assert_str_eq(err.reason, "not UTF-8 (byte 0xE9); a config file must be UTF-8");
+	ck_assert_str_eq(err.path, "");
+	free(text);
 }
 END_TEST
 
@@ -536,6 +556,7 @@ static Suite *ynode_suite(void)
 	tcase_add_test(tc, alias_bomb);
 	tcase_add_test(tc, nesting_limit);
 	tcase_add_test(tc, bad_bytes_placed);
+	tcase_add_test(tc, bad_byte_far_in);
 	tcase_add_test(tc, bom_crlf_utf16);
 	tcase_add_test(tc, nul_in_key);
 	tcase_add_test(tc, long_lines_and_deep_mappings);
