@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1155,7 +1156,7 @@ void tp_config_free(struct tp_config *cfg)
 	free(cfg);
 }
 
-int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
+static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
 {
 	struct tp_cfg_ctx ctx;
 	struct tp_yerror yerr;
@@ -1165,13 +1166,13 @@ int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_error
 
 	*out = NULL;
 	ret = tp_ynode_parse_file(path, &doc, &yerr);
-	if (ret == -EINVAL) {
+	if (ret && yerr.line) {
 		tp_cfg_errors_add(errs, yerr.line, yerr.col, "%s:%u:%u: %s: %s", path, yerr.line,
 				  yerr.col, yerr.path[0] ? yerr.path : "(root)", yerr.reason);
 		return ret;
 	}
-	if (ret) {
-		tp_cfg_errors_add(errs, 0, 0, "%s: cannot read: %s", path, strerror(-ret));
+	if (ret) { /* the file as a whole: cannot be read, not a regular file, too large */
+		tp_cfg_errors_add(errs, 0, 0, "%s: %s", path, yerr.reason);
 		return ret;
 	}
 	cfg = calloc(1, sizeof(*cfg));
@@ -1211,5 +1212,18 @@ out_free_doc:
 	tp_ynode_doc_free(doc);
 	if (ret == -ENOMEM)
 		tp_cfg_errors_add(errs, 0, 0, "%s: %s", path, strerror(ENOMEM));
+	return ret;
+}
+
+int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
+{
+	int ret = load(path, out, errs);
+
+	/* The node tree and the file's text are freed by now, but glibc keeps freed heap for
+	 * later: after a large file that is a hundred MB or more of the master's heap, pinned
+	 * by the configuration allocated among it, which every worker forked later inherits.
+	 * Give the free pages back now (malloc_trim() also releases free pages in the middle of
+	 * the heap, not only at its top). */
+	malloc_trim(0);
 	return ret;
 }

@@ -6,6 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest config file tcpproxy reads, checked with fstat() before a byte is read. Envoy has
+ * no such limit. It is far past any proxy config seen in the wild; the node limit below
+ * usually binds first (2^20 nodes are some 5 to 12 MiB of YAML). */
+#define TP_YNODE_MAX_FILE (16u << 20)
+/* The most nodes (scalars, lists, mappings) one file may hold, each use of an alias counted as
+ * the nodes it stands for: a few lines of aliases can name 10^9 nodes ("billion laughs"), and a
+ * node costs over 100 bytes while the tree lives. Past it the file is refused before anything
+ * walks the tree. */
+#define TP_YNODE_MAX_NODES (1u << 20)
+/* The deepest nesting of mappings and lists; an Envoy config nests about 20 deep. libyaml's
+ * scanner rescans every open flow level for each token, so "[[[[..." costs time quadratic in
+ * its depth (100,000 levels: 30 s); refusing the 257th level stops the scan before it grows
+ * (found by fuzzing). */
+#define TP_YNODE_MAX_DEPTH 256
+
 enum tp_ynode_type {
 	TP_YNODE_SCALAR,
 	TP_YNODE_SEQ,
@@ -44,7 +59,8 @@ struct tp_ydoc {
 	struct tp_ynode *nodes;
 };
 
-/* Where and why parsing failed. path names the innermost key being read, keys as written. */
+/* Where and why parsing failed. path names the innermost key being read, keys as written.
+ * line 0: the file as a whole (it cannot be read, is not a regular file, is too large). */
 struct tp_yerror {
 	uint32_t line;
 	uint32_t col;

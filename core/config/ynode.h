@@ -5,8 +5,12 @@
 #include "core/config/ynode-t.h"
 
 /* Parses one YAML document (JSON is YAML too) into *out. Anchors and aliases are resolved and
- * "<<" merge keys applied. Returns 0; -EINVAL with *err filled on a syntax error; -ENOMEM; or
- * -errno when the file cannot be opened or read (err->reason then holds strerror). */
+ * "<<" merge keys applied. Returns 0, or a negative errno with err->reason saying why:
+ * -EINVAL when the text is refused (a syntax error, bad UTF-8, a NUL byte, too many nodes, too
+ * deep; err->line and err->col say where); -ENOMEM. parse_file also returns, with err->line 0:
+ * -EINVAL when path is not a regular file, -EFBIG when it is larger than TP_YNODE_MAX_FILE, and
+ * -errno when it cannot be opened or read. It never blocks on what path names (a FIFO, a
+ * device): those are refused before they are opened. */
 int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror *err);
 int tp_ynode_parse_string(const char *buf, size_t len, struct tp_ydoc **out, struct tp_yerror *err);
 void tp_ynode_doc_free(struct tp_ydoc *doc);

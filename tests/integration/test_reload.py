@@ -246,6 +246,28 @@ def test_invalid_config_under_load_keeps_serving():
             check(failed == 0 and ok > 0, "%d failures during the bad reload: %s" % (failed, err))
 
 
+def test_reload_from_a_fifo_leaves_the_master_responsive():
+    """Issue 11: with the config path replaced by a FIFO nobody writes to, a SIGHUP hung the
+    master in open() until someone wrote: no stats, no restarts, SIGTERM unanswered. The reload
+    now fails at once, saying why, and the master goes on serving and answering."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(simple_config(port, [up.port])) as p:
+            fifo = p.config_path + ".fifo"
+            os.mkfifo(fifo)
+            os.rename(fifo, p.config_path)  # as a careless operator's tooling might
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.reload_failed") == 1, 10, what="reload_failed")
+            check("%s: not a regular file (a FIFO)" % p.config_path in p.output(),
+                  "the reason is logged:\n" + p.output())
+            r = p.statcli(timeout=10)
+            check(r.returncode == 0 and "server.reload_failed: 1" in r.stdout,
+                  "tcpproxy-stat is answered by the master: %d %r" % (r.returncode, r.stderr))
+            check(echo_roundtrip(port) == b"ping", "the serving generation still serves")
+            check(epoch(p) == 0, "nothing else changed")
+            check(p.stop(timeout=10) == 0, "SIGTERM stops the master")
+
+
 def test_sighup_burst_stays_within_the_cap_and_returns_fds():
     with EchoServer() as up:
         port = free_port()

@@ -1,10 +1,13 @@
 """--mode validate: every example in etc/ loads; every broken fixture prints its expected lines;
-every warning fixture loads and prints its warnings."""
+every warning fixture loads and prints its warnings; what is not a config file, or too large to
+be one, is refused at once with one clear line."""
 import glob
 import os
 import re
 import signal
+import socket
 import subprocess
+import tempfile
 
 from harness import (ROOT, TCPPROXY, Proxy, bootstrap, check, cluster_yaml, connect, free_port,
                      listener_yaml, wait_for)
@@ -47,6 +50,19 @@ def test_every_warning_fixture_loads_and_prints_its_warnings():
         r = validate(rel)
         check(r.returncode == 0, "%s: exit %d, want 0\n%s" % (rel, r.returncode, r.stderr))
         check(want and r.stderr == want, "%s:\n got: %r\nwant: %r" % (rel, r.stderr, want))
+        check(r.stdout == "configuration '%s' OK\n" % rel, "%s: %r" % (rel, r.stdout))
+
+
+def test_every_ok_fixture_loads_silently():
+    """tests/fixtures/ok/: what editors write and Envoy loads (a byte-order mark, CR LF line
+    endings, UTF-16): each loads and prints nothing but OK."""
+    fixtures = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "ok", "*.yaml")))
+    check(len(fixtures) >= 3, "ok fixtures present")
+    for f in fixtures:
+        rel = os.path.relpath(f, ROOT)
+        r = validate(rel)
+        check(r.returncode == 0, "%s: exit %d\n%s" % (rel, r.returncode, r.stderr))
+        check(r.stderr == "", "%s: nothing on stderr, got %r" % (rel, r.stderr))
         check(r.stdout == "configuration '%s' OK\n" % rel, "%s: %r" % (rel, r.stdout))
 
 
@@ -117,3 +133,45 @@ def test_missing_file_is_a_clear_error():
     check(r.returncode == 1, "exit %d" % r.returncode)
     check(r.stderr.startswith("/nonexistent/tcpproxy.yaml:") and "No such file" in r.stderr,
           r.stderr)
+
+
+def test_what_is_not_a_regular_file_is_refused_at_once():
+    """Issue 11: a FIFO nobody writes to made the loader wait for a writer (the master too, on
+    SIGHUP); a directory said "Input/output error". Each is one line, at once."""
+    with tempfile.TemporaryDirectory(prefix="tp-validate-") as d:
+        fifo = os.path.join(d, "fifo.yaml")
+        os.mkfifo(fifo)
+        sock_path = os.path.join(d, "sock.yaml")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(sock_path)
+        try:
+            for path, kind in ((d, "a directory"), (fifo, "a FIFO"), (sock_path, "a socket"),
+                               ("/dev/null", "a character device")):
+                r = validate(path)  # a 10 s timeout: blocking on the FIFO fails the test
+                check(r.returncode == 1, "%s: exit %d" % (path, r.returncode))
+                check(r.stderr == "%s: not a regular file (%s)\n" % (path, kind),
+                      "%s: %r" % (path, r.stderr))
+        finally:
+            sock.close()
+
+
+def test_size_and_node_limits_are_clear_errors():
+    """A file over 16 MiB is refused from its size, before it is read (a sparse file here); a
+    file over 2^20 nodes says how many it has, and does not blame aliases it does not have."""
+    with tempfile.TemporaryDirectory(prefix="tp-validate-") as d:
+        big = os.path.join(d, "big.yaml")
+        with open(big, "wb") as f:
+            f.truncate(16 * 1024 * 1024 + 1)
+        r = validate(big)
+        check(r.returncode == 1 and
+              r.stderr == "%s: too large (16777217 bytes; the limit is 16 MiB)\n" % big,
+              r.stderr)
+        many = os.path.join(d, "many.yaml")
+        with open(many, "w") as f:
+            f.write("static_resources:\n  clusters: [" + ",".join(["x"] * 1100000) + "]\n")
+        r = validate(many)
+        check(r.returncode == 1, "exit %d" % r.returncode)
+        check(r.stderr.startswith(many + ":2:") and
+              r.stderr.endswith(": static_resources.clusters[1048571]: too many nodes "
+                                "(1100005 > 1048576)\n") and "alias" not in r.stderr,
+              r.stderr)

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static struct tp_ydoc *parse_ok(const char *text)
@@ -27,6 +30,25 @@ static void parse_bad(const char *text, struct tp_yerror *err)
 	ck_assert_int_eq(ret, -EINVAL);
 	ck_assert_ptr_null(doc);
 }
+
+/* Text with NULs in it, or any bytes: refused, with where and why. */
+static void parse_bad_len(const char *text, size_t len, struct tp_yerror *err)
+{
+	struct tp_ydoc *doc = NULL;
+	int ret = tp_ynode_parse_string(text, len, &doc, err);
+
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_null(doc);
+}
+
+#define BAD_AT(text, l, c, why)                                                                \
+	do {                                                                                   \
+		struct tp_yerror e_;                                                           \
+		parse_bad_len(text, sizeof(text) - 1, &e_);                                    \
+		ck_assert_msg(e_.line == (l) && e_.col == (c), "%s: at %u:%u", #text, e_.line, \
+			      e_.col);                                                         \
+		ck_assert_str_eq(e_.reason, why);                                              \
+	} while (0)
 
 static const struct tp_ynode *get(const struct tp_ynode *map, const char *key)
 {
@@ -221,7 +243,52 @@ START_TEST(alias_bomb)
 		len += snprintf(text + len, sizeof(text) - len, "]\n");
 	}
 	parse_bad(text, &err);
-	ck_assert_str_eq(err.reason, "document too large once aliases are expanded");
+	ck_assert_str_eq(err.reason,
+			 "too many nodes once aliases are expanded (more than 1048576)");
+}
+END_TEST
+
+/* A file with more nodes than the limit and no alias: the message says how many it has (the
+ * rest is counted, not built) and does not blame aliases. */
+START_TEST(node_limit)
+{
+	size_t n = TP_YNODE_MAX_NODES + 10, len = 0;
+	char *text = malloc(2 * n + 16);
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	len += (size_t)sprintf(text, "a: [");
+	for (size_t i = 0; i < n; i++) {
+		text[len++] = 'x';
+		text[len++] = ',';
+	}
+	text[len - 1] = ']';
+	text[len++] = '\n';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), -EINVAL);
+	ck_assert_ptr_null(doc);
+	/* root, "a", the list: the limit is crossed at item 1048573, column 5 + 2 * 1048573. */
+	ck_assert_str_eq(err.reason, "too many nodes (1048589 > 1048576)");
+	ck_assert_str_eq(err.path, "a[1048573]");
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 5 + 2 * 1048573);
+
+	/* Cut short by a syntax error after the limit: what was counted, as a lower bound. */
+	text[len - 2] = ',';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), -EINVAL);
+	ck_assert_str_eq(err.reason, "too many nodes (at least 1048589 > 1048576)");
+
+	/* At the limit exactly, it loads. */
+	len = (size_t)sprintf(text, "[");
+	for (size_t i = 0; i < TP_YNODE_MAX_NODES - 1; i++) {
+		text[len++] = 'x';
+		text[len++] = ',';
+	}
+	text[len - 1] = ']';
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), 0);
+	ck_assert_uint_eq(doc->root->n, TP_YNODE_MAX_NODES - 1);
+	tp_ynode_doc_free(doc);
+	free(text);
 }
 END_TEST
 
@@ -258,7 +325,8 @@ START_TEST(file_errors)
 	int fd = mkstemp(path);
 
 	ck_assert_int_eq(tp_ynode_parse_file("/nonexistent/x.yaml", &doc, &err), -ENOENT);
-	ck_assert_str_eq(err.reason, strerror(ENOENT));
+	ck_assert_str_eq(err.reason, "cannot read: No such file or directory");
+	ck_assert_int_eq(err.line, 0); /* the file as a whole: no position */
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "k: [v]\n", 7), 7);
 	close(fd);
@@ -269,10 +337,212 @@ START_TEST(file_errors)
 }
 END_TEST
 
+/* libyaml's reader checks bytes ahead of its scanner and gives only a byte offset: each
+ * refusal is placed at the byte itself (it used to say 1:1), columns in characters. */
+#define NUL_BYTE "a NUL byte; YAML text cannot contain one"
+START_TEST(bad_bytes_placed)
+{
+	/* A file ending in NUL bytes (pre-allocated, or cut while it was written). */
+	BAD_AT("a: b\nc: d\n\0\0\0", 3, 1, NUL_BYTE);
+	BAD_AT("a: b\nc: d\0e\n", 2, 5, NUL_BYTE);
+	BAD_AT("a: \"x\0\"\n", 1, 6, NUL_BYTE);
+	/* After CR LF, CR alone, a tab and an é (one column each). */
+	BAD_AT("a: b\r\nc: d\re:\tf\n\xc3\xa9: \0", 4, 4, NUL_BYTE);
+	BAD_AT("\xef\xbb\xbf"
+	       "a: \0",
+	       1, 4, NUL_BYTE); /* the byte-order mark is no column */
+	BAD_AT("a: b\nc: \x07\n", 2, 4, "control character U+0007; YAML text cannot contain one");
+	BAD_AT("a: \x7f\n", 1, 4, "control character U+007F; YAML text cannot contain one");
+	/* Not UTF-8: Latin-1, a stray continuation byte, a sequence the file ends in, an overlong
+	 * form; each placed at the byte that starts the bad character. */
+	BAD_AT("a: b\nc: caf\xe9 au lait\n", 2, 7,
+	       "not UTF-8 (byte 0xE9); a config file must be UTF-8");
+	BAD_AT("a: \xc3\xa9\xa9\n", 1, 5, "not UTF-8 (byte 0xA9); a config file must be UTF-8");
+	BAD_AT("a: \xe2\x82", 1, 4, "not UTF-8 (byte 0xE2); a config file must be UTF-8");
+	BAD_AT("a: \xc0\xaf\n", 1, 4, "not UTF-8 (byte 0xC0); a config file must be UTF-8");
+	/* UTF-16 (with its byte-order mark) is read as libyaml reads it, placed in characters. */
+	BAD_AT("\xff\xfe"
+	       "a\0:\0 \0b\0\n\0c\0:\0 \0\0\0",
+	       2, 4, NUL_BYTE);
+}
+END_TEST
+
+/* Far past libyaml's first read-ahead (16 KiB), once part of the tree is built: the same. */
+START_TEST(bad_byte_far_in)
+{
+	size_t n = 20000, len = 0;
+	char *text = malloc(n * 16 + 16);
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(text + len, "k%zu: v\n", i);
+	len += (size_t)sprintf(text + len, "x: \xe9\n");
+	parse_bad_len(text, len, &err);
+	ck_assert_int_eq(err.line, n + 1);
+	ck_assert_int_eq(err.col, 4);
+	ck_assert_str_eq(err.reason, "not UTF-8 (byte 0xE9); a config file must be UTF-8");
+	ck_assert_str_eq(err.path, "");
+	free(text);
+}
+END_TEST
+
+/* What editors write, and Envoy (yaml-cpp) reads: each loads, with the same positions. */
+START_TEST(bom_crlf_utf16)
+{
+	static const char utf16le[] = "\xff\xfe"
+				      "a\0:\0 \0b\0\r\0\n\0c\0:\0 \0[\0x\0]\0\n\0";
+	struct tp_ydoc *doc = parse_ok("\xef\xbb\xbf"
+				       "a: b\r\nc:\r\n  - x\r\n");
+	struct tp_yerror err;
+	const struct tp_ynode *c;
+
+	ck_assert_int_eq(doc->root->col, 1);
+	ck_assert_str_eq(get(doc->root, "a")->str, "b"); /* no \r left in a value */
+	c = get(doc->root, "c");
+	ck_assert_int_eq(c->line, 3);
+	ck_assert_int_eq(c->col, 3);
+	ck_assert_str_eq(c->items[0]->str, "x");
+	tp_ynode_doc_free(doc);
+
+	ck_assert_int_eq(tp_ynode_parse_string(utf16le, sizeof(utf16le) - 1, &doc, &err), 0);
+	c = get(doc->root, "c");
+	ck_assert_int_eq(c->line, 2);
+	ck_assert_int_eq(c->col, 4);
+	ck_assert_str_eq(c->items[0]->str, "x");
+	tp_ynode_doc_free(doc);
+
+	/* A syntax error after CR LF lines is placed as with LF. */
+	parse_bad("a: b\r\nc: d: e\r\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 5);
+	parse_bad("a: b\nc: d: e\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 5);
+}
+END_TEST
+
+/* A mapping key is looked up as a C string, so one holding "\0" (an escape) is refused. */
+START_TEST(nul_in_key)
+{
+	struct tp_yerror err;
+	struct tp_ydoc *doc = parse_ok("a: \"x\\0y\"\n"); /* a value may: len says where it ends */
+
+	ck_assert_uint_eq(get(doc->root, "a")->len, 3);
+	tp_ynode_doc_free(doc);
+	parse_bad("a: 1\n\"cluster\\0x\": 2\n", &err);
+	ck_assert_int_eq(err.line, 2);
+	ck_assert_int_eq(err.col, 1);
+	ck_assert_str_eq(err.reason, "a mapping key cannot contain a NUL character");
+}
+END_TEST
+
+/* A very long line loads; a key longer than YAML's 1024 characters for an implicit key is a
+ * positioned syntax error; flow mappings nested 100,000 deep are refused at once. */
+START_TEST(long_lines_and_deep_mappings)
+{
+	size_t n = 1u << 20, deep = 100000, len;
+	char *text = malloc(n + 4 * deep + 64);
+	struct tp_ydoc *doc;
+	struct tp_yerror err;
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)sprintf(text, "a: ");
+	memset(text + len, 'v', n);
+	len += n;
+	len += (size_t)sprintf(text + len, "\nb: c\n");
+	ck_assert_int_eq(tp_ynode_parse_string(text, len, &doc, &err), 0);
+	ck_assert_uint_eq(get(doc->root, "a")->len, n);
+	ck_assert_int_eq(get(doc->root, "b")->line, 2);
+	tp_ynode_doc_free(doc);
+
+	memset(text, 'k', 2000);
+	len = 2000 + (size_t)sprintf(text + 2000, ": v\n");
+	parse_bad_len(text, len, &err);
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 2001);
+	ck_assert_msg(strstr(err.reason, "YAML syntax error:") == err.reason, "%s", err.reason);
+
+	len = 0;
+	for (size_t i = 0; i < deep; i++)
+		len += (size_t)sprintf(text + len, "{a: ");
+	memset(text + len, '}', deep);
+	len += deep;
+	parse_bad_len(text, len, &err);
+	ck_assert_str_eq(err.reason, "nested deeper than 256 levels");
+	ck_assert_int_eq(err.line, 1);
+	ck_assert_int_eq(err.col, 4 * 256 + 1);
+	free(text);
+}
+END_TEST
+
+static void refused(const char *path, int want, const char *reason)
+{
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+
+	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), want);
+	ck_assert_ptr_null(doc);
+	ck_assert_str_eq(err.reason, reason);
+	ck_assert_int_eq(err.line, 0);
+	ck_assert_int_eq(err.col, 0);
+}
+
+/* Anything but a regular file is refused before it is opened: a FIFO nobody writes to would
+ * otherwise block the reader (the master, on SIGHUP) until someone does. Check's timeout
+ * fails this test if it blocks. */
+START_TEST(not_regular_files)
+{
+	char dir[] = "/tmp/check_ynode.XXXXXX";
+	char fifo[64], sock[64];
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int s;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	refused(dir, -EINVAL, "not a regular file (a directory)");
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	refused(fifo, -EINVAL, "not a regular file (a FIFO)");
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	refused(sock, -EINVAL, "not a regular file (a socket)");
+	close(s);
+	refused("/dev/null", -EINVAL, "not a regular file (a character device)");
+	unlink(sock);
+	unlink(fifo);
+	rmdir(dir);
+}
+END_TEST
+
+/* The size is checked with fstat() before anything is read (a sparse file costs nothing). */
+START_TEST(file_size_limit)
+{
+	char path[] = "/tmp/check_ynode.XXXXXX";
+	struct tp_ydoc *doc = NULL;
+	struct tp_yerror err;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, TP_YNODE_MAX_FILE + 1), 0);
+	refused(path, -EFBIG, "too large (16777217 bytes; the limit is 16 MiB)");
+	/* At the limit it is read, and refused for what it holds (NUL bytes), not its size. */
+	ck_assert_int_eq(ftruncate(fd, TP_YNODE_MAX_FILE), 0);
+	ck_assert_int_eq(tp_ynode_parse_file(path, &doc, &err), -EINVAL);
+	ck_assert_int_ne(err.line, 0);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 static Suite *ynode_suite(void)
 {
 	Suite *s = suite_create("ynode");
 	TCase *tc = tcase_create("ynode");
+	/* Files at the limits: a million nodes take seconds under the sanitizers. */
+	TCase *limits = tcase_create("limits");
 
 	tcase_add_test(tc, positions);
 	tcase_add_test(tc, quoting_and_kinds);
@@ -285,8 +555,18 @@ static Suite *ynode_suite(void)
 	tcase_add_test(tc, bad_aliases_and_merges);
 	tcase_add_test(tc, alias_bomb);
 	tcase_add_test(tc, nesting_limit);
+	tcase_add_test(tc, bad_bytes_placed);
+	tcase_add_test(tc, bad_byte_far_in);
+	tcase_add_test(tc, bom_crlf_utf16);
+	tcase_add_test(tc, nul_in_key);
+	tcase_add_test(tc, long_lines_and_deep_mappings);
 	tcase_add_test(tc, file_errors);
+	tcase_add_test(tc, not_regular_files);
+	tcase_add_test(tc, file_size_limit);
 	suite_add_tcase(s, tc);
+	tcase_add_test(limits, node_limit);
+	tcase_set_timeout(limits, 60);
+	suite_add_tcase(s, limits);
 	return s;
 }
 
