@@ -55,6 +55,14 @@ enum tp_cluster_type {
 	TP_CLUSTER_STATIC,
 };
 
+/* A side's transport_socket as configured: which transport (core/conn/transport-t.h) and its
+ * settings. */
+struct tp_transport_cfg {
+	const struct tp_transport_ops *ops; /* NULL: raw_buffer */
+	void *conf;			    /* what ops->parse made of its typed_config */
+	uint32_t idx; /* which of a worker's per-configuration contexts it uses (ctx_new) */
+};
+
 struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
 	uint32_t weight;     /* load_balancing_weight, default 1 */
@@ -70,8 +78,7 @@ struct tp_cluster_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_endpoint_cfg *endpoints;
 	size_t n_endpoints;
-	/* Its transport_socket toward the hosts (core/conn/transport.h); NULL: raw_buffer. */
-	const struct tp_transport_ops *transport;
+	struct tp_transport_cfg transport; /* its transport_socket toward the hosts */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */
@@ -130,8 +137,7 @@ struct tp_filter_chain_cfg {
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
 	uint32_t state_bytes; /* the filters' per-connection state and timers, all together */
-	/* Its transport_socket toward the client (core/conn/transport.h); NULL: raw_buffer. */
-	const struct tp_transport_ops *transport;
+	struct tp_transport_cfg transport; /* its transport_socket toward the client */
 };
 
 /* A listener filter (core/filter-t.h's tp_listener_filter_ops) as configured. */
@@ -183,6 +189,7 @@ struct tp_config {
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
 	unsigned format_needs;	   /* what configured formats read (enum tp_fmt_need) */
+	uint32_t n_transport_ctx;  /* transports with a per-worker context (tp_transport_cfg.idx) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
 };

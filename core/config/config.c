@@ -353,7 +353,7 @@ static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_f
 
 	ret = tp_cfg_decode(ctx, &transport_schema, v, &t);
 	if (!ret)
-		*(const struct tp_transport_ops **)((char *)obj + f->off) = t.ops;
+		((struct tp_transport_cfg *)((char *)obj + f->off))->ops = t.ops;
 	tp_cfg_free(&transport_schema, &t);
 	return ret;
 }
@@ -1144,10 +1144,36 @@ int tp_config_cluster_index(const struct tp_config *cfg, const char *name)
 	return -1;
 }
 
+/* Calls fn on every transport_socket of cfg: each filter chain's, then each cluster's. */
+static void for_each_transport(struct tp_config *cfg,
+			       void (*fn)(struct tp_config *cfg, struct tp_transport_cfg *tc))
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		for (size_t c = 0; c < cfg->listeners[i].n_filter_chains; c++)
+			fn(cfg, &cfg->listeners[i].filter_chains[c].transport);
+	for (size_t i = 0; i < cfg->n_clusters; i++)
+		fn(cfg, &cfg->clusters[i].transport);
+}
+
+/* A transport that shares a context per configuration gets its index in the workers' table. */
+static void number_transport(struct tp_config *cfg, struct tp_transport_cfg *tc)
+{
+	if (tc->ops && tc->ops->ctx_new)
+		tc->idx = cfg->n_transport_ctx++;
+}
+
+static void free_transport(struct tp_config *cfg, struct tp_transport_cfg *tc)
+{
+	if (tc->ops && tc->ops->free_conf && tc->conf)
+		tc->ops->free_conf(tc->conf);
+	tc->conf = NULL;
+}
+
 void tp_config_free(struct tp_config *cfg)
 {
 	if (!cfg)
 		return;
+	for_each_transport(cfg, free_transport);
 	tp_cfg_free(&bootstrap_schema, cfg);
 	for (size_t i = 0; i < cfg->n_access_log_paths; i++)
 		free(cfg->access_log_paths[i]);
@@ -1202,6 +1228,7 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		ret = -EINVAL;
 		goto out_free_cfg;
 	}
+	for_each_transport(cfg, number_transport);
 	tp_ynode_doc_free(doc);
 	*out = cfg;
 	return 0;

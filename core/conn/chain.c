@@ -98,8 +98,12 @@ void tp_chain_select(struct tp_worker *w, struct tp_conn *c)
 			t->idx = i;
 		}
 	}
-	tp_conn_side_init(w, c, TP_DOWN, down->fd,
-			  ch->transport ? ch->transport : &tp_transport_raw);
+	if (tp_conn_side_init(w, c, TP_DOWN, down->fd, &ch->transport) < 0) {
+		tp_warn("connection %u: no memory for its %s transport; closing it", c->idx,
+			ch->transport.ops->name);
+		tp_conn_close(w, c);
+		return;
+	}
 	tp_session_on_accept(w, c);
 	/* A handshake starts now: a transport that speaks first writes, the others wait. */
 	if (down->handshaking) {

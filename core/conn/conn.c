@@ -20,6 +20,7 @@
 #include "core/conn/listener_filters.h"
 #include "core/conn/relay.h"
 #include "core/conn/session.h"
+#include "core/conn/transport.h"
 #include "core/worker/lb-t.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
@@ -118,10 +119,11 @@ void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c)
 	return (uint8_t *)c + head_size() + w->tstate_bytes[TP_DOWN] + w->tstate_bytes[TP_UP];
 }
 
-void tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
-		       const struct tp_transport_ops *t)
+int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+		      const struct tp_transport_cfg *tc)
 {
 	struct tp_side *sd = &c->side[s];
+	const struct tp_transport_ops *t = tc && tc->ops ? tc->ops : &tp_transport_raw;
 
 	TP_BUG_ON(t->state_size > w->tstate_bytes[s]);
 	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
@@ -136,6 +138,9 @@ void tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 	sd->handshaking = t->handshake != NULL;
 	sd->write_blocked = sd->read_blocked = sd->shut_pending = sd->unsent = 0;
 	sd->want = 0;
+	if (!t->open)
+		return 0;
+	return t->open(sd, t->ctx_new ? w->tctx[tc->idx] : NULL);
 }
 
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)

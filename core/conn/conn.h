@@ -3,6 +3,7 @@
 #ifndef TP_CONN_H
 #define TP_CONN_H
 
+#include "core/config/config-t.h"
 #include "core/conn/conn-t.h"
 #include "core/worker/worker-t.h"
 
@@ -21,10 +22,11 @@ struct tp_conn *tp_conn_lookup(struct tp_worker *w, uint32_t idx, uint32_t gen);
 void *tp_conn_tstate(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
 void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c);
 
-/* Gives side s the socket fd and transport t (state zeroed); a transport with a handshake
- * starts handshaking. */
-void tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
-		       const struct tp_transport_ops *t);
+/* Gives side s the socket fd and the transport tc configures (raw_buffer when tc or its ops is
+ * NULL), its state zeroed and opened; a transport with a handshake starts handshaking. 0, or
+ * -errno when the transport cannot be opened (the caller closes the connection). */
+int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+		      const struct tp_transport_cfg *tc);
 /* Arms a multishot POLLIN or a one-shot POLLOUT on one side's socket. */
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
 void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);

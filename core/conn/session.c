@@ -179,11 +179,6 @@ static int new_upstream_socket(const struct tp_sockaddr *to)
 	return fd;
 }
 
-static const struct tp_transport_ops *cluster_transport(const struct tp_conn *c)
-{
-	return c->cluster->cfg->transport ? c->cluster->cfg->transport : &tp_transport_raw;
-}
-
 static bool out_of_fds(int err)
 {
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
@@ -224,7 +219,13 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
-	tp_conn_side_init(w, c, TP_UP, fd, cluster_transport(c));
+	if (tp_conn_side_init(w, c, TP_UP, fd, &c->cluster->cfg->transport) < 0) {
+		tp_warn("connection %u: no memory for its %s transport to %s", c->idx,
+			c->cluster->cfg->transport.ops->name, c->host->cfg->addr.text);
+		if (connect_failed(w, c, -ENOMEM))
+			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
+		return;
+	}
 
 	/* Connect and its timeout go in one submission: a link must not be split. */
 	tp_ring_reserve(&w->ring, 2);

@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 struct tp_side;
+struct tp_cfg_ctx;
+struct tp_ynode;
 
 /* What a transport waits for after answering -EAGAIN: which readiness lets it go on. */
 enum tp_want {
@@ -31,6 +33,18 @@ struct tp_transport_ops {
 	/* Size of the per-side state the connection keeps for this transport (carved from the
 	 * connection slot, zeroed when the side is set up); 0 for none. */
 	size_t state_size;
+
+	/* In the master, at load: the transport_socket's typed_config (the whole mapping,
+	 * "@type" included) into a config object; problems go through ctx. NULL: it takes none. */
+	void *(*parse)(struct tp_cfg_ctx *ctx, const struct tp_ynode *typed_config);
+	void (*free_conf)(void *conf);
+	/* In a worker, after fork: what every connection of one configuration shares (a TLS
+	 * context with its certificates). NULL with err set when it cannot be made. NULL: none. */
+	void *(*ctx_new)(const void *conf, char *err, size_t errlen);
+	void (*ctx_free)(void *ctx);
+	/* A side is set up with this transport (its state zeroed): 0, or -errno and the
+	 * connection is closed. ctx: what ctx_new made (NULL without). NULL: nothing to do. */
+	int (*open)(struct tp_side *s, void *ctx);
 
 	/* One step of a handshake that must finish before stream bytes flow (TLS, an HTTP
 	 * CONNECT exchange). 0: done; -EAGAIN: waiting, s->want says for what; -errno: failed.
@@ -58,8 +72,9 @@ struct tp_transport_ops {
 	/* Stream bytes (or an end of stream) held that the socket does not show: decrypted or
 	 * unframed but not yet read. NULL: never. */
 	bool (*pending)(const struct tp_side *s);
-	/* The connection is closing: free what the transport holds. The socket itself is closed
-	 * by the connection. NULL: nothing to free. */
+	/* The side is closing: free what the transport holds (also after an open that failed,
+	 * from whatever it got to). The socket itself is closed by the connection. NULL: nothing
+	 * to free. */
 	void (*close)(struct tp_side *s);
 };
 

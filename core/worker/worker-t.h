@@ -40,6 +40,7 @@ struct tp_worker {
 	uint32_t conn_size;
 	uint32_t tstate_bytes[2]; /* per side: the largest transport state it may need */
 	uint8_t *peek_buf;	  /* listener filters' view of a stream's first bytes */
+	void **tctx;		  /* per transport configuration (tp_transport_cfg.idx), or NULL */
 	uint32_t peek_cap;
 	struct tp_conn *free_conns;
 	uint32_t n_conns;	   /* connections not yet freed */

@@ -381,15 +381,16 @@ static int size_slots(struct tp_worker *w, const struct tp_config *cfg)
 
 			if (ch->state_bytes > filters)
 				filters = ch->state_bytes;
-			if (ch->transport && ch->transport->state_size > w->tstate_bytes[TP_DOWN])
-				w->tstate_bytes[TP_DOWN] = (uint32_t)ch->transport->state_size;
+			if (ch->transport.ops &&
+			    ch->transport.ops->state_size > w->tstate_bytes[TP_DOWN])
+				w->tstate_bytes[TP_DOWN] = (uint32_t)ch->transport.ops->state_size;
 		}
 		for (size_t f = 0; f < l->n_listener_filters; f++)
 			if (l->listener_filters[f].ops->max_read_bytes > peek)
 				peek = l->listener_filters[f].ops->max_read_bytes;
 	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
-		const struct tp_transport_ops *t = cfg->clusters[i].transport;
+		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
 
 		if (t && t->state_size > w->tstate_bytes[TP_UP])
 			w->tstate_bytes[TP_UP] = (uint32_t)t->state_size;
@@ -405,6 +406,61 @@ static int size_slots(struct tp_worker *w, const struct tp_config *cfg)
 		w->peek_cap = (uint32_t)peek;
 	}
 	return 0;
+}
+
+static int make_ctx(struct tp_worker *w, const struct tp_transport_cfg *tc)
+{
+	char err[256] = "";
+
+	if (!tc->ops || !tc->ops->ctx_new || w->tctx[tc->idx])
+		return 0;
+	w->tctx[tc->idx] = tc->ops->ctx_new(tc->conf, err, sizeof(err));
+	if (!w->tctx[tc->idx]) {
+		tp_error("%s transport: %s", tc->ops->name, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What every connection of one transport configuration shares (a TLS context), made here after
+ * fork, never inherited from the master (a TLS library's random state must not be shared by
+ * processes). */
+static int make_transport_ctx(struct tp_worker *w, const struct tp_config *cfg)
+{
+	if (!cfg->n_transport_ctx)
+		return 0;
+	w->tctx = calloc(cfg->n_transport_ctx, sizeof(*w->tctx));
+	if (!w->tctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		for (size_t c = 0; c < cfg->listeners[i].n_filter_chains; c++)
+			if (make_ctx(w, &cfg->listeners[i].filter_chains[c].transport) < 0)
+				return -EINVAL;
+	for (size_t i = 0; i < cfg->n_clusters; i++)
+		if (make_ctx(w, &cfg->clusters[i].transport) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+static void free_ctx(struct tp_worker *w, const struct tp_transport_cfg *tc)
+{
+	if (tc->ops && tc->ops->ctx_free && w->tctx[tc->idx]) {
+		tc->ops->ctx_free(w->tctx[tc->idx]);
+		w->tctx[tc->idx] = NULL;
+	}
+}
+
+static void free_transport_ctx(struct tp_worker *w, const struct tp_config *cfg)
+{
+	if (!w->tctx)
+		return;
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		for (size_t c = 0; c < cfg->listeners[i].n_filter_chains; c++)
+			free_ctx(w, &cfg->listeners[i].filter_chains[c].transport);
+	for (size_t i = 0; i < cfg->n_clusters; i++)
+		free_ctx(w, &cfg->clusters[i].transport);
+	free(w->tctx);
+	w->tctx = NULL;
 }
 
 static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
@@ -429,6 +485,9 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		return ret;
 	}
 	ret = size_slots(w, a->cfg);
+	if (ret < 0)
+		return ret;
+	ret = make_transport_ctx(w, a->cfg);
 	if (ret < 0)
 		return ret;
 	w->clusters = calloc(a->cfg->n_clusters ? a->cfg->n_clusters : 1, sizeof(*w->clusters));
@@ -472,6 +531,7 @@ static void teardown(struct tp_worker *w)
 	free(w->clusters);
 	free(w->listeners);
 	free(w->peek_buf);
+	free_transport_ctx(w, w->cfg);
 	tp_timer_heap_destroy(&w->timers);
 	tp_pipe_pool_destroy(&w->pipes);
 	tp_buf_pool_destroy(&w->bufs);

@@ -612,8 +612,8 @@ START_TEST(raw_buffer_transport)
 					     "        name: envoy.transport_sockets.raw_buffer\n"
 					     "      filters:\n"));
 
-	ck_assert_ptr_eq(cfg->listeners[0].filter_chains[0].transport, &tp_transport_raw);
-	ck_assert_ptr_null(cfg->clusters[0].transport); /* none given: raw as well */
+	ck_assert_ptr_eq(cfg->listeners[0].filter_chains[0].transport.ops, &tp_transport_raw);
+	ck_assert_ptr_null(cfg->clusters[0].transport.ops); /* none given: raw as well */
 	tp_config_free(cfg);
 	cfg = load_ok(edit("  - name: c0\n",
 			   "  - name: c0\n"
@@ -622,7 +622,7 @@ START_TEST(raw_buffer_transport)
 			   "      typed_config:\n"
 			   "        \"@type\": type.googleapis.com/"
 			   "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer\n"));
-	ck_assert_ptr_eq(cfg->clusters[0].transport, &tp_transport_raw);
+	ck_assert_ptr_eq(cfg->clusters[0].transport.ops, &tp_transport_raw);
 	tp_config_free(cfg);
 	cfg = load_ok(edit("static_resources:\n", "cluster_manager: {}\nstatic_resources:\n"));
 	tp_config_free(cfg);

@@ -108,8 +108,8 @@ static struct tp_conn *new_session(int *client, int *server)
 
 	tcp_pair(client, &down);
 	tcp_pair(server, &up);
-	tp_conn_side_init(&w, c, TP_DOWN, down, &tp_transport_raw);
-	tp_conn_side_init(&w, c, TP_UP, up, &tp_transport_raw);
+	tp_conn_side_init(&w, c, TP_DOWN, down, NULL);
+	tp_conn_side_init(&w, c, TP_UP, up, NULL);
 	c->listener = &lrt;
 	c->proxy = &pcfg;
 	c->cluster = &crt;

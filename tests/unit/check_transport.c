@@ -174,7 +174,7 @@ START_TEST(framed_downstream_both_ways_half_closed_by_the_client)
 	int client, server;
 	struct tp_conn *c;
 
-	chain.transport = &frame_plain;
+	chain.transport.ops = &frame_plain;
 	h_size_slots();
 	c = h_accept(&client);
 	server = h_accept_upstream();
@@ -213,7 +213,7 @@ START_TEST(framed_downstream_half_closed_by_the_upstream)
 	int client, server;
 	struct tp_conn *c;
 
-	chain.transport = &frame_plain;
+	chain.transport.ops = &frame_plain;
 	h_size_slots();
 	c = h_accept(&client);
 	server = h_accept_upstream();
@@ -251,7 +251,7 @@ START_TEST(framed_upstream_with_a_handshake)
 	struct tp_conn *c;
 	uint8_t reply[3 + 2 + 5];
 
-	ccfg.transport = &frame_client;
+	ccfg.transport.ops = &frame_client;
 	h_size_slots();
 	c = h_accept(&client);
 	ck_assert_int_eq(write(client, "early", 5), 5);
@@ -299,7 +299,7 @@ START_TEST(a_failed_upstream_handshake_is_a_connect_failure_and_is_retried)
 	uint8_t hello[6];
 	struct tp_conn *c;
 
-	ccfg.transport = &frame_client;
+	ccfg.transport.ops = &frame_client;
 	pcfg.max_connect_attempts = 2;
 	h_size_slots();
 	c = h_accept(&client);
@@ -336,7 +336,7 @@ START_TEST(an_upstream_handshake_that_never_ends_times_out)
 	int client, server;
 	struct tp_conn *c;
 
-	ccfg.transport = &frame_client;
+	ccfg.transport.ops = &frame_client;
 	ccfg.connect_timeout_ms = 100;
 	h_size_slots();
 	c = h_accept(&client);
@@ -360,7 +360,7 @@ START_TEST(the_connect_waits_for_the_downstream_handshake)
 	struct tp_conn *c;
 	uint8_t ok[3];
 
-	chain.transport = &frame_server;
+	chain.transport.ops = &frame_server;
 	pcfg.upstream_connect_mode = TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE;
 	pcfg.max_early_data_bytes = 4096;
 	h_size_slots();
@@ -413,7 +413,7 @@ START_TEST(flow_control_through_a_transport)
 	size_t tx_len;
 	int client, server;
 
-	chain.transport = &frame_plain;
+	chain.transport.ops = &frame_plain;
 	ccfg.per_connection_buffer_limit_bytes = 32 * 1024;
 	lcfg.per_connection_buffer_limit_bytes = 32 * 1024;
 	h_size_slots();
@@ -469,7 +469,7 @@ START_TEST(early_data_through_a_transport)
 	int client, server;
 	struct tp_conn *c;
 
-	chain.transport = &frame_plain;
+	chain.transport.ops = &frame_plain;
 	pcfg.max_early_data_bytes = 4096;
 	pcfg.upstream_connect_mode = TP_CONNECT_ON_DOWNSTREAM_DATA;
 	h_chain(ops, NULL, 1);
@@ -507,7 +507,7 @@ START_TEST(a_reset_mid_stream_on_the_framed_side)
 	struct tp_conn *c;
 	uint8_t f[8];
 
-	chain.transport = &frame_plain;
+	chain.transport.ops = &frame_plain;
 	h_size_slots();
 	c = h_accept(&client);
 	server = h_accept_upstream();
@@ -540,8 +540,8 @@ START_TEST(idle_connections_hold_nothing)
 	struct tp_conn *c[8];
 	uint8_t f[6];
 
-	chain.transport = &frame_plain;
-	ccfg.transport = &frame_client;
+	chain.transport.ops = &frame_plain;
+	ccfg.transport.ops = &frame_client;
 	h_size_slots();
 	for (int i = 0; i < 8; i++) {
 		uint8_t hello[6];

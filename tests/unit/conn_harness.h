@@ -140,7 +140,8 @@ static void h_size_slots(void)
 {
 	tp_filter_chain_layout(&chain);
 	for (int s = 0; s < 2; s++) {
-		const struct tp_transport_ops *t = s == TP_DOWN ? chain.transport : ccfg.transport;
+		const struct tp_transport_ops *t =
+			s == TP_DOWN ? chain.transport.ops : ccfg.transport.ops;
 
 		w.tstate_bytes[s] = t ? ((uint32_t)t->state_size + 15) & ~15u : 0;
 	}
