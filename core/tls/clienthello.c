@@ -141,10 +141,11 @@ static int start(struct tp_chello *h, const uint8_t *buf, size_t len)
 		return WALK_ON;
 	}
 	/* SSLv2: a 2-byte length with its top bit set, then type 1 and version major 3. */
-	if (!(buf[0] & 0x80) || (len >= 3 && buf[2] != HS_CLIENT_HELLO) ||
-	    (len >= 4 && buf[3] != 3))
-		return finish(h, TP_CHELLO_NOT_TLS, "not a TLS handshake record",
-			      len < 4 ? len : 4);
+	if (!(buf[0] & 0x80))
+		return finish(h, TP_CHELLO_NOT_TLS, "not a TLS handshake record", 1);
+	if ((len >= 3 && buf[2] != HS_CLIENT_HELLO) || (len >= 4 && buf[3] != 3))
+		return finish(h, TP_CHELLO_NOT_TLS, "not an SSLv2-compatible ClientHello",
+			      buf[2] != HS_CLIENT_HELLO ? 3 : 4);
 	if (len < 4)
 		return need(h, len);
 	msg_len = (size_t)(buf[0] & 0x7f) << 8 | buf[1];
@@ -208,16 +209,12 @@ struct rd {
 	size_t left;	 /* bytes of this view from pos */
 };
 
-/* How many of the next want bytes are contiguous at r->pos (stepping over record headers
- * first); 0 when the view or buf ends. */
+/* How many of the next want (at most r->left) bytes are contiguous at r->pos, stepping over
+ * record headers first; 0 when buf ends. pos never passes end. */
 static size_t rd_chunk(struct rd *r, size_t want)
 {
 	size_t n;
 
-	if (want > r->left)
-		want = r->left;
-	if (!want || r->pos > r->end)
-		return 0;
 	while (!r->rec_left) {
 		if (r->end - r->pos < REC_HDR_LEN)
 			return 0;
@@ -484,8 +481,7 @@ static int record_body(struct tp_chello *h, const uint8_t *buf, size_t len)
 			/* BoringSSL reads the whole record and wants nothing after the hello. */
 			if (h->rec_left)
 				return finish(h, TP_CHELLO_ERROR,
-					      "bytes after the ClientHello in its record",
-					      h->pos + h->rec_left);
+					      "bytes after the ClientHello in its record", h->pos);
 			return parse_hello(h, buf, len);
 		}
 	}
