@@ -52,6 +52,7 @@ static int finish(struct tp_chello *h, enum tp_chello_result r, const char *why,
 		h->alpn_len = 0;
 		h->alpn_truncated = false;
 		h->versions = 0;
+		h->legacy_version = 0;
 		h->v2 = false;
 	}
 	h->result = (uint8_t)r;
