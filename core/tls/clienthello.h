@@ -1,6 +1,27 @@
 /* The TLS ClientHello parser of tls_inspector: pure and resumable, libc only. It says whether a
  * stream starts with a ClientHello and what it offers (SNI, ALPN, versions), with the outcomes
- * Envoy's tls_inspector gets from BoringSSL (docs/architecture.md, "TLS ClientHello parser"). */
+ * Envoy's tls_inspector gets from BoringSSL, whose select-certificate callback decides there
+ * (docs/architecture.md, "TLS ClientHello parser"):
+ *
+ * - DONE when the first handshake message reassembles under BoringSSL's record rules (handshake
+ *   records of major version 3, at most 16704 bytes, at most 32 empty ones in a row; a message
+ *   of at most 16384 bytes), is a ClientHello, passes SSL_parse_client_hello() (session id up to
+ *   32 bytes, cipher suites even and non-empty, compression non-empty, extensions filling the
+ *   rest, no type twice), ends its record, and its encrypted_client_hello (outer) and
+ *   server_name parse; server_name as extract_sni(): one host_name of 1 to 255 bytes, no NUL.
+ *   What BoringSSL checks only after the callback (groups, key shares, the version, …) is not
+ *   looked at. An SSLv2-compatible hello is DONE too, as BoringSSL still takes it.
+ * - NOT_TLS from the first byte that rules a ClientHello out: record type, record version, an
+ *   SSLv2 header of another kind, a first handshake message of another type.
+ * - ERROR for all else that is malformed. Envoy counts NOT_TLS and ERROR alike as tls_not_found
+ *   and goes on as raw_buffer (or closes, with close_connection_on_client_hello_parsing_errors).
+ * - TOO_LARGE (Envoy's client_hello_too_large: close) once a record cannot end within the
+ *   window, or the window is full and undecided.
+ *
+ * Each answer comes as soon as the bytes settle it, where BoringSSL may first read bytes that
+ * cannot change it. Two differences: a record other than handshake is refused (BoringSSL skips
+ * up to 4 warning alerts, and a close_notify makes Envoy close), and ALPN keeps the first 16
+ * names in 512 bytes (Envoy keeps all: a chain matching only a later name would not match). */
 #ifndef TP_CLIENTHELLO_H
 #define TP_CLIENTHELLO_H
 
