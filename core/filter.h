@@ -16,6 +16,15 @@ extern const struct tp_filter_ops tp_filter_set_filter_state;
  * message name after the last '/' counts ("type.googleapis.com/" is the usual prefix). */
 const struct tp_filter_ops *tp_filter_find_by_type_url(const char *type_url);
 
+/* Every part of a connection slot (the connection, transport states, filter states, its info)
+ * starts on a multiple of this. */
+#define TP_SLOT_ALIGN 16
+
+static inline uint32_t tp_slot_round(size_t n)
+{
+	return (uint32_t)((n + TP_SLOT_ALIGN - 1) & ~(size_t)(TP_SLOT_ALIGN - 1));
+}
+
 /* A filter's timer on one connection, placed in the slot by tp_filter_chain_layout(). */
 struct tp_filter_timer {
 	struct tp_timer t;

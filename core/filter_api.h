@@ -1,7 +1,9 @@
 /* What a network filter may read and do on its connection: the whole surface core offers to
  * filters/. A filter includes this (and the config decoder for its parse), never core/conn/.
  *
- * Every function takes the struct tp_filter_call the callback was given. */
+ * Every function takes the struct tp_filter_call the callback was given. A listener filter
+ * (it runs before the chain is chosen) may use only the clock, the worker slot, the stats block
+ * and the slot number: resuming, closing and timers are network filters'. */
 #ifndef TP_FILTER_API_H
 #define TP_FILTER_API_H
 

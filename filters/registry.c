@@ -32,13 +32,6 @@ const struct tp_filter_ops *tp_filter_find_by_type_url(const char *type_url)
 	return NULL;
 }
 
-#define SLOT_ALIGN 16
-
-static uint32_t align_up(size_t n)
-{
-	return (uint32_t)((n + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1));
-}
-
 void tp_filter_chain_layout(struct tp_filter_chain_cfg *ch)
 {
 	uint32_t off = 0;
@@ -51,11 +44,11 @@ void tp_filter_chain_layout(struct tp_filter_chain_cfg *ch)
 			continue;
 		if (f->ops->on_timer) {
 			f->timer_off = off;
-			off += align_up(sizeof(struct tp_filter_timer));
+			off += tp_slot_round(sizeof(struct tp_filter_timer));
 		}
 		if (f->ops->state_size) {
 			f->state_off = off;
-			off += align_up(f->ops->state_size);
+			off += tp_slot_round(f->ops->state_size);
 		}
 	}
 	ch->state_bytes = off;

@@ -112,12 +112,14 @@ void tp_chain_select(struct tp_worker *w, struct tp_conn *c)
 			return;
 	}
 	run_chain(w, c, 0);
+	tp_relay_early_kick(w, c);
 }
 
 void tp_chain_continue(struct tp_worker *w, struct tp_conn *c)
 {
 	c->chain_held = 0;
 	run_chain(w, c, c->filter_pos);
+	tp_relay_early_kick(w, c);
 }
 
 void tp_chain_deliver(struct tp_worker *w, struct tp_conn *c)
@@ -158,6 +160,8 @@ void tp_chain_on_timer(struct tp_worker *w, struct tp_filter_timer *t)
 
 void tp_filter_continue(const struct tp_filter_call *f)
 {
+	/* Network filters only: a listener filter runs before there is a chain. */
+	TP_BUG_ON(!f->c->chain);
 	if (!tp_conn_closing(f->c))
 		tp_chain_continue(f->w, f->c);
 }
@@ -174,17 +178,21 @@ bool tp_filter_closing(const struct tp_filter_call *f)
 
 int tp_filter_timer_arm(const struct tp_filter_call *f, uint64_t delay_ms)
 {
-	struct tp_filter_timer *t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
+	struct tp_filter_timer *t;
 
-	/* Our bug, not a peer's: a filter arming a timer declares on_timer. */
+	/* Our bug, not a peer's: a network filter arming a timer declares on_timer. */
+	TP_BUG_ON(!f->c->chain);
+	t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
 	TP_BUG_ON(!t);
 	return tp_timer_arm(&f->w->timers, &t->t, f->w->now_ms + delay_ms);
 }
 
 void tp_filter_timer_cancel(const struct tp_filter_call *f)
 {
-	struct tp_filter_timer *t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
+	struct tp_filter_timer *t;
 
+	TP_BUG_ON(!f->c->chain);
+	t = timer_at(f->w, f->c, &f->c->chain->filters[f->idx]);
 	if (t)
 		tp_timer_cancel(&f->w->timers, &t->t);
 }

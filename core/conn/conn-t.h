@@ -63,12 +63,13 @@ struct tp_side {
 	uint8_t poll_out : 1; /* a one-shot POLLOUT is armed */
 	uint8_t readable : 1; /* a poll said readable, and no read has found it empty since */
 	uint8_t hup_seen : 1; /* the poll reported POLLRDHUP/POLLHUP: a FIN is there to read */
-	uint8_t write_blocked : 1; /* a write could not go on: waiting for s->want */
-	uint8_t read_blocked : 1;  /* a read waits for writability (a transport that must write
+	uint8_t write_blocked : 1;    /* a write could not go on: waiting for s->want */
+	uint8_t read_blocked : 1;     /* a read waits for writability (a transport that must write
 				     * to read): readable again once POLLOUT fires */
-	uint8_t handshaking : 1;   /* the transport's handshake has not finished */
-	uint8_t shut_pending : 1;  /* shutdown_write answered -EAGAIN: to be called again */
-	uint8_t unsent : 1;	   /* the transport holds bytes it took but has not sent */
+	uint8_t handshaking : 1;      /* the transport's handshake has not finished */
+	uint8_t shut_pending : 1;     /* shutdown_write answered -EAGAIN: to be called again */
+	uint8_t unsent : 1;	      /* the transport holds bytes it took but has not sent */
+	uint8_t write_wants_read : 1; /* the blocked write waits for readability, not POLLOUT */
 };
 
 /* One direction of the relay, named by its source side; the same code serves both. */
@@ -137,8 +138,8 @@ struct tp_conn {
 	struct tp_ip down_remote;	   /* these three: if a configured format reads them */
 	struct tp_ip down_local;
 	struct tp_ip up_local;
-	/* Then, in the same slot: the transports' and the filters' per-connection state
-	 * (tp_conn_extra()), sized once per worker from the configuration. */
+	/* Then, in the same slot: the transports' and the filters' per-connection state, sized
+	 * once per worker from the configuration. */
 };
 
 #endif

@@ -21,6 +21,7 @@
 #include "core/conn/relay.h"
 #include "core/conn/session.h"
 #include "core/conn/transport.h"
+#include "core/filter.h"
 #include "core/worker/lb-t.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
@@ -33,11 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SLOT_ALIGN 16
-
 static uint32_t head_size(void)
 {
-	return (sizeof(struct tp_conn) + SLOT_ALIGN - 1) & ~(uint32_t)(SLOT_ALIGN - 1);
+	return tp_slot_round(sizeof(struct tp_conn));
 }
 
 static uint32_t slot_size(const struct tp_worker *w)
@@ -136,7 +135,8 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	if (sd->tstate)
 		memset(sd->tstate, 0, t->state_size);
 	sd->handshaking = t->handshake != NULL;
-	sd->write_blocked = sd->read_blocked = sd->shut_pending = sd->unsent = 0;
+	sd->write_blocked = sd->write_wants_read = sd->read_blocked = 0;
+	sd->shut_pending = sd->unsent = 0;
 	sd->want = 0;
 	if (!t->open)
 		return 0;
@@ -192,7 +192,8 @@ static void cancel_op(struct tp_worker *w, uint64_t target)
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
 }
 
-void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
+/* connecting: the upstream's CONNECT may be in flight (the phase was CONNECTING). */
+static void close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, bool connecting)
 {
 	struct tp_side *sd = &c->side[s];
 
@@ -202,13 +203,18 @@ void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 		cancel_op(w, tp_udata(TP_OP_POLL_IN, s, c->idx, c->gen));
 	if (sd->poll_out)
 		cancel_op(w, tp_udata(TP_OP_POLL_OUT, s, c->idx, c->gen));
-	if (s == TP_UP && c->phase == TP_PHASE_CONNECTING)
+	if (s == TP_UP && connecting)
 		cancel_op(w, tp_udata(TP_OP_CONNECT, 0, c->idx, c->gen));
 	if (sd->transport && sd->transport->close)
 		sd->transport->close(sd);
 	tp_ring_close(&w->ring, sd->fd);
 	sd->fd = -1;
 	sd->readable = sd->write_blocked = sd->read_blocked = sd->handshaking = 0;
+}
+
+void tp_conn_close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
+{
+	close_side(w, c, s, c->phase == TP_PHASE_CONNECTING);
 }
 
 void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
@@ -262,12 +268,15 @@ static const struct phase_ops phases[] = {
 				       .on_timer = tp_lfilters_on_timer},
 	[TP_PHASE_FILTERS] = {.name = "filters",
 			      .on_readable = tp_relay_early_on_readable,
+			      .on_writable = tp_relay_early_on_writable,
 			      .on_timer = tp_session_on_timer},
 	[TP_PHASE_CONNECTING] = {.name = "connecting",
 				 .on_readable = tp_relay_early_on_readable,
+				 .on_writable = tp_relay_early_on_writable,
 				 .on_timer = tp_session_on_timer},
 	[TP_PHASE_UP_HANDSHAKE] = {.name = "upstream_handshake",
 				   .on_readable = tp_relay_early_on_readable,
+				   .on_writable = tp_relay_early_on_writable,
 				   .on_timer = tp_session_on_timer},
 	[TP_PHASE_RELAY] = {.name = "relay",
 			    .on_readable = tp_relay_on_readable,
@@ -283,6 +292,7 @@ void tp_conn_on_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 {
 	struct tp_side *sd = &c->side[s];
 	const struct phase_ops *ph = &phases[c->phase];
+	int fd = sd->fd;
 
 	if (final)
 		sd->poll_in = 0;
@@ -307,10 +317,16 @@ void tp_conn_on_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 		sd->readable = 1;
 	/* A write that waited for the peer to speak first (a transport that must read to write)
 	 * may go on now. */
-	if (sd->write_blocked && (sd->want & TP_WANT_READ))
-		sd->write_blocked = 0;
-	if (sd->handshaking) {
+	if (sd->write_blocked && sd->write_wants_read)
+		sd->write_blocked = sd->write_wants_read = 0;
+	/* The upstream's handshake is stepped in its own phase only (its socket may still be
+	 * connecting otherwise); the downstream's from the filters on. */
+	if (sd->handshaking && (s == TP_DOWN || c->phase == TP_PHASE_UP_HANDSHAKE)) {
 		tp_conn_handshake(w, c, s);
+		/* A failed upstream handshake may have started a retry on a new socket: this poll
+		 * watched the old one, and the new one has its own. */
+		if (c->side[s].fd != fd)
+			return;
 		/* The handshake's last step may have read stream bytes with it. */
 		if (sd->handshaking || tp_conn_closing(c))
 			goto out_rearm;
@@ -335,7 +351,7 @@ void tp_conn_on_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id
 		tp_session_poll_settled(w, c);
 		return;
 	}
-	if (sd->handshaking) {
+	if (sd->handshaking && (s == TP_DOWN || c->phase == TP_PHASE_UP_HANDSHAKE)) {
 		tp_conn_handshake(w, c, s);
 		return;
 	}
@@ -344,7 +360,7 @@ void tp_conn_on_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id
 		sd->read_blocked = 0;
 		sd->readable = 1;
 	}
-	sd->write_blocked = 0;
+	sd->write_blocked = sd->write_wants_read = 0;
 	ph = &phases[c->phase];
 	if (ph->on_writable)
 		ph->on_writable(w, c, s);
@@ -368,7 +384,8 @@ void tp_conn_on_run(struct tp_worker *w, struct tp_conn *c)
 
 /* ---- teardown ---- */
 
-static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
+/* was: the phase the connection was in when it began to close. */
+static void settle_upstream(struct tp_worker *w, struct tp_conn *c, enum tp_phase was)
 {
 	uint32_t cl;
 
@@ -376,7 +393,7 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
 		return;
 	cl = c->cluster->cfg->stats_base;
 	tp_conn_upstream_active(w, c, false);
-	if (c->phase != TP_PHASE_RELAY)
+	if (was != TP_PHASE_RELAY)
 		return;
 	tp_stat_inc(w->stats, cl + (c->closed_by_upstream ? TP_CLUSTER_upstream_cx_destroy_remote
 							  : TP_CLUSTER_upstream_cx_destroy_local));
@@ -387,13 +404,17 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c)
 
 void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 {
+	enum tp_phase was = (enum tp_phase)c->phase;
+
 	if (tp_conn_closing(c))
 		return;
+	/* Closing from here on: a filter's on_close that closes again (or asks) sees it. */
+	c->phase = TP_PHASE_CLOSING;
 	tp_access_log_write(w, c, TP_ALOG_TCP_END);
 	tp_chain_close(w, c);
-	tp_conn_close_side(w, c, TP_DOWN);
-	tp_conn_close_side(w, c, TP_UP);
-	settle_upstream(w, c);
+	close_side(w, c, TP_DOWN, false);
+	close_side(w, c, TP_UP, was == TP_PHASE_CONNECTING);
+	settle_upstream(w, c, was);
 	if (c->flushing)
 		tp_stat_sub(w->stats, c->proxy->stats_base + TP_TCP_upstream_flush_active, 1);
 	if (c->proxy)
@@ -405,7 +426,6 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	tp_state_map_free(c->metadata);
 	c->filter_state = c->metadata = NULL;
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
-	c->phase = TP_PHASE_CLOSING;
 	tp_conn_maybe_free(w, c);
 }
 

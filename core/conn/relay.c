@@ -258,7 +258,7 @@ static void side_failed(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 	to->src_eof = 1;
 	to->fin_sent = 1;
 	c->side[!s].readable = 0;
-	sd->write_blocked = 0;
+	sd->write_blocked = sd->write_wants_read = 0;
 	sd->shut_pending = 0;
 	sd->unsent = 0;
 }
@@ -358,8 +358,8 @@ static bool relay_read(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 		}
 	} else {
 		n = buf_fill(d, src, &room);
-		/* A read that filled the buffer: bulk, if both sides can splice. */
-		if (n > 0 && (uint32_t)n == room)
+		/* A read that filled the buffer: bulk, where both sides can splice. */
+		if (n > 0 && (uint32_t)n == room && both_raw(c))
 			d->bulk = 1;
 		if (n == -EAGAIN) {
 			read_would_block(w, c, s);
@@ -379,6 +379,17 @@ static bool relay_read(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 	return false;
 }
 
+/* A write towards side `to` cannot go on: wait for what its transport asked (POLLOUT, or the
+ * readability a transport that must read to write waits for). */
+static void block_write(struct tp_worker *w, struct tp_conn *c, enum tp_side_id to)
+{
+	struct tp_side *dst = &c->side[to];
+
+	dst->write_blocked = 1;
+	dst->write_wants_read = !(dst->want & TP_WANT_WRITE);
+	tp_conn_arm_want(w, c, to);
+}
+
 /* The destination's transport took bytes it could not send yet: send them first. True if it
  * has nothing left; on -EAGAIN the side waits, on an error it has failed. */
 static bool flush_unsent(struct tp_worker *w, struct tp_conn *c, enum tp_side_id to)
@@ -391,12 +402,10 @@ static bool flush_unsent(struct tp_worker *w, struct tp_conn *c, enum tp_side_id
 	ret = dst->transport->flush(dst);
 	if (!ret)
 		return true;
-	if (ret == -EAGAIN) {
-		dst->write_blocked = 1;
-		tp_conn_arm_want(w, c, to);
-	} else if (ret != -EINTR) {
+	if (ret == -EAGAIN)
+		block_write(w, c, to);
+	else if (ret != -EINTR)
 		side_failed(w, c, to, false);
-	}
 	return false;
 }
 
@@ -436,12 +445,10 @@ static bool relay_write(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 			stage_release(w, d);
 		return true;
 	}
-	if (n == -EAGAIN) {
-		dst->write_blocked = 1;
-		tp_conn_arm_want(w, c, !s);
-	} else if (n != -EINTR) {
+	if (n == -EAGAIN)
+		block_write(w, c, !s);
+	else if (n != -EINTR)
 		side_failed(w, c, !s, false);
-	}
 	return false;
 }
 
@@ -465,8 +472,7 @@ static void forward_end(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 	ret = dst->transport->shutdown_write(dst);
 	if (ret == -EAGAIN) {
 		dst->shut_pending = 1;
-		dst->write_blocked = 1;
-		tp_conn_arm_want(w, c, !s);
+		block_write(w, c, !s);
 		return;
 	}
 	dst->shut_pending = 0;
@@ -684,6 +690,23 @@ void tp_relay_early_on_readable(struct tp_worker *w, struct tp_conn *c, enum tp_
 		return;
 	}
 	early_read(w, c);
+}
+
+void tp_relay_early_on_writable(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
+{
+	/* A read that had to write first (conn.c made the side readable again). */
+	if (s == TP_DOWN && c->reads_early)
+		early_read(w, c);
+}
+
+void tp_relay_early_kick(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_side *down = &c->side[TP_DOWN];
+
+	if (!c->reads_early || tp_conn_closing(c) || c->phase >= TP_PHASE_RELAY)
+		return;
+	if (down->readable || (down->transport->pending && down->transport->pending(down)))
+		early_read(w, c);
 }
 
 bool tp_early_pending(const struct tp_conn *c, const uint8_t **data, size_t *len, bool *eos)

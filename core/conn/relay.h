@@ -34,6 +34,11 @@ void tp_relay_early_enable(struct tp_worker *w, struct tp_conn *c, uint32_t limi
 /* Readiness of the downstream before the relay phase: read early if it does. */
 void tp_relay_early_on_readable(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 				unsigned mask);
+/* Writability of the downstream before the relay phase: an early read that waited for it. */
+void tp_relay_early_on_writable(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
+/* Reading early was just turned on, or the chain just went on: reads what the downstream's
+ * poll already reported (a listener filter took that wakeup), since no other will come. */
+void tp_relay_early_kick(struct tp_worker *w, struct tp_conn *c);
 /* What the chain has not passed on to tcp_proxy yet: false if nothing (no bytes, no FIN). */
 bool tp_early_pending(const struct tp_conn *c, const uint8_t **data, size_t *len, bool *eos);
 /* tcp_proxy takes what reached it (early_data_received_count_total, as Envoy counts it). */

@@ -365,46 +365,50 @@ static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot,
 	}
 }
 
-/* What a connection slot holds beyond struct tp_conn, from the configuration: the largest
- * transport state of each side and the largest chain's filter state; and the listener filters'
- * peek buffer. */
-static int size_slots(struct tp_worker *w, const struct tp_config *cfg)
+void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 {
 	uint32_t filters = 0;
-	size_t peek = 0;
 
+	w->tstate_bytes[TP_DOWN] = w->tstate_bytes[TP_UP] = 0;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct tp_listener_cfg *l = &cfg->listeners[i];
 
 		for (size_t c = 0; c < l->n_filter_chains; c++) {
 			const struct tp_filter_chain_cfg *ch = &l->filter_chains[c];
+			const struct tp_transport_ops *t = ch->transport.ops;
 
 			if (ch->state_bytes > filters)
 				filters = ch->state_bytes;
-			if (ch->transport.ops &&
-			    ch->transport.ops->state_size > w->tstate_bytes[TP_DOWN])
-				w->tstate_bytes[TP_DOWN] = (uint32_t)ch->transport.ops->state_size;
+			if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_DOWN])
+				w->tstate_bytes[TP_DOWN] = tp_slot_round(t->state_size);
 		}
-		for (size_t f = 0; f < l->n_listener_filters; f++)
-			if (l->listener_filters[f].ops->max_read_bytes > peek)
-				peek = l->listener_filters[f].ops->max_read_bytes;
 	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
 
-		if (t && t->state_size > w->tstate_bytes[TP_UP])
-			w->tstate_bytes[TP_UP] = (uint32_t)t->state_size;
+		if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_UP])
+			w->tstate_bytes[TP_UP] = tp_slot_round(t->state_size);
 	}
-	for (int s = 0; s < 2; s++)
-		w->tstate_bytes[s] = (w->tstate_bytes[s] + 15) & ~15u;
-	w->conn_size = ((uint32_t)sizeof(struct tp_conn) + 15) & ~15u;
-	w->conn_size += w->tstate_bytes[0] + w->tstate_bytes[1] + filters;
-	if (peek) {
-		w->peek_buf = malloc(peek);
-		if (!w->peek_buf)
-			return -ENOMEM;
-		w->peek_cap = (uint32_t)peek;
-	}
+	w->conn_size = tp_slot_round(sizeof(struct tp_conn)) + w->tstate_bytes[TP_DOWN] +
+		       w->tstate_bytes[TP_UP] + filters;
+}
+
+/* The listener filters' view of a stream's first bytes: one buffer for the worker, as large
+ * as the most any of them reads. */
+static int make_peek_buf(struct tp_worker *w, const struct tp_config *cfg)
+{
+	size_t peek = 0;
+
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++)
+			if (cfg->listeners[i].listener_filters[f].ops->max_read_bytes > peek)
+				peek = cfg->listeners[i].listener_filters[f].ops->max_read_bytes;
+	if (!peek)
+		return 0;
+	w->peek_buf = malloc(peek);
+	if (!w->peek_buf)
+		return -ENOMEM;
+	w->peek_cap = (uint32_t)peek;
 	return 0;
 }
 
@@ -484,7 +488,8 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		tp_error("%s", err);
 		return ret;
 	}
-	ret = size_slots(w, a->cfg);
+	tp_worker_size_slots(w, a->cfg);
+	ret = make_peek_buf(w, a->cfg);
 	if (ret < 0)
 		return ret;
 	ret = make_transport_ctx(w, a->cfg);

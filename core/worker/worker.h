@@ -32,6 +32,10 @@ int tp_worker_run(const struct tp_worker_args *a);
  * most once a second. */
 void tp_worker_out_of_fds(struct tp_worker *w, uint32_t listener, int err, const char *what);
 
+/* Sizes a connection slot from the configuration: struct tp_conn, then the largest transport
+ * state of each side and the largest chain's filter state. */
+void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg);
+
 /* One pass of the loop: due timers, the run queue, access-log writes, then submit, wait for
  * completions (up to max_wait_ms when it is not negative) and dispatch them. tp_worker_run()
  * turns it until the worker stops; unit tests turn it on a worker they built by hand. */

@@ -92,6 +92,8 @@ static void h_setup(void)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.clusters = &ccfg;
 	cfg.n_clusters = 1;
+	cfg.listeners = &lcfg;
+	cfg.n_listeners = 1;
 	w.cfg = &cfg;
 	w.clusters = &crt;
 
@@ -139,14 +141,7 @@ static void h_chain(const struct tp_filter_ops *const *ops, void *const *conf, s
 static void h_size_slots(void)
 {
 	tp_filter_chain_layout(&chain);
-	for (int s = 0; s < 2; s++) {
-		const struct tp_transport_ops *t =
-			s == TP_DOWN ? chain.transport.ops : ccfg.transport.ops;
-
-		w.tstate_bytes[s] = t ? ((uint32_t)t->state_size + 15) & ~15u : 0;
-	}
-	w.conn_size = (((uint32_t)sizeof(struct tp_conn) + 15) & ~15u) + w.tstate_bytes[0] +
-		      w.tstate_bytes[1] + chain.state_bytes;
+	tp_worker_size_slots(&w, &cfg);
 }
 
 static void h_teardown(void)
