@@ -2,8 +2,8 @@
  * filters/. A filter includes this (and the config decoder for its parse), never core/conn/.
  *
  * Every function takes the struct tp_filter_call the callback was given. A listener filter
- * (it runs before the chain is chosen) may use only the clock, the worker slot, the stats block
- * and the slot number: resuming, closing and timers are network filters'. */
+ * (it runs before the chain is chosen) may use only the clock, the worker slot, the stats block,
+ * the connection info and the slot number: resuming, closing and timers are network filters'. */
 #ifndef TP_FILTER_API_H
 #define TP_FILTER_API_H
 
@@ -20,6 +20,7 @@
 #define TP_KEY_NO_TUNNELING  "envoy.tcp_proxy.disable_tunneling" /* for tunneling_config */
 
 struct tp_stats_block;
+struct tp_conn_info;
 struct tp_state_map;
 struct tp_format;
 
@@ -50,6 +51,17 @@ struct tp_state_map **tp_filter_state(const struct tp_filter_call *f);
  * tp_format_render() wrote into out (at most len bytes, no NUL). */
 size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *fmt, char *out,
 			size_t len);
+/* What is known of the stream above TCP (requested server name, ALPN offered, TLS or not:
+ * core/conn/conn-t.h's struct tp_conn_info), or NULL when the configuration keeps none.
+ * Listener filters fill it (tls_inspector); network filters read it (sni_cluster). */
+struct tp_conn_info *tp_filter_conn_info(const struct tp_filter_call *f);
+/* Sets the requested server name, lower-cased (as Envoy's setRequestedServerName); a name
+ * longer than 255 bytes, or holding a NUL, is not set. */
+void tp_conn_info_set_sni(struct tp_conn_info *info, const char *name, size_t len);
+/* Sets the ALPN protocols offered, in wire format (each name after its length byte); a list
+ * longer than the room for it keeps the whole names that fit. */
+void tp_conn_info_set_alpn(struct tp_conn_info *info, const uint8_t *wire, size_t len);
+
 /* The connection's slot number, for log lines. */
 uint32_t tp_filter_conn_index(const struct tp_filter_call *f);
 

@@ -590,6 +590,19 @@ static void value_hostname(const struct tp_fmt_ctx *x, const struct tp_format *f
 	set_str(v, name);
 }
 
+/* The requested server name (SNI) a listener filter or the TLS handshake found. */
+static void value_sni(const struct tp_fmt_ctx *x, const struct tp_format *f,
+		      const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_conn_info *info = x->c->info;
+
+	if (!info || !info->sni_len)
+		return;
+	v->k = V_STR;
+	v->s = info->sni;
+	v->n = info->sni_len;
+}
+
 static void value_chain_name(const struct tp_fmt_ctx *x, const struct tp_format *f,
 			     const struct tp_fmt_ins *in, struct value *v)
 {
@@ -828,7 +841,7 @@ static const struct tp_fmt_op ops[] = {
 	ADDRESS("DOWNSTREAM_LOCAL", DOWN_ADDRS, value_downstream_local),
 	OP("UPSTREAM_CLUSTER", ARG_NONE, STR, 0, NULL, value_upstream_cluster),
 	/* No TLS inspection yet: the TLS issue gives connections a server name. */
-	OP("REQUESTED_SERVER_NAME", ARG_NONE, STR, 0, NULL, value_none),
+	OP("REQUESTED_SERVER_NAME", ARG_NONE, STR, 0, NULL, value_sni),
 	OP("ACCESS_LOG_TYPE", ARG_NONE, STR, 0, NULL, value_log_type),
 	OP("CONNECTION_ID", ARG_NONE, NUM, 0, NULL, value_connection_id),
 	OP("HOSTNAME", ARG_NONE, STR, 0, NULL, value_hostname),

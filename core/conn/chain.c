@@ -20,6 +20,7 @@
 #include "core/filter.h"
 #include "core/filter_api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -228,4 +229,31 @@ size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *
 uint32_t tp_filter_conn_index(const struct tp_filter_call *f)
 {
 	return f->c->idx;
+}
+
+struct tp_conn_info *tp_filter_conn_info(const struct tp_filter_call *f)
+{
+	return f->c->info;
+}
+
+void tp_conn_info_set_sni(struct tp_conn_info *info, const char *name, size_t len)
+{
+	if (!info || len >= sizeof(info->sni) || memchr(name, 0, len))
+		return;
+	for (size_t i = 0; i < len; i++)
+		info->sni[i] = (char)tolower((unsigned char)name[i]);
+	info->sni[len] = '\0';
+	info->sni_len = (uint8_t)len;
+}
+
+void tp_conn_info_set_alpn(struct tp_conn_info *info, const uint8_t *wire, size_t len)
+{
+	size_t n = 0;
+
+	if (!info)
+		return;
+	while (n < len && n + 1 + wire[n] <= len && n + 1 + wire[n] <= sizeof(info->alpn))
+		n += 1 + (size_t)wire[n];
+	memcpy(info->alpn, wire, n);
+	info->alpn_len = (uint16_t)n;
 }

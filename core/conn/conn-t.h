@@ -85,6 +85,24 @@ struct tp_dir {
 	uint8_t src_failed : 1; /* src was reset: what it queued is read, but never waited for */
 };
 
+/* What is known of the stream above TCP: the requested server name, the application protocols
+ * offered, whether it is TLS; filled by listener filters (tls_inspector) or a TLS transport and
+ * read by filter chain matching, filters (sni_cluster) and formats. Kept in the connection slot
+ * only when the configuration can fill it (tp_conn.info is NULL otherwise). */
+struct tp_conn_info {
+	uint8_t transport; /* enum tp_transport_protocol */
+	uint8_t sni_len;
+	uint16_t alpn_len;
+	char sni[256];	   /* lower case, NUL-terminated */
+	uint8_t alpn[256]; /* protocols offered, ALPN wire format (length-prefixed names) */
+};
+
+enum tp_transport_protocol {
+	TP_TRANSPORT_PROTOCOL_UNKNOWN, /* nothing looked */
+	TP_TRANSPORT_PROTOCOL_RAW,     /* "raw_buffer" */
+	TP_TRANSPORT_PROTOCOL_TLS,     /* "tls" */
+};
+
 /* An IP address and port, kept for the formatter only when a configured format reads it. */
 struct tp_ip {
 	uint8_t family; /* AF_INET, AF_INET6; 0: not known */
@@ -128,6 +146,7 @@ struct tp_conn {
 	struct tp_host_rt *host;
 	struct tp_state_map *filter_state; /* NULL until a filter sets something */
 	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */
+	struct tp_conn_info *info;	   /* in the slot when the configuration uses it, or NULL */
 	struct tp_conn *next;		   /* free list or run queue */
 	uint64_t rx_bytes;		   /* from downstream */
 	uint64_t tx_bytes;		   /* to downstream */
@@ -138,8 +157,8 @@ struct tp_conn {
 	struct tp_ip down_remote;	   /* these three: if a configured format reads them */
 	struct tp_ip down_local;
 	struct tp_ip up_local;
-	/* Then, in the same slot: the transports' and the filters' per-connection state, sized
-	 * once per worker from the configuration. */
+	/* Then, in the same slot: the transports' and the filters' per-connection state and the
+	 * connection info, sized once per worker from the configuration. */
 };
 
 #endif

@@ -88,6 +88,8 @@ struct tp_conn *tp_conn_alloc(struct tp_worker *w)
 	c->idx = idx;
 	c->gen = gen;
 	c->side[TP_DOWN].fd = c->side[TP_UP].fd = -1;
+	if (w->info_off)
+		c->info = (struct tp_conn_info *)((uint8_t *)c + w->info_off);
 	tp_timer_init(&c->timer);
 	c->timer.kind = TP_TIMER_CONN;
 	c->start_ms = c->active_ms = w->now_ms;

@@ -39,6 +39,7 @@ struct tp_worker {
 	 * state (core/conn/conn.c: tp_conn_extra()); sized once from the configuration. */
 	uint32_t conn_size;
 	uint32_t tstate_bytes[2]; /* per side: the largest transport state it may need */
+	uint32_t info_off;	  /* where struct tp_conn_info sits in a slot; 0: it has none */
 	uint8_t *peek_buf;	  /* listener filters' view of a stream's first bytes */
 	void **tctx;		  /* per transport configuration (tp_transport_cfg.idx), or NULL */
 	uint32_t peek_cap;

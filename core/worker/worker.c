@@ -368,6 +368,7 @@ static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot,
 void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 {
 	uint32_t filters = 0;
+	bool info = false;
 
 	w->tstate_bytes[TP_DOWN] = w->tstate_bytes[TP_UP] = 0;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -381,7 +382,9 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 				filters = ch->state_bytes;
 			if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_DOWN])
 				w->tstate_bytes[TP_DOWN] = tp_slot_round(t->state_size);
+			info |= t && !t->raw;
 		}
+		info |= l->n_listener_filters > 0;
 	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
@@ -391,6 +394,11 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 	}
 	w->conn_size = tp_slot_round(sizeof(struct tp_conn)) + w->tstate_bytes[TP_DOWN] +
 		       w->tstate_bytes[TP_UP] + filters;
+	w->info_off = 0;
+	if (info) {
+		w->info_off = w->conn_size;
+		w->conn_size += tp_slot_round(sizeof(struct tp_conn_info));
+	}
 }
 
 /* The listener filters' view of a stream's first bytes: one buffer for the worker, as large

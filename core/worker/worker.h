@@ -33,7 +33,8 @@ int tp_worker_run(const struct tp_worker_args *a);
 void tp_worker_out_of_fds(struct tp_worker *w, uint32_t listener, int err, const char *what);
 
 /* Sizes a connection slot from the configuration: struct tp_conn, then the largest transport
- * state of each side and the largest chain's filter state. */
+ * state of each side, the largest chain's filter state, and the connection info when a
+ * listener filter or a transport other than raw_buffer may fill it. */
 void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg);
 
 /* One pass of the loop: due timers, the run queue, access-log writes, then submit, wait for

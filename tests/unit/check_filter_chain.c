@@ -317,7 +317,12 @@ static enum tp_lfilter_status sniff_data(const struct tp_filter_call *f, const u
 	sniff_calls++;
 	if (len < 4)
 		return TP_LFILTER_NEED_MORE;
-	return memcmp(data, "PASS", 4) ? TP_LFILTER_CLOSE : TP_LFILTER_CONTINUE;
+	if (memcmp(data, "PASS", 4))
+		return TP_LFILTER_CLOSE;
+	/* What tls_inspector will record, recorded here from the stream's first bytes. */
+	tp_conn_info_set_sni(tp_filter_conn_info(f), "Sniffed.EXAMPLE.com", 19);
+	tp_conn_info_set_alpn(tp_filter_conn_info(f), (const uint8_t *)"\x02h2\x08http/1.1", 12);
+	return TP_LFILTER_CONTINUE;
 }
 
 static const struct tp_listener_filter_ops sniff_ops = {
@@ -361,9 +366,11 @@ START_TEST(listener_filters_peek_before_the_chain_is_chosen)
 	struct tp_conn *c;
 
 	with_listener_filter(&sniff_ops, 0);
+	h_size_slots(); /* with a listener filter, the slot keeps the connection info */
 	c = h_accept(&client);
 	ck_assert_int_eq(c->phase, TP_PHASE_LISTENER_FILTERS);
 	ck_assert_ptr_null(c->chain);
+	ck_assert_ptr_nonnull(c->info);
 	ck_assert_int_eq(write(client, "PA", 2), 2);
 	H_UNTIL(sniff_calls >= 2);
 	ck_assert_int_eq(c->phase, TP_PHASE_LISTENER_FILTERS);
@@ -371,6 +378,9 @@ START_TEST(listener_filters_peek_before_the_chain_is_chosen)
 	ck_assert_int_eq(write(client, "SS and more", 11), 11);
 	H_UNTIL(c->phase >= TP_PHASE_FILTERS);
 	ck_assert_ptr_eq(c->chain, &chain);
+	/* Lower-cased, as Envoy's setRequestedServerName. */
+	ck_assert_str_eq(c->info->sni, "sniffed.example.com");
+	ck_assert_uint_eq(c->info->alpn_len, 12);
 	server = h_accept_upstream();
 	ck_assert_int_ge(server, 0);
 	h_expect(server, "PASS and more");

@@ -6,6 +6,7 @@
 #include "core/conn/conn-t.h"
 #include "core/conn/filter_state.h"
 #include "core/conn/resp_flags.h"
+#include "core/filter_api.h"
 #include "core/accesslog/format.h"
 #include "core/worker/lb-t.h"
 #include "core/config/ynode.h"
@@ -154,6 +155,15 @@ START_TEST(names_and_types)
 	RENDERS("%UPSTREAM_CLUSTER%", "backend");
 	RENDERS("%FILTER_CHAIN_NAME%", "main-chain");
 	RENDERS("%REQUESTED_SERVER_NAME%", "-");
+	{
+		struct tp_conn_info info = {0};
+
+		c.info = &info;
+		RENDERS("%REQUESTED_SERVER_NAME%", "-"); /* kept, but nothing found */
+		tp_conn_info_set_sni(&info, "Www.Example.COM", 15);
+		RENDERS("%REQUESTED_SERVER_NAME%", "www.example.com");
+		c.info = NULL;
+	}
 	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_START), "TcpConnectionStart");
 	ck_assert_str_eq(render_as("%ACCESS_LOG_TYPE%", TP_ALOG_TCP_CONNECTED),
 			 "TcpUpstreamConnected");
