@@ -125,6 +125,7 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 {
 	struct tp_side *sd = &c->side[s];
 	const struct tp_transport_ops *t = tc && tc->ops ? tc->ops : &tp_transport_raw;
+	struct tp_transport_env env;
 
 	TP_BUG_ON(t->state_size > w->tstate_bytes[s]);
 	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
@@ -142,7 +143,11 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	sd->want = 0;
 	if (!t->open)
 		return 0;
-	return t->open(sd, t->ctx_new ? w->tctx[tc->idx] : NULL);
+	env.conf = tc->conf;
+	env.ctx = t->ctx_new ? w->tctx[tc->idx] : NULL;
+	env.stats = w->stats;
+	env.info = c->info;
+	return t->open(sd, &env);
 }
 
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)

@@ -25,6 +25,17 @@ enum tp_want {
 	TP_WANT_WRITE = 2, /* the socket must become writable (the usual wait of a write) */
 };
 
+struct tp_stats_block;
+struct tp_conn_info;
+
+/* What a side's transport gets when it is opened, to keep in its state as it needs. */
+struct tp_transport_env {
+	const void *conf;	      /* its configuration (tp_transport_cfg.conf) */
+	void *ctx;		      /* what ctx_new made for it in this worker, or NULL */
+	struct tp_stats_block *stats; /* the worker's stats block */
+	struct tp_conn_info *info;    /* the connection's info (SNI, ...), or NULL */
+};
+
 struct tp_transport_ops {
 	const char *name;
 	/* The bytes on the socket are the stream's bytes, unframed and unencrypted: the relay may
@@ -43,8 +54,8 @@ struct tp_transport_ops {
 	void *(*ctx_new)(const void *conf, char *err, size_t errlen);
 	void (*ctx_free)(void *ctx);
 	/* A side is set up with this transport (its state zeroed): 0, or -errno and the
-	 * connection is closed. ctx: what ctx_new made (NULL without). NULL: nothing to do. */
-	int (*open)(struct tp_side *s, void *ctx);
+	 * connection is closed. NULL: nothing to do. */
+	int (*open)(struct tp_side *s, const struct tp_transport_env *env);
 
 	/* One step of a handshake that must finish before stream bytes flow (TLS, an HTTP
 	 * CONNECT exchange). 0: done; -EAGAIN: waiting, s->want says for what; -errno: failed.
