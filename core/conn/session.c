@@ -136,6 +136,7 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
 	c->connect_err = timeout ? 0 : (uint16_t)-err;
+	c->up_fail_reason = timeout ? NULL : c->side[TP_UP].fail_reason;
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
