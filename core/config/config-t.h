@@ -31,6 +31,7 @@ struct tp_filter_ops;
 struct tp_listener_filter_ops;
 struct tp_transport_ops;
 struct tp_access_log_cfg;
+struct tp_tls_secrets;
 
 /* Where a value stood in the file, for errors found after parsing (cross references). */
 struct tp_cfg_mark {
@@ -188,8 +189,9 @@ struct tp_config {
 	struct tp_cluster_cfg *clusters;
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
-	unsigned format_needs;	   /* what configured formats read (enum tp_fmt_need) */
-	uint32_t n_transport_ctx;  /* transports with a per-worker context (tp_transport_cfg.idx) */
+	unsigned format_needs;	  /* what configured formats read (enum tp_fmt_need) */
+	uint32_t n_transport_ctx; /* transports with a per-worker context (tp_transport_cfg.idx) */
+	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
 };
