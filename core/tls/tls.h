@@ -17,6 +17,10 @@ struct tp_cfg_field;
 extern const struct tp_transport_ops tp_transport_tls_server; /* DownstreamTlsContext */
 extern const struct tp_transport_ops tp_transport_tls_client; /* UpstreamTlsContext */
 
+/* Whether a TLS side holds ciphertext the socket has not taken (its tx buffer): what an idle
+ * connection must not (tests, diagnostics). */
+bool tp_tls_holds_tx(const struct tp_side *s);
+
 /* static_resources.secrets, a TP_CFG_CUSTOM row over a struct tp_tls_secrets * at f->off:
  * each Secret's certificates, keys and CAs are read now. */
 int tp_tls_secrets_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,

@@ -1361,6 +1361,13 @@ static void tls_close(struct tp_side *s)
 	st->tx_off = st->tx_len = 0;
 }
 
+bool tp_tls_holds_tx(const struct tp_side *s)
+{
+	const struct tls_side *st = s->tstate;
+
+	return st && st->tx;
+}
+
 #define TLS_OPS(nm, parse_fn)                                                                 \
 	{                                                                                     \
 		.name = nm, .raw = false, .state_size = sizeof(struct tls_side),              \
