@@ -85,6 +85,7 @@ struct tls_side {
 	uint8_t eos : 1;	 /* the peer's close_notify (or FIN) has been read */
 	uint8_t shut : 1;	 /* our close_notify is queued */
 	uint8_t counted : 1;	 /* a failure already counted in a fail_verify_* stat */
+	uint8_t no_cert : 1;	 /* ... fail_verify_no_cert */
 	uint8_t best_effort : 1; /* closing: send what the socket takes, keep nothing */
 };
 
@@ -429,6 +430,13 @@ static bool verify_hashes(const struct tp_tls_validation *vc, WOLFSSL_X509 *x)
 	return false;
 }
 
+static bool has_der(WOLFSSL_X509 *x)
+{
+	int len = 0;
+
+	return x && wolfSSL_X509_get_der(x, &len) && len > 0;
+}
+
 /* wolfSSL's verify callback: called for each certificate (this build always calls it), the
  * peer's own at depth 0. Chain errors are counted (fail_verify_error) unless the configuration
  * forgives them; at the leaf, SAN matchers then certificate hashes, in Envoy's order. */
@@ -446,6 +454,17 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		return 0;
 	c = st->conf;
 	vc = c->validation;
+	/* No certificate at all (this build calls back for that too, with an empty one): fine
+	 * unless one is required, and then no SAN or hash is looked at. */
+	x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+	if (!has_der(x)) {
+		if (c->role != TP_TLS_SERVER || !c->require_client_cert)
+			return 1;
+		if (!st->counted)
+			tp_stat_inc(st->stats, SSL_STAT(st, fail_verify_no_cert));
+		st->counted = st->no_cert = 1;
+		return 0;
+	}
 	if (!preverify) {
 		int err = wolfSSL_X509_STORE_CTX_get_error(store);
 		bool forgiven = !vc || !vc->trusted_ca.len || vc->accept_untrusted ||
@@ -459,9 +478,6 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		}
 	}
 	if (wolfSSL_X509_STORE_CTX_get_error_depth(store) != 0)
-		return 1;
-	x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
-	if (!x)
 		return 1;
 	if (((vc && vc->n_sans) || (c->auto_sni_san_validation && c->sni)) && !verify_sans(c, x)) {
 		tp_stat_inc(st->stats, SSL_STAT(st, fail_verify_san));
@@ -917,28 +933,41 @@ static void hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Envoy's RFC 2253 rendering of a name ("CN=client,O=Example"). */
+/* Envoy's rendering of a name (OpenSSL's XN_FLAG_RFC2253): the RDNs last first, joined by ','
+ * without spaces, special characters escaped: "CN=client,O=Example". */
 static size_t name_text(WOLFSSL_X509_NAME *name, char *out, size_t cap)
 {
-	WOLFSSL_BIO *bio = wolfSSL_BIO_new(wolfSSL_BIO_s_mem());
-	char *p = NULL;
-	long n = 0;
+	int n = name ? wolfSSL_X509_NAME_entry_count(name) : 0;
+	size_t len = 0;
 
 	out[0] = '\0';
-	if (!bio)
-		return 0;
-	if (name && wolfSSL_X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) == WOLFSSL_SUCCESS)
-		n = wolfSSL_BIO_get_mem_data(bio, &p);
-	if (n > 0 && p) {
-		if ((size_t)n >= cap)
-			n = (long)cap - 1;
-		memcpy(out, p, (size_t)n);
-		out[n] = '\0';
-	} else {
-		n = 0;
+	for (int i = n - 1; i >= 0; i--) {
+		WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, i);
+		WOLFSSL_ASN1_STRING *d = e ? wolfSSL_X509_NAME_ENTRY_get_data(e) : NULL;
+		const char *sn = e ? wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(
+					     wolfSSL_X509_NAME_ENTRY_get_object(e)))
+				   : NULL;
+		const unsigned char *v = d ? wolfSSL_ASN1_STRING_data(d) : NULL;
+		int vl = d ? wolfSSL_ASN1_STRING_length(d) : 0;
+		int w;
+
+		if (!sn || !v)
+			continue;
+		w = snprintf(out + len, cap - len, "%s%s=", len ? "," : "", sn);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+		for (int k = 0; k < vl && len + 3 < cap; k++) {
+			unsigned char ch = v[k];
+
+			if (strchr(",+\"\\<>;", ch) || (ch == '#' && !k) ||
+			    (ch == ' ' && (!k || k == vl - 1)))
+				out[len++] = '\\';
+			out[len++] = (char)ch;
+		}
+		out[len] = '\0';
 	}
-	wolfSSL_BIO_free(bio);
-	return (size_t)n;
+	return len;
 }
 
 /* The peer's certificate and session for the formats that read them, in one allocation. */
@@ -1087,7 +1116,7 @@ static void handshake_failed(struct tp_side *s, struct tls_side *st, int err)
 		reason = reason_eof;
 		counted = true;
 	} else if (st->counted) {
-		reason = reason_verify;
+		reason = st->no_cert ? reason_no_cert : reason_verify;
 	} else if (err == NO_PEER_CERT || err == NO_CERT_ERROR) {
 		tp_stat_inc(st->stats, SSL_STAT(st, fail_verify_no_cert));
 		reason = reason_no_cert;
