@@ -45,7 +45,7 @@ FUZZ_SECONDS ?= 60
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
 
 .PHONY: FORCE all deps test-deps run test unit fuzz-corpus integration validate-examples format \
-	clean bench fuzz
+	clean bench fuzz demo-certs
 
 all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 
@@ -92,8 +92,15 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libtp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
 
 run: deps
-	@$(MAKE) --no-print-directory $(BINS)
+	@$(MAKE) --no-print-directory $(BINS) demo-certs
 	@etc/run-demo $(BUILD)
+
+# The TLS example's certificates (etc/tls.yaml): a throwaway CA made on first use, never
+# committed (etc/demo-certs/ is ignored by git).
+demo-certs: etc/demo-certs/done
+
+etc/demo-certs/done: tests/tls/mkcerts.sh
+	@tests/tls/mkcerts.sh etc/demo-certs
 
 test: test-deps
 	@$(MAKE) --no-print-directory all
@@ -106,7 +113,7 @@ unit: $(UNIT_BIN)
 fuzz-corpus: $(FUZZ_BIN)
 	@set -e; for t in $(FUZZ_BIN); do $$t tests/fuzz/corpus/$${t##*/fuzz_}; done
 
-validate-examples: $(BUILD)/tcpproxy
+validate-examples: $(BUILD)/tcpproxy demo-certs
 	@set -e; for f in etc/*.yaml; do $(BUILD)/tcpproxy --mode validate -c $$f; done
 
 integration: $(BINS) $(TOOL_BIN)
@@ -148,6 +155,6 @@ bench: deps
 	@bench/run --tcpproxy $(BUILD)/tcpproxy $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san etc/demo-certs
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/obj/cmd/*.d $(BUILD)/obj/tests/*/*.d)
