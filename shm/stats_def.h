@@ -30,7 +30,8 @@
 #define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
 	COUNTER(downstream_cx_total)                 \
 	GAUGE(downstream_cx_active)                  \
-	COUNTER(downstream_cx_overflow)
+	COUNTER(downstream_cx_overflow)              \
+	COUNTER(downstream_cx_transport_socket_connect_timeout)
 
 /* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
 #define TP_TCP_STATS(COUNTER, GAUGE, HISTOGRAM)                \

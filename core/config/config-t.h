@@ -139,6 +139,8 @@ struct tp_filter_chain_cfg {
 	size_t n_filters;
 	uint32_t state_bytes; /* the filters' per-connection state and timers, all together */
 	struct tp_transport_cfg transport; /* its transport_socket toward the client */
+	/* transport_socket_connect_timeout: how long the client's handshake may take; 0: none */
+	int64_t transport_socket_connect_timeout_ms;
 };
 
 /* A listener filter (core/filter-t.h's tp_listener_filter_ops) as configured. */

@@ -345,9 +345,8 @@ static void transport_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 		t->ops = &tp_transport_raw;
 	} else if (!strcmp(t->name, TP_TLS_NAME)) {
 		/* An empty typed_config, placed at the name for the errors it may get. */
-		struct tp_ynode empty = {.type = TP_YNODE_MAP,
-					 .line = t->name_mark.line,
-					 .col = t->name_mark.col};
+		struct tp_ynode empty = {
+			.type = TP_YNODE_MAP, .line = t->name_mark.line, .col = t->name_mark.col};
 
 		t->ops = tls_ops(t);
 		t->conf = t->ops->parse(ctx, &empty);
@@ -584,7 +583,12 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_filter_chain_cfg, transport),
 	 .decode = decode_transport_socket},
-	UNSUPPORTED("transport_socket_connect_timeout"),
+	{.key = "transport_socket_connect_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_filter_chain_cfg, transport_socket_connect_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = 0},
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
 	{.key = NULL},
