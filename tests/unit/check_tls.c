@@ -691,6 +691,56 @@ START_TEST(clients_that_reset_mid_handshake)
 }
 END_TEST
 
+/* transport_socket_connect_timeout: a client that stops mid-handshake is closed and counted;
+ * one that finished its handshake stays past it. */
+START_TEST(a_handshake_that_never_ends_times_out)
+{
+	struct end slow, done;
+	int c1, c2, server;
+	struct tp_conn *a, *b;
+
+	use_down_tls();
+	chain.transport_socket_connect_timeout_ms = 100;
+	pcfg.upstream_connect_mode = TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE;
+	pcfg.max_early_data_bytes = 1024;
+	h_size_slots();
+	a = h_accept(&c1);
+	end_init(&slow, c1, peer_client, NULL, 0, false, 10);
+	end_step(&slow); /* the ClientHello, then nothing */
+	b = h_accept(&c2);
+	end_init(&done, c2, peer_client, (const uint8_t *)"x", 1, false, 10);
+	STEP_UNTIL(&done, done.hs_done && !b->side[TP_DOWN].handshaking);
+	H_UNTIL(a->phase >= TP_PHASE_CLOSING);
+	ck_assert_uint_eq(
+		tp_stat_get(w.stats,
+			    lcfg.stats_base +
+				    TP_LISTENER_downstream_cx_transport_socket_connect_timeout),
+		1);
+	/* The proxy's first flight, then the end. */
+	for (uint64_t end = tp_now_ms() + 5000;;) {
+		uint8_t buf[4096];
+		ssize_t n = recv(c1, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		ck_assert_msg(n > 0 || errno == EAGAIN, "recv: %s", strerror(errno));
+		ck_assert_msg(tp_now_ms() < end, "the client was not closed");
+		if (n < 0)
+			h_turn(1);
+	}
+	/* Well past the timeout, the other one is still there. */
+	for (int i = 0; i < 30; i++)
+		h_turn(10);
+	ck_assert_int_lt(b->phase, TP_PHASE_CLOSING);
+	server = h_accept_upstream();
+	ck_assert_int_ge(server, 0);
+	h_expect(server, "x");
+	end_free(&slow);
+	end_free(&done);
+	close(server);
+}
+END_TEST
+
 /* Bytes that are not TLS: a connection error (counted), Envoy's reason, and a close. */
 START_TEST(garbage_is_a_connection_error)
 {
@@ -815,6 +865,7 @@ int main(void)
 	tcase_add_test(tc, upstream_tls_bytes_exact);
 	tcase_add_test(tc, a_failed_upstream_handshake_is_retried);
 	tcase_add_test(tc, clients_that_reset_mid_handshake);
+	tcase_add_test(tc, a_handshake_that_never_ends_times_out);
 	tcase_add_test(tc, garbage_is_a_connection_error);
 	tcase_add_test(tc, idle_connections_hold_no_tx_buffer);
 	tcase_add_test(tc, stat_names);
