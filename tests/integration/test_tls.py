@@ -8,11 +8,14 @@ import random
 import re
 import socket
 import subprocess
-import time
 
-from harness import (EchoServer, Proxy, ROOT, RUN_DIR, Server, TCPPROXY, bootstrap, check,
-                     cluster_yaml, connect, free_port, read_lines, recv_all, run_path,
-                     run_subdir, wait_for, wait_lines)
+from harness import (BUILD, EchoServer, Proxy, ROOT, Server, TCPPROXY, bootstrap, check,
+                     cluster_yaml, connect, free_port, recv_all, run_path, run_subdir, wait_for,
+                     wait_lines)
+
+# AddressSanitizer keeps freed memory in quarantine: RSS says nothing there, its leak check at
+# each worker's exit does instead (the harness fails a test on its report).
+SANITIZED = "san" in os.path.basename(BUILD)
 
 TCP_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 DOWN_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
@@ -502,7 +505,7 @@ def test_thousands_of_mid_handshake_resets_leave_fds_and_rss_at_baseline():
         check(_fds(worker) == fds, "worker fds %d, %d before" % (_fds(worker), fds))
         grown = _rss_kb(worker) - rss
         # Less than 200 bytes a connection: nothing each one left behind.
-        check(grown < 1024, "worker RSS grew %d KiB over 6000 resets" % grown)
+        check(grown < 1024 or SANITIZED, "worker RSS grew %d KiB over 6000 resets" % grown)
         check(ssl_stat(p, scope, "connection_error") == 0,
               "a peer gone mid-handshake is no TLS error (Envoy: a system error)")
         check(echo.accepted == 0, "no upstream connection before a handshake ended")
