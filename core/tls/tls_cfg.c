@@ -1604,7 +1604,7 @@ static void *parse(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, int role)
 	/* No keys given and tickets on: one key for the whole generation, drawn here in the
 	 * master, so that every worker opens every other's tickets (Envoy's internal key is per
 	 * process; its workers are threads). A reload draws a new one. */
-	if (role == TP_TLS_SERVER && !c->tickets_disabled && !c->own_keys.n &&
+	if (role == TP_TLS_SERVER && !c->tickets_disabled && !c->own_keys.keys &&
 	    !c->ticket_ref.name) {
 		c->own_keys.keys = calloc(1, sizeof(*c->own_keys.keys));
 		if (!c->own_keys.keys || getrandom(c->own_keys.keys[0], TP_TLS_TICKET_KEY_LEN, 0) !=

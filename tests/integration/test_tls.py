@@ -8,6 +8,7 @@ import random
 import re
 import socket
 import subprocess
+import time
 
 from harness import (BUILD, EchoServer, Proxy, ROOT, Server, TCPPROXY, bootstrap, check,
                      cluster_yaml, connect, free_port, recv_all, run_path, run_subdir, wait_for,
@@ -263,6 +264,33 @@ def _client_ctx(version):
         ctx.minimum_version = ctx.maximum_version = version
         _ctxs[version] = ctx
     return _ctxs[version]
+
+
+def test_renegotiation_is_refused():
+    port = free_port()
+    with EchoServer() as echo, Proxy(bootstrap([tls_listener(port, "echo", down_tls())],
+                                               [cluster_yaml("echo", [echo.port])])) as p:
+        scope = "listener.127.0.0.1_%d" % port
+        c = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                              "-tls1_2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            c.stdin.write(b"hello\n")
+            c.stdin.flush()
+            wait_for(lambda: p.stat(scope + ".ssl.handshake") == 1, what="the handshake")
+            time.sleep(0.2)  # the echo comes back
+            c.stdin.write(b"R\n")  # s_client's command: renegotiate
+            c.stdin.flush()
+            wait_for(lambda: ssl_stat(p, scope, "connection_error") == 1,
+                     what="the renegotiation refused, as a connection error")
+            out = c.communicate(b"after\n", timeout=10)[0].decode("latin-1")
+        finally:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+        check("RENEGOTIATING" in out and "hello" in out, "renegotiation tried:\n" + out[-800:])
+        check("\nafter" not in out, "nothing passes after it:\n" + out[-800:])
+        wait_for(lambda: p.stat(scope + ".downstream_cx_active") == 0, what="closed")
 
 
 def test_session_resumption_is_reused_and_counted_across_workers():
