@@ -218,6 +218,34 @@ def test_client_certificates_accepted_missing_untrusted_and_san():
     check(re.fullmatch(r"[0-9a-f]{2,64}", sid) is not None, "hex session id, got %r" % sid)
 
 
+def test_several_certificates_are_chosen_by_sni():
+    port = free_port()
+    transport = """
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": %s
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {filename: %s}
+              private_key: {filename: %s}
+            - certificate_chain: {filename: %s}
+              private_key: {filename: %s}
+""" % (DOWN_TYPE, cert("server.pem"), cert("server.key"), cert("second.pem"),
+       cert("second.key"))
+    with EchoServer() as echo, Proxy(bootstrap([tls_listener(port, "echo", transport)],
+                                               [cluster_yaml("echo", [echo.port])])):
+        for sni, want in (("second.test", "CN = second.test"), ("SECOND.test", "CN = second.test"),
+                          ("server.test", "CN = server.test"),
+                          ("api.example.com", "CN = server.test"),  # its wildcard SAN
+                          ("other.test", "CN = server.test"), (None, "CN = server.test")):
+            args = ["-servername", sni] if sni else ["-noservername"]
+            _, out = s_client(port, *args)
+            m = re.search(r"subject=(.*)", out)
+            check(m and want in m.group(1), "SNI %s: want %s, got %s" %
+                  (sni, want, m.group(1) if m else out[-500:]))
+
+
 def test_old_versions_and_weak_suites_are_refused():
     port = free_port()
     with EchoServer() as echo, Proxy(bootstrap([tls_listener(port, "echo", down_tls())],
@@ -395,19 +423,24 @@ def test_reencryption_to_openssl_server_with_verification_and_mtls():
     with SServer("up", "-Verify", "1", "-CAfile", cert("ca.pem")) as up, \
             Proxy(bootstrap([tls_listener(port, "up", "", proxy_extra=file_log(
                 log, "%UPSTREAM_TLS_VERSION% %UPSTREAM_TLS_CIPHER%"))],
-                [cluster_yaml("up", [up.port], extra=up_tls(body))])) as p:
-        s = connect(port)
-        s.sendall(b"hello\n")
-        got = b""
-        while not got.endswith(b"\n"):
-            b = s.recv(100)
-            check(b, "the upstream answered, got %r so far" % got)
-            got += b
-        s.close()
-        check(got == b"olleh\n", "s_server reversed the line, got %r" % got)
-        check(ssl_stat(p, "cluster.up", "handshake") == 1, "one upstream handshake")
-        check(ssl_stat(p, "cluster.up", "versions.TLSv1.3") == 1, "TLS 1.3 upstream")
-        lines = wait_lines(log, 1)
+                [cluster_yaml("up", [up.port], extra=up_tls(body))]), concurrency=1) as p:
+        for i in range(2):
+            s = connect(port)
+            s.sendall(b"hello\n")
+            got = b""
+            while not got.endswith(b"\n"):
+                b = s.recv(100)
+                check(b, "the upstream answered, got %r so far" % got)
+                got += b
+            s.close()
+            check(got == b"olleh\n", "s_server reversed the line, got %r" % got)
+            wait_for(lambda: p.stat("cluster.up.upstream_cx_active") == 0,
+                     what="the upstream connection closed")
+        check(ssl_stat(p, "cluster.up", "handshake") == 2, "two upstream handshakes")
+        check(ssl_stat(p, "cluster.up", "versions.TLSv1.3") == 2, "TLS 1.3 upstream")
+        # The first connection's session (its ticket) resumed the second (max_session_keys).
+        check(ssl_stat(p, "cluster.up", "session_reused") == 1, "the second one resumed")
+        lines = wait_lines(log, 2)
     check(re.fullmatch(r"TLSv1\.3 TLS_\w+", lines[0]) is not None, "logged %r" % lines[0])
 
 
