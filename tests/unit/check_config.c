@@ -651,7 +651,8 @@ START_TEST(raw_buffer_transport)
 		    "    transport_socket: {name: envoy.transport_sockets.alts}\n"),
 	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
 	       "\"envoy.transport_sockets.alts\" is not supported yet by tcpproxy: it has plain "
-	       "TCP (envoy.transport_sockets.raw_buffer) and TLS (envoy.transport_sockets.tls) (see "
+	       "TCP (envoy.transport_sockets.raw_buffer) and TLS (envoy.transport_sockets.tls) "
+	       "(see "
 	       "docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
 				      "    transport_socket:\n"
