@@ -1,5 +1,6 @@
 /* Check suite for shm/stats.c: layout hash, scope registration, capacity, slots across fork(),
- * gauge reset and retirement, reader checks, listener names, histogram buckets. */
+ * gauge reset and retirement, holds (scopes freed and reused, failed registrations rolled back),
+ * a segment scribbled over by a worker, reader checks, listener names, histogram buckets. */
 #include "shm/stats.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +60,14 @@ static void lookup_fn(void *arg, const char *name, enum tp_stat_type type, uint6
 		l->type = type;
 		l->value = value;
 	}
+}
+
+static unsigned count_of(struct tp_stats *st, const char *name)
+{
+	struct lookup l = {.name = name};
+
+	ck_assert_int_eq(tp_stats_foreach(st, lookup_fn, &l), 0);
+	return (unsigned)l.found;
 }
 
 static uint64_t stat_of(struct tp_stats *st, const char *name)
@@ -467,6 +477,246 @@ START_TEST(retire_keeps_totals)
 }
 END_TEST
 
+START_TEST(hold_frees_unused_scopes)
+{
+	struct tp_stats *st = create(2, 8);
+	struct tp_stats_hold a, b, c;
+	uint32_t srv, ca, cb, t, cb2, cd, cz;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0); /* outside: pinned */
+	tp_stats_hold_begin(st, &a);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "a", &ca), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "b", &cb), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &t), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &t), 0); /* twice: held once */
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(a.n, 3);
+	tp_stats_hold_begin(st, &b);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "b", &cb2), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &cz), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(cb2, cb);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 5);
+
+	tp_stat_add(tp_stats_block(st, 0), ca + TP_CLUSTER_upstream_cx_total, 7);
+	tp_stat_add(tp_stats_block(st, 0), cb + TP_CLUSTER_upstream_cx_total, 5);
+	tp_stats_slot_retire(st, 0); /* a's counters now in the retired block */
+	tp_stat_add(tp_stats_block(st, 1), cb + TP_CLUSTER_upstream_cx_total, 1);
+	tp_stats_hold_release(st, &a);
+	ck_assert_uint_eq(a.n, 0);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+	ck_assert_uint_eq(count_of(st, "cluster.a.upstream_cx_total"), 0);
+	ck_assert_uint_eq(count_of(st, "tcp.t.downstream_cx_total"), 0);
+	/* b is still held: it keeps counting, nothing of it was lost. */
+	ck_assert_uint_eq(stat_of(st, "cluster.b.upstream_cx_total"), 6);
+	ck_assert_uint_eq(stat_of(st, "server.live"), 0);
+
+	/* A new cluster takes a's row and values, from zero; a scope kind with other values
+	 * does not take them. */
+	tp_stat_add(tp_stats_block(st, 1), ca + TP_CLUSTER_upstream_cx_rx_bytes_total, 99);
+	tp_stats_hold_begin(st, &c);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CONNECTION_LIMIT, "l", &cd), 0);
+	ck_assert_uint_ne(cd, ca);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "d", &cd), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(cd, ca);
+	ck_assert_uint_eq(stat_of(st, "cluster.d.upstream_cx_total"), 0);
+	ck_assert_uint_eq(stat_of(st, "cluster.d.upstream_cx_rx_bytes_total"), 0);
+	/* Released twice, or never begun: nothing happens. */
+	tp_stats_hold_release(st, &a);
+	tp_stats_hold_release(st, &b);
+	tp_stats_hold_release(st, &c);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 1); /* server.* stays */
+	ck_assert_uint_eq(stat_of(st, "server.live"), 0);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(failed_registration_rolls_back)
+{
+	struct tp_stats *st = create(1, 4);
+	struct tp_stats_hold h;
+	char name[64];
+	uint32_t b, srv;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	for (int round = 0; round < 100; round++) {
+		int ret = 0, i;
+
+		/* A generation that wants 4 more scopes does not fit; one of 3 does. */
+		tp_stats_hold_begin(st, &h);
+		for (i = 0; i < 4 && !ret; i++) {
+			snprintf(name, sizeof(name), "r%d_%d", round, i);
+			ret = tp_stats_scope(st, TP_SCOPE_CLUSTER, name, &b);
+		}
+		tp_stats_hold_end(st);
+		ck_assert_int_eq(ret, -ENOSPC);
+		ck_assert_uint_eq(h.n, 3);
+		tp_stats_hold_release(st, &h);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 1);
+	}
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_HOST, "c::1.2.3.4:5", &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &b), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(n_stats_of(st), n_listed(TP_SCOPE_SERVER) + n_listed(TP_SCOPE_CLUSTER) +
+						  n_listed(TP_SCOPE_TCP));
+	tp_stats_hold_release(st, &h);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+/* Reload after reload renames every cluster but one: the table never fills, the survivor's
+ * counter never goes back, and only the live names are listed. */
+START_TEST(renames_reuse_rows)
+{
+	struct tp_stats *st = create(4, 48);
+	struct tp_stats_hold gens[2];
+	uint32_t keep, b;
+	char name[64];
+	uint64_t total = 0;
+
+	memset(gens, 0, sizeof(gens));
+	for (int r = 0; r < 500; r++) {
+		struct tp_stats_hold *h = &gens[r % 2];
+		unsigned slot = (unsigned)(r % 2) * 2;
+
+		tp_stats_hold_begin(st, h);
+		ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "keep", &keep), 0);
+		for (int i = 0; i < 10; i++) {
+			snprintf(name, sizeof(name), "g%d_%d", r, i);
+			ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, name, &b), 0);
+			snprintf(name, sizeof(name), "g%d_%d::127.0.0.1:80", r, i);
+			ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_HOST, name, &b), 0);
+		}
+		tp_stats_hold_end(st);
+		tp_stat_add(tp_stats_block(st, slot), keep + TP_CLUSTER_upstream_cx_total, 3);
+		total += 3;
+		ck_assert_uint_eq(stat_of(st, "cluster.keep.upstream_cx_total"), total);
+		/* The generation before this one ends: its slots retire, its hold goes. */
+		if (r) {
+			struct tp_stats_hold *old = &gens[(r + 1) % 2];
+			unsigned oslot = (unsigned)((r + 1) % 2) * 2;
+
+			tp_stats_slot_retire(st, oslot);
+			tp_stats_slot_retire(st, oslot + 1);
+			tp_stats_hold_release(st, old);
+		}
+		ck_assert_uint_eq(stat_of(st, "cluster.keep.upstream_cx_total"), total);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 21);
+		ck_assert_uint_eq(n_stats_of(st), 11 * n_listed(TP_SCOPE_CLUSTER));
+	}
+	tp_stats_hold_release(st, &gens[0]);
+	tp_stats_hold_release(st, &gens[1]);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+/* Every byte of the header, scope table and slot table as a worker could write them. */
+static void scribble(struct tp_stats *st, unsigned seed)
+{
+	struct tp_stats_hdr *h;
+	char *map;
+	size_t len;
+	int fd;
+
+	fd = shm_open(shm_name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert(h != MAP_FAILED);
+	len = h->blocks_off;
+	munmap(h, sizeof(*h));
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(map != MAP_FAILED);
+	close(fd);
+	srand(seed);
+	for (size_t i = 0; i < len; i++)
+		map[i] = (char)rand();
+	h = (struct tp_stats_hdr *)(void *)map;
+	if (seed % 2) {
+		/* Plausible enough that a careless reader goes on: huge counts and indexes. */
+		h->magic = TP_STATS_MAGIC;
+		h->version = TP_STATS_VERSION;
+		h->hdr_size = sizeof(*h);
+		h->layout_hash = tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT);
+		h->n_scopes = 268435456;
+		for (unsigned r = 0; r < tp_stats_max_scopes(st); r++) {
+			struct tp_stats_scope_row *row =
+				(struct tp_stats_scope_row *)(void *)(map + sizeof(*h) + r * 256);
+
+			row->kind = r % TP_SCOPE__COUNT;
+			row->base = 268435456;
+		}
+	}
+	munmap(map, len);
+}
+
+START_TEST(master_ignores_a_scribbled_segment)
+{
+	struct tp_stats *st = create(2, 8), *rd;
+	struct tp_stats_slot_info si;
+	struct tp_stats_hold h;
+	uint32_t srv, cl, cl2, tcp;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &tcp), 0);
+	tp_stats_hold_end(st);
+	tp_stats_slot_set(st, 1, 4242, 0, TP_SLOT_LIVE);
+	tp_stat_add(tp_stats_block(st, 0), cl + TP_CLUSTER_upstream_cx_total, 3);
+	tp_stat_add(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_total, 4);
+	tp_stat_add(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_active, 2);
+
+	for (unsigned seed = 1; seed <= 4; seed++) {
+		/* A reader of the scribbled segment refuses it or reads garbage, never crashes. */
+		scribble(st, seed);
+		if (tp_stats_open(&rd, shm_name, err, sizeof(err)) == 0) {
+			n_stats_of(rd);
+			tp_stats_slot_get(rd, 0, &si);
+			tp_stats_close(rd);
+		}
+		/* Every master path: lookups, registration, slots, gauge reset, visits. */
+		ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl2), 0);
+		ck_assert_uint_eq(cl2, cl);
+		ck_assert_int_eq(tp_stats_slot_get(st, 1, &si), 0);
+		ck_assert_int_eq(si.pid, 4242);
+		ck_assert_int_eq(si.state, TP_SLOT_LIVE);
+		tp_stats_slot_reset_gauges(st, 1);
+		ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_total"), 7);
+		ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_active"), 0);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+		/* The visit found it changed and wrote the master's copy back. */
+		ck_assert(!tp_stats_check(st));
+		scribble(st, seed + 10);
+		ck_assert(tp_stats_check(st));
+		ck_assert(!tp_stats_check(st));
+		ck_assert_int_eq(tp_stats_open(&rd, shm_name, err, sizeof(err)), 0);
+		ck_assert_uint_eq(stat_of(rd, "cluster.c1.upstream_cx_total"), 7);
+		ck_assert_uint_eq(stat_of(rd, "tcp.t.downstream_cx_total"), 0);
+		ck_assert_int_eq(tp_stats_slot_get(rd, 1, &si), 0);
+		ck_assert_int_eq(si.pid, 4242);
+		tp_stats_close(rd);
+		tp_stat_set(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_active, 2);
+	}
+	scribble(st, 99);
+	tp_stats_slot_retire(st, 1);
+	scribble(st, 100);
+	tp_stats_hold_release(st, &h);
+	scribble(st, 101);
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c2", &cl2), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(stat_of(st, "cluster.c2.upstream_cx_total"), 0);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 2);
+	tp_stats_hold_release(st, &h);
+	scribble(st, 102);
+	tp_stats_destroy(st); /* the scribbled master_pid does not stop the unlink */
+	ck_assert_int_eq(shm_unlink(shm_name), -1);
+}
+END_TEST
+
 static int open_err(void)
 {
 	struct tp_stats *rd = NULL;
@@ -572,6 +822,10 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, gauges_signed);
 	tcase_add_test(tc, reset_gauges_keeps_counters);
 	tcase_add_test(tc, retire_keeps_totals);
+	tcase_add_test(tc, hold_frees_unused_scopes);
+	tcase_add_test(tc, failed_registration_rolls_back);
+	tcase_add_test(tc, renames_reuse_rows);
+	tcase_add_test(tc, master_ignores_a_scribbled_segment);
 	tcase_add_test(tc, reader_refuses);
 	tcase_add_test(tc, listener_names);
 	suite_add_tcase(s, tc);
