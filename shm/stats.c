@@ -190,35 +190,69 @@ static uint64_t mono_ms(void)
 
 /* ---- creation ---- */
 
-/* An existing segment of the same name: 0 when it may be replaced (its master is gone), -EBUSY
- * when its master still runs. */
-static int check_stale(const char *shm_name, char *err, size_t errlen)
+/* A file of that name already exists: 0 when it is a segment of ours whose master is gone (it
+ * may be replaced), -EBUSY when its master still runs or is creating it, -EEXIST when it is not
+ * ours to replace: anyone may create a file in /dev/shm, so one that another user made, or one
+ * that is not a 0600 regular file, is left alone and tcpproxy refuses to start. */
+static int check_existing(const char *shm_name, char *err, size_t errlen)
 {
 	struct tp_stats_hdr hdr;
-	struct stat sb;
+	struct stat sb, fsb;
+	char path[300];
 	ssize_t n;
 	int fd, ret = 0;
 
-	fd = shm_open(shm_name, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return 0; /* gone meanwhile */
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0; /* gone meanwhile */
+		ret = -errno;
+		snprintf(err, errlen, "cannot create stats segment %s: it exists, and stat: %s",
+			 path, strerror(errno));
+		return ret;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600) {
+		snprintf(err, errlen,
+			 "%s exists and is not a stats segment tcpproxy may replace (%s, owner uid "
+			 "%u, mode %04o; ours would be a regular file of uid %u, mode 0600): "
+			 "another user may have made it; remove it or use another --base-id",
+			 path, S_ISREG(sb.st_mode) ? "regular file" : "not a regular file",
+			 (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), (unsigned)geteuid());
+		return -EEXIST;
+	}
+	/* O_NONBLOCK and O_NOFOLLOW: what is opened may no longer be what lstat saw. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		snprintf(err, errlen, "cannot create stats segment %s: it exists, and open: %s",
+			 path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &fsb) < 0 || fsb.st_dev != sb.st_dev || fsb.st_ino != sb.st_ino) {
+		snprintf(err, errlen, "%s changed while tcpproxy looked at it", path);
+		ret = -EBUSY;
+		goto out_close;
+	}
 	n = pread(fd, &hdr, sizeof(hdr), 0);
 	if (n == (ssize_t)sizeof(hdr) && hdr.magic == TP_STATS_MAGIC) {
 		if (hdr.master_pid > 0 && (kill(hdr.master_pid, 0) == 0 || errno == EPERM)) {
 			snprintf(err, errlen,
-				 "stats segment /dev/shm%s is in use by tcpproxy pid %d (another "
-				 "instance with the same --base-id?)",
-				 shm_name, (int)hdr.master_pid);
+				 "stats segment %s is in use by tcpproxy pid %d (another instance "
+				 "with the same --base-id?)",
+				 path, (int)hdr.master_pid);
 			ret = -EBUSY;
 		}
-	} else if (!fstat(fd, &sb) && sb.st_ctime + 2 > time(NULL)) {
+	} else if (fsb.st_ctime + 2 > time(NULL)) {
 		/* No header yet and just made: another master is creating it right now. */
 		snprintf(err, errlen,
-			 "stats segment /dev/shm%s is being created by another process (another "
-			 "instance with the same --base-id?)",
-			 shm_name);
+			 "stats segment %s is being created by another process (another instance "
+			 "with the same --base-id?)",
+			 path);
 		ret = -EBUSY;
 	}
+out_close:
 	close(fd);
 	return ret;
 }
@@ -230,7 +264,7 @@ static int open_new(const char *shm_name, char *err, size_t errlen)
 	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0 || errno != EEXIST)
 		goto out;
-	ret = check_stale(shm_name, err, errlen);
+	ret = check_existing(shm_name, err, errlen);
 	if (ret)
 		return ret;
 	tp_warn("stats: replacing /dev/shm%s left by a tcpproxy that is gone", shm_name);
@@ -242,6 +276,15 @@ out:
 		ret = -errno;
 		snprintf(err, errlen, "cannot create stats segment /dev/shm%s: %s", shm_name,
 			 strerror(errno));
+		return ret;
+	}
+	/* Exactly 0600 whatever the umask, as check_existing() expects of a segment of ours. */
+	if (fchmod(fd, 0600) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "stats segment /dev/shm%s: chmod: %s", shm_name,
+			 strerror(errno));
+		close(fd);
+		shm_unlink(shm_name);
 		return ret;
 	}
 	return fd;

@@ -23,10 +23,11 @@ extern const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT];
  * histogram geometry. Stable across builds and processes; any change to a table changes it. */
 uint64_t tp_stats_layout_hash(const struct tp_stats_kind_desc *kinds, unsigned n_kinds);
 
-/* Master. Creates SHM_NAME ("/tcpproxy.<base_id>.stats") with mode 0600, room for n_slots worker
- * slots and max_scopes scopes. A segment left by a master that is gone is replaced; one whose
- * master is alive gives -EBUSY. Returns 0 or -errno with the reason in err. The layout lives in
- * the master's memory; the segment gets a copy. */
+/* Master. Creates SHM_NAME ("/tcpproxy.<base_id>.stats") with O_EXCL and mode 0600, room for
+ * n_slots worker slots and max_scopes scopes. An existing file is replaced only if it is a 0600
+ * regular file of this user left by a master that is gone; one whose master is alive gives
+ * -EBUSY, anything else (another user's, another mode or type) -EEXIST. Returns 0 or -errno with
+ * the reason in err. The layout lives in the master's memory; the segment gets a copy. */
 int tp_stats_create(struct tp_stats **out, const char *shm_name, unsigned n_slots,
 		    unsigned max_scopes, char *err, size_t errlen);
 /* Master, before forking the workers that use it. The same kind and name give the same base as

@@ -1,6 +1,7 @@
 /* Check suite for shm/stats.c: layout hash, scope registration, capacity, slots across fork(),
  * gauge reset and retirement, holds (scopes freed and reused, failed registrations rolled back),
- * a segment scribbled over by a worker, reader checks, listener names, histogram buckets. */
+ * a segment scribbled over by a worker, files in the segment's place, reader checks, listener
+ * names, histogram buckets. */
 #include "shm/stats.h"
 
 #include <arpa/inet.h>
@@ -717,6 +718,77 @@ START_TEST(master_ignores_a_scribbled_segment)
 }
 END_TEST
 
+/* A name another user could make before us: refused with a message, left as it is. */
+static void assert_refused(const char *why)
+{
+	struct tp_stats *st = NULL;
+	struct stat sb;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "not a stats segment tcpproxy may replace"), "%s: %s", why, err);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(lstat(path, &sb), 0);
+	ck_assert_int_eq(unlink(path), 0);
+}
+
+START_TEST(create_refuses_what_is_not_ours)
+{
+	char path[128], fake[sizeof(struct tp_stats_hdr)] = {0};
+	struct tp_stats *st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	/* Ours, but not 0600 (another process of ours could not have made a segment so). */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	assert_refused("mode 0644");
+	/* A FIFO: refused at once, not opened (which would block). */
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	assert_refused("fifo");
+	/* A symlink to a file of ours. */
+	ck_assert_int_eq(symlink("/proc/self/status", path), 0);
+	assert_refused("symlink");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	{
+		struct tp_stats *s2 = NULL;
+
+		ck_assert_int_eq(tp_stats_create(&s2, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
+		ck_assert_int_eq(rmdir(path), 0);
+	}
+	/* Another user's, made to look like a live master's segment or not. */
+	if (geteuid() == 0) {
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, fake, sizeof(fake)), (ssize_t)sizeof(fake));
+		ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+		close(fd);
+		assert_refused("another user's");
+	}
+	/* Ours, 0600, with no header yet and just made: another master is making it. */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err, "being created"));
+	ck_assert_int_eq(unlink(path), 0);
+	/* A segment made under a umask that takes bits away is still exactly 0600. */
+	{
+		mode_t old = umask(0277);
+		struct stat sb;
+
+		st = create(2, 4);
+		umask(old);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+		tp_stats_destroy(st);
+	}
+}
+END_TEST
+
 static int open_err(void)
 {
 	struct tp_stats *rd = NULL;
@@ -826,6 +898,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, failed_registration_rolls_back);
 	tcase_add_test(tc, renames_reuse_rows);
 	tcase_add_test(tc, master_ignores_a_scribbled_segment);
+	tcase_add_test(tc, create_refuses_what_is_not_ours);
 	tcase_add_test(tc, reader_refuses);
 	tcase_add_test(tc, listener_names);
 	suite_add_tcase(s, tc);
