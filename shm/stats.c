@@ -22,7 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_LINE     64
+#define CACHE_LINE 64
+/* Blocks start and end on a page boundary (64 KiB covers every page size Linux uses), so that a
+ * worker can unmap everything but its own block (tp_stats_worker_narrow()). */
+#define BLOCK_ALIGN    (64u << 10)
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 /* Far above any sane configuration; keeps a typo in a flag from asking tmpfs for terabytes. The
  * segment is sparse, so this bounds address space, not memory: 256 workers x 5 generations with
@@ -151,8 +154,8 @@ static void layout(struct tp_stats_hdr *h, unsigned n_slots, unsigned max_scopes
 	h->max_values = max_values;
 	h->scopes_off = ALIGN_UP(sizeof(*h), CACHE_LINE);
 	h->slots_off = h->scopes_off + (uint64_t)max_scopes * sizeof(struct tp_stats_scope_row);
-	h->blocks_off = ALIGN_UP(h->slots_off + blocks * sizeof(struct tp_stats_slot), CACHE_LINE);
-	h->block_stride = ALIGN_UP((uint64_t)max_values * sizeof(uint64_t), CACHE_LINE);
+	h->blocks_off = ALIGN_UP(h->slots_off + blocks * sizeof(struct tp_stats_slot), BLOCK_ALIGN);
+	h->block_stride = ALIGN_UP((uint64_t)max_values * sizeof(uint64_t), BLOCK_ALIGN);
 	h->total_size = h->blocks_off + blocks * h->block_stride;
 }
 
@@ -707,6 +710,22 @@ struct tp_stats_block *tp_stats_block(struct tp_stats *st, unsigned slot)
 {
 	TP_BUG_ON(!st->writable);
 	return (struct tp_stats_block *)values(st, slot);
+}
+
+int tp_stats_worker_narrow(struct tp_stats *st, unsigned slot)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), map = (uintptr_t)st->hdr;
+	uintptr_t lo = (uintptr_t)values(st, slot), hi = lo + st->stride;
+	int ret = 0;
+
+	/* Outward to whole pages: with pages larger than BLOCK_ALIGN a neighbour's edge stays. */
+	lo = lo / page * page;
+	hi = (hi + page - 1) / page * page;
+	if (lo > map && munmap((void *)map, lo - map) < 0)
+		ret = -errno;
+	if (map + st->map_len > hi && munmap((void *)hi, map + st->map_len - hi) < 0)
+		ret = -errno;
+	return ret;
 }
 
 void tp_stats_slot_set(struct tp_stats *st, unsigned slot, int32_t pid, uint32_t generation,

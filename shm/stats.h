@@ -57,6 +57,12 @@ unsigned tp_stats_max_scopes(const struct tp_stats *st);
 /* The block of a worker slot (0 .. n_slots-1), or TP_STATS_SLOT_MASTER. Writable mappings only. */
 struct tp_stats_block *tp_stats_block(struct tp_stats *st, unsigned slot);
 
+/* A worker, after fork and before it serves: unmaps all of the segment but its own block, so that
+ * it cannot write the header, the tables, the master's and retired blocks or another worker's
+ * (it has no descriptor, and the file is not its user's to open). Only tp_stats_block() of that
+ * slot may be used afterwards. 0, or -errno from munmap(). */
+int tp_stats_worker_narrow(struct tp_stats *st, unsigned slot);
+
 /* Master: who owns a slot now; also records when. */
 void tp_stats_slot_set(struct tp_stats *st, unsigned slot, int32_t pid, uint32_t generation,
 		       enum tp_slot_state state);

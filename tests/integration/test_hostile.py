@@ -313,18 +313,31 @@ def _http(port, target):
     return int(head.split()[1]), body.decode(errors="replace")
 
 
+def _mapped_bytes(pid, shm_name):
+    """How much of the stats segment pid has mapped."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if "/dev/shm" + shm_name in line:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                n += hi - lo
+    return n
+
+
 def _corrupt(p, seed, *what):
-    """Scribbles over p's segment with a worker's access: the mapping, as nobody."""
+    """Scribbles over p's segment as nobody, through a mapping of all of it: more than a worker
+    can reach (its own block), as if it had kept everything it inherited."""
     r = subprocess.run([CORRUPT, "--user", "nobody", "--seed", str(seed), p.stats_name]
                        + list(what), capture_output=True, text=True, timeout=30)
     check(r.returncode == 0, "tp-shmcorrupt %s: %s" % (" ".join(what), r.stderr))
 
 
 def test_a_worker_scribbling_over_the_stats_segment_cannot_hurt_the_master():
-    """Workers hold the stats segment read-write. The master (root) used counts, kinds and
+    """Workers held the whole stats segment read-write. The master (root) used counts, kinds and
     bases read from it: an index of 268435456 read out of bounds (UBSan), crashed the release
-    build, and could write out of bounds in a root process. Scribbled on as nobody (header,
-    scope table, slot table, blocks), the master serves on through every path that touches the
+    build, and could write out of bounds in a root process. Workers now keep only their own
+    block, and the master trusts nothing in the segment anyway: scribbled on as nobody (header,
+    scope table, slot table, blocks), it serves on through every path that touches the
     segment (reload, a worker's death, a generation's end, /stats by admin and tcpproxy-stat)
     and says once that it found the segment corrupt; readers refuse or read, never crash."""
     if os.geteuid() != 0:
@@ -340,12 +353,18 @@ def test_a_worker_scribbling_over_the_stats_segment_cannot_hurt_the_master():
             shm = os.stat("/dev/shm" + p.stats_name)
             check(shm.st_uid == 0 and (shm.st_mode & 0o777) == 0o600,
                   "the segment stays root's, 0600: %o uid %d" % (shm.st_mode, shm.st_uid))
-            # Another process of the workers' user cannot even open it...
+            # Another process of the workers' user cannot even open it, and a worker keeps
+            # only its own block of the mapping it inherited...
             r = subprocess.run([CORRUPT, p.stats_name, "header"], capture_output=True,
                                text=True, timeout=30, preexec_fn=_as(nobody))
             check(r.returncode == 2 and "Permission denied" in r.stderr,
                   "nobody opened the segment: %d %s" % (r.returncode, r.stderr))
-            # ...so what follows has a worker's access: a mapping, as nobody.
+            whole = _mapped_bytes(p.proc.pid, p.stats_name)
+            for w in p.worker_pids():
+                check(0 < _mapped_bytes(w, p.stats_name) * 10 < whole,
+                      "worker %d maps %d of %d bytes" % (w, _mapped_bytes(w, p.stats_name),
+                                                         whole))
+            # ...so what follows can do more than a worker: all of the mapping, as nobody.
             damage = [("header", "scopes", "slots", "blocks"),
                       ("header-random", "scopes"),
                       ("header-random", "restore-magic", "slots", "blocks"),

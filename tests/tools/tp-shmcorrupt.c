@@ -1,8 +1,9 @@
 /* tp-shmcorrupt [--user USER] [--seed N] SHM_NAME WHAT...: scribbles over a tcpproxy stats
  * segment the way a compromised worker could, to test that the master and the readers survive
- * it (issue 11). It maps the segment read-write and closes the descriptor, as a worker holds it,
- * then (with --user) drops to USER before writing a byte: a worker runs as --user with exactly
- * that mapping and no descriptor. WHAT, in any order and number:
+ * it (issue 11). It maps the whole segment read-write and closes the descriptor, then (with
+ * --user) drops to USER before writing a byte: a worker runs as --user with no descriptor, and
+ * with a mapping of its own block only (tp_stats_worker_narrow()); this has all of it, as a
+ * worker that had kept everything it inherited would. WHAT, in any order and number:
  *
  *   header        plausible but hostile: magic, version and layout hash kept, every count and
  *                 offset huge (n_scopes 268435456, ...), fold_seq odd, master pid 1

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +392,45 @@ START_TEST(fork_child_slot)
 	ck_assert_uint_eq(stat_of(rd, "cluster.c2.upstream_cx_total"), 7);
 	ck_assert_int_eq(tp_stats_scope(rd, TP_SCOPE_CLUSTER, "c3", &cl), -EROFS);
 	tp_stats_close(rd);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+/* A page of the segment is mapped in this process (msync() fails with ENOMEM on a hole). */
+static bool mapped(const void *p)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	return msync((void *)((uintptr_t)p / page * page), 1, MS_ASYNC) == 0;
+}
+
+START_TEST(worker_keeps_only_its_block)
+{
+	struct tp_stats *st = create(3, 4);
+	uint32_t cl;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct tp_stats_block *own = tp_stats_block(st, 1);
+		const char *prev = (const char *)tp_stats_block(st, 0);
+		const char *next = (const char *)tp_stats_block(st, 2);
+		const char *master = (const char *)tp_stats_block(st, TP_STATS_SLOT_MASTER);
+		bool ok;
+
+		ok = tp_stats_worker_narrow(st, 1) == 0;
+		tp_stat_add(own, cl + TP_CLUSTER_upstream_cx_total, 9);
+		ok = ok && mapped(own) && !mapped(prev) && !mapped(next) && !mapped(master);
+		/* Not even the last byte of the block before; nor the tables before the blocks. */
+		ok = ok && !mapped((const char *)own - 1) && !mapped(prev - 1);
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_total"), 9);
 	tp_stats_destroy(st);
 }
 END_TEST
@@ -891,6 +932,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, create_capacity);
 	tcase_add_test(tc, second_master);
 	tcase_add_test(tc, fork_child_slot);
+	tcase_add_test(tc, worker_keeps_only_its_block);
 	tcase_add_test(tc, gauges_signed);
 	tcase_add_test(tc, reset_gauges_keeps_counters);
 	tcase_add_test(tc, retire_keeps_totals);
