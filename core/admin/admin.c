@@ -123,7 +123,9 @@ static void refresh_server_stats(const struct tp_master_view *v, struct tp_stats
 	uint64_t vals[TP_SERVER__COUNT] = {0};
 	bool set[TP_SERVER__COUNT] = {false};
 	uint64_t mem = rss_bytes(getpid());
-	int64_t conns = 0;
+	/* Summed as unsigned (wrapping), read as signed at the end: a gauge's value comes from
+	 * the workers' blocks, which a worker can write anything to. */
+	uint64_t conns = 0;
 	uint32_t base;
 
 	if (tp_stats_scope(v->stats, TP_SCOPE_SERVER, "", &base) < 0)
@@ -131,7 +133,7 @@ static void refresh_server_stats(const struct tp_master_view *v, struct tp_stats
 	for (size_t i = 0; i < snap->n; i++)
 		if (snap->v[i].kind == TP_SCOPE_LISTENER &&
 		    !strcmp(snap->v[i].stat, "downstream_cx_active"))
-			conns += (int64_t)snap->v[i].value;
+			conns += snap->v[i].value;
 	for (unsigned s = 0; s < tp_stats_n_slots(v->stats); s++) {
 		struct tp_stats_slot_info si;
 
@@ -142,7 +144,7 @@ static void refresh_server_stats(const struct tp_master_view *v, struct tp_stats
 	}
 	vals[TP_SERVER_uptime] = uptime_s(v);
 	vals[TP_SERVER_version] = version_number();
-	vals[TP_SERVER_total_connections] = (uint64_t)(conns < 0 ? 0 : conns);
+	vals[TP_SERVER_total_connections] = (int64_t)conns < 0 ? 0 : conns;
 	vals[TP_SERVER_memory_allocated] = mem;
 	set[TP_SERVER_uptime] = set[TP_SERVER_version] = set[TP_SERVER_total_connections] = true;
 	set[TP_SERVER_memory_allocated] = true;

@@ -248,8 +248,15 @@ struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, c
 		g->w[s].gen = g;
 		g->w[s].slot = s;
 	}
-	if (register_scopes(m, cfg) < 0) {
-		snprintf(why, whylen, "the stats segment has no room for the new scopes");
+	/* The scopes are the generation's until it is freed; if it never starts, released now,
+	 * so that a failed reload leaves no name behind. */
+	tp_stats_hold_begin(m->stats, &g->scopes);
+	ret = register_scopes(m, cfg);
+	tp_stats_hold_end(m->stats);
+	if (ret < 0) {
+		snprintf(why, whylen, "stats scopes: %s",
+			 ret == -ENOSPC ? "the stats segment has no room for the new scopes"
+					: strerror(-ret));
 		goto out_free;
 	}
 	if (share_filter_memory(g) < 0) {
@@ -286,6 +293,7 @@ out_unmap:
 		munmap(g->shared, g->shared_len);
 out_free:
 	if (g) {
+		tp_stats_hold_release(m->stats, &g->scopes);
 		free(g->socks);
 		free(g->w);
 		free(g);
@@ -348,6 +356,9 @@ void gen_destroy(struct gen *g)
 		tp_stats_slot_retire(m->stats, g->w[s].stats_slot);
 		m->slot_used[g->w[s].stats_slot] = false;
 	}
+	/* Then its scopes: one no other generation has leaves /stats (its counters went to the
+	 * retired block above, and go with it). */
+	tp_stats_hold_release(m->stats, &g->scopes);
 	if (gen_accepts(g->state))
 		lsock_release(m, g);
 	if (g->shared)

@@ -7,6 +7,7 @@
 #include "core/config/config-t.h"
 #include "core/master/master-t.h"
 #include "core/master/master.h"
+#include "shm/stats-t.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,7 +80,8 @@ struct gen {
 	unsigned n_ready;
 	unsigned n_alive;
 	int64_t timer; /* the deadline of its state: start timeout, drain deadline, kill deadline */
-	void *shared;  /* MAP_SHARED memory for filters that count across workers */
+	struct tp_stats_hold scopes; /* its stat scopes: released when it is freed (or fails) */
+	void *shared;		     /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
 	struct gen *next; /* newest first */
 };

@@ -285,14 +285,9 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		return 1;
 	}
-	/* The workers' user reads it (tcpproxy-stat run as that user); still 0600. */
-	if (opts->drop_privileges) {
-		char path[96];
-
-		snprintf(path, sizeof(path), "/dev/shm%s", m.stats_name);
-		if (chown(path, opts->uid, opts->gid) < 0)
-			tp_warn("stats segment %s: chown: %s", path, strerror(errno));
-	}
+	/* Not chowned to --user: workers inherit the mapping and need no access to the file, and
+	 * a file the workers' user could open is one any process of that user could write or
+	 * truncate under the master (docs/architecture.md, "Stats segment"). */
 	m.blk = tp_stats_block(m.stats, TP_STATS_SLOT_MASTER);
 	m.slot_used = calloc(m.n_slots, sizeof(*m.slot_used));
 	m.loop = tp_mloop_new();

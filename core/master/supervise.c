@@ -50,7 +50,7 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t m
 	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 2, sizeof(int));
 	struct tp_worker_args a;
 	char role[48];
-	int status = 1;
+	int status = 1, ret;
 
 	snprintf(role, sizeof(role), "worker %u/%u", g->epoch, slot);
 	tp_log_set_role(role);
@@ -72,6 +72,14 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t m
 	a.drop_privileges = m->opts->drop_privileges;
 	a.uid = m->opts->uid;
 	a.gid = m->opts->gid;
+	/* Its own block is all of the stats segment a worker may write: the rest goes before it
+	 * drops privileges and touches a peer's byte. */
+	ret = tp_stats_worker_narrow(m->stats, a.stats_slot);
+	if (ret < 0) {
+		tp_error("stats segment: cannot unmap what is not this worker's: %s",
+			 strerror(-ret));
+		_exit(1);
+	}
 	status = tp_worker_run(&a);
 	/* _exit: the master's stdio buffers and atexit handlers are not ours to run. */
 	_exit(status);
