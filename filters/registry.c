@@ -10,6 +10,7 @@ static const struct tp_filter_ops *const filters[] = {
 	&tp_filter_tcp_proxy,
 	&tp_filter_connection_limit,
 	&tp_filter_set_filter_state,
+	&tp_filter_sni_cluster,
 };
 
 static const char *message_name(const char *type_url)

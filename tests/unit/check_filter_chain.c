@@ -447,6 +447,40 @@ START_TEST(listener_filters_timeout_closes_or_continues)
 }
 END_TEST
 
+/* sni_cluster routes by the server name a listener filter found: to the cluster of that name,
+ * and, with no name, by tcp_proxy's own route. */
+START_TEST(sni_cluster_routes_by_the_name_a_listener_filter_found)
+{
+	static const struct tp_filter_ops *const ops[] = {&tp_filter_sni_cluster};
+	static char conf;
+	void *const confs[] = {&conf};
+	int client, server;
+	struct tp_conn *c;
+
+	with_listener_filter(&sniff_ops, 0);
+	h_chain(ops, confs, 1);
+	ccfg.name = "sniffed.example.com";
+	pcfg.cluster_index = -1; /* tcp_proxy names no cluster of its own */
+	c = h_accept(&client);
+	ck_assert_int_eq(write(client, "PASS", 4), 4);
+	H_UNTIL(c->phase >= TP_PHASE_CONNECTING);
+	ck_assert_ptr_eq(c->cluster, &crt);
+	ck_assert_int_ge(server = h_accept_upstream(), 0);
+	h_expect(server, "PASS");
+	tp_conn_close(&w, c);
+	close(client);
+	close(server);
+
+	/* No name: no route of its own either, so NC. */
+	lcfg.n_listener_filters = 0;
+	h_size_slots();
+	c = h_accept(&client);
+	ck_assert_int_ge(c->phase, TP_PHASE_CLOSING);
+	ck_assert_uint_eq(tcp_stat(TP_TCP_downstream_cx_no_route), 1);
+	close(client);
+}
+END_TEST
+
 /* ---- widths ---- */
 
 /* max_connect_attempts above 255 gives up after exactly that many: the attempt counter once was
@@ -496,6 +530,7 @@ int main(void)
 	tcase_add_test(tl, a_listener_filter_refuses_a_connection);
 	tcase_add_test(tl, an_undecided_listener_filter_is_closed_at_its_read_limit);
 	tcase_add_test(tl, listener_filters_timeout_closes_or_continues);
+	tcase_add_test(tl, sni_cluster_routes_by_the_name_a_listener_filter_found);
 	tcase_add_test(tl, max_connect_attempts_above_255_gives_up);
 	tcase_set_timeout(tl, 30);
 	suite_add_tcase(s, tl);
