@@ -295,7 +295,7 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
 	len = strlen(name);
 	if (len >= TP_STATS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if ((len == 0) != (kind == TP_SCOPE_SERVER))
+	if ((len == 0) != TP_STATS_ROOT_KIND(kind))
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
 		if (st->scopes[i].kind == (uint32_t)kind && !strcmp(st->scopes[i].name, name)) {

@@ -97,6 +97,10 @@
 	COUNTER(sni_not_found)                            \
 	HISTOGRAM(bytes_processed)
 
+/* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
+ * tls_inspector.tls_found); every other scope has a name. */
+#define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
+
 /* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
  * position in this list is stored in the segment: append only. A new kind also needs its two

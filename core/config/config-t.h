@@ -145,7 +145,10 @@ struct tp_listener_filter_cfg {
 	char *name;
 	const struct tp_listener_filter_ops *ops;
 	void *conf;
+	uint32_t max_read_bytes; /* ops->read_limit(conf), or ops->max_read_bytes */
+	uint32_t state_off; /* its per-connection state in the slot (tp_listener_filter_layout) */
 	struct tp_cfg_mark mark;
+	struct tp_cfg_mark name_mark;
 };
 
 struct tp_listener_cfg {
@@ -154,10 +157,11 @@ struct tp_listener_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_filter_chain_cfg *filter_chains;  /* exactly one until filter_chain_match */
 	size_t n_filter_chains;
-	/* None can be configured yet (tls_inspector brings the first); the worker runs them. */
+	/* Run in order on the stream's first bytes before the chain is chosen. */
 	struct tp_listener_filter_cfg *listener_filters;
 	size_t n_listener_filters;
-	int64_t listener_filters_timeout_ms; /* 0: none */
+	uint32_t lfilter_state_bytes;	     /* their per-connection state, all together */
+	int64_t listener_filters_timeout_ms; /* default 15 s; 0: none */
 	bool continue_on_listener_filters_timeout;
 	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
 	struct tp_cfg_mark mark;

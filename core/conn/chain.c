@@ -89,6 +89,9 @@ void tp_chain_select(struct tp_worker *w, struct tp_conn *c)
 	c->chain = ch;
 	c->phase = TP_PHASE_FILTERS;
 	tp_timer_cancel(&w->timers, &c->timer);
+	/* The listener filters' state shared this room: the chain's filters find theirs zeroed. */
+	if (l->lfilter_state_bytes)
+		memset(tp_conn_filter_area(w, c), 0, ch->state_bytes);
 	for (uint32_t i = 0; i < ch->n_filters; i++) {
 		struct tp_filter_timer *t = timer_at(w, c, &ch->filters[i]);
 
@@ -244,6 +247,12 @@ void tp_conn_info_set_sni(struct tp_conn_info *info, const char *name, size_t le
 		info->sni[i] = (char)tolower((unsigned char)name[i]);
 	info->sni[len] = '\0';
 	info->sni_len = (uint8_t)len;
+}
+
+void tp_conn_info_set_tls(struct tp_conn_info *info)
+{
+	if (info)
+		info->transport = TP_TRANSPORT_PROTOCOL_TLS;
 }
 
 void tp_conn_info_set_alpn(struct tp_conn_info *info, const uint8_t *wire, size_t len)

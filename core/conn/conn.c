@@ -427,6 +427,9 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	tp_state_map_free(c->filter_state);
 	tp_state_map_free(c->metadata);
 	c->filter_state = c->metadata = NULL;
+	if (c->pre_cx)
+		tp_stat_sub(w->stats,
+			    c->listener->cfg->stats_base + TP_LISTENER_downstream_pre_cx_active, 1);
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
 	tp_conn_maybe_free(w, c);
 }

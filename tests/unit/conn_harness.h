@@ -124,7 +124,8 @@ static void h_setup(void)
 
 /* Puts n filters (ops, conf) before tcp_proxy and lays the chain out; sizes the slots as the
  * worker does (before the first connection is made). */
-static void h_chain(const struct tp_filter_ops *const *ops, void *const *conf, size_t n)
+static __attribute__((unused)) void h_chain(const struct tp_filter_ops *const *ops,
+					    void *const *conf, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		filters[i].ops = ops[i];
@@ -159,7 +160,7 @@ static void h_teardown(void)
 	close(upstream_listener);
 }
 
-static uint64_t tcp_stat(uint32_t idx)
+static __attribute__((unused)) uint64_t tcp_stat(uint32_t idx)
 {
 	return tp_stat_get(w.stats, pcfg.stats_base + idx);
 }
@@ -251,7 +252,7 @@ static void h_read_exact(int fd, void *buf, size_t n)
 	}
 }
 
-static void h_expect(int fd, const char *want)
+static __attribute__((unused)) void h_expect(int fd, const char *want)
 {
 	char buf[256];
 
@@ -260,7 +261,7 @@ static void h_expect(int fd, const char *want)
 }
 
 /* True once fd is at EOF (turning the loop while waiting, at most 5 s). */
-static bool h_at_eof(int fd)
+static __attribute__((unused)) bool h_at_eof(int fd)
 {
 	uint64_t end = tp_now_ms() + 5000;
 	char b;
@@ -297,7 +298,7 @@ static __attribute__((unused)) bool h_ended(int fd)
 }
 
 /* Nothing arrives on fd while the loop turns for ms. */
-static bool h_quiet(int fd, int ms)
+static __attribute__((unused)) bool h_quiet(int fd, int ms)
 {
 	uint64_t end = tp_now_ms() + (uint64_t)ms;
 	char b;
