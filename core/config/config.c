@@ -479,6 +479,134 @@ static const struct tp_cfg_schema filter_schema = {
 	.post = filter_post,
 };
 
+/* ---- envoy.config.listener.v3.ListenerFilter ---- */
+
+/* typed_config: its "@type" picks the filter. One without "@type" ({} in many older files) leaves
+ * the choice to the name, as Envoy does; listener_filter_post makes it. */
+static int decode_lfilter_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				       const struct tp_ynode *v, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+	const struct tp_ynode *type;
+	const char *url, *envoy;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping with \"@type\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	type = tp_ynode_map_get(v, "@type");
+	if (!type || tp_ynode_is_null(type))
+		return 0;
+	if (type->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, type, "@type", "expected a type URL string, got %s",
+			     tp_ynode_kind_name(type));
+		return -EINVAL;
+	}
+	url = type->str;
+	lf->ops = tp_listener_filter_find_by_type_url(url);
+	if (lf->ops) {
+		lf->conf = lf->ops->parse(ctx, v);
+		return lf->conf ? 0 : -EINVAL;
+	}
+	envoy = tp_listener_filter_envoy_only(NULL, url);
+	if (envoy)
+		tp_cfg_error(ctx, type, "@type",
+			     "listener filter %s is not supported yet by tcpproxy: it has %s (see "
+			     "docs/envoy-compat.md)",
+			     envoy, tp_listener_filter_names());
+	else if (strstr(url, "TypedStruct"))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": TypedStruct is not supported yet by "
+			     "tcpproxy (see docs/envoy-compat.md)",
+			     url);
+	else if (tp_v2_api_successor(url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			     "type.googleapis.com/%s%s",
+			     url, tp_v2_api_successor(url),
+			     tp_listener_filter_envoy_only(NULL, tp_v2_api_successor(url))
+				     ? ", not supported yet by tcpproxy (see docs/envoy-compat.md)"
+				     : "");
+	else if (tp_v2_api_is_v2(url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 types "
+			     "are envoy.extensions.filters.listener.* (tcpproxy has %s)",
+			     url, tp_listener_filter_names());
+	else
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": tcpproxy has no listener filter of this "
+			     "type; it has %s (see docs/envoy-compat.md)",
+			     url, tp_listener_filter_names());
+	return -EINVAL;
+}
+
+static void free_lfilter_typed_config(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+
+	if (lf->ops && lf->conf)
+		lf->ops->free(lf->conf);
+	lf->conf = NULL;
+}
+
+static void listener_filter_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+	const struct tp_ynode *tc = tp_cfg_find(map, "typed_config");
+	const struct tp_ynode *type =
+		tc && tc->type == TP_YNODE_MAP ? tp_ynode_map_get(tc, "@type") : NULL;
+	const char *envoy;
+	size_t old;
+
+	/* Picked by its @type already, or that failed and said why. */
+	if (lf->ops || (type && !tp_ynode_is_null(type)) || (tc && tc->type != TP_YNODE_MAP) ||
+	    !lf->name || tp_cfg_find(map, "config_discovery"))
+		return;
+	lf->ops = tp_listener_filter_find_by_name(lf->name);
+	if (!lf->ops) {
+		envoy = tp_listener_filter_envoy_only(lf->name, NULL);
+		if (envoy)
+			tp_cfg_error_mark(ctx, lf->name_mark, "name",
+					  "listener filter %s is not supported yet by tcpproxy: it "
+					  "has %s (see docs/envoy-compat.md)",
+					  envoy, tp_listener_filter_names());
+		else
+			tp_cfg_error_mark(ctx, lf->name_mark, "name",
+					  "unknown listener filter \"%s\": with no typed_config "
+					  "\"@type\" the name picks it; tcpproxy has %s",
+					  lf->name, tp_listener_filter_names());
+		return;
+	}
+	old = tp_cfg_path_push(ctx, "typed_config");
+	lf->conf = lf->ops->parse(ctx, tc);
+	tp_cfg_path_pop(ctx, old);
+}
+
+static const struct tp_cfg_field listener_filter_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_listener_filter_cfg, name),
+	 .mark_off = TP_CFG_MARK(struct tp_listener_filter_cfg, name_mark)},
+	{.key = "typed_config",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_lfilter_typed_config,
+	 .free = free_lfilter_typed_config},
+	UNSUPPORTED("config_discovery"),
+	UNSUPPORTED("filter_disabled"),
+	REMOVED("config", "use typed_config with an \"@type\""),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema listener_filter_schema = {
+	.name = "envoy.config.listener.v3.ListenerFilter",
+	.size = sizeof(struct tp_listener_filter_cfg),
+	.fields = listener_filter_fields,
+	.mark_off = TP_CFG_MARK(struct tp_listener_filter_cfg, mark),
+	.post = listener_filter_post,
+};
+
 /* ---- envoy.config.listener.v3.FilterChain ---- */
 
 static void filter_chain_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
@@ -563,6 +691,7 @@ static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, vo
 		tp_cfg_error(ctx, chains, "filter_chains",
 			     "more than one filter chain is not supported yet by tcpproxy: it "
 			     "needs filter_chain_match (see docs/envoy-compat.md)");
+	tp_listener_filter_layout(l);
 	/* Envoy names an unnamed listener with a UUID; the address is more use in logs. */
 	if (!l->name && l->addr.len) {
 		l->name = strdup(l->addr.text);
@@ -602,9 +731,21 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("default_filter_chain"),
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("drain_type"),
-	UNSUPPORTED("listener_filters"),
-	UNSUPPORTED("listener_filters_timeout"),
-	UNSUPPORTED("continue_on_listener_filters_timeout"),
+	{.key = "listener_filters",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_listener_cfg, listener_filters),
+	 .count_off = offsetof(struct tp_listener_cfg, n_listener_filters),
+	 .sub = &listener_filter_schema},
+	/* Envoy's default, 15 s; 0 waits for ever. */
+	{.key = "listener_filters_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_listener_cfg, listener_filters_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = 15000},
+	{.key = "continue_on_listener_filters_timeout",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_listener_cfg, continue_on_listener_filters_timeout)},
 	UNSUPPORTED("transparent"),
 	UNSUPPORTED("freebind"),
 	UNSUPPORTED("socket_options"),

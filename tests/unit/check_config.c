@@ -676,6 +676,72 @@ START_TEST(raw_buffer_transport)
 }
 END_TEST
 
+/* listener_filters: tls_inspector by @type, by name alone (new and old), or with a typed_config
+ * that has no @type; the timeout's default and its 0. */
+START_TEST(listener_filters)
+{
+	struct tp_config *cfg =
+		load_ok(edit("    filter_chains:\n",
+			     "    listener_filters:\n"
+			     "    - name: envoy.filters.listener.tls_inspector\n"
+			     "    - name: envoy.listener.tls_inspector\n"
+			     "      typed_config: {}\n"
+			     "    - name: inspect\n"
+			     "      typed_config:\n"
+			     "        \"@type\": type.googleapis.com/"
+			     "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n"
+			     "        max_client_hello_size: 1024\n"
+			     "        initial_read_buffer_size: 512\n"
+			     "        enable_ja3_fingerprinting: false\n"
+			     "        close_connection_on_client_hello_parsing_errors: true\n"
+			     "    filter_chains:\n"));
+	const struct tp_listener_cfg *l = &cfg->listeners[0];
+
+	ck_assert_uint_eq(l->n_listener_filters, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_ptr_eq(l->listener_filters[i].ops, &tp_lfilter_tls_inspector);
+		ck_assert_ptr_nonnull(l->listener_filters[i].conf);
+	}
+	ck_assert_uint_eq(l->listener_filters[0].max_read_bytes, 16384);
+	ck_assert_uint_eq(l->listener_filters[2].max_read_bytes, 1024);
+	ck_assert_uint_gt(l->lfilter_state_bytes, 0);
+	ck_assert_int_eq(l->listener_filters_timeout_ms, 15000);
+	ck_assert(!l->continue_on_listener_filters_timeout);
+	tp_config_free(cfg);
+
+	cfg = load_ok(edit("    filter_chains:\n",
+			   "    listener_filters_timeout: 0s\n"
+			   "    continue_on_listener_filters_timeout: true\n"
+			   "    filter_chains:\n"));
+	ck_assert_int_eq(cfg->listeners[0].listener_filters_timeout_ms, 0);
+	ck_assert(cfg->listeners[0].continue_on_listener_filters_timeout);
+	ck_assert_uint_eq(cfg->listeners[0].n_listener_filters, 0);
+	tp_config_free(cfg);
+
+	EXPECT(edit("    filter_chains:\n",
+		    "    listener_filters:\n"
+		    "    - name: envoy.filters.listener.tls_inspector\n"
+		    "      typed_config:\n"
+		    "        \"@type\": type.googleapis.com/"
+		    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n"
+		    "        max_client_hello_size: 65536\n"
+		    "        enable_ja4_fingerprinting: true\n"
+		    "    - name: nope\n"
+		    "    - {}\n"
+		    "    filter_chains:\n"),
+	       ":10:32: static_resources.listeners[0].listener_filters[0].typed_config."
+	       "max_client_hello_size: 65536 is out of range 0..16384",
+	       ":11:9: static_resources.listeners[0].listener_filters[0].typed_config."
+	       "enable_ja4_fingerprinting: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)",
+	       ":12:13: static_resources.listeners[0].listener_filters[1].name: unknown listener "
+	       "filter \"nope\": with no typed_config \"@type\" the name picks it; tcpproxy has "
+	       "envoy.filters.listener.tls_inspector",
+	       ":13:7: static_resources.listeners[0].listener_filters[2].name: missing required "
+	       "field");
+}
+END_TEST
+
 START_TEST(no_listeners)
 {
 	struct tp_config *cfg = load_ok("static_resources: {}\n");
@@ -875,10 +941,15 @@ START_TEST(unsupported_field)
 {
 	EXPECT(edit("static_resources:\n", "tracing: {}\nstatic_resources:\n"),
 	       ":1:1: tracing: not supported yet by tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("    filter_chains:\n", "    listener_filters: []\n    filter_chains:\n"),
-	       ":6:5: static_resources.listeners[0].listener_filters: not supported yet by "
-	       "tcpproxy "
-	       "(see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n", "    use_original_dst: true\n    filter_chains:\n"),
+	       ":6:5: static_resources.listeners[0].use_original_dst: not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n",
+		    "    listener_filters: [{name: envoy.listener.original_dst}]\n"
+		    "    filter_chains:\n"),
+	       ":6:31: static_resources.listeners[0].listener_filters[0].name: listener filter "
+	       "envoy.filters.listener.original_dst is not supported yet by tcpproxy: it has "
+	       "envoy.filters.listener.tls_inspector (see docs/envoy-compat.md)");
 	EXPECT(edit("          cluster: c0\n",
 		    "          cluster: c0\n          hash_policy: []\n"),
 	       ":13:11: " TP0 ".hash_policy: not supported yet by tcpproxy (see "
@@ -1351,6 +1422,7 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, bad_address_and_port);
 	tcase_add_test(bad, unsupported_type);
 	tcase_add_test(bad, unsupported_field);
+	tcase_add_test(bad, listener_filters);
 	tcase_add_test(bad, oneof_member_not_served);
 	tcase_add_test(bad, stat_names_fit);
 	tcase_add_test(bad, filter_chain_shape);
