@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/config/cfg_schema.h"
+#include "core/config/chain_match.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
@@ -653,7 +654,11 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	 .count_off = offsetof(struct tp_filter_chain_cfg, n_filters),
 	 .sub = &filter_schema},
 	{.key = "name", .type = TP_CFG_STRING, .off = offsetof(struct tp_filter_chain_cfg, name)},
-	UNSUPPORTED("filter_chain_match"),
+	{.key = "filter_chain_match",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_filter_chain_cfg, match),
+	 .sub = &tp_filter_chain_match_schema,
+	 .mark_off = TP_CFG_MARK(struct tp_filter_chain_cfg, match_mark)},
 	UNSUPPORTED("use_proxy_proto"),
 	UNSUPPORTED("metadata"),
 	{.key = "transport_socket",
@@ -670,8 +675,56 @@ static const struct tp_cfg_schema filter_chain_schema = {
 	.name = "envoy.config.listener.v3.FilterChain",
 	.size = sizeof(struct tp_filter_chain_cfg),
 	.fields = filter_chain_fields,
+	.mark_off = TP_CFG_MARK(struct tp_filter_chain_cfg, mark),
 	.post = filter_chain_post,
 };
+
+/* default_filter_chain: decoded aside, then listener_post puts it last in filter_chains. */
+static int decode_default_chain(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				const struct tp_ynode *v, void *obj)
+{
+	struct tp_listener_cfg *l = obj;
+
+	l->default_tmp = calloc(1, sizeof(*l->default_tmp));
+	if (!l->default_tmp) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	return tp_cfg_decode(ctx, &filter_chain_schema, v, l->default_tmp);
+}
+
+/* What listener_post built goes with the listener: the matcher, and a default chain that was
+ * not moved into filter_chains. */
+static void free_default_chain(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_listener_cfg *l = obj;
+
+	if (l->default_tmp)
+		tp_cfg_free(&filter_chain_schema, l->default_tmp);
+	free(l->default_tmp);
+	l->default_tmp = NULL;
+	tp_chain_matcher_free(l->matcher);
+	l->matcher = NULL;
+}
+
+/* Appends the default chain to filter_chains, so that every chain is in one array. */
+static void add_default_chain(struct tp_cfg_ctx *ctx, struct tp_listener_cfg *l)
+{
+	struct tp_filter_chain_cfg *chains;
+
+	if (!l->default_tmp)
+		return;
+	chains = realloc(l->filter_chains, (l->n_filter_chains + 1) * sizeof(*chains));
+	if (!chains) {
+		ctx->oom = true;
+		return;
+	}
+	l->filter_chains = chains;
+	chains[l->n_filter_chains++] = *l->default_tmp;
+	free(l->default_tmp);
+	l->default_tmp = NULL;
+	l->has_default_chain = true;
+}
 
 /* ---- envoy.config.listener.v3.Listener ---- */
 
@@ -683,14 +736,14 @@ static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, vo
 	/* Envoy's internal listener needs no address; tcpproxy reports it as not supported. */
 	if (!tp_cfg_find(map, "address") && !tp_cfg_find(map, "internal_listener"))
 		tp_cfg_error(ctx, map, "address", "missing required field");
-	/* A list that failed to decode has its own error already. */
-	if (!chains || (chains->type == TP_YNODE_SEQ && !chains->n))
+	/* A list that failed to decode has its own error already. As Envoy, a default chain
+	 * alone will do. */
+	if ((!chains || (chains->type == TP_YNODE_SEQ && !chains->n)) &&
+	    !tp_cfg_find(map, "default_filter_chain"))
 		tp_cfg_error(ctx, chains ? chains : map, "filter_chains",
-			     "at least one filter chain is required");
-	if (l->n_filter_chains > 1)
-		tp_cfg_error(ctx, chains, "filter_chains",
-			     "more than one filter chain is not supported yet by tcpproxy: it "
-			     "needs filter_chain_match (see docs/envoy-compat.md)");
+			     "at least one filter chain (or a default_filter_chain) is required");
+	add_default_chain(ctx, l);
+	tp_chain_matcher_build(ctx, l);
 	tp_listener_filter_layout(l);
 	/* Envoy names an unnamed listener with a UUID; the address is more use in logs. */
 	if (!l->name && l->addr.len) {
@@ -728,7 +781,10 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("stat_prefix"),
 	UNSUPPORTED("filter_chain_matcher"),
 	UNSUPPORTED("use_original_dst"),
-	UNSUPPORTED("default_filter_chain"),
+	{.key = "default_filter_chain",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_default_chain,
+	 .free = free_default_chain},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("drain_type"),
 	{.key = "listener_filters",
@@ -1265,11 +1321,18 @@ static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 
 				if (!f->ops || !f->conf || !f->ops->check)
 					continue;
-				tp_cfg_path_set(
-					ctx,
-					"static_resources.listeners[%zu].filter_chains[%zu]."
-					"filters[%zu].typed_config",
-					i, j, k);
+				if (l->has_default_chain && j + 1 == l->n_filter_chains)
+					tp_cfg_path_set(ctx,
+							"static_resources.listeners[%zu]."
+							"default_filter_chain.filters[%zu]."
+							"typed_config",
+							i, k);
+				else
+					tp_cfg_path_set(ctx,
+							"static_resources.listeners[%zu].filter_"
+							"chains[%zu]."
+							"filters[%zu].typed_config",
+							i, j, k);
 				f->ops->check(ctx, cfg, f->conf);
 			}
 		}

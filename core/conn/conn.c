@@ -28,6 +28,7 @@
 #include "uring/udata.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,29 @@ void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 	sd->handshaking = 0;
 	c->active_ms = w->now_ms;
 	tp_session_on_handshake(w, c, s, ret);
+}
+
+void tp_conn_capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(ip, 0, sizeof(*ip));
+	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		ip->family = AF_INET;
+		ip->port = ntohs(in->sin_port);
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		ip->family = AF_INET6;
+		ip->port = ntohs(in6->sin6_port);
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
 }
 
 void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
