@@ -170,8 +170,10 @@ struct tp_listener_cfg {
 	/* Run in order on the stream's first bytes before the chain is chosen. */
 	struct tp_listener_filter_cfg *listener_filters;
 	size_t n_listener_filters;
-	uint32_t lfilter_state_bytes;	     /* their per-connection state, all together */
-	int64_t listener_filters_timeout_ms; /* default 15 s; 0: none */
+	uint32_t lfilter_state_bytes;	       /* their per-connection state, all together */
+	int64_t listener_filters_timeout_ms;   /* default 15 s; 0: none */
+	struct tp_access_log_cfg *access_logs; /* Listener.access_log (core/accesslog) */
+	size_t n_access_logs;
 	bool continue_on_listener_filters_timeout;
 	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
 	struct tp_cfg_mark mark;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/accesslog/access_log.h"
 #include "core/config/cfg_schema.h"
 #include "core/config/chain_match.h"
 #include "core/conn/transport.h"
@@ -811,7 +812,11 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("api_listener"),
 	UNSUPPORTED("connection_balance_config"),
 	UNSUPPORTED("reuse_port"),
-	UNSUPPORTED("access_log"),
+	{.key = "access_log",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_listener_cfg, access_logs),
+	 .count_off = offsetof(struct tp_listener_cfg, n_access_logs),
+	 .sub = &tp_access_log_schema},
 	UNSUPPORTED("tcp_backlog_size"),
 	UNSUPPORTED("max_connections_to_accept_per_socket_event"),
 	UNSUPPORTED("bind_to_port"),
@@ -1311,7 +1316,11 @@ static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
 static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		const struct tp_listener_cfg *l = &cfg->listeners[i];
+		struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		/* The listener's own access logs, as tcp_proxy's check does for its. */
+		if (tp_access_log_check(cfg, l->access_logs, l->n_access_logs) < 0)
+			ctx->oom = true;
 
 		for (size_t j = 0; j < l->n_filter_chains; j++) {
 			const struct tp_filter_chain_cfg *fc = &l->filter_chains[j];

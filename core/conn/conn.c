@@ -437,6 +437,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	/* Closing from here on: a filter's on_close that closes again (or asks) sees it. */
 	c->phase = TP_PHASE_CLOSING;
 	tp_access_log_write(w, c, TP_ALOG_TCP_END);
+	tp_access_log_write_listener(w, c);
 	tp_chain_close(w, c);
 	close_side(w, c, TP_DOWN, false);
 	close_side(w, c, TP_UP, was == TP_PHASE_CONNECTING);

@@ -9,6 +9,7 @@
  * filters decided) and downstream_listener_filter_error (the peek failed). */
 #include "core/conn/listener_filters.h"
 
+#include "core/accesslog/format-t.h"
 #include "core/base/log.h"
 #include "core/base/timer.h"
 #include "core/config/config-t.h"
@@ -21,6 +22,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define L_STAT(c, name) ((c)->listener->cfg->stats_base + TP_LISTENER_##name)
 
@@ -89,9 +91,27 @@ static void run(struct tp_worker *w, struct tp_conn *c)
 	leave(w, c);
 }
 
+/* What configured formats read of the accept, taken now: a connection that no filter chain
+ * takes is logged too (the listener's access logs). */
+static void capture_accept(struct tp_worker *w, struct tp_conn *c)
+{
+	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	}
+	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
+		tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
+		tp_conn_capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
+	}
+}
+
 void tp_lfilters_start(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_listener_cfg *l = c->listener->cfg;
+
+	capture_accept(w, c);
 
 	if (!l->n_listener_filters) {
 		tp_chain_select(w, c);

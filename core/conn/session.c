@@ -300,17 +300,6 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
 	c->proxy = last->conf;
 	/* Unique in this worker, and between workers by the slot in the low bits. */
 	c->id = ++seq << 12 | (w->slot & 0xfff);
-	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	}
-	/* Filter chain matching may have read them already. */
-	if ((w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) && !c->down_remote.family)
-		tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
-	if ((w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) && !c->down_local.family)
-		tp_conn_capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
 	/* max_early_data_bytes set: the chain sees the downstream's bytes before any connect. */
 	if (c->proxy->max_early_data_bytes >= 0)
 		tp_relay_early_enable(w, c, (uint32_t)c->proxy->max_early_data_bytes);
