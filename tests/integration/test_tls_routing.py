@@ -65,18 +65,24 @@ class TlsServer:
         # waits on a full pipe.
         seen = b""
         end = time.monotonic() + 10
+        fd = self.proc.stdout.fileno()
         while b"ACCEPT" not in seen and time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            # os.read, not readline(): a buffered read could take both lines at once and
+            # leave select() waiting for bytes already read.
+            r, _, _ = select.select([fd], [], [], 0.2)
             if r:
-                line = self.proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 4096)
+                if not chunk:
                     break
-                seen += line
+                seen += chunk
         check(b"ACCEPT" in seen, "s_server did not start: %r" % seen)
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
-        while self.proc.stdout.read(65536):
+        try:
+            while os.read(self.proc.stdout.fileno(), 65536):
+                pass
+        except (OSError, ValueError):  # the pipe went away with the server
             pass
 
     def __enter__(self):
