@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 
+import harness
 from harness import (ROOT, EchoServer, Proxy, Server, Skip, bootstrap, check, cluster_yaml,
                      connect, free_port, read_lines, recv_all, run_subdir, wait_for, wait_lines)
 
@@ -75,7 +76,9 @@ class TlsServer:
                 if not chunk:
                     break
                 seen += chunk
-        check(b"ACCEPT" in seen, "s_server did not start: %r" % seen)
+        if b"ACCEPT" not in seen:
+            self.close()  # no with-block owns it yet
+            raise harness.TestFailure("s_server did not start: %r" % seen)
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
