@@ -69,6 +69,8 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 #define TP__CONNECTION_LIMIT_H(n) TP__HIST_ENUM(TP_CONNECTION_LIMIT_##n)
 #define TP__HOST(n)		  TP_HOST_##n,
 #define TP__HOST_H(n)		  TP__HIST_ENUM(TP_HOST_##n)
+#define TP__TLS_INSPECTOR(n)	  TP_TLS_INSPECTOR_##n,
+#define TP__TLS_INSPECTOR_H(n)	  TP__HIST_ENUM(TP_TLS_INSPECTOR_##n)
 #define TP__STAT_ENUM(K, k) \
 	enum tp_##k##_stat{TP_##K##_STATS(TP__##K, TP__##K, TP__##K##_H) TP_##K##__COUNT};
 TP_STATS_SCOPE_KINDS(TP__STAT_ENUM)

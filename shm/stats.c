@@ -619,7 +619,7 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
 	len = strlen(name);
 	if (len >= TP_STATS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if ((len == 0) != (kind == TP_SCOPE_SERVER))
+	if ((len == 0) != TP_STATS_ROOT_KIND(kind))
 		return -EINVAL;
 	if (hold_reserve(ms) < 0)
 		return -ENOMEM;

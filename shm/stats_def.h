@@ -27,10 +27,15 @@
 	GAUGE(last_reload_success)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
-#define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
-	COUNTER(downstream_cx_total)                 \
-	GAUGE(downstream_cx_active)                  \
-	COUNTER(downstream_cx_overflow)
+#define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM)     \
+	COUNTER(downstream_cx_total)                     \
+	GAUGE(downstream_cx_active)                      \
+	COUNTER(downstream_cx_overflow)                  \
+	COUNTER(no_filter_chain_match)                   \
+	COUNTER(downstream_pre_cx_timeout)               \
+	GAUGE(downstream_pre_cx_active)                  \
+	COUNTER(downstream_listener_filter_remote_close) \
+	COUNTER(downstream_listener_filter_error)
 
 /* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
 #define TP_TCP_STATS(COUNTER, GAUGE, HISTOGRAM)                \
@@ -79,6 +84,23 @@
 	GAUGE(cx_active)                         \
 	COUNTER(cx_connect_fail)
 
+/* tls_inspector.<stat>: Envoy's ALL_TLS_INSPECTOR_STATS. Envoy roots them at the server's scope
+ * (a listener filter's context scope() is the root, not the listener's), so every listener's
+ * tls_inspector counts into the one scope named "". */
+#define TP_TLS_INSPECTOR_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(client_hello_too_large)                   \
+	COUNTER(tls_found)                                \
+	COUNTER(tls_not_found)                            \
+	COUNTER(alpn_found)                               \
+	COUNTER(alpn_not_found)                           \
+	COUNTER(sni_found)                                \
+	COUNTER(sni_not_found)                            \
+	HISTOGRAM(bytes_processed)
+
+/* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
+ * tls_inspector.tls_found); every other scope has a name. */
+#define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
+
 /* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
  * position in this list is stored in the segment: append only. A new kind also needs its two
@@ -89,6 +111,7 @@
 	X(TCP, tcp)                           \
 	X(CLUSTER, cluster)                   \
 	X(CONNECTION_LIMIT, connection_limit) \
-	X(HOST, host)
+	X(HOST, host)                         \
+	X(TLS_INSPECTOR, tls_inspector)
 
 #endif

@@ -125,6 +125,7 @@ struct tp_conn {
 	uint8_t early_eos_delivered : 1; /* ... and its FIN has reached tcp_proxy */
 	uint8_t chain_held : 1;		 /* a filter answered STOP from on_new_connection */
 	uint8_t retry_wait : 1;	  /* a connect retry waits for the failed attempt's polls to end */
+	uint8_t pre_cx : 1;	  /* in listener filters: counted in downstream_pre_cx_active */
 	uint32_t rflags;	  /* response flags, core/conn/resp_flags.h */
 	uint8_t end_cause;	  /* the response-flag row that ended it, + 1; 0: a peer */
 	uint16_t connect_err;	  /* errno of the last failed connect attempt */

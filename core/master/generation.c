@@ -48,6 +48,14 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		ret = tp_stats_scope(m->stats, TP_SCOPE_LISTENER, name, &l->stats_base);
 		if (ret < 0)
 			return ret;
+		for (size_t f = 0; f < l->n_listener_filters; f++) {
+			struct tp_listener_filter_cfg *lf = &l->listener_filters[f];
+
+			ret = lf->ops->register_stats ? lf->ops->register_stats(lf->conf, m->stats)
+						      : 0;
+			if (ret < 0)
+				return ret;
+		}
 		ret = tp_listener_for_each_filter(l, register_filter_stats, m->stats);
 		if (ret < 0)
 			return ret;

@@ -385,6 +385,9 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 			info |= t && !t->raw;
 		}
 		info |= l->n_listener_filters > 0;
+		/* The listener filters' state and the chain's take turns in the same room. */
+		if (l->lfilter_state_bytes > filters)
+			filters = l->lfilter_state_bytes;
 	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
@@ -407,10 +410,17 @@ static int make_peek_buf(struct tp_worker *w, const struct tp_config *cfg)
 {
 	size_t peek = 0;
 
-	for (size_t i = 0; i < cfg->n_listeners; i++)
-		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++)
-			if (cfg->listeners[i].listener_filters[f].ops->max_read_bytes > peek)
-				peek = cfg->listeners[i].listener_filters[f].ops->max_read_bytes;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++) {
+			const struct tp_listener_filter_cfg *lf =
+				&cfg->listeners[i].listener_filters[f];
+			size_t want =
+				lf->max_read_bytes ? lf->max_read_bytes : lf->ops->max_read_bytes;
+
+			if (want > peek)
+				peek = want;
+		}
+	}
 	if (!peek)
 		return 0;
 	w->peek_buf = malloc(peek);
