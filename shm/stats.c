@@ -818,6 +818,53 @@ void tp_stats_slot_retire(struct tp_stats *st, unsigned slot)
 	tp_stats_slot_set(st, slot, 0, 0, TP_SLOT_FREE);
 }
 
+/* Envoy's /reset_counters. A worker's block has one writer, the worker, whose increments are a
+ * plain load and store: the master may not write there. So the master adds to the retired
+ * block (its own) the negation of each counter's sum: sums are unsigned and wrap, so every
+ * counter then reads zero, exactly, and counts on from there as its workers add to it. Gauges
+ * and histograms are left alone, as Envoy leaves them. Only values are read from the segment,
+ * at indexes the master's own rows give. */
+void tp_stats_reset_counters(struct tp_stats *st)
+{
+	const struct master_side *ms = st->ms;
+	uint64_t *retired = values(st, TP_STATS_SLOT_RETIRED);
+
+	TP_BUG_ON(!st->writable || !ms);
+	tp_stats_check(st);
+	fold_begin(st);
+	for (unsigned i = 0; i < ms->n_rows; i++) {
+		const struct tp_stats_scope_row *row = &ms->rows[i];
+		const struct tp_stats_kind_desc *kd;
+		uint32_t idx = row->base;
+
+		if (!row->n_values)
+			continue;
+		kd = &tp_stats_kinds[row->kind];
+		for (unsigned s = 0; s < kd->n_stats; s++) {
+			uint64_t sum = 0;
+
+			if (kd->stats[s].type == TP_STAT_HISTOGRAM) {
+				idx += TP_STATS_HIST_VALUES;
+				continue;
+			}
+			if (kd->stats[s].type == TP_STAT_COUNTER) {
+				for (unsigned b = 0; b < st->n_slots + 2; b++)
+					sum += __atomic_load_n(
+						(uint64_t *)(void *)(st->blocks +
+								     (size_t)b * st->stride) +
+							idx,
+						__ATOMIC_RELAXED);
+				__atomic_store_n(&retired[idx],
+						 __atomic_load_n(&retired[idx], __ATOMIC_RELAXED) -
+							 sum,
+						 __ATOMIC_RELAXED);
+			}
+			idx++;
+		}
+	}
+	fold_end(st);
+}
+
 /* ---- readers ---- */
 
 int tp_stats_open(struct tp_stats **out, const char *shm_name, char *err, size_t errlen)

@@ -75,6 +75,10 @@ void tp_stats_slot_reset_gauges(struct tp_stats *st, unsigned slot);
  * retired block and the slot is zeroed and marked free, so totals do not change. */
 void tp_stats_slot_retire(struct tp_stats *st, unsigned slot);
 
+/* Master: POST /reset_counters. Every counter's sum reads 0 afterwards and counts on from there
+ * (the retired block takes each sum's negation); gauges and histograms are unchanged. */
+void tp_stats_reset_counters(struct tp_stats *st);
+
 /* Reader: maps SHM_NAME read-only. Refuses a segment whose magic, version or layout hash is not
  * this build's, or whose geometry does not fit the file; the reason goes into err. The geometry
  * is read once; rows are copied and checked before use, so a segment changed by a worker gives

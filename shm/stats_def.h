@@ -24,7 +24,8 @@
 	GAUGE(total_connections)                   \
 	GAUGE(memory_allocated)                    \
 	GAUGE(last_reload_time_s)                  \
-	GAUGE(last_reload_success)
+	GAUGE(last_reload_success)                 \
+	GAUGE(state)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
 #define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM)     \

@@ -208,6 +208,9 @@ struct tp_config {
 	uint32_t n_transport_ctx;  /* transports with a per-worker context (tp_transport_cfg.idx) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
+	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */
+	size_t dump_len;
+	uint64_t loaded_unix_ms; /* when it was loaded */
 };
 
 #endif

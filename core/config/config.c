@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/accesslog/access_log.h"
+#include "core/base/sbuf.h"
 #include "core/config/cfg_schema.h"
 #include "core/config/chain_match.h"
+#include "core/config/dump.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
@@ -1391,8 +1394,27 @@ void tp_config_free(struct tp_config *cfg)
 	for (size_t i = 0; i < cfg->n_access_log_paths; i++)
 		free(cfg->access_log_paths[i]);
 	free(cfg->access_log_paths);
+	free(cfg->dump);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* What /config_dump shows: the tree as loaded (not the model, which drops what it ignores),
+ * secrets redacted, kept as JSON text so that the tree itself can go. */
+static int render_dump(struct tp_config *cfg, const struct tp_ydoc *doc)
+{
+	struct tp_sbuf b = TP_SBUF_INIT;
+	struct timespec ts;
+
+	if (tp_config_dump_render(doc->root, &b) < 0) {
+		tp_sbuf_free(&b);
+		return -ENOMEM;
+	}
+	cfg->dump = b.p;
+	cfg->dump_len = b.len;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cfg->loaded_unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return 0;
 }
 
 static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
@@ -1442,6 +1464,9 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		goto out_free_cfg;
 	}
 	for_each_transport(cfg, number_transport);
+	ret = render_dump(cfg, doc);
+	if (ret < 0)
+		goto out_free_cfg;
 	tp_ynode_doc_free(doc);
 	*out = cfg;
 	return 0;

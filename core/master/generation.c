@@ -253,6 +253,7 @@ struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, c
 	g->state = GEN_STARTING;
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		g->w[s].ctl = -1;
+		g->w[s].view = -1;
 		g->w[s].gen = g;
 		g->w[s].slot = s;
 	}
