@@ -6,6 +6,10 @@
 #   make test SANITIZE=1   the same, built with -fsanitize=address,undefined into build-san/
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format     clang-format every C file in place
+#   make man        the man pages, from docs/man/*.scd (scdoc)
+#   make install    binaries, man pages, example config, systemd unit, logrotate snippet;
+#                   PREFIX (/usr/local), DESTDIR, and the directories below
+#   make deb        the Debian package, with dpkg-buildpackage, into $(BUILD)/deb/; then lintian
 
 CC      ?= gcc
 SANITIZE ?=
@@ -20,13 +24,14 @@ OPT      = -O2
 endif
 
 PKGS     = liburing yaml-0.1 wolfssl
-CPPFLAGS = -I. -D_GNU_SOURCE
+# EXTRA_*: what a packager adds (debian/rules passes dpkg-buildflags' hardening flags).
+CPPFLAGS = -I. -D_GNU_SOURCE $(EXTRA_CPPFLAGS)
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
-	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS)
-LDFLAGS  = $(SANFLAGS)
+	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS  = $(SANFLAGS) $(EXTRA_LDFLAGS)
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lwolfssl)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
-VERSION  = $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 LIB_SRC  = $(wildcard core/*.c core/*/*.c filters/*.c uring/*.c shm/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -43,9 +48,22 @@ FUZZ_SECONDS ?= 60
 # Kept: make would otherwise delete them as intermediates and rebuild them every time.
 .SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/driver.o
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
+MANS     = $(BUILD)/man/tcpproxy.8 $(BUILD)/man/tcpproxy-stat.1
+
+# make install. With PREFIX=/usr (a distribution's package) the configuration goes to /etc and
+# the unit to /lib/systemd/system, as Debian 12 wants them; otherwise under PREFIX.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+LOGDIR     ?= /var/log/tcpproxy
+RUNDIR     ?= /run/tcpproxy
 
 .PHONY: FORCE all deps test-deps run test unit fuzz-corpus integration validate-examples format \
-	clean bench fuzz demo-certs
+	clean bench fuzz man install deb demo-certs
 
 all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 
@@ -114,7 +132,7 @@ fuzz-corpus: $(FUZZ_BIN)
 	@set -e; for t in $(FUZZ_BIN); do $$t tests/fuzz/corpus/$${t##*/fuzz_}; done
 
 validate-examples: $(BUILD)/tcpproxy demo-certs
-	@set -e; for f in etc/*.yaml; do $(BUILD)/tcpproxy --mode validate -c $$f; done
+	@set -e; for f in etc/*.yaml etc/*/*.yaml; do $(BUILD)/tcpproxy --mode validate -c $$f; done
 
 integration: $(BINS) $(TOOL_BIN)
 	@TP_BUILD=$(BUILD) python3 tests/integration/run.py
@@ -148,6 +166,51 @@ fuzz: deps
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Man pages: one scdoc source each (docs/man/), rendered to roff.
+man: $(MANS)
+
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
+
+# The unit and the logrotate snippet, with the paths of this installation.
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
+
+$(BUILD)/etc/tcpproxy.service: etc/systemd/tcpproxy.service.in FORCE
+	@mkdir -p $(dir $@)
+	@$(SUBST) $< > $@.tmp && (cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@)
+
+$(BUILD)/etc/logrotate: etc/logrotate/tcpproxy.in FORCE
+	@mkdir -p $(dir $@)
+	@$(SUBST) $< > $@.tmp && (cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@)
+
+# An existing configuration is never overwritten (a package's conffile handling does that).
+install: $(BINS) $(MANS) $(BUILD)/etc/tcpproxy.service $(BUILD)/etc/logrotate
+	install -D -m 0755 $(BUILD)/tcpproxy $(DESTDIR)$(SBINDIR)/tcpproxy
+	install -D -m 0755 $(BUILD)/tcpproxy-stat $(DESTDIR)$(BINDIR)/tcpproxy-stat
+	install -D -m 0644 $(BUILD)/man/tcpproxy.8 $(DESTDIR)$(MANDIR)/man8/tcpproxy.8
+	install -D -m 0644 $(BUILD)/man/tcpproxy-stat.1 $(DESTDIR)$(MANDIR)/man1/tcpproxy-stat.1
+	install -D -m 0644 $(BUILD)/etc/tcpproxy.service $(DESTDIR)$(UNITDIR)/tcpproxy.service
+	install -D -m 0644 $(BUILD)/etc/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcpproxy
+	@test -e $(DESTDIR)$(SYSCONFDIR)/tcpproxy/tcpproxy.yaml || \
+		install -D -m 0644 etc/packaged/tcpproxy.yaml \
+			$(DESTDIR)$(SYSCONFDIR)/tcpproxy/tcpproxy.yaml
+
+# The Debian package, built by Debian's tools from a copy of the tree (tracked and new files,
+# as they are now) in $(BUILD)/deb/src, so that dpkg-buildpackage's output, which lands in the
+# parent of the source, stays in $(BUILD)/deb/. Then lintian, failing on errors.
+deb: deps
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && \
+		command -v lintian >/dev/null || .ci/deps --test
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src/tcpproxy
+	git ls-files -z --cached --others --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(BUILD)/deb/src/tcpproxy
+	cd $(BUILD)/deb/src/tcpproxy && dpkg-buildpackage -b -us -uc --no-sign >../../build.log 2>&1 || \
+		{ tail -40 $(BUILD)/deb/build.log; exit 1; }
+	mv $(BUILD)/deb/src/*.deb $(BUILD)/deb/src/*.buildinfo $(BUILD)/deb/src/*.changes $(BUILD)/deb/
+	lintian --fail-on error $(BUILD)/deb/*.deb
 
 # make bench: the comparison of issue 6 (bench/run --help); BENCH_ARGS=--quick for a short run
 bench: deps

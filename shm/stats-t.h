@@ -12,9 +12,17 @@
  * A stat's value index is its scope's base plus its TP_<KIND>_<stat> enum; the same index is used
  * in every block, and a reader sums the blocks. Each block has exactly one writer (the worker in
  * that slot, or the master), so writes are relaxed load + relaxed store with no lock prefix.
- * Scope rows are only appended and never move; n_scopes is stored with release after a row is
- * complete, so a reader that loads it with acquire sees whole rows. The file is sparse: a value
- * costs memory only once some block writes it. */
+ *
+ * Trust: workers hold the whole mapping read-write, so nothing in the segment is trusted by
+ * anyone. The master keeps the layout (header, scope rows, slot rows) in its own memory and
+ * writes the segment's copy for readers, never reading it back; from the blocks it reads only
+ * values. Readers copy what they read out of the segment before checking it.
+ *
+ * A scope row is free when its n_values is 0: rows (and their values) of scopes that no
+ * generation uses any more are reused. The master changes rows, the header's counts and folded
+ * values only between two increments of fold_seq (odd meanwhile), so a reader that sees the same
+ * even fold_seq before and after its copy has a consistent one. The file is sparse: a value costs
+ * memory only once some block writes it. */
 #ifndef TP_STATS_T_H
 #define TP_STATS_T_H
 
@@ -64,6 +72,8 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 #define TP__CONNECTION_LIMIT_H(n) TP__HIST_ENUM(TP_CONNECTION_LIMIT_##n)
 #define TP__HOST(n)		  TP_HOST_##n,
 #define TP__HOST_H(n)		  TP__HIST_ENUM(TP_HOST_##n)
+#define TP__TLS_INSPECTOR(n)	  TP_TLS_INSPECTOR_##n,
+#define TP__TLS_INSPECTOR_H(n)	  TP__HIST_ENUM(TP_TLS_INSPECTOR_##n)
 #define TP__LISTENER_SSL(n, ...)  TP_LISTENER_SSL_##n,
 #define TP__LISTENER_SSL_H(n)	  TP__HIST_ENUM(TP_LISTENER_SSL_##n)
 #define TP__CLUSTER_SSL(n, ...)	  TP_CLUSTER_SSL_##n,
@@ -87,8 +97,9 @@ struct tp_stats_kind_desc {
 
 /* "TPSTATS\0" read as a little-endian uint64. */
 #define TP_STATS_MAGIC 0x0053544154535054ull
-/* Bump when a struct below changes; stat tables changes are caught by the layout hash. */
-#define TP_STATS_VERSION 1u
+/* Bump when a struct below or the meaning of a field changes; stat tables changes are caught by
+ * the layout hash. 2: scope rows are freed (n_values 0) and reused. */
+#define TP_STATS_VERSION 2u
 
 #define TP_STATS_SLOT_MASTER  (~0u)	/* tp_stats_block(): the master's own block */
 #define TP_STATS_SLOT_RETIRED (~0u - 1) /* counters of freed slots; written by the master only */
@@ -106,9 +117,9 @@ struct tp_stats_hdr {
 	uint32_t n_slots;    /* worker slots; the master's and the retired block follow them */
 	uint32_t max_scopes; /* rows in the scope table */
 	uint32_t max_values; /* values per block */
-	uint32_t n_scopes; /* complete rows: release store by the master, acquire load by readers */
-	uint32_t n_values; /* values used by those rows (master bookkeeping) */
-	uint32_t fold_seq; /* odd while the master folds or resets a slot: readers retry */
+	uint32_t n_scopes;   /* rows the master has used; rows at or past it are free */
+	uint32_t n_values;   /* value indexes at or past it were never given to a scope */
+	uint32_t fold_seq;   /* odd while the master changes rows or folded values: readers retry */
 	uint32_t scope_size; /* sizeof(struct tp_stats_scope_row) */
 	uint32_t slot_size;  /* sizeof(struct tp_stats_slot) */
 	uint64_t scopes_off;
@@ -124,7 +135,7 @@ struct tp_stats_hdr {
 struct tp_stats_scope_row {
 	uint32_t kind;		      /* enum tp_scope_kind */
 	uint32_t base;		      /* index of the scope's first value in every block */
-	uint32_t n_values;	      /* TP_<KIND>__COUNT when the row was written */
+	uint32_t n_values;	      /* TP_<KIND>__COUNT; 0: a free row */
 	uint32_t flags;		      /* reserved, 0 */
 	char name[TP_STATS_NAME_MAX]; /* "" for server, "c1" for cluster.c1 */
 };
@@ -156,6 +167,14 @@ struct tp_stats_slot_info {
 
 /* max_values uint64 values, cache-line aligned; opaque so that nobody takes its size. */
 struct tp_stats_block;
+
+/* The scopes one generation registered (tp_stats_hold_begin()): it holds each of them, once,
+ * until tp_stats_hold_release(). Master memory, never in the segment. */
+struct tp_stats_hold {
+	uint32_t *rows; /* scope rows */
+	unsigned n, cap;
+	uint64_t serial; /* tells this hold from every other */
+};
 
 /* A mapping of the segment (opaque): read-write in the master and its workers, read-only in
  * readers. */

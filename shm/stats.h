@@ -5,6 +5,7 @@
 
 #include "shm/stats-t.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,27 +25,50 @@ extern const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT];
  * histogram geometry. Stable across builds and processes; any change to a table changes it. */
 uint64_t tp_stats_layout_hash(const struct tp_stats_kind_desc *kinds, unsigned n_kinds);
 
-/* Master. Creates SHM_NAME ("/tcpproxy.<base_id>.stats") with mode 0600, room for n_slots worker
- * slots and max_scopes scopes. A segment left by a master that is gone is replaced; one whose
- * master is alive gives -EBUSY. Returns 0 or -errno with the reason in err. */
+/* Master. Creates SHM_NAME ("/tcpproxy.<base_id>.stats") with O_EXCL and mode 0600, room for
+ * n_slots worker slots and max_scopes scopes. An existing file is replaced only if it is a 0600
+ * regular file of this user left by a master that is gone; one whose master is alive gives
+ * -EBUSY, anything else (another user's, another mode or type) -EEXIST. Returns 0 or -errno with
+ * the reason in err. The layout lives in the master's memory; the segment gets a copy. */
 int tp_stats_create(struct tp_stats **out, const char *shm_name, unsigned n_slots,
 		    unsigned max_scopes, char *err, size_t errlen);
 /* Master, before forking the workers that use it. The same kind and name give the same base as
- * before; a new one is appended. 0, or -ENOSPC when the scope table is full, -ENAMETOOLONG when
- * the name has TP_STATS_NAME_MAX characters or more, -EINVAL for an empty name (other than the
- * server scope's ""), -EROFS on a reader's mapping. */
+ * long as the scope is registered; a new one gets a free row and values that start from zero.
+ * Between tp_stats_hold_begin() and tp_stats_hold_end() the hold being filled takes the scope;
+ * outside any hold a new scope is kept for the master's life and an existing one is only looked
+ * up. 0, or -ENOSPC when the scope table is full, -ENAMETOOLONG when the name has
+ * TP_STATS_NAME_MAX characters or more, -EINVAL for an empty name (other than the server
+ * scope's ""), -ENOMEM, -EROFS on a reader's mapping. */
 int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *name, uint32_t *base);
+/* Master: a generation's scopes. Every scope registered between begin and end is referenced by h
+ * (once). tp_stats_hold_release() drops h's references: a scope no hold references any more
+ * leaves the segment (and /stats) and its row and values are reused; one that another hold
+ * still references keeps counting. Releasing a hold never begun (all zero) does nothing. */
+void tp_stats_hold_begin(struct tp_stats *st, struct tp_stats_hold *h);
+void tp_stats_hold_end(struct tp_stats *st);
+void tp_stats_hold_release(struct tp_stats *st, struct tp_stats_hold *h);
+/* Master: compares the segment's header, scope table and slot table with the master's copy and
+ * writes back what differs, logging it (at most every 10 s). true if anything differed. The
+ * master's own operations (holds, gauge reset, retirement, visits) call it first. */
+bool tp_stats_check(struct tp_stats *st);
 unsigned tp_stats_n_slots(const struct tp_stats *st);
+/* Scopes registered now (the master's count); a reader: rows the segment says are in use. */
 unsigned tp_stats_n_scopes(const struct tp_stats *st);
 unsigned tp_stats_max_scopes(const struct tp_stats *st);
 
 /* The block of a worker slot (0 .. n_slots-1), or TP_STATS_SLOT_MASTER. Writable mappings only. */
 struct tp_stats_block *tp_stats_block(struct tp_stats *st, unsigned slot);
 
+/* A worker, after fork and before it serves: unmaps all of the segment but its own block, so that
+ * it cannot write the header, the tables, the master's and retired blocks or another worker's
+ * (it has no descriptor, and the file is not its user's to open). Only tp_stats_block() of that
+ * slot may be used afterwards. 0, or -errno from munmap(). */
+int tp_stats_worker_narrow(struct tp_stats *st, unsigned slot);
+
 /* Master: who owns a slot now; also records when. */
 void tp_stats_slot_set(struct tp_stats *st, unsigned slot, int32_t pid, uint32_t generation,
 		       enum tp_slot_state state);
-/* 0, or -EINVAL for a slot out of range. */
+/* 0, or -EINVAL for a slot out of range. The master answers from its own copy. */
 int tp_stats_slot_get(const struct tp_stats *st, unsigned slot, struct tp_stats_slot_info *out);
 /* Master, after the slot's worker died: its gauges are zeroed (its connections died with it),
  * its counters and histograms stay and continue when a new worker takes the slot. */
@@ -53,8 +77,14 @@ void tp_stats_slot_reset_gauges(struct tp_stats *st, unsigned slot);
  * retired block and the slot is zeroed and marked free, so totals do not change. */
 void tp_stats_slot_retire(struct tp_stats *st, unsigned slot);
 
+/* Master: POST /reset_counters. Every counter's sum reads 0 afterwards and counts on from there
+ * (the retired block takes each sum's negation); gauges and histograms are unchanged. */
+void tp_stats_reset_counters(struct tp_stats *st);
+
 /* Reader: maps SHM_NAME read-only. Refuses a segment whose magic, version or layout hash is not
- * this build's, or whose geometry does not fit the file; the reason goes into err. */
+ * this build's, or whose geometry does not fit the file; the reason goes into err. The geometry
+ * is read once; rows are copied and checked before use, so a segment changed by a worker gives
+ * wrong numbers at worst, never a read out of bounds. */
 int tp_stats_open(struct tp_stats **out, const char *shm_name, char *err, size_t errlen);
 
 /* One stat as tp_stats_visit() reports it; the strings live until fn returns. */
@@ -69,8 +99,8 @@ struct tp_stat_value {
 };
 
 typedef void (*tp_stats_visit_fn)(void *arg, const struct tp_stat_value *v);
-/* Calls fn for every stat of every scope (host scopes and histograms included), in registration
- * order then table order, with its sum over the worker slots, the master's block and the retired
+/* Calls fn for every stat of every scope (host scopes and histograms included), in row order
+ * then table order, with its sum over the worker slots, the master's block and the retired
  * block. The sums are consistent with respect to tp_stats_slot_retire() and
  * tp_stats_slot_reset_gauges(). 0, or -ENOMEM. */
 int tp_stats_visit(struct tp_stats *st, tp_stats_visit_fn fn, void *arg);

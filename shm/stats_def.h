@@ -24,13 +24,19 @@
 	GAUGE(total_connections)                   \
 	GAUGE(memory_allocated)                    \
 	GAUGE(last_reload_time_s)                  \
-	GAUGE(last_reload_success)
+	GAUGE(last_reload_success)                 \
+	GAUGE(state)
 
 /* listener.<address>.<stat>, address as Envoy forms it (tp_stats_listener_name()) */
-#define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM) \
-	COUNTER(downstream_cx_total)                 \
-	GAUGE(downstream_cx_active)                  \
-	COUNTER(downstream_cx_overflow)              \
+#define TP_LISTENER_STATS(COUNTER, GAUGE, HISTOGRAM)     \
+	COUNTER(downstream_cx_total)                     \
+	GAUGE(downstream_cx_active)                      \
+	COUNTER(downstream_cx_overflow)                  \
+	COUNTER(no_filter_chain_match)                   \
+	COUNTER(downstream_pre_cx_timeout)               \
+	GAUGE(downstream_pre_cx_active)                  \
+	COUNTER(downstream_listener_filter_remote_close) \
+	COUNTER(downstream_listener_filter_error)        \
 	COUNTER(downstream_cx_transport_socket_connect_timeout)
 
 /* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
@@ -80,6 +86,23 @@
 	GAUGE(cx_active)                         \
 	COUNTER(cx_connect_fail)
 
+/* tls_inspector.<stat>: Envoy's ALL_TLS_INSPECTOR_STATS. Envoy roots them at the server's scope
+ * (a listener filter's context scope() is the root, not the listener's), so every listener's
+ * tls_inspector counts into the one scope named "". */
+#define TP_TLS_INSPECTOR_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(client_hello_too_large)                   \
+	COUNTER(tls_found)                                \
+	COUNTER(tls_not_found)                            \
+	COUNTER(alpn_found)                               \
+	COUNTER(alpn_not_found)                           \
+	COUNTER(sni_found)                                \
+	COUNTER(sni_not_found)                            \
+	HISTOGRAM(bytes_processed)
+
+/* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
+ * tls_inspector.tls_found); every other scope has a name. */
+#define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
+
 /* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
  * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
  * names the TLS transport can negotiate (core/tls/transport_tls.c keeps its tables in this
@@ -123,6 +146,7 @@
 	X(CLUSTER, cluster)                       \
 	X(CONNECTION_LIMIT, connection_limit)     \
 	X(HOST, host)                             \
+	X(TLS_INSPECTOR, tls_inspector)           \
 	X(LISTENER_SSL, listener_ssl, "listener") \
 	X(CLUSTER_SSL, cluster_ssl, "cluster")
 

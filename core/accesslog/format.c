@@ -457,6 +457,15 @@ static void value_termination(const struct tp_fmt_ctx *x, const struct tp_format
 	v->n = strlen(d);
 }
 
+/* Envoy sets response code details on a TCP connection only when no filter chain took it
+ * ("filter_chain_not_found", with NR). */
+static void value_code_details(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			       const struct tp_fmt_ins *in, struct value *v)
+{
+	if (tp_rf_has(x->c, TP_RF_NO_FILTER_CHAIN))
+		set_str(v, tp_rf_rows[TP_RF_NO_FILTER_CHAIN].details);
+}
+
 /* A transport failure reason as Envoy logs it: its spaces made underscores. */
 static void set_reason(struct value *v, const char *why, const char *prefix)
 {
@@ -904,7 +913,7 @@ static const struct tp_fmt_op ops[] = {
 	OP("RESPONSE_CODE", ARG_NONE, NUM, 0, NULL, value_response_code),
 	OP("PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
 	OP("UPSTREAM_PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
-	OP("RESPONSE_CODE_DETAILS", ARG_NONE, STR, 0, NULL, value_none),
+	OP("RESPONSE_CODE_DETAILS", ARG_NONE, STR, 0, NULL, value_code_details),
 	OP("ROUTE_NAME", ARG_NONE, STR, 0, NULL, value_none),
 	OP("REQ", ARG_REQ, STR, 0, NULL, value_none),
 	OP("RESP", ARG_REQ, STR, 0, NULL, value_none),

@@ -28,6 +28,7 @@
 #include "uring/udata.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,29 @@ void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 	tp_session_on_handshake(w, c, s, ret);
 }
 
+void tp_conn_capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(ip, 0, sizeof(*ip));
+	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		ip->family = AF_INET;
+		ip->port = ntohs(in->sin_port);
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		ip->family = AF_INET6;
+		ip->port = ntohs(in6->sin6_port);
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
+}
+
 void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
 {
 	uint32_t cl = c->cluster->cfg->stats_base, host = c->host->cfg->stats_base;
@@ -419,6 +443,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	/* Closing from here on: a filter's on_close that closes again (or asks) sees it. */
 	c->phase = TP_PHASE_CLOSING;
 	tp_access_log_write(w, c, TP_ALOG_TCP_END);
+	tp_access_log_write_listener(w, c);
 	tp_chain_close(w, c);
 	close_side(w, c, TP_DOWN, false);
 	close_side(w, c, TP_UP, was == TP_PHASE_CONNECTING);
@@ -438,6 +463,9 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 		free(c->info->tls_peer);
 		c->info->tls_peer = NULL;
 	}
+	if (c->pre_cx)
+		tp_stat_sub(w->stats,
+			    c->listener->cfg->stats_base + TP_LISTENER_downstream_pre_cx_active, 1);
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
 	tp_conn_maybe_free(w, c);
 }

@@ -33,30 +33,6 @@
 #define TCP_STAT(c, name)  ((c)->proxy->stats_base + TP_TCP_##name)
 #define HOST_STAT(c, name) ((c)->host->cfg->stats_base + TP_HOST_##name)
 
-/* An address of fd for the formatter (getpeername or getsockname); left unknown on error. */
-static void capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	memset(ip, 0, sizeof(*ip));
-	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-
-		ip->family = AF_INET;
-		ip->port = ntohs(in->sin_port);
-		memcpy(ip->addr, &in->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-
-		ip->family = AF_INET6;
-		ip->port = ntohs(in6->sin6_port);
-		memcpy(ip->addr, &in6->sin6_addr, 16);
-	}
-}
-
 /* The upstream handshake's deadline: connect_timeout counts from the start of the attempt to
  * the end of the handshake, as Envoy raises Connected only after a TLS handshake. */
 static uint64_t handshake_deadline(const struct tp_conn *c)
@@ -285,7 +261,7 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 		return;
 	}
 	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
-		capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
+		tp_conn_capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
 	if (!c->side[TP_UP].handshaking) {
 		upstream_ready(w, c);
 		return;
@@ -344,16 +320,6 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
 	c->proxy = last->conf;
 	/* Unique in this worker, and between workers by the slot in the low bits. */
 	c->id = ++seq << 12 | (w->slot & 0xfff);
-	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	}
-	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
-		capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
-		capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
-	}
 	/* max_early_data_bytes set: the chain sees the downstream's bytes before any connect. */
 	if (c->proxy->max_early_data_bytes >= 0)
 		tp_relay_early_enable(w, c, (uint32_t)c->proxy->max_early_data_bytes);

@@ -68,6 +68,14 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 			if (ret < 0)
 				return ret;
 		}
+		for (size_t f = 0; f < l->n_listener_filters; f++) {
+			struct tp_listener_filter_cfg *lf = &l->listener_filters[f];
+
+			ret = lf->ops->register_stats ? lf->ops->register_stats(lf->conf, m->stats)
+						      : 0;
+			if (ret < 0)
+				return ret;
+		}
 		ret = tp_listener_for_each_filter(l, register_filter_stats, m->stats);
 		if (ret < 0)
 			return ret;
@@ -265,11 +273,19 @@ struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, c
 	g->state = GEN_STARTING;
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		g->w[s].ctl = -1;
+		g->w[s].view = -1;
 		g->w[s].gen = g;
 		g->w[s].slot = s;
 	}
-	if (register_scopes(m, cfg) < 0) {
-		snprintf(why, whylen, "the stats segment has no room for the new scopes");
+	/* The scopes are the generation's until it is freed; if it never starts, released now,
+	 * so that a failed reload leaves no name behind. */
+	tp_stats_hold_begin(m->stats, &g->scopes);
+	ret = register_scopes(m, cfg);
+	tp_stats_hold_end(m->stats);
+	if (ret < 0) {
+		snprintf(why, whylen, "stats scopes: %s",
+			 ret == -ENOSPC ? "the stats segment has no room for the new scopes"
+					: strerror(-ret));
 		goto out_free;
 	}
 	if (share_filter_memory(g) < 0) {
@@ -306,6 +322,7 @@ out_unmap:
 		munmap(g->shared, g->shared_len);
 out_free:
 	if (g) {
+		tp_stats_hold_release(m->stats, &g->scopes);
 		free(g->socks);
 		free(g->w);
 		free(g);
@@ -368,6 +385,9 @@ void gen_destroy(struct gen *g)
 		tp_stats_slot_retire(m->stats, g->w[s].stats_slot);
 		m->slot_used[g->w[s].stats_slot] = false;
 	}
+	/* Then its scopes: one no other generation has leaves /stats (its counters went to the
+	 * retired block above, and go with it). */
+	tp_stats_hold_release(m->stats, &g->scopes);
 	if (gen_accepts(g->state))
 		lsock_release(m, g);
 	if (g->shared)

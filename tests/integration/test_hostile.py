@@ -6,11 +6,13 @@ import random
 import signal
 import socket
 import struct
+import subprocess
+import tempfile
 import time
 
-from harness import (EchoServer, Proxy, Server, Skip, SlowUpstream, _alive, bootstrap, check,
-                     cluster_yaml, echo_handler, echo_roundtrip, free_port, listener_yaml,
-                     wait_for)
+from harness import (BUILD, STATDUMP, TCPPROXY, EchoServer, Proxy, Server, Skip, SlowUpstream,
+                     _alive, _take_base_id, bootstrap, check, cluster_yaml, echo_handler,
+                     echo_roundtrip, free_port, listener_yaml, wait_for)
 from test_process import _listening
 from test_relay import simple_config
 
@@ -288,3 +290,229 @@ def test_signal_storm():
             check(p.stat("server.hot_restart_epoch") >= 1, "at least one reload ran")
             check(echo_roundtrip(port) == b"ping", "serving after the storm")
             check(p.stop() == 0, "a clean stop after the storm")
+
+
+# ---- the stats segment as untrusted input (issue 11, items 2 and 10) ----
+
+CORRUPT = os.path.join(BUILD, "tests", "tp-shmcorrupt")
+
+
+def _as(user):
+    def drop():
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+    return drop
+
+
+def _http(port, target):
+    """(status, body) of one admin request; the connection is closed by the server."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target).encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode(errors="replace")
+
+
+def _mapped_bytes(pid, shm_name):
+    """How much of the stats segment pid has mapped."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if "/dev/shm" + shm_name in line:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                n += hi - lo
+    return n
+
+
+def _corrupt(p, seed, *what):
+    """Scribbles over p's segment as nobody, through a mapping of all of it: more than a worker
+    can reach (its own block), as if it had kept everything it inherited."""
+    r = subprocess.run([CORRUPT, "--user", "nobody", "--seed", str(seed), p.stats_name]
+                       + list(what), capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "tp-shmcorrupt %s: %s" % (" ".join(what), r.stderr))
+
+
+def test_a_worker_scribbling_over_the_stats_segment_cannot_hurt_the_master():
+    """Workers held the whole stats segment read-write. The master (root) used counts, kinds and
+    bases read from it: an index of 268435456 read out of bounds (UBSan), crashed the release
+    build, and could write out of bounds in a root process. Workers now keep only their own
+    block, and the master trusts nothing in the segment anyway: scribbled on as nobody (header,
+    scope table, slot table, blocks), it serves on through every path that touches the
+    segment (reload, a worker's death, a generation's end, /stats by admin and tcpproxy-stat)
+    and says once that it found the segment corrupt; readers refuse or read, never crash."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to run workers as nobody")
+    nobody = _nobody()
+    with EchoServer() as up:
+        port, admin = free_port(), free_port()
+        cfg = simple_config(port, [up.port]) + (
+            "admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+            % admin)
+        with Proxy(cfg, extra_args=("--user", "nobody")) as p:
+            check(echo_roundtrip(port) == b"ping", "serving as nobody")
+            shm = os.stat("/dev/shm" + p.stats_name)
+            check(shm.st_uid == 0 and (shm.st_mode & 0o777) == 0o600,
+                  "the segment stays root's, 0600: %o uid %d" % (shm.st_mode, shm.st_uid))
+            # Another process of the workers' user cannot even open it, and a worker keeps
+            # only its own block of the mapping it inherited...
+            r = subprocess.run([CORRUPT, p.stats_name, "header"], capture_output=True,
+                               text=True, timeout=30, preexec_fn=_as(nobody))
+            check(r.returncode == 2 and "Permission denied" in r.stderr,
+                  "nobody opened the segment: %d %s" % (r.returncode, r.stderr))
+            whole = _mapped_bytes(p.proc.pid, p.stats_name)
+            for w in p.worker_pids():
+                check(0 < _mapped_bytes(w, p.stats_name) * 10 < whole,
+                      "worker %d maps %d of %d bytes" % (w, _mapped_bytes(w, p.stats_name),
+                                                         whole))
+            # ...so what follows can do more than a worker: all of the mapping, as nobody.
+            damage = [("header", "scopes", "slots", "blocks"),
+                      ("header-random", "scopes"),
+                      ("header-random", "restore-magic", "slots", "blocks"),
+                      ("scopes", "blocks"),
+                      ("header",)]
+            epoch = 0
+            for i, what in enumerate(damage):
+                # A reload (scopes registered, the old generation's slots folded and freed).
+                _corrupt(p, i * 10 + 1, *what)
+                epoch += 1
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "generation %d: all its workers have exited" % (epoch - 1)
+                         in p.output() or p.proc.poll() is not None, 15,
+                         what="reload %d and the old generation's end" % epoch)
+                check(p.proc.poll() is None, "master died on reload:\n" + p.output()[-3000:])
+                # A worker's death (its gauges zeroed) and restart.
+                _corrupt(p, i * 10 + 2, *what)
+                restarts = p.output().count("restarting it")
+                os.kill(p.worker_pids()[0], signal.SIGKILL)
+                wait_for(lambda: p.output().count("restarting it") > restarts
+                         or p.proc.poll() is not None, 15, what="the worker restarted")
+                check(p.proc.poll() is None, "master died on a worker's death")
+                # Every admin route, then tcpproxy-stat, then a reader of the segment itself.
+                _corrupt(p, i * 10 + 3, *what)
+                for target in ("/stats", "/stats?format=json", "/stats/prometheus",
+                               "/clusters", "/ready", "/server_info"):
+                    status, body = _http(admin, target)
+                    check(status in (200, 503), "%s: %d" % (target, status))
+                check("cluster.c.upstream_cx_total" in _http(admin, "/stats")[1],
+                      "the master names its stats from its own layout")
+                _corrupt(p, i * 10 + 4, *what)
+                for fmt in ("text", "json", "prometheus"):
+                    r = p.statcli("--format", fmt)
+                    check(r.returncode == 0, "tcpproxy-stat %s: %s" % (fmt, r.stderr))
+                _corrupt(p, i * 10 + 5, *what)
+                r = subprocess.run([STATDUMP, p.stats_name], capture_output=True, text=True,
+                                   timeout=30)
+                check(r.returncode in (0, 2), "tp-statdump on a corrupt segment: %d %s"
+                      % (r.returncode, r.stderr))
+                check(echo_roundtrip(port) == b"ping", "serving after round %d" % i)
+                # Once the master has looked (here for tcpproxy-stat), it has written its copy
+                # back, and readers of the segment trust it again.
+                check(p.statcli().returncode == 0, "tcpproxy-stat after round %d" % i)
+                r = subprocess.run([STATDUMP, p.stats_name], capture_output=True, text=True,
+                                   timeout=30)
+                check(r.returncode == 0 and "cluster.c.upstream_cx_total" in r.stdout,
+                      "tp-statdump once the master rewrote its layout: %s" % r.stderr)
+            out = p.output()
+            found = out.count("found corrupt")
+            check(found >= 1, "the master did not say it found the segment corrupt")
+            # Rate-limited: one line per 10 s at most (the test takes well under a minute).
+            check(found <= 6, "%d lines about the corrupt segment" % found)
+            check(p.stop() == 0, "a clean stop after the scribbling")
+
+
+def _start(cfg_path, base_id, preexec=None):
+    """tcpproxy on base_id, expected to refuse to start: (exit status, output)."""
+    r = subprocess.run([TCPPROXY, "-c", cfg_path, "--concurrency", "1", "--base-id",
+                        str(base_id)], capture_output=True, text=True, timeout=20,
+                       preexec_fn=preexec)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_a_stats_segment_name_taken_first_is_refused_not_trusted():
+    """Any local user can create /dev/shm/tcpproxy.N.stats before tcpproxy does. The segment is
+    created with O_EXCL and mode 0600; a file already there is replaced only when it is a 0600
+    regular file of this user whose master is gone. Anything else (another user's file, another
+    mode, a FIFO that would block an open, a symlink) is refused with a message naming it, and
+    left alone. As root, and as an unprivileged user."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to make files of two users")
+    nobody = _nobody()
+    port = free_port()
+    fd, cfg = tempfile.mkstemp(suffix=".yaml", prefix="tp-test-")
+    with os.fdopen(fd, "w") as f:
+        f.write(simple_config(port, [free_port()]))
+    os.chmod(cfg, 0o644)
+    base = _take_base_id()
+    path = "/dev/shm/tcpproxy.%d.stats" % base
+
+    def make(kind, uid=0, mode=0o600):
+        if kind == "file":
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+            os.write(fd, b"\0" * 512)
+            os.fchown(fd, uid, uid)
+            os.fchmod(fd, mode)
+            os.close(fd)
+        elif kind == "fifo":
+            os.mkfifo(path, mode)
+        else:
+            os.symlink("/etc/passwd", path)
+
+    try:
+        cases = [("nobody's file", "file", nobody.pw_uid, 0o600, None),
+                 ("root's file, 0644", "file", 0, 0o644, None),
+                 ("a FIFO", "fifo", 0, 0o600, None),
+                 ("a symlink", "symlink", 0, 0o600, None),
+                 ("root's file, as nobody", "file", 0, 0o600, _as(nobody))]
+        for what, kind, uid, mode, preexec in cases:
+            make(kind, uid, mode)
+            before = os.lstat(path)
+            status, out = _start(cfg, base, preexec)
+            check(status == 1, "%s: exit %d:\n%s" % (what, status, out))
+            check("is not a stats segment tcpproxy may replace" in out and path in out,
+                  "%s: no clear message:\n%s" % (what, out))
+            after = os.lstat(path)
+            check((after.st_ino, after.st_uid, after.st_mode) ==
+                  (before.st_ino, before.st_uid, before.st_mode), "%s: touched" % what)
+            os.unlink(path)
+        # A segment of this user whose master was killed is replaced, as nobody too.
+        for preexec, uid in ((None, 0), (_as(nobody), nobody.pw_uid)):
+            dead = _serve(cfg, base, port, preexec)
+            dead.kill()
+            dead.communicate(timeout=20)
+            wait_for(lambda: not _listening(port), 5, what="the killed master's workers to go")
+            check(os.stat(path).st_uid == uid, "a segment left behind")
+            p = _serve(cfg, base, port, preexec)
+            try:
+                st = os.stat(path)
+                check(st.st_uid == uid and (st.st_mode & 0o7777) == 0o600,
+                      "made anew: uid %d mode %o" % (st.st_uid, st.st_mode))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=20)[0]
+            check(p.returncode == 0 and "replacing %s" % path in out, out)
+            check(not os.path.exists(path), "removed at exit")
+    finally:
+        for f in (cfg, path, "/dev/shm/tcpproxy.%d.sock" % base):
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+
+
+def _serve(cfg, base_id, port, preexec):
+    p = subprocess.Popen([TCPPROXY, "-c", cfg, "--concurrency", "1", "--base-id", str(base_id)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=preexec)
+    wait_for(lambda: p.poll() is not None or _listening(port), 10, what="tcpproxy to listen")
+    if p.poll() is not None:
+        check(False, "tcpproxy did not start:\n" + p.communicate(timeout=20)[0])
+    return p

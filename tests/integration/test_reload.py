@@ -427,9 +427,12 @@ def test_workers_drop_privileges():
                 check(st["Groups"].split() == [str(nogroup.gr_gid)], "groups: %s" % st["Groups"])
                 check(st["NoNewPrivs"].strip() == "1", "NoNewPrivs")
                 check(int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, "no capabilities")
+            # The workers got their mapping of the stats segment by fork: the file stays the
+            # master's, so no other process of the user can open, write or truncate it.
             shm = os.stat("/dev/shm" + p.stats_name)
-            check(shm.st_uid == nobody.pw_uid and (shm.st_mode & 0o777) == 0o600,
-                  "stats segment owned by the user, mode 0600")
+            check(shm.st_uid == 0 and (shm.st_mode & 0o777) == 0o600,
+                  "stats segment owned by root, mode 0600")
+            check(p.stat("tcp.test.downstream_cx_total") == 1, "the workers write their blocks")
             check("workers run as root" not in p.output(), "no root warning")
 
 
@@ -655,3 +658,89 @@ def test_a_reload_waits_for_a_closed_generation_to_free_its_stats_slots():
                     os.kill(w0, signal.SIGCONT)
                 h0.close()
                 h1.close()
+
+
+def _renamed(port, up_port, r, n=50, listeners=()):
+    """Cluster 'keep' (the listener's) and n clusters named after reload r."""
+    clusters = [cluster_yaml("keep", [up_port])] + [cluster_yaml("r%d_%d" % (r, i), [up_port])
+                                                    for i in range(n)]
+    return bootstrap([listener_yaml("l", port, "keep")] + list(listeners), clusters)
+
+
+def _scope_names(stats, kind):
+    return {n.split(".")[1] for n in stats if n.startswith(kind + ".")}
+
+
+def test_sixty_reloads_renaming_fifty_clusters():
+    """Stat-name rows were never freed: reloads that renamed 50 clusters each failed from the
+    41st on ("no room for the new scopes") until a restart, and /stats listed every name ever
+    seen. A scope no generation uses any more is freed now and its row reused; the cluster
+    every config keeps counts on across all of it, never backwards."""
+    with EchoServer() as up:
+        port = free_port()
+        with Proxy(_renamed(port, up.port, 0), concurrency=1) as p:
+            watch = CounterWatch(p, ["cluster.keep.upstream_cx_total",
+                                     "tcp.test.downstream_cx_total"])
+            watch.start()
+            sent = 0
+            try:
+                for r in range(1, 61):
+                    write_config(p, _renamed(port, up.port, r))
+                    p.proc.send_signal(signal.SIGHUP)
+                    wait_for(lambda: "generation %d: all its workers have exited" % (r - 1)
+                             in p.output() or "reload failed" in p.output(), 20,
+                             what="reload %d and the end of generation %d" % (r, r - 1))
+                    check("reload failed" not in p.output(),
+                          "reload %d failed:\n%s" % (r, p.output()[-2000:]))
+                    check(echo_roundtrip(port) == b"ping", "serving after reload %d" % r)
+                    sent += 1
+                    if r % 10 == 0:
+                        st = p.stats()
+                        check(st["cluster.keep.upstream_cx_total"] == sent,
+                              "keep counted %d of %d" % (st["cluster.keep.upstream_cx_total"],
+                                                         sent))
+                        check(_scope_names(st, "cluster") ==
+                              {"keep"} | {"r%d_%d" % (r, i) for i in range(50)},
+                              "only the live clusters listed after reload %d: %d names"
+                              % (r, len(_scope_names(st, "cluster"))))
+            finally:
+                watch.stop()
+            check(not watch.backwards, "counters went backwards: %s" % watch.backwards[:5])
+            out = p.statcli().stdout
+            check("cluster.r59_0." not in out and "cluster.r60_49.upstream_cx_total: 0" in out,
+                  "tcpproxy-stat lists the live names only")
+            check(out.count("\ncluster.") < 52 * 20, "%d cluster lines" % out.count("\ncluster."))
+
+
+def test_failed_reloads_leave_no_stat_names_behind():
+    """A reload that failed half way (here: a listener whose port is taken) kept the scopes it
+    had registered: 60 of them, 50 new clusters each, filled the table, and the next good reload
+    failed. A generation that never starts releases its scopes now."""
+    with EchoServer() as up:
+        port = free_port()
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = listener_yaml("busy", taken.getsockname()[1], "keep", stat_prefix="busy")
+        try:
+            with Proxy(_renamed(port, up.port, 0), concurrency=1) as p:
+                for r in range(1, 61):
+                    write_config(p, _renamed(port, up.port, r, listeners=[busy]))
+                    p.proc.send_signal(signal.SIGHUP)
+                    wait_for(lambda: p.output().count("reload failed") == r, 10,
+                             what="reload %d to fail" % r)
+                check("cannot bind a listener" in p.output(), "failed for the taken port")
+                check("no room" not in p.output(), "the table filled:\n" + p.output()[-2000:])
+                write_config(p, _renamed(port, up.port, 99))
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: epoch(p) == 1, 10, what="a good reload after 60 failed ones")
+                wait_for(lambda: "generation 0: all its workers have exited" in p.output(), 10,
+                         what="generation 0 to end")
+                st = p.stats()
+                check(_scope_names(st, "cluster") == {"keep"} | {"r99_%d" % i for i in range(50)},
+                      "cluster names: %s" % sorted(_scope_names(st, "cluster"))[:10])
+                check(_scope_names(st, "tcp") == {"test"}, "tcp.busy left behind")
+                check(len(_scope_names(st, "listener")) == 1, "the busy listener left behind")
+                check(echo_roundtrip(port) == b"ping", "serving")
+        finally:
+            taken.close()

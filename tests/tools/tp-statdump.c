@@ -71,7 +71,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tp-statdump: out of memory\n");
 		return 1;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), by_name);
+	if (l.n) /* qsort() wants a pointer even for nothing: a corrupt segment lists nothing */
+		qsort(l.v, l.n, sizeof(*l.v), by_name);
 	for (size_t i = 0; i < l.n; i++) {
 		if (l.v[i].type == TP_STAT_GAUGE)
 			printf("%s: %" PRId64 "\n", l.v[i].name, (int64_t)l.v[i].value);

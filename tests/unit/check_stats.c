@@ -1,5 +1,7 @@
 /* Check suite for shm/stats.c: layout hash, scope registration, capacity, slots across fork(),
- * gauge reset and retirement, reader checks, listener names, histogram buckets. */
+ * gauge reset and retirement, holds (scopes freed and reused, failed registrations rolled back),
+ * a segment scribbled over by a worker, files in the segment's place, reader checks, listener
+ * names, histogram buckets. */
 #include "shm/stats.h"
 
 #include <arpa/inet.h>
@@ -7,10 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +63,14 @@ static void lookup_fn(void *arg, const char *name, enum tp_stat_type type, uint6
 		l->type = type;
 		l->value = value;
 	}
+}
+
+static unsigned count_of(struct tp_stats *st, const char *name)
+{
+	struct lookup l = {.name = name};
+
+	ck_assert_int_eq(tp_stats_foreach(st, lookup_fn, &l), 0);
+	return (unsigned)l.found;
 }
 
 static uint64_t stat_of(struct tp_stats *st, const char *name)
@@ -383,6 +396,45 @@ START_TEST(fork_child_slot)
 }
 END_TEST
 
+/* A page of the segment is mapped in this process (msync() fails with ENOMEM on a hole). */
+static bool mapped(const void *p)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	return msync((void *)((uintptr_t)p / page * page), 1, MS_ASYNC) == 0;
+}
+
+START_TEST(worker_keeps_only_its_block)
+{
+	struct tp_stats *st = create(3, 4);
+	uint32_t cl;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct tp_stats_block *own = tp_stats_block(st, 1);
+		const char *prev = (const char *)tp_stats_block(st, 0);
+		const char *next = (const char *)tp_stats_block(st, 2);
+		const char *master = (const char *)tp_stats_block(st, TP_STATS_SLOT_MASTER);
+		bool ok;
+
+		ok = tp_stats_worker_narrow(st, 1) == 0;
+		tp_stat_add(own, cl + TP_CLUSTER_upstream_cx_total, 9);
+		ok = ok && mapped(own) && !mapped(prev) && !mapped(next) && !mapped(master);
+		/* Not even the last byte of the block before; nor the tables before the blocks. */
+		ok = ok && !mapped((const char *)own - 1) && !mapped(prev - 1);
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_total"), 9);
+	tp_stats_destroy(st);
+}
+END_TEST
+
 START_TEST(gauges_signed)
 {
 	struct tp_stats *st = create(2, 4);
@@ -464,6 +516,317 @@ START_TEST(retire_keeps_totals)
 	tp_stats_slot_retire(st, 0);
 	ck_assert_uint_eq(stat_of(st, "tcp.demo.downstream_cx_total"), 146);
 	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(hold_frees_unused_scopes)
+{
+	struct tp_stats *st = create(2, 8);
+	struct tp_stats_hold a, b, c;
+	uint32_t srv, ca, cb, t, cb2, cd, cz;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0); /* outside: pinned */
+	tp_stats_hold_begin(st, &a);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "a", &ca), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "b", &cb), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &t), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &t), 0); /* twice: held once */
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(a.n, 3);
+	tp_stats_hold_begin(st, &b);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "b", &cb2), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &cz), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(cb2, cb);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 5);
+
+	tp_stat_add(tp_stats_block(st, 0), ca + TP_CLUSTER_upstream_cx_total, 7);
+	tp_stat_add(tp_stats_block(st, 0), cb + TP_CLUSTER_upstream_cx_total, 5);
+	tp_stats_slot_retire(st, 0); /* a's counters now in the retired block */
+	tp_stat_add(tp_stats_block(st, 1), cb + TP_CLUSTER_upstream_cx_total, 1);
+	tp_stats_hold_release(st, &a);
+	ck_assert_uint_eq(a.n, 0);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+	ck_assert_uint_eq(count_of(st, "cluster.a.upstream_cx_total"), 0);
+	ck_assert_uint_eq(count_of(st, "tcp.t.downstream_cx_total"), 0);
+	/* b is still held: it keeps counting, nothing of it was lost. */
+	ck_assert_uint_eq(stat_of(st, "cluster.b.upstream_cx_total"), 6);
+	ck_assert_uint_eq(stat_of(st, "server.live"), 0);
+
+	/* A new cluster takes a's row and values, from zero; a scope kind with other values
+	 * does not take them. */
+	tp_stat_add(tp_stats_block(st, 1), ca + TP_CLUSTER_upstream_cx_rx_bytes_total, 99);
+	tp_stats_hold_begin(st, &c);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CONNECTION_LIMIT, "l", &cd), 0);
+	ck_assert_uint_ne(cd, ca);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "d", &cd), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(cd, ca);
+	ck_assert_uint_eq(stat_of(st, "cluster.d.upstream_cx_total"), 0);
+	ck_assert_uint_eq(stat_of(st, "cluster.d.upstream_cx_rx_bytes_total"), 0);
+	/* Released twice, or never begun: nothing happens. */
+	tp_stats_hold_release(st, &a);
+	tp_stats_hold_release(st, &b);
+	tp_stats_hold_release(st, &c);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 1); /* server.* stays */
+	ck_assert_uint_eq(stat_of(st, "server.live"), 0);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+START_TEST(failed_registration_rolls_back)
+{
+	struct tp_stats *st = create(1, 4);
+	struct tp_stats_hold h;
+	char name[64];
+	uint32_t b, srv;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	for (int round = 0; round < 100; round++) {
+		int ret = 0, i;
+
+		/* A generation that wants 4 more scopes does not fit; one of 3 does. */
+		tp_stats_hold_begin(st, &h);
+		for (i = 0; i < 4 && !ret; i++) {
+			snprintf(name, sizeof(name), "r%d_%d", round, i);
+			ret = tp_stats_scope(st, TP_SCOPE_CLUSTER, name, &b);
+		}
+		tp_stats_hold_end(st);
+		ck_assert_int_eq(ret, -ENOSPC);
+		ck_assert_uint_eq(h.n, 3);
+		tp_stats_hold_release(st, &h);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 1);
+	}
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_HOST, "c::1.2.3.4:5", &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &b), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &b), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(n_stats_of(st), n_listed(TP_SCOPE_SERVER) + n_listed(TP_SCOPE_CLUSTER) +
+						  n_listed(TP_SCOPE_TCP));
+	tp_stats_hold_release(st, &h);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+/* Reload after reload renames every cluster but one: the table never fills, the survivor's
+ * counter never goes back, and only the live names are listed. */
+START_TEST(renames_reuse_rows)
+{
+	struct tp_stats *st = create(4, 48);
+	struct tp_stats_hold gens[2];
+	uint32_t keep, b;
+	char name[64];
+	uint64_t total = 0;
+
+	memset(gens, 0, sizeof(gens));
+	for (int r = 0; r < 500; r++) {
+		struct tp_stats_hold *h = &gens[r % 2];
+		unsigned slot = (unsigned)(r % 2) * 2;
+
+		tp_stats_hold_begin(st, h);
+		ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "keep", &keep), 0);
+		for (int i = 0; i < 10; i++) {
+			snprintf(name, sizeof(name), "g%d_%d", r, i);
+			ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, name, &b), 0);
+			snprintf(name, sizeof(name), "g%d_%d::127.0.0.1:80", r, i);
+			ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_HOST, name, &b), 0);
+		}
+		tp_stats_hold_end(st);
+		tp_stat_add(tp_stats_block(st, slot), keep + TP_CLUSTER_upstream_cx_total, 3);
+		total += 3;
+		ck_assert_uint_eq(stat_of(st, "cluster.keep.upstream_cx_total"), total);
+		/* The generation before this one ends: its slots retire, its hold goes. */
+		if (r) {
+			struct tp_stats_hold *old = &gens[(r + 1) % 2];
+			unsigned oslot = (unsigned)((r + 1) % 2) * 2;
+
+			tp_stats_slot_retire(st, oslot);
+			tp_stats_slot_retire(st, oslot + 1);
+			tp_stats_hold_release(st, old);
+		}
+		ck_assert_uint_eq(stat_of(st, "cluster.keep.upstream_cx_total"), total);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 21);
+		ck_assert_uint_eq(n_stats_of(st), 11 * n_listed(TP_SCOPE_CLUSTER));
+	}
+	tp_stats_hold_release(st, &gens[0]);
+	tp_stats_hold_release(st, &gens[1]);
+	tp_stats_destroy(st);
+}
+END_TEST
+
+/* Every byte of the header, scope table and slot table as a worker could write them. */
+static void scribble(struct tp_stats *st, unsigned seed)
+{
+	struct tp_stats_hdr *h;
+	char *map;
+	size_t len;
+	int fd;
+
+	fd = shm_open(shm_name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert(h != MAP_FAILED);
+	len = h->blocks_off;
+	munmap(h, sizeof(*h));
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(map != MAP_FAILED);
+	close(fd);
+	srand(seed);
+	for (size_t i = 0; i < len; i++)
+		map[i] = (char)rand();
+	h = (struct tp_stats_hdr *)(void *)map;
+	if (seed % 2) {
+		/* Plausible enough that a careless reader goes on: huge counts and indexes. */
+		h->magic = TP_STATS_MAGIC;
+		h->version = TP_STATS_VERSION;
+		h->hdr_size = sizeof(*h);
+		h->layout_hash = tp_stats_layout_hash(tp_stats_kinds, TP_SCOPE__COUNT);
+		h->n_scopes = 268435456;
+		for (unsigned r = 0; r < tp_stats_max_scopes(st); r++) {
+			struct tp_stats_scope_row *row =
+				(struct tp_stats_scope_row *)(void *)(map + sizeof(*h) + r * 256);
+
+			row->kind = r % TP_SCOPE__COUNT;
+			row->base = 268435456;
+		}
+	}
+	munmap(map, len);
+}
+
+START_TEST(master_ignores_a_scribbled_segment)
+{
+	struct tp_stats *st = create(2, 8), *rd;
+	struct tp_stats_slot_info si;
+	struct tp_stats_hold h;
+	uint32_t srv, cl, cl2, tcp;
+
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_SERVER, "", &srv), 0);
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl), 0);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &tcp), 0);
+	tp_stats_hold_end(st);
+	tp_stats_slot_set(st, 1, 4242, 0, TP_SLOT_LIVE);
+	tp_stat_add(tp_stats_block(st, 0), cl + TP_CLUSTER_upstream_cx_total, 3);
+	tp_stat_add(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_total, 4);
+	tp_stat_add(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_active, 2);
+
+	for (unsigned seed = 1; seed <= 4; seed++) {
+		/* A reader of the scribbled segment refuses it or reads garbage, never crashes. */
+		scribble(st, seed);
+		if (tp_stats_open(&rd, shm_name, err, sizeof(err)) == 0) {
+			n_stats_of(rd);
+			tp_stats_slot_get(rd, 0, &si);
+			tp_stats_close(rd);
+		}
+		/* Every master path: lookups, registration, slots, gauge reset, visits. */
+		ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c1", &cl2), 0);
+		ck_assert_uint_eq(cl2, cl);
+		ck_assert_int_eq(tp_stats_slot_get(st, 1, &si), 0);
+		ck_assert_int_eq(si.pid, 4242);
+		ck_assert_int_eq(si.state, TP_SLOT_LIVE);
+		tp_stats_slot_reset_gauges(st, 1);
+		ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_total"), 7);
+		ck_assert_uint_eq(stat_of(st, "cluster.c1.upstream_cx_active"), 0);
+		ck_assert_uint_eq(tp_stats_n_scopes(st), 3);
+		/* The visit found it changed and wrote the master's copy back. */
+		ck_assert(!tp_stats_check(st));
+		scribble(st, seed + 10);
+		ck_assert(tp_stats_check(st));
+		ck_assert(!tp_stats_check(st));
+		ck_assert_int_eq(tp_stats_open(&rd, shm_name, err, sizeof(err)), 0);
+		ck_assert_uint_eq(stat_of(rd, "cluster.c1.upstream_cx_total"), 7);
+		ck_assert_uint_eq(stat_of(rd, "tcp.t.downstream_cx_total"), 0);
+		ck_assert_int_eq(tp_stats_slot_get(rd, 1, &si), 0);
+		ck_assert_int_eq(si.pid, 4242);
+		tp_stats_close(rd);
+		tp_stat_set(tp_stats_block(st, 1), cl + TP_CLUSTER_upstream_cx_active, 2);
+	}
+	scribble(st, 99);
+	tp_stats_slot_retire(st, 1);
+	scribble(st, 100);
+	tp_stats_hold_release(st, &h);
+	scribble(st, 101);
+	tp_stats_hold_begin(st, &h);
+	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c2", &cl2), 0);
+	tp_stats_hold_end(st);
+	ck_assert_uint_eq(stat_of(st, "cluster.c2.upstream_cx_total"), 0);
+	ck_assert_uint_eq(tp_stats_n_scopes(st), 2);
+	tp_stats_hold_release(st, &h);
+	scribble(st, 102);
+	tp_stats_destroy(st); /* the scribbled master_pid does not stop the unlink */
+	ck_assert_int_eq(shm_unlink(shm_name), -1);
+}
+END_TEST
+
+/* A name another user could make before us: refused with a message, left as it is. */
+static void assert_refused(const char *why)
+{
+	struct tp_stats *st = NULL;
+	struct stat sb;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "not a stats segment tcpproxy may replace"), "%s: %s", why, err);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(lstat(path, &sb), 0);
+	ck_assert_int_eq(unlink(path), 0);
+}
+
+START_TEST(create_refuses_what_is_not_ours)
+{
+	char path[128], fake[sizeof(struct tp_stats_hdr)] = {0};
+	struct tp_stats *st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	/* Ours, but not 0600 (another process of ours could not have made a segment so). */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	assert_refused("mode 0644");
+	/* A FIFO: refused at once, not opened (which would block). */
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	assert_refused("fifo");
+	/* A symlink to a file of ours. */
+	ck_assert_int_eq(symlink("/proc/self/status", path), 0);
+	assert_refused("symlink");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	{
+		struct tp_stats *s2 = NULL;
+
+		ck_assert_int_eq(tp_stats_create(&s2, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
+		ck_assert_int_eq(rmdir(path), 0);
+	}
+	/* Another user's, made to look like a live master's segment or not. */
+	if (geteuid() == 0) {
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, fake, sizeof(fake)), (ssize_t)sizeof(fake));
+		ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+		close(fd);
+		assert_refused("another user's");
+	}
+	/* Ours, 0600, with no header yet and just made: another master is making it. */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err, "being created"));
+	ck_assert_int_eq(unlink(path), 0);
+	/* A segment made under a umask that takes bits away is still exactly 0600. */
+	{
+		mode_t old = umask(0277);
+		struct stat sb;
+
+		st = create(2, 4);
+		umask(old);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+		tp_stats_destroy(st);
+	}
 }
 END_TEST
 
@@ -569,9 +932,15 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, create_capacity);
 	tcase_add_test(tc, second_master);
 	tcase_add_test(tc, fork_child_slot);
+	tcase_add_test(tc, worker_keeps_only_its_block);
 	tcase_add_test(tc, gauges_signed);
 	tcase_add_test(tc, reset_gauges_keeps_counters);
 	tcase_add_test(tc, retire_keeps_totals);
+	tcase_add_test(tc, hold_frees_unused_scopes);
+	tcase_add_test(tc, failed_registration_rolls_back);
+	tcase_add_test(tc, renames_reuse_rows);
+	tcase_add_test(tc, master_ignores_a_scribbled_segment);
+	tcase_add_test(tc, create_refuses_what_is_not_ours);
 	tcase_add_test(tc, reader_refuses);
 	tcase_add_test(tc, listener_names);
 	suite_add_tcase(s, tc);
