@@ -246,6 +246,50 @@ def test_several_certificates_are_chosen_by_sni():
                   (sni, want, m.group(1) if m else out[-500:]))
 
 
+def test_sni_routed_chains_terminate_with_their_own_certificates():
+    """tls_inspector picks the chain by SNI (the listener side), and each chain's own
+    DownstreamTlsContext terminates with its own certificate, to its own cluster."""
+    port = free_port()
+
+    def chain(name, sni, cert_name, cluster):
+        return """
+    - name: %s
+      filter_chain_match: {server_names: [%s]}
+      filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": %s
+          stat_prefix: %s
+          cluster: %s%s""" % (name, sni, TCP_TYPE, name, cluster,
+                              down_tls(cert_name=cert_name).rstrip("\n"))
+
+    listener = """
+  - name: sni
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    listener_filters:
+    - name: envoy.filters.listener.tls_inspector
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector
+    filter_chains:%s%s
+""" % (port, chain("one", "server.test", "server", "a"), chain("two", "second.test", "second",
+                                                                 "b"))
+    with EchoServer() as a, EchoServer() as b, \
+            Proxy(bootstrap([listener], [cluster_yaml("a", [a.port]),
+                                         cluster_yaml("b", [b.port])])) as p:
+        for sni, cn, echo in (("second.test", "CN = second.test", b),
+                              ("server.test", "CN = server.test", a)):
+            before = echo.accepted
+            _, out = s_client(port, "-servername", sni, data=b"x")
+            m = re.search(r"subject=(.*)", out)
+            check(m and cn in m.group(1), "%s: want %s, got %s" % (sni, cn, out[-400:]))
+            wait_for(lambda: echo.accepted == before + 1, what="%s to its cluster" % sni)
+        check(p.stat("tcp.one.downstream_cx_total") == 1 and
+              p.stat("tcp.two.downstream_cx_total") == 1, "one connection each")
+        check(ssl_stat(p, "listener.127.0.0.1_%d" % port, "handshake") == 2,
+              "both chains count into the listener's ssl scope")
+
+
 def test_old_versions_and_weak_suites_are_refused():
     port = free_port()
     with EchoServer() as echo, Proxy(bootstrap([tls_listener(port, "echo", down_tls())],
