@@ -700,16 +700,17 @@ START_TEST(a_handshake_that_never_ends_times_out)
 	struct tp_conn *a, *b;
 
 	use_down_tls();
-	chain.transport_socket_connect_timeout_ms = 100;
+	/* Long enough for a whole handshake in a sanitized build. */
+	chain.transport_socket_connect_timeout_ms = 1000;
 	pcfg.upstream_connect_mode = TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE;
 	pcfg.max_early_data_bytes = 1024;
 	h_size_slots();
-	a = h_accept(&c1);
-	end_init(&slow, c1, peer_client, NULL, 0, false, 10);
-	end_step(&slow); /* the ClientHello, then nothing */
 	b = h_accept(&c2);
 	end_init(&done, c2, peer_client, (const uint8_t *)"x", 1, false, 10);
 	STEP_UNTIL(&done, done.hs_done && !b->side[TP_DOWN].handshaking);
+	a = h_accept(&c1);
+	end_init(&slow, c1, peer_client, NULL, 0, false, 10);
+	end_step(&slow); /* the ClientHello, then nothing */
 	H_UNTIL(a->phase >= TP_PHASE_CLOSING);
 	ck_assert_uint_eq(
 		tp_stat_get(w.stats,
@@ -728,9 +729,7 @@ START_TEST(a_handshake_that_never_ends_times_out)
 		if (n < 0)
 			h_turn(1);
 	}
-	/* Well past the timeout, the other one is still there. */
-	for (int i = 0; i < 30; i++)
-		h_turn(10);
+	/* Past the timeout, the one whose handshake ended is still there. */
 	ck_assert_int_lt(b->phase, TP_PHASE_CLOSING);
 	server = h_accept_upstream();
 	ck_assert_int_ge(server, 0);
