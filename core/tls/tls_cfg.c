@@ -1970,6 +1970,11 @@ void tp_tls_check(struct tp_cfg_ctx *ctx, const struct tp_config *cfg, void *con
 				  "a crl needs trusted_ca in the same validation context");
 		return;
 	}
+	/* A certificate or key whose file could not be read has no path: that error was reported
+	 * where it stands, and a trial build would only add one without a place. */
+	for (size_t i = 0; i < c->n_certs; i++)
+		if (!c->certs[i]->chain.path || !c->certs[i]->key.path)
+			return;
 	/* Each certificate's names, for choosing it by SNI. */
 	for (size_t i = 0; i < c->n_certs; i++) {
 		if (c->certs[i]->names)
