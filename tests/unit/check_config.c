@@ -487,9 +487,9 @@ START_TEST(enums_any_case)
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: strict_dns\n"),
 	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Maglev\n"),
-	       ":15:16: static_resources.clusters[0].lb_policy: MAGLEV is not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Cluster_Provided\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is not supported "
+	       "yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("port_value: 10000", "port_value: 10000, protocol: udp"),
 	       ":5:73: static_resources.listeners[0].address.socket_address.protocol: UDP is not "
 	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
@@ -879,22 +879,20 @@ START_TEST(unsupported_field)
 	       ":6:5: static_resources.listeners[0].listener_filters: not supported yet by "
 	       "tcpproxy "
 	       "(see docs/envoy-compat.md)");
-	EXPECT(edit("          cluster: c0\n",
-		    "          cluster: c0\n          hash_policy: []\n"),
-	       ":13:11: " TP0 ".hash_policy: not supported yet by tcpproxy (see "
+	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          on_demand: {}\n"),
+	       ":13:11: " TP0 ".on_demand: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
-	EXPECT(edit("          cluster: c0\n", "          weighted_clusters: {clusters: []}\n"),
-	       ":12:11: " TP0 ".weighted_clusters: not supported yet by tcpproxy (see "
-	       "docs/envoy-compat.md)");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: RING_HASH\n"),
-	       ":15:16: static_resources.clusters[0].lb_policy: RING_HASH is not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: LOAD_BALANCING_POLICY_CONFIG is "
+	       "not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: 1\n"),
 	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: FASTEST\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: unknown value \"FASTEST\"; "
-	       "expected ROUND_ROBIN, LEAST_REQUEST or RANDOM (Envoy also has RING_HASH, MAGLEV, "
+	       "expected ROUND_ROBIN, LEAST_REQUEST, RING_HASH, RANDOM or MAGLEV (Envoy also has "
 	       "CLUSTER_PROVIDED and LOAD_BALANCING_POLICY_CONFIG, not supported yet by tcpproxy)");
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: false\n"),
 	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
