@@ -19,12 +19,13 @@ SANFLAGS =
 OPT      = -O2
 endif
 
-PKGS     = liburing yaml-0.1
+# libxxhash: xxHash64, the hash Envoy's ring hash, Maglev and hash_policy use (core/worker/lb_hash.c)
+PKGS     = liburing yaml-0.1 libxxhash
 CPPFLAGS = -I. -D_GNU_SOURCE
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS)
 LDFLAGS  = $(SANFLAGS)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lxxhash) -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 VERSION  = $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 

@@ -190,7 +190,7 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	struct io_uring_sqe *sqe;
 	int fd;
 
-	c->host = tp_lb_pick(c->cluster);
+	c->host = tp_lb_pick(c->cluster, NULL);
 	if (!c->host) {
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
 		return;
