@@ -336,8 +336,9 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 		size_t old = tp_cfg_path_push(ctx, "weighted_clusters.clusters");
 
 		tp_cfg_path_push_index(ctx, i);
-		w->cluster_index = tp_config_cluster_index(cfg, w->name);
-		if (w->cluster_index < 0)
+		/* A missing name was reported; it routes nowhere. */
+		w->cluster_index = w->name ? tp_config_cluster_index(cfg, w->name) : -1;
+		if (w->cluster_index < 0 && w->name)
 			tp_cfg_warn_mark(
 				ctx, w->name_mark, "name",
 				"unknown cluster \"%s\": each connection that picks it will "

@@ -365,7 +365,7 @@ void tp_cfg_cluster_lb_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map,
 				sum += c->localities[i].weight;
 		if (sum > UINT32_MAX) {
 			tp_cfg_error(ctx, tp_cfg_find(map, "load_assignment"), "load_assignment",
-				     "the locality load_balancing_weight of priority %u sum to "
+				     "the locality load_balancing_weights of priority %u sum to "
 				     "%" PRIu64 ", more than 4294967295",
 				     p, sum);
 			break;
