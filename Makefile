@@ -44,11 +44,14 @@ FUZZ_SECONDS ?= 60
 # Kept: make would otherwise delete them as intermediates and rebuild them every time.
 .SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/driver.o
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
+# Micro-benchmarks over the library (bench/*.c), built with everything so they keep compiling.
+MICRO_SRC = $(wildcard bench/*.c)
+MICRO_BIN = $(MICRO_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: FORCE all deps test-deps run test unit fuzz-corpus integration validate-examples format \
-	clean bench fuzz
+	clean bench bench-lb fuzz
 
-all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
+all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN) $(MICRO_BIN)
 
 deps:
 	@.ci/deps
@@ -85,6 +88,10 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/unit/check_%.o $(BUILD)/libtp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/libtp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -143,6 +150,10 @@ fuzz: deps
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# make bench-lb: host picks per second per load-balancing policy (docs/performance.md)
+bench-lb: $(BUILD)/bench/lb_bench
+	@$(BUILD)/bench/lb_bench $(BENCH_LB_SECONDS)
+
 # make bench: the comparison of issue 6 (bench/run --help); BENCH_ARGS=--quick for a short run
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/tcpproxy
@@ -151,4 +162,5 @@ bench: deps
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/obj/cmd/*.d $(BUILD)/obj/tests/*/*.d)
+-include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/obj/cmd/*.d $(BUILD)/obj/tests/*/*.d \
+	$(BUILD)/obj/bench/*.d)
