@@ -188,8 +188,7 @@ static bool out_of_fds(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
 }
 
-/* Criteria and dynamic metadata past these are not matched (docs/envoy-compat.md). */
-#define MAX_CRITERIA	     64
+/* Criteria bytes past this are not matched (docs/envoy-compat.md). */
 #define MAX_CRITERIA_BYTES   4096
 #define METADATA_NS_ENVOY_LB "envoy.lb"
 
@@ -201,7 +200,8 @@ static int cmp_criterion(const void *a, const void *b)
 
 /* Envoy's Filter::metadataMatchCriteria: the route's criteria (TcpProxy.metadata_match, merged
  * at load with the picked weighted cluster's), then the dynamic metadata filters set in
- * namespace envoy.lb merged over them (its values win). How many were written into out. */
+ * namespace envoy.lb merged over them (its values win). How many were written into out; more
+ * than TP_LB_MAX_CRITERIA when they do not fit (the balancer then matches no subset with them). */
 static uint32_t build_criteria(const struct tp_conn *c, struct tp_lb_criterion *out, uint8_t *buf,
 			       size_t cap)
 {
@@ -211,7 +211,9 @@ static uint32_t build_criteria(const struct tp_conn *c, struct tp_lb_criterion *
 	size_t ns_len = strlen(METADATA_NS_ENVOY_LB), used = 0;
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < route->n && n < MAX_CRITERIA; i++, n++) {
+	if (route->n > TP_LB_MAX_CRITERIA)
+		return TP_LB_MAX_CRITERIA + 1;
+	for (uint32_t i = 0; i < route->n; i++, n++) {
 		out[n].key = route->f[i].key;
 		out[n].val = route->f[i].value.b;
 		out[n].val_len = route->f[i].value.len;
@@ -238,12 +240,12 @@ static uint32_t build_criteria(const struct tp_conn *c, struct tp_lb_criterion *
 			break;
 		}
 		if (!len)
-			continue;
+			return TP_LB_MAX_CRITERIA + 1;
 		for (k = 0; k < n && strcmp(out[k].key, key); k++)
 			;
 		if (k == n) {
-			if (n == MAX_CRITERIA)
-				continue;
+			if (n == TP_LB_MAX_CRITERIA)
+				return TP_LB_MAX_CRITERIA + 1;
 			n++;
 		}
 		out[k].key = key;
@@ -290,7 +292,7 @@ static bool conn_hash(struct tp_conn *c, uint64_t *hash)
 static struct tp_host_rt *pick_host(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_cluster_cfg *cl = c->cluster->cfg;
-	struct tp_lb_criterion cr[MAX_CRITERIA];
+	struct tp_lb_criterion cr[TP_LB_MAX_CRITERIA];
 	uint8_t buf[MAX_CRITERIA_BYTES];
 	struct tp_lb_ctx ctx = {.criteria = cr};
 	struct tp_host_rt *h;

@@ -102,6 +102,10 @@ struct tp_cluster_rt {
 	struct __kernel_timespec connect_timeout; /* connect_timeout, as io_uring takes it */
 };
 
+/* Criteria past this many keys match no subset (the connection goes to the cluster's
+ * fallback_policy); docs/envoy-compat.md lists the limits. */
+#define TP_LB_MAX_CRITERIA 64
+
 /* One criterion a host's metadata must match: a key and a value in metadata.h's byte form. */
 struct tp_lb_criterion {
 	const char *key;

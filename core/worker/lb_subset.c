@@ -13,8 +13,7 @@
 
 #include "core/config/metadata.h"
 
-/* Criteria past these are treated as matching no subset (docs/envoy-compat.md). */
-#define MAX_CRITERIA  64
+/* Criteria longer than this match no subset (docs/envoy-compat.md). */
 #define MAX_KEY_BYTES 4096
 /* A list value fans a host out into one subset per item (list_as_any); past this many
  * combinations for one host and selector, the rest are left out. */
@@ -128,14 +127,14 @@ static int add_host(struct tp_cluster_rt *c, const struct tp_subset_selector_cfg
 		    uint32_t host)
 {
 	const struct tp_mstruct *md = &c->hosts[host].cfg->lb_metadata;
-	struct tp_lb_criterion cr[MAX_CRITERIA];
+	struct tp_lb_criterion cr[TP_LB_MAX_CRITERIA];
 	/* Per key: its values (one, or a list's items), and which one this combination takes. */
-	struct tp_mvalue items[MAX_CRITERIA][16];
-	uint32_t n_items[MAX_CRITERIA], pick[MAX_CRITERIA];
+	struct tp_mvalue items[TP_LB_MAX_CRITERIA][16];
+	uint32_t n_items[TP_LB_MAX_CRITERIA], pick[TP_LB_MAX_CRITERIA];
 	uint8_t key[MAX_KEY_BYTES];
 	uint32_t nk = (uint32_t)sel->keys.n;
 
-	if (nk > MAX_CRITERIA)
+	if (nk > TP_LB_MAX_CRITERIA)
 		return 0;
 	for (uint32_t k = 0; k < nk; k++) {
 		const struct tp_mfield *f = tp_mstruct_get(md, sel->keys.v[k]);
@@ -333,10 +332,10 @@ static struct tp_host_rt *pick_iteration(struct tp_cluster_rt *c, struct tp_lb_c
 					 const struct tp_lb_criterion *cr, uint32_t n)
 {
 	const struct tp_subset_cfg *sc = &c->cfg->subset;
-	struct tp_lb_criterion sub[MAX_CRITERIA];
+	struct tp_lb_criterion sub[TP_LB_MAX_CRITERIA];
 	struct tp_host_rt *h;
 
-	if (n > MAX_CRITERIA)
+	if (n > TP_LB_MAX_CRITERIA)
 		n = 0;
 	/* allow_redundant_keys: the first selector whose keys the criteria all have narrows them
 	 * to those keys. */
@@ -370,7 +369,7 @@ static struct tp_host_rt *pick_iteration(struct tp_cluster_rt *c, struct tp_lb_c
 		case TP_SELECTOR_DEFAULT_SUBSET:
 			return c->dflt ? tp_lb_set_pick(c, c->dflt, ctx) : NULL;
 		case TP_SELECTOR_KEYS_SUBSET: {
-			struct tp_lb_criterion fewer[MAX_CRITERIA];
+			struct tp_lb_criterion fewer[TP_LB_MAX_CRITERIA];
 			uint32_t k = filter_criteria(cr, n, &sel->fallback_keys, fewer);
 
 			return pick_iteration(c, ctx, fewer, k);
