@@ -77,6 +77,18 @@ int tp_lb_ring_build(struct tp_lb *lb, const struct tp_cluster_rt *c,
 	lb->ring_size = 0;
 	if (!n)
 		return 0;
+	/* One host takes every key whatever its points: one point will do (a single-host subset,
+	 * say, of which there may be thousands). */
+	if (n == 1) {
+		lb->ring = malloc(sizeof(*lb->ring));
+		lb->ring_host = malloc(sizeof(*lb->ring_host));
+		if (!lb->ring || !lb->ring_host)
+			return -ENOMEM;
+		lb->ring[0] = 0;
+		lb->ring_host[0] = hw[0].host;
+		lb->ring_size = 1;
+		return 0;
+	}
 	scale = fmin(ceil(min_w * (double)cfg->ring_min) / min_w, (double)cfg->ring_max);
 	size = (uint64_t)ceil(scale);
 	cap = size + n + 1;
@@ -192,6 +204,15 @@ int tp_lb_maglev_build(struct tp_lb *lb, const struct tp_cluster_rt *c,
 	lb->table_size = 0;
 	if (!n)
 		return 0;
+	/* One host fills every slot: a table of one says the same in 4 bytes, not 256 KiB. */
+	if (n == 1) {
+		lb->table = malloc(sizeof(*lb->table));
+		if (!lb->table)
+			return -ENOMEM;
+		lb->table[0] = hw[0].host;
+		lb->table_size = 1;
+		return 0;
+	}
 	e = calloc(n, sizeof(*e));
 	lb->table = malloc(m * sizeof(*lb->table));
 	if (!e || !lb->table) {

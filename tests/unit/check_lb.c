@@ -858,6 +858,22 @@ START_TEST(subset_single_host_and_priorities)
 	ck_assert_uint_eq(reach("{stage: prod}", &out), 0x1);
 	ck_assert_uint_eq(reach("{stage: canary}", &out), 0x8);
 	tp_lb_destroy(&rt);
+	/* A one-host set hashes to its host without a 65537-entry table or a 1024-point ring. */
+	for (int lb = TP_LB_RING_HASH; lb <= TP_LB_MAGLEV; lb++) {
+		cl.lb_policy = (enum tp_lb_policy)lb;
+		ck_assert_int_eq(tp_lb_init(&rt, &cl, 0), 0);
+		for (uint32_t i = 0; i < rt.subsets_cap; i++) {
+			const struct tp_lb *one;
+
+			if (!rt.subsets[i].key)
+				continue;
+			one = &rt.subsets[i].set.levels[0].all;
+			ck_assert_uint_eq(lb == TP_LB_MAGLEV ? one->table_size : one->ring_size, 1);
+		}
+		ck_assert_uint_eq(reach("{stage: prod}", &out), 0x1);
+		ck_assert_uint_eq(reach("{stage: canary}", &out), 0x8);
+		tp_lb_destroy(&rt);
+	}
 
 	/* A subset has the cluster's priority levels: its level 0 empty, level 1 serves. */
 	subset_cluster();
