@@ -451,3 +451,48 @@ def test_hash_policy_filter_state_and_no_hash():
             check(len(fs) == 1 and "" not in fs, "one tenant, one host: %s" % fs)
             # No hash policy: Envoy's hash balancers pick at random.
             check(len(tally(p2, 60)) == 3, "without a hash every host is reached")
+
+
+def test_priorities_fail_over_only_when_empty_and_localities_are_weighted():
+    with Upstreams("a1", "a2", "b", "p1") as up:
+        p1, p2 = free_port(), free_port()
+
+        def ep(name):
+            return endpoint(up[name].port)
+
+        # Priority 0: zone a (weight 1, two hosts) and zone b (weight 3); priority 1 behind.
+        weighted = """
+  - name: w
+    connect_timeout: 2s
+    common_lb_config: {locality_weighted_lb_config: {}}
+    load_assignment:
+      cluster_name: w
+      endpoints:
+      - locality: {zone: a}
+        load_balancing_weight: 1
+        lb_endpoints:%s%s
+      - locality: {zone: b}
+        load_balancing_weight: 3
+        lb_endpoints:%s
+      - priority: 1
+        lb_endpoints:%s
+""" % (ep("a1"), ep("a2"), ep("b"), ep("p1"))
+        # Priority 0 listed with no hosts: priority 1 serves.
+        failover = """
+  - name: f
+    connect_timeout: 2s
+    load_assignment:
+      cluster_name: f
+      endpoints:
+      - priority: 0
+        lb_endpoints: []
+      - priority: 1
+        lb_endpoints:%s
+""" % ep("p1")
+        cfg = bootstrap([listener("w", p1, "\n          cluster: w"),
+                         listener("f", p2, "\n          cluster: f")], [weighted, failover])
+        with Proxy(cfg, concurrency=1):
+            counts = tally(p1, 400)
+            # One worker: the localities' EDF gives exactly 1:3, round robin within zone a.
+            check(counts == {"a1": 50, "a2": 50, "b": 300}, "1:3 by locality: %s" % counts)
+            check(tally(p2, 10) == {"p1": 10}, "priority 1 when 0 has no hosts")
