@@ -715,5 +715,6 @@ void tp_cfg_free_strset(const struct tp_cfg_field *f, void *obj)
 
 bool tp_strset_has(const struct tp_strset *s, const char *key)
 {
-	return bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
+	/* An empty set may have no array at all, which bsearch must not be given. */
+	return s->n && bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
 }
