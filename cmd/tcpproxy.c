@@ -4,6 +4,7 @@
 #include "core/filter-t.h"
 #include "core/base/log.h"
 #include "core/base/version.h"
+#include "core/tls/tls.h"
 #include "core/master/master.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ static const char usage[] =
 	"bound\n"
 	"                           the listeners\n"
 	"      --group GROUP        with --user: workers drop to GROUP instead of USER's group\n"
+	"      --pid-file PATH      write the master's pid to PATH (removed at exit)\n"
 	"  -l, --log-level LEVEL    trace, debug, info (default), warn, error or off\n"
 	"      --version            print the version and exit\n"
 	"  -h, --help               print this help and exit\n"
@@ -52,6 +54,8 @@ static const char usage[] =
 	"Signals: SIGHUP reloads FILE without dropping a connection; SIGTERM stops accepting and\n"
 	"drains for up to --drain-time-s; SIGINT closes everything now; SIGUSR1 reopens log "
 	"files.\n"
+	"Under systemd (Type=notify), the master reports READY=1, RELOADING=1, STOPPING=1 and\n"
+	"STATUS= to $NOTIFY_SOCKET.\n"
 	"Exit status: 0 success, 1 invalid configuration or start-up failure, 2 usage error.\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -71,6 +75,7 @@ int main(int argc, char **argv)
 		OPT_USER,
 		OPT_GROUP,
 		OPT_STATS_SOCKET,
+		OPT_PID_FILE,
 	};
 	static const struct option opts[] = {
 		{"config-path", required_argument, NULL, 'c'},
@@ -84,6 +89,7 @@ int main(int argc, char **argv)
 		{"user", required_argument, NULL, OPT_USER},
 		{"group", required_argument, NULL, OPT_GROUP},
 		{"stats-socket", required_argument, NULL, OPT_STATS_SOCKET},
+		{"pid-file", required_argument, NULL, OPT_PID_FILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -124,6 +130,11 @@ int main(int argc, char **argv)
 				return usage_error("%s", "--stats-socket: empty path");
 			mo.stats_socket = optarg;
 			break;
+		case OPT_PID_FILE:
+			if (!optarg[0])
+				return usage_error("%s", "--pid-file: empty path");
+			mo.pid_file = optarg;
+			break;
 		case OPT_DRAIN_TIME:
 			if (tp_cli_parse_uint(optarg, 86400 * 7, &mo.drain_time_s) < 0)
 				return usage_error(
@@ -147,9 +158,10 @@ int main(int argc, char **argv)
 				return usage_error("--log-level: '%s' is not trace, debug, info, "
 						   "warn, error or off",
 						   optarg);
+			mo.log_level = optarg;
 			break;
 		case OPT_VERSION:
-			printf("tcpproxy %s\n", tp_version);
+			printf("tcpproxy %s\n%s\n", tp_version, tp_tls_library_line());
 			return 0;
 		case 'h':
 			fputs(usage, stdout);

@@ -85,16 +85,27 @@ enum tp_lfilter_status {
 };
 
 struct tp_listener_filter_ops {
-	const char *name;
+	const char *name; /* Envoy's canonical name, e.g. envoy.filters.listener.tls_inspector */
+	const char
+		*legacy_name; /* the older name Envoy still takes (envoy.listener.tls_inspector) */
 	const char *type_url;
+	/* Decodes typed_config into a new config object. typed_config is NULL when the filter was
+	 * named without one (Envoy picks a listener filter by name then): its defaults. */
 	void *(*parse)(struct tp_cfg_ctx *ctx, const struct tp_ynode *typed_config);
 	void (*free)(void *conf);
 	int (*register_stats)(void *conf, struct tp_stats *st);
-	/* The most bytes from the stream's start it looks at (Envoy's maxReadBytes). With that
-	 * many peeked and still NEED_MORE, the connection is closed. */
+	/* The most bytes from the stream's start it may look at (Envoy's maxReadBytes): it sizes
+	 * the worker's peek buffer. With that many peeked and still NEED_MORE, the connection is
+	 * closed. */
 	size_t max_read_bytes;
+	/* This configuration's limit, at most max_read_bytes (tls_inspector's
+	 * max_client_hello_size); NULL: max_read_bytes. */
+	size_t (*read_limit)(const void *conf);
+	/* Per-connection state, carved from the slot and zeroed at accept (it shares the room the
+	 * network filters' state takes once the chain is chosen). */
+	size_t state_size;
 	/* The bytes peeked so far, always from the stream's start; end_stream: the peer has
-	 * closed and no more will come. f->state is NULL (listener filters keep no state). */
+	 * closed and no more will come. f->state: state_size bytes, or NULL. */
 	enum tp_lfilter_status (*on_data)(const struct tp_filter_call *f, const uint8_t *data,
 					  size_t len, bool end_stream);
 };

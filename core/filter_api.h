@@ -3,7 +3,8 @@
  *
  * Every function takes the struct tp_filter_call the callback was given. A listener filter
  * (it runs before the chain is chosen) may use only the clock, the worker slot, the stats block,
- * the connection info and the slot number: resuming, closing and timers are network filters'. */
+ * the connection info and the slot number: resuming, closing and timers are network filters'
+ * (a listener filter closes by answering TP_LFILTER_CLOSE). */
 #ifndef TP_FILTER_API_H
 #define TP_FILTER_API_H
 
@@ -65,6 +66,10 @@ void tp_conn_info_set_sni(struct tp_conn_info *info, const char *name, size_t le
 /* Sets the ALPN protocols offered, in wire format (each name after its length byte); a list
  * longer than the room for it keeps the whole names that fit. */
 void tp_conn_info_set_alpn(struct tp_conn_info *info, const uint8_t *wire, size_t len);
+
+/* Marks the stream as TLS: Envoy's detected transport protocol "tls" (a stream no listener filter
+ * marks is "raw_buffer", as in Envoy). */
+void tp_conn_info_set_tls(struct tp_conn_info *info);
 
 /* The connection's slot number, for log lines. */
 uint32_t tp_filter_conn_index(const struct tp_filter_call *f);

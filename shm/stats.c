@@ -79,14 +79,15 @@ struct tp_stats {
 	char shm_name[256];
 };
 
-#define DESCS(K, k)                                                     \
+#define DESCS(K, k, ...)                                                \
 	static const struct tp_stat_desc k##_descs[] = {TP_##K##_STATS( \
 		TP_STATS_DESC_COUNTER, TP_STATS_DESC_GAUGE, TP_STATS_DESC_HISTOGRAM)};
 TP_STATS_SCOPE_KINDS(DESCS)
 #undef DESCS
 
-#define KIND(K, k) \
-	[TP_SCOPE_##K] = {#k, k##_descs, sizeof(k##_descs) / sizeof(k##_descs[0]), TP_##K##__COUNT},
+#define KIND(K, k, ...)                                                   \
+	[TP_SCOPE_##K] = {TP__SECOND(#k, ##__VA_ARGS__, #k, ), k##_descs, \
+			  sizeof(k##_descs) / sizeof(k##_descs[0]), TP_##K##__COUNT},
 const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT] = {TP_STATS_SCOPE_KINDS(KIND)};
 #undef KIND
 
@@ -619,7 +620,7 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
 	len = strlen(name);
 	if (len >= TP_STATS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if ((len == 0) != (kind == TP_SCOPE_SERVER))
+	if ((len == 0) != TP_STATS_ROOT_KIND(kind))
 		return -EINVAL;
 	if (hold_reserve(ms) < 0)
 		return -ENOMEM;
@@ -816,6 +817,53 @@ void tp_stats_slot_retire(struct tp_stats *st, unsigned slot)
 	sweep(st, slot, true, values(st, TP_STATS_SLOT_RETIRED));
 	fold_end(st);
 	tp_stats_slot_set(st, slot, 0, 0, TP_SLOT_FREE);
+}
+
+/* Envoy's /reset_counters. A worker's block has one writer, the worker, whose increments are a
+ * plain load and store: the master may not write there. So the master adds to the retired
+ * block (its own) the negation of each counter's sum: sums are unsigned and wrap, so every
+ * counter then reads zero, exactly, and counts on from there as its workers add to it. Gauges
+ * and histograms are left alone, as Envoy leaves them. Only values are read from the segment,
+ * at indexes the master's own rows give. */
+void tp_stats_reset_counters(struct tp_stats *st)
+{
+	const struct master_side *ms = st->ms;
+	uint64_t *retired = values(st, TP_STATS_SLOT_RETIRED);
+
+	TP_BUG_ON(!st->writable || !ms);
+	tp_stats_check(st);
+	fold_begin(st);
+	for (unsigned i = 0; i < ms->n_rows; i++) {
+		const struct tp_stats_scope_row *row = &ms->rows[i];
+		const struct tp_stats_kind_desc *kd;
+		uint32_t idx = row->base;
+
+		if (!row->n_values)
+			continue;
+		kd = &tp_stats_kinds[row->kind];
+		for (unsigned s = 0; s < kd->n_stats; s++) {
+			uint64_t sum = 0;
+
+			if (kd->stats[s].type == TP_STAT_HISTOGRAM) {
+				idx += TP_STATS_HIST_VALUES;
+				continue;
+			}
+			if (kd->stats[s].type == TP_STAT_COUNTER) {
+				for (unsigned b = 0; b < st->n_slots + 2; b++)
+					sum += __atomic_load_n(
+						(uint64_t *)(void *)(st->blocks +
+								     (size_t)b * st->stride) +
+							idx,
+						__ATOMIC_RELAXED);
+				__atomic_store_n(&retired[idx],
+						 __atomic_load_n(&retired[idx], __ATOMIC_RELAXED) -
+							 sum,
+						 __ATOMIC_RELAXED);
+			}
+			idx++;
+		}
+	}
+	fold_end(st);
 }
 
 /* ---- readers ---- */

@@ -454,6 +454,18 @@ static void append(struct tp_worker *w, struct log_file *lf, const struct tp_for
 	*len += (uint32_t)n;
 }
 
+static void write_logs(struct tp_worker *w, const struct tp_access_log_cfg *logs, size_t n,
+		       const struct tp_fmt_ctx *x)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct tp_access_log_cfg *l = &logs[i];
+		struct log_file *lf = file_of(l);
+
+		if (lf && l->format)
+			append(w, lf, l->format, x);
+	}
+}
+
 void tp_access_log_write(struct tp_worker *w, struct tp_conn *c, enum tp_alog_type type)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
@@ -461,13 +473,18 @@ void tp_access_log_write(struct tp_worker *w, struct tp_conn *c, enum tp_alog_ty
 
 	if (!p || !rt.ready)
 		return;
-	for (size_t i = 0; i < p->n_access_logs; i++) {
-		const struct tp_access_log_cfg *l = &p->access_logs[i];
-		struct log_file *lf = file_of(l);
+	write_logs(w, p->access_logs, p->n_access_logs, &x);
+}
 
-		if (lf && l->format)
-			append(w, lf, l->format, &x);
-	}
+void tp_access_log_write_listener(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_listener_cfg *l = c->listener->cfg;
+	/* Envoy logs these with no access log type (emitLogs passes an empty context). */
+	struct tp_fmt_ctx x = {.c = c, .type = TP_ALOG_NOT_SET, .now_ms = w->now_ms};
+
+	if (!l->n_access_logs || !rt.ready)
+		return;
+	write_logs(w, l->access_logs, l->n_access_logs, &x);
 }
 
 void tp_access_log_flush(struct tp_worker *w)

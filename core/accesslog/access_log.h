@@ -31,6 +31,9 @@ void tp_access_log_worker_init(struct tp_worker *w);
 void tp_access_log_worker_fini(struct tp_worker *w);
 /* Writes one entry of type to each of c's access logs (into the worker's buffers). */
 void tp_access_log_write(struct tp_worker *w, struct tp_conn *c, enum tp_alog_type type);
+/* Writes c's entry to each of its listener's access logs (Listener.access_log): once, when it
+ * closes, whether or not a filter chain took it (an NR connection is logged only there). */
+void tp_access_log_write_listener(struct tp_worker *w, struct tp_conn *c);
 /* Starts a write for each log with buffered entries and none in flight: once a loop pass. */
 void tp_access_log_flush(struct tp_worker *w);
 /* The completion of a write started here. */

@@ -10,8 +10,10 @@
 #include "shm/stats.h"
 #include "shm/stats_fmt.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +23,6 @@
 #define CT_TEXT	      "text/plain; charset=UTF-8"
 #define CT_JSON	      "application/json"
 #define CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
-
-static const struct route {
-	const char *path;
-	const char *help;
-} routes[] = {
-	{"/", "this list"},
-	{"/clusters", "upstream cluster status: per host cx_active, cx_total, cx_connect_fail, "
-		      "health"},
-	{"/ready", "200 LIVE when every worker is up, 503 otherwise"},
-	{"/server_info", "version, state, uptime, epoch and command line as JSON"},
-	{"/stats", "every stat: ?format=text|json|prometheus, ?filter=REGEX (RE2 syntax), "
-		   "?type=All|Counters|Gauges|Histograms"},
-	{"/stats/prometheus", "every stat in Prometheus text format: ?filter=REGEX"},
-};
 
 int tp_admin_register_hosts(struct tp_stats *st, struct tp_cluster_cfg *cl)
 {
@@ -306,6 +294,21 @@ static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
 	tp_stats_snap_free(&snap);
 }
 
+uint64_t tp_admin_open_connections(struct tp_stats *st)
+{
+	struct tp_stats_snap snap;
+	uint64_t conns = 0;
+
+	if (tp_stats_snap_take(st, &snap) < 0)
+		return 0;
+	for (size_t i = 0; i < snap.n; i++)
+		if (snap.v[i].kind == TP_SCOPE_LISTENER &&
+		    !strcmp(snap.v[i].stat, "downstream_cx_active"))
+			conns += snap.v[i].value;
+	tp_stats_snap_free(&snap);
+	return (int64_t)conns < 0 ? 0 : conns;
+}
+
 static bool all_live(const struct tp_master_view *v)
 {
 	return v->state && !strcmp(v->state, "LIVE") && v->workers_live >= v->concurrency;
@@ -334,12 +337,22 @@ static void server_info(const struct tp_master_view *v, struct tp_admin_resp *ou
 		       epoch_up, up, TP_STATS_VERSION);
 	tp_sbuf_printf(b,
 		       ",\"command_line_options\":{\"base_id\":\"%u\",\"concurrency\":%u,"
-		       "\"restart_epoch\":%" PRIu32 ",\"config_path\":",
-		       v->base_id, v->concurrency, v->epoch);
+		       "\"restart_epoch\":%" PRIu32 ",\"drain_time\":\"%us\",\"mode\":\"Serve\","
+		       "\"log_level\":",
+		       v->base_id, v->concurrency, v->epoch, v->drain_time_s);
+	tp_sbuf_json_str(b, v->log_level ? v->log_level : "info");
+	tp_sbuf_puts(b, ",\"config_path\":");
 	tp_sbuf_json_str(b, v->cfg && v->cfg->path ? v->cfg->path : "");
+	tp_sbuf_printf(b, ",\"admin_address\":");
+	tp_sbuf_json_str(b, v->cfg && v->cfg->admin.enabled ? v->cfg->admin.addr.text : "");
+	tp_sbuf_printf(b, ",\"stats_socket\":");
+	tp_sbuf_json_str(b, v->stats_socket ? v->stats_socket : "");
+	tp_sbuf_printf(b, "},\"health_check_failed\":%s,\"listeners_drained\":%s",
+		       v->health_failed ? "true" : "false",
+		       v->listeners_drained ? "true" : "false");
 	tp_sbuf_printf(
 		b,
-		"},\"workers\":{\"configured\":%u,\"live\":%u},\"reloads\":{\"failed\":%" PRIu64
+		",\"workers\":{\"configured\":%u,\"live\":%u},\"reloads\":{\"failed\":%" PRIu64
 		",\"last_unix_ms\":%" PRIu64 ",\"last_ok\":%s,\"last_error\":",
 		v->concurrency, v->workers_live, v->reloads_failed, v->last_reload_unix_ms,
 		v->last_reload_ok ? "true" : "false");
@@ -347,45 +360,280 @@ static void server_info(const struct tp_master_view *v, struct tp_admin_resp *ou
 	tp_sbuf_puts(b, "}}\n");
 }
 
+/* ---- the routes that change the server (POST only, as Envoy's) ---- */
+
+static void ok(struct tp_admin_resp *out)
+{
+	reply_text(out, 200, "%s", "OK\n");
+}
+
+static void healthcheck_fail(const struct tp_master_view *v, const char *query,
+			     struct tp_admin_resp *out)
+{
+	v->ops->healthcheck(v->ctx, true);
+	ok(out);
+}
+
+static void healthcheck_ok(const struct tp_master_view *v, const char *query,
+			   struct tp_admin_resp *out)
+{
+	v->ops->healthcheck(v->ctx, false);
+	ok(out);
+}
+
+/* ?inboundonly drains the listeners that are not OUTBOUND: every tcpproxy listener is (it
+ * refuses traffic_direction), so it drains them all, as without it. */
+static void drain_listeners(const struct tp_master_view *v, const char *query,
+			    struct tp_admin_resp *out)
+{
+	char val[8];
+
+	v->ops->drain_listeners(v->ctx,
+				tp_http_query_get(query, "graceful", val, sizeof(val)) != 0);
+	ok(out);
+}
+
+/* Envoy's /reset_counters: every counter reads zero from now on and counts on from there. */
+static void reset_counters(const struct tp_master_view *v, const char *query,
+			   struct tp_admin_resp *out)
+{
+	tp_stats_reset_counters(v->stats);
+	ok(out);
+}
+
+/* ---- more routes that read ---- */
+
+static void json_address(struct tp_sbuf *b, const struct tp_sockaddr *a)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	tp_sbuf_puts(b, "{\"socket_address\":{\"address\":");
+	tp_sbuf_json_str(b, host);
+	tp_sbuf_printf(b, ",\"port_value\":%u}}", port);
+}
+
+/* Envoy's /listeners: "name::address" lines, or ?format=json its listener_statuses. The
+ * serving configuration's listeners; none once they were drained and their workers gone. */
+static void listeners(const struct tp_master_view *v, const char *query, struct tp_admin_resp *out)
+{
+	const struct tp_config *cfg = v->cfg;
+	size_t n = cfg ? cfg->n_listeners : 0;
+	char val[16];
+	int ret = tp_http_query_get(query, "format", val, sizeof(val));
+	bool json = ret > 0 && !strcmp(val, "json");
+
+	if (ret < 0 || (ret > 0 && !json && strcmp(val, "text"))) {
+		reply_text(out, 400, "%s", "bad format: use text or json\n");
+		return;
+	}
+	if (!json) {
+		reply(out, 200, CT_TEXT);
+		for (size_t i = 0; i < n; i++)
+			tp_sbuf_printf(&out->body, "%s::%s\n", cfg->listeners[i].name,
+				       cfg->listeners[i].addr.text);
+		return;
+	}
+	reply(out, 200, CT_JSON);
+	tp_sbuf_puts(&out->body, "{\"listener_statuses\":[");
+	for (size_t i = 0; i < n; i++) {
+		tp_sbuf_puts(&out->body, i ? ",{\"name\":" : "{\"name\":");
+		tp_sbuf_json_str(&out->body, cfg->listeners[i].name);
+		tp_sbuf_puts(&out->body, ",\"local_address\":");
+		json_address(&out->body, &cfg->listeners[i].addr);
+		tp_sbuf_putc(&out->body, '}');
+	}
+	tp_sbuf_puts(&out->body, "]}\n");
+}
+
+/* Envoy's /memory names (tcmalloc's), filled from glibc's malloc statistics of the master,
+ * and the resident memory of the master and of every worker, which Envoy (one process) has
+ * no need for. Values are strings, as Envoy prints its uint64s. */
+static void memory(const struct tp_master_view *v, const char *query, struct tp_admin_resp *out)
+{
+	struct mallinfo2 mi = mallinfo2();
+	struct tp_sbuf *b = &out->body;
+	uint64_t self = rss_bytes(getpid()), total = self;
+	struct tp_sbuf procs = TP_SBUF_INIT;
+
+	tp_sbuf_printf(&procs, "{\"role\":\"master\",\"pid\":%d,\"rss_bytes\":\"%" PRIu64 "\"}",
+		       (int)getpid(), self);
+	for (unsigned s = 0; s < tp_stats_n_slots(v->stats); s++) {
+		struct tp_stats_slot_info si;
+		uint64_t rss;
+
+		if (tp_stats_slot_get(v->stats, s, &si) || si.pid <= 0 ||
+		    (si.state != TP_SLOT_LIVE && si.state != TP_SLOT_DRAINING &&
+		     si.state != TP_SLOT_STARTING))
+			continue;
+		rss = rss_bytes(si.pid);
+		total += rss;
+		tp_sbuf_printf(
+			&procs,
+			",{\"role\":\"worker\",\"generation\":%" PRIu32
+			",\"stats_slot\":%u,\"state\":\"%s\",\"pid\":%d,\"rss_bytes\":\"%" PRIu64
+			"\"}",
+			si.generation, s, si.state == TP_SLOT_DRAINING ? "draining" : "serving",
+			(int)si.pid, rss);
+	}
+	reply(out, 200, CT_JSON);
+	tp_sbuf_printf(b,
+		       "{\"allocated\":\"%zu\",\"heap_size\":\"%zu\",\"pageheap_unmapped\":\"0\","
+		       "\"pageheap_free\":\"%zu\",\"total_thread_cache\":\"0\","
+		       "\"total_physical_bytes\":\"%" PRIu64 "\",\"processes\":[",
+		       mi.uordblks + mi.hblkhd, mi.arena + mi.hblkhd, mi.fordblks, total);
+	tp_sbuf_add(b, procs.p, procs.len);
+	tp_sbuf_puts(b, "]}\n");
+	b->oom |= procs.oom;
+	tp_sbuf_free(&procs);
+}
+
+/* ---- the table ---- */
+
+typedef void (*route_fn)(const struct tp_master_view *v, const char *query,
+			 struct tp_admin_resp *out);
+
+static void index_route(const struct tp_master_view *v, const char *query,
+			struct tp_admin_resp *out);
+
+static void stats_route(const struct tp_master_view *v, const char *query,
+			struct tp_admin_resp *out)
+{
+	stats(v, query, false, out);
+}
+
+static void prometheus_route(const struct tp_master_view *v, const char *query,
+			     struct tp_admin_resp *out)
+{
+	stats(v, query, true, out);
+}
+
+static void clusters_route(const struct tp_master_view *v, const char *query,
+			   struct tp_admin_resp *out)
+{
+	clusters(v, out);
+}
+
+static void ready_route(const struct tp_master_view *v, const char *query,
+			struct tp_admin_resp *out)
+{
+	ready(v, out);
+}
+
+static void server_info_route(const struct tp_master_view *v, const char *query,
+			      struct tp_admin_resp *out)
+{
+	server_info(v, out);
+}
+
+static const struct route {
+	const char *path;
+	route_fn fn;
+	bool mutates; /* POST only; the others GET or HEAD only */
+	const char *help;
+} routes[] = {
+	{"/", index_route, false, "this list"},
+	{"/clusters", clusters_route, false,
+	 "upstream cluster status: per host cx_active, cx_total, cx_connect_fail, health"},
+	{"/config_dump", tp_admin_config_dump, false,
+	 "the loaded configuration as JSON, secrets redacted: ?resource=, ?mask="},
+	{"/connections", NULL, false,
+	 "every open session: ?format=text|json, ?filter=REGEX, ?sort=age|bytes, ?limit=N"},
+	{"/drain_listeners", drain_listeners, true,
+	 "stop accepting and drain every listener, without exiting: ?graceful, ?inboundonly"},
+	{"/healthcheck/fail", healthcheck_fail, true, "/ready answers 503 DRAINING"},
+	{"/healthcheck/ok", healthcheck_ok, true, "undoes /healthcheck/fail"},
+	{"/listeners", listeners, false, "the listeners: name::address, ?format=json"},
+	{"/memory", memory, false, "memory of the master and its workers as JSON"},
+	{"/ready", ready_route, false, "200 LIVE when every worker is up, 503 otherwise"},
+	{"/reset_counters", reset_counters, true, "every counter back to zero"},
+	{"/server_info", server_info_route, false,
+	 "version, state, uptime, epoch and command line as JSON"},
+	{"/stats", stats_route, false,
+	 "every stat: ?format=text|json|prometheus, ?filter=REGEX (RE2 syntax), "
+	 "?type=All|Counters|Gauges|Histograms"},
+	{"/stats/prometheus", prometheus_route, false,
+	 "every stat in Prometheus text format: ?filter=REGEX"},
+};
+
 static void index_page(struct tp_sbuf *b)
 {
 	tp_sbuf_puts(b, "tcpproxy admin commands are:\n");
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		tp_sbuf_printf(b, "  %s: %s\n", routes[i].path, routes[i].help);
+		tp_sbuf_printf(b, "  %s%s: %s\n", routes[i].path,
+			       routes[i].mutates ? " (POST)" : "", routes[i].help);
+}
+
+static void index_route(const struct tp_master_view *v, const char *query,
+			struct tp_admin_resp *out)
+{
+	reply(out, 200, CT_TEXT);
+	index_page(&out->body);
+}
+
+static const struct route *find_route(const char *path)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(path, routes[i].path))
+			return &routes[i];
+	return NULL;
+}
+
+enum tp_admin_check tp_admin_check(const char *method, const char *target,
+				   struct tp_admin_resp *out)
+{
+	char path[TP_HTTP_TARGET_MAX + 1];
+	const struct route *r;
+	const char *query;
+
+	memset(out, 0, sizeof(*out));
+	tp_http_target_split(target, path, sizeof(path), &query);
+	r = find_route(path);
+	if (!r) {
+		reply(out, 404, CT_TEXT);
+		tp_sbuf_puts(&out->body, "invalid path. ");
+		index_page(&out->body);
+	} else if (r->mutates && strcmp(method, "POST")) {
+		/* Envoy's words: a GET must not change the server (a crawler, a browser's
+		 * prefetch). */
+		reply_text(out, 405, "Method %s not allowed, POST required.\n", method);
+		out->extra_headers = "Allow: POST\r\n";
+	} else if (!r->mutates && strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		reply_text(out, 405, "method %s not allowed: use GET\n", method);
+		out->extra_headers = "Allow: GET, HEAD\r\n";
+	} else {
+		return r->fn ? TP_ADMIN_NOW : TP_ADMIN_CONNECTIONS;
+	}
+	if (out->body.oom) {
+		tp_sbuf_free(&out->body);
+		reply_text(out, 500, "out of memory\n", NULL);
+	}
+	return TP_ADMIN_ANSWERED;
 }
 
 void tp_admin_handle(const struct tp_master_view *v, const char *method, const char *target,
 		     struct tp_admin_resp *out)
 {
 	char path[TP_HTTP_TARGET_MAX + 1];
+	const struct route *r;
 	const char *query;
-	bool known = false;
 
-	memset(out, 0, sizeof(*out));
+	if (tp_admin_check(method, target, out) != TP_ADMIN_NOW)
+		return;
 	tp_http_target_split(target, path, sizeof(path), &query);
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		known |= !strcmp(path, routes[i].path);
-	if (!known) {
-		reply(out, 404, CT_TEXT);
-		tp_sbuf_puts(&out->body, "invalid path. ");
-		index_page(&out->body);
-	} else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		reply_text(out, 405, "method %s not allowed: use GET\n", method);
-		out->extra_headers = "Allow: GET, HEAD\r\n";
-	} else if (!strcmp(path, "/")) {
-		reply(out, 200, CT_TEXT);
-		index_page(&out->body);
-	} else if (!strcmp(path, "/stats")) {
-		stats(v, query, false, out);
-	} else if (!strcmp(path, "/stats/prometheus")) {
-		stats(v, query, true, out);
-	} else if (!strcmp(path, "/ready")) {
-		ready(v, out);
-	} else if (!strcmp(path, "/server_info")) {
-		server_info(v, out);
-	} else {
-		clusters(v, out);
-	}
+	r = find_route(path);
+	r->fn(v, query, out);
 	if (out->body.oom) {
 		tp_sbuf_free(&out->body);
 		reply_text(out, 500, "out of memory\n", NULL);

@@ -51,6 +51,7 @@ struct listener {
 
 enum phase {
 	P_READ,	  /* waiting for the request head */
+	P_WAIT,	  /* /connections: waiting for the workers' snapshots (the master's round) */
 	P_WRITE,  /* sending the response */
 	P_LINGER, /* response sent and FIN sent: reading away the rest so no RST cuts it */
 };
@@ -163,6 +164,8 @@ static int prepare_default_dir(const char *sock_path)
 
 static void client_free(struct client *c)
 {
+	if (c->phase == P_WAIT)
+		svc.view->ops->connections_cancel(svc.view->ctx, c);
 	tp_mloop_del(svc.loop, c->fd);
 	if (c->timer > 0)
 		tp_mloop_cancel(svc.loop, c->timer);
@@ -263,14 +266,57 @@ static void bad_request(struct client *c, const char *why)
 	tp_sbuf_free(&r.body);
 }
 
+static void answer(struct client *c, struct tp_admin_resp *r)
+{
+	tp_debug("admin: %s %s -> %d", c->req.method, c->req.target, r->status);
+	respond(c, r, !strcmp(c->req.method, "HEAD"));
+	tp_sbuf_free(&r->body);
+}
+
+/* The workers have answered: the view is rendered for this client's query. */
+static void on_connections(void *arg, const struct tp_conn_list *list)
+{
+	struct client *c = arg;
+	struct tp_admin_resp r;
+
+	c->phase = P_WRITE; /* no longer waiting: nothing to cancel when freed */
+	tp_admin_connections(svc.view, c->req.target, list, &r);
+	answer(c, &r);
+}
+
 static void on_request(struct client *c)
 {
 	struct tp_admin_resp r;
 
-	tp_admin_handle(svc.view, c->req.method, c->req.target, &r);
-	tp_debug("admin: %s %s -> %d", c->req.method, c->req.target, r.status);
-	respond(c, &r, !strcmp(c->req.method, "HEAD"));
-	tp_sbuf_free(&r.body);
+	switch (tp_admin_check(c->req.method, c->req.target, &r)) {
+	case TP_ADMIN_ANSWERED:
+		break;
+	case TP_ADMIN_NOW:
+		tp_admin_handle(svc.view, c->req.method, c->req.target, &r);
+		break;
+	case TP_ADMIN_CONNECTIONS:
+		/* A bad query is answered at once, without asking the workers. */
+		if (tp_admin_connections_check(c->req.target, &r) < 0)
+			break;
+		/* Nothing more is read from the client while the workers are asked; its write
+		 * deadline covers the wait (the master's round ends well before it). */
+		tp_mloop_del(svc.loop, c->fd);
+		if (set_deadline(c, WRITE_TIMEOUT_MS) < 0) {
+			client_free(c);
+			return;
+		}
+		c->phase = P_WAIT;
+		if (svc.view->ops->connections(svc.view->ctx, on_connections, c) < 0) {
+			c->phase = P_READ;
+			memset(&r, 0, sizeof(r));
+			r.status = 500;
+			r.content_type = "text/plain; charset=UTF-8";
+			tp_sbuf_puts(&r.body, "out of memory\n");
+			break;
+		}
+		return;
+	}
+	answer(c, &r);
 }
 
 static void on_readable(struct client *c)
@@ -320,6 +366,8 @@ static void on_client(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			flush(c);
 		return;
 	}
+	if (c->phase == P_WAIT)
+		return;
 	if (revents & (POLLIN | POLLERR | POLLHUP))
 		on_readable(c);
 }

@@ -37,6 +37,27 @@ int tp_statcli_target(char *out, size_t len, const char *format, const char *fil
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* /run/tcpproxy owned by another user: the packaged service's, made by systemd
+ * (RuntimeDirectory=) for the user it runs as. Only root can create a directory in /run, so one
+ * there that is not writable by group or others, in a /run only root may write, was handed to
+ * its owner by root: the service's own socket, not a name someone took first. */
+static bool handed_over_by_root(const char *dir)
+{
+	char parent[64];
+	struct stat sb;
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return false;
+	*slash = '\0';
+	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) || (sb.st_mode & 022))
+		return false;
+	return lstat(parent, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == 0 &&
+	       !(sb.st_mode & 022);
+}
+
 int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err, size_t errlen)
 {
 	uid_t uids[2] = {geteuid(), 0};
@@ -51,6 +72,8 @@ int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err
 		ret = tp_stats_socket_dir_check(dir, uids[0], why, sizeof(why));
 		if (ret == -ENOENT)
 			continue;
+		if (ret == -EPERM && uids[i] == 0 && handed_over_by_root(dir))
+			ret = 0;
 		if (ret < 0) {
 			/* Someone else's directory could hold a socket that answers with lies. */
 			snprintf(err, errlen, "stats socket directory %s is not safe to use: %s",
@@ -84,6 +107,12 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 int tp_statcli_get(const char *path, const char *target, int timeout_ms, struct tp_sbuf *body,
 		   char *err, size_t errlen)
 {
+	return tp_statcli_request(path, "GET", target, timeout_ms, body, err, errlen);
+}
+
+int tp_statcli_request(const char *path, const char *method, const char *target, int timeout_ms,
+		       struct tp_sbuf *body, char *err, size_t errlen)
+{
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	uint64_t deadline = tp_now_ms() + (uint64_t)timeout_ms;
 	struct tp_sbuf req = TP_SBUF_INIT, resp = TP_SBUF_INIT;
@@ -108,7 +137,8 @@ int tp_statcli_get(const char *path, const char *target, int timeout_ms, struct 
 			 strerror(errno));
 		goto out_close;
 	}
-	tp_sbuf_printf(&req, "GET %s HTTP/1.0\r\nHost: tcpproxy\r\n\r\n", target);
+	tp_sbuf_printf(&req, "%s %s HTTP/1.0\r\nHost: tcpproxy\r\n%s\r\n", method, target,
+		       strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
 	ret = -ENOMEM;
 	if (req.oom)
 		goto out_nomem;
@@ -321,8 +351,11 @@ static void draw(const char *path, unsigned interval_s, const struct frame *cur,
 		const struct sample *p = s->counter ? find(prev, s->name) : NULL;
 		char rate[32] = "";
 
+		/* A counter that went down was reset (POST /reset_counters): it counted from
+		 * zero since, as Prometheus reads a counter reset. */
 		if (s->counter && p && dt > 0)
-			snprintf(rate, sizeof(rate), "%.1f/s", (s->num - p->num) / dt);
+			snprintf(rate, sizeof(rate), "%.1f/s",
+				 (s->num >= p->num ? s->num - p->num : s->num) / dt);
 		else if (s->counter)
 			snprintf(rate, sizeof(rate), "-");
 		snprintf(line, sizeof(line), "%-60s %20s %14s", s->name, s->value, rate);
@@ -332,6 +365,50 @@ static void draw(const char *path, unsigned interval_s, const struct frame *cur,
 	if (!b.oom && write(STDOUT_FILENO, b.p, b.len) < 0)
 		quit_signal = SIGPIPE;
 	tp_sbuf_free(&b);
+}
+
+/* --connections --watch: the master's text as it is, cut to the screen. */
+static int draw_connections(const char *path, const char *target, unsigned interval_s, char *err,
+			    size_t errlen)
+{
+	struct tp_sbuf body = TP_SBUF_INIT, b = TP_SBUF_INIT;
+	struct winsize ws = {0};
+	unsigned rows = 24, cols = 80, row;
+	char clock[16], line[1024];
+	time_t now = time(NULL);
+	int ret;
+
+	ret = tp_statcli_get(path, target, WATCH_TIMEOUT_MS, &body, err, errlen);
+	if (ret >= 0 && ret != 200) {
+		snprintf(err, errlen, "%s", body.p ? body.p : "error");
+		ret = -EPROTO;
+	}
+	if (ret < 0)
+		goto out;
+	ret = 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+		rows = ws.ws_row;
+		cols = ws.ws_col;
+	}
+	strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
+	tp_sbuf_puts(&b, "\033[H");
+	snprintf(line, sizeof(line), "tcpproxy-stat --connections  %s  every %us  %s  (q to quit)",
+		 path, interval_s, clock);
+	tp_sbuf_printf(&b, "%.*s\033[K\r\n", (int)cols, line);
+	row = 1;
+	for (char *l = body.p, *nl; l && *l && row + 1 < rows; l = nl ? nl + 1 : NULL, row++) {
+		nl = strchr(l, '\n');
+		tp_sbuf_printf(&b, "%.*s\033[K\r\n",
+			       (int)(nl ? (size_t)(nl - l) < cols ? (size_t)(nl - l) : cols : cols),
+			       l);
+	}
+	tp_sbuf_puts(&b, "\033[J");
+	if (!b.oom && write(STDOUT_FILENO, b.p, b.len) < 0)
+		quit_signal = SIGPIPE;
+out:
+	tp_sbuf_free(&b);
+	tp_sbuf_free(&body);
+	return ret;
 }
 
 /* The previous frame, sorted by name, for rate look-ups. */
@@ -352,8 +429,8 @@ static int keep_sorted(struct frame *prev, struct frame *cur)
 	return 0;
 }
 
-int tp_statcli_watch(const char *path, const char *filter, unsigned interval_s, char *err,
-		     size_t errlen)
+int tp_statcli_watch(const char *path, const char *filter, const char *conns_target,
+		     unsigned interval_s, char *err, size_t errlen)
 {
 	struct sigaction sa = {.sa_handler = on_quit_signal};
 	struct frame cur = {0}, prev = {0};
@@ -383,13 +460,19 @@ int tp_statcli_watch(const char *path, const char *filter, unsigned interval_s, 
 		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
 		uint64_t until;
 
-		ret = fetch_frame(path, filter, &cur, err, errlen);
-		if (ret < 0)
-			break;
-		draw(path, interval_s, &cur, &prev);
-		ret = keep_sorted(&prev, &cur);
-		if (ret < 0)
-			break;
+		if (conns_target) {
+			ret = draw_connections(path, conns_target, interval_s, err, errlen);
+			if (ret < 0)
+				break;
+		} else {
+			ret = fetch_frame(path, filter, &cur, err, errlen);
+			if (ret < 0)
+				break;
+			draw(path, interval_s, &cur, &prev);
+			ret = keep_sorted(&prev, &cur);
+			if (ret < 0)
+				break;
+		}
 		until = tp_now_ms() + (uint64_t)interval_s * 1000;
 		while (!quit_signal && tp_now_ms() < until) {
 			int n = poll(&p, stdin_open ? 1 : 0, (int)(until - tp_now_ms()));

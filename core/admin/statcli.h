@@ -19,15 +19,20 @@ int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err
 int tp_statcli_get(const char *path, const char *target, int timeout_ms, struct tp_sbuf *body,
 		   char *err, size_t errlen);
 
+/* The same with any method (tcpproxy-stat --post PATH sends POST). */
+int tp_statcli_request(const char *path, const char *method, const char *target, int timeout_ms,
+		       struct tp_sbuf *body, char *err, size_t errlen);
+
 /* The target for a report: "/stats?format=FMT&filter=REGEX" with the regex escaped. 0 or
  * -ENAMETOOLONG. */
 int tp_statcli_target(char *out, size_t len, const char *format, const char *filter,
 		      const char *type);
 
-/* --watch: redraws the text report every interval_s seconds with a rate beside each counter,
- * until q, Ctrl-C or SIGTERM; the terminal is restored before returning. 0, or -errno when the
- * master could not be reached (err says why). */
-int tp_statcli_watch(const char *path, const char *filter, unsigned interval_s, char *err,
-		     size_t errlen);
+/* --watch: redraws the text report every interval_s seconds with a rate beside each counter
+ * (or, with conns_target, the /connections text that target asks for), until q, Ctrl-C or
+ * SIGTERM; the terminal is restored before returning. 0, or -errno when the master could not
+ * be reached (err says why). */
+int tp_statcli_watch(const char *path, const char *filter, const char *conns_target,
+		     unsigned interval_s, char *err, size_t errlen);
 
 #endif

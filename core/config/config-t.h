@@ -7,6 +7,8 @@
 #ifndef TP_CONFIG_T_H
 #define TP_CONFIG_T_H
 
+#include "core/config/chain_match-t.h"
+
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +33,7 @@ struct tp_filter_ops;
 struct tp_listener_filter_ops;
 struct tp_transport_ops;
 struct tp_access_log_cfg;
+struct tp_tls_secrets;
 
 /* Where a value stood in the file, for errors found after parsing (cross references). */
 struct tp_cfg_mark {
@@ -257,11 +260,16 @@ struct tp_filter_cfg {
 };
 
 struct tp_filter_chain_cfg {
-	char *name; /* optional label, as Envoy's FilterChain.name */
+	char *name; /* optional label, as Envoy's FilterChain.name (%FILTER_CHAIN_NAME%) */
 	struct tp_filter_cfg *filters;
 	size_t n_filters;
 	uint32_t state_bytes; /* the filters' per-connection state and timers, all together */
 	struct tp_transport_cfg transport; /* its transport_socket toward the client */
+	struct tp_fcm_cfg match;	   /* filter_chain_match; all zero: matches anything */
+	struct tp_cfg_mark mark;
+	struct tp_cfg_mark match_mark; /* line 0: no filter_chain_match */
+	/* transport_socket_connect_timeout: how long the client's handshake may take; 0: none */
+	int64_t transport_socket_connect_timeout_ms;
 };
 
 /* A listener filter (core/filter-t.h's tp_listener_filter_ops) as configured. */
@@ -269,19 +277,30 @@ struct tp_listener_filter_cfg {
 	char *name;
 	const struct tp_listener_filter_ops *ops;
 	void *conf;
+	uint32_t max_read_bytes; /* ops->read_limit(conf), or ops->max_read_bytes */
+	uint32_t state_off; /* its per-connection state in the slot (tp_listener_filter_layout) */
 	struct tp_cfg_mark mark;
+	struct tp_cfg_mark name_mark;
 };
 
 struct tp_listener_cfg {
 	char *name;
 	struct tp_sockaddr addr;
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
-	struct tp_filter_chain_cfg *filter_chains;  /* exactly one until filter_chain_match */
+	/* filter_chains, then default_filter_chain (if given) last: every chain a connection may
+	 * take, for whatever walks them all */
+	struct tp_filter_chain_cfg *filter_chains;
 	size_t n_filter_chains;
-	/* None can be configured yet (tls_inspector brings the first); the worker runs them. */
+	bool has_default_chain;			 /* the last of filter_chains is the default */
+	struct tp_chain_matcher *matcher;	 /* NULL: filter_chains[0] takes every connection */
+	struct tp_filter_chain_cfg *default_tmp; /* default_filter_chain while decoding */
+	/* Run in order on the stream's first bytes before the chain is chosen. */
 	struct tp_listener_filter_cfg *listener_filters;
 	size_t n_listener_filters;
-	int64_t listener_filters_timeout_ms; /* 0: none */
+	uint32_t lfilter_state_bytes;	       /* their per-connection state, all together */
+	int64_t listener_filters_timeout_ms;   /* default 15 s; 0: none */
+	struct tp_access_log_cfg *access_logs; /* Listener.access_log (core/accesslog) */
+	size_t n_access_logs;
 	bool continue_on_listener_filters_timeout;
 	uint32_t stats_base; /* row of the listener.<address> scope; set by the master */
 	struct tp_cfg_mark mark;
@@ -312,10 +331,14 @@ struct tp_config {
 	struct tp_cluster_cfg *clusters;
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
-	unsigned format_needs;	   /* what configured formats read (enum tp_fmt_need) */
-	uint32_t n_transport_ctx;  /* transports with a per-worker context (tp_transport_cfg.idx) */
+	unsigned format_needs;	  /* what configured formats read (enum tp_fmt_need) */
+	uint32_t n_transport_ctx; /* transports with a per-worker context (tp_transport_cfg.idx) */
+	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
+	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */
+	size_t dump_len;
+	uint64_t loaded_unix_ms; /* when it was loaded */
 };
 
 #endif

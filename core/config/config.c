@@ -9,11 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/accesslog/access_log.h"
+#include "core/base/sbuf.h"
 #include "core/config/cfg_schema.h"
+#include "core/config/chain_match.h"
 #include "core/config/cluster_lb.h"
 #include "core/config/metadata.h"
+#include "core/config/dump.h"
 #include "core/conn/transport.h"
+#include "core/tls/tls.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
 #include "core/config/ynode.h"
@@ -250,7 +256,9 @@ static const struct tp_cfg_schema address_schema = {
 struct transport_tmp {
 	char *name;
 	const struct tp_transport_ops *ops;
-	bool typed; /* typed_config picked the transport (the name is then only a label) */
+	void *conf;    /* what ops->parse made */
+	bool upstream; /* a cluster's (towards hosts), not a filter chain's */
+	bool typed;    /* typed_config picked the transport (the name is then only a label) */
 	struct tp_cfg_mark name_mark;
 };
 
@@ -265,6 +273,13 @@ static const struct tp_cfg_schema raw_buffer_schema = {
 	.fields = raw_buffer_fields,
 	.any = true,
 };
+
+/* The TLS transport for this side: a filter chain's terminates (DownstreamTlsContext), a
+ * cluster's originates (UpstreamTlsContext). */
+static const struct tp_transport_ops *tls_ops(const struct transport_tmp *t)
+{
+	return t->upstream ? &tp_transport_tls_client : &tp_transport_tls_server;
+}
 
 static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 					 const struct tp_ynode *v, void *obj)
@@ -292,20 +307,37 @@ static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp
 		t->ops = &tp_transport_raw;
 		return tp_cfg_decode(ctx, &raw_buffer_schema, v, NULL);
 	}
+	if (!strcmp(msg, TP_TLS_DOWNSTREAM_TYPE) || !strcmp(msg, TP_TLS_UPSTREAM_TYPE)) {
+		bool down = !strcmp(msg, TP_TLS_DOWNSTREAM_TYPE);
+
+		if (down == t->upstream) {
+			tp_cfg_error(ctx, type, "@type", "%s is for %s; %s takes %s",
+				     down ? "DownstreamTlsContext" : "UpstreamTlsContext",
+				     down ? "a listener's filter chain" : "a cluster",
+				     t->upstream ? "a cluster" : "a filter chain",
+				     t->upstream ? TP_TLS_UPSTREAM_TYPE : TP_TLS_DOWNSTREAM_TYPE);
+			return -EINVAL;
+		}
+		t->ops = tls_ops(t);
+		t->conf = t->ops->parse(ctx, v);
+		return t->conf ? 0 : -EINVAL;
+	}
 	v3 = tp_v2_api_successor(url);
 	if (v3)
 		tp_cfg_error(ctx, type, "@type",
 			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
 			     "type.googleapis.com/%s%s",
 			     url, v3,
-			     strcmp(v3, RAW_BUFFER_TYPE) ? ", not supported yet by tcpproxy (see "
-							   "docs/envoy-compat.md)"
-							 : "");
+			     strcmp(v3, RAW_BUFFER_TYPE) && strcmp(v3, TP_TLS_DOWNSTREAM_TYPE) &&
+					     strcmp(v3, TP_TLS_UPSTREAM_TYPE)
+				     ? ", not supported yet by tcpproxy (see docs/envoy-compat.md)"
+				     : "");
 	else
 		tp_cfg_error(ctx, type, "@type",
 			     "transport socket \"%s\" is not supported yet by tcpproxy: it has "
-			     "plain TCP, " RAW_BUFFER_TYPE " (see docs/envoy-compat.md)",
-			     url);
+			     "plain TCP (" RAW_BUFFER_TYPE ") and TLS (%s) (see "
+			     "docs/envoy-compat.md)",
+			     url, t->upstream ? TP_TLS_UPSTREAM_TYPE : TP_TLS_DOWNSTREAM_TYPE);
 	return -EINVAL;
 }
 
@@ -313,17 +345,25 @@ static void transport_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 {
 	struct transport_tmp *t = obj;
 
-	/* Without typed_config Envoy picks the factory by name. */
+	/* Without typed_config Envoy picks the factory by name, with an empty config. */
 	if (t->typed || !t->name)
 		return;
-	if (!strcmp(t->name, RAW_BUFFER_NAME))
+	if (!strcmp(t->name, RAW_BUFFER_NAME)) {
 		t->ops = &tp_transport_raw;
-	else
-		tp_cfg_error_mark(
-			ctx, t->name_mark, "name",
-			"transport socket \"%s\" is not supported yet by tcpproxy: it has "
-			"plain TCP, " RAW_BUFFER_NAME " (see docs/envoy-compat.md)",
-			t->name);
+	} else if (!strcmp(t->name, TP_TLS_NAME)) {
+		/* An empty typed_config, placed at the name for the errors it may get. */
+		struct tp_ynode empty = {
+			.type = TP_YNODE_MAP, .line = t->name_mark.line, .col = t->name_mark.col};
+
+		t->ops = tls_ops(t);
+		t->conf = t->ops->parse(ctx, &empty);
+	} else {
+		tp_cfg_error_mark(ctx, t->name_mark, "name",
+				  "transport socket \"%s\" is not supported yet by tcpproxy: it "
+				  "has plain TCP (" RAW_BUFFER_NAME ") and TLS (" TP_TLS_NAME
+				  ") (see docs/envoy-compat.md)",
+				  t->name);
+	}
 }
 
 static const struct tp_cfg_field transport_fields[] = {
@@ -344,20 +384,36 @@ static const struct tp_cfg_schema transport_schema = {
 	.post = transport_post,
 };
 
-/* A filter chain's or a cluster's transport_socket: the transport's ops go to f->off (the
- * connection gives that side this transport). Plain TCP (raw_buffer) is what tcpproxy does;
- * anything else is not served yet. */
-static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
-				   const struct tp_ynode *v, void *obj)
+/* A filter chain's or a cluster's transport_socket: the transport and its config go to f->off
+ * (the connection gives that side this transport): plain TCP (raw_buffer) or TLS. */
+static int decode_transport(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *v, void *obj, bool upstream)
 {
-	struct transport_tmp t = {.ops = &tp_transport_raw};
+	struct transport_tmp t = {.ops = &tp_transport_raw, .upstream = upstream};
+	struct tp_transport_cfg *tc = (struct tp_transport_cfg *)((char *)obj + f->off);
 	int ret;
 
 	ret = tp_cfg_decode(ctx, &transport_schema, v, &t);
-	if (!ret)
-		((struct tp_transport_cfg *)((char *)obj + f->off))->ops = t.ops;
+	if (!ret) {
+		tc->ops = t.ops;
+		tc->conf = t.conf;
+	} else if (t.conf && t.ops->free_conf) {
+		t.ops->free_conf(t.conf);
+	}
 	tp_cfg_free(&transport_schema, &t);
 	return ret;
+}
+
+static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				   const struct tp_ynode *v, void *obj)
+{
+	return decode_transport(ctx, f, v, obj, false);
+}
+
+static int decode_cluster_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+					   const struct tp_ynode *v, void *obj)
+{
+	return decode_transport(ctx, f, v, obj, true);
 }
 
 /* ---- envoy.config.listener.v3.Filter ---- */
@@ -481,6 +537,134 @@ static const struct tp_cfg_schema filter_schema = {
 	.post = filter_post,
 };
 
+/* ---- envoy.config.listener.v3.ListenerFilter ---- */
+
+/* typed_config: its "@type" picks the filter. One without "@type" ({} in many older files) leaves
+ * the choice to the name, as Envoy does; listener_filter_post makes it. */
+static int decode_lfilter_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				       const struct tp_ynode *v, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+	const struct tp_ynode *type;
+	const char *url, *envoy;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping with \"@type\", got %s",
+			     tp_ynode_kind_name(v));
+		return -EINVAL;
+	}
+	type = tp_ynode_map_get(v, "@type");
+	if (!type || tp_ynode_is_null(type))
+		return 0;
+	if (type->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, type, "@type", "expected a type URL string, got %s",
+			     tp_ynode_kind_name(type));
+		return -EINVAL;
+	}
+	url = type->str;
+	lf->ops = tp_listener_filter_find_by_type_url(url);
+	if (lf->ops) {
+		lf->conf = lf->ops->parse(ctx, v);
+		return lf->conf ? 0 : -EINVAL;
+	}
+	envoy = tp_listener_filter_envoy_only(NULL, url);
+	if (envoy)
+		tp_cfg_error(ctx, type, "@type",
+			     "listener filter %s is not supported yet by tcpproxy: it has %s (see "
+			     "docs/envoy-compat.md)",
+			     envoy, tp_listener_filter_names());
+	else if (strstr(url, "TypedStruct"))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": TypedStruct is not supported yet by "
+			     "tcpproxy (see docs/envoy-compat.md)",
+			     url);
+	else if (tp_v2_api_successor(url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
+			     "type.googleapis.com/%s%s",
+			     url, tp_v2_api_successor(url),
+			     tp_listener_filter_envoy_only(NULL, tp_v2_api_successor(url))
+				     ? ", not supported yet by tcpproxy (see docs/envoy-compat.md)"
+				     : "");
+	else if (tp_v2_api_is_v2(url))
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 types "
+			     "are envoy.extensions.filters.listener.* (tcpproxy has %s)",
+			     url, tp_listener_filter_names());
+	else
+		tp_cfg_error(ctx, type, "@type",
+			     "unsupported @type \"%s\": tcpproxy has no listener filter of this "
+			     "type; it has %s (see docs/envoy-compat.md)",
+			     url, tp_listener_filter_names());
+	return -EINVAL;
+}
+
+static void free_lfilter_typed_config(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+
+	if (lf->ops && lf->conf)
+		lf->ops->free(lf->conf);
+	lf->conf = NULL;
+}
+
+static void listener_filter_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_listener_filter_cfg *lf = obj;
+	const struct tp_ynode *tc = tp_cfg_find(map, "typed_config");
+	const struct tp_ynode *type =
+		tc && tc->type == TP_YNODE_MAP ? tp_ynode_map_get(tc, "@type") : NULL;
+	const char *envoy;
+	size_t old;
+
+	/* Picked by its @type already, or that failed and said why. */
+	if (lf->ops || (type && !tp_ynode_is_null(type)) || (tc && tc->type != TP_YNODE_MAP) ||
+	    !lf->name || tp_cfg_find(map, "config_discovery"))
+		return;
+	lf->ops = tp_listener_filter_find_by_name(lf->name);
+	if (!lf->ops) {
+		envoy = tp_listener_filter_envoy_only(lf->name, NULL);
+		if (envoy)
+			tp_cfg_error_mark(ctx, lf->name_mark, "name",
+					  "listener filter %s is not supported yet by tcpproxy: it "
+					  "has %s (see docs/envoy-compat.md)",
+					  envoy, tp_listener_filter_names());
+		else
+			tp_cfg_error_mark(ctx, lf->name_mark, "name",
+					  "unknown listener filter \"%s\": with no typed_config "
+					  "\"@type\" the name picks it; tcpproxy has %s",
+					  lf->name, tp_listener_filter_names());
+		return;
+	}
+	old = tp_cfg_path_push(ctx, "typed_config");
+	lf->conf = lf->ops->parse(ctx, tc);
+	tp_cfg_path_pop(ctx, old);
+}
+
+static const struct tp_cfg_field listener_filter_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_listener_filter_cfg, name),
+	 .mark_off = TP_CFG_MARK(struct tp_listener_filter_cfg, name_mark)},
+	{.key = "typed_config",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_lfilter_typed_config,
+	 .free = free_lfilter_typed_config},
+	UNSUPPORTED("config_discovery"),
+	UNSUPPORTED("filter_disabled"),
+	REMOVED("config", "use typed_config with an \"@type\""),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema listener_filter_schema = {
+	.name = "envoy.config.listener.v3.ListenerFilter",
+	.size = sizeof(struct tp_listener_filter_cfg),
+	.fields = listener_filter_fields,
+	.mark_off = TP_CFG_MARK(struct tp_listener_filter_cfg, mark),
+	.post = listener_filter_post,
+};
+
 /* ---- envoy.config.listener.v3.FilterChain ---- */
 
 static void filter_chain_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
@@ -527,14 +711,23 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	 .count_off = offsetof(struct tp_filter_chain_cfg, n_filters),
 	 .sub = &filter_schema},
 	{.key = "name", .type = TP_CFG_STRING, .off = offsetof(struct tp_filter_chain_cfg, name)},
-	UNSUPPORTED("filter_chain_match"),
+	{.key = "filter_chain_match",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_filter_chain_cfg, match),
+	 .sub = &tp_filter_chain_match_schema,
+	 .mark_off = TP_CFG_MARK(struct tp_filter_chain_cfg, match_mark)},
 	UNSUPPORTED("use_proxy_proto"),
 	UNSUPPORTED("metadata"),
 	{.key = "transport_socket",
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_filter_chain_cfg, transport),
 	 .decode = decode_transport_socket},
-	UNSUPPORTED("transport_socket_connect_timeout"),
+	{.key = "transport_socket_connect_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_filter_chain_cfg, transport_socket_connect_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = 0},
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
 	{.key = NULL},
@@ -544,8 +737,56 @@ static const struct tp_cfg_schema filter_chain_schema = {
 	.name = "envoy.config.listener.v3.FilterChain",
 	.size = sizeof(struct tp_filter_chain_cfg),
 	.fields = filter_chain_fields,
+	.mark_off = TP_CFG_MARK(struct tp_filter_chain_cfg, mark),
 	.post = filter_chain_post,
 };
+
+/* default_filter_chain: decoded aside, then listener_post puts it last in filter_chains. */
+static int decode_default_chain(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				const struct tp_ynode *v, void *obj)
+{
+	struct tp_listener_cfg *l = obj;
+
+	l->default_tmp = calloc(1, sizeof(*l->default_tmp));
+	if (!l->default_tmp) {
+		ctx->oom = true;
+		return -ENOMEM;
+	}
+	return tp_cfg_decode(ctx, &filter_chain_schema, v, l->default_tmp);
+}
+
+/* What listener_post built goes with the listener: the matcher, and a default chain that was
+ * not moved into filter_chains. */
+static void free_default_chain(const struct tp_cfg_field *f, void *obj)
+{
+	struct tp_listener_cfg *l = obj;
+
+	if (l->default_tmp)
+		tp_cfg_free(&filter_chain_schema, l->default_tmp);
+	free(l->default_tmp);
+	l->default_tmp = NULL;
+	tp_chain_matcher_free(l->matcher);
+	l->matcher = NULL;
+}
+
+/* Appends the default chain to filter_chains, so that every chain is in one array. */
+static void add_default_chain(struct tp_cfg_ctx *ctx, struct tp_listener_cfg *l)
+{
+	struct tp_filter_chain_cfg *chains;
+
+	if (!l->default_tmp)
+		return;
+	chains = realloc(l->filter_chains, (l->n_filter_chains + 1) * sizeof(*chains));
+	if (!chains) {
+		ctx->oom = true;
+		return;
+	}
+	l->filter_chains = chains;
+	chains[l->n_filter_chains++] = *l->default_tmp;
+	free(l->default_tmp);
+	l->default_tmp = NULL;
+	l->has_default_chain = true;
+}
 
 /* ---- envoy.config.listener.v3.Listener ---- */
 
@@ -557,14 +798,15 @@ static void listener_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, vo
 	/* Envoy's internal listener needs no address; tcpproxy reports it as not supported. */
 	if (!tp_cfg_find(map, "address") && !tp_cfg_find(map, "internal_listener"))
 		tp_cfg_error(ctx, map, "address", "missing required field");
-	/* A list that failed to decode has its own error already. */
-	if (!chains || (chains->type == TP_YNODE_SEQ && !chains->n))
+	/* A list that failed to decode has its own error already. As Envoy, a default chain
+	 * alone will do. */
+	if ((!chains || (chains->type == TP_YNODE_SEQ && !chains->n)) &&
+	    !tp_cfg_find(map, "default_filter_chain"))
 		tp_cfg_error(ctx, chains ? chains : map, "filter_chains",
-			     "at least one filter chain is required");
-	if (l->n_filter_chains > 1)
-		tp_cfg_error(ctx, chains, "filter_chains",
-			     "more than one filter chain is not supported yet by tcpproxy: it "
-			     "needs filter_chain_match (see docs/envoy-compat.md)");
+			     "at least one filter chain (or a default_filter_chain) is required");
+	add_default_chain(ctx, l);
+	tp_chain_matcher_build(ctx, l);
+	tp_listener_filter_layout(l);
 	/* Envoy names an unnamed listener with a UUID; the address is more use in logs. */
 	if (!l->name && l->addr.len) {
 		l->name = strdup(l->addr.text);
@@ -601,12 +843,27 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("stat_prefix"),
 	UNSUPPORTED("filter_chain_matcher"),
 	UNSUPPORTED("use_original_dst"),
-	UNSUPPORTED("default_filter_chain"),
+	{.key = "default_filter_chain",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = decode_default_chain,
+	 .free = free_default_chain},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("drain_type"),
-	UNSUPPORTED("listener_filters"),
-	UNSUPPORTED("listener_filters_timeout"),
-	UNSUPPORTED("continue_on_listener_filters_timeout"),
+	{.key = "listener_filters",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_listener_cfg, listener_filters),
+	 .count_off = offsetof(struct tp_listener_cfg, n_listener_filters),
+	 .sub = &listener_filter_schema},
+	/* Envoy's default, 15 s; 0 waits for ever. */
+	{.key = "listener_filters_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_listener_cfg, listener_filters_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = 15000},
+	{.key = "continue_on_listener_filters_timeout",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_listener_cfg, continue_on_listener_filters_timeout)},
 	UNSUPPORTED("transparent"),
 	UNSUPPORTED("freebind"),
 	UNSUPPORTED("socket_options"),
@@ -616,7 +873,11 @@ static const struct tp_cfg_field listener_fields[] = {
 	UNSUPPORTED("api_listener"),
 	UNSUPPORTED("connection_balance_config"),
 	UNSUPPORTED("reuse_port"),
-	UNSUPPORTED("access_log"),
+	{.key = "access_log",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_listener_cfg, access_logs),
+	 .count_off = offsetof(struct tp_listener_cfg, n_access_logs),
+	 .sub = &tp_access_log_schema},
 	UNSUPPORTED("tcp_backlog_size"),
 	UNSUPPORTED("max_connections_to_accept_per_socket_event"),
 	UNSUPPORTED("bind_to_port"),
@@ -1074,7 +1335,7 @@ static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "transport_socket",
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_cluster_cfg, transport),
-	 .decode = decode_transport_socket},
+	 .decode = decode_cluster_transport_socket},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("protocol_selection"),
 	UNSUPPORTED("upstream_connection_options"),
@@ -1113,7 +1374,11 @@ static const struct tp_cfg_field static_resources_fields[] = {
 	 .off = offsetof(struct tp_config, clusters),
 	 .count_off = offsetof(struct tp_config, n_clusters),
 	 .sub = &cluster_schema},
-	UNSUPPORTED("secrets"),
+	{.key = "secrets",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_config, tls_secrets),
+	 .decode = tp_tls_secrets_decode,
+	 .free = tp_tls_secrets_free},
 	{.key = NULL},
 };
 
@@ -1286,7 +1551,11 @@ static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
 static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		const struct tp_listener_cfg *l = &cfg->listeners[i];
+		struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		/* The listener's own access logs, as tcp_proxy's check does for its. */
+		if (tp_access_log_check(cfg, l->access_logs, l->n_access_logs) < 0)
+			ctx->oom = true;
 
 		for (size_t j = 0; j < l->n_filter_chains; j++) {
 			const struct tp_filter_chain_cfg *fc = &l->filter_chains[j];
@@ -1296,14 +1565,50 @@ static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 
 				if (!f->ops || !f->conf || !f->ops->check)
 					continue;
-				tp_cfg_path_set(
-					ctx,
-					"static_resources.listeners[%zu].filter_chains[%zu]."
-					"filters[%zu].typed_config",
-					i, j, k);
+				if (l->has_default_chain && j + 1 == l->n_filter_chains)
+					tp_cfg_path_set(ctx,
+							"static_resources.listeners[%zu]."
+							"default_filter_chain.filters[%zu]."
+							"typed_config",
+							i, k);
+				else
+					tp_cfg_path_set(ctx,
+							"static_resources.listeners[%zu].filter_"
+							"chains[%zu]."
+							"filters[%zu].typed_config",
+							i, j, k);
 				f->ops->check(ctx, cfg, f->conf);
 			}
 		}
+	}
+}
+
+/* What a transport can only check once the whole file is read (secrets by name, a trial
+ * build of its TLS contexts), after the filters' checks have said what the formats need. */
+static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		for (size_t j = 0; j < l->n_filter_chains; j++) {
+			const struct tp_transport_cfg *tc = &l->filter_chains[j].transport;
+
+			if (!tc->ops || !tc->conf || !tc->ops->check)
+				continue;
+			tp_cfg_path_set(ctx,
+					"static_resources.listeners[%zu].filter_chains[%zu]."
+					"transport_socket",
+					i, j);
+			tc->ops->check(ctx, cfg, tc->conf);
+		}
+	}
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct tp_transport_cfg *tc = &cfg->clusters[i].transport;
+
+		if (!tc->ops || !tc->conf || !tc->ops->check)
+			continue;
+		tp_cfg_path_set(ctx, "static_resources.clusters[%zu].transport_socket", i);
+		tc->ops->check(ctx, cfg, tc->conf);
 	}
 }
 
@@ -1350,8 +1655,27 @@ void tp_config_free(struct tp_config *cfg)
 	for (size_t i = 0; i < cfg->n_access_log_paths; i++)
 		free(cfg->access_log_paths[i]);
 	free(cfg->access_log_paths);
+	free(cfg->dump);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* What /config_dump shows: the tree as loaded (not the model, which drops what it ignores),
+ * secrets redacted, kept as JSON text so that the tree itself can go. */
+static int render_dump(struct tp_config *cfg, const struct tp_ydoc *doc)
+{
+	struct tp_sbuf b = TP_SBUF_INIT;
+	struct timespec ts;
+
+	if (tp_config_dump_render(doc->root, &b) < 0) {
+		tp_sbuf_free(&b);
+		return -ENOMEM;
+	}
+	cfg->dump = b.p;
+	cfg->dump_len = b.len;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cfg->loaded_unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return 0;
 }
 
 static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *errs)
@@ -1392,6 +1716,7 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		tp_cfg_decode(&ctx, &bootstrap_schema, doc->root, cfg);
 	check_names(&ctx, cfg);
 	check_filters(&ctx, cfg);
+	check_transports(&ctx, cfg);
 	if (ctx.oom) {
 		ret = -ENOMEM;
 		goto out_free_cfg;
@@ -1401,6 +1726,9 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		goto out_free_cfg;
 	}
 	for_each_transport(cfg, number_transport);
+	ret = render_dump(cfg, doc);
+	if (ret < 0)
+		goto out_free_cfg;
 	tp_ynode_doc_free(doc);
 	*out = cfg;
 	return 0;

@@ -1,6 +1,6 @@
 /* Envoy's v2 API, removed in Envoy 1.18: which v3 message replaced each v2 one that a
  * typed_config may still name, from the v3 protos' udpa.annotations.versioning
- * previous_message_type. The network filters and transport sockets are listed; the package
+ * previous_message_type. The network and listener filters and transport sockets are listed; the package
  * renames (rate_limit -> ratelimit, ...) are why this is a table and not a rule. */
 #include "core/config/v2_api.h"
 
@@ -45,6 +45,17 @@ static const struct {
 	 "envoy.extensions.filters.network.thrift_proxy.v3.ThriftProxy"},
 	{"envoy.config.filter.network.zookeeper_proxy.v1alpha1.ZooKeeperProxy",
 	 "envoy.extensions.filters.network.zookeeper_proxy.v3.ZooKeeperProxy"},
+	/* envoy.config.filter.listener.* -> envoy.extensions.filters.listener.* */
+	{"envoy.config.filter.listener.http_inspector.v2.HttpInspector",
+	 "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"},
+	{"envoy.config.filter.listener.original_dst.v2.OriginalDst",
+	 "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"},
+	{"envoy.config.filter.listener.original_src.v2alpha1.OriginalSrc",
+	 "envoy.extensions.filters.listener.original_src.v3.OriginalSrc"},
+	{"envoy.config.filter.listener.proxy_protocol.v2.ProxyProtocol",
+	 "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
+	{"envoy.config.filter.listener.tls_inspector.v2.TlsInspector",
+	 "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
 	/* transport sockets */
 	{"envoy.api.v2.auth.DownstreamTlsContext",
 	 "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"},

@@ -12,9 +12,11 @@
 #include "core/accesslog/format.h"
 #include "core/base/log.h"
 #include "core/base/timer.h"
+#include "core/config/chain_match.h"
 #include "core/config/config-t.h"
 #include "core/conn/conn.h"
 #include "core/conn/relay.h"
+#include "core/conn/resp_flags.h"
 #include "core/conn/session.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
@@ -22,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static struct tp_filter_timer *timer_at(struct tp_worker *w, struct tp_conn *c,
@@ -77,18 +80,99 @@ static void run_chain(struct tp_worker *w, struct tp_conn *c, uint32_t from)
 	}
 }
 
+/* ip from the listener's own address, when it is one address (not 0.0.0.0 or ::): the
+ * connection's local address without a getsockname(). */
+static bool listener_ip(const struct tp_listener_cfg *l, struct tp_ip *ip)
+{
+	static const uint8_t any6[16];
+
+	memset(ip, 0, sizeof(*ip));
+	if (l->addr.ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr.ss;
+
+		ip->port = ntohs(in->sin_port);
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+			return false;
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (l->addr.ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->addr.ss;
+
+		ip->port = ntohs(in6->sin6_port);
+		if (!memcmp(&in6->sin6_addr, any6, 16))
+			return false;
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
+	ip->family = (uint8_t)l->addr.ss.ss_family;
+	return true;
+}
+
+static void match_addr(struct tp_match_addr *to, const struct tp_ip *from)
+{
+	to->family = from->family;
+	to->port = from->port;
+	memcpy(to->addr, from->addr, sizeof(to->addr));
+}
+
+/* Envoy's filter chain match on what the listener filters found and the connection's
+ * addresses (read only if some chain asks for them): the chain's index, the default chain's
+ * when none matches, or -1. */
+static int pick_chain(struct tp_conn *c)
+{
+	const struct tp_listener_cfg *l = c->listener->cfg;
+	const struct tp_chain_matcher *m = l->matcher;
+	const struct tp_conn_info *info = c->info;
+	struct tp_match_input in = {.sni = "", .transport = "raw_buffer"};
+	struct tp_ip ip;
+	int idx;
+
+	if (!m)
+		return 0;
+	/* The destination port is the listener's: no original destination is restored. */
+	if (!listener_ip(l, &ip) && m->need_local) {
+		if (!c->down_local.family)
+			tp_conn_capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
+		ip = c->down_local;
+	}
+	match_addr(&in.local, &ip);
+	if (m->need_remote) {
+		if (!c->down_remote.family)
+			tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
+		match_addr(&in.remote, &c->down_remote);
+	}
+	if (info) {
+		in.sni = info->sni;
+		in.sni_len = info->sni_len;
+		in.alpn = info->alpn;
+		in.alpn_len = info->alpn_len;
+		if (info->transport == TP_TRANSPORT_PROTOCOL_TLS)
+			in.transport = "tls";
+	}
+	idx = tp_chain_match_find(m, &in);
+	if (idx < 0 && l->has_default_chain)
+		idx = (int)l->n_filter_chains - 1;
+	return idx;
+}
+
 void tp_chain_select(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_listener_cfg *l = c->listener->cfg;
 	const struct tp_filter_chain_cfg *ch;
 	struct tp_side *down = &c->side[TP_DOWN];
+	int idx = pick_chain(c);
 
-	/* Envoy's filter_chain_match (server_names, transport_protocol, ...) picks among several
-	 * chains here, from what the listener filters found; a listener has one chain today. */
-	ch = &l->filter_chains[0];
+	if (idx < 0) {
+		/* As Envoy: NR, listener.<addr>.no_filter_chain_match, closed. */
+		tp_debug("connection %u: no filter chain matches; closing it", c->idx);
+		tp_conn_end(w, c, TP_RF_NO_FILTER_CHAIN);
+		return;
+	}
+	ch = &l->filter_chains[idx];
 	c->chain = ch;
 	c->phase = TP_PHASE_FILTERS;
 	tp_timer_cancel(&w->timers, &c->timer);
+	/* The listener filters' state shared this room: the chain's filters find theirs zeroed. */
+	if (l->lfilter_state_bytes)
+		memset(tp_conn_filter_area(w, c), 0, ch->state_bytes);
 	for (uint32_t i = 0; i < ch->n_filters; i++) {
 		struct tp_filter_timer *t = timer_at(w, c, &ch->filters[i]);
 
@@ -249,6 +333,12 @@ void tp_conn_info_set_sni(struct tp_conn_info *info, const char *name, size_t le
 		info->sni[i] = (char)tolower((unsigned char)name[i]);
 	info->sni[len] = '\0';
 	info->sni_len = (uint8_t)len;
+}
+
+void tp_conn_info_set_tls(struct tp_conn_info *info)
+{
+	if (info)
+		info->transport = TP_TRANSPORT_PROTOCOL_TLS;
 }
 
 void tp_conn_info_set_alpn(struct tp_conn_info *info, const uint8_t *wire, size_t len)

@@ -8,8 +8,9 @@
 
 struct tp_filter_timer;
 
-/* The listener filters are done: picks the filter chain (Envoy's filter_chain_match goes here;
- * today the listener's only chain), sets up the downstream's transport and runs the chain. */
+/* The listener filters are done: picks the filter chain (Envoy's filter_chain_match, else the
+ * default chain; with neither, the connection ends with NR), sets up the downstream's transport
+ * and runs the chain. */
 void tp_chain_select(struct tp_worker *w, struct tp_conn *c);
 /* Runs the chain from where it was held (a filter's tp_filter_continue()). */
 void tp_chain_continue(struct tp_worker *w, struct tp_conn *c);

@@ -28,6 +28,7 @@
 #include "uring/udata.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,7 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	sd->write_blocked = sd->write_wants_read = sd->read_blocked = 0;
 	sd->shut_pending = sd->unsent = 0;
 	sd->want = 0;
+	sd->fail_reason = NULL;
 	if (!t->open)
 		return 0;
 	env.conf = tc->conf;
@@ -236,6 +238,29 @@ void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 	sd->handshaking = 0;
 	c->active_ms = w->now_ms;
 	tp_session_on_handshake(w, c, s, ret);
+}
+
+void tp_conn_capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(ip, 0, sizeof(*ip));
+	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		ip->family = AF_INET;
+		ip->port = ntohs(in->sin_port);
+		memcpy(ip->addr, &in->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		ip->family = AF_INET6;
+		ip->port = ntohs(in6->sin6_port);
+		memcpy(ip->addr, &in6->sin6_addr, 16);
+	}
 }
 
 void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
@@ -418,6 +443,7 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	/* Closing from here on: a filter's on_close that closes again (or asks) sees it. */
 	c->phase = TP_PHASE_CLOSING;
 	tp_access_log_write(w, c, TP_ALOG_TCP_END);
+	tp_access_log_write_listener(w, c);
 	tp_chain_close(w, c);
 	close_side(w, c, TP_DOWN, false);
 	close_side(w, c, TP_UP, was == TP_PHASE_CONNECTING);
@@ -432,6 +458,14 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	tp_state_map_free(c->filter_state);
 	tp_state_map_free(c->metadata);
 	c->filter_state = c->metadata = NULL;
+	/* What a TLS handshake kept for the formats: the entry is written. */
+	if (c->info) {
+		free(c->info->tls_peer);
+		c->info->tls_peer = NULL;
+	}
+	if (c->pre_cx)
+		tp_stat_sub(w->stats,
+			    c->listener->cfg->stats_base + TP_LISTENER_downstream_pre_cx_active, 1);
 	tp_stat_sub(w->stats, c->listener->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
 	tp_conn_maybe_free(w, c);
 }

@@ -8,6 +8,7 @@
 #include "core/worker/worker-t.h"
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 /* The timer kinds a worker dispatches on (struct tp_timer.kind). */
 enum tp_timer_kind {
@@ -40,6 +41,9 @@ void tp_conn_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 /* Counts (on) or uncounts (off) the connection in its cluster's and host's active upstream
  * connections: the one place that keeps upstream_cx_active, the host's cx_active and the load
  * balancer's count in step. */
+/* An address of fd (getpeername or getsockname) into ip; left unknown (family 0) on error. */
+void tp_conn_capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip);
+
 void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on);
 
 /* Completions and timers, passed to the connection's phase. */

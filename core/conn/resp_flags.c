@@ -14,8 +14,9 @@ const struct tp_rf_row tp_rf_rows[TP_RF__COUNT] = {TP_RESPONSE_FLAGS(TP__RF_ROW)
 #undef TP__RF_ROW
 
 /* The scope a row names, for this connection. */
-#define BASE_CLUSTER(c) ((c)->cluster->cfg->stats_base)
-#define BASE_TCP(c)	((c)->proxy->stats_base)
+#define BASE_CLUSTER(c)	 ((c)->cluster->cfg->stats_base)
+#define BASE_TCP(c)	 ((c)->proxy->stats_base)
+#define BASE_LISTENER(c) ((c)->listener->cfg->stats_base)
 
 static uint32_t counter_of(const struct tp_conn *c, enum tp_rf f)
 {

@@ -36,30 +36,6 @@
 #define TCP_STAT(c, name)  ((c)->proxy->stats_base + TP_TCP_##name)
 #define HOST_STAT(c, name) ((c)->host->cfg->stats_base + TP_HOST_##name)
 
-/* An address of fd for the formatter (getpeername or getsockname); left unknown on error. */
-static void capture_ip(int fd, int (*get)(int, struct sockaddr *, socklen_t *), struct tp_ip *ip)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	memset(ip, 0, sizeof(*ip));
-	if (fd < 0 || get(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-
-		ip->family = AF_INET;
-		ip->port = ntohs(in->sin_port);
-		memcpy(ip->addr, &in->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-
-		ip->family = AF_INET6;
-		ip->port = ntohs(in6->sin6_port);
-		memcpy(ip->addr, &in6->sin6_addr, 16);
-	}
-}
-
 /* The upstream handshake's deadline: connect_timeout counts from the start of the attempt to
  * the end of the handshake, as Envoy raises Connected only after a TLS handshake. */
 static uint64_t handshake_deadline(const struct tp_conn *c)
@@ -70,6 +46,15 @@ static uint64_t handshake_deadline(const struct tp_conn *c)
 static bool up_handshaking(const struct tp_conn *c)
 {
 	return c->phase == TP_PHASE_UP_HANDSHAKE && c->side[TP_UP].handshaking;
+}
+
+/* The filter chain's transport_socket_connect_timeout, while the client's handshake lasts:
+ * counted from accept (Envoy starts it with the chain, after the listener filters). 0: none. */
+static uint64_t down_handshake_deadline(const struct tp_conn *c)
+{
+	int64_t t = c->chain ? c->chain->transport_socket_connect_timeout_ms : 0;
+
+	return t > 0 && c->side[TP_DOWN].handshaking ? c->start_ms + (uint64_t)t : 0;
 }
 
 /* The next moment a timeout or a periodic access log entry could be due; activity between now
@@ -88,6 +73,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 		deadline = c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms;
 	if (up_handshaking(c) && handshake_deadline(c) < deadline)
 		deadline = handshake_deadline(c);
+	if (down_handshake_deadline(c) && down_handshake_deadline(c) < deadline)
+		deadline = down_handshake_deadline(c);
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
@@ -118,6 +105,14 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 		tp_conn_end(w, c, TP_RF_IDLE_TIMEOUT);
 		return;
 	}
+	if (down_handshake_deadline(c) && now >= down_handshake_deadline(c)) {
+		tp_debug("connection %u: transport socket timeout", c->idx);
+		tp_stat_inc(w->stats,
+			    c->listener->cfg->stats_base +
+				    TP_LISTENER_downstream_cx_transport_socket_connect_timeout);
+		tp_conn_close(w, c);
+		return;
+	}
 	if (up_handshaking(c) && now >= handshake_deadline(c)) {
 		if (connect_failed(w, c, -ETIMEDOUT))
 			start_connect(w, c);
@@ -140,6 +135,7 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
 	c->connect_err = timeout ? 0 : (uint16_t)-err;
+	c->up_fail_reason = timeout ? NULL : c->side[TP_UP].fail_reason;
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
@@ -431,7 +427,7 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 		return;
 	}
 	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
-		capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
+		tp_conn_capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
 	if (!c->side[TP_UP].handshaking) {
 		upstream_ready(w, c);
 		return;
@@ -490,16 +486,6 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
 	c->proxy = last->conf;
 	/* Unique in this worker, and between workers by the slot in the low bits. */
 	c->id = ++seq << 12 | (w->slot & 0xfff);
-	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	}
-	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
-		capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
-		capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
-	}
 	/* max_early_data_bytes set: the chain sees the downstream's bytes before any connect. */
 	if (c->proxy->max_early_data_bytes >= 0)
 		tp_relay_early_enable(w, c, (uint32_t)c->proxy->max_early_data_bytes);

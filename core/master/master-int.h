@@ -18,6 +18,7 @@
 struct tp_mloop;
 struct tp_stats;
 struct tp_stats_block;
+struct conns_round;
 
 /* A slot whose worker dies this often this fast is restarted at most once a second
  * (systemd's default start limit is the same 5 in 10 s). */
@@ -59,8 +60,11 @@ enum gen_state {
 
 /* One worker slot of a generation. */
 struct wslot {
-	pid_t pid; /* 0: no worker (not forked yet, dead, waiting out its crash backoff) */
-	int ctl;   /* read end of the worker's ready pipe; -1 once read or closed */
+	pid_t pid;	 /* 0: no worker (not forked yet, dead, waiting out its crash backoff) */
+	int ctl;	 /* read end of the worker's control pipe ('R' ready, 'S' view written); -1
+		    * once closed */
+	int view;	 /* the connection view's memfd, written by the worker; -1: none */
+	bool view_asked; /* a connection view is asked of it and not answered yet */
 	bool ready;
 	unsigned stats_slot;
 	uint64_t deaths[CRASH_BURST];
@@ -100,11 +104,17 @@ struct master {
 	int sigfd;
 	struct tp_mloop *loop;
 	struct tp_master_view view;
-	bool reload_pending; /* SIGHUP: settle() runs it once no generation is starting */
-	bool reload_waits;   /* for a closing generation's stats slots (logged once) */
-	bool stopping;	     /* SIGTERM or SIGINT: every generation drains or closes */
-	bool failed;	     /* the first generation did not start: exit 1 */
-	bool done;	     /* leave the loop (decided by settle()) */
+	bool reload_pending;	/* SIGHUP: settle() runs it once no generation is starting */
+	bool reload_waits;	/* for a closing generation's stats slots (logged once) */
+	bool stopping;		/* SIGTERM or SIGINT: every generation drains or closes */
+	bool failed;		/* the first generation did not start: exit 1 */
+	bool drained;		/* POST /drain_listeners: nothing accepts again until a restart */
+	int64_t graceful_timer; /* /drain_listeners?graceful: listeners close when it fires */
+	bool ready_sent;	/* sd_notify READY=1 sent for generation 0 */
+	bool reload_notified;	/* RELOADING=1 sent; READY=1 owed once the reload is over */
+	int64_t notify_timer;	/* STATUS= refresh and WATCHDOG=1 */
+	struct conns_round *conns; /* the live connection view being collected (connview.c) */
+	bool done;		   /* leave the loop (decided by settle()) */
 	int exit_status;
 };
 
@@ -152,6 +162,15 @@ void sup_kill_deadline(struct tp_mloop *l, void *arg);
 void sup_release_slots(struct gen *g);
 /* At exit: SIGKILL every worker and wait for them all. */
 void sup_kill_all(struct master *m);
+
+/* ---- connview.c: the live connection view ---- */
+
+int conns_request(void *ctx, tp_conns_fn fn, void *arg);
+void conns_cancel(void *ctx, void *arg);
+/* ws answered (its 'S'), or will never answer (its pipe closed). */
+void conns_worker_done(struct master *m, struct wslot *ws);
+/* At exit: every waiting client is answered with what there is. */
+void conns_free(struct master *m);
 
 /* ---- master.c: reload bookkeeping ---- */
 

@@ -13,16 +13,20 @@
  * generation.c the generations and their states, supervise.c the workers (master-int.h). */
 #include "core/master/master-int.h"
 
+#include "core/admin/admin.h"
 #include "core/admin/services.h"
 #include "core/base/log.h"
 #include "core/base/mloop.h"
 #include "core/base/timer.h"
 #include "core/base/version.h"
 #include "core/config/config.h"
+#include "core/master/notify.h"
 #include "shm/stats.h"
 #include "uring/ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,10 +37,21 @@
 #include <unistd.h>
 
 #define SCOPES_MAX 4096
+/* How often STATUS= is refreshed for systemd (and at most how long between WATCHDOG=1). */
+#define NOTIFY_EVERY_MS 5000
+
+/* Envoy's server.state values. */
+enum server_state {
+	STATE_LIVE = 0,
+	STATE_DRAINING = 1,
+	STATE_PRE_INITIALIZING = 2,
+	STATE_INITIALIZING = 3,
+};
 
 static void update_view(struct master *m)
 {
 	struct gen *serving = NULL;
+	enum server_state state;
 	unsigned live = 0;
 
 	for (struct gen *g = m->gens; g; g = g->next)
@@ -50,9 +65,75 @@ static void update_view(struct master *m)
 			live += serving->w[s].pid && serving->w[s].ready;
 	m->view.workers_live = live;
 	m->view.epoch = m->epoch;
-	m->view.state = m->stopping ? "DRAINING" : serving ? "LIVE" : "INITIALIZING";
+	m->view.listeners_drained = m->drained;
+	/* Envoy reports a failed health check as DRAINING, and server.live 0, as it does a drain. */
+	if (m->stopping || m->drained || m->view.health_failed)
+		state = STATE_DRAINING;
+	else
+		state = serving ? STATE_LIVE : STATE_INITIALIZING;
+	m->view.state = state == STATE_LIVE	  ? "LIVE"
+			: state == STATE_DRAINING ? "DRAINING"
+						  : "INITIALIZING";
 	tp_stat_set(m->blk, m->server_base + TP_SERVER_hot_restart_epoch, m->epoch);
-	tp_stat_set(m->blk, m->server_base + TP_SERVER_live, serving && !m->stopping);
+	tp_stat_set(m->blk, m->server_base + TP_SERVER_live, state == STATE_LIVE);
+	tp_stat_set(m->blk, m->server_base + TP_SERVER_state, state);
+}
+
+/* ---- systemd ---- */
+
+/* STATUS=, as systemctl status shows it: what serves and how many connections are open. */
+static void notify_status(struct master *m, const char *head, const char *why)
+{
+	const struct gen *serving = NULL;
+	unsigned draining = 0;
+
+	if (!tp_notify_enabled())
+		return;
+	for (const struct gen *g = m->gens; g; g = g->next) {
+		if (g->state == GEN_SERVING && !serving)
+			serving = g;
+		draining += g->state == GEN_DRAINING || g->state == GEN_CLOSING;
+	}
+	tp_notify_sendf("%sSTATUS=%s%s%s%sgeneration %u, %u/%u workers, %" PRIu64
+			" connections, %u generation(s) draining",
+			head ? head : "", why ? why : "", m->stopping ? "stopping: " : "",
+			m->drained ? "listeners drained: " : "",
+			m->view.health_failed ? "health check failed: " : "",
+			serving ? serving->epoch : m->epoch, m->view.workers_live,
+			m->opts->concurrency, tp_admin_open_connections(m->stats), draining);
+}
+
+static void on_notify_timer(struct tp_mloop *l, void *arg)
+{
+	struct master *m = arg;
+	uint64_t every = NOTIFY_EVERY_MS, wd = tp_notify_watchdog_usec();
+
+	/* The watchdog asks for a ping within WATCHDOG_USEC: send one at half of it. It says the
+	 * master's loop turns; the master itself restarts workers that die. */
+	if (wd && wd / 2000 < every)
+		every = wd / 2000 ? wd / 2000 : 1;
+	notify_status(m, wd ? "WATCHDOG=1\n" : NULL, NULL);
+	m->notify_timer = tp_mloop_at(m->loop, tp_now_ms() + every, on_notify_timer, m);
+}
+
+static uint64_t monotonic_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* SIGHUP: Type=notify-reload wants RELOADING=1 with the time, then READY=1 when the reload is
+ * over, whatever its outcome (settle() sends it). SIGHUPs coalesced into one reload get one
+ * pair. Before generation 0 serves there is no READY=1 to take back. */
+static void notify_reloading(struct master *m)
+{
+	if (!m->ready_sent || m->reload_notified || m->stopping)
+		return;
+	m->reload_notified = true;
+	tp_notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
+			monotonic_usec(), m->opts->config_path);
 }
 
 /* A generation that serves at last: a reload's outcome, or the boot banner. */
@@ -72,6 +153,10 @@ void master_serving(struct master *m, const struct gen *g)
 			"/dev/shm%s",
 			tp_version, g->cfg->n_listeners, g->cfg->n_clusters, m->opts->concurrency,
 			m->stats_name);
+		/* Every worker of generation 0 is ready: accepts are armed on every listener. */
+		m->ready_sent = true;
+		m->view.workers_live = m->opts->concurrency;
+		notify_status(m, "READY=1\n", NULL);
 	}
 }
 
@@ -131,6 +216,14 @@ static void on_stop_deadline(struct tp_mloop *l, void *arg)
  * second SIGTERM): close everything now. Exit 0 either way, with no worker left behind. */
 static void stop(struct master *m, bool now)
 {
+	if (!m->stopping) {
+		m->reload_notified = false; /* no READY=1 after STOPPING=1 */
+		tp_notify_sendf("STOPPING=1\nSTATUS=stopping: %s",
+				now ? "closing connections" : "draining connections");
+	}
+	if (m->graceful_timer)
+		tp_mloop_cancel(m->loop, m->graceful_timer);
+	m->graceful_timer = 0;
 	if (now || m->stopping) {
 		tp_info("stopping now");
 		m->stopping = true;
@@ -170,6 +263,7 @@ static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			/* Run by settle() when no generation is starting: the SIGHUPs that come
 			 * during a reload are coalesced into one more. */
 			m->reload_pending = true;
+			notify_reloading(m);
 			break;
 		case SIGUSR1:
 			/* Reopen log files (logrotate): every worker reopens its own. */
@@ -194,6 +288,9 @@ static int setup_signals(struct master *m)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGPIPE);
+	/* Not the master's: blocked so that a worker inherits it blocked (its default action would
+	 * end a worker asked for its connection view before its signalfd exists). */
+	sigaddset(&set, SIGUSR2);
 	/* Read as events from a signalfd, so a signal never interrupts the master mid-update. */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
@@ -208,6 +305,68 @@ static bool any_starting(const struct master *m)
 			return true;
 	return false;
 }
+
+/* ---- the admin's operations ---- */
+
+/* Every generation stops accepting, as on SIGTERM: a serving one drains (its open connections
+ * have --drain-time-s), a starting one closes. The master stays up, serving its admin routes,
+ * until it is told to stop. */
+static void drain_now(struct master *m)
+{
+	m->graceful_timer = 0;
+	tp_info("drain_listeners: every listener stops accepting; open connections drain for up "
+		"to %u s",
+		m->opts->drain_time_s);
+	for (struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_STARTING)
+			gen_set_state(g, GEN_CLOSING);
+		else if (g->state == GEN_SERVING)
+			gen_set_state(g, GEN_DRAINING);
+}
+
+static void on_graceful_over(struct tp_mloop *l, void *arg)
+{
+	drain_now(arg);
+}
+
+static void op_drain_listeners(void *ctx, bool graceful)
+{
+	struct master *m = ctx;
+
+	if (m->stopping || m->drained)
+		return;
+	m->drained = true;
+	if (graceful) {
+		/* Envoy's graceful drain: listeners keep accepting through the drain time (while
+		 * /ready says DRAINING, so that load balancers move away), then close. */
+		tp_info("drain_listeners: graceful; listeners close in %u s",
+			m->opts->drain_time_s);
+		m->graceful_timer =
+			tp_mloop_at(m->loop, tp_now_ms() + m->opts->drain_time_s * 1000ull,
+				    on_graceful_over, m);
+		if (m->graceful_timer > 0)
+			return;
+		m->graceful_timer = 0;
+	}
+	drain_now(m);
+}
+
+static void op_healthcheck(void *ctx, bool fail)
+{
+	struct master *m = ctx;
+
+	if (m->view.health_failed != fail)
+		tp_info("health check %s",
+			fail ? "failed by the admin: /ready answers 503" : "restored by the admin");
+	m->view.health_failed = fail;
+}
+
+static const struct tp_master_ops master_ops = {
+	.drain_listeners = op_drain_listeners,
+	.healthcheck = op_healthcheck,
+	.connections = conns_request,
+	.connections_cancel = conns_cancel,
+};
 
 /* A reload takes --concurrency stats slots. The serving generation, the draining ones up to the
  * cap and one starting always fit (the segment is made for them); only closing generations can
@@ -251,6 +410,12 @@ static void settle(struct master *m)
 	if (!m->stopping && !m->failed)
 		gen_cap_draining(m);
 	gen_sweep(m);
+	if (m->reload_pending && m->drained && !m->stopping) {
+		/* Nothing accepts after /drain_listeners, and a reload would start accepting. */
+		m->reload_pending = false;
+		master_reload_failed(m, "the listeners were drained (/drain_listeners): restart "
+					"tcpproxy to serve again");
+	}
 	if (m->reload_pending && !m->stopping && !m->failed && !any_starting(m) &&
 	    !reload_waits_for_slots(m)) {
 		m->reload_pending = false;
@@ -259,7 +424,46 @@ static void settle(struct master *m)
 		gen_sweep(m);
 	}
 	update_view(m);
+	if (m->reload_notified && !m->reload_pending && !any_starting(m)) {
+		/* The reload is over (its generation serves, or it failed): systemd's reload job
+		 * ends here either way; STATUS says which. */
+		m->reload_notified = false;
+		notify_status(m, "READY=1\n", m->view.last_reload_ok ? NULL : "reload failed: ");
+	}
 	m->done = m->failed || (m->stopping && !m->gens);
+}
+
+/* --pid-file: written once the services are up, for scripts (logrotate's postrotate) that
+ * signal the master without systemd. Replaced if present; removed at exit if still ours. */
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	int fd, n, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n)
+		ret = errno ? -errno : -EIO;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static void remove_pid_file(const char *path)
+{
+	char buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && atoi(buf) == (int)getpid())
+		unlink(path);
 }
 
 int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
@@ -303,6 +507,12 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 	m.view.concurrency = opts->concurrency;
 	m.view.base_id = opts->base_id;
 	m.view.start_unix_ms = (uint64_t)time(NULL) * 1000;
+	m.view.drain_time_s = opts->drain_time_s;
+	m.view.log_level = opts->log_level ? opts->log_level : "info";
+	m.view.stats_socket = opts->stats_socket;
+	m.view.ops = &master_ops;
+	m.view.ctx = &m;
+	tp_notify_init();
 	if (setup_signals(&m) < 0 || tp_mloop_add(m.loop, m.sigfd, POLLIN, on_signals, &m) < 0) {
 		tp_error("signals: %s", strerror(errno));
 		tp_config_free(cfg);
@@ -313,10 +523,17 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
+	if (opts->pid_file && (ret = write_pid_file(opts->pid_file)) < 0) {
+		tp_error("--pid-file %s: %s", opts->pid_file, strerror(-ret));
+		tp_config_free(cfg);
+		goto out_kill;
+	}
 	if (!gen_start(&m, cfg, 0, err, sizeof(err))) {
 		tp_error("%s", err);
 		goto out_kill;
 	}
+	if (tp_notify_enabled())
+		on_notify_timer(m.loop, &m);
 	m.exit_status = 0;
 	for (;;) {
 		settle(&m);
@@ -329,7 +546,12 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		}
 	}
 out_kill:
+	if (m.exit_status)
+		tp_notify_send("STATUS=failed to start; the log says why");
 	tp_services_stop();
+	conns_free(&m);
+	if (opts->pid_file)
+		remove_pid_file(opts->pid_file);
 	sup_kill_all(&m);
 	while (m.gens)
 		gen_destroy(m.gens);
@@ -337,6 +559,7 @@ out_kill:
 	if (m.sigfd >= 0)
 		close(m.sigfd);
 out_free:
+	tp_notify_close();
 	tp_mloop_free(m.loop);
 	free(m.slot_used);
 	tp_stats_destroy(m.stats);

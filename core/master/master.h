@@ -12,6 +12,8 @@ struct tp_master_opts {
 	unsigned concurrency;
 	unsigned base_id;
 	const char *stats_socket;	   /* --stats-socket; NULL: tp_stats_socket_default() */
+	const char *pid_file;		   /* --pid-file; NULL: none */
+	const char *log_level;		   /* --log-level as given, for /server_info */
 	unsigned drain_time_s;		   /* --drain-time-s: how long an old generation drains */
 	unsigned max_draining_generations; /* --max-draining-generations */
 	bool drop_privileges;		   /* --user/--group given: workers run as uid/gid */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,11 +44,11 @@ static void close_all_but(int *keep, unsigned n)
 	close_range((unsigned)from, ~0u, 0);
 }
 
-static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t master_pid)
+static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int view, pid_t master_pid)
 {
 	const struct master *m = g->m;
 	size_t n = g->cfg->n_listeners;
-	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 2, sizeof(int));
+	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 3, sizeof(int));
 	struct tp_worker_args a;
 	char role[48];
 	int status = 1, ret;
@@ -59,7 +60,8 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t m
 	for (size_t i = 0; i < n; i++)
 		keep[i] = mine[i] = g->socks[i]->fds[slot];
 	keep[n] = ctl;
-	close_all_but(keep, (unsigned)n + 1);
+	keep[n + 1] = view;
+	close_all_but(keep, (unsigned)n + 2);
 	memset(&a, 0, sizeof(a));
 	a.cfg = g->cfg;
 	a.slot = slot;
@@ -69,6 +71,7 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t m
 	a.stats = m->stats;
 	a.master_pid = master_pid;
 	a.ready_fd = ctl;
+	a.view_fd = view;
 	a.drop_privileges = m->opts->drop_privileges;
 	a.uid = m->opts->uid;
 	a.gid = m->opts->gid;
@@ -87,32 +90,52 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, pid_t m
 
 static void close_ctl(struct master *m, struct wslot *ws)
 {
+	if (ws->view >= 0)
+		close(ws->view);
+	ws->view = -1;
 	if (ws->ctl < 0)
 		return;
 	tp_mloop_del(m->loop, ws->ctl);
 	close(ws->ctl);
 	ws->ctl = -1;
+	/* A view it will never answer now is not waited for. */
+	conns_worker_done(m, ws);
 }
 
-/* A worker wrote its ready byte: its ring is up and its accepts are armed. */
+/* The worker's control pipe: 'R', its ring is up and its accepts are armed; 'S', it wrote the
+ * connection view asked for. Anything else, or the end of the pipe, closes it: a worker's
+ * bytes are not trusted. */
 static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 {
 	struct gen *g = arg;
 	struct master *m = g->m;
-	char b;
+	char buf[16];
 
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		struct wslot *ws = &g->w[s];
+		ssize_t n;
 
 		if (ws->ctl != fd)
 			continue;
-		if (read(fd, &b, 1) == 1 && b == 'R' && !ws->ready) {
-			ws->ready = true;
-			g->n_ready++;
-			tp_stats_slot_set(m->stats, ws->stats_slot, ws->pid, g->epoch,
-					  gen_accepts(g->state) ? TP_SLOT_LIVE : TP_SLOT_DRAINING);
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == 'R' && !ws->ready) {
+				ws->ready = true;
+				g->n_ready++;
+				tp_stats_slot_set(m->stats, ws->stats_slot, ws->pid, g->epoch,
+						  gen_accepts(g->state) ? TP_SLOT_LIVE
+									: TP_SLOT_DRAINING);
+			} else if (buf[i] == 'S' && ws->ready) {
+				conns_worker_done(m, ws);
+			} else {
+				n = 0;
+				break;
+			}
 		}
-		close_ctl(m, ws);
+		if (n <= 0)
+			close_ctl(m, ws);
 		break;
 	}
 	if (g->state == GEN_STARTING && g->n_ready == m->opts->concurrency)
@@ -124,11 +147,23 @@ int sup_spawn(struct gen *g, unsigned slot)
 	struct master *m = g->m;
 	struct wslot *ws = &g->w[slot];
 	pid_t master_pid = getpid(), pid;
-	int p[2], ret;
+	int p[2], view, ret;
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	/* Non-blocking both ways: the master never waits on a worker, and a worker whose master
+	 * does not read never stalls its loop. */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		ret = -errno;
 		tp_error("worker %u/%u: pipe: %s", g->epoch, slot, strerror(-ret));
+		return ret;
+	}
+	/* The connection view's memfd: the worker writes it, the master reads it with pread()
+	 * (never mapped, so a worker that truncates it cannot fault the master). */
+	view = memfd_create("tcpproxy-connview", MFD_CLOEXEC);
+	if (view < 0) {
+		ret = -errno;
+		tp_error("worker %u/%u: memfd: %s", g->epoch, slot, strerror(-ret));
+		close(p[0]);
+		close(p[1]);
 		return ret;
 	}
 	pid = fork();
@@ -137,16 +172,18 @@ int sup_spawn(struct gen *g, unsigned slot)
 		tp_error("fork worker %u/%u: %s", g->epoch, slot, strerror(-ret));
 		close(p[0]);
 		close(p[1]);
+		close(view);
 		return ret;
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_main(g, slot, p[1], master_pid);
+		worker_main(g, slot, p[1], view, master_pid);
 	}
 	close(p[1]);
 	ws->pid = pid;
 	ws->ready = false;
 	ws->ctl = p[0];
+	ws->view = view;
 	if (ws->restart_timer)
 		tp_mloop_cancel(m->loop, ws->restart_timer);
 	ws->restart_timer = 0;

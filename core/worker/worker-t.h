@@ -51,6 +51,8 @@ struct tp_worker {
 	struct tp_pipe_pool pipes;
 	struct tp_buf_pool bufs;
 	int sigfd;	 /* SIGTERM and SIGINT, read through the ring */
+	int ctl_fd;	 /* to the master: 'R' when ready, 'S' when a connection view is written */
+	int view_fd;	 /* the connection view's memfd (SIGUSR2), or -1 */
 	uint64_t now_ms; /* refreshed once per loop iteration */
 	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
 	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */

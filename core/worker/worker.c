@@ -11,6 +11,7 @@
 #include "core/conn/listener_filters.h"
 #include "core/conn/session.h"
 #include "core/filter.h"
+#include "core/worker/connview.h"
 #include "core/worker/lb.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
@@ -48,14 +49,17 @@ static int setup_signals(void)
 	/* A write to a peer that has gone must be an EPIPE on that connection, not our death. */
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	/* SIGTERM, SIGINT (close now), SIGQUIT (drain) and SIGUSR1 (reopen the access logs)
-	 * arrive as a completion on the ring, like everything else: a flag set by a handler could
-	 * land between its check and the wait, and the wait would not end. */
+	/* SIGTERM, SIGINT (close now), SIGQUIT (drain), SIGUSR1 (reopen the access logs) and
+	 * SIGUSR2 (write the connection view) arrive as a completion on the ring, like everything
+	 * else: a flag set by a handler could land between its check and the wait, and the wait
+	 * would not end. The master blocks them all before it forks, so none can kill a worker
+	 * that has not got here yet. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -92,6 +96,21 @@ static void start_draining(struct tp_worker *w)
 	tp_info("draining: %u connection(s) open", w->n_conns);
 }
 
+/* SIGUSR2: the master asks for the connection view. Answered between two completions, on the
+ * loop: the snapshot is consistent, and the data path never pays for it. */
+static void write_view(struct tp_worker *w)
+{
+	int ret;
+
+	if (w->view_fd < 0)
+		return;
+	ret = tp_connview_write(w, w->view_fd);
+	if (ret < 0)
+		tp_warn("connection view: %s", strerror(-ret));
+	else if (w->ctl_fd >= 0 && write(w->ctl_fd, "S", 1) != 1)
+		tp_debug("connection view: cannot tell the master: %s", strerror(errno));
+}
+
 static void on_signal(struct tp_worker *w)
 {
 	struct signalfd_siginfo si;
@@ -103,6 +122,8 @@ static void on_signal(struct tp_worker *w)
 			start_draining(w);
 		else if (si.ssi_signo == SIGUSR1)
 			tp_access_log_reopen(w);
+		else if (si.ssi_signo == SIGUSR2)
+			write_view(w);
 	}
 	if (!w->stopping)
 		arm_signal(w);
@@ -385,12 +406,17 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 			info |= t && !t->raw;
 		}
 		info |= l->n_listener_filters > 0;
+		/* The listener filters' state and the chain's take turns in the same room. */
+		if (l->lfilter_state_bytes > filters)
+			filters = l->lfilter_state_bytes;
 	}
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
 
 		if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_UP])
 			w->tstate_bytes[TP_UP] = tp_slot_round(t->state_size);
+		/* An upstream TLS handshake records what it negotiated (%UPSTREAM_TLS_VERSION%). */
+		info |= t && !t->raw;
 	}
 	w->conn_size = tp_slot_round(sizeof(struct tp_conn)) + w->tstate_bytes[TP_DOWN] +
 		       w->tstate_bytes[TP_UP] + filters;
@@ -407,10 +433,17 @@ static int make_peek_buf(struct tp_worker *w, const struct tp_config *cfg)
 {
 	size_t peek = 0;
 
-	for (size_t i = 0; i < cfg->n_listeners; i++)
-		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++)
-			if (cfg->listeners[i].listener_filters[f].ops->max_read_bytes > peek)
-				peek = cfg->listeners[i].listener_filters[f].ops->max_read_bytes;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++) {
+			const struct tp_listener_filter_cfg *lf =
+				&cfg->listeners[i].listener_filters[f];
+			size_t want =
+				lf->max_read_bytes ? lf->max_read_bytes : lf->ops->max_read_bytes;
+
+			if (want > peek)
+				peek = want;
+		}
+	}
 	if (!peek)
 		return 0;
 	w->peek_buf = malloc(peek);
@@ -484,6 +517,8 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	w->slot = a->slot;
 	w->cfg = a->cfg;
 	w->sigfd = sigfd;
+	w->ctl_fd = a->ready_fd;
+	w->view_fd = a->view_fd;
 	w->stats = tp_stats_block(a->stats, a->stats_slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);
@@ -546,6 +581,10 @@ static void teardown(struct tp_worker *w)
 	io_uring_queue_exit(&w->ring);
 	if (w->sigfd >= 0)
 		close(w->sigfd);
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
+	if (w->view_fd >= 0)
+		close(w->view_fd);
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
@@ -613,13 +652,11 @@ static bool accepts_armed(const struct tp_worker *w)
 	return false;
 }
 
+/* The control pipe stays open: the worker says on it when a connection view is written. */
 static void tell_ready(int fd)
 {
-	if (fd < 0)
-		return;
-	if (write(fd, "R", 1) != 1)
+	if (fd >= 0 && write(fd, "R", 1) != 1)
 		tp_warn("could not tell the master this worker is ready: %s", strerror(errno));
-	close(fd);
 }
 
 int tp_worker_run(const struct tp_worker_args *a)

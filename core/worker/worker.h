@@ -17,7 +17,9 @@ struct tp_worker_args {
 	const int *listen_fds; /* one per listener, this slot's */
 	struct tp_stats *stats;
 	pid_t master_pid;
-	int ready_fd; /* written one byte ('R') once accepting, then closed */
+	int ready_fd; /* control pipe to the master: 'R' once accepting, 'S' after each snapshot
+		       * of the connection view (non-blocking) */
+	int view_fd;  /* memfd for the connection view, written on SIGUSR2; -1: none */
 	bool drop_privileges;
 	uid_t uid;
 	gid_t gid;

@@ -291,9 +291,10 @@ class Proxy:
     """The real tcpproxy binary on a config written from a template."""
 
     def __init__(self, config, concurrency=2, extra_args=(), expect_start=True, user=None,
-                 wrap=()):
+                 wrap=(), env=None):
         """user: a pwd entry to run the whole proxy as (a copy of the binary, see
-        user_binary()); by default it runs as the test runner."""
+        user_binary()); by default it runs as the test runner. env: variables added to the
+        environment it runs with (NOTIFY_SOCKET)."""
         self.base_id = _take_base_id()
         fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="proxy.", dir=RUN_DIR)
         with os.fdopen(fd, "w") as f:
@@ -313,7 +314,8 @@ class Proxy:
             # be able to enter.
             self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                          preexec_fn=as_user(user) if user else None,
-                                         cwd=RUN_DIR)
+                                         cwd=RUN_DIR,
+                                         env=dict(os.environ, **env) if env else None)
             if expect_start:
                 wait_for(lambda: self.workers_ready(concurrency) or self._died(),
                          what="tcpproxy workers to start")

@@ -3,6 +3,7 @@
 #include "core/config/config.h"
 #include "core/config/metadata.h"
 #include "core/conn/transport.h"
+#include "core/tls/tls.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -628,26 +629,31 @@ START_TEST(raw_buffer_transport)
 	cfg = load_ok(edit("static_resources:\n", "cluster_manager: {}\nstatic_resources:\n"));
 	tp_config_free(cfg);
 
-	/* Anything else is not served yet. */
-	EXPECT(edit("  - name: c0\n",
-		    "  - name: c0\n"
-		    "    transport_socket: {name: envoy.transport_sockets.tls}\n"),
-	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
-	       "\"envoy.transport_sockets.tls\" is not supported yet by tcpproxy: it has plain "
-	       "TCP, envoy.transport_sockets.raw_buffer (see docs/envoy-compat.md)");
+	/* TLS by name alone: an empty UpstreamTlsContext (no verification, as in Envoy). */
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    transport_socket: {name: envoy.transport_sockets.tls}\n"));
+	ck_assert_ptr_eq(cfg->clusters[0].transport.ops, &tp_transport_tls_client);
+	ck_assert_ptr_nonnull(cfg->clusters[0].transport.conf);
+	tp_config_free(cfg);
+	/* Each side takes its own context; anything else is not served yet. */
 	EXPECT(edit("    - filters:\n",
 		    "    - transport_socket:\n"
-		    "        name: envoy.transport_sockets.raw_buffer\n"
+		    "        name: envoy.transport_sockets.tls\n"
 		    "        typed_config:\n"
 		    "          \"@type\": type.googleapis.com/"
-		    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
-		    "          common_tls_context: {}\n"
+		    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n"
 		    "      filters:\n"),
 	       ":10:20: static_resources.listeners[0].filter_chains[0].transport_socket."
-	       "typed_config.@type: transport socket \"type.googleapis.com/"
-	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\" is not supported "
-	       "yet by tcpproxy: it has plain TCP, "
-	       "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer (see "
+	       "typed_config.@type: UpstreamTlsContext is for a cluster; a filter chain takes "
+	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n"
+		    "    transport_socket: {name: envoy.transport_sockets.alts}\n"),
+	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
+	       "\"envoy.transport_sockets.alts\" is not supported yet by tcpproxy: it has plain "
+	       "TCP (envoy.transport_sockets.raw_buffer) and TLS (envoy.transport_sockets.tls) "
+	       "(see "
 	       "docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
 				      "    transport_socket:\n"
@@ -658,8 +664,7 @@ START_TEST(raw_buffer_transport)
 	       ":18:18: static_resources.clusters[0].transport_socket.typed_config.@type: "
 	       "unsupported @type \"type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\": "
 	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
-	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
 	/* RawBuffer has no field; TransportSocket needs its name. */
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
 				      "    transport_socket:\n"
@@ -674,6 +679,135 @@ START_TEST(raw_buffer_transport)
 		    "cluster_manager: {local_cluster_name: c0}\nstatic_resources:\n"),
 	       ":1:19: cluster_manager.local_cluster_name: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
+}
+END_TEST
+
+/* listener_filters: tls_inspector by @type, by name alone (new and old), or with a typed_config
+ * that has no @type; the timeout's default and its 0. */
+START_TEST(listener_filters)
+{
+	struct tp_config *cfg =
+		load_ok(edit("    filter_chains:\n",
+			     "    listener_filters:\n"
+			     "    - name: envoy.filters.listener.tls_inspector\n"
+			     "    - name: envoy.listener.tls_inspector\n"
+			     "      typed_config: {}\n"
+			     "    - name: inspect\n"
+			     "      typed_config:\n"
+			     "        \"@type\": type.googleapis.com/"
+			     "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n"
+			     "        max_client_hello_size: 1024\n"
+			     "        initial_read_buffer_size: 512\n"
+			     "        enable_ja3_fingerprinting: false\n"
+			     "        close_connection_on_client_hello_parsing_errors: true\n"
+			     "    filter_chains:\n"));
+	const struct tp_listener_cfg *l = &cfg->listeners[0];
+
+	ck_assert_uint_eq(l->n_listener_filters, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_ptr_eq(l->listener_filters[i].ops, &tp_lfilter_tls_inspector);
+		ck_assert_ptr_nonnull(l->listener_filters[i].conf);
+	}
+	ck_assert_uint_eq(l->listener_filters[0].max_read_bytes, 16384);
+	ck_assert_uint_eq(l->listener_filters[2].max_read_bytes, 1024);
+	ck_assert_uint_gt(l->lfilter_state_bytes, 0);
+	ck_assert_int_eq(l->listener_filters_timeout_ms, 15000);
+	ck_assert(!l->continue_on_listener_filters_timeout);
+	tp_config_free(cfg);
+
+	cfg = load_ok(edit("    filter_chains:\n",
+			   "    listener_filters_timeout: 0s\n"
+			   "    continue_on_listener_filters_timeout: true\n"
+			   "    filter_chains:\n"));
+	ck_assert_int_eq(cfg->listeners[0].listener_filters_timeout_ms, 0);
+	ck_assert(cfg->listeners[0].continue_on_listener_filters_timeout);
+	ck_assert_uint_eq(cfg->listeners[0].n_listener_filters, 0);
+	tp_config_free(cfg);
+
+	EXPECT(edit("    filter_chains:\n",
+		    "    listener_filters:\n"
+		    "    - name: envoy.filters.listener.tls_inspector\n"
+		    "      typed_config:\n"
+		    "        \"@type\": type.googleapis.com/"
+		    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n"
+		    "        max_client_hello_size: 65536\n"
+		    "        enable_ja4_fingerprinting: true\n"
+		    "    - name: nope\n"
+		    "    - {}\n"
+		    "    filter_chains:\n"),
+	       ":10:32: static_resources.listeners[0].listener_filters[0].typed_config."
+	       "max_client_hello_size: 65536 is out of range 0..16384",
+	       ":11:9: static_resources.listeners[0].listener_filters[0].typed_config."
+	       "enable_ja4_fingerprinting: not supported yet by tcpproxy (see "
+	       "docs/envoy-compat.md)",
+	       ":12:13: static_resources.listeners[0].listener_filters[1].name: unknown listener "
+	       "filter \"nope\": with no typed_config \"@type\" the name picks it; tcpproxy has "
+	       "envoy.filters.listener.tls_inspector",
+	       ":13:7: static_resources.listeners[0].listener_filters[2].name: missing required "
+	       "field");
+}
+END_TEST
+
+/* Several chains with filter_chain_match and a default chain: all load into filter_chains, the
+ * default last; duplicates and overlaps are refused at the later chain. */
+START_TEST(filter_chains_and_default)
+{
+	struct tp_config *cfg;
+	const struct tp_listener_cfg *l;
+
+	cfg = load_ok(edit("    filter_chains:\n    - filters:\n",
+			   "    listener_filters: [{name: envoy.listener.tls_inspector}]\n"
+			   "    default_filter_chain:\n"
+			   "      name: fallback\n"
+			   "      filter_chain_match: {server_names: [ignored.example.com]}\n"
+			   "      filters:\n"
+			   "      - name: t\n"
+			   "        typed_config: {\"@type\": " TCP_PROXY_TYPE
+			   ", stat_prefix: d, cluster: c0}\n"
+			   "    filter_chains:\n"
+			   "    - name: a\n"
+			   "      filter_chain_match: {server_names: [a.example.com]}\n"
+			   "      filters:\n"));
+	l = &cfg->listeners[0];
+	ck_assert_uint_eq(l->n_filter_chains, 2);
+	ck_assert(l->has_default_chain);
+	ck_assert_str_eq(l->filter_chains[0].name, "a");
+	ck_assert_str_eq(l->filter_chains[1].name, "fallback");
+	ck_assert_ptr_nonnull(l->matcher);
+	ck_assert_uint_eq(l->filter_chains[0].match.n_server_names, 1);
+	tp_config_free(cfg);
+
+	/* A second chain. */
+	cfg = load_ok(
+		edit("  clusters:\n",
+		     "    - name: b\n"
+		     "      filter_chain_match: {destination_port: 10000, transport_protocol: "
+		     "raw_buffer, prefix_ranges: [{address_prefix: 127.0.0.1, prefix_len: 32}]}\n"
+		     "      filters:\n"
+		     "      - name: t\n"
+		     "        typed_config: {\"@type\": " TCP_PROXY_TYPE
+		     ", stat_prefix: b, cluster: c0}\n"
+		     "  clusters:\n"));
+	ck_assert_uint_eq(cfg->listeners[0].n_filter_chains, 2);
+	ck_assert_uint_eq(cfg->listeners[0].filter_chains[1].match.destination_port, 10000);
+	ck_assert_ptr_nonnull(cfg->listeners[0].matcher);
+	ck_assert(!cfg->listeners[0].has_default_chain);
+	tp_config_free(cfg);
+
+	/* The default chain alone loads (Envoy: "no filter chains specified" only without it). */
+	cfg = load_ok(edit("    filter_chains:\n    - filters:\n",
+			   "    default_filter_chain:\n      filters:\n"));
+	ck_assert_uint_eq(cfg->listeners[0].n_filter_chains, 1);
+	ck_assert(cfg->listeners[0].has_default_chain);
+	ck_assert_ptr_null(cfg->listeners[0].matcher);
+	tp_config_free(cfg);
+
+	/* The default chain's own errors name it. */
+	EXPECT(edit("    filter_chains:\n    - filters:\n",
+		    "    default_filter_chain:\n      filters: []\n    filter_chains:\n"
+		    "    - filters:\n"),
+	       ":7:16: static_resources.listeners[0].default_filter_chain.filters: at least one "
+	       "filter is required, the last being envoy.filters.network.tcp_proxy");
 }
 END_TEST
 
@@ -876,10 +1010,15 @@ START_TEST(unsupported_field)
 {
 	EXPECT(edit("static_resources:\n", "tracing: {}\nstatic_resources:\n"),
 	       ":1:1: tracing: not supported yet by tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("    filter_chains:\n", "    listener_filters: []\n    filter_chains:\n"),
-	       ":6:5: static_resources.listeners[0].listener_filters: not supported yet by "
-	       "tcpproxy "
-	       "(see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n", "    use_original_dst: true\n    filter_chains:\n"),
+	       ":6:5: static_resources.listeners[0].use_original_dst: not supported yet by "
+	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("    filter_chains:\n",
+		    "    listener_filters: [{name: envoy.listener.original_dst}]\n"
+		    "    filter_chains:\n"),
+	       ":6:31: static_resources.listeners[0].listener_filters[0].name: listener filter "
+	       "envoy.filters.listener.original_dst is not supported yet by tcpproxy: it has "
+	       "envoy.filters.listener.tls_inspector (see docs/envoy-compat.md)");
 	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          on_demand: {}\n"),
 	       ":13:11: " TP0 ".on_demand: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
@@ -996,27 +1135,22 @@ END_TEST
 
 START_TEST(filter_chain_shape)
 {
-	EXPECT(edit("    - filters:\n", "    - filter_chain_match: {}\n      filters:\n"),
-	       ":7:7: static_resources.listeners[0].filter_chains[0].filter_chain_match: not "
-	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("    filter_chains:\n", "    filter_chains: []\n    x_chains:\n"),
-	       ":6:20: static_resources.listeners[0].filter_chains: at least one filter chain is "
-	       "required",
+	       ":6:20: static_resources.listeners[0].filter_chains: at least one filter chain (or "
+	       "a default_filter_chain) is required",
 	       ":7:5: static_resources.listeners[0].x_chains: unknown field");
+	/* Two chains that match alike: refused as Envoy refuses them. */
 	EXPECT(edit("    - filters:\n", "    - filters: []\n    - filters:\n"),
-	       ":7:5: static_resources.listeners[0].filter_chains: more than one filter chain is "
-	       "not "
-	       "supported yet by tcpproxy: it needs filter_chain_match (see docs/envoy-compat.md)",
 	       ":7:16: static_resources.listeners[0].filter_chains[0].filters: at least one filter "
-	       "is required, the last being envoy.filters.network.tcp_proxy");
+	       "is required, the last being envoy.filters.network.tcp_proxy",
+	       ":8:7: static_resources.listeners[0].filter_chains[1]: filter_chains[1] has the "
+	       "same matching rules defined as filter_chains[0] (line 7)");
 	/* Not a list: one error, not also "at least one filter". */
 	EXPECT(edit("    - filters:\n", "    - filters: tcp_proxy\n    - filters:\n"),
-	       ":7:5: static_resources.listeners[0].filter_chains: more than one filter chain is "
-	       "not "
-	       "supported yet by tcpproxy: it needs filter_chain_match (see docs/envoy-compat.md)",
 	       ":7:16: static_resources.listeners[0].filter_chains[0].filters: expected a list, "
-	       "got "
-	       "a string");
+	       "got a string",
+	       ":8:7: static_resources.listeners[0].filter_chains[1]: filter_chains[1] has the "
+	       "same matching rules defined as filter_chains[0] (line 7)");
 	/* tcp_proxy twice: the first is not last. */
 	EXPECT(edit("  clusters:\n",
 		    "      - {name: again, typed_config: {\"@type\": " TCP_PROXY_TYPE
@@ -1464,6 +1598,8 @@ static Suite *config_suite(void)
 	tcase_add_test(bad, bad_address_and_port);
 	tcase_add_test(bad, unsupported_type);
 	tcase_add_test(bad, unsupported_field);
+	tcase_add_test(bad, listener_filters);
+	tcase_add_test(bad, filter_chains_and_default);
 	tcase_add_test(bad, oneof_member_not_served);
 	tcase_add_test(bad, stat_names_fit);
 	tcase_add_test(bad, filter_chain_shape);

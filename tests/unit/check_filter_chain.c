@@ -5,7 +5,10 @@
  * are real loopback TCP, the ring is real, and the worker's own loop pass delivers completions. */
 #include "conn_harness.h"
 
+#include "core/config/cfg_schema.h"
+#include "core/config/chain_match.h"
 #include "core/conn/relay.h"
+#include "core/conn/resp_flags.h"
 #include "core/filter_api.h"
 
 /* The holder filter: answers what the test says and remembers what it saw. */
@@ -481,6 +484,101 @@ START_TEST(sni_cluster_routes_by_the_name_a_listener_filter_found)
 }
 END_TEST
 
+/* ---- chain selection ---- */
+
+static struct tp_filter_chain_cfg chains2[2];
+static struct tp_cfg_errors match_errs;
+
+/* The harness's chain twice: chains2[0] matching only destination port 1 (never this
+ * listener's), chains2[1] anything or, with local_only, only SAME_IP_OR_LOOPBACK sources. */
+static void with_two_chains(bool with_default, bool local_only)
+{
+	struct tp_cfg_ctx ctx;
+
+	memset(&match_errs, 0, sizeof(match_errs));
+	tp_cfg_ctx_init(&ctx, "test", &match_errs);
+	chains2[0] = chain;
+	chains2[1] = chain;
+	chains2[0].name = "port1";
+	chains2[1].name = "other";
+	chains2[0].match.destination_port = 1;
+	chains2[1].match.source_type = local_only ? TP_SOURCE_LOCAL : TP_SOURCE_ANY;
+	lcfg.filter_chains = chains2;
+	lcfg.n_filter_chains = with_default || local_only ? 2 : 1;
+	lcfg.has_default_chain = with_default;
+	ck_assert_int_eq(tp_chain_matcher_build(&ctx, &lcfg), 0);
+	ck_assert_ptr_nonnull(lcfg.matcher);
+}
+
+static void chain_selection_teardown(void)
+{
+	tp_chain_matcher_free(lcfg.matcher);
+	lcfg.matcher = NULL;
+	h_teardown();
+}
+
+/* No chain takes it: NR, listener.<addr>.no_filter_chain_match, closed before any filter. */
+START_TEST(no_chain_matches_ends_with_nr)
+{
+	int client;
+	struct tp_conn *c;
+	char letters[16];
+	size_t n;
+
+	with_two_chains(false, false);
+	c = h_accept(&client);
+	ck_assert_int_ge(c->phase, TP_PHASE_CLOSING);
+	ck_assert_ptr_null(c->chain);
+	ck_assert(tp_rf_has(c, TP_RF_NO_FILTER_CHAIN));
+	n = tp_rf_letters(c, letters, sizeof(letters));
+	ck_assert_int_eq((int)n, 2);
+	ck_assert(!memcmp(letters, "NR", 2));
+	ck_assert_str_eq(tp_rf_end_details(c), "filter_chain_not_found");
+	ck_assert_uint_eq(tp_stat_get(w.stats, lcfg.stats_base + TP_LISTENER_no_filter_chain_match),
+			  1);
+	ck_assert_uint_eq(tcp_stat(TP_TCP_downstream_cx_total), 0);
+	ck_assert(h_ended(client));
+	close(client);
+}
+END_TEST
+
+START_TEST(the_default_chain_takes_what_none_matches)
+{
+	int client, server;
+	struct tp_conn *c;
+
+	with_two_chains(true, false);
+	c = h_accept(&client);
+	ck_assert_ptr_eq(c->chain, &chains2[1]);
+	server = h_accept_upstream();
+	ck_assert_int_ge(server, 0);
+	tp_conn_close(&w, c);
+	close(client);
+	close(server);
+	ck_assert_uint_eq(tp_stat_get(w.stats, lcfg.stats_base + TP_LISTENER_no_filter_chain_match),
+			  0);
+}
+END_TEST
+
+/* A chain on the source reads the peer's address (once: formats reuse it). */
+START_TEST(a_source_match_reads_the_peer_address)
+{
+	int client, server;
+	struct tp_conn *c;
+
+	with_two_chains(false, true);
+	c = h_accept(&client);
+	ck_assert_ptr_eq(c->chain, &chains2[1]);
+	ck_assert_int_eq(c->down_remote.family, AF_INET);
+	ck_assert_uint_ne(c->down_remote.port, 0);
+	server = h_accept_upstream();
+	ck_assert_int_ge(server, 0);
+	tp_conn_close(&w, c);
+	close(client);
+	close(server);
+}
+END_TEST
+
 /* ---- widths ---- */
 
 /* max_connect_attempts above 255 gives up after exactly that many: the attempt counter once was
@@ -509,6 +607,7 @@ int main(void)
 	TCase *tc = tcase_create("stop contract");
 	TCase *tf = tcase_create("filter state and timers");
 	TCase *tl = tcase_create("listener filters");
+	TCase *ts = tcase_create("chain selection");
 	SRunner *sr;
 	int failed;
 
@@ -534,6 +633,12 @@ int main(void)
 	tcase_add_test(tl, max_connect_attempts_above_255_gives_up);
 	tcase_set_timeout(tl, 30);
 	suite_add_tcase(s, tl);
+	tcase_add_checked_fixture(ts, h_setup, chain_selection_teardown);
+	tcase_add_test(ts, no_chain_matches_ends_with_nr);
+	tcase_add_test(ts, the_default_chain_takes_what_none_matches);
+	tcase_add_test(ts, a_source_match_reads_the_peer_address);
+	tcase_set_timeout(ts, 30);
+	suite_add_tcase(s, ts);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -1,99 +1,10 @@
-/* The relay state machine, driven by hand: readiness events are delivered by the test (no
- * loop runs), the sockets are real TCP connections on loopback, the stats a real segment. */
-#include "core/admin/admin.h"
-#include "core/config/config-t.h"
-#include "core/conn/conn.h"
-#include "core/conn/transport.h"
-#include "core/worker/lb.h"
+/* The relay state machine, driven by hand: readiness events are delivered by the test through
+ * the connection's dispatch (no loop runs), the sockets are real TCP connections on loopback,
+ * the stats a real segment (tests/unit/conn_harness.h). */
+#include "conn_harness.h"
+
 #include "core/conn/relay.h"
-#include "core/base/timer.h"
-#include "shm/stats.h"
-#include "uring/pool.h"
-#include "uring/ring.h"
-
-#include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static struct tp_worker w;
-static struct tp_stats *st;
-static char shm_name[64];
-static struct tp_listener_cfg lcfg;
-static struct tp_listener_rt lrt;
-static struct tp_endpoint_cfg ep;
-static struct tp_cluster_cfg ccfg;
-static struct tp_cluster_rt crt;
-static struct tp_tcp_proxy_cfg pcfg;
-
-/* A connected TCP pair on loopback: *a is the test's end, *b the proxy's (non-blocking). */
-static void tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(connect(*a, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	*b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-	ck_assert_int_ge(*b, 0);
-	close(l);
-}
-
-static void setup(void)
-{
-	char err[256];
-
-	snprintf(shm_name, sizeof(shm_name), "/tp-check-relay.%d", (int)getpid());
-	ck_assert_int_eq(tp_stats_create(&st, shm_name, 1, 16, err, sizeof(err)), 0);
-	memset(&w, 0, sizeof(w));
-	ck_assert_int_eq(tp_ring_init(&w.ring, 256, err, sizeof(err)), 0);
-	tp_pipe_pool_init(&w.pipes, 4, 1 << 20);
-	tp_buf_pool_init(&w.bufs, 4, 64 * 1024);
-	tp_timer_heap_init(&w.timers);
-	w.stats = tp_stats_block(st, 0);
-
-	memset(&lcfg, 0, sizeof(lcfg));
-	lcfg.name = "l";
-	lcfg.per_connection_buffer_limit_bytes = 1 << 20;
-	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_LISTENER, "l", &lcfg.stats_base), 0);
-	lrt.cfg = &lcfg;
-	memset(&ccfg, 0, sizeof(ccfg));
-	ccfg.name = "c";
-	ccfg.per_connection_buffer_limit_bytes = 1 << 20;
-	ccfg.connect_timeout_ms = 1000;
-	ep.weight = 1;
-	ccfg.endpoints = &ep;
-	ccfg.n_endpoints = 1;
-	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_CLUSTER, "c", &ccfg.stats_base), 0);
-	ck_assert_int_eq(tp_admin_register_hosts(st, &ccfg), 0);
-	ck_assert_int_eq(tp_lb_init(&crt, &ccfg, 0), 0);
-	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.stat_prefix = "t";
-	ck_assert_int_eq(tp_stats_scope(st, TP_SCOPE_TCP, "t", &pcfg.stats_base), 0);
-}
-
-static void teardown(void)
-{
-	io_uring_queue_exit(&w.ring);
-	for (uint32_t i = 0; i < w.n_chunks; i++)
-		free(w.chunks[i]);
-	free(w.chunks);
-	tp_pipe_pool_destroy(&w.pipes);
-	tp_buf_pool_destroy(&w.bufs);
-	tp_timer_heap_destroy(&w.timers);
-	tp_lb_destroy(&crt);
-	tp_stats_destroy(st);
-}
+#include "core/conn/transport.h"
 
 static uint64_t stat_of(uint32_t base, uint32_t idx)
 {
@@ -106,8 +17,8 @@ static struct tp_conn *new_session(int *client, int *server)
 	struct tp_conn *c = tp_conn_alloc(&w);
 	int down, up;
 
-	tcp_pair(client, &down);
-	tcp_pair(server, &up);
+	h_tcp_pair(client, &down);
+	h_tcp_pair(server, &up);
 	tp_conn_side_init(&w, c, TP_DOWN, down, NULL);
 	tp_conn_side_init(&w, c, TP_UP, up, NULL);
 	c->listener = &lrt;
@@ -504,7 +415,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, h_setup, h_teardown);
 	tcase_add_test(tc, relays_both_ways_and_forwards_each_fin);
 	tcase_add_test(tc, slow_reader_pauses_then_resumes_without_loss);
 	tcase_add_test(tc, upstream_reset_flushes_what_it_sent_and_closes);

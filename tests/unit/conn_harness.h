@@ -28,8 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* A test file uses some of these helpers, not all. */
+#define H_UNUSED __attribute__((unused))
 
 static struct tp_worker w;
 static struct tp_stats *st;
@@ -45,9 +49,9 @@ static struct tp_filter_cfg filters[4];
 static struct tp_filter_chain_cfg chain;
 static int upstream_listener;
 
-static void h_size_slots(void);
+static H_UNUSED void h_size_slots(void);
 
-static void h_listen_upstream(void)
+static H_UNUSED void h_listen_upstream(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct sockaddr_in *to = (struct sockaddr_in *)&ep.addr.ss;
@@ -65,11 +69,15 @@ static void h_listen_upstream(void)
 }
 
 /* The fixture: a chain of just tcp_proxy (tests put their filters in front with h_chain()). */
-static void h_setup(void)
+static H_UNUSED void h_setup(void)
 {
 	char err[256];
 
 	snprintf(shm_name, sizeof(shm_name), "/tp-check-conn.%d", (int)getpid());
+	/* A segment of this name was left by a test that crashed in a process with our pid (pids
+	 * are reused); it records that pid as its live master, which is now us, and would be
+	 * refused as in use. Nothing alive can own it. */
+	shm_unlink(shm_name);
 	ck_assert_int_eq(tp_stats_create(&st, shm_name, 1, 16, err, sizeof(err)), 0);
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(tp_ring_init(&w.ring, 256, err, sizeof(err)), 0);
@@ -124,7 +132,7 @@ static void h_setup(void)
 
 /* Puts n filters (ops, conf) before tcp_proxy and lays the chain out; sizes the slots as the
  * worker does (before the first connection is made). */
-static void h_chain(const struct tp_filter_ops *const *ops, void *const *conf, size_t n)
+static H_UNUSED void h_chain(const struct tp_filter_ops *const *ops, void *const *conf, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		filters[i].ops = ops[i];
@@ -138,13 +146,13 @@ static void h_chain(const struct tp_filter_ops *const *ops, void *const *conf, s
 
 /* Sizes the connection slot as the worker does: again after changing the chain's or the
  * cluster's transport, before the first connection. */
-static void h_size_slots(void)
+static H_UNUSED void h_size_slots(void)
 {
 	tp_filter_chain_layout(&chain);
 	tp_worker_size_slots(&w, &cfg);
 }
 
-static void h_teardown(void)
+static H_UNUSED void h_teardown(void)
 {
 	io_uring_queue_exit(&w.ring);
 	for (uint32_t i = 0; i < w.n_chunks; i++)
@@ -159,18 +167,18 @@ static void h_teardown(void)
 	close(upstream_listener);
 }
 
-static uint64_t tcp_stat(uint32_t idx)
+static H_UNUSED uint64_t tcp_stat(uint32_t idx)
 {
 	return tp_stat_get(w.stats, pcfg.stats_base + idx);
 }
 
-static uint64_t cluster_stat(uint32_t idx)
+static H_UNUSED uint64_t cluster_stat(uint32_t idx)
 {
 	return tp_stat_get(w.stats, ccfg.stats_base + idx);
 }
 
 /* A connected TCP pair on loopback: *a is the test's (blocking) end, *b the proxy's. */
-static void h_tcp_pair(int *a, int *b)
+static H_UNUSED void h_tcp_pair(int *a, int *b)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
@@ -187,7 +195,7 @@ static void h_tcp_pair(int *a, int *b)
 }
 
 /* A new downstream connection, as the worker's accept makes one: *client is the test's end. */
-static struct tp_conn *h_accept(int *client)
+static H_UNUSED struct tp_conn *h_accept(int *client)
 {
 	struct tp_conn *c = tp_conn_alloc(&w);
 	int fd;
@@ -202,7 +210,7 @@ static struct tp_conn *h_accept(int *client)
 }
 
 /* One pass of the worker's loop, waiting at most ms for a completion. */
-static void h_turn(int ms)
+static H_UNUSED void h_turn(int ms)
 {
 	tp_worker_turn(&w, ms);
 }
@@ -218,7 +226,7 @@ static void h_turn(int ms)
 
 /* The upstream end of the proxy's next connection to the host, turning the loop (which
  * submits the connect) while waiting; -1 after 5 s. */
-static int h_accept_upstream(void)
+static H_UNUSED int h_accept_upstream(void)
 {
 	struct pollfd p = {.fd = upstream_listener, .events = POLLIN};
 	uint64_t end = tp_now_ms() + 5000;
@@ -232,7 +240,7 @@ static int h_accept_upstream(void)
 }
 
 /* Reads exactly n bytes from fd, turning the loop while it waits. */
-static void h_read_exact(int fd, void *buf, size_t n)
+static H_UNUSED void h_read_exact(int fd, void *buf, size_t n)
 {
 	uint64_t end = tp_now_ms() + 10000;
 	size_t got = 0;
@@ -251,7 +259,7 @@ static void h_read_exact(int fd, void *buf, size_t n)
 	}
 }
 
-static void h_expect(int fd, const char *want)
+static H_UNUSED void h_expect(int fd, const char *want)
 {
 	char buf[256];
 
@@ -260,7 +268,7 @@ static void h_expect(int fd, const char *want)
 }
 
 /* True once fd is at EOF (turning the loop while waiting, at most 5 s). */
-static bool h_at_eof(int fd)
+static H_UNUSED bool h_at_eof(int fd)
 {
 	uint64_t end = tp_now_ms() + 5000;
 	char b;
@@ -279,7 +287,7 @@ static bool h_at_eof(int fd)
 
 /* True once the peer of fd has ended the connection: EOF, or a reset (a socket closed with
  * bytes unread sends one). */
-static __attribute__((unused)) bool h_ended(int fd)
+static H_UNUSED bool h_ended(int fd)
 {
 	uint64_t end = tp_now_ms() + 5000;
 	char b;
@@ -297,7 +305,7 @@ static __attribute__((unused)) bool h_ended(int fd)
 }
 
 /* Nothing arrives on fd while the loop turns for ms. */
-static bool h_quiet(int fd, int ms)
+static H_UNUSED bool h_quiet(int fd, int ms)
 {
 	uint64_t end = tp_now_ms() + (uint64_t)ms;
 	char b;

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Runs the installed package's service as systemd would start it, without systemd (the test
+machine has none as PID 1): run by test_package.py inside `unshare -n -m`, so that the packaged
+configuration's fixed ports (10000, 10001, 9901) are this network namespace's own, and
+/run/tcpproxy is a tmpfs of this mount namespace only.
+
+From the installed unit it takes User=, Group=, ExecStartPre=, ExecStart=, ExecReload=,
+RuntimeDirectory= and AmbientCapabilities=; it starts the packaged binary as the packaged user
+with the packaged configuration and a NOTIFY_SOCKET, reloads it with the unit's ExecReload
+lines, rotates its access log with the packaged logrotate snippet, and stops it. Exits 0 when
+all went as it should; prints what did not otherwise."""
+import os
+import pwd
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+UNIT = "/lib/systemd/system/tcpproxy.service"
+LOGROTATE = "/etc/logrotate.d/tcpproxy"
+ACCESS_LOG = "/var/log/tcpproxy/access.log"
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def wait_for(pred, what, timeout=15):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    fail("timed out waiting for " + what)
+
+
+def unit_service():
+    out = {}
+    section = None
+    for line in open(UNIT):
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def echo_server(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(64)
+
+    def serve(c):
+        with c:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                c.sendall(d)
+
+    def run():
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=run, daemon=True).start()
+
+
+def roundtrip(payload):
+    c = socket.create_connection(("127.0.0.1", 10000), timeout=10)
+    c.sendall(payload)
+    c.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    c.close()
+    return got
+
+
+def main():
+    svc = unit_service()
+    user = svc["User"][0]
+    group = svc["Group"][0]
+    pw = pwd.getpwnam(user)
+    caps = " ".join(svc.get("AmbientCapabilities", [])).lower().replace("cap_", "")
+    run_dir = "/run/" + svc["RuntimeDirectory"][0]
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # RuntimeDirectory=: a directory of the service user's, here a tmpfs of our own.
+    os.makedirs(run_dir, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o",
+                    "mode=0755,uid=%d,gid=%d" % (pw.pw_uid, pw.pw_gid), "tmpfs", run_dir],
+                   check=True)
+    as_service = ["setpriv", "--reuid", user, "--regid", group, "--init-groups",
+                  "--no-new-privs"]
+    if caps:
+        as_service += ["--inh-caps", "+" + caps, "--ambient-caps", "+" + caps]
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind("\0tp-package-notify-%d" % os.getpid())
+    notify.settimeout(15)
+    msgs = []
+
+    def expect(key):
+        while True:
+            try:
+                m = notify.recv(4096).decode()
+            except socket.timeout:
+                fail("no %s from the service; got %s" % (key, msgs))
+            msgs.append(m)
+            if key in m.split("\n"):
+                return m
+
+    env = dict(os.environ, NOTIFY_SOCKET="@tp-package-notify-%d" % os.getpid())
+    echo_server(10001)
+    for line in svc.get("ExecStartPre", []):
+        r = subprocess.run(as_service + shlex.split(line), capture_output=True, text=True)
+        if r.returncode:
+            fail("ExecStartPre %s: %s" % (line, r.stderr))
+    log = open("/tmp/tcpproxy-package-%d.log" % os.getpid(), "w+")
+    master = subprocess.Popen(as_service + shlex.split(svc["ExecStart"][0]), stdout=log,
+                              stderr=subprocess.STDOUT, env=env)
+    try:
+        expect("READY=1")
+        st = open("/proc/%d/status" % master.pid).read()
+        uid_line = [l for l in st.splitlines() if l.startswith("Uid:")][0]
+        if uid_line.split()[1:] != [str(pw.pw_uid)] * 4:
+            fail("the master does not run as %s: %s" % (user, uid_line))
+        if roundtrip(b"through the package") != b"through the package":
+            fail("no echo through the packaged config")
+        # The stats socket where the unit puts it, found by the installed tcpproxy-stat as root.
+        r = subprocess.run(["/usr/bin/tcpproxy-stat", "--filter", r"^tcp\.main\.downstream_cx_total$"],
+                           capture_output=True, text=True, timeout=10)
+        if r.returncode or r.stdout != "tcp.main.downstream_cx_total: 1\n":
+            fail("tcpproxy-stat as root: %r" % (r,))
+        wait_for(lambda: os.path.exists(ACCESS_LOG) and
+                 open(ACCESS_LOG).read().count("\n") == 1, "the first access log entry")
+        # systemctl reload: the unit's ExecReload lines, $MAINPID the master.
+        for line in svc["ExecReload"]:
+            cmd = shlex.split(line.replace("$MAINPID", str(master.pid)))
+            r = subprocess.run(cmd if cmd[0].endswith("kill") else as_service + cmd,
+                               capture_output=True, text=True)
+            if r.returncode:
+                fail("ExecReload %s: %s" % (line, r.stderr))
+        expect("RELOADING=1")
+        ready = expect("READY=1")
+        if "generation 1" not in ready:
+            fail("after the reload: %r" % ready)
+        if roundtrip(b"after the reload") != b"after the reload":
+            fail("no echo after the reload")
+        wait_for(lambda: open(ACCESS_LOG).read().count("\n") == 2, "the second entry")
+        # logrotate with the packaged snippet; its postrotate signals the pid file's master.
+        state = "/tmp/tcpproxy-logrotate-%d.state" % os.getpid()
+        r = subprocess.run(["logrotate", "-f", "-s", state, LOGROTATE], capture_output=True,
+                           text=True)
+        if r.returncode:
+            fail("logrotate: %s %s" % (r.stdout, r.stderr))
+        os.unlink(state)
+        if open(ACCESS_LOG + ".1").read().count("\n") != 2:
+            fail("rotated file: %r" % open(ACCESS_LOG + ".1").read())
+        if roundtrip(b"after rotation") != b"after rotation":
+            fail("no echo after rotation")
+        wait_for(lambda: os.path.exists(ACCESS_LOG) and
+                 open(ACCESS_LOG).read().count("\n") == 1, "the entry in the new file")
+        if open(ACCESS_LOG + ".1").read().count("\n") != 2:
+            fail("an entry went to the rotated file")
+        master.send_signal(15)
+        expect("STOPPING=1")
+        if master.wait(30) != 0:
+            fail("exit status %d" % master.returncode)
+        if os.path.exists(run_dir + "/tcpproxy.pid"):
+            fail("the pid file stayed")
+    except SystemExit:
+        log.seek(0)
+        print("---- service log ----\n" + log.read()[-3000:])
+        raise
+    finally:
+        if master.poll() is None:
+            master.kill()
+            master.wait()
+        for p in (ACCESS_LOG, ACCESS_LOG + ".1"):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        os.unlink(log.name)
+    print("ok: ready, served as %s, reloaded, rotated, stopped; notify: %d messages"
+          % (user, len(msgs)))
+
+
+if __name__ == "__main__":
+    main()
