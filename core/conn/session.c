@@ -288,7 +288,7 @@ static bool conn_hash(struct tp_conn *c, uint64_t *hash)
 	switch (p->hash) {
 	case TP_HASH_SOURCE_IP:
 		if (!c->down_remote.family)
-			capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
+			tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
 		if (c->down_remote.family == AF_INET) {
 			*hash = tp_lb_hash(text, ipv4_text(c->down_remote.addr, text));
 			return true;
