@@ -79,7 +79,14 @@
 	GAUGE(lb_subsets_active)                             \
 	COUNTER(lb_subsets_selected)                         \
 	COUNTER(lb_subsets_fallback)                         \
-	COUNTER(lb_subsets_fallback_panic)
+	COUNTER(lb_subsets_fallback_panic)                   \
+	COUNTER(update_attempt)                              \
+	COUNTER(update_success)                              \
+	COUNTER(update_failure)                              \
+	COUNTER(update_empty)                                \
+	COUNTER(membership_change)                           \
+	GAUGE(membership_total)                              \
+	GAUGE(membership_healthy)
 
 /* connection_limit.<stat_prefix>.<stat>: Envoy's connection_limit network filter */
 #define TP_CONNECTION_LIMIT_STATS(COUNTER, GAUGE, HISTOGRAM) \
