@@ -118,6 +118,10 @@ struct tp_cluster_rt {
 	uint32_t subsets_cap;
 	uint32_t n_subsets;
 	struct tp_lb_set *dflt;
+	/* ANY_ENDPOINT and panic_mode_any: every host, weighed as the subsets are (Envoy's
+	 * subset_any_, locality_weight_aware and scale_locality_weight); &all when that is how
+	 * the cluster weighs them. */
+	struct tp_lb_set *any;
 	struct __kernel_timespec connect_timeout; /* connect_timeout, as io_uring takes it */
 };
 

@@ -255,18 +255,22 @@ static uint32_t cluster_hosts_in(const struct tp_cluster_cfg *cfg, uint32_t l)
 }
 
 /* A locality's weight in a set that has k of its hosts: as configured, or scaled as Envoy's
- * subsets scale it (scale_locality_weight: rounded in float, as Envoy computes it). */
+ * subsets scale it (scale_locality_weight: weight × k in 64 bits, then rounded in float, as
+ * Envoy computes it). Float can round a weight near 2^32 up past what a uint32 holds (undefined
+ * in C, and in Envoy): that one is kept at the most a weight can be. */
 static uint32_t locality_weight(const struct tp_cluster_cfg *cfg, uint32_t l, uint32_t k,
 				enum tp_lb_loc_mode mode)
 {
 	uint32_t w = cfg->localities[l].weight, orig;
+	float scaled;
 
 	if (mode != TP_LB_LOC_SCALED)
 		return w;
 	orig = cluster_hosts_in(cfg, l);
 	if (!orig)
 		return 0;
-	return (uint32_t)roundf((float)(w * k) / (float)orig);
+	scaled = roundf((float)((uint64_t)w * k) / (float)orig);
+	return scaled >= 4294967296.0f ? UINT32_MAX : (uint32_t)scaled;
 }
 
 /* Envoy's normalizeWeights for a level: each host's share of 1, through its locality's share

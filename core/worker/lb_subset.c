@@ -257,11 +257,25 @@ int tp_lb_subsets_build(struct tp_cluster_rt *c, uint64_t seed)
 		if (ret < 0)
 			return ret;
 	}
-	if (!uses_default_subset(sc))
-		return 0;
 	hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*hosts));
+	if (!hosts)
+		return -ENOMEM;
+	c->any = &c->all;
+	if (mode != (c->cfg->locality_weighted ? TP_LB_LOC_WEIGHTS : TP_LB_LOC_NONE)) {
+		for (uint32_t h = 0; h < c->n_hosts; h++)
+			hosts[h] = h;
+		c->any = calloc(1, sizeof(*c->any));
+		if (!c->any || tp_lb_set_build(c, c->any, hosts, c->n_hosts, mode, seed) < 0) {
+			free(hosts);
+			return -ENOMEM;
+		}
+	}
+	if (!uses_default_subset(sc)) {
+		free(hosts);
+		return 0;
+	}
 	c->dflt = calloc(1, sizeof(*c->dflt));
-	if (!hosts || !c->dflt) {
+	if (!c->dflt) {
 		free(hosts);
 		return -ENOMEM;
 	}
@@ -290,6 +304,11 @@ void tp_lb_subsets_free(struct tp_cluster_rt *c)
 		tp_lb_set_free(c->dflt);
 	free(c->dflt);
 	c->dflt = NULL;
+	if (c->any && c->any != &c->all) {
+		tp_lb_set_free(c->any);
+		free(c->any);
+	}
+	c->any = NULL;
 }
 
 /* The criteria whose keys are in keys (MetadataMatchCriteria::filterMatchCriteria). */
@@ -365,7 +384,7 @@ static struct tp_host_rt *pick_iteration(struct tp_cluster_rt *c, struct tp_lb_c
 		case TP_SELECTOR_NO_FALLBACK:
 			return NULL;
 		case TP_SELECTOR_ANY_ENDPOINT:
-			return tp_lb_set_pick(c, &c->all, ctx);
+			return tp_lb_set_pick(c, c->any, ctx);
 		case TP_SELECTOR_DEFAULT_SUBSET:
 			return c->dflt ? tp_lb_set_pick(c, c->dflt, ctx) : NULL;
 		case TP_SELECTOR_KEYS_SUBSET: {
@@ -381,7 +400,7 @@ static struct tp_host_rt *pick_iteration(struct tp_cluster_rt *c, struct tp_lb_c
 	if (sc->fallback_policy == TP_SUBSET_NO_FALLBACK)
 		return NULL;
 	if (sc->fallback_policy == TP_SUBSET_ANY_ENDPOINT)
-		h = tp_lb_set_pick(c, &c->all, ctx);
+		h = tp_lb_set_pick(c, c->any, ctx);
 	else
 		h = c->dflt ? tp_lb_set_pick(c, c->dflt, ctx) : NULL;
 	if (h) {
@@ -390,7 +409,7 @@ static struct tp_host_rt *pick_iteration(struct tp_cluster_rt *c, struct tp_lb_c
 		return h;
 	}
 	if (sc->panic_mode_any) {
-		h = tp_lb_set_pick(c, &c->all, ctx);
+		h = tp_lb_set_pick(c, c->any, ctx);
 		if (h && ctx)
 			ctx->outcome = TP_LB_SUBSET_FALLBACK_PANIC;
 	}

@@ -931,6 +931,86 @@ START_TEST(subset_locality_weights)
 }
 END_TEST
 
+/* scale_locality_weight with weights near 2^32: the product weight × hosts is Envoy's 64-bit one
+ * (not wrapped to 0 in 32 bits), and a scaled weight past 2^32 - 1 stays within it. */
+START_TEST(subset_scaled_locality_weights_near_the_limit)
+{
+	static const uint32_t lw[] = {2147483648u, 1};
+	static const uint32_t lw_max[] = {4294967294u, 1};
+	static const unsigned loc[] = {0, 0, 1};
+	unsigned counts[3] = {0};
+
+	make_cluster(TP_LB_ROUND_ROBIN, 3, NULL);
+	make_localities(2, lw, loc);
+	for (unsigned i = 0; i < 3; i++)
+		eps[i].lb_metadata = md("{x: y}");
+	selector(0, "x", NULL, TP_SELECTOR_NOT_DEFINED);
+	cl.subset.locality_weight_aware = true;
+	cl.subset.scale_locality_weight = true;
+	ck_assert_int_eq(tp_lb_init(&rt, &cl, 0), 0);
+	/* A keeps both its hosts: 2^31 against B's 1, so B is not reached in 400 picks. */
+	for (unsigned i = 0; i < 400; i++) {
+		struct tp_lb_ctx ctx = criteria("{x: y}");
+
+		counts[pick_idx(&ctx)]++;
+	}
+	ck_assert_uint_eq(counts[2], 0);
+	ck_assert_uint_eq(counts[0] + counts[1], 400);
+	tp_lb_destroy(&rt);
+	/* In float, 4294967294 × 2 / 2 rounds to 2^32, which no uint32 holds. */
+	make_localities(2, lw_max, loc);
+	ck_assert_int_eq(tp_lb_init(&rt, &cl, 0), 0);
+	memset(counts, 0, sizeof(counts));
+	for (unsigned i = 0; i < 400; i++) {
+		struct tp_lb_ctx ctx = criteria("{x: y}");
+
+		counts[pick_idx(&ctx)]++;
+	}
+	ck_assert_uint_eq(counts[2], 0);
+	tp_lb_destroy(&rt);
+}
+END_TEST
+
+/* ANY_ENDPOINT and panic_mode_any pick over every host as Envoy's subset_any_ does: weighed by
+ * locality only when the subsets are (locality_weight_aware), whatever the cluster does. */
+START_TEST(subset_any_endpoint_weighs_localities_as_subsets_do)
+{
+	static const uint32_t lw[] = {1, 1};
+	static const unsigned loc[] = {0, 1, 1, 1};
+	unsigned counts[4] = {0};
+	uint8_t out;
+
+	make_cluster(TP_LB_ROUND_ROBIN, 4, NULL);
+	make_localities(2, lw, loc);
+	for (unsigned i = 0; i < 4; i++)
+		eps[i].lb_metadata = md("{x: y}");
+	selector(0, "x", NULL, TP_SELECTOR_NOT_DEFINED);
+	cl.subset.fallback_policy = TP_SUBSET_ANY_ENDPOINT;
+	ck_assert_int_eq(tp_lb_init(&rt, &cl, 0), 0);
+	/* Not locality_weight_aware: 1:1:1:1, though the cluster weighs A (1 host) as B (3). */
+	for (unsigned i = 0; i < 400; i++) {
+		struct tp_lb_ctx ctx = criteria("{x: n}");
+
+		counts[pick_idx(&ctx)]++;
+		out = ctx.outcome;
+	}
+	ck_assert_uint_eq(out, TP_LB_SUBSET_FALLBACK);
+	ck_assert_uint_eq(counts[0], 100);
+	tp_lb_destroy(&rt);
+	/* locality_weight_aware: the fallback weighs A as B. */
+	cl.subset.locality_weight_aware = true;
+	ck_assert_int_eq(tp_lb_init(&rt, &cl, 0), 0);
+	memset(counts, 0, sizeof(counts));
+	for (unsigned i = 0; i < 400; i++) {
+		struct tp_lb_ctx ctx = criteria("{x: n}");
+
+		counts[pick_idx(&ctx)]++;
+	}
+	ck_assert_uint_eq(counts[0], 200);
+	tp_lb_destroy(&rt);
+}
+END_TEST
+
 /* 1,000 hosts in 50 subsets: each lookup finds its own. */
 START_TEST(subset_lookup_among_many)
 {
@@ -1003,6 +1083,8 @@ int main(void)
 	tcase_add_test(sub, subset_list_as_any_and_redundant_keys);
 	tcase_add_test(sub, subset_single_host_and_priorities);
 	tcase_add_test(sub, subset_locality_weights);
+	tcase_add_test(sub, subset_scaled_locality_weights_near_the_limit);
+	tcase_add_test(sub, subset_any_endpoint_weighs_localities_as_subsets_do);
 	tcase_add_test(sub, subset_lookup_among_many);
 	suite_add_tcase(s, sub);
 	sr = srunner_create(s);
