@@ -124,11 +124,20 @@ void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c)
 int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
 		      const struct tp_transport_cfg *tc)
 {
+	return tp_conn_side_init_layered(w, c, s, fd, tc, NULL, NULL);
+}
+
+int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+			      const struct tp_transport_cfg *tc,
+			      const struct tp_transport_cfg *lower, void *arg)
+{
 	struct tp_side *sd = &c->side[s];
 	const struct tp_transport_ops *t = tc && tc->ops ? tc->ops : &tp_transport_raw;
-	struct tp_transport_env env;
+	const struct tp_transport_ops *lt = lower && lower->ops ? lower->ops : &tp_transport_raw;
+	struct tp_transport_env env = {0};
 
 	TP_BUG_ON(t->state_size > w->tstate_bytes[s]);
+	TP_BUG_ON(lower && tp_slot_round(t->state_size) + lt->state_size > w->tstate_bytes[s]);
 	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
 	 * while the listener filters peeked. */
 	if (sd->fd != fd)
@@ -149,6 +158,14 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	env.ctx = t->ctx_new ? w->tctx[tc->idx] : NULL;
 	env.stats = w->stats;
 	env.info = c->info;
+	if (lower) {
+		env.lower = lt;
+		env.lower_conf = lower->conf;
+		env.lower_ctx = lt->ctx_new ? w->tctx[lower->idx] : NULL;
+		env.lower_state = (uint8_t *)sd->tstate + tp_slot_round(t->state_size);
+		memset(env.lower_state, 0, lt->state_size);
+	}
+	env.arg = arg;
 	return t->open(sd, &env);
 }
 
@@ -270,6 +287,13 @@ void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
 	if (c->up_active == on)
 		return;
 	c->up_active = on;
+	/* An HTTP tunnel is a request too (Envoy's pools count CONNECT streams). */
+	if (c->tunneling) {
+		if (on)
+			tp_stat_add(w->stats, cl + TP_CLUSTER_upstream_rq_active, 1);
+		else
+			tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_rq_active, 1);
+	}
 	if (on) {
 		c->host->active++;
 		tp_stat_add(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);

@@ -28,6 +28,12 @@ void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c);
  * -errno when the transport cannot be opened (the caller closes the connection). */
 int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
 		      const struct tp_transport_cfg *tc);
+/* The same for a transport layered over another (an HTTP tunnel over the cluster's transport):
+ * tc's open gets lower (raw_buffer when its ops is NULL) in its env, with room for its state
+ * right after tc's, and arg (see struct tp_transport_env). */
+int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+			      const struct tp_transport_cfg *tc,
+			      const struct tp_transport_cfg *lower, void *arg);
 /* Arms a multishot POLLIN or a one-shot POLLOUT on one side's socket. */
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
 void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);

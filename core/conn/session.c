@@ -15,6 +15,7 @@
 #include "core/conn/resp_flags.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
+#include "core/tunnel/tunnel.h"
 #include "core/worker/lb.h"
 #include "core/worker/worker.h"
 #include "shm/stats.h"
@@ -132,6 +133,9 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
 	c->connect_err = timeout ? 0 : (uint16_t)-err;
 	c->up_fail_reason = timeout ? NULL : c->side[TP_UP].fail_reason;
+	/* An HTTP tunnel's answer, if one came: %RESPONSE_CODE% and upstream_rq_<code>. */
+	if (c->tunneling)
+		tp_tunnel_failed(w, c);
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
@@ -184,7 +188,7 @@ static bool out_of_fds(int err)
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
 	struct io_uring_sqe *sqe;
-	int fd;
+	int fd, ret;
 
 	c->host = tp_lb_pick(c->cluster);
 	if (!c->host) {
@@ -206,7 +210,11 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
 	c->connect_start_ms = w->now_ms;
+	/* Envoy reads envoy.tcp_proxy.disable_tunneling as each attempt picks its pool. */
+	c->tunneling = tp_tunnel_wanted(c);
 	tp_conn_upstream_active(w, c, true);
+	if (c->tunneling)
+		tp_tunnel_attempt(w, c);
 	if (fd < 0) {
 		/* Anything else (an address family the host cannot have, ...) fails the attempt;
 		 * the next one would fail alike, so the attempts end here. */
@@ -215,10 +223,17 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
-	if (tp_conn_side_init(w, c, TP_UP, fd, &c->cluster->cfg->transport) < 0) {
-		tp_warn("connection %u: no memory for its %s transport to %s", c->idx,
-			c->cluster->cfg->transport.ops->name, c->host->cfg->addr.text);
-		if (connect_failed(w, c, -ENOMEM))
+	ret = c->tunneling ? tp_tunnel_open_h1(w, c, fd)
+			   : tp_conn_side_init(w, c, TP_UP, fd, &c->cluster->cfg->transport);
+	if (ret < 0) {
+		if (ret == -EINVAL)
+			tp_debug("connection %u: a tunneling_config value rendered a control "
+				 "character, or the request is too long; not sent",
+				 c->idx);
+		else
+			tp_warn("connection %u: no memory for its transport to %s", c->idx,
+				c->host->cfg->addr.text);
+		if (connect_failed(w, c, ret))
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
@@ -240,6 +255,9 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 /* The upstream is connected and past its handshake. */
 static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 {
+	/* The tunnel's answer: its stats and what it leaves for the access log. */
+	if (c->tunneling)
+		tp_tunnel_ready(w, c);
 	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
 		       w->now_ms - c->connect_start_ms);
 	c->up_connected = 1;
