@@ -1,0 +1,420 @@
+"""HTTP tunnels (issue 15): tcp_proxy's tunneling_config through real proxies. tinyproxy and squid
+terminate HTTP/1.1 CONNECT, a Node terminator (tunnel_terminator.js) POST over HTTP/1.1 chunked
+and CONNECT/POST over HTTP/2, nghttpx -s HTTP/2 CONNECT in front of tinyproxy. Bulk both ways
+byte-exact, refusals (403/407/503) counted and retried on the next host, a hostile proxy, and
+envoy.tcp_proxy.disable_tunneling per connection."""
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (EchoServer, Proxy, RUN_DIR, Server, Skip, bootstrap, check, cluster_yaml,
+                     connect, digest_of, free_port, run_path, stream_bytes, wait_for, wait_lines)
+
+MIB = 1 << 20
+HERE = os.path.dirname(os.path.abspath(__file__))
+TCP_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+SFS_TYPE = "type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3.Config"
+FILE_TYPE = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+H2_OPTIONS = """
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config:
+          http2_protocol_options: {%s}"""
+
+
+def need(binary):
+    path = shutil.which(binary) or (os.path.exists("/usr/sbin/" + binary) and "/usr/sbin/" + binary)
+    if not path:
+        raise Skip("%s is not installed (.ci/deps --test installs it)" % binary)
+    return path
+
+
+def wait_port(port, proc=None, what="server"):
+    def up():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("%s exited at start" % what)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, timeout=20, what=what + " to listen")
+
+
+class Daemon:
+    """A peer process run in the foreground, stopped at the end of the test."""
+
+    def __init__(self, args, port, what, cwd=None):
+        self.log = open(run_path("%s.%d.log" % (what, port)), "w+")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=cwd or RUN_DIR)
+        self.port = port
+        try:
+            wait_port(port, self.proc, what)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def tinyproxy():
+    binary = need("tinyproxy")
+    port = _unbound_port()
+    conf = run_path("tinyproxy.%d.conf" % port)
+    with open(conf, "w") as f:
+        f.write("Port %d\nListen 127.0.0.1\nTimeout 600\nMaxClients 1000\nLogLevel Warning\n"
+                % port)
+    return Daemon([binary, "-d", "-c", conf], port, "tinyproxy")
+
+
+def squid():
+    binary = need("squid")
+    port = _unbound_port()
+    d = run_path("squid.%d" % port)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    conf = os.path.join(d, "squid.conf")
+    with open(conf, "w") as f:
+        f.write("http_port 127.0.0.1:%d\nhttp_access allow all\ncache deny all\n"
+                "pid_filename %s/squid.pid\naccess_log none\ncache_log %s/cache.log\n"
+                "coredump_dir %s\nshutdown_lifetime 0 seconds\npinger_enable off\n"
+                % (port, d, d, d))
+    return Daemon([binary, "-N", "-f", conf], port, "squid", cwd=d)
+
+
+def terminator(mode):
+    node = need("node")
+    portfile = run_path("terminator.%s.%d.port" % (mode, time.monotonic_ns()))
+    log = open(portfile + ".log", "w+")
+    proc = subprocess.Popen([node, os.path.join(HERE, "tunnel_terminator.js"), mode, portfile],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=RUN_DIR)
+    wait_for(lambda: os.path.exists(portfile) or proc.poll() is not None, timeout=20,
+             what="the node terminator")
+    check(proc.poll() is None, "node terminator exited:\n" + open(portfile + ".log").read())
+    port = int(open(portfile).read())
+    t = Daemon.__new__(Daemon)
+    t.proc, t.port, t.log = proc, port, log
+    return t
+
+
+def _unbound_port():
+    """A port for a daemon that binds it itself: free now (free_port keeps its port bound)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def tunnel_config(port, proxy_ports, hostname, tunnel_extra="", proxy_extra="",
+                  cluster_extra="", log_path=None, filters=""):
+    alog = ""
+    if log_path:
+        alog = """
+          access_log:
+          - name: log
+            typed_config:
+              "@type": %s
+              path: %s
+              log_format:
+                text_format_source:
+                  inline_string: "%%RESPONSE_CODE%% %%RESPONSE_FLAGS%% %%UPSTREAM_REQUEST_ATTEMPT_COUNT%% %%FILTER_STATE(envoy.tcp_proxy.propagate_response_headers:PLAIN)%%\\n"
+""" % (FILE_TYPE, log_path)
+    listener = """
+  - name: l
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    filter_chains:
+    - filters:%s
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": %s
+          stat_prefix: tun
+          cluster: c%s
+          tunneling_config:
+            hostname: "%s"%s%s
+""" % (port, filters, TCP_TYPE, proxy_extra, hostname, tunnel_extra, alog)
+    return bootstrap([listener], [cluster_yaml("c", proxy_ports, extra=cluster_extra)])
+
+
+def bulk(port, total=64 * MIB, seed=1, half_close=True):
+    """total bytes each way through the proxy on port to a fresh upstream that sends its own and
+    hashes what it gets; both sides byte-exact. half_close: each side's FIN follows its last
+    byte at once (passed on by the tunnel); otherwise each side waits for all it should get
+    first (an HTTP/1.1 CONNECT proxy like tinyproxy or squid ends the whole tunnel on one
+    side's FIN)."""
+    result = {}
+
+    def upstream(c):
+        def send():
+            for b in stream_bytes(seed + 1, total):
+                c.sendall(b)
+            if half_close:
+                c.shutdown(socket.SHUT_WR)
+        t = threading.Thread(target=send)
+        t.start()
+        h, n = hashlib.sha256(), 0
+        while half_close or n < total:
+            b = c.recv(MIB)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        t.join()
+        result["up"] = (n, h.hexdigest())
+
+    return Server(upstream), result, total, seed
+
+
+def run_bulk(proxy_port, srv, result, total, seed, half_close=True):
+    s = connect(proxy_port, timeout=120)
+
+    def send():
+        for b in stream_bytes(seed, total):
+            s.sendall(b)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send)
+    t.start()
+    h, n = hashlib.sha256(), 0
+    while half_close or n < total:
+        b = s.recv(MIB)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    t.join()
+    s.close()
+    check(n == total, "client received %d bytes, want %d" % (n, total))
+    check(h.hexdigest() == digest_of(seed + 1, total), "upstream->client bytes differ")
+    wait_for(lambda: "up" in result, timeout=60, what="the upstream to finish")
+    check(result["up"] == (total, digest_of(seed, total)), "client->upstream bytes differ")
+
+
+def bulk_through(proxy_ports, tunnel_extra="", cluster_extra="", total=64 * MIB,
+                 half_close=True):
+    up, result, total, seed = bulk(None, total, half_close=half_close)
+    with up:
+        port = free_port()
+        log = run_path("tunnel.%d.log" % port)
+        cfg = tunnel_config(port, proxy_ports, "127.0.0.1:%d" % up.port, tunnel_extra,
+                            cluster_extra=cluster_extra, log_path=log)
+        with Proxy(cfg) as p:
+            run_bulk(port, up, result, total, seed, half_close)
+            p.wait_stat("tcp.tun.downstream_cx_rx_bytes_total", total)
+            wait_lines(log, 1)
+            st = p.stats()
+            check(st["cluster.c.upstream_rq_total"] == 1, str(st))
+            check(st["cluster.c.upstream_rq_200"] == 1, str(st))
+            check(st["cluster.c.upstream_rq_2xx"] == 1, str(st))
+            check(st["tcp.tun.downstream_cx_tx_bytes_total"] == total, str(st))
+            line = open(log).read()
+            check(line.startswith("200 - 1 "), line)
+            check(p.stop() == 0, "tcpproxy exit status")
+            return st, line
+
+
+def test_tunnel_connect_tinyproxy_64mib_each_way():
+    with tinyproxy() as tp:
+        st, line = bulk_through([tp.port], "\n            propagate_response_headers: true",
+                                half_close=False)
+        check(st["cluster.c.upstream_cx_http1_total"] == 1, str(st))
+        check('"proxy-agent":"tinyproxy' in line, line)
+
+
+def test_tunnel_connect_squid_64mib_each_way():
+    with squid() as sq:
+        st, _ = bulk_through([sq.port], half_close=False)
+        check(st["cluster.c.upstream_cx_http1_total"] == 1, str(st))
+
+
+def test_tunnel_post_http1_chunked_64mib_each_way():
+    with terminator("h1") as t:
+        st, line = bulk_through([t.port], "\n            use_post: true\n"
+                                "            post_path: /tunnel\n"
+                                "            propagate_response_headers: true")
+        check('"x-terminator":"node-h1"' in line, line)
+        check('"transfer-encoding":"chunked"' in line, line)
+
+
+def refusing(status):
+    """A proxy that answers every request with status."""
+    def handler(c):
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 0\r\n\r\n" % status)
+        time.sleep(0.2)
+    return Server(handler)
+
+
+def test_tunnel_403_407_503_counted_and_retried_on_the_next_host():
+    echo = EchoServer()
+    try:
+        with tinyproxy() as tp, refusing(403) as r403, refusing(407) as r407, \
+                refusing(503) as r503:
+            port = free_port()
+            log = run_path("tunnel.%d.log" % port)
+            cfg = tunnel_config(port, [r403.port, r407.port, r503.port, tp.port],
+                                "127.0.0.1:%d" % echo.port,
+                                proxy_extra="\n          max_connect_attempts: 4",
+                                log_path=log)
+            with Proxy(cfg, concurrency=1) as p:
+                for i in range(8):
+                    s = connect(port)
+                    s.sendall(b"ping %d" % i)
+                    check(s.recv(100) == b"ping %d" % i, "echo through the tunnel")
+                    s.close()
+                wait_lines(log, 8)
+                st = p.stats()
+                fails = st["cluster.c.upstream_cx_connect_fail"]
+                check(fails >= 3, str(st))
+                for code in (403, 407, 503):
+                    check(st["cluster.c.upstream_rq_%d" % code] >= 1, "no %d: %s" % (code, st))
+                check(st["cluster.c.upstream_rq_4xx"] + st["cluster.c.upstream_rq_5xx"] == fails,
+                      str(st))
+                check(st["cluster.c.upstream_rq_200"] == 8, str(st))
+                check(st["cluster.c.upstream_rq_total"] == 8 + fails, str(st))
+                check(st["cluster.c.upstream_rq_active"] == 0, str(st))
+                check(st["cluster.c.upstream_cx_connect_attempts_exceeded"] == 0, str(st))
+                lines = open(log).read().splitlines()
+                check(all(l.startswith("200 ") for l in lines), "\n".join(lines))
+                check(any(" UF " in l for l in lines), "\n".join(lines))
+    finally:
+        echo.close()
+
+
+def test_tunnel_refused_everywhere_ends_with_urx_and_the_status():
+    with refusing(407) as r:
+        port = free_port()
+        log = run_path("tunnel.%d.log" % port)
+        cfg = tunnel_config(port, [r.port], "example.com:443",
+                            proxy_extra="\n          max_connect_attempts: 2", log_path=log)
+        with Proxy(cfg) as p:
+            s = connect(port)
+            check(s.recv(100) == b"", "closed without a byte")
+            s.close()
+            wait_lines(log, 1)
+            line = open(log).read()
+            check(line.startswith("407 UF,URX 2 "), line)
+            st = p.stats()
+            check(st["cluster.c.upstream_rq_407"] == 2, str(st))
+            check(st["cluster.c.upstream_cx_connect_fail"] == 2, str(st))
+            check(st["cluster.c.upstream_rq_active"] == 0, str(st))
+
+
+def worker_fds(p):
+    return sum(len(os.listdir("/proc/%d/fd" % pid)) for pid in p.worker_pids())
+
+
+def test_tunnel_hostile_proxy_is_a_connect_failure_and_leaks_nothing():
+    def endless(c):
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        try:
+            for _ in range(64):
+                c.sendall(b"a" * 4096)
+        except OSError:
+            pass
+
+    def many(c):
+        c.recv(65536)
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(5000)))
+        except OSError:
+            pass
+
+    def garbage(c):
+        c.recv(65536)
+        c.sendall(os.urandom(3000))
+
+    def silent_close(c):
+        c.recv(65536)
+
+    def half_head(c):
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nX: y\r\n")
+
+    echo = EchoServer()
+    try:
+        servers = [Server(h) for h in (endless, many, garbage, silent_close, half_head)]
+        try:
+            port = free_port()
+            cfg = tunnel_config(port, [s.port for s in servers], "127.0.0.1:%d" % echo.port)
+            with Proxy(cfg, concurrency=1) as p:
+                before = worker_fds(p)
+                for i in range(50):
+                    s = connect(port)
+                    check(s.recv(100) == b"", "a hostile answer must close the client")
+                    s.close()
+                p.wait_stat("cluster.c.upstream_cx_connect_fail", 50)
+                st = p.stats()
+                check(st["cluster.c.upstream_rq_total"] == 50, str(st))
+                check(st["cluster.c.upstream_rq_active"] == 0, str(st))
+                check(st["cluster.c.upstream_cx_active"] == 0, str(st))
+                check(st["cluster.c.upstream_rq_2xx"] == 0, str(st))
+                wait_for(lambda: worker_fds(p) <= before, what="the worker's fds to settle")
+                check(p.stop() == 0, "tcpproxy exit status")
+        finally:
+            for s in servers:
+                s.close()
+    finally:
+        echo.close()
+
+
+def test_tunnel_disabled_per_connection_by_filter_state():
+    echo = EchoServer()
+    try:
+        with tinyproxy() as tp:
+            tunneled, direct = free_port(), free_port()
+            sfs = """
+      - name: envoy.filters.network.set_filter_state
+        typed_config:
+          "@type": %s
+          on_new_connection:
+          - object_key: envoy.tcp_proxy.disable_tunneling
+            format_string:
+              text_format_source:
+                inline_string: "%%DOWNSTREAM_LOCAL_PORT%%"
+""" % SFS_TYPE
+            # The filter state is "true" only where the value renders so: a second listener
+            # with the same chain sets it from a constant.
+            cfg = tunnel_config(tunneled, [tp.port], "127.0.0.1:%d" % echo.port)
+            cfg2 = tunnel_config(direct, [echo.port], "127.0.0.1:1",
+                                 filters=sfs.replace("%DOWNSTREAM_LOCAL_PORT%", "true"))
+            listeners = cfg.split("  clusters:")[0] + cfg2.split("  listeners:")[1].split(
+                "  clusters:")[0].replace("name: l\n", "name: l2\n").replace(
+                "cluster: c", "cluster: d")
+            full = listeners + "  clusters:" + cluster_yaml("c", [tp.port]) + \
+                cluster_yaml("d", [echo.port])
+            with Proxy(full) as p:
+                for prt in (tunneled, direct):
+                    s = connect(prt)
+                    s.sendall(b"hello")
+                    check(s.recv(100) == b"hello", "echo on port %d" % prt)
+                    s.close()
+                p.master_barrier()
+                st = p.stats()
+                check(st["cluster.c.upstream_rq_total"] == 1, str(st))
+                check(st["cluster.d.upstream_rq_total"] == 0, str(st))
+                check(st["cluster.d.upstream_cx_total"] == 1, str(st))
+    finally:
+        echo.close()

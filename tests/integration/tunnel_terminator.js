@@ -1,0 +1,58 @@
+// A test terminator of HTTP tunnels, which no Debian package offers for POST: HTTP/1.1 (CONNECT,
+// or POST with a chunked body) or HTTP/2 cleartext (CONNECT or POST streams). It connects to the
+// request's authority (CONNECT target, or Host / :authority for POST), answers 200 and pipes both
+// ways, passing each end of stream on as the other side's (FIN <-> last chunk / END_STREAM).
+// Usage: node tunnel_terminator.js h1|h2 PORTFILE. Writes its port to PORTFILE once listening.
+'use strict';
+const fs = require('fs');
+const net = require('net');
+const http = require('http');
+const http2 = require('http2');
+
+const [mode, portfile] = process.argv.slice(2);
+
+function target(authority) {
+  const i = authority.lastIndexOf(':');
+  return {host: authority.slice(0, i), port: Number(authority.slice(i + 1))};
+}
+
+let server;
+if (mode === 'h1') {
+  server = http.createServer((req, res) => {
+    const t = target(req.headers.host);
+    const sock = net.connect(t.port, t.host, () => {
+      res.writeHead(200, {'x-terminator': 'node-h1'});
+      res.flushHeaders();
+      req.pipe(sock);
+      sock.pipe(res);
+    });
+    sock.on('error', () => { if (!res.headersSent) { res.writeHead(502); } res.end(); });
+  });
+  server.on('connect', (req, client, head) => {
+    const t = target(req.url);
+    const sock = net.connect(t.port, t.host, () => {
+      client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      if (head.length) sock.write(head);
+      client.pipe(sock);
+      sock.pipe(client);
+    });
+    sock.on('error', () => client.destroy());
+    client.on('error', () => sock.destroy());
+  });
+} else {
+  server = http2.createServer({settings: {initialWindowSize: 1 << 20}});
+  server.on('stream', (stream, headers) => {
+    const t = target(headers[':authority']);
+    const sock = net.connect(t.port, t.host, () => {
+      stream.respond({':status': 200, 'x-terminator': 'node-h2'});
+      stream.pipe(sock);
+      sock.pipe(stream);
+    });
+    sock.on('error', () => { if (!stream.headersSent) stream.respond({':status': 502}); stream.destroy(); });
+    stream.on('error', () => sock.destroy());
+  });
+}
+server.listen(0, '127.0.0.1', () => {
+  fs.writeFileSync(portfile + '.tmp', String(server.address().port));
+  fs.renameSync(portfile + '.tmp', portfile);
+});
