@@ -23,13 +23,13 @@ SANFLAGS =
 OPT      = -O2
 endif
 
-PKGS     = liburing yaml-0.1 wolfssl
+PKGS     = liburing yaml-0.1 wolfssl libnghttp2
 # EXTRA_*: what a packager adds (debian/rules passes dpkg-buildflags' hardening flags).
 CPPFLAGS = -I. -D_GNU_SOURCE $(EXTRA_CPPFLAGS)
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lwolfssl)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lwolfssl -lnghttp2)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 

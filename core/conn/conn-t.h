@@ -70,6 +70,10 @@ struct tp_side {
 	uint8_t shut_pending : 1;     /* shutdown_write answered -EAGAIN: to be called again */
 	uint8_t unsent : 1;	      /* the transport holds bytes it took but has not sent */
 	uint8_t write_wants_read : 1; /* the blocked write waits for readability, not POLLOUT */
+	/* No socket of its own (an HTTP/2 stream on a connection the worker shares): fd is -1,
+	 * nothing is polled, and the transport's owner says when it is readable or writable
+	 * (tp_conn_side_wake). */
+	uint8_t nofd : 1;
 	/* Why the transport's handshake failed, in Envoy's words (%*_TRANSPORT_FAILURE_REASON%):
 	 * static text the transport sets; NULL if it did not fail. */
 	const char *fail_reason;

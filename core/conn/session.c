@@ -15,6 +15,7 @@
 #include "core/conn/resp_flags.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
+#include "core/tunnel/h2.h"
 #include "core/tunnel/tunnel.h"
 #include "core/worker/lb.h"
 #include "core/worker/worker.h"
@@ -184,6 +185,29 @@ static bool out_of_fds(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
 }
 
+/* An HTTP/2 tunnel: a stream on a connection the worker shares (core/tunnel/h2.c). There is no
+ * connect of its own: the attempt is its handshake (the answer's headers), bounded by
+ * connect_timeout like any upstream handshake; the shared connection counts upstream_cx_*. */
+static void start_stream(struct tp_worker *w, struct tp_conn *c)
+{
+	int ret;
+
+	c->attempts++;
+	c->connect_start_ms = w->now_ms;
+	tp_conn_upstream_active(w, c, true);
+	tp_tunnel_attempt(w, c);
+	c->phase = TP_PHASE_UP_HANDSHAKE;
+	ret = tp_h2_open_stream(w, c);
+	if (ret < 0) {
+		tp_debug("connection %u: no HTTP/2 stream to %s: %s", c->idx,
+			 c->host->cfg->addr.text, strerror(-ret));
+		if (connect_failed(w, c, ret))
+			start_connect(w, c);
+		return;
+	}
+	arm_session_timer(w, c);
+}
+
 /* Picks a host and starts connecting to it. */
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
@@ -193,6 +217,13 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	c->host = tp_lb_pick(c->cluster);
 	if (!c->host) {
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
+		return;
+	}
+	/* Envoy reads envoy.tcp_proxy.disable_tunneling as each attempt picks its pool. */
+	c->tunneling = tp_tunnel_wanted(c);
+	c->tunnel_h2 = c->tunneling && c->cluster->cfg->http.version == TP_HTTP_2;
+	if (c->tunnel_h2) {
+		start_stream(w, c);
 		return;
 	}
 	fd = new_upstream_socket(&c->host->cfg->addr);
@@ -210,8 +241,6 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_total));
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
 	c->connect_start_ms = w->now_ms;
-	/* Envoy reads envoy.tcp_proxy.disable_tunneling as each attempt picks its pool. */
-	c->tunneling = tp_tunnel_wanted(c);
 	tp_conn_upstream_active(w, c, true);
 	if (c->tunneling)
 		tp_tunnel_attempt(w, c);

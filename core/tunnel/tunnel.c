@@ -9,6 +9,7 @@
 #include "core/conn/filter_state.h"
 #include "core/filter.h"
 #include "core/filter_api.h"
+#include "core/tunnel/h2.h"
 #include "core/worker/lb-t.h"
 #include "shm/stats.h"
 
@@ -21,7 +22,9 @@
 
 size_t tp_tunnel_state_size(void)
 {
-	return tp_slot_round(tp_transport_tunnel_h1.state_size);
+	size_t h1 = tp_transport_tunnel_h1.state_size, h2 = tp_transport_tunnel_h2.state_size;
+
+	return tp_slot_round(h1 > h2 ? h1 : h2);
 }
 
 bool tp_tunnel_wanted(const struct tp_conn *c)
@@ -165,6 +168,7 @@ void tp_tunnel_count_status(struct tp_worker *w, const struct tp_conn *c, unsign
 
 void tp_tunnel_attempt(struct tp_worker *w, struct tp_conn *c)
 {
+	c->response_code = 0; /* this attempt's answer, when it comes */
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_rq_total));
 	if (!c->tunnel_h2)
 		tp_stat_inc(w->stats, CL_STAT(c, upstream_cx_http1_total));
@@ -248,8 +252,11 @@ void tp_tunnel_ready(struct tp_worker *w, struct tp_conn *c)
 	const uint8_t *head;
 	size_t len;
 
-	if (c->tunnel_h2)
-		return; /* the stream did its part (core/tunnel/h2.c) */
+	/* The stream kept its status and headers (core/tunnel/h2.c). */
+	if (c->tunnel_h2) {
+		tp_tunnel_count_status(w, c, c->response_code);
+		return;
+	}
 	c->response_code = (uint16_t)tp_tunnel_h1_status(up);
 	tp_tunnel_count_status(w, c, c->response_code);
 	head = tp_tunnel_h1_head(up, &len);

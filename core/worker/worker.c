@@ -13,6 +13,7 @@
 #include "core/filter.h"
 #include "core/worker/connview.h"
 #include "core/worker/lb.h"
+#include "core/tunnel/h2.h"
 #include "core/tunnel/tunnel.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
@@ -299,6 +300,9 @@ static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
 	case TP_OP_LOG_WRITE:
 		tp_access_log_on_write(w, cqe);
 		break;
+	case TP_OP_H2:
+		tp_h2_on_cqe(w, cqe);
+		break;
 	default:
 		on_conn_cqe(w, cqe);
 		break;
@@ -580,6 +584,7 @@ static void teardown(struct tp_worker *w)
 {
 	/* Closed as a SIGTERM asks, so that their entries are logged and what they hold freed. */
 	tp_conn_close_all(w);
+	tp_h2_pool_destroy(w);
 	tp_access_log_worker_fini(w); /* before the ring goes: it may still be writing */
 	/* The last shutdowns and closes may still be queued: let them go out. */
 	io_uring_submit(&w->ring);

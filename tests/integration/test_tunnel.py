@@ -418,3 +418,215 @@ def test_tunnel_disabled_per_connection_by_filter_state():
                 check(st["cluster.d.upstream_cx_total"] == 1, str(st))
     finally:
         echo.close()
+
+
+def nghttpx(backend_port):
+    """nghttpx -s: HTTP/2 CONNECT in cleartext, forwarded to an HTTP/1.1 proxy."""
+    binary = need("nghttpx")
+    port = _unbound_port()
+    return Daemon([binary, "-s", "--conf=/dev/null", "--frontend=127.0.0.1,%d;no-tls" % port,
+                   "--backend=127.0.0.1,%d" % backend_port, "--workers=1",
+                   "--log-level=WARN", "--pid-file=" + run_path("nghttpx.%d.pid" % port)],
+                  port, "nghttpx")
+
+
+def h2(opts=""):
+    return H2_OPTIONS % opts
+
+
+def test_tunnel_http2_connect_nghttpx_to_tinyproxy_64mib_each_way():
+    with tinyproxy() as tp, nghttpx(tp.port) as ngx:
+        st, line = bulk_through([ngx.port], cluster_extra=h2(""), half_close=False)
+        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+        check(st["cluster.c.upstream_cx_http1_total"] == 0, str(st))
+
+
+def test_tunnel_http2_connect_node_64mib_each_way_half_closed():
+    with terminator("h2") as t:
+        st, line = bulk_through([t.port], "\n            propagate_response_headers: true",
+                                cluster_extra=h2(""))
+        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+        check('"x-terminator":"node-h2"' in line, line)
+
+
+def test_tunnel_http2_post_node_64mib_each_way():
+    with terminator("h2") as t:
+        st, _ = bulk_through([t.port], "\n            use_post: true",
+                             cluster_extra=h2(""))
+        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+
+
+def test_tunnel_http2_half_close_both_ways():
+    got = {}
+
+    def upstream(c):
+        # The client's FIN first: read to the end, then answer, then our FIN.
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        got["up"] = data
+        c.sendall(b"after your FIN: " + data)
+        c.shutdown(socket.SHUT_WR)
+
+    def upstream_first(c):
+        # Our FIN first: send and end, then read what the client still sends.
+        c.sendall(b"bye early")
+        c.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        got["late"] = data
+
+    with terminator("h2") as t, Server(upstream) as u1, Server(upstream_first) as u2:
+        port1, port2 = free_port(), free_port()
+        cfg1 = tunnel_config(port1, [t.port], "127.0.0.1:%d" % u1.port, cluster_extra=h2(""))
+        with Proxy(cfg1) as p:
+            s = connect(port1)
+            s.sendall(b"question")
+            s.shutdown(socket.SHUT_WR)
+            reply = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                reply += b
+            check(reply == b"after your FIN: question", repr(reply))
+            s.close()
+        cfg2 = tunnel_config(port2, [t.port], "127.0.0.1:%d" % u2.port, cluster_extra=h2(""))
+        with Proxy(cfg2) as p:
+            s = connect(port2)
+            check(s.recv(100) == b"bye early", "upstream's bytes before its FIN")
+            check(s.recv(100) == b"", "upstream's FIN passed on")
+            s.sendall(b"still talking")
+            s.shutdown(socket.SHUT_WR)
+            wait_for(lambda: "late" in got, what="the upstream to read the client's last bytes")
+            check(got["late"] == b"still talking", repr(got["late"]))
+            s.close()
+
+
+def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():
+    total = 16 * MIB
+
+    def upstream(c):
+        try:
+            for b in stream_bytes(7, total, chunk=256 * 1024):
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    with terminator("h2") as t, Server(upstream) as up:
+        port = free_port()
+        # A window far smaller than the data: the stalled stream fills its own and stops.
+        cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % up.port,
+                            cluster_extra=h2("initial_stream_window_size: 262144") +
+                            "\n    per_connection_buffer_limit_bytes: 262144")
+        with Proxy(cfg, concurrency=1) as p:
+            stalled = connect(port)
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            socks = [connect(port, timeout=60) for _ in range(99)]
+            want = digest_of(7, total)
+            results = {}
+
+            def reader(i, s):
+                h, n = hashlib.sha256(), 0
+                while True:
+                    b = s.recv(MIB)
+                    if not b:
+                        break
+                    h.update(b)
+                    n += len(b)
+                results[i] = (n, h.hexdigest())
+                s.close()
+            start = time.monotonic()
+            threads = [threading.Thread(target=reader, args=(i, s)) for i, s in enumerate(socks)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(120)
+            took = time.monotonic() - start
+            check(len(results) == 99, "only %d of 99 tunnels finished" % len(results))
+            check(all(r == (total, want) for r in results.values()), "a tunnel's bytes differ")
+            st = p.stats()
+            check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+            check(st["cluster.c.upstream_rq_total"] == 100, str(st))
+            # The stalled tunnel is behind: its stream waits, the connection did not.
+            check(st["tcp.tun.downstream_cx_tx_bytes_total"] < 100 * total, str(st))
+            # The stalled one still gets every byte once it reads.
+            reader(100, stalled)
+            check(results[100] == (total, want), "the stalled tunnel's bytes differ")
+            p.wait_stat("cluster.c.upstream_rq_active", 0)
+            print("99 tunnels of 16 MiB beside a stalled one: %.2f s" % took)
+
+
+def test_tunnel_http2_max_concurrent_streams_opens_another_connection():
+    echo = EchoServer()
+    try:
+        with terminator("h2") as t:
+            port = free_port()
+            cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % echo.port,
+                                cluster_extra=h2("max_concurrent_streams: 10"))
+            with Proxy(cfg, concurrency=1) as p:
+                socks = []
+                for i in range(25):
+                    s = connect(port)
+                    s.sendall(b"x%d" % i)
+                    check(s.recv(100) == b"x%d" % i, "echo %d" % i)
+                    socks.append(s)
+                st = p.stats()
+                check(st["cluster.c.upstream_cx_http2_total"] == 3, str(st))
+                check(st["cluster.c.upstream_rq_active"] == 25, str(st))
+                for s in socks:
+                    s.close()
+                p.wait_stat("cluster.c.upstream_rq_active", 0)
+    finally:
+        echo.close()
+
+
+def test_tunnel_http2_403_retried_and_connection_loss_fails_streams():
+    echo = EchoServer()
+    try:
+        tp_port = _unbound_port()
+        conf = run_path("tinyproxy-refusing.%d.conf" % tp_port)
+        with open(conf, "w") as f:
+            # CONNECT only to port 1: tinyproxy answers any other with 403.
+            f.write("Port %d\nListen 127.0.0.1\nConnectPort 1\nLogLevel Warning\n" % tp_port)
+        with Daemon([need("tinyproxy"), "-d", "-c", conf], tp_port, "tinyproxy") as tp, \
+                nghttpx(tp.port) as ngx, terminator("h2") as t:
+            port = free_port()
+            log = run_path("tunnel.%d.log" % port)
+            cfg = tunnel_config(port, [ngx.port, t.port], "127.0.0.1:%d" % echo.port,
+                                proxy_extra="\n          max_connect_attempts: 2",
+                                cluster_extra=h2(""), log_path=log)
+            with Proxy(cfg, concurrency=1) as p:
+                socks = []
+                for i in range(4):
+                    s = connect(port)
+                    s.sendall(b"hi")
+                    check(s.recv(100) == b"hi", "echo through the second host")
+                    socks.append(s)
+                st = p.stats()
+                check(st["cluster.c.upstream_rq_403"] >= 1, str(st))
+                check(st["cluster.c.upstream_rq_200"] == 4, str(st))
+                # The terminator dies: every stream on it fails, cleanly.
+                t.close()
+                for s in socks:
+                    s.settimeout(10)
+                    try:
+                        check(s.recv(100) == b"", "a lost connection closes the client")
+                    except ConnectionResetError:
+                        pass
+                    s.close()
+                p.wait_stat("cluster.c.upstream_rq_active", 0)
+                wait_lines(log, 4)
+                check(p.stop() == 0, "tcpproxy exit status")
+    finally:
+        echo.close()

@@ -2,6 +2,7 @@
 // or POST with a chunked body) or HTTP/2 cleartext (CONNECT or POST streams). It connects to the
 // request's authority (CONNECT target, or Host / :authority for POST), answers 200 and pipes both
 // ways, passing each end of stream on as the other side's (FIN <-> last chunk / END_STREAM).
+// Each upstream socket is half-open capable (Node would end its side at the peer's FIN).
 // Usage: node tunnel_terminator.js h1|h2 PORTFILE. Writes its port to PORTFILE once listening.
 'use strict';
 const fs = require('fs');
@@ -20,7 +21,7 @@ let server;
 if (mode === 'h1') {
   server = http.createServer((req, res) => {
     const t = target(req.headers.host);
-    const sock = net.connect(t.port, t.host, () => {
+    const sock = net.connect({port: t.port, host: t.host, allowHalfOpen: true}, () => {
       res.writeHead(200, {'x-terminator': 'node-h1'});
       res.flushHeaders();
       req.pipe(sock);
@@ -30,7 +31,7 @@ if (mode === 'h1') {
   });
   server.on('connect', (req, client, head) => {
     const t = target(req.url);
-    const sock = net.connect(t.port, t.host, () => {
+    const sock = net.connect({port: t.port, host: t.host, allowHalfOpen: true}, () => {
       client.write('HTTP/1.1 200 Connection established\r\n\r\n');
       if (head.length) sock.write(head);
       client.pipe(sock);
@@ -43,7 +44,7 @@ if (mode === 'h1') {
   server = http2.createServer({settings: {initialWindowSize: 1 << 20}});
   server.on('stream', (stream, headers) => {
     const t = target(headers[':authority']);
-    const sock = net.connect(t.port, t.host, () => {
+    const sock = net.connect({port: t.port, host: t.host, allowHalfOpen: true}, () => {
       stream.respond({':status': 200, 'x-terminator': 'node-h2'});
       stream.pipe(sock);
       sock.pipe(stream);
