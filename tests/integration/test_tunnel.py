@@ -126,8 +126,12 @@ def _unbound_port():
     return port
 
 
+LOG_FORMAT = ("%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_REQUEST_ATTEMPT_COUNT% "
+              "%FILTER_STATE(envoy.tcp_proxy.propagate_response_headers:PLAIN)%")
+
+
 def tunnel_config(port, proxy_ports, hostname, tunnel_extra="", proxy_extra="",
-                  cluster_extra="", log_path=None, filters=""):
+                  cluster_extra="", log_path=None, filters="", log_format=LOG_FORMAT):
     alog = ""
     if log_path:
         alog = """
@@ -138,8 +142,8 @@ def tunnel_config(port, proxy_ports, hostname, tunnel_extra="", proxy_extra="",
               path: %s
               log_format:
                 text_format_source:
-                  inline_string: "%%RESPONSE_CODE%% %%RESPONSE_FLAGS%% %%UPSTREAM_REQUEST_ATTEMPT_COUNT%% %%FILTER_STATE(envoy.tcp_proxy.propagate_response_headers:PLAIN)%%\\n"
-""" % (FILE_TYPE, log_path)
+                  inline_string: "%s\\n"
+""" % (FILE_TYPE, log_path, log_format)
     listener = """
   - name: l
     address:
@@ -420,6 +424,125 @@ def test_tunnel_disabled_per_connection_by_filter_state():
         echo.close()
 
 
+def test_tunnel_http1_no_client_byte_before_the_answer_and_bytes_with_it_are_the_tunnels():
+    """A proxy that takes its time: the client's early bytes wait in tcpproxy until the answer
+    (Envoy PR #14317), in IMMEDIATE and ON_DOWNSTREAM_DATA modes; the answer comes in two
+    pieces with the tunnel's first bytes behind the head in the same segment."""
+    got = []
+
+    def proxy(c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = c.recv(65536)
+            if not b:
+                return
+            head += b
+        req, rest = head.split(b"\r\n\r\n", 1)
+        c.settimeout(0.3)
+        try:
+            rest += c.recv(65536)
+        except socket.timeout:
+            pass
+        c.settimeout(10)
+        got.append((req, rest))
+        c.sendall(b"HTTP/1.1 200 Connection est")
+        time.sleep(0.05)
+        c.sendall(b"ablished\r\nX-Proxy: slow\r\n\r\nserver-first")
+        data = b""
+        while len(data) < len(b"client-early"):
+            b = c.recv(65536)
+            if not b:
+                return
+            data += b
+        c.sendall(b"echo:" + data)
+        c.recv(100)
+
+    with Server(proxy) as srv:
+        for mode in ("IMMEDIATE", "ON_DOWNSTREAM_DATA"):
+            port = free_port()
+            cfg = tunnel_config(port, [srv.port], "%DOWNSTREAM_LOCAL_ADDRESS%",
+                                "\n            headers_to_add:"
+                                "\n            - header: {key: X-Port, value: \"%DOWNSTREAM_LOCAL_PORT%\"}",
+                                proxy_extra="\n          upstream_connect_mode: " + mode +
+                                "\n          max_early_data_bytes: 65536")
+            del got[:]
+            with Proxy(cfg) as p:
+                s = connect(port)
+                s.sendall(b"client-early")
+                want = b"server-firstecho:client-early"
+                data = b""
+                while len(data) < len(want):
+                    b = s.recv(100)
+                    if not b:
+                        break
+                    data += b
+                check(data == want, "%s: %r" % (mode, data))
+                s.close()
+                check(len(got) == 1, "%s: one request: %r" % (mode, got))
+                req, early = got[0]
+                check(early == b"", "%s: a client byte before the answer: %r" % (mode, early))
+                lines = req.decode().split("\r\n")
+                check(lines[0] == "CONNECT 127.0.0.1:%d HTTP/1.1" % port, repr(lines))
+                check("Host: 127.0.0.1:%d" % port in lines, repr(lines))
+                check("x-port: %d" % port in [l.lower() for l in lines], repr(lines))
+                st = p.stats()
+                check(st["cluster.c.upstream_rq_200"] == 1, str(st))
+                check(st["tcp.tun.downstream_cx_tx_bytes_total"] == len(want), str(st))
+
+
+def test_tunnel_idle_timeout_and_duration_as_on_plain_tcp():
+    """idle_timeout and max_downstream_connection_duration close a tunnel as they close a
+    plain upstream; over HTTP/2 the stream goes and its shared connection stays."""
+    def busy_until_closed(s, limit=10):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            try:
+                s.sendall(b"tick")
+                if s.recv(10) == b"":
+                    return time.monotonic() - t0
+            except (ConnectionResetError, BrokenPipeError):
+                return time.monotonic() - t0
+            time.sleep(0.05)
+        return None
+
+    echo = EchoServer()
+    try:
+        with tinyproxy() as tp, terminator("h2") as t:
+            for name, proxy_port, extra in (("http1", tp.port, ""), ("http2", t.port, h2(""))):
+                port = free_port()
+                cfg = tunnel_config(port, [proxy_port], "127.0.0.1:%d" % echo.port,
+                                    proxy_extra="\n          idle_timeout: 0.5s",
+                                    cluster_extra=extra)
+                with Proxy(cfg, concurrency=1) as p:
+                    s = connect(port)
+                    s.sendall(b"hi")
+                    check(s.recv(10) == b"hi", name + ": echo before going idle")
+                    t0 = time.monotonic()
+                    s.settimeout(5)
+                    check(s.recv(10) == b"", name + ": closed when idle")
+                    took = time.monotonic() - t0
+                    check(took >= 0.3, "%s: idle close after %.2fs" % (name, took))
+                    s.close()
+                    p.wait_stat("tcp.tun.idle_timeout", 1)
+                    p.wait_stat("cluster.c.upstream_rq_active", 0)
+                    if name == "http2":
+                        check(p.stat("cluster.c.upstream_cx_active") == 1,
+                              "the shared connection stays")
+                cfg = tunnel_config(port, [proxy_port], "127.0.0.1:%d" % echo.port,
+                                    proxy_extra="\n          max_downstream_connection_duration: 1s",
+                                    cluster_extra=extra)
+                with Proxy(cfg, concurrency=1) as p:
+                    s = connect(port)
+                    took = busy_until_closed(s)
+                    check(took is not None and took >= 0.9, "%s: closed after %s s" % (name, took))
+                    s.close()
+                    p.wait_stat("tcp.tun.max_downstream_connection_duration", 1)
+                    check(p.stat("tcp.tun.idle_timeout") == 0, name + ": not an idle close")
+                    p.wait_stat("cluster.c.upstream_rq_active", 0)
+    finally:
+        echo.close()
+
+
 def nghttpx(backend_port):
     """nghttpx -s: HTTP/2 CONNECT in cleartext, forwarded to an HTTP/1.1 proxy."""
     binary = need("nghttpx")
@@ -456,7 +579,10 @@ def test_tunnel_http2_post_node_64mib_each_way():
         check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
 
 
-def test_tunnel_http2_half_close_both_ways():
+def half_close_both_ways(mode, tunnel_extra="", cluster_extra=""):
+    """Through the node terminator in mode: the client's FIN first (the upstream reads to the
+    end, then answers and ends), then the upstream's FIN first (the client still sends after
+    it). Each FIN passes as the tunnel's end of stream (FIN, last chunk, END_STREAM)."""
     got = {}
 
     def upstream(c):
@@ -483,9 +609,10 @@ def test_tunnel_http2_half_close_both_ways():
             data += b
         got["late"] = data
 
-    with terminator("h2") as t, Server(upstream) as u1, Server(upstream_first) as u2:
+    with terminator(mode) as t, Server(upstream) as u1, Server(upstream_first) as u2:
         port1, port2 = free_port(), free_port()
-        cfg1 = tunnel_config(port1, [t.port], "127.0.0.1:%d" % u1.port, cluster_extra=h2(""))
+        cfg1 = tunnel_config(port1, [t.port], "127.0.0.1:%d" % u1.port, tunnel_extra,
+                             cluster_extra=cluster_extra)
         with Proxy(cfg1) as p:
             s = connect(port1)
             s.sendall(b"question")
@@ -498,7 +625,8 @@ def test_tunnel_http2_half_close_both_ways():
                 reply += b
             check(reply == b"after your FIN: question", repr(reply))
             s.close()
-        cfg2 = tunnel_config(port2, [t.port], "127.0.0.1:%d" % u2.port, cluster_extra=h2(""))
+        cfg2 = tunnel_config(port2, [t.port], "127.0.0.1:%d" % u2.port, tunnel_extra,
+                             cluster_extra=cluster_extra)
         with Proxy(cfg2) as p:
             s = connect(port2)
             check(s.recv(100) == b"bye early", "upstream's bytes before its FIN")
@@ -508,6 +636,22 @@ def test_tunnel_http2_half_close_both_ways():
             wait_for(lambda: "late" in got, what="the upstream to read the client's last bytes")
             check(got["late"] == b"still talking", repr(got["late"]))
             s.close()
+
+
+def test_tunnel_http2_half_close_both_ways():
+    half_close_both_ways("h2", cluster_extra=h2(""))
+
+
+def test_tunnel_http2_post_half_close_both_ways():
+    half_close_both_ways("h2", "\n            use_post: true", cluster_extra=h2(""))
+
+
+def test_tunnel_http1_connect_half_close_both_ways():
+    half_close_both_ways("h1")
+
+
+def test_tunnel_http1_post_half_close_both_ways():
+    half_close_both_ways("h1", "\n            use_post: true")
 
 
 def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():

@@ -3,7 +3,10 @@
 // request's authority (CONNECT target, or Host / :authority for POST), answers 200 and pipes both
 // ways, passing each end of stream on as the other side's (FIN <-> last chunk / END_STREAM).
 // Each upstream socket is half-open capable (Node would end its side at the peer's FIN).
-// Usage: node tunnel_terminator.js h1|h2 PORTFILE. Writes its port to PORTFILE once listening.
+// Usage: node tunnel_terminator.js h1|h2|h2-trailers PORTFILE. Writes its port to PORTFILE once
+// listening. h2-trailers ends each response with trailers (x-trailer: done) instead of an empty
+// DATA frame. HTTP/2 on a signal: SIGUSR2 sends every session a GOAWAY covering every stream it
+// has (no new stream), SIGHUP one covering stream 1 only (the others are refused by the client).
 'use strict';
 const fs = require('fs');
 const net = require('net');
@@ -41,11 +44,21 @@ if (mode === 'h1') {
     client.on('error', () => sock.destroy());
   });
 } else {
+  const trailers = mode === 'h2-trailers';
+  const sessions = new Map();  // session -> highest stream id seen
   server = http2.createServer({settings: {initialWindowSize: 1 << 20}});
+  server.on('session', (s) => {
+    sessions.set(s, 0);
+    s.on('close', () => sessions.delete(s));
+  });
+  process.on('SIGUSR2', () => { for (const [s, last] of sessions) s.goaway(0, last); });
+  process.on('SIGHUP', () => { for (const s of sessions.keys()) s.goaway(0, 1); });
   server.on('stream', (stream, headers) => {
     const t = target(headers[':authority']);
+    if (stream.id > (sessions.get(stream.session) || 0)) sessions.set(stream.session, stream.id);
     const sock = net.connect({port: t.port, host: t.host, allowHalfOpen: true}, () => {
-      stream.respond({':status': 200, 'x-terminator': 'node-h2'});
+      stream.respond({':status': 200, 'x-terminator': 'node-h2'}, {waitForTrailers: trailers});
+      if (trailers) stream.on('wantTrailers', () => stream.sendTrailers({'x-trailer': 'done'}));
       stream.pipe(sock);
       sock.pipe(stream);
     });
