@@ -23,7 +23,9 @@
  * which the session retries; an open one fails as a reset upstream side. */
 #include "core/tunnel/h2.h"
 
+#include "core/accesslog/format-t.h"
 #include "core/base/log.h"
+#include "core/config/config-t.h"
 #include "core/conn/conn.h"
 #include "core/conn/filter_state.h"
 #include "core/conn/transport.h"
@@ -73,6 +75,7 @@ struct h2c {
 	uint32_t window;    /* each stream's receive window */
 	uint64_t start_ms;
 	struct h2s *streams; /* attached streams */
+	struct tp_ip local;  /* its local address, when a format needs it (%UPSTREAM_LOCAL_*%) */
 };
 
 enum h2s_state { S_QUEUED, S_WAITING, S_OPEN, S_FAILED };
@@ -421,6 +424,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 		/* Only 200 accepts; a 200 ending the stream is no tunnel either. */
 		if (st->c->response_code == 200 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
 			st->state = S_OPEN;
+			/* The stream's upstream local address is its connection's. */
+			st->c->up_local = hc->local;
 			put_json(st, TP_KEY_TUNNEL_HEADERS, &st->props, &st->props_len,
 				 &st->props_cap);
 		} else {
@@ -931,6 +936,8 @@ void tp_h2_on_cqe(struct tp_worker *w, const struct io_uring_cqe *cqe)
 			break;
 		}
 		hc->state = C_HANDSHAKE;
+		if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
+			tp_conn_capture_ip(hc->side.fd, getsockname, &hc->local);
 		if (hc->side.handshaking)
 			h2c_handshake(hc);
 		else

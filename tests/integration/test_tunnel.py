@@ -6,6 +6,7 @@ envoy.tcp_proxy.disable_tunneling per connection."""
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -485,9 +486,8 @@ def test_tunnel_http1_no_client_byte_before_the_answer_and_bytes_with_it_are_the
                 check(lines[0] == "CONNECT 127.0.0.1:%d HTTP/1.1" % port, repr(lines))
                 check("Host: 127.0.0.1:%d" % port in lines, repr(lines))
                 check("x-port: %d" % port in [l.lower() for l in lines], repr(lines))
-                st = p.stats()
-                check(st["cluster.c.upstream_rq_200"] == 1, str(st))
-                check(st["tcp.tun.downstream_cx_tx_bytes_total"] == len(want), str(st))
+                p.wait_stat("tcp.tun.downstream_cx_tx_bytes_total", len(want))
+                check(p.stat("cluster.c.upstream_rq_200") == 1, str(p.stats()))
 
 
 def test_tunnel_idle_timeout_and_duration_as_on_plain_tcp():
@@ -543,14 +543,18 @@ def test_tunnel_idle_timeout_and_duration_as_on_plain_tcp():
         echo.close()
 
 
-def nghttpx(backend_port):
-    """nghttpx -s: HTTP/2 CONNECT in cleartext, forwarded to an HTTP/1.1 proxy."""
+def nghttpx(backend_port, *extra, tls=None):
+    """nghttpx -s: HTTP/2 CONNECT forwarded to an HTTP/1.1 proxy; in cleartext, or over TLS
+    with tls = (key, certificate) (ALPN h2). Each CONNECT takes a backend connection of its
+    own, so the per-host cap (8 by default) is lifted."""
     binary = need("nghttpx")
     port = _unbound_port()
-    return Daemon([binary, "-s", "--conf=/dev/null", "--frontend=127.0.0.1,%d;no-tls" % port,
+    front = "--frontend=127.0.0.1,%d%s" % (port, "" if tls else ";no-tls")
+    return Daemon([binary, "-s", "--conf=/dev/null", front,
                    "--backend=127.0.0.1,%d" % backend_port, "--workers=1",
-                   "--log-level=WARN", "--pid-file=" + run_path("nghttpx.%d.pid" % port)],
-                  port, "nghttpx")
+                   "--backend-connections-per-host=1000", "--log-level=WARN",
+                   "--pid-file=" + run_path("nghttpx.%d.pid" % port)] + list(extra) +
+                  list(tls or ()), port, "nghttpx")
 
 
 def h2(opts=""):
@@ -654,9 +658,10 @@ def test_tunnel_http1_post_half_close_both_ways():
     half_close_both_ways("h1", "\n            use_post: true")
 
 
-def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():
-    total = 16 * MIB
-
+def hundred_with_a_stalled_reader(proxy_port, total, what):
+    """100 tunnels on one HTTP/2 connection, each getting total bytes from the upstream; one
+    client never reads until the other 99 have every byte. Its stream fills its own window and
+    waits; the connection and the others do not."""
     def upstream(c):
         try:
             for b in stream_bytes(7, total, chunk=256 * 1024):
@@ -667,10 +672,10 @@ def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():
         except OSError:
             pass
 
-    with terminator("h2") as t, Server(upstream) as up:
+    with Server(upstream) as up:
         port = free_port()
         # A window far smaller than the data: the stalled stream fills its own and stops.
-        cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % up.port,
+        cfg = tunnel_config(port, [proxy_port], "127.0.0.1:%d" % up.port,
                             cluster_extra=h2("initial_stream_window_size: 262144") +
                             "\n    per_connection_buffer_limit_bytes: 262144")
         with Proxy(cfg, concurrency=1) as p:
@@ -708,7 +713,149 @@ def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():
             reader(100, stalled)
             check(results[100] == (total, want), "the stalled tunnel's bytes differ")
             p.wait_stat("cluster.c.upstream_rq_active", 0)
-            print("99 tunnels of 16 MiB beside a stalled one: %.2f s" % took)
+            print("%s: 99 tunnels of %d MiB beside a stalled one: %.2f s"
+                  % (what, total // MIB, took))
+
+
+def test_tunnel_http2_100_streams_one_connection_one_stalled_reader():
+    with terminator("h2") as t:
+        hundred_with_a_stalled_reader(t.port, 16 * MIB, "node")
+
+
+def test_tunnel_http2_nghttpx_squid_100_streams_one_connection_one_stalled_reader():
+    # More than the kernel can hold for the stalled client (its receive buffer and ours to
+    # send, up to tcp_wmem's maximum), so that it cannot have everything before it reads.
+    wmem = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2])
+    total = max(6 * MIB, (wmem + 2 * MIB) // MIB * MIB)
+    with squid() as sq, nghttpx(sq.port) as ngx:
+        hundred_with_a_stalled_reader(ngx.port, total, "nghttpx -> squid")
+
+
+def test_tunnel_http2_peer_max_concurrent_streams_opens_another_connection():
+    """nghttpx says SETTINGS_MAX_CONCURRENT_STREAMS 4: ten tunnels take three connections.
+    (nghttpx does not pass a client's END_STREAM on to its HTTP/1.1 backend as a FIN, so the
+    upstream ends each tunnel: it echoes once, and closes when the test says.)"""
+    done = threading.Event()
+
+    def echo_once(c):
+        c.sendall(c.recv(100))
+        done.wait(30)
+
+    echo = Server(echo_once)
+    try:
+        with tinyproxy() as tp, nghttpx(tp.port, "--frontend-http2-max-concurrent-streams=4") \
+                as ngx:
+            port = free_port()
+            cfg = tunnel_config(port, [ngx.port], "127.0.0.1:%d" % echo.port,
+                                cluster_extra=h2(""))
+            with Proxy(cfg, concurrency=1) as p:
+                socks = []
+                for i in range(10):
+                    s = connect(port)
+                    s.sendall(b"x%d" % i)
+                    check(s.recv(100) == b"x%d" % i, "echo %d" % i)
+                    socks.append(s)
+                st = p.stats()
+                check(st["cluster.c.upstream_cx_http2_total"] == 3, str(st))
+                check(st["cluster.c.upstream_rq_active"] == 10, str(st))
+                done.set()
+                for s in socks:
+                    check(s.recv(100) == b"", "the upstream's close ends the tunnel")
+                    s.close()
+                p.wait_stat("cluster.c.upstream_rq_active", 0)
+    finally:
+        echo.close()
+
+
+def test_tunnel_http2_over_tls_alpn_h2_to_nghttpx():
+    """Upstream TLS: nghttpx's TLS front end speaks HTTP/2 only when ALPN says h2."""
+    import test_tls
+    ca, key, crt = test_tls.cert("ca.pem"), test_tls.cert("up.key"), test_tls.cert("up.pem")
+    with tinyproxy() as tp, nghttpx(tp.port, tls=(key, crt)) as ngx:
+        tls = test_tls.up_tls("""
+        sni: up.test
+        common_tls_context:
+          alpn_protocols: [h2]
+          validation_context:
+            trusted_ca: {filename: %s}""" % ca)
+        st, _ = bulk_through([ngx.port], cluster_extra=h2("") + tls, total=8 * MIB,
+                             half_close=False)
+        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+
+
+def test_tunnel_http2_goaway_keeps_covered_streams_and_fails_the_rest():
+    """A GOAWAY covering every stream: they go on, the next tunnel opens a new connection, and
+    the old one closes after its last stream. One covering stream 1 only: the others fail
+    (closed clients, nothing held), stream 1 goes on."""
+    echo = EchoServer()
+    try:
+        with terminator("h2") as t:
+            port = free_port()
+            cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % echo.port,
+                                cluster_extra=h2(""))
+            with Proxy(cfg, concurrency=1) as p:
+                def open_tunnel(tag):
+                    s = connect(port)
+                    s.sendall(tag)
+                    check(s.recv(100) == tag, "echo " + repr(tag))
+                    return s
+                old = [open_tunnel(b"a%d" % i) for i in range(3)]
+                t.proc.send_signal(signal.SIGUSR2)
+                # The GOAWAY may trail the signal: a tunnel opened before it arrives still
+                # lands on the old connection, so wait until a new one is made.
+                extra = []
+                wait_for(lambda: extra.append(open_tunnel(b"n")) or
+                         p.stat("cluster.c.upstream_cx_http2_total") == 2,
+                         what="a tunnel on a new connection")
+                for i, s in enumerate(old):
+                    s.sendall(b"still %d" % i)
+                    check(s.recv(100) == b"still %d" % i, "a covered stream goes on")
+                for s in old + extra[:-1]:
+                    s.close()
+                p.wait_stat("cluster.c.upstream_cx_active", 1)
+                new = extra[-1]
+                more = [open_tunnel(b"b%d" % i) for i in range(2)]
+                t.proc.send_signal(signal.SIGHUP)
+                for s in more:
+                    s.settimeout(10)
+                    try:
+                        check(s.recv(100) == b"", "a refused stream closes its client")
+                    except ConnectionResetError:
+                        pass
+                    s.close()
+                new.sendall(b"first stream")
+                check(new.recv(100) == b"first stream", "stream 1 goes on")
+                new.close()
+                p.wait_stat("cluster.c.upstream_rq_active", 0)
+                p.wait_stat("cluster.c.upstream_cx_active", 0)
+                check(p.stat("cluster.c.upstream_cx_http2_total") == 2, str(p.stats()))
+    finally:
+        echo.close()
+
+
+def test_tunnel_http2_response_trailers_propagated():
+    with terminator("h2-trailers") as t:
+        fmt = ("%RESPONSE_CODE%|%FILTER_STATE(envoy.tcp_proxy.propagate_response_headers:PLAIN)%|"
+               "%FILTER_STATE(envoy.tcp_proxy.propagate_response_trailers:PLAIN)%|"
+               "%UPSTREAM_HOST%|%UPSTREAM_LOCAL_ADDRESS%")
+        up, result, total, seed = bulk(None, MIB)
+        with up:
+            port = free_port()
+            log = run_path("tunnel.%d.log" % port)
+            cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % up.port,
+                                "\n            propagate_response_headers: true"
+                                "\n            propagate_response_trailers: true",
+                                cluster_extra=h2(""), log_path=log, log_format=fmt)
+            with Proxy(cfg) as p:
+                run_bulk(port, up, result, total, seed)
+                wait_lines(log, 1)
+                line = open(log).read().strip().split("|")
+                check(line[0] == "200", repr(line))
+                check('"x-terminator":"node-h2"' in line[1], repr(line))
+                check(line[2] == '{"x-trailer":"done"}', repr(line))
+                check(line[3] == "127.0.0.1:%d" % t.port, repr(line))
+                check(line[4].startswith("127.0.0.1:"), "the shared connection's address: %r"
+                      % line)
 
 
 def test_tunnel_http2_max_concurrent_streams_opens_another_connection():
