@@ -33,6 +33,7 @@
 #include "core/tunnel/tunnel.h"
 #include "core/worker/lb-t.h"
 #include "shm/stats.h"
+#include "uring/pool.h"
 #include "uring/ring.h"
 #include "uring/udata.h"
 
@@ -48,8 +49,10 @@
 #include <unistd.h>
 
 #define READ_CHUNK (16u * 1024u)
-/* What a stream takes from the relay before nghttp2 has framed it. */
-#define TX_CAP (64u * 1024u)
+/* Idle receive buffers (each as large as the stream window) a connection keeps for its streams,
+ * so that a busy stream, which drains its buffer at every read, does not allocate at every
+ * read. */
+#define RX_KEPT 4
 
 enum { K_POLL_IN, K_POLL_OUT, K_CONNECT, K_CONNECT_TIMEOUT };
 
@@ -76,6 +79,8 @@ struct h2c {
 	uint64_t start_ms;
 	struct h2s *streams; /* attached streams */
 	struct tp_ip local;  /* its local address, when a format needs it (%UPSTREAM_LOCAL_*%) */
+	uint8_t *rx_kept[RX_KEPT];
+	uint32_t n_rx_kept;
 };
 
 enum h2s_state { S_QUEUED, S_WAITING, S_OPEN, S_FAILED };
@@ -83,6 +88,7 @@ enum h2s_state { S_QUEUED, S_WAITING, S_OPEN, S_FAILED };
 /* A tunnel's stream: the upstream side's transport state, in the connection's slot. */
 struct h2s {
 	struct h2c *hc; /* NULL once detached (the shared connection failed) */
+	struct tp_worker *w;
 	struct tp_conn *c;
 	struct tp_side *side;
 	struct h2s *next, *prev;
@@ -96,7 +102,7 @@ struct h2s {
 	uint8_t deferred : 1; /* the data provider waits for bytes */
 	uint8_t *rx;	      /* received, not yet read; cap: the window */
 	uint32_t rx_len, rx_off;
-	uint8_t *tx; /* written by the relay, not yet framed */
+	uint8_t *tx; /* written by the relay, not yet framed: a buffer of the worker's pool */
 	uint32_t tx_len, tx_off;
 	char *props; /* propagated headers being collected (JSON), or NULL */
 	size_t props_len, props_cap;
@@ -127,6 +133,36 @@ static void wake(struct h2s *st, unsigned what)
 static struct h2s *st_of(const struct tp_side *s)
 {
 	return s->tstate;
+}
+
+/* A receive buffer of the connection's window size: a kept one, or a new one. */
+static uint8_t *rx_get(struct h2c *hc)
+{
+	return hc->n_rx_kept ? hc->rx_kept[--hc->n_rx_kept] : malloc(hc->window);
+}
+
+/* Gives a stream's drained receive buffer back (hc: NULL when it has no connection left). */
+static void rx_put(struct h2c *hc, uint8_t *buf)
+{
+	if (buf && hc && hc->state != C_CLOSED && hc->n_rx_kept < RX_KEPT)
+		hc->rx_kept[hc->n_rx_kept++] = buf;
+	else
+		free(buf);
+}
+
+/* What a stream takes from the relay before nghttp2 has framed it: a buffer of the worker's
+ * copy pool (64 KiB). */
+static uint32_t tx_cap(const struct h2s *st)
+{
+	return (uint32_t)st->w->bufs.size;
+}
+
+static void tx_put(struct h2s *st)
+{
+	if (st->tx)
+		tp_buf_put(&st->w->bufs, st->tx);
+	st->tx = NULL;
+	st->tx_len = st->tx_off = 0;
 }
 
 static void detach(struct h2s *st)
@@ -184,7 +220,7 @@ static ssize_t h2s_read(struct tp_side *s, uint8_t *buf, size_t len)
 	st->rx_off += (uint32_t)n;
 	if (st->rx_off == st->rx_len) {
 		/* Drained: an idle stream holds no buffer. */
-		free(st->rx);
+		rx_put(st->hc, st->rx);
 		st->rx = NULL;
 		st->rx_len = st->rx_off = 0;
 		if (!st->rx_eof && !st->reset)
@@ -206,19 +242,19 @@ static ssize_t h2s_write(struct tp_side *s, const uint8_t *buf, size_t len)
 	if (st->reset || !st->hc)
 		return -EPIPE;
 	if (!st->tx) {
-		st->tx = malloc(TX_CAP);
+		st->tx = tp_buf_get(&st->w->bufs);
 		if (!st->tx)
 			return -ENOMEM;
 		st->tx_len = st->tx_off = 0;
 	}
 	if (st->tx_off && st->tx_off == st->tx_len)
 		st->tx_len = st->tx_off = 0;
-	room = TX_CAP - st->tx_len;
+	room = tx_cap(st) - st->tx_len;
 	if (!room && st->tx_off) {
 		memmove(st->tx, st->tx + st->tx_off, st->tx_len - st->tx_off);
 		st->tx_len -= st->tx_off;
 		st->tx_off = 0;
-		room = TX_CAP - st->tx_len;
+		room = tx_cap(st) - st->tx_len;
 	}
 	if (!room) {
 		s->want = TP_WANT_WRITE;
@@ -266,14 +302,14 @@ static bool h2s_pending(const struct tp_side *s)
 	return st->rx_len > st->rx_off || st->rx_eof || st->reset;
 }
 
-static void h2s_free_bufs(struct h2s *st)
+static void h2s_free_bufs(struct h2c *hc, struct h2s *st)
 {
-	free(st->rx);
-	free(st->tx);
+	rx_put(hc, st->rx);
+	tx_put(st);
 	free(st->req);
 	free(st->props);
 	free(st->trailers);
-	st->rx = st->tx = NULL;
+	st->rx = NULL;
 	st->req = NULL;
 	st->props = st->trailers = NULL;
 }
@@ -291,11 +327,13 @@ static void h2s_close(struct tp_side *s)
 		if (st->id <= 0 && hc->n_streams)
 			hc->n_streams--; /* never submitted */
 		detach(st);
+		h2s_free_bufs(hc, st);
 		h2c_send(hc);
 		h2c_maybe_free(hc);
+	} else {
+		h2s_free_bufs(NULL, st);
 	}
 	st->c = NULL;
-	h2s_free_bufs(st);
 }
 
 const struct tp_transport_ops tp_transport_tunnel_h2 = {
@@ -459,7 +497,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 		return 0;
 	}
 	if (!st->rx) {
-		st->rx = malloc(hc->window);
+		st->rx = rx_get(hc);
 		if (!st->rx)
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		st->rx_len = st->rx_off = 0;
@@ -540,9 +578,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	st->tx_off += (uint32_t)n;
 	if (st->tx_off == st->tx_len) {
 		/* Drained: the buffer goes, the relay may write again. */
-		free(st->tx);
-		st->tx = NULL;
-		st->tx_len = st->tx_off = 0;
+		tx_put(st);
 		if (st->tx_eof)
 			*flags |= NGHTTP2_DATA_FLAG_EOF;
 	}
@@ -658,6 +694,8 @@ static void h2c_fail(struct h2c *hc, const char *why)
 	hc->wbuf = NULL;
 	free(hc->tstate);
 	hc->tstate = NULL;
+	while (hc->n_rx_kept)
+		free(hc->rx_kept[--hc->n_rx_kept]);
 	if (hc->counted) {
 		uint64_t now = hc->w->now_ms;
 
@@ -1104,6 +1142,7 @@ int tp_h2_open_stream(struct tp_worker *w, struct tp_conn *c)
 	sd->handshaking = 1;
 	st = sd->tstate;
 	st->c = c;
+	st->w = w;
 	st->side = sd;
 	st->req = tp_tunnel_request_render(w, c, &err);
 	if (!st->req)

@@ -12,7 +12,8 @@
  * CONNECT is plain bytes after that. Once the leftover is read and the lower transport is raw,
  * the side is handed back to the raw transport itself (tp_tunnel_settle), so the relay splices
  * again: the tunnel then costs nothing per byte. POST frames both ways: what we send is chunked
- * (shutdown_write sends the last chunk), and a chunked answer is decoded. */
+ * (shutdown_write sends the last chunk; a chunk is framed on the stack and only what the socket
+ * does not take is kept), and a chunked answer is decoded. */
 #include "core/tunnel/tunnel.h"
 
 #include "core/base/http_resp.h"
@@ -23,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* POST: one chunk at most this large per write, framed into a buffer that lives while it holds
- * bytes. */
+/* POST: one chunk at most this large per write (framed on the stack; TX_CAP also sizes the
+ * buffer that keeps what the socket did not take, while it holds bytes). */
 #define TX_CHUNK (16u * 1024u)
 #define TX_CAP	 (TX_CHUNK + 32u)
 
@@ -326,32 +327,62 @@ static int flush_tx(struct tp_side *s, struct h1 *t)
 	return 0;
 }
 
-/* POST: frames data (len > 0) as one chunk, or the last chunk (data NULL). */
-static int frame(struct h1 *t, const uint8_t *data, size_t len)
+/* POST: frames data (len > 0) as one chunk, or the last chunk (data NULL), into out (TX_CAP
+ * bytes): its length. */
+static uint32_t frame(uint8_t *out, const uint8_t *data, size_t len)
 {
-	char hdr[24];
 	size_t h;
 
-	t->tx = malloc(TX_CAP);
-	if (!t->tx)
-		return -ENOMEM;
 	if (!data) {
-		memcpy(t->tx, "0\r\n\r\n", 5);
-		t->tx_len = 5;
-	} else {
-		h = tp_http_chunk_header(len, hdr);
-		memcpy(t->tx, hdr, h);
-		memcpy(t->tx + h, data, len);
-		memcpy(t->tx + h + len, "\r\n", 2);
-		t->tx_len = (uint32_t)(h + len + 2);
+		memcpy(out, "0\r\n\r\n", 5);
+		return 5;
 	}
-	t->tx_off = 0;
+	h = tp_http_chunk_header(len, (char *)out);
+	memcpy(out + h, data, len);
+	memcpy(out + h + len, "\r\n", 2);
+	return (uint32_t)(h + len + 2);
+}
+
+/* POST: writes a framed chunk (on the caller's stack) through the lower transport; only what
+ * it does not take is kept in t->tx, allocated then (as the TLS transport keeps the rest of a
+ * record): a tunnel that keeps up allocates nothing per write. 0, or -errno (not -EAGAIN: the
+ * chunk counts as taken). */
+static int send_framed(struct tp_side *s, struct h1 *t, const uint8_t *b, uint32_t n)
+{
+	uint32_t off = 0;
+
+	while (off < n) {
+		ssize_t k;
+
+		sync_down(s, t);
+		k = t->lower.transport->write(&t->lower, b + off, n - off);
+		if (k == -EAGAIN)
+			break;
+		if (k < 0)
+			return fail(s, t, (int)k);
+		off += (uint32_t)k;
+	}
+	if (off < n) {
+		t->tx = malloc(TX_CAP);
+		if (!t->tx)
+			return fail(s, t, -ENOMEM);
+		memcpy(t->tx, b + off, n - off);
+		t->tx_len = n - off;
+		t->tx_off = 0;
+	} else if (t->lower.unsent) {
+		int ret = t->lower.transport->flush(&t->lower);
+
+		if (ret && ret != -EAGAIN)
+			return fail(s, t, ret);
+	}
+	sync_up(s, t);
 	return 0;
 }
 
 static ssize_t h1_write(struct tp_side *s, const uint8_t *buf, size_t len)
 {
 	struct h1 *t = st_of(s);
+	uint8_t fb[TX_CAP];
 	ssize_t n;
 	int ret;
 
@@ -368,13 +399,10 @@ static ssize_t h1_write(struct tp_side *s, const uint8_t *buf, size_t len)
 	}
 	if (len > TX_CHUNK)
 		len = TX_CHUNK;
-	if (frame(t, buf, len) < 0)
-		return -ENOMEM;
-	ret = flush_tx(s, t);
 	/* The chunk is taken whole: what the socket did not take is unsent. */
-	if (ret && ret != -EAGAIN)
+	ret = send_framed(s, t, fb, frame(fb, buf, len));
+	if (ret)
 		return ret;
-	sync_up(s, t);
 	return (ssize_t)len;
 }
 
@@ -413,13 +441,16 @@ static int h1_shutdown_write(struct tp_side *s)
 	/* POST: the request body ends with its last chunk; the socket stays open for the
 	 * answer (a FIN could make the proxy drop the rest of it). */
 	if (!t->last_sent) {
+		uint8_t fb[8];
+
 		if (t->tx) {
 			ret = flush_tx(s, t);
 			if (ret)
 				return ret;
 		}
-		if (frame(t, NULL, 0) < 0)
-			return -ENOMEM;
+		ret = send_framed(s, t, fb, frame(fb, NULL, 0));
+		if (ret)
+			return ret;
 		t->last_sent = 1;
 	}
 	return h1_flush(s);

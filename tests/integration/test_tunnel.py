@@ -791,7 +791,10 @@ def test_tunnel_http2_goaway_keeps_covered_streams_and_fails_the_rest():
     try:
         with terminator("h2") as t:
             port = free_port()
+            # A tunnel opened while the GOAWAY is on its way is refused (above its last
+            # stream): a connect failure, which the second attempt takes to a new connection.
             cfg = tunnel_config(port, [t.port], "127.0.0.1:%d" % echo.port,
+                                proxy_extra="\n          max_connect_attempts: 2",
                                 cluster_extra=h2(""))
             with Proxy(cfg, concurrency=1) as p:
                 def open_tunnel(tag):
