@@ -56,7 +56,9 @@
 	GAUGE(upstream_flush_active)                           \
 	HISTOGRAM(downstream_cx_length_ms)
 
-/* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves */
+/* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves, then
+ * its subset load balancer's lb_subsets_* (each worker counts the subsets it builds, as each of
+ * Envoy's threads counts those of its own SubsetLoadBalancer) */
 #define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)          \
 	COUNTER(upstream_cx_total)                           \
 	GAUGE(upstream_cx_active)                            \
@@ -72,6 +74,12 @@
 	COUNTER(upstream_cx_none_healthy)                    \
 	HISTOGRAM(upstream_cx_connect_ms)                    \
 	HISTOGRAM(upstream_cx_length_ms)                     \
+	COUNTER(lb_subsets_created)                          \
+	COUNTER(lb_subsets_removed)                          \
+	GAUGE(lb_subsets_active)                             \
+	COUNTER(lb_subsets_selected)                         \
+	COUNTER(lb_subsets_fallback)                         \
+	COUNTER(lb_subsets_fallback_panic)                   \
 	TP_CLUSTER_HTTP_STATS(COUNTER, GAUGE, HISTOGRAM)
 
 /* The cluster stats of HTTP tunnels (tunneling_config): connections by HTTP version, the CONNECT

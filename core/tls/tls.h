@@ -21,6 +21,10 @@ extern const struct tp_transport_ops tp_transport_tls_client; /* UpstreamTlsCont
  * connection must not (tests, diagnostics). */
 bool tp_tls_holds_tx(const struct tp_side *s);
 
+/* One line naming the TLS library and whether AES-GCM runs on AES-NI here (tcpproxy --version):
+ * which cipher order the server uses follows from it (docs/envoy-compat.md). */
+const char *tp_tls_library_line(void);
+
 /* static_resources.secrets, a TP_CFG_CUSTOM row over a struct tp_tls_secrets * at f->off:
  * each Secret's certificates, keys and CAs are read now. */
 int tp_tls_secrets_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,

@@ -5,7 +5,21 @@
 
 #include "core/tls/tls-t.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <wolfssl/options.h>
+
+/* Whether the wolfSSL linked in has AES-NI code: .ci/wolfssl's build from Debian's source does,
+ * Debian's binary package does not (docs/performance.md, "TLS"). */
+#ifdef WOLFSSL_AESNI
+#define TP_TLS_AESNI_BUILD 1
+#else
+#define TP_TLS_AESNI_BUILD 0
+#endif
+
+/* AES-GCM leads the default suites (as BoringSSL orders them where AES has hardware help) when
+ * the build has AES-NI code and the CPU runs it; ChaCha20-Poly1305 leads otherwise. */
+bool tp_tls_aes_fast(void);
 
 struct tp_cfg_ctx;
 struct tp_config;
