@@ -10,6 +10,7 @@
 #include "core/config/metadata.h"
 #include "core/filter.h"
 #include "core/conn/session.h"
+#include "core/tunnel/tunnel_cfg.h"
 #include "shm/stats-t.h"
 
 static const struct tp_cfg_enum connect_mode_enum[] = {
@@ -228,7 +229,10 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	 .off = offsetof(struct tp_tcp_proxy_cfg, hash_policies),
 	 .count_off = offsetof(struct tp_tcp_proxy_cfg, n_hash_policies),
 	 .sub = &hash_policy_schema},
-	UNSUPPORTED("tunneling_config"),
+	{.key = "tunneling_config",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = tp_tunnel_cfg_decode,
+	 .free = tp_tunnel_cfg_free},
 	UNSUPPORTED("max_downstream_connection_duration_jitter_percentage"),
 	/* The deprecated spellings of the first two access_log_options fields. */
 	{.key = "access_log_flush_interval",
@@ -352,6 +356,9 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 			tp_cfg_error(ctx, NULL, NULL, "%s", strerror(ENOMEM));
 		}
 	}
+	/* The connection keeps what the tunnel's formats read (addresses, ...). */
+	if (tp->tunnel)
+		cfg->format_needs |= tp_tunnel_cfg_needs(tp->tunnel);
 	if (tp_access_log_check(cfg, tp->access_logs, tp->n_access_logs) < 0) {
 		ctx->oom = true;
 		tp_cfg_error(ctx, NULL, NULL, "%s", strerror(ENOMEM));

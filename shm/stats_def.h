@@ -86,7 +86,38 @@
 	COUNTER(update_empty)                                \
 	COUNTER(membership_change)                           \
 	GAUGE(membership_total)                              \
-	GAUGE(membership_healthy)
+	GAUGE(membership_healthy)                            \
+	TP_CLUSTER_HTTP_STATS(COUNTER, GAUGE, HISTOGRAM)
+
+/* The cluster stats of HTTP tunnels (tunneling_config): connections by HTTP version, the CONNECT
+ * or POST streams as requests, and their response codes: the classes, and per code the codes a
+ * proxy answers a tunnel with (Envoy makes a counter for any code it sees; tcpproxy keeps this
+ * fixed set, and a code outside it counts in its class only). */
+#define TP_CLUSTER_HTTP_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(upstream_cx_http1_total)                 \
+	COUNTER(upstream_cx_http2_total)                 \
+	COUNTER(upstream_rq_total)                       \
+	GAUGE(upstream_rq_active)                        \
+	COUNTER(upstream_rq_1xx)                         \
+	COUNTER(upstream_rq_2xx)                         \
+	COUNTER(upstream_rq_3xx)                         \
+	COUNTER(upstream_rq_4xx)                         \
+	COUNTER(upstream_rq_5xx)                         \
+	COUNTER(upstream_rq_200)                         \
+	COUNTER(upstream_rq_201)                         \
+	COUNTER(upstream_rq_204)                         \
+	COUNTER(upstream_rq_400)                         \
+	COUNTER(upstream_rq_401)                         \
+	COUNTER(upstream_rq_403)                         \
+	COUNTER(upstream_rq_404)                         \
+	COUNTER(upstream_rq_405)                         \
+	COUNTER(upstream_rq_407)                         \
+	COUNTER(upstream_rq_408)                         \
+	COUNTER(upstream_rq_429)                         \
+	COUNTER(upstream_rq_500)                         \
+	COUNTER(upstream_rq_502)                         \
+	COUNTER(upstream_rq_503)                         \
+	COUNTER(upstream_rq_504)
 
 /* connection_limit.<stat_prefix>.<stat>: Envoy's connection_limit network filter */
 #define TP_CONNECTION_LIMIT_STATS(COUNTER, GAUGE, HISTOGRAM) \

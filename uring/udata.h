@@ -18,6 +18,8 @@ enum tp_op {
 	TP_OP_SIGNAL,	       /* the worker's signalfd is readable */
 	TP_OP_LOG_WRITE,       /* an access log write; idx = log file index */
 	TP_OP_HOSTSET,	       /* the host-set socket from the master is readable */
+	TP_OP_H2,	       /* a shared HTTP/2 connection's own ops (core/tunnel/h2.c); idx =
+				* its slot << 2 | which op, gen = its generation */
 };
 
 /* op:4 side:1 idx:27 gen:32 */

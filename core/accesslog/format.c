@@ -428,8 +428,9 @@ static void value_attempts(const struct tp_fmt_ctx *x, const struct tp_format *f
 static void value_response_code(const struct tp_fmt_ctx *x, const struct tp_format *f,
 				const struct tp_fmt_ins *in, struct value *v)
 {
-	/* A TCP session has no response code: Envoy logs 0. */
-	set_num(v, 0);
+	/* A TCP session has no response code: Envoy logs 0. An HTTP tunnel has its proxy's answer
+	 * (to the last attempt). */
+	set_num(v, x->c->response_code);
 }
 
 /* Envoy's short flag names, in the order Envoy prints them (core/conn/resp_flags.h). */

@@ -112,6 +112,28 @@ struct tp_dns_cfg {
 	bool no_default_search_domain;
 };
 
+/* The HTTP version a tunnelling tcp_proxy speaks to a cluster's hosts. */
+enum tp_http_version {
+	TP_HTTP_1 = 1, /* the default: one upstream connection per tunnel */
+	TP_HTTP_2 = 2, /* tunnels are streams on connections the worker shares */
+};
+
+/* What a cluster says of the HTTP it is spoken to with (envoy.extensions.upstreams.http.v3.
+ * HttpProtocolOptions in typed_extension_protocol_options, or the deprecated cluster fields);
+ * only a tcp_proxy with tunneling_config uses it. Zero fields take their defaults
+ * (tp_http_proto_defaults()). */
+struct tp_http_proto_cfg {
+	uint8_t version;			 /* enum tp_http_version */
+	uint32_t max_headers_count;		 /* common_http_protocol_options; default 100 */
+	uint32_t hpack_table_size;		 /* Http2ProtocolOptions; default 4096 */
+	uint32_t max_concurrent_streams;	 /* default 2^31 - 1 */
+	uint32_t initial_stream_window_size;	 /* default 256 MiB (bounded by the buffer limit) */
+	uint32_t initial_connection_window_size; /* default 256 MiB */
+	struct tp_cfg_mark mark;	    /* where it was given; line 0: nowhere (HTTP/1.1) */
+	struct tp_cfg_mark deprecated_mark; /* a deprecated cluster field's, for the mix check */
+	const char *deprecated_key;	    /* and its name (static text) */
+};
+
 /* A side's transport_socket as configured: which transport (core/conn/transport-t.h) and its
  * settings. */
 struct tp_transport_cfg {
@@ -218,6 +240,7 @@ struct tp_cluster_cfg {
 	/* common_lb_config.healthy_panic_threshold, percent (default 50): below it every host is
 	 * used, healthy or not */
 	uint32_t panic_threshold;
+	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */
@@ -228,6 +251,8 @@ enum tp_upstream_connect_mode {
 	TP_CONNECT_ON_DOWNSTREAM_DATA,
 	TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE,
 };
+
+struct tp_tunnel_cfg; /* core/tunnel/tunnel-t.h */
 
 /* TcpProxy.WeightedCluster.ClusterWeight */
 struct tp_weighted_cluster_cfg {
@@ -281,8 +306,9 @@ struct tp_tcp_proxy_cfg {
 	int64_t access_log_flush_interval_ms; /* TP_DURATION_UNSET: only at close */
 	bool flush_access_log_on_connected;
 	bool flush_access_log_on_start;
+	struct tp_tunnel_cfg *tunnel; /* tunneling_config, or NULL: plain TCP upstream */
 	/* Not supported yet (rejected by the loader): on_demand, backoff_options,
-	 * tunneling_config, max_downstream_connection_duration_jitter_percentage,
+	 * max_downstream_connection_duration_jitter_percentage,
 	 * proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */
 	struct tp_cfg_mark mark;	 /* of typed_config */

@@ -20,6 +20,7 @@
 #include "core/config/cluster_lb.h"
 #include "core/config/metadata.h"
 #include "core/config/dump.h"
+#include "core/config/http_proto.h"
 #include "core/conn/transport.h"
 #include "core/tls/tls.h"
 #include "core/filter.h"
@@ -1459,6 +1460,7 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 	struct tp_cluster_cfg *c = obj;
 	size_t len = c->name ? strlen(c->name) : 0;
 
+	tp_http_proto_post(ctx, c);
 	tp_cfg_cluster_lb_post(ctx, map, c);
 	dns_post(ctx, map, c);
 	c->panic_threshold = 50;
@@ -1533,10 +1535,16 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("max_requests_per_connection"),
 	UNSUPPORTED("circuit_breakers"),
 	UNSUPPORTED("upstream_http_protocol_options"),
-	UNSUPPORTED("common_http_protocol_options"),
-	UNSUPPORTED("http_protocol_options"),
-	UNSUPPORTED("http2_protocol_options"),
-	UNSUPPORTED("typed_extension_protocol_options"),
+	/* The HTTP an HTTP tunnel speaks to the hosts (core/config/http_proto.c): the deprecated
+	 * fields, then HttpProtocolOptions, which they may not be mixed with. */
+	{.key = "common_http_protocol_options",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = tp_http_proto_decode_common},
+	{.key = "http_protocol_options", .type = TP_CFG_CUSTOM, .decode = tp_http_proto_decode_h1},
+	{.key = "http2_protocol_options", .type = TP_CFG_CUSTOM, .decode = tp_http_proto_decode_h2},
+	{.key = "typed_extension_protocol_options",
+	 .type = TP_CFG_CUSTOM,
+	 .decode = tp_http_proto_decode_typed},
 	{.key = "dns_refresh_rate",
 	 .type = TP_CFG_DURATION,
 	 .off = offsetof(struct tp_cluster_cfg, dns.refresh_ms),

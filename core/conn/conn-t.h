@@ -71,6 +71,10 @@ struct tp_side {
 	uint8_t shut_pending : 1;     /* shutdown_write answered -EAGAIN: to be called again */
 	uint8_t unsent : 1;	      /* the transport holds bytes it took but has not sent */
 	uint8_t write_wants_read : 1; /* the blocked write waits for readability, not POLLOUT */
+	/* No socket of its own (an HTTP/2 stream on a connection the worker shares): fd is -1,
+	 * nothing is polled, and the transport's owner says when it is readable or writable
+	 * (tp_conn_side_wake). */
+	uint8_t nofd : 1;
 	/* Why the transport's handshake failed, in Envoy's words (%*_TRANSPORT_FAILURE_REASON%):
 	 * static text the transport sets; NULL if it did not fail. */
 	const char *fail_reason;
@@ -145,17 +149,21 @@ struct tp_conn {
 	uint8_t reads_early : 1; /* receive before connect: downstream read before the relay */
 	uint8_t early_eos_delivered : 1; /* ... and its FIN has reached tcp_proxy */
 	uint8_t chain_held : 1;		 /* a filter answered STOP from on_new_connection */
-	uint8_t retry_wait : 1;	  /* a connect retry waits for the failed attempt's polls to end */
-	uint8_t pre_cx : 1;	  /* in listener filters: counted in downstream_pre_cx_active */
-	uint32_t rflags;	  /* response flags, core/conn/resp_flags.h */
-	uint8_t end_cause;	  /* the response-flag row that ended it, + 1; 0: a peer */
-	uint16_t connect_err;	  /* errno of the last failed connect attempt */
+	uint8_t retry_wait : 1; /* a connect retry waits for the failed attempt's polls to end */
+	uint8_t pre_cx : 1;	/* in listener filters: counted in downstream_pre_cx_active */
+	uint8_t tunneling : 1;	/* the attempt is an HTTP tunnel (counted in upstream_rq_active
+				   * while up_active) */
+	uint8_t tunnel_h2 : 1;	/* ... a stream on a shared HTTP/2 connection */
+	uint16_t response_code; /* the tunnel's HTTP status (%RESPONSE_CODE%); 0: none */
+	uint32_t rflags;	/* response flags, core/conn/resp_flags.h */
+	uint8_t end_cause;	/* the response-flag row that ended it, + 1; 0: a peer */
+	uint16_t connect_err;	/* errno of the last failed connect attempt */
 	const char *up_fail_reason; /* its transport's reason (a TLS handshake's), or NULL */
-	uint32_t attempts;	  /* upstream connect attempts made */
-	uint32_t filter_pos;	  /* where a held chain resumes (tp_conn_continue) */
-	uint32_t filters_started; /* filters whose on_new_connection has run */
-	uint32_t lfilter_pos;	  /* listener filters done */
-	uint32_t early_delivered; /* stage bytes the whole chain passed on to tcp_proxy */
+	uint32_t attempts;	    /* upstream connect attempts made */
+	uint32_t filter_pos;	    /* where a held chain resumes (tp_conn_continue) */
+	uint32_t filters_started;   /* filters whose on_new_connection has run */
+	uint32_t lfilter_pos;	    /* listener filters done */
+	uint32_t early_delivered;   /* stage bytes the whole chain passed on to tcp_proxy */
 	struct tp_side side[2];
 	struct tp_dir dir[2];
 	struct tp_timer timer;	   /* the phase's deadline, then the session's (idle, duration) */

@@ -125,11 +125,20 @@ void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c)
 int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
 		      const struct tp_transport_cfg *tc)
 {
+	return tp_conn_side_init_layered(w, c, s, fd, tc, NULL, NULL);
+}
+
+int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+			      const struct tp_transport_cfg *tc,
+			      const struct tp_transport_cfg *lower, void *arg)
+{
 	struct tp_side *sd = &c->side[s];
 	const struct tp_transport_ops *t = tc && tc->ops ? tc->ops : &tp_transport_raw;
-	struct tp_transport_env env;
+	const struct tp_transport_ops *lt = lower && lower->ops ? lower->ops : &tp_transport_raw;
+	struct tp_transport_env env = {0};
 
 	TP_BUG_ON(t->state_size > w->tstate_bytes[s]);
+	TP_BUG_ON(lower && tp_slot_round(t->state_size) + lt->state_size > w->tstate_bytes[s]);
 	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
 	 * while the listener filters peeked. */
 	if (sd->fd != fd)
@@ -142,6 +151,7 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	sd->handshaking = t->handshake != NULL;
 	sd->write_blocked = sd->write_wants_read = sd->read_blocked = 0;
 	sd->shut_pending = sd->unsent = 0;
+	sd->nofd = 0;
 	sd->want = 0;
 	sd->fail_reason = NULL;
 	if (!t->open)
@@ -150,6 +160,14 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	env.ctx = t->ctx_new ? w->tctx[tc->idx] : NULL;
 	env.stats = w->stats;
 	env.info = c->info;
+	if (lower) {
+		env.lower = lt;
+		env.lower_conf = lower->conf;
+		env.lower_ctx = lt->ctx_new ? w->tctx[lower->idx] : NULL;
+		env.lower_state = (uint8_t *)sd->tstate + tp_slot_round(t->state_size);
+		memset(env.lower_state, 0, lt->state_size);
+	}
+	env.arg = arg;
 	return t->open(sd, &env);
 }
 
@@ -207,8 +225,17 @@ static void close_side(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s
 {
 	struct tp_side *sd = &c->side[s];
 
-	if (sd->fd < 0)
+	if (!tp_side_open(sd))
 		return;
+	if (sd->nofd) {
+		/* Nothing armed, no socket: the transport lets its owner go (an HTTP/2 stream is
+		 * reset on its shared connection if it has not ended). */
+		if (sd->transport && sd->transport->close)
+			sd->transport->close(sd);
+		sd->nofd = 0;
+		sd->readable = sd->write_blocked = sd->read_blocked = sd->handshaking = 0;
+		return;
+	}
 	if (sd->poll_in)
 		cancel_op(w, tp_udata(TP_OP_POLL_IN, s, c->idx, c->gen));
 	if (sd->poll_out)
@@ -271,6 +298,20 @@ void tp_conn_upstream_active(struct tp_worker *w, struct tp_conn *c, bool on)
 	if (c->up_active == on)
 		return;
 	c->up_active = on;
+	/* An HTTP tunnel is a request too (Envoy's pools count CONNECT streams). */
+	if (c->tunneling) {
+		if (on)
+			tp_stat_add(w->stats, cl + TP_CLUSTER_upstream_rq_active, 1);
+		else
+			tp_stat_sub(w->stats, cl + TP_CLUSTER_upstream_rq_active, 1);
+	}
+	/* An HTTP/2 stream is not a connection: its shared connection counts in
+	 * upstream_cx_active and the host's cx_active (core/tunnel/h2.c); the balancer still
+	 * counts the stream. */
+	if (c->tunnel_h2) {
+		c->host->active += on ? 1 : -1;
+		return;
+	}
 	if (on) {
 		c->host->active++;
 		tp_stat_add(w->stats, cl + TP_CLUSTER_upstream_cx_active, 1);
@@ -407,10 +448,40 @@ void tp_conn_on_timer(struct tp_worker *w, struct tp_conn *c)
 		ph->on_timer(w, c);
 }
 
+void tp_conn_side_wake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, unsigned what)
+{
+	struct tp_side *sd = &c->side[s];
+
+	if (tp_conn_closing(c) || !sd->nofd)
+		return;
+	if (what & TP_WANT_READ) {
+		if (!c->dir[s].src_eof)
+			sd->readable = 1;
+		if (sd->write_blocked && sd->write_wants_read)
+			sd->write_blocked = sd->write_wants_read = 0;
+	}
+	if (what & TP_WANT_WRITE) {
+		if (sd->read_blocked) {
+			sd->read_blocked = 0;
+			sd->readable = 1;
+		}
+		sd->write_blocked = sd->write_wants_read = 0;
+	}
+	tp_conn_queue(w, c);
+}
+
 void tp_conn_on_run(struct tp_worker *w, struct tp_conn *c)
 {
-	const struct phase_ops *ph = &phases[c->phase];
+	const struct phase_ops *ph;
+	struct tp_side *up = &c->side[TP_UP];
 
+	/* A side without a socket that was woken while handshaking: its next step. */
+	if (up->nofd && up->handshaking && c->phase == TP_PHASE_UP_HANDSHAKE) {
+		tp_conn_handshake(w, c, TP_UP);
+		if (up->handshaking || tp_conn_closing(c))
+			return;
+	}
+	ph = &phases[c->phase];
 	if (ph->on_run)
 		ph->on_run(w, c);
 }
@@ -426,7 +497,8 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c, enum tp_phas
 		return;
 	cl = c->cluster->cfg->stats_base;
 	tp_conn_upstream_active(w, c, false);
-	if (was != TP_PHASE_RELAY)
+	/* An HTTP/2 stream's connection outlives it and counts its own destroy and length. */
+	if (was != TP_PHASE_RELAY || c->tunnel_h2)
 		return;
 	tp_stat_inc(w->stats, cl + (c->closed_by_upstream ? TP_CLUSTER_upstream_cx_destroy_remote
 							  : TP_CLUSTER_upstream_cx_destroy_local));

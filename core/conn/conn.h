@@ -28,6 +28,12 @@ void *tp_conn_filter_area(struct tp_worker *w, struct tp_conn *c);
  * -errno when the transport cannot be opened (the caller closes the connection). */
 int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
 		      const struct tp_transport_cfg *tc);
+/* The same for a transport layered over another (an HTTP tunnel over the cluster's transport):
+ * tc's open gets lower (raw_buffer when its ops is NULL) in its env, with room for its state
+ * right after tc's, and arg (see struct tp_transport_env). */
+int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, int fd,
+			      const struct tp_transport_cfg *tc,
+			      const struct tp_transport_cfg *lower, void *arg);
 /* Arms a multishot POLLIN or a one-shot POLLOUT on one side's socket. */
 void tp_conn_arm_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
 void tp_conn_arm_poll_out(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s);
@@ -63,6 +69,19 @@ void tp_conn_close_all(struct tp_worker *w);
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c);
 /* Puts the connection on the run queue for another round after this loop pass. */
 void tp_conn_queue(struct tp_worker *w, struct tp_conn *c);
+
+/* A side that is there to read from and write to: a socket, or a side without one. */
+static inline bool tp_side_open(const struct tp_side *sd)
+{
+	return sd->fd >= 0 || sd->nofd;
+}
+
+/* For a side without a socket (nofd): its transport's owner saw what (TP_WANT_READ: stream bytes
+ * or their end arrived; TP_WANT_WRITE: it may take bytes again, or its end went out). The side is
+ * marked as a poll would mark it and the connection runs from the run queue, where its handshake
+ * (if it is still handshaking) or its phase takes it. Only marks and queues: safe from inside the
+ * owner's own I/O. */
+void tp_conn_side_wake(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s, unsigned what);
 
 static inline bool tp_conn_closing(const struct tp_conn *c)
 {

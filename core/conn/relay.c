@@ -303,7 +303,7 @@ static void read_would_block(struct tp_worker *w, struct tp_conn *c, enum tp_sid
 static bool can_read(const struct tp_dir *d, const struct tp_side *src)
 {
 	return src->readable && !d->src_eof && !d->paused && !src->read_blocked &&
-	       !src->handshaking && src->fd >= 0;
+	       !src->handshaking && tp_side_open(src);
 }
 
 /* Bytes came into the stage: count them where they came from. */
@@ -463,7 +463,7 @@ static void forward_end(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 
 	if (!d->src_eof || d->pending || d->fin_sent || dst->handshaking)
 		return;
-	if (dst->fd < 0) {
+	if (!tp_side_open(dst)) {
 		d->fin_sent = 1;
 		return;
 	}
@@ -505,7 +505,7 @@ static void pump(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s)
 				return;
 		}
 		if ((d->pending || dst->unsent) && !dst->write_blocked && !dst->handshaking &&
-		    dst->fd >= 0) {
+		    tp_side_open(dst)) {
 			progress |= relay_write(w, c, s, &ds);
 			if (tp_conn_closing(c))
 				return;

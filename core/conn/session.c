@@ -16,6 +16,8 @@
 #include "core/conn/resp_flags.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
+#include "core/tunnel/h2.h"
+#include "core/tunnel/tunnel.h"
 #include "core/worker/lb.h"
 #include "core/worker/worker.h"
 #include "shm/stats.h"
@@ -136,6 +138,9 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
 	c->connect_err = timeout ? 0 : (uint16_t)-err;
 	c->up_fail_reason = timeout ? NULL : c->side[TP_UP].fail_reason;
+	/* An HTTP tunnel's answer, if one came: %RESPONSE_CODE% and upstream_rq_<code>. */
+	if (c->tunneling)
+		tp_tunnel_failed(w, c);
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
@@ -182,6 +187,29 @@ static int new_upstream_socket(const struct tp_sockaddr *to)
 static bool out_of_fds(int err)
 {
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+/* An HTTP/2 tunnel: a stream on a connection the worker shares (core/tunnel/h2.c). There is no
+ * connect of its own: the attempt is its handshake (the answer's headers), bounded by
+ * connect_timeout like any upstream handshake; the shared connection counts upstream_cx_*. */
+static void start_stream(struct tp_worker *w, struct tp_conn *c)
+{
+	int ret;
+
+	c->attempts++;
+	c->connect_start_ms = w->now_ms;
+	tp_conn_upstream_active(w, c, true);
+	tp_tunnel_attempt(w, c);
+	c->phase = TP_PHASE_UP_HANDSHAKE;
+	ret = tp_h2_open_stream(w, c);
+	if (ret < 0) {
+		tp_debug("connection %u: no HTTP/2 stream to %s: %s", c->idx,
+			 c->host->cfg->addr.text, strerror(-ret));
+		if (connect_failed(w, c, ret))
+			start_connect(w, c);
+		return;
+	}
+	arm_session_timer(w, c);
 }
 
 /* Criteria bytes past this are not matched (docs/envoy-compat.md). */
@@ -346,7 +374,7 @@ static struct tp_host_rt *pick_host(struct tp_worker *w, struct tp_conn *c)
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
 	struct io_uring_sqe *sqe;
-	int fd;
+	int fd, ret;
 
 	if (c->attempts && !pick_route(w, c)) {
 		tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
@@ -360,6 +388,13 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 		tp_host_hold(c->host);
 	if (!c->host) {
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
+		return;
+	}
+	/* Envoy reads envoy.tcp_proxy.disable_tunneling as each attempt picks its pool. */
+	c->tunneling = tp_tunnel_wanted(c);
+	c->tunnel_h2 = c->tunneling && c->cluster->cfg->http.version == TP_HTTP_2;
+	if (c->tunnel_h2) {
+		start_stream(w, c);
 		return;
 	}
 	fd = new_upstream_socket(&c->host->cfg->addr);
@@ -378,6 +413,8 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_total));
 	c->connect_start_ms = w->now_ms;
 	tp_conn_upstream_active(w, c, true);
+	if (c->tunneling)
+		tp_tunnel_attempt(w, c);
 	if (fd < 0) {
 		/* Anything else (an address family the host cannot have, ...) fails the attempt;
 		 * the next one would fail alike, so the attempts end here. */
@@ -386,10 +423,17 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
-	if (tp_conn_side_init(w, c, TP_UP, fd, &c->cluster->cfg->transport) < 0) {
-		tp_warn("connection %u: no memory for its %s transport to %s", c->idx,
-			c->cluster->cfg->transport.ops->name, c->host->cfg->addr.text);
-		if (connect_failed(w, c, -ENOMEM))
+	ret = c->tunneling ? tp_tunnel_open_h1(w, c, fd)
+			   : tp_conn_side_init(w, c, TP_UP, fd, &c->cluster->cfg->transport);
+	if (ret < 0) {
+		if (ret == -EINVAL)
+			tp_debug("connection %u: a tunneling_config value rendered a control "
+				 "character, or the request is too long; not sent",
+				 c->idx);
+		else
+			tp_warn("connection %u: no memory for its transport to %s", c->idx,
+				c->host->cfg->addr.text);
+		if (connect_failed(w, c, ret))
 			tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
 		return;
 	}
@@ -411,6 +455,9 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 /* The upstream is connected and past its handshake. */
 static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 {
+	/* The tunnel's answer: its stats and what it leaves for the access log. */
+	if (c->tunneling)
+		tp_tunnel_ready(w, c);
 	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
 		       w->now_ms - c->connect_start_ms);
 	c->up_connected = 1;

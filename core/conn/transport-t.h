@@ -36,6 +36,17 @@ struct tp_transport_env {
 	void *ctx;		      /* what ctx_new made for it in this worker, or NULL */
 	struct tp_stats_block *stats; /* the worker's stats block */
 	struct tp_conn_info *info;    /* the connection's info (SNI, ...), or NULL */
+	/* A transport layered over another (an HTTP tunnel over the cluster's raw or TLS
+	 * transport): the one below, which the upper one's open opens in a struct tp_side of its
+	 * own, its state carved right after the upper one's (lower_state, sized by the slot for
+	 * both); NULL otherwise. */
+	const struct tp_transport_ops *lower;
+	const void *lower_conf;
+	void *lower_ctx;
+	void *lower_state;
+	/* Per-connection data the transport takes over (the tunnel's rendered request; freed by
+	 * its close, even when open fails), or NULL. */
+	void *arg;
 };
 
 struct tp_transport_ops {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 struct tp_stats_block;
+struct tp_h2_pool; /* core/tunnel/h2.c */
 
 struct tp_listener_rt {
 	const struct tp_listener_cfg *cfg;
@@ -50,7 +51,8 @@ struct tp_worker {
 	struct tp_timer_heap timers;
 	struct tp_pipe_pool pipes;
 	struct tp_buf_pool bufs;
-	int sigfd;	 /* SIGTERM and SIGINT, read through the ring */
+	struct tp_h2_pool *h2; /* shared upstream HTTP/2 connections, made on first use */
+	int sigfd;	       /* SIGTERM and SIGINT, read through the ring */
 	int ctl_fd;	 /* to the master: 'R' when ready, 'S' when a connection view is written */
 	int view_fd;	 /* the connection view's memfd (SIGUSR2), or -1 */
 	int hs_fd;	 /* host sets from the master (core/worker/hostset-t.h), or -1 */

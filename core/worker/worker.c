@@ -14,6 +14,8 @@
 #include "core/filter.h"
 #include "core/worker/connview.h"
 #include "core/worker/lb.h"
+#include "core/tunnel/h2.h"
+#include "core/tunnel/tunnel.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
 #include "uring/ring.h"
@@ -408,6 +410,9 @@ static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
 		if (w->hs_fd >= 0)
 			on_hostset(w);
 		break;
+	case TP_OP_H2:
+		tp_h2_on_cqe(w, cqe);
+		break;
 	default:
 		on_conn_cqe(w, cqe);
 		break;
@@ -496,10 +501,19 @@ static void filters_worker_start(const struct tp_listener_cfg *l, unsigned slot,
 	}
 }
 
+/* Does a chain end in a tcp_proxy that tunnels? */
+static bool chain_tunnels(const struct tp_filter_chain_cfg *ch)
+{
+	const struct tp_filter_cfg *last = ch->n_filters ? &ch->filters[ch->n_filters - 1] : NULL;
+
+	return last && last->ops == &tp_filter_tcp_proxy &&
+	       ((const struct tp_tcp_proxy_cfg *)last->conf)->tunnel;
+}
+
 void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 {
 	uint32_t filters = 0;
-	bool info = false;
+	bool info = false, tunnels = false;
 
 	w->tstate_bytes[TP_DOWN] = w->tstate_bytes[TP_UP] = 0;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -511,6 +525,7 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 
 			if (ch->state_bytes > filters)
 				filters = ch->state_bytes;
+			tunnels |= chain_tunnels(ch);
 			if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_DOWN])
 				w->tstate_bytes[TP_DOWN] = tp_slot_round(t->state_size);
 			info |= t && !t->raw;
@@ -528,6 +543,10 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 		/* An upstream TLS handshake records what it negotiated (%UPSTREAM_TLS_VERSION%). */
 		info |= t && !t->raw;
 	}
+	/* A tunnel's state, then the cluster's transport's beneath it (any cluster: filter state
+	 * may route to any). */
+	if (tunnels)
+		w->tstate_bytes[TP_UP] += (uint32_t)tp_tunnel_state_size();
 	w->conn_size = tp_slot_round(sizeof(struct tp_conn)) + w->tstate_bytes[TP_DOWN] +
 		       w->tstate_bytes[TP_UP] + filters;
 	w->info_off = 0;
@@ -704,6 +723,7 @@ static void teardown(struct tp_worker *w)
 {
 	/* Closed as a SIGTERM asks, so that their entries are logged and what they hold freed. */
 	tp_conn_close_all(w);
+	tp_h2_pool_destroy(w);
 	tp_access_log_worker_fini(w); /* before the ring goes: it may still be writing */
 	/* The last shutdowns and closes may still be queued: let them go out. */
 	io_uring_submit(&w->ring);

@@ -345,7 +345,9 @@ def test_watch_under_tmux_shows_rates_and_exits_cleanly_on_q():
             # 80 rows: the cluster.* lines (26 stats) come before tcp.test.*.
             cmd = "trap '' INT; %s --base-id %d --watch 1; echo rc=$? > %s; stty -a >> %s" % (
                 STAT, p.base_id, done, done)
-            r = _tmux(sock, "new-session", "-d", "-s", "w", "-x", "160", "-y", "80", cmd)
+            # Tall enough for every line (a cluster has 52 stats since the tunnel and DNS ones): the
+            # screen is cut at its height, and tcp.test.* comes after cluster.c.*.
+            r = _tmux(sock, "new-session", "-d", "-s", "w", "-x", "160", "-y", "140", cmd)
             check(r.returncode == 0, "tmux: " + r.stderr)
             try:
                 stop = threading.Event()
