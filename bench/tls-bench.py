@@ -12,8 +12,8 @@ achieved rates (the clients on one core cannot saturate a worker). Rounds run th
 rotated order; the summary gives min-max over the rounds and the machine's load average.
 Not a timed test: numbers for docs/performance.md.
 
-Usage: bench/tls-bench.py [--proxy tcpproxy,haproxy,nginx] [--rounds 3] [--seconds 10]
-                          [--cases plain,full,resumed,bulk13,bulk12] [--build build]
+Usage: bench/tls-bench.py [--proxy tcpproxy,haproxy,nginx,tcpproxy@DIR] [--rounds 3]
+                          [--seconds 10] [--cases plain,full,resumed,bulk13,bulk12] [--build build]
                           [--perf CASE] [--proxy-cpu 1] [--client-cpu 0]
 """
 import argparse
@@ -220,10 +220,11 @@ class Proxy:
     def __init__(self, args, name, port, upstream, certs, tls, tmp):
         self.name = name
         pin = ["taskset", "-c", str(args.proxy_cpu)]
-        if name == "tcpproxy":
+        if name.split("@")[0] == "tcpproxy":
+            build = name.split("@", 1)[1] if "@" in name else args.build
             path = os.path.join(tmp, "bench.yaml")
             text = tcpproxy_config(port, upstream, certs, tls)
-            cmd = [os.path.join(args.build, "tcpproxy"), "-c", path, "--concurrency", "1",
+            cmd = [os.path.join(build, "tcpproxy"), "-c", path, "--concurrency", "1",
                    "--base-id", "4242", "--log-level", "warn"]
         elif name == "haproxy":
             path = os.path.join(tmp, "bench.cfg")
@@ -266,7 +267,8 @@ class Perf:
         self.proc = None
         if args.perf != case:
             return
-        out = os.path.join(args.perf_dir, "perf.%s.%s.data" % (proxy.name, case))
+        out = os.path.join(args.perf_dir, "perf.%s.%s.data" % (proxy.name.replace("/", "_"),
+                                                               case))
         # DWARF unwinding: the libraries (wolfSSL, OpenSSL) have no frame pointers.
         self.proc = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,32768",
                                       "-F", "2000", "-p", str(proxy.worker),
@@ -431,7 +433,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--proxy", default=",".join(PROXIES),
-                    help="comma-separated, of %s" % ", ".join(PROXIES))
+                    help="comma-separated, of %s; tcpproxy@DIR is DIR/tcpproxy (another build, "
+                    "for an A/B)" % ", ".join(PROXIES))
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated, of %s" %
                     ", ".join(CASES))
     ap.add_argument("--rounds", type=int, default=3)
@@ -444,7 +447,7 @@ def main():
     proxies = [p for p in args.proxy.split(",") if p]
     cases = [c for c in args.cases.split(",") if c]
     for p in proxies:
-        if p not in PROXIES:
+        if p.split("@")[0] not in PROXIES:
             ap.error("unknown proxy %s" % p)
     for c in cases:
         if c not in CASES:
