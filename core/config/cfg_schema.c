@@ -718,3 +718,51 @@ void tp_cfg_free(const struct tp_cfg_schema *s, void *obj)
 		}
 	}
 }
+
+static int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* protobuf JSON's bytes: standard or URL-safe base64, padding optional, whitespace skipped.
+ * Returns the length written to out (room for 3/4 of the input), or -1 if malformed. */
+ssize_t tp_cfg_b64_decode(const char *in, uint8_t *out)
+{
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+	size_t o = 0;
+
+	for (; *in; in++) {
+		int v;
+
+		if (*in == ' ' || *in == '\n' || *in == '\r' || *in == '\t')
+			continue;
+		if (*in == '=') {
+			pad++;
+			continue;
+		}
+		v = b64_value((unsigned char)*in);
+		if (v < 0 || pad)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero padding: at most 4 of them from a final partial group. */
+	if (bits >= 6 || pad > 2)
+		return -1;
+	return (ssize_t)o;
+}

@@ -3,6 +3,7 @@
 #define TP_CFG_SCHEMA_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 #include "core/config/cfg_schema-t.h"
 #include "core/config/ynode-t.h"
@@ -76,5 +77,9 @@ void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f
 
 /* Where node stands, as a mark to keep for checks after decoding. */
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);
+
+/* protobuf JSON's bytes: standard or URL-safe base64, padding optional, whitespace skipped.
+ * Returns the length written to out (room for 3/4 of the input), or -1 if malformed. */
+ssize_t tp_cfg_b64_decode(const char *in, uint8_t *out);
 
 #endif

@@ -20,6 +20,7 @@
 #include "core/config/cluster_lb.h"
 #include "core/config/metadata.h"
 #include "core/config/dump.h"
+#include "core/config/health_check.h"
 #include "core/config/http_proto.h"
 #include "core/conn/transport.h"
 #include "core/tls/tls.h"
@@ -1463,7 +1464,9 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 	tp_http_proto_post(ctx, c);
 	tp_cfg_cluster_lb_post(ctx, map, c);
 	dns_post(ctx, map, c);
-	c->panic_threshold = 50;
+	tp_cfg_health_checks_post(ctx, c);
+	if (!c->panic_threshold_given)
+		c->panic_threshold = 50;
 
 	if (len > TP_CFG_STAT_NAME_MAX) {
 		tp_cfg_error_mark(ctx, c->name_mark, "name",
@@ -1531,7 +1534,11 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("transport_socket_matches"),
 	UNSUPPORTED("alt_stat_name"),
 	UNSUPPORTED("eds_cluster_config"),
-	UNSUPPORTED("health_checks"),
+	{.key = "health_checks",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_cluster_cfg, health_checks),
+	 .count_off = offsetof(struct tp_cluster_cfg, n_health_checks),
+	 .sub = &tp_cfg_health_check_schema},
 	UNSUPPORTED("max_requests_per_connection"),
 	UNSUPPORTED("circuit_breakers"),
 	UNSUPPORTED("upstream_http_protocol_options"),

@@ -491,9 +491,8 @@ static int build_balancers(struct tp_cluster_rt *c, uint64_t seed)
 	c->n_healthy = 0;
 	for (uint32_t i = 0; i < c->n_hosts; i++)
 		c->n_healthy += !(c->hosts[i]->health & TP_HOST_F_ALL);
-	/* healthy / total < threshold %, in integers */
-	c->panic = c->n_hosts &&
-		   (uint64_t)c->n_healthy * 100 < (uint64_t)c->cfg->panic_threshold * c->n_hosts;
+	/* Envoy: 100 * healthy / total < healthy_panic_threshold */
+	c->panic = c->n_hosts && 100.0 * c->n_healthy / c->n_hosts < c->cfg->panic_threshold;
 	for (uint32_t i = 0; i < c->n_hosts; i++)
 		if (c->panic || !(c->hosts[i]->health & TP_HOST_F_ALL))
 			rot[n++] = i;
