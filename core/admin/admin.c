@@ -2,6 +2,7 @@
  * from one snapshot of the stats segment, taken when the request is complete. */
 #include "core/admin/admin.h"
 #include "core/base/version.h"
+#include "core/config/config.h"
 
 #include "core/base/http.h"
 #include "core/base/match.h"
@@ -253,7 +254,7 @@ static void host_info(void *arg, const char *cluster, const char *host,
 	const struct tp_cluster_cfg *cl = find_cluster(v->cfg, cluster);
 	struct tp_admin_host ah;
 
-	if (cl && cl->type != TP_CLUSTER_STATIC) {
+	if (cl && tp_cluster_hostset(cl)) {
 		if (v->ops && v->ops->host_info && v->ops->host_info(v->ctx, cluster, host, &ah)) {
 			out->hostname = ah.hostname ? ah.hostname : "";
 			out->health_flags = health_text(ah.health);
@@ -289,7 +290,7 @@ static bool configured(const struct tp_master_view *v, const struct tp_stats_ent
 		cl = &cfg->clusters[i];
 		len = strlen(cl->name);
 		/* A DNS cluster's hosts are those of its current host set. */
-		if (cl->type != TP_CLUSTER_STATIC) {
+		if (tp_cluster_hostset(cl)) {
 			if (!strncmp(e->scope, cl->name, len) &&
 			    !strncmp(e->scope + len, "::", 2) && v->ops && v->ops->host_info &&
 			    v->ops->host_info(v->ctx, cl->name, e->scope + len + 2, &ah))

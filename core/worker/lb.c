@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "core/base/log.h"
+#include "core/config/config.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -520,8 +521,9 @@ int tp_lb_init(struct tp_cluster_rt *c, const struct tp_cluster_cfg *cfg, uint64
 	c->cfg = cfg;
 	c->connect_timeout.tv_sec = cfg->connect_timeout_ms / 1000;
 	c->connect_timeout.tv_nsec = (cfg->connect_timeout_ms % 1000) * 1000000;
-	/* A DNS cluster starts empty: its hosts come from the master (tp_lb_apply_hosts). */
-	c->dynamic = cfg->type != TP_CLUSTER_STATIC;
+	/* A DNS cluster, or one with health checks, starts empty: its hosts come from the master
+	 * (tp_lb_apply_hosts). */
+	c->dynamic = tp_cluster_hostset(cfg);
 	c->n_hosts = c->dynamic ? 0 : (uint32_t)cfg->n_endpoints;
 	c->hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->hosts));
 	c->static_hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->static_hosts));
