@@ -280,3 +280,69 @@ def test_panic_threshold_uses_every_host():
     finally:
         a.close()
         b.close()
+
+
+def test_dns_hosts_are_checked_as_they_come_and_go():
+    """A STRICT_DNS cluster with a connect-only TCP check: a new address starts failed and joins
+    the rotation once checked; a host that stops listening leaves it."""
+    from test_dns import Dnsmasq, dns_cluster
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    try:
+        with Dnsmasq("127.0.0.2 be.tp.test\n") as dns:
+            port, admin = free_port(), free_port()
+            hc = """
+    health_checks:
+    - {timeout: 0.5s, interval: 0.15s, unhealthy_threshold: 2, healthy_threshold: 2,
+       tcp_health_check: {}}"""
+            cl = dns_cluster("c", "STRICT_DNS", [("be.tp.test", up)], dns.port,
+                             extra="\n    dns_refresh_rate: 0.3s" + hc)
+            with Proxy(config(port, admin, cl)) as p:
+                check(p.stat("cluster.c.membership_healthy") == 1, str(p.stats()))
+                dns.change("127.0.0.2 be.tp.test\n127.0.0.3 be.tp.test\n")
+                wait_for(lambda: p.stat("cluster.c.membership_total") == 2 and
+                         p.stat("cluster.c.membership_healthy") == 2, timeout=10,
+                         what="the new address to be checked")
+                seen = {who(port) for _ in range(10)}
+                check(seen == {"127.0.0.2", "127.0.0.3"}, "connections went to %s" % seen)
+                page = admin_get(admin, "/clusters")
+                check("c::127.0.0.3:%d::hostname::be.tp.test\n" % up in page, page)
+                check("c::127.0.0.3:%d::health_flags::healthy\n" % up in page, page)
+                stop_listening(b)
+                wait_for(lambda: p.stat("cluster.c.membership_healthy") == 1, timeout=10,
+                         what="127.0.0.3 to fail")
+                seen = {who(port) for _ in range(10)}
+                check(seen == {"127.0.0.2"}, "with .3 unhealthy: %s" % seen)
+                check(p.stat("cluster.c.health_check.healthy") == 1, str(p.stats()))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_reload_checks_again_and_keeps_serving():
+    """A reload's generation has its own checker: it serves once its first round is in, and an
+    unhealthy host stays out of rotation there too."""
+    import signal
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up,
+                                               TCP_HC))) as p:
+            stop_listening(a)
+            wait_for(lambda: p.stat("cluster.c.membership_healthy") == 1, timeout=10,
+                     what="127.0.0.2 to fail")
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, what="the reload")
+            seen = {who(port) for _ in range(10)}
+            check(seen == {"127.0.0.3"}, "after the reload connections went to %s" % seen)
+            a = Server(whoami_handler, host="127.0.0.2", port=up)
+            wait_for(lambda: p.stat("cluster.c.membership_healthy") == 2, timeout=10,
+                     what="127.0.0.2 to pass in the new generation")
+            seen = {who(port) for _ in range(10)}
+            check(seen == {"127.0.0.2", "127.0.0.3"}, "after recovery: %s" % seen)
+    finally:
+        a.close()
+        b.close()
