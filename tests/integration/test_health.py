@@ -346,3 +346,50 @@ def test_reload_checks_again_and_keeps_serving():
     finally:
         a.close()
         b.close()
+
+
+def test_hostile_answers_fail_the_check_and_not_the_master():
+    """The master parses what hosts answer: an endless head, bytes that are not HTTP, and no
+    answer at all each fail the check (a network failure: the host must fail
+    unhealthy_threshold times), and the master keeps serving."""
+    def endless(c):
+        c.sendall(b"HTTP/1.1 200 OK\r\n")
+        try:
+            while True:
+                c.sendall(b"X-A: " + b"a" * 4000 + b"\r\n")
+        except OSError:
+            pass
+
+    def junk(c):
+        c.sendall(b"\x00\x01 not http at all\r\n\r\n")
+        c.recv(1)
+
+    def silent(c):
+        c.recv(1 << 20)
+
+    up = free_port()
+    servers = [Server(endless, host="127.0.0.2", port=up), Server(junk, host="127.0.0.3", port=up),
+               Server(silent, host="127.0.0.4", port=up)]
+    try:
+        port, admin = free_port(), free_port()
+        hc = """
+    - timeout: 0.3s
+      interval: 0.1s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      http_health_check: {path: /}"""
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+                                               up, hc))) as p:
+            wait_for(lambda: p.stat("cluster.c.health_check.network_failure") >= 9, timeout=15,
+                     what="three rounds of failed checks")
+            st = p.stats()
+            check(st["cluster.c.membership_healthy"] == 0, str(st))
+            check(st["cluster.c.health_check.success"] == 0, str(st))
+            check(st["cluster.c.health_check.failure"] ==
+                  st["cluster.c.health_check.network_failure"], str(st))
+            check("c::127.0.0.2:%d::health_flags::/failed_active_hc\n" % up in
+                  admin_get(admin, "/clusters"), "admin /clusters")
+            check(p.proc.poll() is None, "the master exited")
+    finally:
+        for s in servers:
+            s.close()
