@@ -310,6 +310,7 @@ struct tp_cluster_cfg {
 	double panic_threshold;
 	bool panic_threshold_given;
 	struct tp_health_check_cfg *health_checks; /* at most one (docs/envoy-compat.md) */
+	bool close_on_health_failure;		   /* close_connections_on_host_health_failure */
 	size_t n_health_checks;
 	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */

@@ -650,6 +650,11 @@ int tp_lb_apply_hosts(struct tp_cluster_rt *c, const struct tp_lb_host_update *u
 	}
 	/* Every host is ready: the new set replaces the old one. */
 	for (uint32_t i = 0; i < n; i++) {
+		/* A kept host that active health checking has just failed (a new host starts
+		 * failed: it has no connections to close). */
+		next[i]->hc_failed_now = next[i]->idx != UINT32_MAX &&
+					 !(next[i]->health & TP_HOST_F_FAILED_ACTIVE_HC) &&
+					 (u[i].health & TP_HOST_F_FAILED_ACTIVE_HC);
 		next[i]->health = u[i].health;
 		next[i]->idx = i;
 	}

@@ -393,3 +393,44 @@ def test_hostile_answers_fail_the_check_and_not_the_master():
     finally:
         for s in servers:
             s.close()
+
+
+def test_close_connections_on_host_health_failure():
+    """With close_connections_on_host_health_failure, a host's live connections are closed when
+    its check fails it; the healthy host's connection goes on."""
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    try:
+        port, admin = free_port(), free_port()
+        cl = cluster("c", ["127.0.0.2", "127.0.0.3"], up, TCP_HC,
+                     extra="\n    close_connections_on_host_health_failure: true")
+        with Proxy(config(port, admin, cl)) as p:
+            live = {}
+            for _ in range(20):
+                s = connect(port)
+                f = s.makefile("rb")
+                addr = f.readline().decode().strip()
+                if addr in live:
+                    f.close()
+                    s.close()
+                else:
+                    live[addr] = (s, f)
+                if len(live) == 2:
+                    break
+            check(set(live) == {"127.0.0.2", "127.0.0.3"}, "live connections: %s" % live)
+            stop_listening(a)
+            wait_for(lambda: p.stat("cluster.c.membership_healthy") == 1, timeout=10,
+                     what="127.0.0.2 to fail")
+            s2, f2 = live["127.0.0.2"]
+            s2.settimeout(5)
+            check(f2.readline() == b"", "the failed host's connection stays open")
+            s3, f3 = live["127.0.0.3"]
+            s3.sendall(b"still here\n")
+            check(f3.readline() == b"still here\n", "the healthy host's connection was cut")
+            for s, f in live.values():
+                f.close()
+                s.close()
+    finally:
+        a.close()
+        b.close()
