@@ -222,3 +222,21 @@ def test_logical_dns_uses_the_first_address_and_localhost_resolves():
     finally:
         for s in servers:
             s.close()
+
+
+def test_an_ip_literal_in_a_dns_cluster_keeps_its_port():
+    """An IP literal endpoint of a STRICT_DNS cluster is its own answer, with its own port (the
+    host set once took the port only from names, and published port 0 for literals)."""
+    up = free_port()
+    servers = backends(up, ["127.0.0.2"])
+    try:
+        with Dnsmasq("127.0.0.3 be.tp.test\n") as dns:
+            port, admin = free_port(), free_port()
+            cl = dns_cluster("c", "STRICT_DNS", [("127.0.0.2", up)], dns.port)
+            with Proxy(config(port, admin, cl)) as p:
+                check(who(port) == "127.0.0.2", "the literal's host")
+                page = admin_get(admin, "/clusters")
+                check("c::127.0.0.2:%d::" % up in page, page)
+    finally:
+        for s in servers:
+            s.close()
