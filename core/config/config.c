@@ -1616,6 +1616,12 @@ static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 		if (!tc->ops || !tc->conf || !tc->ops->check)
 			continue;
 		tp_cfg_path_set(ctx, "static_resources.clusters[%zu].transport_socket", i);
+		/* HTTP/2 tunnels over TLS offer h2 unless alpn_protocols says otherwise, as Envoy's
+		 * HTTP/2 connection pool does: HTTP/2 front ends (nghttpx, Envoy) want it. */
+		if (tc->ops == &tp_transport_tls_client &&
+		    cfg->clusters[i].http.version == TP_HTTP_2 &&
+		    tp_tls_default_alpn(tc->conf, "h2"))
+			ctx->oom = true;
 		tc->ops->check(ctx, cfg, tc->conf);
 	}
 }

@@ -768,19 +768,21 @@ def test_tunnel_http2_peer_max_concurrent_streams_opens_another_connection():
 
 
 def test_tunnel_http2_over_tls_alpn_h2_to_nghttpx():
-    """Upstream TLS: nghttpx's TLS front end speaks HTTP/2 only when ALPN says h2."""
+    """Upstream TLS: nghttpx's TLS front end speaks HTTP/2 only when ALPN says h2. An HTTP/2
+    cluster offers h2 by itself, as Envoy's HTTP/2 pool does; alpn_protocols given wins."""
     import test_tls
     ca, key, crt = test_tls.cert("ca.pem"), test_tls.cert("up.key"), test_tls.cert("up.pem")
-    with tinyproxy() as tp, nghttpx(tp.port, tls=(key, crt)) as ngx:
-        tls = test_tls.up_tls("""
+    body = """
         sni: up.test
-        common_tls_context:
-          alpn_protocols: [h2]
+        common_tls_context:%s
           validation_context:
-            trusted_ca: {filename: %s}""" % ca)
-        st, _ = bulk_through([ngx.port], cluster_extra=h2("") + tls, total=8 * MIB,
-                             half_close=False)
-        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+            trusted_ca: {filename: %s}"""
+    for alpn in ("", "\n          alpn_protocols: [h2]"):
+        with tinyproxy() as tp, nghttpx(tp.port, tls=(key, crt)) as ngx:
+            tls = test_tls.up_tls(body % (alpn, ca))
+            st, _ = bulk_through([ngx.port], cluster_extra=h2("") + tls, total=8 * MIB,
+                                 half_close=False)
+            check(st["cluster.c.upstream_cx_http2_total"] == 1, "%r: %s" % (alpn, st))
 
 
 def test_tunnel_http2_goaway_keeps_covered_streams_and_fails_the_rest():
