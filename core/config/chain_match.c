@@ -170,12 +170,28 @@ static int decode_strings(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 				     "partial wildcards are not supported in \"server_names\" "
 				     "(Envoy takes \"*.\" leading a name, and no other \"*\")");
 			ret = -EINVAL;
+		} else if (names && (!strcmp(it->str, "*.") || !strcmp(it->str, "."))) {
+			/* Envoy loads both and no real server name ever reaches them. */
+			tp_cfg_error(ctx, it, NULL,
+				     "\"%s\" matches no server name: a wildcard needs a suffix "
+				     "(\"*.example.com\")",
+				     it->str);
+			ret = -EINVAL;
 		} else if (!((*arr)[i] = strdup(it->str))) {
 			ctx->oom = true;
 			ret = -ENOMEM;
 		} else if (names) {
 			for (char *p = (*arr)[i]; *p; p++)
 				*p = (char)tolower((unsigned char)*p);
+			/* Envoy keys "*.example.com" as ".example.com" and looks wildcards up by
+			 * that key, so a name written ".example.com" is that wildcard too
+			 * (filter_chain_manager_impl.cc); kept, and said. */
+			if ((*arr)[i][0] == '.')
+				tp_cfg_warn_mark(ctx, tp_cfg_mark_of(it), NULL,
+						 "\"%s\" is the wildcard \"*%s\" (Envoy matches a "
+						 "leading \".\" as it does \"*.\"): it takes "
+						 "every name under %s",
+						 (*arr)[i], (*arr)[i], (*arr)[i] + 1);
 		}
 		tp_cfg_path_pop(ctx, old);
 	}

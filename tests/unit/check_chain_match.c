@@ -267,6 +267,26 @@ START_TEST(exact_then_longest_wildcard)
 }
 END_TEST
 
+/* The review's claim was that Envoy takes ".example.com" as an exact name. It does not: its
+ * isWildcardServerName() is starts_with("*."), but it keys "*.example.com" as ".example.com"
+ * (server_name.substr(1)) and a literal ".example.com" under the same key, and its lookup tries
+ * ".example.com" for www.example.com (filter_chain_manager_impl.cc, addFilterChainForServerNames
+ * and findFilterChainForServerName). So the leading dot is that wildcard, as in Envoy, and the
+ * load says so; beside "*.example.com" it overlaps (the refusals case below). */
+START_TEST(a_leading_dot_is_the_wildcard_as_in_envoy)
+{
+	chain(0, "dot", "server_names: [\".Example.com\"]");
+	chain(1, "any", "{}");
+	ck_assert_int_eq(build(2, false), 0);
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_uint_eq(errs.n_warnings, 1);
+	ck_assert(error_has("server_names[0]: warning: \".example.com\" is the wildcard "
+			    "\"*.example.com\""));
+	ck_assert_int_eq(find(443, "127.0.0.1", "www.example.com", "tls", "", "1.1.1.1", 1), 0);
+	ck_assert_int_eq(find(443, "127.0.0.1", "example.com", "tls", "", "1.1.1.1", 1), 1);
+}
+END_TEST
+
 START_TEST(transport_protocol)
 {
 	chain(0, "foo", "{}");
@@ -483,6 +503,13 @@ START_TEST(bad_fields)
 	/* Nothing more is said of chains that failed to decode. */
 	ck_assert_int_eq(build(5, false), -EINVAL);
 	ck_assert(!error_has("same matching rules"));
+	teardown();
+	setup();
+	/* Envoy loads them, and no server name reaches either. */
+	chain(0, "a", "server_names: [\"*.\", b.example.com]");
+	chain(1, "b", "server_names: [\".\"]");
+	ck_assert(error_has("server_names[0]: \"*.\" matches no server name"));
+	ck_assert(error_has("server_names[0]: \".\" matches no server name"));
 }
 END_TEST
 
@@ -563,6 +590,7 @@ static Suite *suite(void)
 	tcase_add_test(t, direct_source_ip);
 	tcase_add_test(t, server_names);
 	tcase_add_test(t, exact_then_longest_wildcard);
+	tcase_add_test(t, a_leading_dot_is_the_wildcard_as_in_envoy);
 	tcase_add_test(t, transport_protocol);
 	tcase_add_test(t, application_protocols);
 	tcase_add_test(t, several_requirements_without_backtracking);
