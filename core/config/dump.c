@@ -2,6 +2,7 @@
 #include "core/config/dump.h"
 
 #include "core/base/sbuf.h"
+#include "core/config/cfg_schema.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -82,28 +83,52 @@ static void scalar(struct tp_sbuf *b, const struct tp_ynode *n)
 		json_bytes(b, n->str, n->len);
 }
 
+/* Keys are compared as the loader reads them (tp_cfg_key_matches()): "private_key" and
+ * "privateKey" are one field, and a redaction that knew one spelling leaked the other. */
+static bool key_is(const char *key, const char *const *names)
+{
+	for (; *names; names++)
+		if (tp_cfg_key_matches(*names, key))
+			return true;
+	return false;
+}
+
+/* Envoy's sensitive fields that may stand anywhere. */
 static bool secret_anywhere(const char *key)
 {
 	static const char *const keys[] = {"private_key", "password", "session_ticket_keys",
 					   "private_key_provider", NULL};
 
-	for (const char *const *k = keys; *k; k++)
-		if (!strcmp(key, *k))
-			return true;
-	return false;
+	return key_is(key, keys);
 }
 
-static bool tls_subtree(const char *key)
+/* Subtrees whose DataSources hold secrets or key material: a transport socket, anything with
+ * "tls" in its name in any case (common_tls_context, commonTlsContext, tls_certificates,
+ * validation_context_sds_secret_config's siblings...), and secrets (static_resources.secrets,
+ * SDS resources). */
+static bool secret_subtree(const char *key)
 {
-	return !strcmp(key, "transport_socket") || strstr(key, "tls");
+	static const char *const keys[] = {"transport_socket",	 "secrets",	"generic_secret",
+					   "validation_context", "hmac_secret", NULL};
+
+	return key_is(key, keys) || strcasestr(key, "tls");
 }
 
-static bool inline_data(const char *key)
+/* A DataSource's value (envoy.config.core.v3.DataSource; "filename" names a file and stays). */
+static bool data_source_value(const char *key)
 {
-	return !strcmp(key, "inline_string") || !strcmp(key, "inline_bytes");
+	static const char *const keys[] = {"inline_string", "inline_bytes", "environment_variable",
+					   NULL};
+
+	return key_is(key, keys);
 }
 
-static void render(struct tp_sbuf *b, const struct tp_ynode *n, bool in_tls)
+enum {
+	IN_SECRET = 1,	/* under a secret_subtree() key */
+	IN_GENERIC = 2, /* a direct child of generic_secret: its "secret" (GenericSecret.secret) */
+};
+
+static void render(struct tp_sbuf *b, const struct tp_ynode *n, unsigned in)
 {
 	if (!n) {
 		tp_sbuf_puts(b, "null");
@@ -118,7 +143,7 @@ static void render(struct tp_sbuf *b, const struct tp_ynode *n, bool in_tls)
 		for (size_t i = 0; i < n->n; i++) {
 			if (i)
 				tp_sbuf_putc(b, ',');
-			render(b, n->items[i], in_tls);
+			render(b, n->items[i], in & ~IN_GENERIC);
 		}
 		tp_sbuf_putc(b, ']');
 		break;
@@ -126,15 +151,21 @@ static void render(struct tp_sbuf *b, const struct tp_ynode *n, bool in_tls)
 		tp_sbuf_putc(b, '{');
 		for (size_t i = 0; i < n->n; i++) {
 			const char *key = n->pairs[i].key->str;
+			unsigned below = in & ~IN_GENERIC;
 
 			if (i)
 				tp_sbuf_putc(b, ',');
 			json_bytes(b, key, strlen(key));
 			tp_sbuf_putc(b, ':');
-			if (secret_anywhere(key) || (in_tls && inline_data(key)))
+			if (secret_subtree(key))
+				below |= IN_SECRET;
+			if (tp_cfg_key_matches("generic_secret", key))
+				below |= IN_GENERIC;
+			if (secret_anywhere(key) || ((in & IN_SECRET) && data_source_value(key)) ||
+			    ((in & IN_GENERIC) && !strcmp(key, "secret")))
 				tp_sbuf_puts(b, "\"" TP_CONFIG_REDACTED "\"");
 			else
-				render(b, n->pairs[i].value, in_tls || tls_subtree(key));
+				render(b, n->pairs[i].value, below);
 		}
 		tp_sbuf_putc(b, '}');
 		break;
@@ -143,7 +174,7 @@ static void render(struct tp_sbuf *b, const struct tp_ynode *n, bool in_tls)
 
 int tp_config_dump_render(const struct tp_ynode *root, struct tp_sbuf *out)
 {
-	render(out, root, false);
+	render(out, root, 0);
 	return out->oom ? -ENOMEM : 0;
 }
 
@@ -165,7 +196,7 @@ void tp_config_json(struct tp_sbuf *b, const struct tp_ynode *n, const char *con
 	bool first = true;
 
 	if (!mask || !n || n->type != TP_YNODE_MAP) {
-		render(b, n, false);
+		render(b, n, 0);
 		return;
 	}
 	tp_sbuf_putc(b, '{');
@@ -186,7 +217,7 @@ void tp_config_json(struct tp_sbuf *b, const struct tp_ynode *n, const char *con
 		json_bytes(b, key, strlen(key));
 		tp_sbuf_putc(b, ':');
 		if (how == 2) {
-			render(b, n->pairs[i].value, false);
+			render(b, n->pairs[i].value, 0);
 		} else {
 			char sub[512];
 
