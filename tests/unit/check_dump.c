@@ -4,6 +4,8 @@
 #include "core/config/ynode.h"
 
 #include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +18,8 @@ static char *dump_of(const char *yaml)
 	char *out;
 
 	ck_assert_msg(!tp_ynode_parse_string(yaml, strlen(yaml), &doc, &err), "%s", err.reason);
-	ck_assert_int_eq(tp_config_dump_render(doc->root, &b), 0);
+	ck_assert_int_eq(
+		tp_config_dump_render(doc->root, tp_config_dump_max(doc->text_len), &b, NULL), 0);
 	tp_sbuf_putc(&b, '\0');
 	out = strdup(b.p);
 	tp_sbuf_free(&b);
@@ -110,6 +113,81 @@ START_TEST(data_sources_under_secrets_are_redacted_and_the_rest_kept)
 }
 END_TEST
 
+/* Renders yaml with the bound max; the caller frees. */
+static char *dump_max(const char *yaml, size_t max, bool *cut)
+{
+	struct tp_sbuf b = TP_SBUF_INIT;
+	struct tp_ydoc *doc = NULL, *back = NULL;
+	struct tp_yerror err;
+	char *out;
+
+	ck_assert_msg(!tp_ynode_parse_string(yaml, strlen(yaml), &doc, &err), "%s", err.reason);
+	ck_assert_int_eq(tp_config_dump_render(doc->root, max, &b, cut), 0);
+	/* Cut or not, it is JSON that /config_dump can parse back. */
+	ck_assert_msg(!tp_ynode_parse_string(b.p, b.len, &back, &err), "%s: %s", err.reason, b.p);
+	tp_ynode_doc_free(back);
+	out = strndup(b.p, b.len);
+	tp_sbuf_free(&b);
+	tp_ynode_doc_free(doc);
+	return out;
+}
+
+#define CUT_TEXT "[truncated: the configuration renders to more than"
+
+/* An alias is written out in full at each use: a 64 KiB scalar used 2,000 times in a 130 KB
+ * file is 128 MiB of JSON. The rendering stops at its bound, says so where it stops, closes
+ * what is open, and stays JSON. */
+START_TEST(aliases_render_within_the_bound)
+{
+	size_t big = 64 << 10, uses = 2000, cap = big + uses * 4 + 128, len = 0;
+	char *yaml = malloc(cap), *j;
+	bool cut = false;
+	size_t max;
+
+	ck_assert_ptr_nonnull(yaml);
+	len += (size_t)snprintf(yaml, cap, "node:\n  metadata:\n    big: &b ");
+	memset(yaml + len, 'A', big);
+	len += big;
+	len += (size_t)snprintf(yaml + len, cap - len, "\n    many: [*b");
+	for (size_t i = 1; i < uses; i++)
+		len += (size_t)snprintf(yaml + len, cap - len, ",*b");
+	snprintf(yaml + len, cap - len, "]\nafter: x\n");
+	max = tp_config_dump_max(strlen(yaml));
+	ck_assert_uint_lt(max, 5u << 20);
+	j = dump_max(yaml, max, &cut);
+	ck_assert(cut);
+	ck_assert_uint_le(strlen(j), max + 4096);
+	ck_assert_msg(strstr(j, CUT_TEXT), "no marker");
+	ck_assert_msg(!strstr(j, "\"after\""), "nothing is rendered after the cut");
+	free(j);
+	free(yaml);
+}
+END_TEST
+
+/* Without aliases, a file renders whole within its bound; with a bound too small for it, even
+ * the first key is a marker. */
+START_TEST(a_file_without_aliases_renders_whole)
+{
+	const char *yaml = "a: {b: [1, two, \"3\"], c: {d: ~}}\n\"x\\ty\": z\n";
+	bool cut = true;
+	char *j = dump_max(yaml, tp_config_dump_max(strlen(yaml)), &cut);
+
+	ck_assert(!cut);
+	ck_assert_str_eq(
+		j, "{\"a\":{\"b\":[1,\"two\",\"3\"],\"c\":{\"d\":null}},\"x\\u0009y\":\"z\"}");
+	free(j);
+	j = dump_max(yaml, 10, &cut);
+	ck_assert(cut);
+	ck_assert_msg(strstr(j, CUT_TEXT), "%s", j);
+	free(j);
+	j = dump_max(yaml, 0, &cut);
+	ck_assert(cut);
+	ck_assert_msg(!strncmp(j, "{\"[truncated]\":\"" CUT_TEXT, 16 + sizeof(CUT_TEXT) - 1), "%s",
+		      j);
+	free(j);
+}
+END_TEST
+
 static Suite *dump_suite(void)
 {
 	Suite *s = suite_create("dump");
@@ -119,6 +197,8 @@ static Suite *dump_suite(void)
 	tcase_add_test(tc, lower_camel_case_secrets_are_redacted);
 	tcase_add_test(tc, generic_secret_is_redacted);
 	tcase_add_test(tc, data_sources_under_secrets_are_redacted_and_the_rest_kept);
+	tcase_add_test(tc, aliases_render_within_the_bound);
+	tcase_add_test(tc, a_file_without_aliases_renders_whole);
 	suite_add_tcase(s, tc);
 	return s;
 }
