@@ -28,14 +28,18 @@ struct tp_match;
 int tp_match_compile(struct tp_match **out, const char *pattern, char *why, size_t whylen);
 
 /* Whether some substring of s[0..len) matches (unanchored search, as RE2::PartialMatch and
- * Envoy's /stats filter). A lazy DFA whose states are cached in m (at most 512 KiB, allocated by
- * the first search) makes a byte one table look-up once its state has been seen; a state not
- * seen yet costs one Pike VM step: at most TP_MATCH_PROG_MAX instructions. Patterns with \b or
- * \B run on the Pike VM alone. Uses scratch space inside m: one search at a time per pattern. */
+ * Envoy's /stats filter). A lazy DFA whose states are cached in m (1 MiB of states and a 32 KiB
+ * table, allocated by the first search, emptied when full) makes a byte one table look-up once
+ * its state has been seen; a state not seen yet costs one Pike VM step (at most
+ * TP_MATCH_PROG_MAX instructions) and the making of the state. Patterns with \b or \B run on
+ * the Pike VM alone. Uses scratch space inside m: one search at a time per pattern. */
 bool tp_match_search(struct tp_match *m, const char *s, size_t len);
 
-/* The work searches with m have done so far, in instructions visited (a transition the DFA has
- * cached costs nothing): what a caller matching many inputs bounds its total time with. */
+/* The work searches with m have done so far, in instructions visited, plus, on the DFA, the
+ * making of each new state (sorting, hashing and storing its threads, setting up its
+ * transitions) and each emptying of its cache, in the same unit; a transition the DFA has
+ * cached costs nothing. A step costs about the same time on either path: what a caller
+ * matching many inputs bounds its total time with. */
 uint64_t tp_match_steps(const struct tp_match *m);
 
 void tp_match_free(struct tp_match *m);
