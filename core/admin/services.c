@@ -60,7 +60,8 @@ struct client {
 	int fd;
 	struct listener *l;
 	uint64_t accepted_ms;
-	bool heard; /* it has sent a byte */
+	bool heard;	 /* it has sent a byte */
+	bool may_change; /* the mutating routes (POST) are open to it */
 	enum phase phase;
 	int64_t timer;
 	size_t sent;
@@ -288,11 +289,11 @@ static void on_request(struct client *c)
 {
 	struct tp_admin_resp r;
 
-	switch (tp_admin_check(c->req.method, c->req.target, &r)) {
+	switch (tp_admin_check(c->req.method, c->req.target, c->may_change, &r)) {
 	case TP_ADMIN_ANSWERED:
 		break;
 	case TP_ADMIN_NOW:
-		tp_admin_handle(svc.view, c->req.method, c->req.target, &r);
+		tp_admin_handle(svc.view, c->req.method, c->req.target, c->may_change, &r);
 		break;
 	case TP_ADMIN_CONNECTIONS:
 		/* A bad query is answered at once, without asking the workers. */
@@ -424,6 +425,24 @@ static void accept_failed(struct listener *l, int err)
 	}
 }
 
+/* Whether a client may use the routes that change the server. The admin port: anyone who can
+ * reach it, as in Envoy (docs/operations.md: bind it to loopback, or leave it out). The stats
+ * socket: it is handed to the workers' user so that tcpproxy-stat can read stats as that user,
+ * but a process of that account (a worker taken over through a peer) must not drain, fail or
+ * reset the root master, so only a peer whose uid (SO_PEERCRED, taken at its connect) is the
+ * master's or root's may. */
+static bool may_change(const struct listener *l, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (l != &svc.unix_l)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
 /* The listener is full: the client that has waited longest without sending a byte makes room
  * for the new one, so silent connections cannot keep everyone else out for their deadline. */
 static bool evict_silent(struct listener *l)
@@ -463,6 +482,7 @@ static void on_accept(struct tp_mloop *loop, int lfd, unsigned revents, void *ar
 		}
 		c->fd = fd;
 		c->l = l;
+		c->may_change = may_change(l, fd);
 		c->accepted_ms = tp_now_ms();
 		c->phase = P_READ;
 		tp_http_req_init(&c->req);

@@ -8,11 +8,13 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
-from harness import (EchoServer, Proxy, bootstrap, check, cluster_yaml, connect, echo_roundtrip,
-                     free_port, listener_yaml, recv_all, run_path, wait_for)
+from harness import (RUN_DIR, STAT, EchoServer, Proxy, as_user, bootstrap, check, cluster_yaml,
+                     connect, echo_roundtrip, free_port, listener_yaml, nobody, recv_all,
+                     run_path, user_binary, wait_for)
 
 
 def admin_config(port, upstream_ports, admin_port, extra=""):
@@ -544,3 +546,64 @@ def test_connections_view_survives_hostile_snapshots():
         finally:
             for c in held:
                 c.close()
+
+
+def _http(port, method, target):
+    status, _, body = http(port, method, target)
+    return status, body
+
+
+def test_workers_user_cannot_drive_the_root_master_through_the_stats_socket():
+    """With --user, the root master chowns its stats socket to the workers' account (so that
+    tcpproxy-stat may run as it) and the socket now serves the mutating admin routes too: any
+    process of that account -- a compromised worker, or anything else running as 'nobody' --
+    can POST /drain_listeners (every listener closed, reloads refused until a restart),
+    /healthcheck/fail (taken out of the load balancer) and /reset_counters (counters go back)
+    on the root master. Before issue 17 the socket only read stats, so the chown was harmless.
+    The master now reads the peer's uid (SO_PEERCRED) at accept and answers those routes 403
+    unless it is root or the master's own; the workers' user still reads stats."""
+    user = nobody()
+    up = EchoServer()
+    port, admin = free_port(), free_port()
+    cfg = ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+           % admin + bootstrap([listener_yaml("l", port, "c", stat_prefix="rv")],
+                               [cluster_yaml("c", [up.port])]))
+    try:
+        with Proxy(cfg, extra_args=("--user", "nobody")) as p:
+            check(echo_roundtrip(port) == b"ping", "serving")
+            st = os.stat(p.stats_socket)
+            check(st.st_uid == user.pw_uid, "the socket is handed to the workers' user")
+            stat_bin = user_binary(STAT)
+            obeyed = []
+            for path in ("/healthcheck/fail", "/reset_counters", "/drain_listeners"):
+                r = subprocess.run([stat_bin, "-s", p.stats_socket, "--post", path],
+                                   capture_output=True, text=True, timeout=30,
+                                   preexec_fn=as_user(user), cwd=RUN_DIR)
+                if r.returncode == 0:
+                    obeyed.append(path)
+                check("403" in r.stderr + r.stdout and "only root" in r.stderr + r.stdout,
+                      "POST %s as %s: %r" % (path, user.pw_name, r))
+            st_ready, body = _http(admin, "GET", "/ready")
+            p.master_barrier()
+            accepting = True
+            try:
+                accepting = echo_roundtrip(port) == b"ping"
+            except OSError:
+                accepting = False
+            check(not obeyed and st_ready == 200 and accepting,
+                  "the root master obeyed the workers' user (uid %d) on its stats socket: %s; "
+                  "/ready now %d %r; listener still accepting: %s"
+                  % (user.pw_uid, ", ".join("POST " + o for o in obeyed), st_ready, body,
+                     accepting))
+            r = subprocess.run([stat_bin, "-s", p.stats_socket, "--filter",
+                                "rv.downstream_cx_total"], capture_output=True, text=True,
+                               timeout=30, preexec_fn=as_user(user), cwd=RUN_DIR)
+            check(r.returncode == 0 and "tcp.rv.downstream_cx_total: " in r.stdout,
+                  "the workers' user reads stats: %r" % (r,))
+            # Root (the master's own uid here) still may.
+            r = subprocess.run([STAT, "-s", p.stats_socket, "--post", "/healthcheck/fail"],
+                               capture_output=True, text=True, timeout=30)
+            check(r.returncode == 0 and _http(admin, "GET", "/ready")[0] == 503,
+                  "root's POST: %r" % (r,))
+    finally:
+        up.close()
