@@ -50,6 +50,23 @@ def unit_service():
     return out
 
 
+SHIM_LOG = "/tmp/tcpproxy-systemctl-%d.log" % os.getpid()
+
+
+def systemctl_shim(main_pid):
+    """A directory with a systemctl that does what `systemctl kill --kill-whom=main
+    --signal=SIGUSR1 tcpproxy.service` does (signal the unit's main process) and logs how it
+    was called: there is no systemd as PID 1 here."""
+    d = "/tmp/tcpproxy-shim-%d" % os.getpid()
+    os.makedirs(d, exist_ok=True)
+    with open(d + "/systemctl", "w") as f:
+        f.write('#!/bin/sh\necho "$*" >> %s\n'
+                '[ "$*" = "kill --kill-whom=main --signal=SIGUSR1 tcpproxy.service" ] || exit 1\n'
+                'exec kill -USR1 %d\n' % (SHIM_LOG, main_pid))
+    os.chmod(d + "/systemctl", 0o755)
+    return d
+
+
 def echo_server(port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -155,13 +172,17 @@ def main():
         if roundtrip(b"after the reload") != b"after the reload":
             fail("no echo after the reload")
         wait_for(lambda: open(ACCESS_LOG).read().count("\n") == 2, "the second entry")
-        # logrotate with the packaged snippet; its postrotate signals the pid file's master.
+        # logrotate with the packaged snippet; its postrotate asks systemd to signal the
+        # unit's main process, played here by a systemctl on PATH that signals the master.
         state = "/tmp/tcpproxy-logrotate-%d.state" % os.getpid()
         r = subprocess.run(["logrotate", "-f", "-s", state, LOGROTATE], capture_output=True,
-                           text=True)
+                           text=True, env=dict(os.environ, PATH=systemctl_shim(master.pid)
+                                               + ":" + os.environ["PATH"]))
         if r.returncode:
             fail("logrotate: %s %s" % (r.stdout, r.stderr))
         os.unlink(state)
+        if open(SHIM_LOG).read() != "kill --kill-whom=main --signal=SIGUSR1 tcpproxy.service\n":
+            fail("the postrotate ran systemctl %r" % open(SHIM_LOG).read())
         if open(ACCESS_LOG + ".1").read().count("\n") != 2:
             fail("rotated file: %r" % open(ACCESS_LOG + ".1").read())
         if roundtrip(b"after rotation") != b"after rotation":
@@ -184,12 +205,17 @@ def main():
         if master.poll() is None:
             master.kill()
             master.wait()
-        for p in (ACCESS_LOG, ACCESS_LOG + ".1"):
+        for p in (ACCESS_LOG, ACCESS_LOG + ".1", SHIM_LOG,
+                  "/tmp/tcpproxy-shim-%d/systemctl" % os.getpid()):
             try:
                 os.unlink(p)
             except OSError:
                 pass
         os.unlink(log.name)
+        try:
+            os.rmdir("/tmp/tcpproxy-shim-%d" % os.getpid())
+        except OSError:
+            pass
     print("ok: ready, served as %s, reloaded, rotated, stopped; notify: %d messages"
           % (user, len(msgs)))
 
