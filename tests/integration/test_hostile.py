@@ -516,3 +516,74 @@ def _serve(cfg, base_id, port, preexec):
     if p.poll() is not None:
         check(False, "tcpproxy did not start:\n" + p.communicate(timeout=20)[0])
     return p
+
+
+def _unit_service():
+    """The [Service] settings of the unit as shipped (etc/systemd/tcpproxy.service.in)."""
+    from harness import ROOT
+
+    out, section = {}, None
+    with open(os.path.join(ROOT, "etc", "systemd", "tcpproxy.service.in")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                out.setdefault(k, []).append(v)
+    return out
+
+
+def test_as_packaged_a_process_of_the_service_user_cannot_crash_the_master():
+    """docs/architecture.md: "The master runs as root; its workers run as --user" and "no
+    worker can shrink [the segment] under the master's mapping (which would be SIGBUS)". The
+    unit once ran the master itself as User=tcpproxy, without --user: master and workers were
+    one account, and any process of it (a worker taken over through a peer) opened
+    /dev/shm/tcpproxy.0.stats (0600, its own) and truncated it, and the master died of SIGBUS
+    at its next look (or could simply be signalled, or ptraced). The unit now starts the master
+    as root with --user: checked here, then run the same way (the service user played by
+    nobody), with the segment attacked as that user."""
+    import shlex
+
+    svc = _unit_service()
+    start = shlex.split(svc["ExecStart"][0])
+    check("User" not in svc and "AmbientCapabilities" not in svc,
+          "the unit runs the master as root: %s" % {k: svc.get(k) for k in ("User", "Group")})
+    check(start[start.index("--user") + 1] == "tcpproxy"
+          and start[start.index("--group") + 1] == "tcpproxy",
+          "the workers run as tcpproxy: %s" % start)
+    user = _nobody()
+    up = EchoServer()
+    port, admin = free_port(), free_port()
+    cfg = ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+           % admin + bootstrap([listener_yaml("l", port, "c", stat_prefix="pk")],
+                               [cluster_yaml("c", [up.port])]))
+    try:
+        with Proxy(cfg, extra_args=("--user", user.pw_name)) as p:
+            check(echo_roundtrip(port) == b"ping", "serving")
+            seg = "/dev/shm" + p.stats_name
+            r = subprocess.run(["python3", "-c",
+                                "import os; fd = os.open(%r, os.O_RDWR); os.ftruncate(fd, 0)"
+                                % seg], capture_output=True, text=True, timeout=30,
+                               preexec_fn=_as(user), cwd="/")
+            opened = r.returncode == 0
+            try:
+                answer = _http(admin, "/stats")[0]
+            except (OSError, IndexError, ValueError) as e:
+                answer = repr(e)
+            try:
+                p.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+            check(not opened and "PermissionError" in r.stderr and p.proc.returncode is None
+                  and answer == 200,
+                  "a process of the service user %s the segment; the master %s (/stats: %s)"
+                  % ("truncated" if opened else "could not open",
+                     "is alive" if p.proc.returncode is None
+                     else "died with status %d" % p.proc.returncode, answer))
+            # Nor can it signal the master: another uid, and no capability.
+            r = subprocess.run(["kill", "-TERM", str(p.proc.pid)], capture_output=True,
+                               text=True, timeout=30, preexec_fn=_as(user))
+            check(r.returncode != 0 and p.proc.poll() is None, "signalled the master: %r" % (r,))
+    finally:
+        up.close()
