@@ -169,11 +169,21 @@ def main():
         r = subprocess.run(as_service + shlex.split(line), capture_output=True, text=True)
         if r.returncode:
             fail("ExecStartPre %s: %s" % (line, r.stderr))
+    # A local user (the service account here) takes the segment's name first: the master,
+    # root within the unit's capabilities, removes it and starts all the same.
+    seg = "/dev/shm/tcpproxy.0.stats"
+    r = subprocess.run(as_user + ["python3", "-c", "open(%r, 'w').close()" % seg],
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode:
+        fail("could not take %s first: %r" % (seg, r))
     log = open("/tmp/tcpproxy-package-%d.log" % os.getpid(), "w+")
     master = subprocess.Popen(as_service + start, stdout=log, stderr=subprocess.STDOUT,
                               env=env)
     try:
         expect("READY=1")
+        log.seek(0)
+        if "%s was taken by uid %d (%s)" % (seg, pw.pw_uid, user) not in log.read():
+            fail("no warning about the squatted segment name")
         if uids(master.pid) != [str(unit_pw.pw_uid)] * 4:
             fail("the master does not run as %s: %s" % (unit_user, uids(master.pid)))
         workers = children(master.pid)
@@ -195,7 +205,6 @@ def main():
             fail("the workers' user changed the server: %r" % (r,))
         # Nor can a process of the workers' account open the master's segment (to shrink it
         # under the master's mapping: SIGBUS).
-        seg = "/dev/shm/tcpproxy.0.stats"
         r = subprocess.run(as_user + ["python3", "-c", "import os; os.open(%r, os.O_RDWR)" % seg],
                            capture_output=True, text=True, timeout=10)
         if not os.path.exists(seg) or r.returncode == 0 or "PermissionError" not in r.stderr:
