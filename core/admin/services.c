@@ -32,6 +32,11 @@
 #define WRITE_TIMEOUT_MS  10000 /* to take the whole response */
 #define LINGER_TIMEOUT_MS 2000	/* after our FIN: what the client still sends is read away */
 #define LINGER_MAX_BYTES  (4u << 20)
+/* Answers rendered and not yet taken, every client together: a client that does not read
+ * holds its copy up to WRITE_TIMEOUT_MS, and a /connections answer can be megabytes. A large
+ * answer past this is replaced by 503 (the master's memory is not the clients' to spend). */
+#define HELD_MAX_BYTES	 (64u << 20)
+#define HELD_SMALL_BYTES (64u << 10) /* answers this small are always given */
 /* Out of descriptors or memory at accept: stop polling that listener for a while, as the
  * workers do, doubling up to a second while it lasts. */
 #define BACKOFF_MIN_MS 100
@@ -65,6 +70,7 @@ struct client {
 	enum phase phase;
 	int64_t timer;
 	size_t sent;
+	size_t held; /* its share of svc.held */
 	size_t drained;
 	struct tp_http_req req;
 	struct tp_sbuf out;
@@ -80,6 +86,7 @@ static struct {
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ino_t unix_ino; /* removed at stop only if it is still ours */
 	struct client *clients;
+	size_t held; /* bytes of answers not yet sent, all clients */
 	bool atfork;
 } svc = {
 	.unix_l = {.what = "stats socket", .fd = -1},
@@ -163,6 +170,13 @@ static int prepare_default_dir(const char *sock_path)
 	return ret;
 }
 
+static void out_free(struct client *c)
+{
+	svc.held -= c->held;
+	c->held = 0;
+	tp_sbuf_free(&c->out);
+}
+
 static void client_free(struct client *c)
 {
 	if (c->phase == P_WAIT)
@@ -177,7 +191,7 @@ static void client_free(struct client *c)
 	if (c->next)
 		c->next->pprev = c->pprev;
 	c->l->n_clients--;
-	tp_sbuf_free(&c->out);
+	out_free(c);
 	free(c);
 }
 
@@ -240,17 +254,31 @@ static bool flush(struct client *c)
 		client_free(c);
 		return false;
 	}
-	tp_sbuf_free(&c->out);
+	out_free(c);
 	start_linger(c);
 	return true;
 }
 
 static void respond(struct client *c, const struct tp_admin_resp *r, bool head_only)
 {
+	static const char busy[] = "busy: too many large answers not yet read; try again\n";
+
 	c->phase = P_WRITE;
-	tp_http_response_head(&c->out, r->status, r->content_type, r->body.len, r->extra_headers);
-	if (!head_only && r->body.len)
-		tp_sbuf_add(&c->out, r->body.p, r->body.len);
+	if (!head_only && r->body.len > HELD_SMALL_BYTES &&
+	    svc.held + r->body.len > HELD_MAX_BYTES) {
+		tp_debug("%s: %zu bytes of answers not yet read; a %zu-byte answer becomes 503",
+			 c->l->what, svc.held, r->body.len);
+		tp_http_response_head(&c->out, 503, "text/plain; charset=UTF-8", sizeof(busy) - 1,
+				      NULL);
+		tp_sbuf_add(&c->out, busy, sizeof(busy) - 1);
+	} else {
+		tp_http_response_head(&c->out, r->status, r->content_type, r->body.len,
+				      r->extra_headers);
+		if (!head_only && r->body.len)
+			tp_sbuf_add(&c->out, r->body.p, r->body.len);
+	}
+	c->held = c->out.len;
+	svc.held += c->held;
 	if (c->out.oom || set_deadline(c, WRITE_TIMEOUT_MS) < 0) {
 		client_free(c);
 		return;

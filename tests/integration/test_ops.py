@@ -5,6 +5,7 @@ included."""
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import struct
@@ -507,7 +508,12 @@ def test_connections_view_survives_hostile_snapshots():
                 ("bad indexes", lambda seq: HDR.pack(0x56435054, 1, seq, seq, rec_size, 2, 0, 0)
                  + (struct.pack("<QQQQQIIIII", 1, 2, 3, 4, 5, 6, 7, 0x7fffffff, 99, 5)
                     + bytes([200, 0, 0, 0]) + bytes([99]) + b"\xff" * 19 + b"\0" * 44) * 2),
+                # More than its descriptors can hold, in a sparse file: listed up to its hard
+                # RLIMIT_NOFILE (which the master knows), the rest counted as cut.
+                ("more than it can hold", lambda seq: HDR.pack(0x56435054, 1, seq, seq,
+                                                               rec_size, over, 3, 0)),
             ]
+            over = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 17) + 1000
             os.kill(victim, signal.SIGSTOP)
             try:
                 for name, make in cases:
@@ -524,13 +530,21 @@ def test_connections_view_survives_hostile_snapshots():
                         seq = struct.unpack("<Q", f.read(16)[8:16])[0]
                         f.seek(0)
                         f.truncate()
+                        if name == "more than it can hold":
+                            f.truncate(HDR.size + over * rec_size)
                         f.write(make(seq))
                     t.join(15)
                     st, _, body = out["r"]
                     check(st == 200, "%s: %d" % (name, st))
                     j = json.loads(body)
                     mine = [w for w in j["workers"] if w["pid"] == victim][0]
-                    if name == "bad indexes":
+                    if name == "more than it can hold":
+                        limit = over - 1000
+                        mine_c = [c for c in j["connections"] if c["pid"] == victim]
+                        check(mine["answered"] and mine["connections"] == limit
+                              and mine["truncated"] == 1003 and len(mine_c) == limit,
+                              "%s: %s, %d listed" % (name, mine, len(mine_c)))
+                    elif name == "bad indexes":
                         bad = [c for c in j["connections"] if c["pid"] == victim]
                         check(len(bad) == 2 and all(c["listener"] == "" and c["cluster"] == ""
                                                     and c["phase"] == "?" and
@@ -546,6 +560,86 @@ def test_connections_view_survives_hostile_snapshots():
         finally:
             for c in held:
                 c.close()
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_one_worker_cannot_make_the_root_master_hold_hundreds_of_mb_of_connection_view():
+    """A worker's snapshot may claim up to TP_CONNVIEW_MAX (2^18) sessions, whatever the worker
+    could really hold (it has --concurrency's share of a 20,000-descriptor limit, two per
+    session): a count within the cap and a sparse memfd that large pass every check. The master
+    then builds 2^18 entries of 360 bytes (94 MB) and renders them for every client that
+    asked, each client keeping its own copy of the 70 MB JSON answer until it has read it (up
+    to 10 s). Eight /connections clients that do not read, and one compromised worker, grew the
+    root master by 355 MB; every further client or hostile worker adds more. The cap should be
+    what a worker can hold (or the answer streamed, or bounded), not 2^18 per worker times
+    every waiting client. (Review 6753505.)
+
+    The master now lists no more of a worker than its descriptor limit lets it hold (here
+    20,000 sessions, 5 MB of JSON), and answers not yet read by their clients share a budget
+    (64 MB) past which a large answer is 503: so 24 clients that do not read, three times the
+    review's 8, stay within the bound too, and the clients past the budget are told so."""
+    if os.getuid() != 0:
+        from harness import Skip
+        raise Skip("needs root to open a worker's memfd through /proc")
+    n, rec_size, clients = 1 << 18, 128, 24
+    with Setup() as s:
+        victim = s.p.worker_pids()[0]
+        memfd = _memfd_of(victim)
+        before = _rss_kb(s.p.proc.pid)
+        os.kill(victim, signal.SIGSTOP)
+        held = []
+        try:
+            for _ in range(clients):
+                c = socket.socket()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.connect(("127.0.0.1", s.admin))
+                c.sendall(b"GET /connections?format=json HTTP/1.1\r\nHost: x\r\n\r\n")
+                held.append(c)
+            # Every round the master starts (one per batch of waiting clients) gets the same
+            # answer from the stopped worker: the round's number, then the claim.
+            peak, answered, t0 = before, set(), time.monotonic()
+            while time.monotonic() - t0 < 8:
+                with open(memfd, "r+b") as f:
+                    head = f.read(HDR.size)
+                    if len(head) >= 16:
+                        seq = struct.unpack("<Q", head[8:16])[0]
+                        if seq not in answered:
+                            answered.add(seq)
+                            f.seek(0)
+                            f.truncate(HDR.size + n * rec_size)  # sparse: costs the worker
+                            f.write(HDR.pack(0x56435054, 1, seq, seq, rec_size, n, 0, 0))
+                peak = max(peak, _rss_kb(s.p.proc.pid))
+                time.sleep(0.02)
+            # Each client had its answer: the whole view (the claim cut to the limit) or, past
+            # the budget, a 503 that says why.
+            statuses = []
+            for c in held:
+                c.settimeout(10)
+                head = b""
+                while b"\r\n" not in head:
+                    more = c.recv(4096)
+                    if not more:
+                        break
+                    head += more
+                statuses.append(head.split(b" ", 2)[1] if head.count(b" ") >= 2 else head)
+            check(set(statuses) <= {b"200", b"503"} and b"200" in statuses
+                  and b"503" in statuses, "statuses: %r" % statuses)
+        finally:
+            os.kill(victim, signal.SIGCONT)
+            for c in held:
+                c.close()
+        grown_mb = (peak - before) / 1024
+        check(s.p.proc.poll() is None, "the master is alive")
+        check(grown_mb < 128,
+              "one worker's claim of %d sessions and %d waiting clients grew the root master "
+              "by %.0f MB" % (n, clients, grown_mb))
 
 
 def _http(port, method, target):
