@@ -43,10 +43,12 @@ class Notify:
     """A NOTIFY_SOCKET: a datagram socket bound to a path or an abstract name; every message
     it gets is kept, with the time it came."""
 
-    def __init__(self, abstract=False):
+    def __init__(self, abstract=False, name_len=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
             name = "tp-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+            if name_len:
+                name = (name + "-" + "x" * name_len)[:name_len]
             self.sock.bind("\0" + name)
             self.env = "@" + name
         else:
@@ -138,6 +140,23 @@ def test_sd_notify_ready_reloading_stopping_in_order():
 
 def test_sd_notify_to_an_abstract_socket():
     _notify_run(abstract=True)
+
+
+def test_sd_notify_to_an_abstract_name_of_107_bytes():
+    """sun_path holds 108 bytes: an abstract name takes all 107 after its leading NUL (it has
+    no terminator), as systemd allows; the limit of a path (107 and its NUL) refused it."""
+    up = EchoServer()
+    port = free_port()
+    n = Notify(abstract=True, name_len=107)
+    try:
+        check(len(n.env) == 108, n.env)
+        with Proxy(bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])]),
+                   env={"NOTIFY_SOCKET": n.env}) as p:
+            wait_for(lambda: "READY" in n.events(), what="READY=1")
+            check("NOTIFY_SOCKET" not in p.output(), p.output())
+    finally:
+        n.close()
+        up.close()
 
 
 def test_sd_notify_watchdog_pings_only_for_its_own_pid():
