@@ -13,9 +13,9 @@ import subprocess
 import threading
 import time
 
-from harness import (RUN_DIR, STAT, EchoServer, Proxy, as_user, bootstrap, check, cluster_yaml,
-                     connect, echo_roundtrip, free_port, listener_yaml, nobody, recv_all,
-                     run_path, user_binary, wait_for)
+from harness import (RUN_DIR, STAT, TCPPROXY, EchoServer, Proxy, as_user, bootstrap, check,
+                     cluster_yaml, connect, echo_roundtrip, free_port, listener_yaml, nobody,
+                     recv_all, run_path, user_binary, wait_for)
 
 
 def admin_config(port, upstream_ports, admin_port, extra=""):
@@ -136,6 +136,49 @@ def _notify_run(abstract):
 
 def test_sd_notify_ready_reloading_stopping_in_order():
     _notify_run(abstract=False)
+
+
+def test_pid_file_that_is_not_a_regular_file_is_refused_at_once():
+    """--pid-file is opened O_NONBLOCK|O_NOFOLLOW and written only if it is a regular file: a
+    FIFO there (with a reader or without) used to block the master's start in open(), and a
+    device would have been written to."""
+    up = EchoServer()
+    port = free_port()
+    cfg = bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])])
+    cfg_path = run_path("pidfile.yaml")
+    with open(cfg_path, "w") as f:
+        f.write(cfg)
+    try:
+        for kind in ("fifo", "fifo with a reader", "symlink", "directory"):
+            path = run_path("pid.%s" % kind.replace(" ", "_"))
+            reader = None
+            if kind.startswith("fifo"):
+                os.mkfifo(path)
+                if kind == "fifo with a reader":
+                    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            elif kind == "symlink":
+                os.symlink("/dev/null", path)
+            else:
+                os.mkdir(path)
+            try:
+                r = subprocess.run([TCPPROXY, "-c", cfg_path, "--concurrency", "1",
+                                    "--pid-file", path, "--stats-socket",
+                                    run_path("pidfile.sock")],
+                                   capture_output=True, text=True, timeout=15)
+                check(r.returncode == 1 and "--pid-file %s: not a regular file" % path
+                      in r.stderr + r.stdout, "%s: exit %d: %s" % (kind, r.returncode,
+                                                                   r.stderr + r.stdout))
+                if reader is not None:
+                    check(os.read(reader, 100) == b"", "%s: written to" % kind)
+            finally:
+                if reader is not None:
+                    os.close(reader)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+    finally:
+        up.close()
 
 
 def test_sd_notify_to_an_abstract_socket():
