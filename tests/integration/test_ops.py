@@ -516,6 +516,14 @@ def test_connections_lists_exactly_the_sessions_held_across_two_workers():
             ages = [int(kv["age_ms"]) for kv in
                     (dict(f.split("=", 1) for f in l.split()) for l in body.splitlines())]
             check(ages == sorted(ages, reverse=True), "oldest first: %s" % ages)
+            # HEAD answers as GET does, the same head (Content-Length of the body it would
+            # send), without the body; a bad query too.
+            st, h, body = http(s.admin, "HEAD", "/connections?format=json")
+            check(st == 200 and body == "" and h["content-type"] == "application/json" and
+                  int(h["content-length"]) > 100, "HEAD: %d %r %r" % (st, h, body))
+            st, h, body = http(s.admin, "HEAD", "/connections?sort=size")
+            check(st == 400 and body == "" and int(h["content-length"]) > 0,
+                  "HEAD, bad query: %d %r %r" % (st, h, body))
             # After a reload they belong to a draining generation, and say so.
             s.p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "reload: generation 1 serving" in s.p.output(), what="reload")
