@@ -4,6 +4,7 @@
 #include "core/filter-t.h"
 #include "core/base/log.h"
 #include "core/base/version.h"
+#include "core/tls/tls.h"
 #include "core/master/master.h"
 
 #include <errno.h>
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
 			mo.log_level = optarg;
 			break;
 		case OPT_VERSION:
-			printf("tcpproxy %s\n", tp_version);
+			printf("tcpproxy %s\n%s\n", tp_version, tp_tls_library_line());
 			return 0;
 		case 'h':
 			fputs(usage, stdout);

@@ -49,8 +49,11 @@ enum tp_stat_type {
 #define TP_STATS_HIST_COUNT  (TP_STATS_HIST_BUCKETS + 1)
 #define TP_STATS_HIST_VALUES (TP_STATS_HIST_BUCKETS + 2)
 
+/* The second argument, or the first when there is no other: a kind's printed name, a stat's. */
+#define TP__SECOND(a, b, ...) b
+
 /* enum tp_scope_kind: TP_SCOPE_SERVER, TP_SCOPE_LISTENER, ... */
-#define TP__SCOPE_ENUM(K, k) TP_SCOPE_##K,
+#define TP__SCOPE_ENUM(K, k, ...) TP_SCOPE_##K,
 enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 
 /* enum tp_<kind>_stat: TP_<KIND>_<stat> is the stat's offset in its scope, TP_<KIND>__COUNT the
@@ -71,7 +74,11 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 #define TP__HOST_H(n)		  TP__HIST_ENUM(TP_HOST_##n)
 #define TP__TLS_INSPECTOR(n)	  TP_TLS_INSPECTOR_##n,
 #define TP__TLS_INSPECTOR_H(n)	  TP__HIST_ENUM(TP_TLS_INSPECTOR_##n)
-#define TP__STAT_ENUM(K, k) \
+#define TP__LISTENER_SSL(n, ...)  TP_LISTENER_SSL_##n,
+#define TP__LISTENER_SSL_H(n)	  TP__HIST_ENUM(TP_LISTENER_SSL_##n)
+#define TP__CLUSTER_SSL(n, ...)	  TP_CLUSTER_SSL_##n,
+#define TP__CLUSTER_SSL_H(n)	  TP__HIST_ENUM(TP_CLUSTER_SSL_##n)
+#define TP__STAT_ENUM(K, k, ...) \
 	enum tp_##k##_stat{TP_##K##_STATS(TP__##K, TP__##K, TP__##K##_H) TP_##K##__COUNT};
 TP_STATS_SCOPE_KINDS(TP__STAT_ENUM)
 

@@ -81,14 +81,15 @@ struct tp_stats {
 	char shm_name[256];
 };
 
-#define DESCS(K, k)                                                     \
+#define DESCS(K, k, ...)                                                \
 	static const struct tp_stat_desc k##_descs[] = {TP_##K##_STATS( \
 		TP_STATS_DESC_COUNTER, TP_STATS_DESC_GAUGE, TP_STATS_DESC_HISTOGRAM)};
 TP_STATS_SCOPE_KINDS(DESCS)
 #undef DESCS
 
-#define KIND(K, k) \
-	[TP_SCOPE_##K] = {#k, k##_descs, sizeof(k##_descs) / sizeof(k##_descs[0]), TP_##K##__COUNT},
+#define KIND(K, k, ...)                                                   \
+	[TP_SCOPE_##K] = {TP__SECOND(#k, ##__VA_ARGS__, #k, ), k##_descs, \
+			  sizeof(k##_descs) / sizeof(k##_descs[0]), TP_##K##__COUNT},
 const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT] = {TP_STATS_SCOPE_KINDS(KIND)};
 #undef KIND
 

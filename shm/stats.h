@@ -11,10 +11,12 @@
 
 struct sockaddr;
 
-/* Generators of struct tp_stat_desc rows from a TP_<KIND>_STATS table (also used by tests). */
-#define TP_STATS_DESC_COUNTER(n)   {#n, TP_STAT_COUNTER},
-#define TP_STATS_DESC_GAUGE(n)	   {#n, TP_STAT_GAUGE},
-#define TP_STATS_DESC_HISTOGRAM(n) {#n, TP_STAT_HISTOGRAM},
+/* Generators of struct tp_stat_desc rows from a TP_<KIND>_STATS table (also used by tests). A row
+ * may give its printed name as a second argument (names with '.' or '-'). */
+#define TP_STATS_NAME(n, ...)		TP__SECOND(#n, ##__VA_ARGS__, #n, )
+#define TP_STATS_DESC_COUNTER(n, ...)	{TP_STATS_NAME(n, ##__VA_ARGS__), TP_STAT_COUNTER},
+#define TP_STATS_DESC_GAUGE(n, ...)	{TP_STATS_NAME(n, ##__VA_ARGS__), TP_STAT_GAUGE},
+#define TP_STATS_DESC_HISTOGRAM(n, ...) {TP_STATS_NAME(n, ##__VA_ARGS__), TP_STAT_HISTOGRAM},
 
 /* Every scope kind, indexed by enum tp_scope_kind. */
 extern const struct tp_stats_kind_desc tp_stats_kinds[TP_SCOPE__COUNT];

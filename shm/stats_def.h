@@ -36,7 +36,8 @@
 	COUNTER(downstream_pre_cx_timeout)               \
 	GAUGE(downstream_pre_cx_active)                  \
 	COUNTER(downstream_listener_filter_remote_close) \
-	COUNTER(downstream_listener_filter_error)
+	COUNTER(downstream_listener_filter_error)        \
+	COUNTER(downstream_cx_transport_socket_connect_timeout)
 
 /* tcp.<stat_prefix>.<stat>: Envoy's ALL_TCP_PROXY_STATS, the subset tcpproxy serves */
 #define TP_TCP_STATS(COUNTER, GAUGE, HISTOGRAM)                \
@@ -102,17 +103,51 @@
  * tls_inspector.tls_found); every other scope has a name. */
 #define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
 
-/* The scope kinds: X(KIND, name). KIND names the table TP_<KIND>_STATS and the enums
- * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name. The
- * position in this list is stored in the segment: append only. A new kind also needs its two
- * enum wrappers in shm/stats-t.h (the compiler says so). */
-#define TP_STATS_SCOPE_KINDS(X)               \
-	X(SERVER, server)                     \
-	X(LISTENER, listener)                 \
-	X(TCP, tcp)                           \
-	X(CLUSTER, cluster)                   \
-	X(CONNECTION_LIMIT, connection_limit) \
-	X(HOST, host)                         \
-	X(TLS_INSPECTOR, tls_inspector)
+/* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
+ * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
+ * names the TLS transport can negotiate (core/tls/transport_tls.c keeps its tables in this
+ * order). A row's second argument is the printed name where the identifier cannot spell it. */
+#define TP_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)                                                    \
+	COUNTER(connection_error, "ssl.connection_error")                                          \
+	COUNTER(handshake, "ssl.handshake")                                                        \
+	COUNTER(session_reused, "ssl.session_reused")                                              \
+	COUNTER(no_certificate, "ssl.no_certificate")                                              \
+	COUNTER(fail_verify_no_cert, "ssl.fail_verify_no_cert")                                    \
+	COUNTER(fail_verify_error, "ssl.fail_verify_error")                                        \
+	COUNTER(fail_verify_san, "ssl.fail_verify_san")                                            \
+	COUNTER(fail_verify_cert_hash, "ssl.fail_verify_cert_hash")                                \
+	COUNTER(cipher_TLS_AES_128_GCM_SHA256, "ssl.ciphers.TLS_AES_128_GCM_SHA256")               \
+	COUNTER(cipher_TLS_AES_256_GCM_SHA384, "ssl.ciphers.TLS_AES_256_GCM_SHA384")               \
+	COUNTER(cipher_TLS_CHACHA20_POLY1305_SHA256, "ssl.ciphers.TLS_CHACHA20_POLY1305_SHA256")   \
+	COUNTER(cipher_ECDHE_ECDSA_AES128_GCM_SHA256, "ssl.ciphers.ECDHE-ECDSA-AES128-GCM-SHA256") \
+	COUNTER(cipher_ECDHE_RSA_AES128_GCM_SHA256, "ssl.ciphers.ECDHE-RSA-AES128-GCM-SHA256")     \
+	COUNTER(cipher_ECDHE_ECDSA_AES256_GCM_SHA384, "ssl.ciphers.ECDHE-ECDSA-AES256-GCM-SHA384") \
+	COUNTER(cipher_ECDHE_RSA_AES256_GCM_SHA384, "ssl.ciphers.ECDHE-RSA-AES256-GCM-SHA384")     \
+	COUNTER(cipher_ECDHE_ECDSA_CHACHA20_POLY1305, "ssl.ciphers.ECDHE-ECDSA-CHACHA20-POLY1305") \
+	COUNTER(cipher_ECDHE_RSA_CHACHA20_POLY1305, "ssl.ciphers.ECDHE-RSA-CHACHA20-POLY1305")     \
+	COUNTER(version_TLSv1_2, "ssl.versions.TLSv1.2")                                           \
+	COUNTER(version_TLSv1_3, "ssl.versions.TLSv1.3")                                           \
+	COUNTER(curve_X25519, "ssl.curves.X25519")                                                 \
+	COUNTER(curve_P_256, "ssl.curves.P-256")                                                   \
+	COUNTER(curve_P_384, "ssl.curves.P-384")                                                   \
+	COUNTER(curve_P_521, "ssl.curves.P-521")
+#define TP_LISTENER_SSL_STATS(COUNTER, GAUGE, HISTOGRAM) TP_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)
+#define TP_CLUSTER_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)	 TP_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)
+
+/* The scope kinds: X(KIND, name[, printed]). KIND names the table TP_<KIND>_STATS and the enums
+ * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name, unless a
+ * third argument prints another (the ssl kinds extend a listener's or a cluster's names, under
+ * the same scope name). The position in this list is stored in the segment: append only. A new
+ * kind also needs its two enum wrappers in shm/stats-t.h (the compiler says so). */
+#define TP_STATS_SCOPE_KINDS(X)                   \
+	X(SERVER, server)                         \
+	X(LISTENER, listener)                     \
+	X(TCP, tcp)                               \
+	X(CLUSTER, cluster)                       \
+	X(CONNECTION_LIMIT, connection_limit)     \
+	X(HOST, host)                             \
+	X(TLS_INSPECTOR, tls_inspector)           \
+	X(LISTENER_SSL, listener_ssl, "listener") \
+	X(CLUSTER_SSL, cluster_ssl, "cluster")
 
 #endif

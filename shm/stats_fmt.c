@@ -37,10 +37,12 @@ static const char *prom_label(enum tp_scope_kind kind)
 {
 	switch (kind) {
 	case TP_SCOPE_LISTENER:
+	case TP_SCOPE_LISTENER_SSL:
 		return "envoy_listener_address";
 	case TP_SCOPE_TCP:
 		return "envoy_tcp_prefix";
 	case TP_SCOPE_CLUSTER:
+	case TP_SCOPE_CLUSTER_SSL:
 		return "envoy_cluster_name";
 	case TP_SCOPE_CONNECTION_LIMIT:
 		return "envoy_connection_limit_prefix";

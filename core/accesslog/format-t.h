@@ -22,6 +22,7 @@ enum tp_fmt_need {
 	TP_FMT_NEED_DOWN_ADDRS = 1 << 0, /* downstream remote and local address */
 	TP_FMT_NEED_UP_LOCAL = 1 << 1,	 /* the upstream socket's local address */
 	TP_FMT_NEED_START_TIME = 1 << 2, /* wall-clock accept time */
+	TP_FMT_NEED_TLS_PEER = 1 << 3,	 /* the downstream TLS peer's certificate and session */
 };
 
 enum tp_fmt_kind {

@@ -466,17 +466,11 @@ static void value_code_details(const struct tp_fmt_ctx *x, const struct tp_forma
 		set_str(v, tp_rf_rows[TP_RF_NO_FILTER_CHAIN].details);
 }
 
-static void value_transport_failure(const struct tp_fmt_ctx *x, const struct tp_format *f,
-				    const struct tp_fmt_ins *in, struct value *v)
+/* A transport failure reason as Envoy logs it: its spaces made underscores. */
+static void set_reason(struct value *v, const char *why, const char *prefix)
 {
-	const char *why;
-	size_t n;
+	size_t n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "%s%s", prefix, why);
 
-	if (!x->c->connect_err)
-		return;
-	/* Envoy's "delayed connect error: <strerror>", spaces made underscores in the log. */
-	why = strerror(x->c->connect_err);
-	n = (size_t)snprintf(v->tmp, sizeof(v->tmp), "delayed connect error: %s", why);
 	if (n >= sizeof(v->tmp))
 		n = sizeof(v->tmp) - 1;
 	for (size_t i = 0; i < n; i++)
@@ -485,6 +479,86 @@ static void value_transport_failure(const struct tp_fmt_ctx *x, const struct tp_
 	v->k = V_STR;
 	v->s = v->tmp;
 	v->n = n;
+}
+
+static void value_transport_failure(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				    const struct tp_fmt_ins *in, struct value *v)
+{
+	/* A failed TLS handshake has the transport's words (Envoy's "TLS_error:|..."); a failed
+	 * connect Envoy's "delayed connect error: <strerror>". */
+	if (x->c->up_fail_reason)
+		set_reason(v, x->c->up_fail_reason, "");
+	else if (x->c->connect_err)
+		set_reason(v, strerror(x->c->connect_err), "delayed connect error: ");
+}
+
+static void value_down_transport_failure(const struct tp_fmt_ctx *x, const struct tp_format *f,
+					 const struct tp_fmt_ins *in, struct value *v)
+{
+	if (x->c->side[TP_DOWN].fail_reason)
+		set_reason(v, x->c->side[TP_DOWN].fail_reason, "");
+}
+
+/* What each side's TLS handshake negotiated (struct tp_conn_info), by in->op->data. */
+enum { TLS_VERSION, TLS_CIPHER, UP_TLS_VERSION, UP_TLS_CIPHER };
+
+static void value_tls(const struct tp_fmt_ctx *x, const struct tp_format *f,
+		      const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_conn_info *info = x->c->info;
+	const char *s = NULL;
+
+	if (!info)
+		return;
+	switch (in->op->data) {
+	case TLS_VERSION:
+		s = info->tls_version;
+		break;
+	case TLS_CIPHER:
+		s = info->tls_cipher;
+		break;
+	case UP_TLS_VERSION:
+		s = info->up_tls_version;
+		break;
+	case UP_TLS_CIPHER:
+		s = info->up_tls_cipher;
+		break;
+	}
+	if (s)
+		set_str(v, s);
+}
+
+/* The downstream peer's certificate and session (struct tp_tls_peer), by in->op->data. Envoy
+ * leaves these unset on a connection without TLS or without a peer certificate. */
+enum { PEER_SUBJECT, PEER_ISSUER, PEER_URI_SAN, PEER_FINGERPRINT_256, TLS_SESSION_ID };
+
+static void value_tls_peer(const struct tp_fmt_ctx *x, const struct tp_format *f,
+			   const struct tp_fmt_ins *in, struct value *v)
+{
+	const struct tp_tls_peer *p = x->c->info ? x->c->info->tls_peer : NULL;
+	const char *s = NULL;
+
+	if (!p)
+		return;
+	switch (in->op->data) {
+	case PEER_SUBJECT:
+		s = p->subject;
+		break;
+	case PEER_ISSUER:
+		s = p->issuer;
+		break;
+	case PEER_URI_SAN:
+		s = p->uri_san;
+		break;
+	case PEER_FINGERPRINT_256:
+		s = p->fingerprint_256;
+		break;
+	case TLS_SESSION_ID:
+		s = p->session_id;
+		break;
+	}
+	if (s && *s)
+		set_str(v, s);
 }
 
 size_t tp_ip_format(const struct tp_ip *ip, bool with_port, char *buf, size_t cap)
@@ -818,6 +892,12 @@ static void value_environment(const struct tp_fmt_ctx *x, const struct tp_format
 	{                 \
 		.name = n \
 	}
+/* A TLS operator: get reads the connection info, which says which field. */
+#define TLS(n, need, g, which)                                                    \
+	{                                                                         \
+		.name = n, .numeric = STR, .needs = need, .get = g, .data = which \
+	}
+#define TLS_PEER   TP_FMT_NEED_TLS_PEER
 #define DOWN_ADDRS TP_FMT_NEED_DOWN_ADDRS
 #define UP_LOCAL   TP_FMT_NEED_UP_LOCAL
 
@@ -849,8 +929,19 @@ static const struct tp_fmt_op ops[] = {
 	ADDRESS("DOWNSTREAM_DIRECT_REMOTE", DOWN_ADDRS, value_downstream_remote),
 	ADDRESS("DOWNSTREAM_LOCAL", DOWN_ADDRS, value_downstream_local),
 	OP("UPSTREAM_CLUSTER", ARG_NONE, STR, 0, NULL, value_upstream_cluster),
-	/* No TLS inspection yet: the TLS issue gives connections a server name. */
+	/* From tls_inspector, or the downstream TLS handshake. */
 	OP("REQUESTED_SERVER_NAME", ARG_NONE, STR, 0, NULL, value_sni),
+	OP("DOWNSTREAM_TRANSPORT_FAILURE_REASON", ARG_NONE, STR, 0, NULL,
+	   value_down_transport_failure),
+	TLS("DOWNSTREAM_TLS_VERSION", 0, value_tls, TLS_VERSION),
+	TLS("DOWNSTREAM_TLS_CIPHER", 0, value_tls, TLS_CIPHER),
+	TLS("UPSTREAM_TLS_VERSION", 0, value_tls, UP_TLS_VERSION),
+	TLS("UPSTREAM_TLS_CIPHER", 0, value_tls, UP_TLS_CIPHER),
+	TLS("DOWNSTREAM_PEER_SUBJECT", TLS_PEER, value_tls_peer, PEER_SUBJECT),
+	TLS("DOWNSTREAM_PEER_ISSUER", TLS_PEER, value_tls_peer, PEER_ISSUER),
+	TLS("DOWNSTREAM_PEER_URI_SAN", TLS_PEER, value_tls_peer, PEER_URI_SAN),
+	TLS("DOWNSTREAM_PEER_FINGERPRINT_256", TLS_PEER, value_tls_peer, PEER_FINGERPRINT_256),
+	TLS("DOWNSTREAM_TLS_SESSION_ID", TLS_PEER, value_tls_peer, TLS_SESSION_ID),
 	OP("ACCESS_LOG_TYPE", ARG_NONE, STR, 0, NULL, value_log_type),
 	OP("CONNECTION_ID", ARG_NONE, NUM, 0, NULL, value_connection_id),
 	OP("HOSTNAME", ARG_NONE, STR, 0, NULL, value_hostname),
@@ -872,16 +963,8 @@ static const struct tp_fmt_op ops[] = {
 	NOT_YET("STREAM_ID"),
 	NOT_YET("UPSTREAM_DETECTED_CLOSE_TYPE"),
 	NOT_YET("DOWNSTREAM_DETECTED_CLOSE_TYPE"),
-	NOT_YET("DOWNSTREAM_TRANSPORT_FAILURE_REASON"),
 	NOT_YET("DOWNSTREAM_LOCAL_URI_SAN"),
-	NOT_YET("DOWNSTREAM_PEER_URI_SAN"),
 	NOT_YET("DOWNSTREAM_LOCAL_SUBJECT"),
-	NOT_YET("DOWNSTREAM_PEER_SUBJECT"),
-	NOT_YET("DOWNSTREAM_PEER_ISSUER"),
-	NOT_YET("DOWNSTREAM_TLS_SESSION_ID"),
-	NOT_YET("DOWNSTREAM_TLS_CIPHER"),
-	NOT_YET("DOWNSTREAM_TLS_VERSION"),
-	NOT_YET("DOWNSTREAM_PEER_FINGERPRINT_256"),
 	NOT_YET("DOWNSTREAM_PEER_FINGERPRINT_1"),
 	NOT_YET("DOWNSTREAM_PEER_SERIAL"),
 	NOT_YET("DOWNSTREAM_PEER_CERT"),
@@ -890,8 +973,6 @@ static const struct tp_fmt_op ops[] = {
 	NOT_YET("UPSTREAM_PEER_SUBJECT"),
 	NOT_YET("UPSTREAM_PEER_ISSUER"),
 	NOT_YET("UPSTREAM_TLS_SESSION_ID"),
-	NOT_YET("UPSTREAM_TLS_CIPHER"),
-	NOT_YET("UPSTREAM_TLS_VERSION"),
 	NOT_YET("UPSTREAM_PEER_CERT"),
 	NOT_YET("UPSTREAM_PEER_CERT_V_START"),
 	NOT_YET("UPSTREAM_PEER_CERT_V_END"),
@@ -907,6 +988,7 @@ static const struct tp_fmt_op ops[] = {
 #undef NUM
 #undef ADDR
 #undef ADDRESS
+#undef TLS
 #undef NOT_YET
 #undef DOWN_ADDRS
 #undef UP_LOCAL

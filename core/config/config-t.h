@@ -33,6 +33,7 @@ struct tp_filter_ops;
 struct tp_listener_filter_ops;
 struct tp_transport_ops;
 struct tp_access_log_cfg;
+struct tp_tls_secrets;
 
 /* Where a value stood in the file, for errors found after parsing (cross references). */
 struct tp_cfg_mark {
@@ -143,6 +144,8 @@ struct tp_filter_chain_cfg {
 	struct tp_fcm_cfg match;	   /* filter_chain_match; all zero: matches anything */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark match_mark; /* line 0: no filter_chain_match */
+	/* transport_socket_connect_timeout: how long the client's handshake may take; 0: none */
+	int64_t transport_socket_connect_timeout_ms;
 };
 
 /* A listener filter (core/filter-t.h's tp_listener_filter_ops) as configured. */
@@ -204,8 +207,9 @@ struct tp_config {
 	struct tp_cluster_cfg *clusters;
 	size_t n_clusters;
 	struct tp_admin_cfg admin;
-	unsigned format_needs;	   /* what configured formats read (enum tp_fmt_need) */
-	uint32_t n_transport_ctx;  /* transports with a per-worker context (tp_transport_cfg.idx) */
+	unsigned format_needs;	  /* what configured formats read (enum tp_fmt_need) */
+	uint32_t n_transport_ctx; /* transports with a per-worker context (tp_transport_cfg.idx) */
+	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
 	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */

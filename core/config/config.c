@@ -17,6 +17,7 @@
 #include "core/config/chain_match.h"
 #include "core/config/dump.h"
 #include "core/conn/transport.h"
+#include "core/tls/tls.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
 #include "core/config/ynode.h"
@@ -253,7 +254,9 @@ static const struct tp_cfg_schema address_schema = {
 struct transport_tmp {
 	char *name;
 	const struct tp_transport_ops *ops;
-	bool typed; /* typed_config picked the transport (the name is then only a label) */
+	void *conf;    /* what ops->parse made */
+	bool upstream; /* a cluster's (towards hosts), not a filter chain's */
+	bool typed;    /* typed_config picked the transport (the name is then only a label) */
 	struct tp_cfg_mark name_mark;
 };
 
@@ -268,6 +271,13 @@ static const struct tp_cfg_schema raw_buffer_schema = {
 	.fields = raw_buffer_fields,
 	.any = true,
 };
+
+/* The TLS transport for this side: a filter chain's terminates (DownstreamTlsContext), a
+ * cluster's originates (UpstreamTlsContext). */
+static const struct tp_transport_ops *tls_ops(const struct transport_tmp *t)
+{
+	return t->upstream ? &tp_transport_tls_client : &tp_transport_tls_server;
+}
 
 static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 					 const struct tp_ynode *v, void *obj)
@@ -295,20 +305,37 @@ static int decode_transport_typed_config(struct tp_cfg_ctx *ctx, const struct tp
 		t->ops = &tp_transport_raw;
 		return tp_cfg_decode(ctx, &raw_buffer_schema, v, NULL);
 	}
+	if (!strcmp(msg, TP_TLS_DOWNSTREAM_TYPE) || !strcmp(msg, TP_TLS_UPSTREAM_TYPE)) {
+		bool down = !strcmp(msg, TP_TLS_DOWNSTREAM_TYPE);
+
+		if (down == t->upstream) {
+			tp_cfg_error(ctx, type, "@type", "%s is for %s; %s takes %s",
+				     down ? "DownstreamTlsContext" : "UpstreamTlsContext",
+				     down ? "a listener's filter chain" : "a cluster",
+				     t->upstream ? "a cluster" : "a filter chain",
+				     t->upstream ? TP_TLS_UPSTREAM_TYPE : TP_TLS_DOWNSTREAM_TYPE);
+			return -EINVAL;
+		}
+		t->ops = tls_ops(t);
+		t->conf = t->ops->parse(ctx, v);
+		return t->conf ? 0 : -EINVAL;
+	}
 	v3 = tp_v2_api_successor(url);
 	if (v3)
 		tp_cfg_error(ctx, type, "@type",
 			     "unsupported @type \"%s\": Envoy's v2 API was removed; its v3 type is "
 			     "type.googleapis.com/%s%s",
 			     url, v3,
-			     strcmp(v3, RAW_BUFFER_TYPE) ? ", not supported yet by tcpproxy (see "
-							   "docs/envoy-compat.md)"
-							 : "");
+			     strcmp(v3, RAW_BUFFER_TYPE) && strcmp(v3, TP_TLS_DOWNSTREAM_TYPE) &&
+					     strcmp(v3, TP_TLS_UPSTREAM_TYPE)
+				     ? ", not supported yet by tcpproxy (see docs/envoy-compat.md)"
+				     : "");
 	else
 		tp_cfg_error(ctx, type, "@type",
 			     "transport socket \"%s\" is not supported yet by tcpproxy: it has "
-			     "plain TCP, " RAW_BUFFER_TYPE " (see docs/envoy-compat.md)",
-			     url);
+			     "plain TCP (" RAW_BUFFER_TYPE ") and TLS (%s) (see "
+			     "docs/envoy-compat.md)",
+			     url, t->upstream ? TP_TLS_UPSTREAM_TYPE : TP_TLS_DOWNSTREAM_TYPE);
 	return -EINVAL;
 }
 
@@ -316,17 +343,25 @@ static void transport_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 {
 	struct transport_tmp *t = obj;
 
-	/* Without typed_config Envoy picks the factory by name. */
+	/* Without typed_config Envoy picks the factory by name, with an empty config. */
 	if (t->typed || !t->name)
 		return;
-	if (!strcmp(t->name, RAW_BUFFER_NAME))
+	if (!strcmp(t->name, RAW_BUFFER_NAME)) {
 		t->ops = &tp_transport_raw;
-	else
-		tp_cfg_error_mark(
-			ctx, t->name_mark, "name",
-			"transport socket \"%s\" is not supported yet by tcpproxy: it has "
-			"plain TCP, " RAW_BUFFER_NAME " (see docs/envoy-compat.md)",
-			t->name);
+	} else if (!strcmp(t->name, TP_TLS_NAME)) {
+		/* An empty typed_config, placed at the name for the errors it may get. */
+		struct tp_ynode empty = {
+			.type = TP_YNODE_MAP, .line = t->name_mark.line, .col = t->name_mark.col};
+
+		t->ops = tls_ops(t);
+		t->conf = t->ops->parse(ctx, &empty);
+	} else {
+		tp_cfg_error_mark(ctx, t->name_mark, "name",
+				  "transport socket \"%s\" is not supported yet by tcpproxy: it "
+				  "has plain TCP (" RAW_BUFFER_NAME ") and TLS (" TP_TLS_NAME
+				  ") (see docs/envoy-compat.md)",
+				  t->name);
+	}
 }
 
 static const struct tp_cfg_field transport_fields[] = {
@@ -347,20 +382,36 @@ static const struct tp_cfg_schema transport_schema = {
 	.post = transport_post,
 };
 
-/* A filter chain's or a cluster's transport_socket: the transport's ops go to f->off (the
- * connection gives that side this transport). Plain TCP (raw_buffer) is what tcpproxy does;
- * anything else is not served yet. */
-static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
-				   const struct tp_ynode *v, void *obj)
+/* A filter chain's or a cluster's transport_socket: the transport and its config go to f->off
+ * (the connection gives that side this transport): plain TCP (raw_buffer) or TLS. */
+static int decode_transport(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			    const struct tp_ynode *v, void *obj, bool upstream)
 {
-	struct transport_tmp t = {.ops = &tp_transport_raw};
+	struct transport_tmp t = {.ops = &tp_transport_raw, .upstream = upstream};
+	struct tp_transport_cfg *tc = (struct tp_transport_cfg *)((char *)obj + f->off);
 	int ret;
 
 	ret = tp_cfg_decode(ctx, &transport_schema, v, &t);
-	if (!ret)
-		((struct tp_transport_cfg *)((char *)obj + f->off))->ops = t.ops;
+	if (!ret) {
+		tc->ops = t.ops;
+		tc->conf = t.conf;
+	} else if (t.conf && t.ops->free_conf) {
+		t.ops->free_conf(t.conf);
+	}
 	tp_cfg_free(&transport_schema, &t);
 	return ret;
+}
+
+static int decode_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				   const struct tp_ynode *v, void *obj)
+{
+	return decode_transport(ctx, f, v, obj, false);
+}
+
+static int decode_cluster_transport_socket(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+					   const struct tp_ynode *v, void *obj)
+{
+	return decode_transport(ctx, f, v, obj, true);
 }
 
 /* ---- envoy.config.listener.v3.Filter ---- */
@@ -669,7 +720,12 @@ static const struct tp_cfg_field filter_chain_fields[] = {
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_filter_chain_cfg, transport),
 	 .decode = decode_transport_socket},
-	UNSUPPORTED("transport_socket_connect_timeout"),
+	{.key = "transport_socket_connect_timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_filter_chain_cfg, transport_socket_connect_timeout_ms),
+	 .min = 0,
+	 .max = INT64_MAX,
+	 .def = 0},
 	UNSUPPORTED("on_demand_configuration"),
 	REMOVED("tls_context", "use transport_socket"),
 	{.key = NULL},
@@ -1107,7 +1163,7 @@ static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "transport_socket",
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_cluster_cfg, transport),
-	 .decode = decode_transport_socket},
+	 .decode = decode_cluster_transport_socket},
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("protocol_selection"),
 	UNSUPPORTED("upstream_connection_options"),
@@ -1146,7 +1202,11 @@ static const struct tp_cfg_field static_resources_fields[] = {
 	 .off = offsetof(struct tp_config, clusters),
 	 .count_off = offsetof(struct tp_config, n_clusters),
 	 .sub = &cluster_schema},
-	UNSUPPORTED("secrets"),
+	{.key = "secrets",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_config, tls_secrets),
+	 .decode = tp_tls_secrets_decode,
+	 .free = tp_tls_secrets_free},
 	{.key = NULL},
 };
 
@@ -1351,6 +1411,35 @@ static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 	}
 }
 
+/* What a transport can only check once the whole file is read (secrets by name, a trial
+ * build of its TLS contexts), after the filters' checks have said what the formats need. */
+static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &cfg->listeners[i];
+
+		for (size_t j = 0; j < l->n_filter_chains; j++) {
+			const struct tp_transport_cfg *tc = &l->filter_chains[j].transport;
+
+			if (!tc->ops || !tc->conf || !tc->ops->check)
+				continue;
+			tp_cfg_path_set(ctx,
+					"static_resources.listeners[%zu].filter_chains[%zu]."
+					"transport_socket",
+					i, j);
+			tc->ops->check(ctx, cfg, tc->conf);
+		}
+	}
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct tp_transport_cfg *tc = &cfg->clusters[i].transport;
+
+		if (!tc->ops || !tc->conf || !tc->ops->check)
+			continue;
+		tp_cfg_path_set(ctx, "static_resources.clusters[%zu].transport_socket", i);
+		tc->ops->check(ctx, cfg, tc->conf);
+	}
+}
+
 int tp_config_cluster_index(const struct tp_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
@@ -1466,6 +1555,7 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		tp_cfg_decode(&ctx, &bootstrap_schema, doc->root, cfg);
 	check_names(&ctx, cfg);
 	check_filters(&ctx, cfg);
+	check_transports(&ctx, cfg);
 	if (ctx.oom) {
 		ret = -ENOMEM;
 		goto out_free_cfg;

@@ -70,6 +70,9 @@ struct tp_side {
 	uint8_t shut_pending : 1;     /* shutdown_write answered -EAGAIN: to be called again */
 	uint8_t unsent : 1;	      /* the transport holds bytes it took but has not sent */
 	uint8_t write_wants_read : 1; /* the blocked write waits for readability, not POLLOUT */
+	/* Why the transport's handshake failed, in Envoy's words (%*_TRANSPORT_FAILURE_REASON%):
+	 * static text the transport sets; NULL if it did not fail. */
+	const char *fail_reason;
 };
 
 /* One direction of the relay, named by its source side; the same code serves both. */
@@ -85,16 +88,33 @@ struct tp_dir {
 	uint8_t src_failed : 1; /* src was reset: what it queued is read, but never waited for */
 };
 
+/* The downstream peer's certificate and session, as the TLS handshake found them, for the formats
+ * that read them (%DOWNSTREAM_PEER_SUBJECT%, ...): one allocation, made only when a configured
+ * format needs it (TP_FMT_NEED_TLS_PEER), freed when the connection closes. */
+struct tp_tls_peer {
+	const char *subject;	  /* RFC 2253, as Envoy prints it; "" when no certificate */
+	const char *issuer;	  /* likewise */
+	const char *uri_san;	  /* the URI SANs, comma-separated */
+	const char *session_id;	  /* hex */
+	char fingerprint_256[65]; /* SHA-256 of the certificate's DER, hex; "" when none */
+};
+
 /* What is known of the stream above TCP: the requested server name, the application protocols
- * offered, whether it is TLS; filled by listener filters (tls_inspector) or a TLS transport and
- * read by filter chain matching, filters (sni_cluster) and formats. Kept in the connection slot
- * only when the configuration can fill it (tp_conn.info is NULL otherwise). */
+ * offered, whether it is TLS, what each side's TLS handshake negotiated; filled by listener
+ * filters (tls_inspector) or a TLS transport and read by filter chain matching, filters
+ * (sni_cluster) and formats. Kept in the connection slot only when the configuration can fill
+ * it (tp_conn.info is NULL otherwise). */
 struct tp_conn_info {
 	uint8_t transport; /* enum tp_transport_protocol */
 	uint8_t sni_len;
 	uint16_t alpn_len;
 	char sni[256];	   /* lower case, NUL-terminated */
 	uint8_t alpn[256]; /* protocols offered, ALPN wire format (length-prefixed names) */
+	/* Names of what a TLS handshake negotiated (static text of the TLS transport: "TLSv1.3",
+	 * "TLS_AES_128_GCM_SHA256"); NULL before a handshake or without TLS. */
+	const char *tls_version, *tls_cipher;	    /* downstream */
+	const char *up_tls_version, *up_tls_cipher; /* upstream */
+	struct tp_tls_peer *tls_peer; /* downstream, only if a format reads it; owned here */
 };
 
 enum tp_transport_protocol {
@@ -129,6 +149,7 @@ struct tp_conn {
 	uint32_t rflags;	  /* response flags, core/conn/resp_flags.h */
 	uint8_t end_cause;	  /* the response-flag row that ended it, + 1; 0: a peer */
 	uint16_t connect_err;	  /* errno of the last failed connect attempt */
+	const char *up_fail_reason; /* its transport's reason (a TLS handshake's), or NULL */
 	uint32_t attempts;	  /* upstream connect attempts made */
 	uint32_t filter_pos;	  /* where a held chain resumes (tp_conn_continue) */
 	uint32_t filters_started; /* filters whose on_new_connection has run */

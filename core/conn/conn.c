@@ -142,6 +142,7 @@ int tp_conn_side_init(struct tp_worker *w, struct tp_conn *c, enum tp_side_id s,
 	sd->write_blocked = sd->write_wants_read = sd->read_blocked = 0;
 	sd->shut_pending = sd->unsent = 0;
 	sd->want = 0;
+	sd->fail_reason = NULL;
 	if (!t->open)
 		return 0;
 	env.conf = tc->conf;
@@ -457,6 +458,11 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c)
 	tp_state_map_free(c->filter_state);
 	tp_state_map_free(c->metadata);
 	c->filter_state = c->metadata = NULL;
+	/* What a TLS handshake kept for the formats: the entry is written. */
+	if (c->info) {
+		free(c->info->tls_peer);
+		c->info->tls_peer = NULL;
+	}
 	if (c->pre_cx)
 		tp_stat_sub(w->stats,
 			    c->listener->cfg->stats_base + TP_LISTENER_downstream_pre_cx_active, 1);

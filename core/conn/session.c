@@ -45,6 +45,15 @@ static bool up_handshaking(const struct tp_conn *c)
 	return c->phase == TP_PHASE_UP_HANDSHAKE && c->side[TP_UP].handshaking;
 }
 
+/* The filter chain's transport_socket_connect_timeout, while the client's handshake lasts:
+ * counted from accept (Envoy starts it with the chain, after the listener filters). 0: none. */
+static uint64_t down_handshake_deadline(const struct tp_conn *c)
+{
+	int64_t t = c->chain ? c->chain->transport_socket_connect_timeout_ms : 0;
+
+	return t > 0 && c->side[TP_DOWN].handshaking ? c->start_ms + (uint64_t)t : 0;
+}
+
 /* The next moment a timeout or a periodic access log entry could be due; activity between now
  * and then is checked when the timer expires rather than moving the timer on every byte. */
 static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
@@ -61,6 +70,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 		deadline = c->start_ms + (uint64_t)p->max_downstream_connection_duration_ms;
 	if (up_handshaking(c) && handshake_deadline(c) < deadline)
 		deadline = handshake_deadline(c);
+	if (down_handshake_deadline(c) && down_handshake_deadline(c) < deadline)
+		deadline = down_handshake_deadline(c);
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
@@ -90,6 +101,14 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 		tp_conn_end(w, c, TP_RF_IDLE_TIMEOUT);
 		return;
 	}
+	if (down_handshake_deadline(c) && now >= down_handshake_deadline(c)) {
+		tp_debug("connection %u: transport socket timeout", c->idx);
+		tp_stat_inc(w->stats,
+			    c->listener->cfg->stats_base +
+				    TP_LISTENER_downstream_cx_transport_socket_connect_timeout);
+		tp_conn_close(w, c);
+		return;
+	}
 	if (up_handshaking(c) && now >= handshake_deadline(c)) {
 		if (connect_failed(w, c, -ETIMEDOUT))
 			start_connect(w, c);
@@ -112,6 +131,7 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	tp_stat_inc(w->stats, HOST_STAT(c, cx_connect_fail));
 	/* %UPSTREAM_TRANSPORT_FAILURE_REASON%: Envoy's pool leaves it empty on a timeout. */
 	c->connect_err = timeout ? 0 : (uint16_t)-err;
+	c->up_fail_reason = timeout ? NULL : c->side[TP_UP].fail_reason;
 	tp_debug("connection %u: connect to %s failed: %s", c->idx, c->host->cfg->addr.text,
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);

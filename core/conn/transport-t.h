@@ -18,6 +18,8 @@
 struct tp_side;
 struct tp_cfg_ctx;
 struct tp_ynode;
+struct tp_config;
+struct tp_stats;
 
 /* What a transport waits for after answering -EAGAIN: which readiness lets it go on. */
 enum tp_want {
@@ -49,6 +51,15 @@ struct tp_transport_ops {
 	 * "@type" included) into a config object; problems go through ctx. NULL: it takes none. */
 	void *(*parse)(struct tp_cfg_ctx *ctx, const struct tp_ynode *typed_config);
 	void (*free_conf)(void *conf);
+	/* In the master, at load, once the whole file is decoded (and the formats' needs are
+	 * known): what needs the rest of the configuration (secrets named by SDS) and checks that
+	 * can only be made then (trial-loading certificates and keys). Problems go through ctx,
+	 * whose path is the transport_socket's. NULL: nothing to do. */
+	void (*check)(struct tp_cfg_ctx *ctx, const struct tp_config *cfg, void *conf);
+	/* In the master, before it forks a generation: registers the transport's stats under its
+	 * owner's scope name, a listener's (listener.<name>) or, upstream, a cluster's
+	 * (cluster.<name>), keeping the base in conf. 0 or -errno. NULL: it has none. */
+	int (*register_stats)(void *conf, struct tp_stats *st, bool upstream, const char *owner);
 	/* In a worker, after fork: what every connection of one configuration shares (a TLS
 	 * context with its certificates). NULL with err set when it cannot be made. NULL: none. */
 	void *(*ctx_new)(const void *conf, char *err, size_t errlen);

@@ -9,6 +9,7 @@
 #include "core/base/timer.h"
 #include "core/config/config.h"
 #include "core/config/walk.h"
+#include "core/conn/transport-t.h"
 #include "core/filter-t.h"
 #include "shm/stats.h"
 
@@ -26,6 +27,15 @@ static int register_filter_stats(struct tp_filter_cfg *f, void *stats)
 	return f->ops->register_stats ? f->ops->register_stats(f->conf, stats) : 0;
 }
 
+/* A transport's own stats (TLS: ssl.*) under its owner's scope name. */
+static int register_transport_stats(struct tp_stats *st, struct tp_transport_cfg *tc, bool upstream,
+				    const char *owner)
+{
+	if (!tc->ops || !tc->ops->register_stats || !tc->conf)
+		return 0;
+	return tc->ops->register_stats(tc->conf, st, upstream, owner);
+}
+
 static int register_scopes(struct master *m, struct tp_config *cfg)
 {
 	char name[128];
@@ -39,6 +49,10 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		ret = tp_admin_register_hosts(m->stats, &cfg->clusters[i]);
 		if (ret < 0)
 			return ret;
+		ret = register_transport_stats(m->stats, &cfg->clusters[i].transport, true,
+					       cfg->clusters[i].name);
+		if (ret < 0)
+			return ret;
 	}
 	/* Each listener's scope, then its filters' (the order rows are appended in). */
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -48,6 +62,12 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		ret = tp_stats_scope(m->stats, TP_SCOPE_LISTENER, name, &l->stats_base);
 		if (ret < 0)
 			return ret;
+		for (size_t c = 0; c < l->n_filter_chains; c++) {
+			ret = register_transport_stats(m->stats, &l->filter_chains[c].transport,
+						       false, name);
+			if (ret < 0)
+				return ret;
+		}
 		for (size_t f = 0; f < l->n_listener_filters; f++) {
 			struct tp_listener_filter_cfg *lf = &l->listener_filters[f];
 

@@ -415,6 +415,8 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 
 		if (t && tp_slot_round(t->state_size) > w->tstate_bytes[TP_UP])
 			w->tstate_bytes[TP_UP] = tp_slot_round(t->state_size);
+		/* An upstream TLS handshake records what it negotiated (%UPSTREAM_TLS_VERSION%). */
+		info |= t && !t->raw;
 	}
 	w->conn_size = tp_slot_round(sizeof(struct tp_conn)) + w->tstate_bytes[TP_DOWN] +
 		       w->tstate_bytes[TP_UP] + filters;

@@ -100,7 +100,7 @@ def test_text_json_prometheus_report_exactly_n_and_m():
         check(s.get("server.uptime", -1) >= 0 and s.get("server.memory_allocated", 0) > 0,
               "server gauges computed by the master")
         version = subprocess.run([TCPPROXY, "--version"], capture_output=True,
-                                 text=True).stdout.split()[-1]
+                                 text=True).stdout.splitlines()[0].split()[-1]
         if re.match(r"[0-9a-f]{6}", version):  # Envoy's: the revision's first 6 hex digits
             check(s.get("server.version") == int(version[:6], 16), "server.version")
 

@@ -2,6 +2,7 @@
  * defaults it gets, and each error class with its exact FILE:LINE:COL line. */
 #include "core/config/config.h"
 #include "core/conn/transport.h"
+#include "core/tls/tls.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -627,26 +628,31 @@ START_TEST(raw_buffer_transport)
 	cfg = load_ok(edit("static_resources:\n", "cluster_manager: {}\nstatic_resources:\n"));
 	tp_config_free(cfg);
 
-	/* Anything else is not served yet. */
-	EXPECT(edit("  - name: c0\n",
-		    "  - name: c0\n"
-		    "    transport_socket: {name: envoy.transport_sockets.tls}\n"),
-	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
-	       "\"envoy.transport_sockets.tls\" is not supported yet by tcpproxy: it has plain "
-	       "TCP, envoy.transport_sockets.raw_buffer (see docs/envoy-compat.md)");
+	/* TLS by name alone: an empty UpstreamTlsContext (no verification, as in Envoy). */
+	cfg = load_ok(edit("  - name: c0\n",
+			   "  - name: c0\n"
+			   "    transport_socket: {name: envoy.transport_sockets.tls}\n"));
+	ck_assert_ptr_eq(cfg->clusters[0].transport.ops, &tp_transport_tls_client);
+	ck_assert_ptr_nonnull(cfg->clusters[0].transport.conf);
+	tp_config_free(cfg);
+	/* Each side takes its own context; anything else is not served yet. */
 	EXPECT(edit("    - filters:\n",
 		    "    - transport_socket:\n"
-		    "        name: envoy.transport_sockets.raw_buffer\n"
+		    "        name: envoy.transport_sockets.tls\n"
 		    "        typed_config:\n"
 		    "          \"@type\": type.googleapis.com/"
-		    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
-		    "          common_tls_context: {}\n"
+		    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n"
 		    "      filters:\n"),
 	       ":10:20: static_resources.listeners[0].filter_chains[0].transport_socket."
-	       "typed_config.@type: transport socket \"type.googleapis.com/"
-	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\" is not supported "
-	       "yet by tcpproxy: it has plain TCP, "
-	       "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer (see "
+	       "typed_config.@type: UpstreamTlsContext is for a cluster; a filter chain takes "
+	       "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n"
+		    "    transport_socket: {name: envoy.transport_sockets.alts}\n"),
+	       ":15:30: static_resources.clusters[0].transport_socket.name: transport socket "
+	       "\"envoy.transport_sockets.alts\" is not supported yet by tcpproxy: it has plain "
+	       "TCP (envoy.transport_sockets.raw_buffer) and TLS (envoy.transport_sockets.tls) "
+	       "(see "
 	       "docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
 				      "    transport_socket:\n"
@@ -657,8 +663,7 @@ START_TEST(raw_buffer_transport)
 	       ":18:18: static_resources.clusters[0].transport_socket.typed_config.@type: "
 	       "unsupported @type \"type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext\": "
 	       "Envoy's v2 API was removed; its v3 type is type.googleapis.com/"
-	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext, not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	       "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
 	/* RawBuffer has no field; TransportSocket needs its name. */
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n"
 				      "    transport_socket:\n"

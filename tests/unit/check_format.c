@@ -516,7 +516,7 @@ START_TEST(errors_with_positions)
 	fails_at("%BYTES_SENT:0%", 12, "expected a length");
 	fails_at("%DYNAMIC_METADATA(a:b:c)%", 18, "nested keys");
 	fails_at("%UPSTREAM_WIRE_BYTES_SENT%", 1, "not supported yet");
-	fails_at("%DOWNSTREAM_TLS_VERSION%", 1, "not supported yet");
+	fails_at("%DOWNSTREAM_PEER_SERIAL%", 1, "not supported yet");
 	fails_at("%START_TIME(%E)%", 12, "%E");
 	fails_at("%start_time%", 0, "starts no command operator");
 }
