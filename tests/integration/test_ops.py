@@ -13,9 +13,12 @@ import subprocess
 import threading
 import time
 
-from harness import (RUN_DIR, STAT, TCPPROXY, EchoServer, Proxy, as_user, bootstrap, check,
-                     cluster_yaml, connect, echo_roundtrip, free_port, listener_yaml, nobody,
-                     recv_all, run_path, user_binary, wait_for)
+from harness import (BUILD, RUN_DIR, STAT, TCPPROXY, EchoServer, Proxy, as_user, bootstrap,
+                     check, cluster_yaml, connect, echo_roundtrip, free_port, listener_yaml,
+                     nobody, recv_all, run_path, user_binary, wait_for)
+
+# AddressSanitizer keeps freed memory in quarantine: the master's RSS is no measure there.
+SANITIZED = "san" in os.path.basename(BUILD)
 
 
 def admin_config(port, upstream_ports, admin_port, extra=""):
@@ -707,7 +710,9 @@ def test_one_worker_cannot_make_the_root_master_hold_hundreds_of_mb_of_connectio
                 c.close()
         grown_mb = (peak - before) / 1024
         check(s.p.proc.poll() is None, "the master is alive")
-        check(grown_mb < 128,
+        # Not under AddressSanitizer: freed memory stays resident in its quarantine (up to
+        # 256 MB), so RSS says nothing there; the statuses above still show the budget.
+        check(grown_mb < 128 or SANITIZED,
               "one worker's claim of %d sessions and %d waiting clients grew the root master "
               "by %.0f MB" % (n, clients, grown_mb))
 
