@@ -23,7 +23,8 @@ SANFLAGS =
 OPT      = -O2
 endif
 
-PKGS     = liburing yaml-0.1
+# libxxhash: xxHash64, the hash Envoy's ring hash, Maglev and hash_policy use (core/worker/lb_hash.c)
+PKGS     = liburing yaml-0.1 libxxhash
 # wolfSSL: the build .ci/wolfssl makes from Debian's source with AES-NI and assembly (13x the
 # AES-GCM throughput, 3x the handshakes of Debian's binary package: docs/performance.md), linked
 # statically; Debian's libwolfssl-dev when it is not there (or with WOLFSSL_PREFIX=).
@@ -42,7 +43,7 @@ CPPFLAGS = -I. -D_GNU_SOURCE $(WOLFSSL_CFLAGS) $(EXTRA_CPPFLAGS)
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml) $(WOLFSSL_LIBS)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lxxhash) $(WOLFSSL_LIBS) -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
@@ -61,6 +62,9 @@ FUZZ_SECONDS ?= 60
 # Kept: make would otherwise delete them as intermediates and rebuild them every time.
 .SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/driver.o
 BINS     = $(BUILD)/tcpproxy $(BUILD)/tcpproxy-stat
+# Micro-benchmarks over the library (bench/*.c), built with everything so they keep compiling.
+MICRO_SRC = $(wildcard bench/*.c)
+MICRO_BIN = $(MICRO_SRC:bench/%.c=$(BUILD)/bench/%)
 MANS     = $(BUILD)/man/tcpproxy.8 $(BUILD)/man/tcpproxy-stat.1
 
 # make install. With PREFIX=/usr (a distribution's package) the configuration goes to /etc and
@@ -76,9 +80,9 @@ LOGDIR     ?= /var/log/tcpproxy
 RUNDIR     ?= /run/tcpproxy
 
 .PHONY: FORCE all deps test-deps run test unit fuzz-corpus integration validate-examples format \
-	clean bench fuzz man install deb demo-certs
+	clean bench bench-lb fuzz man install deb demo-certs
 
-all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
+all: $(BINS) $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN) $(MICRO_BIN)
 
 deps:
 	@.ci/deps
@@ -122,6 +126,10 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/unit/check_%.o $(BUILD)/libtp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/libtp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libtp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -187,6 +195,10 @@ fuzz: deps
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# make bench-lb: host picks per second per load-balancing policy (docs/performance.md)
+bench-lb: $(BUILD)/bench/lb_bench
+	@$(BUILD)/bench/lb_bench $(BENCH_LB_SECONDS)
+
 # Man pages: one scdoc source each (docs/man/), rendered to roff.
 man: $(MANS)
 
@@ -240,4 +252,5 @@ bench: deps
 clean:
 	rm -rf build build-san etc/demo-certs
 
--include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/obj/cmd/*.d $(BUILD)/obj/tests/*/*.d)
+-include $(LIB_OBJ:.o=.d) $(wildcard $(BUILD)/obj/cmd/*.d $(BUILD)/obj/tests/*/*.d \
+	$(BUILD)/obj/bench/*.d)

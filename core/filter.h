@@ -13,6 +13,7 @@ extern const struct tp_filter_ops tp_filter_tcp_proxy;
 extern const struct tp_filter_ops tp_filter_connection_limit;
 extern const struct tp_filter_ops tp_filter_set_filter_state;
 extern const struct tp_filter_ops tp_filter_sni_cluster;
+extern const struct tp_filter_ops tp_filter_set_dynamic_metadata;
 
 /* The filter whose type_url names the same message as type_url, or NULL. As Envoy, only the
  * message name after the last '/' counts ("type.googleapis.com/" is the usual prefix). */

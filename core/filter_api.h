@@ -48,6 +48,10 @@ struct tp_stats_block *tp_filter_stats(const struct tp_filter_call *f);
 /* The connection's filter state (Envoy's StreamInfo::FilterState), for
  * core/conn/filter_state.h's functions: set through the pointer, read through it. */
 struct tp_state_map **tp_filter_state(const struct tp_filter_call *f);
+/* The connection's dynamic metadata (Envoy's StreamInfo::dynamicMetadata), for
+ * core/conn/filter_state.h's tp_metadata_set/get. tcp_proxy merges namespace envoy.lb over its
+ * metadata_match when it picks a host. */
+struct tp_state_map **tp_filter_metadata(const struct tp_filter_call *f);
 /* Renders a command-operator format against the connection, as set_filter_state does: what
  * tp_format_render() wrote into out (at most len bytes, no NUL). */
 size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *fmt, char *out,

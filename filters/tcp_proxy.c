@@ -7,6 +7,7 @@
 #include "core/accesslog/access_log.h"
 #include "core/config/cfg_schema.h"
 #include "core/config/config.h"
+#include "core/config/metadata.h"
 #include "core/filter.h"
 #include "core/conn/session.h"
 #include "shm/stats-t.h"
@@ -45,6 +46,125 @@ static const struct tp_cfg_schema access_log_options_schema = {
 	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions",
 	.size = sizeof(struct tp_tcp_proxy_cfg),
 	.fields = access_log_options_fields,
+};
+
+/* TcpProxy.WeightedCluster.ClusterWeight */
+static const struct tp_cfg_field cluster_weight_fields[] = {
+	{.key = "name",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_weighted_cluster_cfg, name),
+	 .mark_off = TP_CFG_MARK(struct tp_weighted_cluster_cfg, name_mark)},
+	/* A plain uint32 with gte: 1 in Envoy's proto, so leaving it out is the 0 it refuses. */
+	{.key = "weight",
+	 .type = TP_CFG_UINT32,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct tp_weighted_cluster_cfg, weight),
+	 .min = 1,
+	 .max = UINT32_MAX},
+	{.key = "metadata_match",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_weighted_cluster_cfg, metadata_match),
+	 .decode = tp_cfg_decode_lb_metadata,
+	 .free = tp_cfg_free_mstruct},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema cluster_weight_schema = {
+	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster."
+		"ClusterWeight",
+	.size = sizeof(struct tp_weighted_cluster_cfg),
+	.fields = cluster_weight_fields,
+};
+
+static void weighted_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_tcp_proxy_cfg *tp = obj;
+
+	tp->total_weight = 0;
+	for (size_t i = 0; i < tp->n_weighted_clusters; i++)
+		tp->total_weight += tp->weighted_clusters[i].weight;
+	if (!tp->n_weighted_clusters)
+		tp_cfg_error(ctx, tp_cfg_find(map, "clusters") ? tp_cfg_find(map, "clusters") : map,
+			     "clusters", "must have at least 1 item");
+	else if (tp->total_weight > UINT32_MAX)
+		tp_cfg_error(ctx, tp_cfg_find(map, "clusters"), "clusters",
+			     "the weights sum to %llu, more than 4294967295",
+			     (unsigned long long)tp->total_weight);
+}
+
+/* TcpProxy.WeightedCluster, over the tcp_proxy object itself. */
+static const struct tp_cfg_field weighted_fields[] = {
+	{.key = "clusters",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, weighted_clusters),
+	 .count_off = offsetof(struct tp_tcp_proxy_cfg, n_weighted_clusters),
+	 .sub = &cluster_weight_schema},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema weighted_schema = {
+	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster",
+	.size = sizeof(struct tp_tcp_proxy_cfg),
+	.fields = weighted_fields,
+	.post = weighted_post,
+};
+
+/* type.v3.HashPolicy: SourceIp has no fields; FilterState has its key. */
+static const struct tp_cfg_field source_ip_fields[] = {
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema source_ip_schema = {
+	.name = "envoy.type.v3.HashPolicy.SourceIp",
+	.size = 1,
+	.fields = source_ip_fields,
+};
+
+static const struct tp_cfg_field hash_filter_state_fields[] = {
+	{.key = "key", .type = TP_CFG_STRING, .flags = TP_CFG_REQUIRED | TP_CFG_NONEMPTY, .off = 0},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema hash_filter_state_schema = {
+	.name = "envoy.type.v3.HashPolicy.FilterState",
+	.size = sizeof(char *),
+	.fields = hash_filter_state_fields,
+};
+
+static void hash_policy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	const struct tp_hash_policy_cfg *h = obj;
+
+	/* oneof policy_specifier, required. */
+	if (!h->source_ip.line && !h->filter_state_mark.line)
+		tp_cfg_error(ctx, map, NULL,
+			     "missing required field (one of source_ip or filter_state)");
+	else if (h->source_ip.line && h->filter_state_mark.line)
+		tp_cfg_error_mark(ctx, h->filter_state_mark, "filter_state",
+				  "only one of source_ip and filter_state may be set");
+}
+
+static const struct tp_cfg_field hash_policy_fields[] = {
+	{.key = "source_ip",
+	 .type = TP_CFG_MESSAGE,
+	 .sub = &source_ip_schema,
+	 .off = offsetof(struct tp_hash_policy_cfg, source_ip),
+	 .mark_off = TP_CFG_MARK(struct tp_hash_policy_cfg, source_ip)},
+	{.key = "filter_state",
+	 .type = TP_CFG_MESSAGE,
+	 .sub = &hash_filter_state_schema,
+	 .off = offsetof(struct tp_hash_policy_cfg, filter_state),
+	 .mark_off = TP_CFG_MARK(struct tp_hash_policy_cfg, filter_state_mark)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema hash_policy_schema = {
+	.name = "envoy.type.v3.HashPolicy",
+	.size = sizeof(struct tp_hash_policy_cfg),
+	.fields = hash_policy_fields,
+	.mark_off = TP_CFG_MARK(struct tp_hash_policy_cfg, mark),
+	.post = hash_policy_post,
 };
 
 static const struct tp_cfg_field tcp_proxy_fields[] = {
@@ -88,9 +208,13 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	 .min = 0,
 	 .max = TP_MAX_EARLY_DATA_BYTES,
 	 .def = -1},
-	UNSUPPORTED("weighted_clusters"),
+	{.key = "weighted_clusters", .type = TP_CFG_MESSAGE, .sub = &weighted_schema},
 	UNSUPPORTED("on_demand"),
-	UNSUPPORTED("metadata_match"),
+	{.key = "metadata_match",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, metadata_match),
+	 .decode = tp_cfg_decode_lb_metadata,
+	 .free = tp_cfg_free_mstruct},
 	UNSUPPORTED("downstream_idle_timeout"),
 	UNSUPPORTED("upstream_idle_timeout"),
 	{.key = "access_log",
@@ -99,7 +223,11 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	 .count_off = offsetof(struct tp_tcp_proxy_cfg, n_access_logs),
 	 .sub = &tp_access_log_schema},
 	{.key = "access_log_options", .type = TP_CFG_MESSAGE, .sub = &access_log_options_schema},
-	UNSUPPORTED("hash_policy"),
+	{.key = "hash_policy",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, hash_policies),
+	 .count_off = offsetof(struct tp_tcp_proxy_cfg, n_hash_policies),
+	 .sub = &hash_policy_schema},
 	UNSUPPORTED("tunneling_config"),
 	UNSUPPORTED("max_downstream_connection_duration_jitter_percentage"),
 	/* The deprecated spellings of the first two access_log_options fields. */
@@ -144,6 +272,17 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 	else if (tp->cluster && weighted)
 		tp_cfg_error(ctx, weighted, "weighted_clusters",
 			     "only one of cluster and weighted_clusters may be set");
+
+	/* Envoy's proto: hash_policy has max_items 1. */
+	if (tp->n_hash_policies > 1)
+		tp_cfg_error_mark(ctx, tp->hash_policies[1].mark, "hash_policy",
+				  "at most 1 item (Envoy's TcpProxy takes one hash policy)");
+	if (tp->n_hash_policies) {
+		const struct tp_hash_policy_cfg *h = &tp->hash_policies[0];
+
+		tp->hash = h->source_ip.line ? TP_HASH_SOURCE_IP : TP_HASH_FILTER_STATE;
+		tp->hash_key = h->filter_state.key;
+	}
 
 	/* Envoy refuses the deprecated fields beside the message that replaced them. */
 	if (tp_cfg_find(map, "access_log_options") && (old_interval || old_connected))
@@ -194,8 +333,24 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 	}
 	for (size_t i = 0; i < tp->n_weighted_clusters; i++) {
 		struct tp_weighted_cluster_cfg *w = &tp->weighted_clusters[i];
+		size_t old = tp_cfg_path_push(ctx, "weighted_clusters.clusters");
 
-		w->cluster_index = tp_config_cluster_index(cfg, w->name);
+		tp_cfg_path_push_index(ctx, i);
+		/* A missing name was reported; it routes nowhere. */
+		w->cluster_index = w->name ? tp_config_cluster_index(cfg, w->name) : -1;
+		if (w->cluster_index < 0 && w->name)
+			tp_cfg_warn_mark(
+				ctx, w->name_mark, "name",
+				"unknown cluster \"%s\": each connection that picks it will "
+				"count downstream_cx_no_route and close (flag NC), as in Envoy",
+				w->name);
+		tp_cfg_path_pop(ctx, old);
+		/* Envoy's WeightedClusterEntry: its own criteria merged over the top-level ones
+		 * (its values win), or the top-level ones alone. */
+		if (tp_mstruct_merge(&w->criteria, &tp->metadata_match, &w->metadata_match) < 0) {
+			ctx->oom = true;
+			tp_cfg_error(ctx, NULL, NULL, "%s", strerror(ENOMEM));
+		}
 	}
 	if (tp_access_log_check(cfg, tp->access_logs, tp->n_access_logs) < 0) {
 		ctx->oom = true;
@@ -209,10 +364,9 @@ static void tcp_proxy_free(void *conf)
 
 	if (!tp)
 		return;
-	tp_cfg_free(&tcp_proxy_schema, tp);
 	for (size_t i = 0; i < tp->n_weighted_clusters; i++)
-		free(tp->weighted_clusters[i].name);
-	free(tp->weighted_clusters);
+		tp_mstruct_free(&tp->weighted_clusters[i].criteria);
+	tp_cfg_free(&tcp_proxy_schema, tp);
 	free(tp);
 }
 

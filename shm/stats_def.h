@@ -56,7 +56,9 @@
 	GAUGE(upstream_flush_active)                           \
 	HISTOGRAM(downstream_cx_length_ms)
 
-/* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves */
+/* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves, then
+ * its subset load balancer's lb_subsets_* (each worker counts the subsets it builds, as each of
+ * Envoy's threads counts those of its own SubsetLoadBalancer) */
 #define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)          \
 	COUNTER(upstream_cx_total)                           \
 	GAUGE(upstream_cx_active)                            \
@@ -71,7 +73,13 @@
 	COUNTER(upstream_flow_control_resumed_reading_total) \
 	COUNTER(upstream_cx_none_healthy)                    \
 	HISTOGRAM(upstream_cx_connect_ms)                    \
-	HISTOGRAM(upstream_cx_length_ms)
+	HISTOGRAM(upstream_cx_length_ms)                     \
+	COUNTER(lb_subsets_created)                          \
+	COUNTER(lb_subsets_removed)                          \
+	GAUGE(lb_subsets_active)                             \
+	COUNTER(lb_subsets_selected)                         \
+	COUNTER(lb_subsets_fallback)                         \
+	COUNTER(lb_subsets_fallback_panic)
 
 /* connection_limit.<stat_prefix>.<stat>: Envoy's connection_limit network filter */
 #define TP_CONNECTION_LIMIT_STATS(COUNTER, GAUGE, HISTOGRAM) \

@@ -52,6 +52,29 @@ enum tp_lb_policy {
 	TP_LB_ROUND_ROBIN,
 	TP_LB_RANDOM,
 	TP_LB_LEAST_REQUEST,
+	TP_LB_RING_HASH,
+	TP_LB_MAGLEV,
+};
+
+/* A metadata value (google.protobuf.Value) in a canonical byte form (core/config/metadata.h): two
+ * values are equal as Envoy's ValueUtil::equal has them exactly when their bytes are. */
+struct tp_mvalue {
+	uint8_t *b;
+	uint32_t len;
+};
+
+/* One field of a google.protobuf.Struct. */
+struct tp_mfield {
+	char *key;
+	struct tp_mvalue value;
+};
+
+/* A Struct: the envoy.lb namespace of an endpoint's metadata, a metadata_match, a
+ * default_subset. Fields sorted by key, bytewise, each key once (Envoy's criteria are sorted the
+ * same way, and its std::map keeps one value per key). */
+struct tp_mstruct {
+	struct tp_mfield *f;
+	uint32_t n;
 };
 
 enum tp_cluster_type {
@@ -70,6 +93,66 @@ struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
 	uint32_t weight;     /* load_balancing_weight, default 1 */
 	uint32_t stats_base; /* row of the host.<cluster>::<address> scope; set by the master */
+	uint32_t priority;   /* of its LocalityLbEndpoints, 0 (highest) to 128 */
+	uint32_t locality; /* index into tp_cluster_cfg.localities (none: 0, and n_localities 0) */
+	struct tp_mstruct lb_metadata; /* metadata.filter_metadata["envoy.lb"] */
+	struct tp_cfg_mark mark;
+};
+
+/* A locality of a priority level: every LocalityLbEndpoints of the cluster with the same priority
+ * and the same locality (region, zone, sub_zone), as Envoy groups them. Sorted by priority, then
+ * region, zone and sub_zone, which is the order Envoy's std::map gives them. */
+struct tp_locality_cfg {
+	char *region;
+	char *zone;
+	char *sub_zone;
+	uint32_t priority;
+	uint32_t weight; /* load_balancing_weight, 0 when not given (or given without a locality) */
+};
+
+enum tp_subset_fallback {
+	TP_SUBSET_NO_FALLBACK,
+	TP_SUBSET_ANY_ENDPOINT,
+	TP_SUBSET_DEFAULT_SUBSET,
+};
+
+enum tp_selector_fallback {
+	TP_SELECTOR_NOT_DEFINED,
+	TP_SELECTOR_NO_FALLBACK,
+	TP_SELECTOR_ANY_ENDPOINT,
+	TP_SELECTOR_DEFAULT_SUBSET,
+	TP_SELECTOR_KEYS_SUBSET,
+};
+
+/* A list of strings as a set: sorted bytewise, each once (Envoy keeps selector keys in a
+ * std::set). */
+struct tp_strset {
+	char **v;
+	size_t n;
+};
+
+/* Cluster.LbSubsetConfig.LbSubsetSelector */
+struct tp_subset_selector_cfg {
+	struct tp_strset keys;
+	struct tp_strset fallback_keys; /* fallback_keys_subset */
+	int fallback_policy;		/* enum tp_selector_fallback */
+	bool single_host_per_subset;
+	struct tp_cfg_mark mark;
+	struct tp_cfg_mark fallback_mark;
+};
+
+/* Cluster.LbSubsetConfig; enabled when it has any subset_selectors, as in Envoy. */
+struct tp_subset_cfg {
+	bool enabled;
+	int fallback_policy; /* enum tp_subset_fallback */
+	struct tp_mstruct default_subset;
+	struct tp_subset_selector_cfg *selectors; /* those with keys (Envoy skips the others) */
+	size_t n_selectors;
+	bool locality_weight_aware;
+	bool scale_locality_weight;
+	bool panic_mode_any;
+	bool list_as_any;
+	bool allow_redundant_keys;
 	struct tp_cfg_mark mark;
 };
 
@@ -81,6 +164,18 @@ struct tp_cluster_cfg {
 	uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
 	struct tp_endpoint_cfg *endpoints;
 	size_t n_endpoints;
+	struct tp_locality_cfg *localities;
+	size_t n_localities;
+	uint32_t n_priorities;	/* the highest priority given + 1 (1 with no endpoints) */
+	bool locality_weighted; /* common_lb_config.locality_weighted_lb_config */
+	/* ring_hash_lb_config: minimum_ring_size, maximum_ring_size (Envoy: 1024 and 8M) */
+	int64_t ring_min;
+	int64_t ring_max;
+	int ring_hash_fn;	     /* hash_function: XX_HASH (0), MURMUR_HASH_2 (1) */
+	int64_t maglev_table_size;   /* maglev_lb_config.table_size, default 65537 (a prime) */
+	uint32_t choice_count;	     /* least_request_lb_config.choice_count, default 2 */
+	struct tp_subset_cfg subset; /* lb_subset_config */
+	struct tp_cfg_mark lb_mark;  /* of lb_policy, for warnings about the lb configs */
 	struct tp_transport_cfg transport; /* its transport_socket toward the hosts */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
@@ -93,10 +188,33 @@ enum tp_upstream_connect_mode {
 	TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE,
 };
 
+/* TcpProxy.WeightedCluster.ClusterWeight */
 struct tp_weighted_cluster_cfg {
 	char *name;
 	uint32_t weight;
-	int cluster_index;
+	int cluster_index; /* resolved by the loader; -1: unknown (no_route when picked) */
+	struct tp_mstruct metadata_match; /* its own metadata_match (envoy.lb), as written */
+	/* The criteria a host must match when this cluster is picked: metadata_match merged over
+	 * TcpProxy.metadata_match (its values win), or TcpProxy's alone, as Envoy's
+	 * WeightedClusterEntry has them. Set by check(). */
+	struct tp_mstruct criteria;
+	struct tp_cfg_mark name_mark;
+};
+
+enum tp_hash_policy {
+	TP_HASH_NONE,
+	TP_HASH_SOURCE_IP,    /* xxHash64 of the downstream remote address, without its port */
+	TP_HASH_FILTER_STATE, /* xxHash64 of the filter-state object's string */
+};
+
+/* type.v3.HashPolicy, as written (oneof policy_specifier). */
+struct tp_hash_policy_cfg {
+	struct tp_cfg_mark source_ip; /* line 0: not given */
+	struct {
+		char *key;
+	} filter_state;
+	struct tp_cfg_mark filter_state_mark;
+	struct tp_cfg_mark mark;
 };
 
 /* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
@@ -104,8 +222,14 @@ struct tp_tcp_proxy_cfg {
 	char *stat_prefix;
 	char *cluster;	   /* NULL when weighted_clusters is used */
 	int cluster_index; /* into tp_config.clusters, resolved by the loader; -1 if none */
-	struct tp_weighted_cluster_cfg *weighted_clusters; /* not supported yet: always empty */
+	struct tp_weighted_cluster_cfg *weighted_clusters; /* empty when cluster is used */
 	size_t n_weighted_clusters;
+	uint64_t total_weight;			  /* of weighted_clusters: 1..2^32-1 */
+	struct tp_mstruct metadata_match;	  /* metadata_match.filter_metadata["envoy.lb"] */
+	struct tp_hash_policy_cfg *hash_policies; /* as written: at most one */
+	size_t n_hash_policies;
+	enum tp_hash_policy hash;
+	const char *hash_key;			       /* TP_HASH_FILTER_STATE: the object's key */
 	int64_t idle_timeout_ms;		       /* default 1 h; 0 disables */
 	int64_t max_downstream_connection_duration_ms; /* TP_DURATION_UNSET: none */
 	uint32_t max_connect_attempts;		       /* default 1 */
@@ -116,9 +240,9 @@ struct tp_tcp_proxy_cfg {
 	int64_t access_log_flush_interval_ms; /* TP_DURATION_UNSET: only at close */
 	bool flush_access_log_on_connected;
 	bool flush_access_log_on_start;
-	/* Not supported yet (rejected by the loader): on_demand, metadata_match,
-	 * backoff_options, hash_policy, tunneling_config, max_downstream_connection_duration_
-	 * jitter_percentage, proxy_protocol_tlvs, check_drain_close. */
+	/* Not supported yet (rejected by the loader): on_demand, backoff_options,
+	 * tunneling_config, max_downstream_connection_duration_jitter_percentage,
+	 * proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */
 	struct tp_cfg_mark mark;	 /* of typed_config */
 	struct tp_cfg_mark cluster_mark; /* for "unknown cluster" */

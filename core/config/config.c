@@ -15,6 +15,8 @@
 #include "core/base/sbuf.h"
 #include "core/config/cfg_schema.h"
 #include "core/config/chain_match.h"
+#include "core/config/cluster_lb.h"
+#include "core/config/metadata.h"
 #include "core/config/dump.h"
 #include "core/conn/transport.h"
 #include "core/tls/tls.h"
@@ -932,7 +934,11 @@ static const struct tp_cfg_field lb_endpoint_fields[] = {
 	 .def = 1},
 	UNSUPPORTED_ONEOF("endpoint_name", "host_identifier"),
 	UNSUPPORTED("health_status"),
-	UNSUPPORTED("metadata"),
+	{.key = "metadata",
+	 .type = TP_CFG_CUSTOM,
+	 .off = offsetof(struct tp_endpoint_cfg, lb_metadata),
+	 .decode = tp_cfg_decode_lb_metadata,
+	 .free = tp_cfg_free_mstruct},
 	{.key = NULL},
 };
 
@@ -943,10 +949,20 @@ static const struct tp_cfg_schema lb_endpoint_schema = {
 	.mark_off = TP_CFG_MARK(struct tp_endpoint_cfg, mark),
 };
 
-/* LocalityLbEndpoints and ClusterLoadAssignment as written; the cluster keeps one flat list. */
+/* LocalityLbEndpoints and ClusterLoadAssignment as written; the cluster keeps one flat list of
+ * endpoints, each naming its priority and locality. */
 struct locality_tmp {
 	struct tp_endpoint_cfg *eps;
 	size_t n_eps;
+	int64_t weight; /* -1: not given */
+	uint32_t priority;
+	struct {
+		char *region;
+		char *zone;
+		char *sub_zone;
+	} locality;
+	struct tp_cfg_mark locality_mark; /* line 0: no locality given */
+	struct tp_cfg_mark weight_mark;
 };
 
 struct load_assignment_tmp {
@@ -955,16 +971,44 @@ struct load_assignment_tmp {
 	size_t n_locs;
 };
 
+/* envoy.config.core.v3.Locality, within a locality_tmp. */
+static const struct tp_cfg_field core_locality_fields[] = {
+	{.key = "region", .type = TP_CFG_STRING, .off = 0},
+	{.key = "zone", .type = TP_CFG_STRING, .off = sizeof(char *)},
+	{.key = "sub_zone", .type = TP_CFG_STRING, .off = 2 * sizeof(char *)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema core_locality_schema = {
+	.name = "envoy.config.core.v3.Locality",
+	.size = 3 * sizeof(char *),
+	.fields = core_locality_fields,
+};
+
 static const struct tp_cfg_field locality_fields[] = {
 	{.key = "lb_endpoints",
 	 .type = TP_CFG_REPEATED,
 	 .off = offsetof(struct locality_tmp, eps),
 	 .count_off = offsetof(struct locality_tmp, n_eps),
 	 .sub = &lb_endpoint_schema},
-	UNSUPPORTED_BUT("priority", "0"),
-	UNSUPPORTED("locality"),
+	{.key = "priority",
+	 .type = TP_CFG_UINT32,
+	 .off = offsetof(struct locality_tmp, priority),
+	 .min = 0,
+	 .max = 128},
+	{.key = "locality",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct locality_tmp, locality),
+	 .sub = &core_locality_schema,
+	 .mark_off = TP_CFG_MARK(struct locality_tmp, locality_mark)},
 	UNSUPPORTED("metadata"),
-	UNSUPPORTED("load_balancing_weight"),
+	{.key = "load_balancing_weight",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct locality_tmp, weight),
+	 .min = 1,
+	 .max = UINT32_MAX,
+	 .def = -1,
+	 .mark_off = TP_CFG_MARK(struct locality_tmp, weight_mark)},
 	UNSUPPORTED("proximity"),
 	UNSUPPORTED("leds_cluster_locality_config"),
 	{.key = NULL},
@@ -997,6 +1041,113 @@ static const struct tp_cfg_schema load_assignment_schema = {
 	.fields = load_assignment_fields,
 };
 
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* Envoy's LocalityLess: region, then zone, then sub_zone. */
+static int locality_cmp(const struct tp_locality_cfg *a, const struct tp_locality_cfg *b)
+{
+	int c;
+
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	c = strcmp(str_or_empty(a->region), str_or_empty(b->region));
+	if (!c)
+		c = strcmp(str_or_empty(a->zone), str_or_empty(b->zone));
+	if (!c)
+		c = strcmp(str_or_empty(a->sub_zone), str_or_empty(b->sub_zone));
+	return c;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+/* The cluster's localities: one per priority and locality, sorted as Envoy's std::map keeps
+ * them; a weight counts only given with a locality, and the last given wins, as in Envoy's
+ * PriorityStateManager. Each endpoint learns its priority and locality. */
+static int group_localities(struct tp_cfg_ctx *ctx, struct tp_cluster_cfg *c,
+			    const struct load_assignment_tmp *la)
+{
+	size_t n = 0, at = 0;
+	bool oom = false;
+
+	c->n_priorities = 1;
+	c->localities = calloc(la->n_locs ? la->n_locs : 1, sizeof(*c->localities));
+	if (!c->localities)
+		return -ENOMEM;
+	for (size_t i = 0; i < la->n_locs; i++) {
+		const struct locality_tmp *lt = &la->locs[i];
+		struct tp_locality_cfg key = {.region = lt->locality.region,
+					      .zone = lt->locality.zone,
+					      .sub_zone = lt->locality.sub_zone,
+					      .priority = lt->priority};
+		size_t j = 0;
+
+		if (lt->weight >= 0 && !lt->locality_mark.line) {
+			size_t old = tp_cfg_path_push(ctx, "endpoints");
+
+			tp_cfg_path_push_index(ctx, i);
+			tp_cfg_warn_mark(ctx, lt->weight_mark, "load_balancing_weight",
+					 "has no effect without a locality, as in Envoy");
+			tp_cfg_path_pop(ctx, old);
+		}
+		while (j < n && locality_cmp(&c->localities[j], &key))
+			j++;
+		if (j == n) {
+			c->localities[n].region = dup_or_null(key.region, &oom);
+			c->localities[n].zone = dup_or_null(key.zone, &oom);
+			c->localities[n].sub_zone = dup_or_null(key.sub_zone, &oom);
+			c->localities[n].priority = key.priority;
+			n++;
+		}
+		if (lt->weight >= 0 && lt->locality_mark.line)
+			c->localities[j].weight = (uint32_t)lt->weight;
+		if (lt->priority + 1 > c->n_priorities)
+			c->n_priorities = lt->priority + 1;
+	}
+	c->n_localities = n;
+	if (oom)
+		return -ENOMEM;
+	/* Few localities: insertion sort. */
+	for (size_t i = 1; i < n; i++) {
+		struct tp_locality_cfg x = c->localities[i];
+		size_t j = i;
+
+		while (j > 0 && locality_cmp(&c->localities[j - 1], &x) > 0) {
+			c->localities[j] = c->localities[j - 1];
+			j--;
+		}
+		c->localities[j] = x;
+	}
+	for (size_t i = 0; i < la->n_locs; i++) {
+		const struct locality_tmp *lt = &la->locs[i];
+		struct tp_locality_cfg key = {.region = lt->locality.region,
+					      .zone = lt->locality.zone,
+					      .sub_zone = lt->locality.sub_zone,
+					      .priority = lt->priority};
+		uint32_t idx = 0;
+
+		while (idx < n && locality_cmp(&c->localities[idx], &key))
+			idx++;
+		for (size_t j = 0; j < lt->n_eps; j++, at++) {
+			c->endpoints[at].priority = lt->priority;
+			c->endpoints[at].locality = idx;
+		}
+	}
+	return 0;
+}
+
 static int decode_load_assignment(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 				  const struct tp_ynode *v, void *obj)
 {
@@ -1019,9 +1170,18 @@ static int decode_load_assignment(struct tp_cfg_ctx *ctx, const struct tp_cfg_fi
 	}
 	for (size_t i = 0; i < la.n_locs; i++) {
 		for (size_t j = 0; j < la.locs[i].n_eps; j++) {
-			c->endpoints[c->n_endpoints++] = la.locs[i].eps[j];
-			total_weight += la.locs[i].eps[j].weight;
+			struct tp_endpoint_cfg *ep = &la.locs[i].eps[j];
+
+			c->endpoints[c->n_endpoints++] = *ep;
+			/* The endpoint's metadata moves to the cluster's copy. */
+			memset(&ep->lb_metadata, 0, sizeof(ep->lb_metadata));
+			total_weight += ep->weight;
 		}
+	}
+	if (group_localities(ctx, c, &la) < 0) {
+		ctx->oom = true;
+		ret = -ENOMEM;
+		goto out_free;
 	}
 	/* Envoy refuses the same: the load balancers sum weights in 32 bits. */
 	if (total_weight > UINT32_MAX) {
@@ -1039,9 +1199,12 @@ static void free_endpoints(const struct tp_cfg_field *f, void *obj)
 {
 	struct tp_cluster_cfg *c = obj;
 
+	for (size_t i = 0; i < c->n_endpoints; i++)
+		tp_mstruct_free(&c->endpoints[i].lb_metadata);
 	free(c->endpoints);
 	c->endpoints = NULL;
 	c->n_endpoints = 0;
+	tp_cfg_localities_free(c);
 }
 
 /* ---- envoy.config.cluster.v3.Cluster ---- */
@@ -1058,19 +1221,22 @@ static const struct tp_cfg_enum cluster_type_enum[] = {
 static const struct tp_cfg_enum lb_policy_enum[] = {
 	{"ROUND_ROBIN", 0, TP_LB_ROUND_ROBIN, false},
 	{"LEAST_REQUEST", 1, TP_LB_LEAST_REQUEST, false},
-	{"RING_HASH", 2, 0, true},
+	{"RING_HASH", 2, TP_LB_RING_HASH, false},
 	{"RANDOM", 3, TP_LB_RANDOM, false},
-	{"MAGLEV", 5, 0, true},
+	{"MAGLEV", 5, TP_LB_MAGLEV, false},
 	{"CLUSTER_PROVIDED", 6, 0, true},
 	{"LOAD_BALANCING_POLICY_CONFIG", 7, 0, true},
 	{.name = NULL},
 };
 
-/* The cluster's stats scopes are cluster.<name> and host.<name>::<address>: both must fit. */
+/* The load-balancing fields together (core/config/cluster_lb.c), then the cluster's stats scopes,
+ * cluster.<name> and host.<name>::<address>: both must fit. */
 static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
-	const struct tp_cluster_cfg *c = obj;
+	struct tp_cluster_cfg *c = obj;
 	size_t len = c->name ? strlen(c->name) : 0;
+
+	tp_cfg_cluster_lb_post(ctx, map, c);
 
 	if (len > TP_CFG_STAT_NAME_MAX) {
 		tp_cfg_error_mark(ctx, c->name_mark, "name",
@@ -1115,7 +1281,8 @@ static const struct tp_cfg_field cluster_fields[] = {
 	 .type = TP_CFG_ENUM,
 	 .off = offsetof(struct tp_cluster_cfg, lb_policy),
 	 .enums = lb_policy_enum,
-	 .def = TP_LB_ROUND_ROBIN},
+	 .def = TP_LB_ROUND_ROBIN,
+	 .mark_off = TP_CFG_MARK(struct tp_cluster_cfg, lb_mark)},
 	{.key = "per_connection_buffer_limit_bytes",
 	 .type = TP_CFG_UINT32,
 	 .off = offsetof(struct tp_cluster_cfg, per_connection_buffer_limit_bytes),
@@ -1153,13 +1320,18 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("outlier_detection"),
 	UNSUPPORTED("cleanup_interval"),
 	UNSUPPORTED("upstream_bind_config"),
-	UNSUPPORTED("lb_subset_config"),
-	UNSUPPORTED("ring_hash_lb_config"),
-	UNSUPPORTED("maglev_lb_config"),
+	{.key = "lb_subset_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, subset),
+	 .sub = &tp_cfg_lb_subset_schema},
+	{.key = "ring_hash_lb_config", .type = TP_CFG_MESSAGE, .sub = &tp_cfg_ring_hash_schema},
+	{.key = "maglev_lb_config", .type = TP_CFG_MESSAGE, .sub = &tp_cfg_maglev_schema},
 	UNSUPPORTED("original_dst_lb_config"),
-	UNSUPPORTED("least_request_lb_config"),
+	{.key = "least_request_lb_config",
+	 .type = TP_CFG_MESSAGE,
+	 .sub = &tp_cfg_least_request_schema},
 	UNSUPPORTED("round_robin_lb_config"),
-	UNSUPPORTED("common_lb_config"),
+	{.key = "common_lb_config", .type = TP_CFG_MESSAGE, .sub = &tp_cfg_common_lb_schema},
 	{.key = "transport_socket",
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_cluster_cfg, transport),

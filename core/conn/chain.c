@@ -302,6 +302,11 @@ struct tp_state_map **tp_filter_state(const struct tp_filter_call *f)
 	return &f->c->filter_state;
 }
 
+struct tp_state_map **tp_filter_metadata(const struct tp_filter_call *f)
+{
+	return &f->c->metadata;
+}
+
 size_t tp_filter_render(const struct tp_filter_call *f, const struct tp_format *fmt, char *out,
 			size_t len)
 {

@@ -12,6 +12,7 @@
 struct tp_listener_rt;
 struct tp_filter_chain_cfg;
 struct tp_tcp_proxy_cfg;
+struct tp_weighted_cluster_cfg;
 struct tp_cluster_rt;
 struct tp_host_rt;
 struct tp_state_map;
@@ -165,6 +166,7 @@ struct tp_conn {
 	const struct tp_filter_chain_cfg *chain;
 	const struct tp_tcp_proxy_cfg *proxy;
 	struct tp_cluster_rt *cluster;
+	const struct tp_weighted_cluster_cfg *wcluster; /* the weighted cluster picked, or NULL */
 	struct tp_host_rt *host;
 	struct tp_state_map *filter_state; /* NULL until a filter sets something */
 	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */

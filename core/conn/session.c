@@ -9,6 +9,7 @@
 #include "core/base/log.h"
 #include "core/base/timer.h"
 #include "core/config/config.h"
+#include "core/config/metadata.h"
 #include "core/conn/conn.h"
 #include "core/conn/filter_state.h"
 #include "core/conn/relay.h"
@@ -21,9 +22,11 @@
 #include "uring/ring.h"
 #include "uring/udata.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -80,6 +83,7 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 
 static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err);
 static void start_connect(struct tp_worker *w, struct tp_conn *c);
+static bool pick_route(struct tp_worker *w, struct tp_conn *c);
 
 void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 {
@@ -180,13 +184,175 @@ static bool out_of_fds(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
 }
 
-/* Picks a host and starts connecting to it. */
+/* Criteria bytes past this are not matched (docs/envoy-compat.md). */
+#define MAX_CRITERIA_BYTES   4096
+#define METADATA_NS_ENVOY_LB "envoy.lb"
+
+static int cmp_criterion(const void *a, const void *b)
+{
+	return strcmp(((const struct tp_lb_criterion *)a)->key,
+		      ((const struct tp_lb_criterion *)b)->key);
+}
+
+/* Envoy's Filter::metadataMatchCriteria: the route's criteria (TcpProxy.metadata_match, merged
+ * at load with the picked weighted cluster's), then the dynamic metadata filters set in
+ * namespace envoy.lb merged over them (its values win). How many were written into out; more
+ * than TP_LB_MAX_CRITERIA when they do not fit (the balancer then matches no subset with them). */
+static uint32_t build_criteria(const struct tp_conn *c, struct tp_lb_criterion *out, uint8_t *buf,
+			       size_t cap)
+{
+	const struct tp_mstruct *route =
+		c->wcluster ? &c->wcluster->criteria : &c->proxy->metadata_match;
+	const struct tp_state_map *md = c->metadata;
+	size_t ns_len = strlen(METADATA_NS_ENVOY_LB), used = 0;
+	uint32_t n = 0;
+
+	if (route->n > TP_LB_MAX_CRITERIA)
+		return TP_LB_MAX_CRITERIA + 1;
+	for (uint32_t i = 0; i < route->n; i++, n++) {
+		out[n].key = route->f[i].key;
+		out[n].val = route->f[i].value.b;
+		out[n].val_len = route->f[i].value.len;
+	}
+	for (uint32_t i = 0; md && i < md->n; i++) {
+		const struct tp_state_entry *e = &md->v[i];
+		const char *key = e->key + ns_len + 1;
+		size_t len = 0;
+		uint32_t k;
+
+		/* Metadata keys are "namespace\x1fkey" (core/conn/filter_state.c). */
+		if (strncmp(e->key, METADATA_NS_ENVOY_LB, ns_len) || e->key[ns_len] != '\x1f')
+			continue;
+		switch (e->value.type) {
+		case TP_VALUE_STRING:
+			len = tp_mvalue_put_string(buf + used, cap - used, e->value.s,
+						   strlen(e->value.s));
+			break;
+		case TP_VALUE_BOOL:
+			len = tp_mvalue_put_bool(buf + used, cap - used, e->value.b);
+			break;
+		case TP_VALUE_UINT64:
+			len = tp_mvalue_put_number(buf + used, cap - used, (double)e->value.u);
+			break;
+		}
+		if (!len)
+			return TP_LB_MAX_CRITERIA + 1;
+		for (k = 0; k < n && strcmp(out[k].key, key); k++)
+			;
+		if (k == n) {
+			if (n == TP_LB_MAX_CRITERIA)
+				return TP_LB_MAX_CRITERIA + 1;
+			n++;
+		}
+		out[k].key = key;
+		out[k].val = buf + used;
+		out[k].val_len = (uint32_t)len;
+		used += len;
+	}
+	qsort(out, n, sizeof(*out), cmp_criterion);
+	return n;
+}
+
+/* An IPv4 address as inet_ntop writes it ("10.1.2.3"), without its printf: that was most of the
+ * instructions a source_ip hash cost per connection (docs/performance.md). */
+static size_t ipv4_text(const uint8_t *a, char *out)
+{
+	char *p = out;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (i)
+			*p++ = '.';
+		if (v >= 100) {
+			*p++ = (char)('0' + v / 100);
+			v %= 100;
+			*p++ = (char)('0' + v / 10);
+		} else if (v >= 10) {
+			*p++ = (char)('0' + v / 10);
+		}
+		*p++ = (char)('0' + v % 10);
+	}
+	return (size_t)(p - out);
+}
+
+/* Envoy's Network::HashPolicy: xxHash64 of the downstream remote address without its port
+ * (source_ip), or of the filter-state object's string form (filter_state; an object that is not
+ * a string has no hash). False when there is none: the hash policies then pick at random. */
+static bool conn_hash(struct tp_conn *c, uint64_t *hash)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+	const struct tp_state_entry *e;
+	char text[INET6_ADDRSTRLEN];
+
+	switch (p->hash) {
+	case TP_HASH_SOURCE_IP:
+		if (!c->down_remote.family)
+			tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
+		if (c->down_remote.family == AF_INET) {
+			*hash = tp_lb_hash(text, ipv4_text(c->down_remote.addr, text));
+			return true;
+		}
+		if (!c->down_remote.family ||
+		    !inet_ntop(c->down_remote.family, c->down_remote.addr, text, sizeof(text)))
+			return false;
+		*hash = tp_lb_hash(text, strlen(text));
+		return true;
+	case TP_HASH_FILTER_STATE:
+		e = tp_filter_state_get(c->filter_state, p->hash_key);
+		if (!e || e->value.type != TP_VALUE_STRING)
+			return false;
+		*hash = tp_lb_hash(e->value.s, strlen(e->value.s));
+		return true;
+	case TP_HASH_NONE:
+		break;
+	}
+	return false;
+}
+
+/* The load balancer's pick for this connection, with what Envoy's LoadBalancerContext gives it:
+ * the metadata criteria when the cluster has subsets, the hash when it hashes. */
+static struct tp_host_rt *pick_host(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cluster_cfg *cl = c->cluster->cfg;
+	struct tp_lb_criterion cr[TP_LB_MAX_CRITERIA];
+	uint8_t buf[MAX_CRITERIA_BYTES];
+	struct tp_lb_ctx ctx = {.criteria = cr};
+	struct tp_host_rt *h;
+
+	if (cl->subset.enabled)
+		ctx.n_criteria = build_criteria(c, cr, buf, sizeof(buf));
+	if (cl->lb_policy == TP_LB_RING_HASH || cl->lb_policy == TP_LB_MAGLEV)
+		ctx.has_hash = conn_hash(c, &ctx.hash);
+	h = tp_lb_pick(c->cluster, &ctx);
+	switch (ctx.outcome) {
+	case TP_LB_SUBSET_SELECTED:
+		tp_stat_inc(w->stats, CL_STAT(c, lb_subsets_selected));
+		break;
+	case TP_LB_SUBSET_FALLBACK:
+		tp_stat_inc(w->stats, CL_STAT(c, lb_subsets_fallback));
+		break;
+	case TP_LB_SUBSET_FALLBACK_PANIC:
+		tp_stat_inc(w->stats, CL_STAT(c, lb_subsets_fallback_panic));
+		break;
+	default:
+		break;
+	}
+	return h;
+}
+
+/* Picks a host and starts connecting to it. A retry picks the route again first, as Envoy's
+ * initializeUpstreamConnection does: a weighted pick may land on another cluster. */
 static void start_connect(struct tp_worker *w, struct tp_conn *c)
 {
 	struct io_uring_sqe *sqe;
 	int fd;
 
-	c->host = tp_lb_pick(c->cluster);
+	if (c->attempts && !pick_route(w, c)) {
+		tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
+		return;
+	}
+	c->host = pick_host(w, c);
 	if (!c->host) {
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
 		return;
@@ -325,16 +491,39 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c)
 		tp_relay_early_enable(w, c, (uint32_t)c->proxy->max_early_data_bytes);
 }
 
-/* Envoy's getRegularRouteFromEntries: the per-connection cluster a filter set comes first;
- * weighted clusters ignore it. */
+/* Envoy's WeightedClusterUtil::pickCluster: a random value below the total weight, and the
+ * cluster whose range holds it. */
+static const struct tp_weighted_cluster_cfg *pick_weighted(const struct tp_tcp_proxy_cfg *p)
+{
+	uint64_t r = tp_rand() % p->total_weight;
+
+	for (size_t i = 0; i < p->n_weighted_clusters; i++) {
+		if (r < p->weighted_clusters[i].weight)
+			return &p->weighted_clusters[i];
+		r -= p->weighted_clusters[i].weight;
+	}
+	return &p->weighted_clusters[p->n_weighted_clusters - 1];
+}
+
+/* Envoy's getRouteFromEntries: weighted clusters when configured (they come first, so the
+ * filter-state key envoy.tcp_proxy.cluster does not override them), else
+ * getRegularRouteFromEntries: the per-connection cluster a filter set, then cluster. A name with
+ * no cluster: false (no_route). */
 static bool pick_route(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
-	const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, TP_KEY_CLUSTER);
+	const struct tp_state_entry *e;
 	int idx = p->cluster_index;
 
-	if (!p->n_weighted_clusters && e && e->value.type == TP_VALUE_STRING)
-		idx = tp_config_cluster_index(w->cfg, e->value.s);
+	c->wcluster = NULL;
+	if (p->n_weighted_clusters) {
+		c->wcluster = pick_weighted(p);
+		idx = c->wcluster->cluster_index;
+	} else {
+		e = tp_filter_state_get(c->filter_state, TP_KEY_CLUSTER);
+		if (e && e->value.type == TP_VALUE_STRING)
+			idx = tp_config_cluster_index(w->cfg, e->value.s);
+	}
 	if (idx < 0)
 		return false;
 	c->cluster = &w->clusters[idx];

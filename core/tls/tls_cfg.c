@@ -1329,21 +1329,32 @@ static const struct tp_cfg_field common_fields[] = {
 	{.key = NULL},
 };
 
-/* ALPN names into the wire format (and a comma-separated copy for wolfSSL's client side). */
+/* ALPN names into the wire format (and a comma-separated copy for wolfSSL's client side).
+ * Envoy joins the list with ',' and splits the result on ',' (ContextConfigImpl,
+ * parseAlpnProtocols), so one entry may carry several names: "h2,http/1.1" is two. */
 static int build_alpn(struct tp_cfg_ctx *ctx, const struct strlist *l, struct tp_tls_conf *c)
 {
 	size_t total = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
-		size_t n = strlen(l->v[i]);
+		const char *s = l->v[i];
 
-		if (!n || n > 255 || strchr(l->v[i], ',')) {
-			tp_cfg_error_mark(ctx, l->marks[i], NULL,
-					  "an ALPN protocol name is 1 to 255 bytes, without ','");
-			ret = -EINVAL;
+		for (;;) {
+			size_t n = strcspn(s, ",");
+
+			if (!n || n > 255) {
+				tp_cfg_error_mark(ctx, l->marks[i], NULL,
+						  "an ALPN protocol name is 1 to 255 bytes (',' "
+						  "separates names, as in Envoy)");
+				ret = -EINVAL;
+				break;
+			}
+			total += 1 + n;
+			if (!s[n])
+				break;
+			s += n + 1;
 		}
-		total += 1 + n;
 	}
 	if (ret || !l->n)
 		return ret;
@@ -1358,11 +1369,19 @@ static int build_alpn(struct tp_cfg_ctx *ctx, const struct strlist *l, struct tp
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		size_t n = strlen(l->v[i]);
+		const char *s = l->v[i];
 
-		c->alpn[c->alpn_len++] = (uint8_t)n;
-		memcpy(c->alpn + c->alpn_len, l->v[i], n);
-		c->alpn_len += n;
+		for (;;) {
+			size_t n = strcspn(s, ",");
+
+			c->alpn[c->alpn_len++] = (uint8_t)n;
+			memcpy(c->alpn + c->alpn_len, s, n);
+			c->alpn_len += n;
+			if (!s[n])
+				break;
+			s += n + 1;
+		}
+		/* Each entry is already comma-separated names: the copy stays valid. */
 		if (str_append(&c->alpn_list, ",", l->v[i])) {
 			ctx->oom = true;
 			return -ENOMEM;
@@ -1970,6 +1989,11 @@ void tp_tls_check(struct tp_cfg_ctx *ctx, const struct tp_config *cfg, void *con
 				  "a crl needs trusted_ca in the same validation context");
 		return;
 	}
+	/* A certificate or key whose file could not be read has no path: that error was reported
+	 * where it stands, and a trial build would only add one without a place. */
+	for (size_t i = 0; i < c->n_certs; i++)
+		if (!c->certs[i]->chain.path || !c->certs[i]->key.path)
+			return;
 	/* Each certificate's names, for choosing it by SNI. */
 	for (size_t i = 0; i < c->n_certs; i++) {
 		if (c->certs[i]->names)

@@ -543,9 +543,19 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	if (!w->clusters || !w->listeners)
 		return -ENOMEM;
 	for (size_t i = 0; i < a->cfg->n_clusters; i++) {
+		uint32_t base = a->cfg->clusters[i].stats_base;
+
 		ret = tp_lb_init(&w->clusters[i], &a->cfg->clusters[i], tp_rand());
-		if (ret < 0)
+		if (ret < 0) {
+			tp_error("cluster %s: no memory for its load balancer",
+				 a->cfg->clusters[i].name);
 			return ret;
+		}
+		/* This worker's subsets, as each of Envoy's threads counts its own. */
+		tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_created,
+			    w->clusters[i].n_subsets);
+		tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_active,
+			    w->clusters[i].n_subsets);
 	}
 	w->n_listeners = a->cfg->n_listeners;
 	for (size_t i = 0; i < w->n_listeners; i++)
@@ -578,8 +588,14 @@ static void teardown(struct tp_worker *w)
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
-	for (size_t i = 0; i < w->cfg->n_clusters; i++)
+	for (size_t i = 0; i < w->cfg->n_clusters; i++) {
+		uint32_t base = w->cfg->clusters[i].stats_base, n = w->clusters[i].n_subsets;
+
+		/* Envoy's SubsetLoadBalancer counts its subsets removed when it goes. */
+		tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_removed, n);
+		tp_stat_sub(w->stats, base + TP_CLUSTER_lb_subsets_active, n);
 		tp_lb_destroy(&w->clusters[i]);
+	}
 	free(w->clusters);
 	free(w->listeners);
 	free(w->peek_buf);

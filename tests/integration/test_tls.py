@@ -169,6 +169,19 @@ def test_alpn_is_chosen_by_our_order():
         check("Cipher is TLS_" in out, "and the handshake completed")
 
 
+def test_alpn_entry_with_commas_is_several_names():
+    """Envoy joins alpn_protocols with ',' and splits on ',', so one entry "h2,http/1.1" is two
+    names (Cloud Foundry's sidecar config writes it so). An empty name is still refused."""
+    port = free_port()
+    common = '\n            alpn_protocols: ["h2,http/1.1"]'
+    with EchoServer() as echo, Proxy(bootstrap([tls_listener(port, "echo", down_tls(common))],
+                                               [cluster_yaml("echo", [echo.port])])):
+        _, out = s_client(port, "-alpn", "http/1.1,h2")
+        check("ALPN protocol: h2" in out, "h2 (first of the entry), got:\n" + out[-800:])
+        _, out = s_client(port, "-alpn", "http/1.1")
+        check("ALPN protocol: http/1.1" in out, "http/1.1 (second), got:\n" + out[-800:])
+
+
 def test_client_certificates_accepted_missing_untrusted_and_san():
     port, port2 = free_port(), free_port()
     logdir = run_subdir("tls-log.", 0o777)

@@ -1,10 +1,12 @@
 /* tp-load: a load generator and echo server for the reload and limit tests, in C so that the
  * test machine's two cores, not Python, set the pace.
  *
- *   tp-load echo PORT
+ *   tp-load echo PORT [ADDRESS]
  *       echo server on 127.0.0.1:PORT (epoll, one thread); half-closes back after EOF. PORT 0
  *       takes a port the kernel picks. Prints "listening PORT" once it listens. A client that
- *       resets, or stops reading for 10 s, loses its own connection and nothing else.
+ *       resets, or stops reading for 10 s, loses its own connection and nothing else. ADDRESS
+ *       (0.0.0.0, say) listens there instead: every 127.x.y.z:PORT then reaches it, which makes
+ *       a 1,000-host cluster of one server (bench/lb_connrate).
  *   tp-load client PORT SECONDS THREADS BYTES
  *       THREADS threads open connection after connection to 127.0.0.1:PORT for SECONDS: each
  *       sends BYTES pseudo-random bytes, half-closes, reads the echo until EOF and compares it.
@@ -18,6 +20,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,8 @@
 #include <unistd.h>
 
 static int port;
+static struct in_addr echo_addr = {.s_addr = 0};
+static bool have_echo_addr;
 static double seconds;
 static size_t bytes;
 static atomic_ulong n_ok, n_failed, n_bytes;
@@ -193,7 +198,7 @@ static int run_echo(void)
 	struct epoll_event ev, evs[256];
 	int ls, ep, one = 1;
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_addr.s_addr = have_echo_addr ? echo_addr.s_addr : htonl(INADDR_LOOPBACK);
 	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 4096) < 0 ||
@@ -233,8 +238,13 @@ int main(int argc, char **argv)
 	/* A peer that resets must cost its connection only: write() then fails with EPIPE (or
 	 * ECONNRESET) instead of killing the process with SIGPIPE, in both modes. */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 3 && !strcmp(argv[1], "echo")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "echo")) {
 		port = atoi(argv[2]);
+		have_echo_addr = argc == 4;
+		if (have_echo_addr && inet_pton(AF_INET, argv[3], &echo_addr) != 1) {
+			fprintf(stderr, "tp-load echo: bad address %s\n", argv[3]);
+			return 2;
+		}
 		return run_echo();
 	}
 	if (argc == 6 && !strcmp(argv[1], "client")) {
@@ -243,6 +253,7 @@ int main(int argc, char **argv)
 		bytes = (size_t)atol(argv[5]);
 		return run_client(atoi(argv[4]));
 	}
-	fprintf(stderr, "usage: tp-load echo PORT | tp-load client PORT SECONDS THREADS BYTES\n");
+	fprintf(stderr, "usage: tp-load echo PORT [ADDRESS] | tp-load client PORT SECONDS THREADS "
+			"BYTES\n");
 	return 2;
 }

@@ -1,6 +1,7 @@
 /* Check suite for core/config.c, core/cfg_schema.c and filters/tcp_proxy.c: what loads, the
  * defaults it gets, and each error class with its exact FILE:LINE:COL line. */
 #include "core/config/config.h"
+#include "core/config/metadata.h"
 #include "core/conn/transport.h"
 #include "core/tls/tls.h"
 
@@ -488,9 +489,9 @@ START_TEST(enums_any_case)
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: strict_dns\n"),
 	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Maglev\n"),
-	       ":15:16: static_resources.clusters[0].lb_policy: MAGLEV is not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Cluster_Provided\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is not supported "
+	       "yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("port_value: 10000", "port_value: 10000, protocol: udp"),
 	       ":5:73: static_resources.listeners[0].address.socket_address.protocol: UDP is not "
 	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
@@ -1018,22 +1019,20 @@ START_TEST(unsupported_field)
 	       ":6:31: static_resources.listeners[0].listener_filters[0].name: listener filter "
 	       "envoy.filters.listener.original_dst is not supported yet by tcpproxy: it has "
 	       "envoy.filters.listener.tls_inspector (see docs/envoy-compat.md)");
-	EXPECT(edit("          cluster: c0\n",
-		    "          cluster: c0\n          hash_policy: []\n"),
-	       ":13:11: " TP0 ".hash_policy: not supported yet by tcpproxy (see "
+	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          on_demand: {}\n"),
+	       ":13:11: " TP0 ".on_demand: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
-	EXPECT(edit("          cluster: c0\n", "          weighted_clusters: {clusters: []}\n"),
-	       ":12:11: " TP0 ".weighted_clusters: not supported yet by tcpproxy (see "
-	       "docs/envoy-compat.md)");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: RING_HASH\n"),
-	       ":15:16: static_resources.clusters[0].lb_policy: RING_HASH is not supported yet by "
-	       "tcpproxy (see docs/envoy-compat.md)");
+	EXPECT(edit("  - name: c0\n",
+		    "  - name: c0\n    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n"),
+	       ":15:16: static_resources.clusters[0].lb_policy: LOAD_BALANCING_POLICY_CONFIG is "
+	       "not "
+	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: 1\n"),
 	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: FASTEST\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: unknown value \"FASTEST\"; "
-	       "expected ROUND_ROBIN, LEAST_REQUEST or RANDOM (Envoy also has RING_HASH, MAGLEV, "
+	       "expected ROUND_ROBIN, LEAST_REQUEST, RING_HASH, RANDOM or MAGLEV (Envoy also has "
 	       "CLUSTER_PROVIDED and LOAD_BALANCING_POLICY_CONFIG, not supported yet by tcpproxy)");
 	EXPECT(edit("  - name: l0\n", "  - name: l0\n    enable_reuse_port: false\n"),
 	       ":4:5: static_resources.listeners[0].enable_reuse_port: not supported yet by "
@@ -1410,6 +1409,119 @@ static bool glibc_malloc(void)
  * tree took must go back to the system: the config here is the valid one with 200,000 ignored
  * nodes under node.metadata (some 25 MB of tree). Leaks as such are the sanitizers' and
  * valgrind's to find: glibc's counts include what its per-thread cache holds, hence the slack. */
+/* Routing: weighted clusters with their criteria merged at load, the hash policy, endpoint
+ * metadata typed as Envoy reads YAML, localities grouped and sorted, the lb configs. */
+START_TEST(routing_fields_load)
+{
+	struct tp_config *cfg = load_ok(
+		"static_resources:\n"
+		"  listeners:\n"
+		"  - address: {socket_address: {address: 127.0.0.1, port_value: 1}}\n"
+		"    filter_chains:\n"
+		"    - filters:\n"
+		"      - name: t\n"
+		"        typed_config:\n"
+		"          \"@type\": " TCP_PROXY_TYPE "\n"
+		"          stat_prefix: s\n"
+		"          metadata_match: {filter_metadata: {envoy.lb: {stage: prod, v: 1}}}\n"
+		"          hashPolicy: [{filterState: {key: tenant}}]\n"
+		"          weighted_clusters:\n"
+		"            clusters:\n"
+		"            - {name: c, weight: 3, metadata_match: {filter_metadata: {envoy.lb: "
+		"{v: 2, x: y}}}}\n"
+		"            - {name: c, weight: 1}\n"
+		"  clusters:\n"
+		"  - name: c\n"
+		"    lb_policy: maglev\n"
+		"    maglev_lb_config: {table_size: 7}\n"
+		"    common_lb_config: {locality_weighted_lb_config: {}}\n"
+		"    lb_subset_config:\n"
+		"      fallback_policy: DEFAULT_SUBSET\n"
+		"      default_subset: {stage: prod}\n"
+		"      subset_selectors: [{keys: [v, stage, v]}, {keys: []}]\n"
+		"      list_as_any: true\n"
+		"    load_assignment:\n"
+		"      cluster_name: c\n"
+		"      endpoints:\n"
+		"      - locality: {zone: b}\n"
+		"        load_balancing_weight: 2\n"
+		"        lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: "
+		"2}}}\n"
+		"          metadata: {filter_metadata: {envoy.lb: {v: 1, s: \"1\", f: 1.5, b: on, "
+		"n: ~, big: 3000000000}}}\n"
+		"      - priority: 2\n"
+		"        lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: "
+		"3}}}\n"
+		"      - locality: {zone: a}\n"
+		"        load_balancing_weight: 5\n"
+		"        lb_endpoints:\n"
+		"        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: "
+		"4}}}\n");
+	const struct tp_tcp_proxy_cfg *tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	const struct tp_cluster_cfg *c = &cfg->clusters[0];
+	const struct tp_mstruct *m = &c->endpoints[0].lb_metadata;
+	char vtext[64];
+
+	ck_assert_uint_eq(tp->n_weighted_clusters, 2);
+	ck_assert_uint_eq(tp->total_weight, 4);
+	ck_assert_int_eq(tp->weighted_clusters[0].cluster_index, 0);
+	ck_assert_int_eq(tp->hash, TP_HASH_FILTER_STATE);
+	ck_assert_str_eq(tp->hash_key, "tenant");
+	/* {stage: prod, v: 1} under {v: 2, x: y}: the cluster's v wins. */
+	ck_assert_uint_eq(tp->weighted_clusters[0].criteria.n, 3);
+	tp_mvalue_format(&tp_mstruct_get(&tp->weighted_clusters[0].criteria, "v")->value, vtext,
+			 sizeof(vtext));
+	ck_assert_str_eq(vtext, "2");
+	ck_assert_uint_eq(tp->weighted_clusters[1].criteria.n, 2);
+
+	ck_assert_int_eq(c->lb_policy, TP_LB_MAGLEV);
+	ck_assert_int_eq(c->maglev_table_size, 7);
+	ck_assert_int_eq(c->ring_min, 1024);
+	ck_assert_int_eq(c->choice_count, 2);
+	ck_assert(c->locality_weighted);
+	ck_assert(c->subset.enabled && c->subset.list_as_any);
+	ck_assert_int_eq(c->subset.fallback_policy, TP_SUBSET_DEFAULT_SUBSET);
+	/* A selector without keys is dropped; keys are a sorted set. */
+	ck_assert_uint_eq(c->subset.n_selectors, 1);
+	ck_assert_uint_eq(c->subset.selectors[0].keys.n, 2);
+	ck_assert_str_eq(c->subset.selectors[0].keys.v[0], "stage");
+	ck_assert_str_eq(c->subset.selectors[0].keys.v[1], "v");
+
+	/* Envoy's YAML typing: 1 a number, "1" a string, 1.5 a string, on a bool, ~ null, an
+	 * integer past int32 its decimal vtext. Sorted by key. */
+	ck_assert_uint_eq(m->n, 6);
+	ck_assert_str_eq(m->f[0].key, "b");
+	tp_mvalue_format(&tp_mstruct_get(m, "v")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "1");
+	tp_mvalue_format(&tp_mstruct_get(m, "s")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "\"1\"");
+	tp_mvalue_format(&tp_mstruct_get(m, "f")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "\"1.5\"");
+	tp_mvalue_format(&tp_mstruct_get(m, "b")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "true");
+	tp_mvalue_format(&tp_mstruct_get(m, "n")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "null");
+	tp_mvalue_format(&tp_mstruct_get(m, "big")->value, vtext, sizeof(vtext));
+	ck_assert_str_eq(vtext, "\"3000000000\"");
+
+	/* Localities by priority, then zone: (0, a), (0, b), (2, none). */
+	ck_assert_uint_eq(c->n_priorities, 3);
+	ck_assert_uint_eq(c->n_localities, 3);
+	ck_assert_str_eq(c->localities[0].zone, "a");
+	ck_assert_uint_eq(c->localities[0].weight, 5);
+	ck_assert_str_eq(c->localities[1].zone, "b");
+	ck_assert_uint_eq(c->localities[2].priority, 2);
+	ck_assert_uint_eq(c->localities[2].weight, 0);
+	ck_assert_uint_eq(c->endpoints[0].locality, 1);
+	ck_assert_uint_eq(c->endpoints[1].locality, 2);
+	ck_assert_uint_eq(c->endpoints[1].priority, 2);
+	ck_assert_uint_eq(c->endpoints[2].locality, 0);
+	tp_config_free(cfg);
+}
+END_TEST
+
 START_TEST(load_leaves_only_the_config)
 {
 	size_t cap = 64 + strlen(valid) + 40000 * 40 + 32, len, heap0, rss0;
@@ -1473,6 +1585,7 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, raw_buffer_transport);
 	tcase_add_test(ok, no_listeners);
 	tcase_add_test(ok, load_leaves_only_the_config);
+	tcase_add_test(ok, routing_fields_load);
 	suite_add_tcase(s, ok);
 
 	tcase_add_checked_fixture(bad, setup, teardown);
