@@ -24,8 +24,9 @@ OPT      = -O2
 endif
 
 # libxxhash: xxHash64, the hash Envoy's ring hash, Maglev and hash_policy use (core/worker/lb_hash.c)
+# libcares: DNS clusters, resolved in the master's loop (core/master/dns.c), as Envoy does
 # libnghttp2: HTTP/2 tunnels (core/tunnel/h2.c)
-PKGS     = liburing yaml-0.1 libxxhash libnghttp2
+PKGS     = liburing yaml-0.1 libxxhash libcares libnghttp2
 # wolfSSL: the build .ci/wolfssl makes from Debian's source with AES-NI and assembly (13x the
 # AES-GCM throughput, 3x the handshakes of Debian's binary package: docs/performance.md), linked
 # statically; Debian's libwolfssl-dev when it is not there (or with WOLFSSL_PREFIX=).
@@ -44,7 +45,7 @@ CPPFLAGS = -I. -D_GNU_SOURCE $(WOLFSSL_CFLAGS) $(EXTRA_CPPFLAGS)
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -Wmissing-prototypes -Wstrict-prototypes $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  = $(SANFLAGS) $(EXTRA_LDFLAGS)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lxxhash -lnghttp2) $(WOLFSSL_LIBS) -lm
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lyaml -lxxhash -lcares -lnghttp2) $(WOLFSSL_LIBS) -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 

@@ -141,7 +141,7 @@ static void run(const char *name, enum tp_lb_policy lb, bool weighted, bool subs
 				key++;
 			}
 			h = tp_lb_pick(&rt, &ctx);
-			sink += (uint64_t)(h - rt.hosts);
+			sink += (uint64_t)h->idx;
 		}
 		picks += 4096;
 	}

@@ -736,6 +736,15 @@ void tp_stats_hold_begin(struct tp_stats *st, struct tp_stats_hold *h)
 	ms->holding = h;
 }
 
+void tp_stats_hold_resume(struct tp_stats *st, struct tp_stats_hold *h)
+{
+	struct master_side *ms = st->ms;
+
+	TP_BUG_ON(!ms || ms->holding || !h->serial);
+	tp_stats_check(st);
+	ms->holding = h;
+}
+
 void tp_stats_hold_end(struct tp_stats *st)
 {
 	st->ms->holding = NULL;

@@ -46,6 +46,9 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
  * still references keeps counting. Releasing a hold never begun (all zero) does nothing. */
 void tp_stats_hold_begin(struct tp_stats *st, struct tp_stats_hold *h);
 void tp_stats_hold_end(struct tp_stats *st);
+/* Master: adds to a hold begun before (a generation's scopes made at run time: the hosts a DNS
+ * cluster resolves to), until tp_stats_hold_end(). */
+void tp_stats_hold_resume(struct tp_stats *st, struct tp_stats_hold *h);
 void tp_stats_hold_release(struct tp_stats *st, struct tp_stats_hold *h);
 /* Master: compares the segment's header, scope table and slot table with the master's copy and
  * writes back what differs, logging it (at most every 10 s). true if anything differed. The

@@ -80,6 +80,13 @@
 	COUNTER(lb_subsets_selected)                         \
 	COUNTER(lb_subsets_fallback)                         \
 	COUNTER(lb_subsets_fallback_panic)                   \
+	COUNTER(update_attempt)                              \
+	COUNTER(update_success)                              \
+	COUNTER(update_failure)                              \
+	COUNTER(update_empty)                                \
+	COUNTER(membership_change)                           \
+	GAUGE(membership_total)                              \
+	GAUGE(membership_healthy)                            \
 	TP_CLUSTER_HTTP_STATS(COUNTER, GAUGE, HISTOGRAM)
 
 /* The cluster stats of HTTP tunnels (tunneling_config): connections by HTTP version, the CONNECT

@@ -494,7 +494,7 @@ static int by_str(const void *a, const void *b)
 }
 
 static void render_hosts(const struct tp_stats_snap *s, const char *cluster,
-			 tp_stats_host_weight_fn weight, void *arg, struct tp_sbuf *out)
+			 tp_stats_host_info_fn info, void *arg, struct tp_sbuf *out)
 {
 	size_t clen = strlen(cluster);
 	const char *host = NULL;
@@ -505,13 +505,15 @@ static void render_hosts(const struct tp_stats_snap *s, const char *cluster,
 			    !strncmp(e->scope + clen, "::", 2);
 
 		if (host && (!mine || strcmp(e->scope, host))) {
-			/* After the host's last stat, its fixed lines. There is no health
-			 * checking yet, so every host is healthy. */
-			tp_sbuf_printf(out, "%s::hostname::\n", host);
-			tp_sbuf_printf(out, "%s::health_flags::healthy\n", host);
-			tp_sbuf_printf(out, "%s::weight::%u\n", host,
-				       weight ? weight(arg, cluster, host + clen + 2) : 1);
-			tp_sbuf_printf(out, "%s::priority::0\n", host);
+			/* After the host's last stat, its fixed lines. */
+			struct tp_stats_host_info hi = {"", "healthy", 1, 0};
+
+			if (info)
+				info(arg, cluster, host + clen + 2, &hi);
+			tp_sbuf_printf(out, "%s::hostname::%s\n", host, hi.hostname);
+			tp_sbuf_printf(out, "%s::health_flags::%s\n", host, hi.health_flags);
+			tp_sbuf_printf(out, "%s::weight::%u\n", host, hi.weight);
+			tp_sbuf_printf(out, "%s::priority::%u\n", host, hi.priority);
 			host = NULL;
 		}
 		if (!mine)
@@ -523,8 +525,8 @@ static void render_hosts(const struct tp_stats_snap *s, const char *cluster,
 	}
 }
 
-void tp_stats_render_clusters(const struct tp_stats_snap *s, tp_stats_host_weight_fn weight,
-			      void *arg, struct tp_sbuf *out)
+void tp_stats_render_clusters(const struct tp_stats_snap *s, tp_stats_host_info_fn info, void *arg,
+			      struct tp_sbuf *out)
 {
 	const char **names = calloc(s->n ? s->n : 1, sizeof(*names));
 	size_t n = 0;
@@ -541,7 +543,7 @@ void tp_stats_render_clusters(const struct tp_stats_snap *s, tp_stats_host_weigh
 		if (c && !strcmp(names[c], names[c - 1]))
 			continue;
 		tp_sbuf_printf(out, "%s::observability_name::%s\n", names[c], names[c]);
-		render_hosts(s, names[c], weight, arg, out);
+		render_hosts(s, names[c], info, arg, out);
 	}
 	free(names);
 }

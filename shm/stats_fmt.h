@@ -50,11 +50,19 @@ void tp_stats_render(const struct tp_stats_snap *s, enum tp_stats_format fmt,
 		     struct tp_match *filter, unsigned types, struct tp_sbuf *out);
 
 /* Envoy's /clusters text: per cluster its observability_name, per host
- * "cluster::host:port::stat::value" for every host stat, then health_flags, weight and priority
- * (weights come from the config, so the caller passes a lookup; NULL gives 1). */
-typedef unsigned (*tp_stats_host_weight_fn)(void *arg, const char *cluster, const char *host);
-void tp_stats_render_clusters(const struct tp_stats_snap *s, tp_stats_host_weight_fn weight,
-			      void *arg, struct tp_sbuf *out);
+ * "cluster::host:port::stat::value" for every host stat, then hostname, health_flags, weight
+ * and priority (from the config or the master's host sets, so the caller passes a lookup; NULL
+ * gives a healthy host of weight 1 at priority 0). */
+struct tp_stats_host_info {
+	const char *hostname;	  /* "" when none */
+	const char *health_flags; /* Envoy's text: "healthy", "/failed_active_hc", ... */
+	unsigned weight;
+	unsigned priority;
+};
+typedef void (*tp_stats_host_info_fn)(void *arg, const char *cluster, const char *host,
+				      struct tp_stats_host_info *out);
+void tp_stats_render_clusters(const struct tp_stats_snap *s, tp_stats_host_info_fn info, void *arg,
+			      struct tp_sbuf *out);
 
 /* The value at quantile q (0..1) of a histogram's TP_STATS_HIST_VALUES values, interpolated
  * inside its bucket over the integers the bucket holds; NaN when nothing was recorded. */

@@ -17,6 +17,7 @@ enum tp_op {
 	TP_OP_CONNECT_TIMEOUT, /* its linked timeout */
 	TP_OP_SIGNAL,	       /* the worker's signalfd is readable */
 	TP_OP_LOG_WRITE,       /* an access log write; idx = log file index */
+	TP_OP_HOSTSET,	       /* the host-set socket from the master is readable */
 	TP_OP_H2,	       /* a shared HTTP/2 connection's own ops (core/tunnel/h2.c); idx =
 				* its slot << 2 | which op, gen = its generation */
 };

@@ -231,19 +231,50 @@ static const struct tp_cluster_cfg *find_cluster(const struct tp_config *cfg, co
 	return NULL;
 }
 
-static unsigned host_weight(void *arg, const char *cluster, const char *host)
+/* Envoy's health_flags text (HostUtility::healthFlagsToString). */
+static const char *health_text(uint32_t f)
 {
-	const struct tp_cluster_cfg *cl = find_cluster(arg, cluster);
+	switch (f & TP_HOST_F_ALL) {
+	case 0:
+		return "healthy";
+	case TP_HOST_F_FAILED_ACTIVE_HC:
+		return "/failed_active_hc";
+	case TP_HOST_F_FAILED_OUTLIER:
+		return "/failed_outlier_check";
+	default:
+		return "/failed_active_hc/failed_outlier_check";
+	}
+}
 
-	for (size_t i = 0; cl && i < cl->n_endpoints; i++)
-		if (!strcmp(cl->endpoints[i].addr.text, host))
-			return cl->endpoints[i].weight;
-	return 1;
+static void host_info(void *arg, const char *cluster, const char *host,
+		      struct tp_stats_host_info *out)
+{
+	const struct tp_master_view *v = arg;
+	const struct tp_cluster_cfg *cl = find_cluster(v->cfg, cluster);
+	struct tp_admin_host ah;
+
+	if (cl && cl->type != TP_CLUSTER_STATIC) {
+		if (v->ops && v->ops->host_info && v->ops->host_info(v->ctx, cluster, host, &ah)) {
+			out->hostname = ah.hostname ? ah.hostname : "";
+			out->health_flags = health_text(ah.health);
+			out->weight = ah.weight;
+			out->priority = ah.priority;
+		}
+		return;
+	}
+	for (size_t i = 0; cl && i < cl->n_endpoints; i++) {
+		if (strcmp(cl->endpoints[i].addr.text, host))
+			continue;
+		out->weight = cl->endpoints[i].weight;
+		out->priority = cl->endpoints[i].priority;
+		return;
+	}
 }
 
 /* A cluster or host scope of the serving configuration (a reload may have removed others). */
-static bool configured(const struct tp_config *cfg, const struct tp_stats_entry *e)
+static bool configured(const struct tp_master_view *v, const struct tp_stats_entry *e)
 {
+	const struct tp_config *cfg = v->cfg;
 	const struct tp_cluster_cfg *cl;
 	char name[TP_STATS_NAME_MAX];
 
@@ -252,7 +283,19 @@ static bool configured(const struct tp_config *cfg, const struct tp_stats_entry 
 	if (e->kind == TP_SCOPE_CLUSTER)
 		return find_cluster(cfg, e->scope) != NULL;
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		struct tp_admin_host ah;
+		size_t len;
+
 		cl = &cfg->clusters[i];
+		len = strlen(cl->name);
+		/* A DNS cluster's hosts are those of its current host set. */
+		if (cl->type != TP_CLUSTER_STATIC) {
+			if (!strncmp(e->scope, cl->name, len) &&
+			    !strncmp(e->scope + len, "::", 2) && v->ops && v->ops->host_info &&
+			    v->ops->host_info(v->ctx, cl->name, e->scope + len + 2, &ah))
+				return true;
+			continue;
+		}
 		for (size_t h = 0; h < cl->n_endpoints; h++) {
 			snprintf(name, sizeof(name), "%s::%s", cl->name,
 				 cl->endpoints[h].addr.text);
@@ -264,12 +307,12 @@ static bool configured(const struct tp_config *cfg, const struct tp_stats_entry 
 }
 
 /* Drops the cluster and host entries the serving configuration does not have. */
-static void keep_configured(const struct tp_config *cfg, struct tp_stats_snap *snap)
+static void keep_configured(const struct tp_master_view *v, struct tp_stats_snap *snap)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < snap->n; i++) {
-		if (configured(cfg, &snap->v[i])) {
+		if (configured(v, &snap->v[i])) {
 			snap->v[n++] = snap->v[i];
 			continue;
 		}
@@ -287,9 +330,9 @@ static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
 	if (tp_stats_snap_take(v->stats, &snap) < 0) {
 		reply_text(out, 500, "out of memory\n", NULL);
 	} else {
-		keep_configured(v->cfg, &snap);
+		keep_configured(v, &snap);
 		reply(out, 200, CT_TEXT);
-		tp_stats_render_clusters(&snap, host_weight, (void *)v->cfg, &out->body);
+		tp_stats_render_clusters(&snap, host_info, (void *)v, &out->body);
 	}
 	tp_stats_snap_free(&snap);
 }

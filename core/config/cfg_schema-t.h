@@ -95,6 +95,12 @@ struct tp_cfg_ctx {
 	bool oom;
 	size_t path_len;
 	char path[512];
+	/* The mapping whose fields are being decoded: a custom decoder may look at its siblings
+	 * (a cluster's load_assignment reads the cluster's type). */
+	const struct tp_ynode *map;
+	/* Endpoint addresses may be host names (a DNS cluster's load_assignment). */
+	bool names_ok;
+	bool in_cluster; /* a cluster's load_assignment: errors say how to name hosts */
 };
 
 #endif

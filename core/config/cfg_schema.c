@@ -635,6 +635,9 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 		/* first[i]: the key that set row i, to report a second spelling of it. */
 		const struct tp_ynode *first[n_fields ? n_fields : 1];
 		bool given[n_fields ? n_fields : 1];
+		const struct tp_ynode *outer = ctx->map;
+
+		ctx->map = node;
 
 		memset(first, 0, sizeof(first));
 		memset(given, 0, sizeof(given));
@@ -673,6 +676,7 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 			if ((f->flags & TP_CFG_REQUIRED) && !given[i] && !oneof_given(s, f, given))
 				tp_cfg_error(ctx, node, f->key, "missing required field");
 		}
+		ctx->map = outer;
 	}
 	if (s->post)
 		s->post(ctx, node, obj);

@@ -46,6 +46,9 @@ struct tp_sockaddr {
 	socklen_t len;
 	/* "127.0.0.1:10000" or "[::1]:10000": what logs and access logs print. */
 	char text[64];
+	/* A DNS cluster's endpoint may name a host instead (len is then 0): the name and port. */
+	char *host;
+	uint16_t port;
 };
 
 enum tp_lb_policy {
@@ -79,6 +82,34 @@ struct tp_mstruct {
 
 enum tp_cluster_type {
 	TP_CLUSTER_STATIC,
+	TP_CLUSTER_STRICT_DNS,	/* every address each endpoint's name resolves to is a host */
+	TP_CLUSTER_LOGICAL_DNS, /* the first address of its one endpoint's name is its host */
+};
+
+/* Cluster.dns_lookup_family */
+enum tp_dns_family {
+	TP_DNS_AUTO, /* V4_PREFERRED since Envoy 1.29 */
+	TP_DNS_V4_ONLY,
+	TP_DNS_V6_ONLY,
+	TP_DNS_V4_PREFERRED, /* IPv4 addresses when there are any, else IPv6 */
+	TP_DNS_ALL,	     /* both */
+};
+
+/* How a DNS cluster resolves its endpoints' names (core/master/dns.c). */
+struct tp_dns_cfg {
+	int64_t refresh_ms;	       /* dns_refresh_rate, default 5 s */
+	int64_t failure_base_ms;       /* dns_failure_refresh_rate.base_interval; -1: refresh_ms */
+	int64_t failure_max_ms;	       /* ... max_interval; -1: 10 x base */
+	bool failure_given;	       /* dns_failure_refresh_rate given: back off after failures */
+	int64_t jitter_ms;	       /* dns_jitter: up to this much is added to each refresh */
+	bool respect_ttl;	       /* respect_dns_ttl: the records' TTL sets the refresh */
+	int family;		       /* enum tp_dns_family */
+	struct tp_sockaddr *resolvers; /* typed_dns_resolver_config (c-ares) or dns_resolvers */
+	size_t n_resolvers;	       /* 0: the system's (resolv.conf) */
+	struct tp_sockaddr *legacy; /* the deprecated dns_resolvers, used when the above is not */
+	size_t n_legacy;
+	bool use_tcp; /* dns_resolver_options.use_tcp_for_dns_lookups */
+	bool no_default_search_domain;
 };
 
 /* The HTTP version a tunnelling tcp_proxy speaks to a cluster's hosts. */
@@ -110,6 +141,12 @@ struct tp_transport_cfg {
 	void *conf;			    /* what ops->parse made of its typed_config */
 	uint32_t idx; /* which of a worker's per-configuration contexts it uses (ctx_new) */
 };
+
+/* Health flags of a host, as the master publishes them (core/worker/hostset-t.h). A host with
+ * any of them set is out of rotation (unless the cluster is in panic). */
+#define TP_HOST_F_FAILED_ACTIVE_HC 0x1u /* /failed_active_hc */
+#define TP_HOST_F_FAILED_OUTLIER   0x2u /* /failed_outlier_check */
+#define TP_HOST_F_ALL		   0x3u
 
 struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
@@ -199,7 +236,11 @@ struct tp_cluster_cfg {
 	struct tp_subset_cfg subset; /* lb_subset_config */
 	struct tp_cfg_mark lb_mark;  /* of lb_policy, for warnings about the lb configs */
 	struct tp_transport_cfg transport; /* its transport_socket toward the hosts */
-	struct tp_http_proto_cfg http;	   /* the HTTP tunnels to its hosts speak */
+	struct tp_dns_cfg dns;		   /* STRICT_DNS and LOGICAL_DNS */
+	/* common_lb_config.healthy_panic_threshold, percent (default 50): below it every host is
+	 * used, healthy or not */
+	uint32_t panic_threshold;
+	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */

@@ -3,6 +3,8 @@
 #include "core/config/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <strings.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -173,6 +175,28 @@ struct sock_out {
 	bool ok;
 };
 
+/* A DNS name as resolvers take it: labels of letters, digits, '-' and '_', dot separated. */
+static bool valid_host_name(const char *n)
+{
+	size_t len = strlen(n), label = 0;
+
+	if (!len || len > 253)
+		return false;
+	for (const char *p = n; *p; p++) {
+		if (*p == '.') {
+			if (!label)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
 static void socket_address_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
 	struct sock_out *so = obj;
@@ -206,6 +230,29 @@ static void socket_address_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *m
 		sa->len = sizeof(*in6);
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(sa->text, sizeof(sa->text), "[%s]:%u", ip, (unsigned)so->in.port);
+	} else if (ctx->names_ok && valid_host_name(so->in.address)) {
+		/* A DNS cluster's endpoint: resolved by the master (core/master/dns.c). */
+		if (good) {
+			sa->host = strdup(so->in.address);
+			if (!sa->host)
+				ctx->oom = true;
+			sa->port = (uint16_t)so->in.port;
+			snprintf(sa->text, sizeof(sa->text), "%.50s:%u", so->in.address,
+				 (unsigned)so->in.port);
+		}
+		so->ok = good && sa->host;
+		return;
+	} else if (ctx->names_ok) {
+		tp_cfg_error(ctx, addr, "address",
+			     "bad address \"%s\": expected an IP literal or a host name",
+			     so->in.address);
+		good = false;
+	} else if (ctx->in_cluster) {
+		tp_cfg_error(
+			ctx, addr, "address",
+			"bad address \"%s\": a STATIC cluster's endpoints are IPv4 or IPv6 "
+			"literals (a cluster of type STRICT_DNS or LOGICAL_DNS resolves names)",
+			so->in.address);
 	} else {
 		tp_cfg_error(ctx, addr, "address",
 			     "bad address \"%s\": expected an IPv4 or IPv6 literal (tcpproxy does "
@@ -1149,6 +1196,16 @@ static int group_localities(struct tp_cfg_ctx *ctx, struct tp_cluster_cfg *c,
 	return 0;
 }
 
+/* The cluster's type as written (before it is decoded: fields come in file order), to know
+ * whether its endpoints may name hosts. */
+static bool is_dns_type(const struct tp_ynode *t)
+{
+	if (!t || t->type != TP_YNODE_SCALAR)
+		return false;
+	return !strcasecmp(t->str, "STRICT_DNS") || !strcasecmp(t->str, "LOGICAL_DNS") ||
+	       !strcmp(t->str, "1") || !strcmp(t->str, "2");
+}
+
 static int decode_load_assignment(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
 				  const struct tp_ynode *v, void *obj)
 {
@@ -1158,7 +1215,10 @@ static int decode_load_assignment(struct tp_cfg_ctx *ctx, const struct tp_cfg_fi
 	size_t n = 0;
 	int ret;
 
+	ctx->in_cluster = true;
+	ctx->names_ok = is_dns_type(tp_cfg_find(ctx->map, "type"));
 	ret = tp_cfg_decode(ctx, &load_assignment_schema, v, &la);
+	ctx->in_cluster = ctx->names_ok = false;
 	for (size_t i = 0; i < la.n_locs; i++)
 		n += la.locs[i].n_eps;
 	if (n) {
@@ -1200,20 +1260,183 @@ static void free_endpoints(const struct tp_cfg_field *f, void *obj)
 {
 	struct tp_cluster_cfg *c = obj;
 
-	for (size_t i = 0; i < c->n_endpoints; i++)
+	for (size_t i = 0; i < c->n_endpoints; i++) {
 		tp_mstruct_free(&c->endpoints[i].lb_metadata);
+		free(c->endpoints[i].addr.host);
+	}
 	free(c->endpoints);
 	c->endpoints = NULL;
 	c->n_endpoints = 0;
 	tp_cfg_localities_free(c);
 }
 
+/* ---- DNS: the resolver of a STRICT_DNS or LOGICAL_DNS cluster ---- */
+
+#define CARES_TYPE "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
+
+/* envoy.config.core.v3.DnsResolverOptions, over struct tp_dns_cfg */
+static const struct tp_cfg_field dns_options_fields[] = {
+	{.key = "use_tcp_for_dns_lookups",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_dns_cfg, use_tcp)},
+	{.key = "no_default_search_domain",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_dns_cfg, no_default_search_domain)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema dns_options_schema = {
+	.name = "envoy.config.core.v3.DnsResolverOptions",
+	.size = sizeof(struct tp_dns_cfg),
+	.fields = dns_options_fields,
+};
+
+/* CaresDnsResolverConfig (typed_config, with its "@type") and the deprecated
+ * DnsResolutionConfig share these rows. */
+#define DNS_RESOLVER_ROWS                                                        \
+	{.key = "resolvers",                                                     \
+	 .type = TP_CFG_REPEATED,                                                \
+	 .off = offsetof(struct tp_dns_cfg, resolvers),                          \
+	 .count_off = offsetof(struct tp_dns_cfg, n_resolvers),                  \
+	 .sub = &address_schema},                                                \
+	{                                                                        \
+		.key = "dns_resolver_options", .type = TP_CFG_MESSAGE, .off = 0, \
+		.sub = &dns_options_schema                                       \
+	}
+
+static const struct tp_cfg_field cares_fields[] = {
+	DNS_RESOLVER_ROWS,
+	UNSUPPORTED("use_resolvers_as_fallback"),
+	UNSUPPORTED("filter_unroutable_families"),
+	IGNORED("udp_max_queries"),
+	UNSUPPORTED("query_timeout_seconds"),
+	UNSUPPORTED("query_tries"),
+	UNSUPPORTED("rotate_nameservers"),
+	UNSUPPORTED("edns0_max_payload_size"),
+	UNSUPPORTED("max_udp_channel_duration"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema cares_schema = {
+	.name = CARES_TYPE,
+	.size = sizeof(struct tp_dns_cfg),
+	.fields = cares_fields,
+	.any = true,
+};
+
+static int decode_dns_typed_config(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+				   const struct tp_ynode *v, void *obj)
+{
+	const struct tp_ynode *type = v->type == TP_YNODE_MAP ? tp_cfg_find(v, "@type") : NULL;
+	const char *url = type && type->type == TP_YNODE_SCALAR ? type->str : NULL;
+	const char *slash = url ? strrchr(url, '/') : NULL;
+
+	if (!url) {
+		tp_cfg_error(ctx, v, NULL, "missing \"@type\"");
+		return -EINVAL;
+	}
+	if (strcmp(slash ? slash + 1 : url, CARES_TYPE)) {
+		tp_cfg_error(ctx, type, "@type",
+			     "DNS resolver \"%s\" is not supported by tcpproxy: it resolves with "
+			     "c-ares (" CARES_TYPE ")",
+			     url);
+		return -EINVAL;
+	}
+	return tp_cfg_decode(ctx, &cares_schema, v, obj);
+}
+
+/* TypedExtensionConfig of the DNS resolver: envoy.network.dns_resolver.cares */
+static const struct tp_cfg_field typed_dns_fields[] = {
+	IGNORED("name"),
+	{.key = "typed_config",
+	 .type = TP_CFG_CUSTOM,
+	 .flags = TP_CFG_REQUIRED,
+	 .decode = decode_dns_typed_config},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema typed_dns_schema = {
+	.name = "envoy.config.core.v3.TypedExtensionConfig",
+	.size = sizeof(struct tp_dns_cfg),
+	.fields = typed_dns_fields,
+};
+
+static const struct tp_cfg_field dns_resolution_fields[] = {
+	DNS_RESOLVER_ROWS,
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema dns_resolution_schema = {
+	.name = "envoy.config.cluster.v3.DnsResolutionConfig",
+	.size = sizeof(struct tp_dns_cfg),
+	.fields = dns_resolution_fields,
+};
+
+/* Cluster.RefreshRate */
+static const struct tp_cfg_field refresh_rate_fields[] = {
+	{.key = "base_interval",
+	 .type = TP_CFG_DURATION,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct tp_dns_cfg, failure_base_ms),
+	 .min = 2, /* Envoy: greater than 1 ms */
+	 .max = INT64_MAX},
+	{.key = "max_interval",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_dns_cfg, failure_max_ms),
+	 .min = 2,
+	 .max = INT64_MAX},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema refresh_rate_schema = {
+	.name = "envoy.config.cluster.v3.Cluster.RefreshRate",
+	.size = sizeof(struct tp_dns_cfg),
+	.fields = refresh_rate_fields,
+};
+
+static const struct tp_cfg_enum dns_family_enum[] = {
+	{"AUTO", 0, TP_DNS_AUTO, false},       {"V4_ONLY", 1, TP_DNS_V4_ONLY, false},
+	{"V6_ONLY", 2, TP_DNS_V6_ONLY, false}, {"V4_PREFERRED", 3, TP_DNS_V4_PREFERRED, false},
+	{"ALL", 4, TP_DNS_ALL, false},	       {.name = NULL},
+};
+
+/* What a DNS cluster needs and a STATIC one must not have. */
+static void dns_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, struct tp_cluster_cfg *c)
+{
+	struct tp_dns_cfg *d = &c->dns;
+
+	/* Envoy ignores the DNS fields of a STATIC cluster; so does tcpproxy. */
+	if (c->type == TP_CLUSTER_STATIC)
+		return;
+	d->failure_given = d->failure_base_ms != 0;
+	if (!d->failure_base_ms)
+		d->failure_base_ms = d->refresh_ms;
+	if (!d->failure_max_ms)
+		d->failure_max_ms = 10 * d->failure_base_ms;
+	if (d->failure_max_ms < d->failure_base_ms) {
+		tp_cfg_error(ctx, tp_cfg_find(map, "dns_failure_refresh_rate"),
+			     "dns_failure_refresh_rate.max_interval",
+			     "must not be less than base_interval");
+	}
+	if (!d->n_resolvers && d->n_legacy) {
+		d->resolvers = d->legacy;
+		d->n_resolvers = d->n_legacy;
+		d->legacy = NULL;
+		d->n_legacy = 0;
+	}
+	if (c->type == TP_CLUSTER_LOGICAL_DNS && c->n_endpoints != 1) {
+		tp_cfg_error(ctx, tp_cfg_find(map, "load_assignment") ?: map, "load_assignment",
+			     "a LOGICAL_DNS cluster must have exactly one endpoint, it has %zu",
+			     c->n_endpoints);
+	}
+}
+
 /* ---- envoy.config.cluster.v3.Cluster ---- */
 
 static const struct tp_cfg_enum cluster_type_enum[] = {
 	{"STATIC", 0, TP_CLUSTER_STATIC, false},
-	{"STRICT_DNS", 1, 0, true},
-	{"LOGICAL_DNS", 2, 0, true},
+	{"STRICT_DNS", 1, TP_CLUSTER_STRICT_DNS, false},
+	{"LOGICAL_DNS", 2, TP_CLUSTER_LOGICAL_DNS, false},
 	{"EDS", 3, 0, true},
 	{"ORIGINAL_DST", 4, 0, true},
 	{.name = NULL},
@@ -1239,6 +1462,8 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 
 	tp_http_proto_post(ctx, c);
 	tp_cfg_cluster_lb_post(ctx, map, c);
+	dns_post(ctx, map, c);
+	c->panic_threshold = 50;
 
 	if (len > TP_CFG_STAT_NAME_MAX) {
 		tp_cfg_error_mark(ctx, c->name_mark, "name",
@@ -1248,7 +1473,12 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 		return;
 	}
 	for (size_t i = 0; c->name && i < c->n_endpoints; i++) {
-		size_t host = len + 2 + strlen(c->endpoints[i].addr.text);
+		/* A name resolves to an address of at most "[v6]:port" */
+		size_t host = len + 2 +
+			      (c->endpoints[i].addr.host ? sizeof("[ffff:ffff:ffff:ffff:ffff:ffff:"
+								  "ffff:ffff]:65535") -
+								   1
+							 : strlen(c->endpoints[i].addr.text));
 
 		if (host <= TP_CFG_STAT_NAME_MAX)
 			continue;
@@ -1315,15 +1545,44 @@ static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "typed_extension_protocol_options",
 	 .type = TP_CFG_CUSTOM,
 	 .decode = tp_http_proto_decode_typed},
-	UNSUPPORTED("dns_refresh_rate"),
-	UNSUPPORTED("dns_jitter"),
-	UNSUPPORTED("dns_failure_refresh_rate"),
-	UNSUPPORTED("respect_dns_ttl"),
-	UNSUPPORTED("dns_lookup_family"),
-	UNSUPPORTED("dns_resolvers"),
-	UNSUPPORTED("use_tcp_for_dns_lookups"),
-	UNSUPPORTED("dns_resolution_config"),
-	UNSUPPORTED("typed_dns_resolver_config"),
+	{.key = "dns_refresh_rate",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_cluster_cfg, dns.refresh_ms),
+	 .min = 2, /* Envoy: greater than 1 ms */
+	 .max = INT64_MAX,
+	 .def = 5000},
+	{.key = "dns_jitter",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_cluster_cfg, dns.jitter_ms),
+	 .min = 0,
+	 .max = INT64_MAX},
+	{.key = "dns_failure_refresh_rate",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, dns),
+	 .sub = &refresh_rate_schema},
+	{.key = "respect_dns_ttl",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_cluster_cfg, dns.respect_ttl)},
+	{.key = "dns_lookup_family",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_cluster_cfg, dns.family),
+	 .enums = dns_family_enum},
+	{.key = "dns_resolvers",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_cluster_cfg, dns.legacy),
+	 .count_off = offsetof(struct tp_cluster_cfg, dns.n_legacy),
+	 .sub = &address_schema},
+	{.key = "use_tcp_for_dns_lookups",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_cluster_cfg, dns.use_tcp)},
+	{.key = "dns_resolution_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, dns),
+	 .sub = &dns_resolution_schema},
+	{.key = "typed_dns_resolver_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, dns),
+	 .sub = &typed_dns_schema},
 	UNSUPPORTED("wait_for_warm_on_init"),
 	UNSUPPORTED("outlier_detection"),
 	UNSUPPORTED("cleanup_interval"),

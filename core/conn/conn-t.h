@@ -175,7 +175,8 @@ struct tp_conn {
 	const struct tp_tcp_proxy_cfg *proxy;
 	struct tp_cluster_rt *cluster;
 	const struct tp_weighted_cluster_cfg *wcluster; /* the weighted cluster picked, or NULL */
-	struct tp_host_rt *host;
+	struct tp_host_rt *host;		/* held (tp_host_hold) until the slot is freed */
+	struct tp_cluster_rt *host_cluster; /* the cluster host belongs to */
 	struct tp_state_map *filter_state; /* NULL until a filter sets something */
 	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */
 	struct tp_conn_info *info;	   /* in the slot when the configuration uses it, or NULL */

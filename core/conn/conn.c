@@ -20,6 +20,7 @@
 #include "core/conn/listener_filters.h"
 #include "core/conn/relay.h"
 #include "core/conn/session.h"
+#include "core/worker/lb.h"
 #include "core/conn/transport.h"
 #include "core/filter.h"
 #include "core/worker/lb-t.h"
@@ -557,6 +558,10 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 {
 	if (c->phase != TP_PHASE_CLOSING || c->inflight || c->queued)
 		return;
+	/* A retired host goes with its last connection. */
+	if (c->host)
+		tp_host_release(c->host_cluster, c->host);
+	c->host = NULL;
 	c->gen++;
 	c->phase = TP_PHASE_FREE;
 	c->next = w->free_conns;

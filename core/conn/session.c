@@ -380,7 +380,12 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 		tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
 		return;
 	}
+	if (c->host)
+		tp_host_release(c->host_cluster, c->host);
 	c->host = pick_host(w, c);
+	c->host_cluster = c->cluster;
+	if (c->host)
+		tp_host_hold(c->host);
 	if (!c->host) {
 		tp_conn_end(w, c, TP_RF_NO_HEALTHY_UPSTREAM);
 		return;

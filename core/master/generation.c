@@ -207,6 +207,7 @@ void gen_set_state(struct gen *g, enum gen_state to)
 	g->timer = 0;
 	if (gen_accepts(from) && !gen_accepts(to)) {
 		lsock_release(m, g);
+		hs_gen_stop(g); /* its workers keep the hosts they have */
 		for (unsigned s = 0; s < m->opts->concurrency; s++)
 			if (g->w[s].pid)
 				tp_stats_slot_set(m->stats, g->w[s].stats_slot, g->w[s].pid,
@@ -274,6 +275,7 @@ struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, c
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		g->w[s].ctl = -1;
 		g->w[s].view = -1;
+		g->w[s].hs = -1;
 		g->w[s].gen = g;
 		g->w[s].slot = s;
 	}
@@ -303,6 +305,10 @@ struct gen *gen_start(struct master *m, struct tp_config *cfg, uint32_t epoch, c
 	}
 	g->next = m->gens;
 	m->gens = g;
+	if (hs_gen_init(g, why, whylen) < 0) {
+		gen_set_state(g, GEN_CLOSING);
+		return NULL;
+	}
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		if (sup_spawn(g, s) < 0) {
 			snprintf(why, whylen, "cannot fork workers");
@@ -380,6 +386,7 @@ void gen_destroy(struct gen *g)
 	if (g->timer)
 		tp_mloop_cancel(m->loop, g->timer);
 	sup_release_slots(g);
+	hs_gen_free(g);
 	for (unsigned s = 0; s < m->opts->concurrency; s++) {
 		/* Its counters stay in the totals (the retired block); the slot is free again. */
 		tp_stats_slot_retire(m->stats, g->w[s].stats_slot);

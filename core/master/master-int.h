@@ -72,6 +72,10 @@ struct wslot {
 	uint64_t deaths[CRASH_BURST];
 	unsigned n_deaths;
 	int64_t restart_timer; /* crash backoff: this slot restarts when it fires */
+	int hs;		       /* the master's end of the host-set socketpair; -1: none */
+	uint64_t *hs_sent;     /* [hs clusters]: the version of each set this worker has */
+	bool hs_ready_sent;    /* TP_HS_READY sent */
+	bool hs_blocked;       /* the socket was full: POLLOUT armed */
 	struct gen *gen;
 	unsigned slot;
 };
@@ -87,6 +91,7 @@ struct gen {
 	unsigned n_alive;
 	int64_t timer; /* the deadline of its state: start timeout, drain deadline, kill deadline */
 	struct tp_stats_hold scopes; /* its stat scopes: released when it is freed (or fails) */
+	struct hs_gen *hs;	     /* its DNS clusters' host sets (hostset.c) */
 	void *shared;		     /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
 	struct gen *next; /* newest first */
@@ -164,6 +169,41 @@ void sup_kill_deadline(struct tp_mloop *l, void *arg);
 void sup_release_slots(struct gen *g);
 /* At exit: SIGKILL every worker and wait for them all. */
 void sup_kill_all(struct master *m);
+
+/* ---- hostset.c: the host sets of dynamic clusters, published to the workers ---- */
+
+struct hs_gen;
+struct hs_cluster;
+
+/* Makes g's host sets and starts resolving its DNS clusters. 0 or -errno (with why). */
+int hs_gen_init(struct gen *g, char *why, size_t whylen);
+/* g stopped accepting: its DNS clusters stop resolving (its workers keep their hosts). */
+void hs_gen_stop(struct gen *g);
+void hs_gen_free(struct gen *g);
+/* Before forking ws's worker: the socketpair; *child is the worker's end (closed by the caller
+ * after the fork). 0 or -errno. */
+int hs_worker_open(struct gen *g, struct wslot *ws, int *child);
+/* After the fork: watch the socket and send the current sets (and READY once due). */
+void hs_worker_started(struct gen *g, struct wslot *ws);
+void hs_worker_close(struct master *m, struct wslot *ws);
+/* A DNS result: the cluster's new hosts (ids, rows and versions are the master's business). */
+struct hs_addr {
+	uint32_t ep;
+	struct sockaddr_storage ss;
+};
+void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n);
+/* The cluster has had its first answer (or failed): the generation may start serving. */
+void hs_cluster_initialized(struct hs_cluster *hc);
+bool hs_host_info(struct master *m, const char *cluster, const char *host,
+		  struct tp_admin_host *out);
+
+/* ---- dns.c: STRICT_DNS and LOGICAL_DNS resolution with c-ares, in the master's loop ---- */
+
+struct dns_cluster;
+/* Starts resolving cluster cfg for hc. NULL with why on failure. */
+struct dns_cluster *dns_cluster_start(struct master *m, struct hs_cluster *hc,
+				      const struct tp_cluster_cfg *cfg, char *why, size_t whylen);
+void dns_cluster_stop(struct dns_cluster *d);
 
 /* ---- connview.c: the live connection view ---- */
 

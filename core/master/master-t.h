@@ -56,6 +56,14 @@ struct tp_conn_list {
  * it returns. */
 typedef void (*tp_conns_fn)(void *arg, const struct tp_conn_list *list);
 
+/* A dynamic cluster's host as /clusters shows it. */
+struct tp_admin_host {
+	const char *hostname; /* the name it was resolved from ("" for a static host) */
+	uint32_t health;      /* TP_HOST_F_* */
+	uint32_t weight;
+	uint32_t priority;
+};
+
 /* What the admin routes that change the server ask the master to do (POST /drain_listeners,
  * /healthcheck/fail and /healthcheck/ok). ctx is the master. */
 struct tp_master_ops {
@@ -69,6 +77,10 @@ struct tp_master_ops {
 	int (*connections)(void *ctx, tp_conns_fn fn, void *arg);
 	/* arg no longer wants its answer (its client went away). */
 	void (*connections_cancel)(void *ctx, void *arg);
+	/* The serving generation's host "<address:port>" of a DNS cluster: true and *out filled
+	 * when it is in the cluster's current host set. */
+	bool (*host_info)(void *ctx, const char *cluster, const char *host,
+			  struct tp_admin_host *out);
 };
 
 struct tp_master_view {

@@ -362,7 +362,14 @@ static void op_healthcheck(void *ctx, bool fail)
 	m->view.health_failed = fail;
 }
 
+static bool op_host_info(void *ctx, const char *cluster, const char *host,
+			 struct tp_admin_host *out)
+{
+	return hs_host_info(ctx, cluster, host, out);
+}
+
 static const struct tp_master_ops master_ops = {
+	.host_info = op_host_info,
 	.drain_listeners = op_drain_listeners,
 	.healthcheck = op_healthcheck,
 	.connections = conns_request,

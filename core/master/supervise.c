@@ -46,11 +46,12 @@ static void close_all_but(int *keep, unsigned n)
 	close_range((unsigned)from, ~0u, 0);
 }
 
-static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int view, pid_t master_pid)
+static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int view, int hs,
+				  pid_t master_pid)
 {
 	const struct master *m = g->m;
 	size_t n = g->cfg->n_listeners;
-	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 3, sizeof(int));
+	int *mine = calloc(n + 1, sizeof(int)), *keep = calloc(n + 4, sizeof(int));
 	struct tp_worker_args a;
 	char role[48];
 	int status = 1, ret;
@@ -63,7 +64,8 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int vie
 		keep[i] = mine[i] = g->socks[i]->fds[slot];
 	keep[n] = ctl;
 	keep[n + 1] = view;
-	close_all_but(keep, (unsigned)n + 2);
+	keep[n + 2] = hs;
+	close_all_but(keep, (unsigned)n + 3);
 	memset(&a, 0, sizeof(a));
 	a.cfg = g->cfg;
 	a.slot = slot;
@@ -74,6 +76,7 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int vie
 	a.master_pid = master_pid;
 	a.ready_fd = ctl;
 	a.view_fd = view;
+	a.hs_fd = hs;
 	a.drop_privileges = m->opts->drop_privileges;
 	a.uid = m->opts->uid;
 	a.gid = m->opts->gid;
@@ -150,7 +153,7 @@ int sup_spawn(struct gen *g, unsigned slot)
 	struct wslot *ws = &g->w[slot];
 	pid_t master_pid = getpid(), pid;
 	struct rlimit rl;
-	int p[2], view, ret;
+	int p[2], view, hs, ret;
 
 	/* Non-blocking both ways: the master never waits on a worker, and a worker whose master
 	 * does not read never stalls its loop. */
@@ -177,6 +180,14 @@ int sup_spawn(struct gen *g, unsigned slot)
 	    rl.rlim_max < TP_CONNVIEW_MAX)
 		ws->view_max = (uint32_t)rl.rlim_max;
 	ws->view_overclaimed = false;
+	ret = hs_worker_open(g, ws, &hs);
+	if (ret < 0) {
+		tp_error("worker %u/%u: host-set socket: %s", g->epoch, slot, strerror(-ret));
+		close(p[0]);
+		close(p[1]);
+		close(view);
+		return ret;
+	}
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
@@ -184,13 +195,16 @@ int sup_spawn(struct gen *g, unsigned slot)
 		close(p[0]);
 		close(p[1]);
 		close(view);
+		close(hs);
+		hs_worker_close(m, ws);
 		return ret;
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_main(g, slot, p[1], view, master_pid);
+		worker_main(g, slot, p[1], view, hs, master_pid);
 	}
 	close(p[1]);
+	close(hs);
 	ws->pid = pid;
 	ws->ready = false;
 	ws->ctl = p[0];
@@ -200,6 +214,7 @@ int sup_spawn(struct gen *g, unsigned slot)
 	ws->restart_timer = 0;
 	g->n_alive++;
 	tp_mloop_add(m->loop, p[0], POLLIN, on_worker_ctl, g);
+	hs_worker_started(g, ws);
 	tp_stats_slot_set(m->stats, ws->stats_slot, pid, g->epoch, TP_SLOT_STARTING);
 	tp_debug("worker %u/%u started, pid %d", g->epoch, slot, (int)pid);
 	return 0;
@@ -272,6 +287,7 @@ static void worker_gone(struct gen *g, unsigned slot)
 		g->n_ready--;
 	ws->ready = false;
 	close_ctl(m, ws);
+	hs_worker_close(m, ws);
 	tp_stats_slot_reset_gauges(m->stats, ws->stats_slot);
 	tp_stats_slot_set(m->stats, ws->stats_slot, 0, g->epoch, TP_SLOT_DEAD);
 }

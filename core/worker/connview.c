@@ -67,9 +67,9 @@ static void fill(struct tp_worker *w, const struct tp_conn *c, struct tp_connvie
 	if (c->cluster && c->cluster >= w->clusters &&
 	    c->cluster < w->clusters + w->cfg->n_clusters) {
 		r->cluster = (uint32_t)(c->cluster - w->clusters);
-		if (c->host && c->host >= c->cluster->hosts &&
-		    c->host < c->cluster->hosts + c->cluster->n_hosts)
-			r->host = (uint32_t)(c->host - c->cluster->hosts);
+		/* Its configured endpoint (a DNS cluster's: the name it was resolved from). */
+		if (c->host && c->host->ep < c->cluster->cfg->n_endpoints)
+			r->host = c->host->ep;
 	}
 	r->phase = c->phase;
 	r->flags = (c->flushing ? TP_CONNVIEW_FLUSHING : 0) |

@@ -16,9 +16,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A host as this worker knows it. A static cluster's hosts live as long as the worker; a
+ * dynamic cluster's (DNS) are made when a published host set names them and are reference
+ * counted: the cluster's current set holds one reference and each connection that picked the
+ * host one more, so a host the master removes stays, on the cluster's retired list, until its
+ * last connection has closed. */
 struct tp_host_rt {
-	const struct tp_endpoint_cfg *cfg;
-	uint32_t active; /* this worker's open upstream connections to the host */
+	const struct tp_endpoint_cfg *cfg; /* the config's endpoint, or &own for a dynamic host */
+	uint32_t active;		   /* this worker's open upstream connections to the host */
+	uint32_t refs;	 /* dynamic hosts: the current set's, plus one per connection */
+	uint32_t idx;	 /* its index in tp_cluster_rt.hosts; UINT32_MAX once retired */
+	uint32_t ep;	 /* index of the configured endpoint it comes from */
+	uint32_t health; /* TP_HOST_F_* */
+	bool dynamic;
+	uint64_t id; /* the master's stable host id (dynamic hosts) */
+	struct tp_host_rt *retired_prev, *retired_next;
+	struct tp_endpoint_cfg own; /* dynamic: its address and host stats row; the rest is the
+				     * endpoint's (weight, priority, locality, metadata) */
 };
 
 /* Envoy's EdfScheduler: each item is due at now + 1/weight; the earliest is picked and comes
@@ -66,9 +80,8 @@ struct tp_lb_level {
 	struct tp_edf loc_edf;
 };
 
-/* A priority set: the cluster's hosts, a subset's, the default subset's. The first level with
- * hosts serves: every host is healthy (there are no health checks yet), so Envoy's priority load
- * puts all of it there, and a level fails over only when it has no hosts at all. */
+/* A priority set: the cluster's hosts in rotation, a subset's, the default subset's. The first
+ * level with hosts serves, and a level fails over only when it has no hosts at all. */
 struct tp_lb_set {
 	struct tp_lb_level *levels;
 	uint32_t n_levels;
@@ -90,8 +103,14 @@ struct tp_subset {
 
 struct tp_cluster_rt {
 	const struct tp_cluster_cfg *cfg;
-	struct tp_host_rt *hosts;
+	struct tp_host_rt **hosts; /* the current host set, in the master's (or config) order */
 	uint32_t n_hosts;
+	struct tp_host_rt *static_hosts; /* a static cluster's hosts, one block */
+	struct tp_host_rt *retired;	 /* removed dynamic hosts still used by a connection */
+	uint64_t version;		 /* of the host set applied last (dynamic clusters) */
+	bool dynamic;			 /* its hosts come from the master (STRICT_DNS, ...) */
+	bool panic;			 /* too few healthy hosts: every host is in rotation */
+	uint32_t n_healthy;
 	struct tp_lb_set all;
 	/* lb_subset_config: an open-addressing table of subsets (a power of two), and the default
 	 * subset when a fallback names it. */

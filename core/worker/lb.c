@@ -11,6 +11,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/base/log.h"
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 void tp_rand_seed(uint64_t seed)
@@ -135,7 +137,7 @@ static int lb_build(struct tp_cluster_rt *c, struct tp_lb *lb, const uint32_t *h
 	if (!lb->hosts || !lb->weights)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t w = c->hosts[hosts[i]].cfg->weight;
+		uint32_t w = c->hosts[hosts[i]]->cfg->weight;
 
 		lb->hosts[i] = hosts[i];
 		lb->weights[i] = w ? w : 1;
@@ -195,8 +197,8 @@ static uint32_t least_request(const struct tp_cluster_rt *c, const struct tp_lb 
 
 	while (--k > 0) {
 		uint32_t cand = weighted_random(lb);
-		uint64_t ca = c->hosts[lb->hosts[cand]].active,
-			 ba = c->hosts[lb->hosts[best]].active;
+		uint64_t ca = c->hosts[lb->hosts[cand]]->active,
+			 ba = c->hosts[lb->hosts[best]]->active;
 
 		if (ca * lb->weights[best] < ba * lb->weights[cand])
 			best = cand;
@@ -286,10 +288,10 @@ static uint32_t normalize(const struct tp_cluster_rt *c, const uint32_t *hosts, 
 	*max_w = 0.0;
 	if (mode == TP_LB_LOC_NONE || !cfg->n_localities) {
 		for (uint32_t i = 0; i < n; i++)
-			sum += c->hosts[hosts[i]].cfg->weight;
+			sum += c->hosts[hosts[i]]->cfg->weight;
 		for (uint32_t i = 0; i < n; i++) {
 			hw[k].host = hosts[i];
-			hw[k].w = (double)c->hosts[hosts[i]].cfg->weight * 1.0 / (double)sum;
+			hw[k].w = (double)c->hosts[hosts[i]]->cfg->weight * 1.0 / (double)sum;
 			*min_w = fmin(*min_w, hw[k].w);
 			*max_w = fmax(*max_w, hw[k].w);
 			k++;
@@ -304,7 +306,7 @@ static uint32_t normalize(const struct tp_cluster_rt *c, const uint32_t *hosts, 
 		if (cfg->localities[l].priority != priority || !cluster_hosts_in(cfg, l))
 			continue;
 		for (uint32_t i = 0; i < n; i++)
-			in += c->hosts[hosts[i]].cfg->locality == l;
+			in += c->hosts[hosts[i]]->cfg->locality == l;
 		sum += locality_weight(cfg, l, in, mode);
 	}
 	if (!sum)
@@ -317,20 +319,20 @@ static uint32_t normalize(const struct tp_cluster_rt *c, const uint32_t *hosts, 
 		if (cfg->localities[l].priority != priority)
 			continue;
 		for (uint32_t i = 0; i < n; i++) {
-			if (c->hosts[hosts[i]].cfg->locality != l)
+			if (c->hosts[hosts[i]]->cfg->locality != l)
 				continue;
 			in++;
-			hsum += c->hosts[hosts[i]].cfg->weight;
+			hsum += c->hosts[hosts[i]]->cfg->weight;
 		}
 		w = locality_weight(cfg, l, in, mode);
 		if (!w || !in)
 			continue;
 		nl = (double)w / (double)sum;
 		for (uint32_t i = 0; i < n; i++) {
-			if (c->hosts[hosts[i]].cfg->locality != l)
+			if (c->hosts[hosts[i]]->cfg->locality != l)
 				continue;
 			hw[k].host = hosts[i];
-			hw[k].w = (double)c->hosts[hosts[i]].cfg->weight * nl / (double)hsum;
+			hw[k].w = (double)c->hosts[hosts[i]]->cfg->weight * nl / (double)hsum;
 			*min_w = fmin(*min_w, hw[k].w);
 			*max_w = fmax(*max_w, hw[k].w);
 			k++;
@@ -378,7 +380,7 @@ static int level_build_localities(struct tp_cluster_rt *c, struct tp_lb_level *l
 		if (cfg->localities[l].priority != priority)
 			continue;
 		for (uint32_t i = 0; i < n; i++)
-			if (c->hosts[hosts[i]].cfg->locality == l)
+			if (c->hosts[hosts[i]]->cfg->locality == l)
 				in[k++] = hosts[i];
 		w = locality_weight(cfg, l, k, mode);
 		if (!k || !w)
@@ -426,7 +428,7 @@ int tp_lb_set_build(struct tp_cluster_rt *c, struct tp_lb_set *s, const uint32_t
 		uint32_t k = 0;
 
 		for (uint32_t i = 0; i < n; i++)
-			if (c->hosts[hosts[i]].cfg->priority == p)
+			if (c->hosts[hosts[i]]->cfg->priority == p)
 				in[k++] = hosts[i];
 		if (level_build(c, &s->levels[p], in, k, p, mode, seed) < 0)
 			goto out;
@@ -462,11 +464,11 @@ struct tp_host_rt *tp_lb_set_pick(struct tp_cluster_rt *c, struct tp_lb_set *s,
 
 		h = c->cfg->lb_policy == TP_LB_RING_HASH ? tp_lb_ring_pick(&lv->all, hash)
 							 : tp_lb_maglev_pick(&lv->all, hash);
-		return h == UINT32_MAX ? NULL : &c->hosts[h];
+		return h == UINT32_MAX ? NULL : c->hosts[h];
 	}
 	if (lv->n_loc)
-		return &c->hosts[lb_pick(c, &lv->loc[edf_pick(&lv->loc_edf)])];
-	return &c->hosts[lb_pick(c, &lv->all)];
+		return c->hosts[lb_pick(c, &lv->loc[edf_pick(&lv->loc_edf)])];
+	return c->hosts[lb_pick(c, &lv->all)];
 }
 
 /* ---- the cluster ---- */
@@ -476,43 +478,211 @@ static enum tp_lb_loc_mode cluster_loc_mode(const struct tp_cluster_cfg *cfg)
 	return cfg->locality_weighted ? TP_LB_LOC_WEIGHTS : TP_LB_LOC_NONE;
 }
 
+/* Builds the balancers over the hosts in rotation: the healthy ones, or every host when fewer
+ * than the panic threshold are healthy (Envoy's panic mode, over the cluster as a whole). */
+static int build_balancers(struct tp_cluster_rt *c, uint64_t seed)
+{
+	uint32_t *rot = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*rot));
+	uint32_t n = 0;
+	int ret = -ENOMEM;
+
+	if (!rot)
+		return -ENOMEM;
+	c->n_healthy = 0;
+	for (uint32_t i = 0; i < c->n_hosts; i++)
+		c->n_healthy += !(c->hosts[i]->health & TP_HOST_F_ALL);
+	/* healthy / total < threshold %, in integers */
+	c->panic = c->n_hosts &&
+		   (uint64_t)c->n_healthy * 100 < (uint64_t)c->cfg->panic_threshold * c->n_hosts;
+	for (uint32_t i = 0; i < c->n_hosts; i++)
+		if (c->panic || !(c->hosts[i]->health & TP_HOST_F_ALL))
+			rot[n++] = i;
+	if (tp_lb_set_build(c, &c->all, rot, n, cluster_loc_mode(c->cfg), seed) < 0)
+		goto out;
+	if (c->cfg->subset.enabled && tp_lb_subsets_build(c, seed) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(rot);
+	return ret;
+}
+
+static void free_balancers(struct tp_cluster_rt *c)
+{
+	tp_lb_subsets_free(c);
+	tp_lb_set_free(&c->all);
+}
+
 int tp_lb_init(struct tp_cluster_rt *c, const struct tp_cluster_cfg *cfg, uint64_t rng_seed)
 {
-	uint32_t *all = NULL;
 	int ret = -ENOMEM;
 
 	memset(c, 0, sizeof(*c));
 	c->cfg = cfg;
-	c->n_hosts = (uint32_t)cfg->n_endpoints;
 	c->connect_timeout.tv_sec = cfg->connect_timeout_ms / 1000;
 	c->connect_timeout.tv_nsec = (cfg->connect_timeout_ms % 1000) * 1000000;
+	/* A DNS cluster starts empty: its hosts come from the master (tp_lb_apply_hosts). */
+	c->dynamic = cfg->type != TP_CLUSTER_STATIC;
+	c->n_hosts = c->dynamic ? 0 : (uint32_t)cfg->n_endpoints;
 	c->hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->hosts));
-	all = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*all));
-	if (!c->hosts || !all)
+	c->static_hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->static_hosts));
+	if (!c->hosts || !c->static_hosts)
 		goto out;
 	for (uint32_t i = 0; i < c->n_hosts; i++) {
-		c->hosts[i].cfg = &cfg->endpoints[i];
-		all[i] = i;
+		c->static_hosts[i].cfg = &cfg->endpoints[i];
+		c->static_hosts[i].idx = i;
+		c->static_hosts[i].ep = i;
+		c->hosts[i] = &c->static_hosts[i];
 	}
-	if (tp_lb_set_build(c, &c->all, all, c->n_hosts, cluster_loc_mode(cfg), rng_seed) < 0)
-		goto out;
-	if (cfg->subset.enabled && tp_lb_subsets_build(c, rng_seed) < 0)
-		goto out;
-	ret = 0;
+	ret = build_balancers(c, rng_seed);
 out:
-	free(all);
 	if (ret)
 		tp_lb_destroy(c);
 	return ret;
 }
 
+static void retire_unlink(struct tp_cluster_rt *c, struct tp_host_rt *h)
+{
+	if (h->retired_prev)
+		h->retired_prev->retired_next = h->retired_next;
+	else if (c->retired == h)
+		c->retired = h->retired_next;
+	if (h->retired_next)
+		h->retired_next->retired_prev = h->retired_prev;
+	h->retired_prev = h->retired_next = NULL;
+}
+
 void tp_lb_destroy(struct tp_cluster_rt *c)
 {
-	tp_lb_subsets_free(c);
-	tp_lb_set_free(&c->all);
+	free_balancers(c);
+	for (uint32_t i = 0; c->dynamic && c->hosts && i < c->n_hosts; i++)
+		free(c->hosts[i]);
+	/* Retired hosts outlive the cluster only through connections, which are all closed by
+	 * now (the worker closes them before it tears its clusters down). */
+	while (c->retired) {
+		struct tp_host_rt *h = c->retired;
+
+		retire_unlink(c, h);
+		free(h);
+	}
 	free(c->hosts);
+	free(c->static_hosts);
 	c->hosts = NULL;
+	c->static_hosts = NULL;
 	c->n_hosts = 0;
+}
+
+void tp_host_hold(struct tp_host_rt *h)
+{
+	h->refs++;
+}
+
+void tp_host_release(struct tp_cluster_rt *c, struct tp_host_rt *h)
+{
+	if (!h->dynamic)
+		return;
+	TP_BUG_ON(!h->refs);
+	if (--h->refs)
+		return;
+	retire_unlink(c, h);
+	free(h);
+}
+
+/* The host with this id in the current set, by a binary search over ids sorted beside. */
+static struct tp_host_rt *find_by_id(struct tp_host_rt **sorted, uint32_t n, uint64_t id)
+{
+	uint32_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && sorted[lo]->id == id ? sorted[lo] : NULL;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct tp_host_rt *x = *(struct tp_host_rt *const *)a,
+				*y = *(struct tp_host_rt *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int tp_lb_apply_hosts(struct tp_cluster_rt *c, const struct tp_lb_host_update *u, uint32_t n,
+		      uint64_t version, uint64_t rng_seed)
+{
+	const struct tp_cluster_cfg *cfg = c->cfg;
+	struct tp_host_rt **old = c->hosts, **sorted = NULL, **next;
+	uint32_t n_old = c->n_hosts;
+	int ret = -ENOMEM;
+
+	next = calloc(n ? n : 1, sizeof(*next));
+	sorted = calloc(n_old ? n_old : 1, sizeof(*sorted));
+	if (!next || !sorted)
+		goto out_free;
+	memcpy(sorted, old, n_old * sizeof(*sorted));
+	qsort(sorted, n_old, sizeof(*sorted), by_id);
+	for (uint32_t i = 0; i < n; i++) {
+		struct tp_host_rt *h = find_by_id(sorted, n_old, u[i].id);
+
+		if (u[i].ep >= cfg->n_endpoints)
+			goto out_undo;
+		if (!h) {
+			h = calloc(1, sizeof(*h));
+			if (!h)
+				goto out_undo;
+			h->dynamic = true;
+			h->id = u[i].id;
+			h->refs = 1;
+			h->ep = u[i].ep;
+			h->own = cfg->endpoints[u[i].ep];
+			h->own.addr = u[i].addr;
+			h->own.stats_base = u[i].stats_base;
+			h->cfg = &h->own;
+			h->idx = UINT32_MAX; /* new: undone on failure */
+		}
+		next[i] = h;
+	}
+	/* Every host is ready: the new set replaces the old one. */
+	for (uint32_t i = 0; i < n; i++) {
+		next[i]->health = u[i].health;
+		next[i]->idx = i;
+	}
+	for (uint32_t i = 0; i < n_old; i++) {
+		struct tp_host_rt *h = old[i];
+
+		if (h->idx != UINT32_MAX && h->idx < n && next[h->idx] == h)
+			continue; /* kept */
+		h->idx = UINT32_MAX;
+		if (h->refs > 1) {
+			h->retired_prev = NULL;
+			h->retired_next = c->retired;
+			if (c->retired)
+				c->retired->retired_prev = h;
+			c->retired = h;
+		}
+		tp_host_release(c, h);
+	}
+	free_balancers(c);
+	c->hosts = next;
+	c->n_hosts = n;
+	c->version = version;
+	free(old);
+	free(sorted);
+	return build_balancers(c, rng_seed);
+
+out_undo:
+	for (uint32_t i = 0; i < n; i++)
+		if (next[i] && next[i]->idx == UINT32_MAX && next[i]->refs == 1)
+			free(next[i]);
+out_free:
+	free(next);
+	free(sorted);
+	return ret;
 }
 
 struct tp_host_rt *tp_lb_pick(struct tp_cluster_rt *c, struct tp_lb_ctx *ctx)

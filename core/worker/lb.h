@@ -14,6 +14,27 @@
 int tp_lb_init(struct tp_cluster_rt *c, const struct tp_cluster_cfg *cfg, uint64_t rng_seed);
 void tp_lb_destroy(struct tp_cluster_rt *c);
 
+/* One host of a published host set (core/worker/hostset-t.h, checked by the caller but for ep). */
+struct tp_lb_host_update {
+	uint64_t id;	     /* the master's stable id: the same id is the same host */
+	uint32_t ep;	     /* its configured endpoint (weight, priority, locality, metadata) */
+	uint32_t health;     /* TP_HOST_F_* */
+	uint32_t stats_base; /* its host.<cluster>::<address> scope's row */
+	struct tp_sockaddr addr;
+};
+
+/* A dynamic cluster's new host set: hosts with a known id keep their entry (active counts,
+ * connections), new ones get one, and the ones left out are retired (freed with their last
+ * connection). The balancers are rebuilt over the new set. 0; -EINVAL (an endpoint index out of
+ * range) or -ENOMEM with the old set kept. */
+int tp_lb_apply_hosts(struct tp_cluster_rt *c, const struct tp_lb_host_update *u, uint32_t n,
+		      uint64_t version, uint64_t rng_seed);
+
+/* A connection takes a host (tp_host_hold) when it picks it and lets it go when it is freed: a
+ * retired dynamic host is freed with its last reference. Static hosts are not counted. */
+void tp_host_hold(struct tp_host_rt *h);
+void tp_host_release(struct tp_cluster_rt *c, struct tp_host_rt *h);
+
 /* The host for a new connection (or a retry), or NULL when there is none to pick (Envoy's UH):
  * no host at any priority, no subset matching and no fallback. ctx may be NULL (no criteria, no
  * hash); the pick sets ctx->outcome. */

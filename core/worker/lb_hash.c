@@ -96,9 +96,9 @@ int tp_lb_ring_build(struct tp_lb *lb, const struct tp_cluster_rt *c,
 	if (!ring)
 		goto out;
 	for (uint32_t i = 0; i < n; i++) {
-		const char *addr = c->hosts[hw[i].host].cfg->addr.text;
+		const char *addr = c->hosts[hw[i].host]->cfg->addr.text;
 		size_t alen = strlen(addr);
-		char key[sizeof(c->hosts[0].cfg->addr.text) + 24];
+		char key[sizeof(c->hosts[0]->cfg->addr.text) + 24];
 
 		memcpy(key, addr, alen);
 		key[alen] = '_';
@@ -222,7 +222,7 @@ int tp_lb_maglev_build(struct tp_lb *lb, const struct tp_cluster_rt *c,
 	for (uint64_t i = 0; i < m; i++)
 		lb->table[i] = UINT32_MAX;
 	for (uint32_t i = 0; i < n; i++) {
-		const char *key = c->hosts[hw[i].host].cfg->addr.text;
+		const char *key = c->hosts[hw[i].host]->cfg->addr.text;
 		size_t len = strlen(key);
 
 		e[i].key = key;

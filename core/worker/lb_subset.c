@@ -126,7 +126,7 @@ static int push_host(struct tp_subset *s, uint32_t host)
 static int add_host(struct tp_cluster_rt *c, const struct tp_subset_selector_cfg *sel,
 		    uint32_t host)
 {
-	const struct tp_mstruct *md = &c->hosts[host].cfg->lb_metadata;
+	const struct tp_mstruct *md = &c->hosts[host]->cfg->lb_metadata;
 	struct tp_lb_criterion cr[TP_LB_MAX_CRITERIA];
 	/* Per key: its values (one, or a list's items), and which one this combination takes. */
 	struct tp_mvalue items[TP_LB_MAX_CRITERIA][16];
@@ -191,7 +191,7 @@ static int add_host(struct tp_cluster_rt *c, const struct tp_subset_selector_cfg
 static bool host_matches(const struct tp_cluster_rt *c, uint32_t host,
 			 const struct tp_mstruct *want)
 {
-	const struct tp_mstruct *md = &c->hosts[host].cfg->lb_metadata;
+	const struct tp_mstruct *md = &c->hosts[host]->cfg->lb_metadata;
 
 	for (uint32_t i = 0; i < want->n; i++) {
 		const struct tp_mfield *f = tp_mstruct_get(md, want->f[i].key);

@@ -55,6 +55,9 @@ struct tp_worker {
 	int sigfd;	       /* SIGTERM and SIGINT, read through the ring */
 	int ctl_fd;	 /* to the master: 'R' when ready, 'S' when a connection view is written */
 	int view_fd;	 /* the connection view's memfd (SIGUSR2), or -1 */
+	int hs_fd;	 /* host sets from the master (core/worker/hostset-t.h), or -1 */
+	uint8_t *hs_buf; /* one message of it */
+	bool accepting;	 /* the master's TP_HS_READY came: accepts are armed */
 	uint64_t now_ms; /* refreshed once per loop iteration */
 	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
 	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */

@@ -2,6 +2,7 @@
  * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
  * with other workers except its own block of the stats segment. */
 #include "core/worker/worker.h"
+#include "core/worker/hostset-t.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/base/log.h"
@@ -31,6 +32,8 @@
 #include <sys/socket.h>
 #include <grp.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #define RING_ENTRIES	1024
@@ -73,6 +76,109 @@ static void arm_signal(struct tp_worker *w)
 
 	io_uring_prep_poll_add(sqe, w->sigfd, POLLIN);
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_SIGNAL, 0, 0, 0));
+}
+
+static void arm_hostset(struct tp_worker *w)
+{
+	struct io_uring_sqe *sqe = tp_ring_get_sqe(&w->ring);
+
+	io_uring_prep_poll_add(sqe, w->hs_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_HOSTSET, 0, 0, 0));
+}
+
+static void start_serving(struct tp_worker *w);
+static void tell_ready(int fd);
+
+/* A host set from the master: the cluster's balancers are rebuilt over it between two
+ * completions; connections keep the hosts they picked. The master is trusted (it is root, or
+ * this worker's own user), but its message is still checked against this generation's config. */
+static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t len)
+{
+	const struct tp_hs_host *in = (const struct tp_hs_host *)(h + 1);
+	struct tp_lb_host_update *u;
+	struct tp_cluster_rt *c;
+	int ret;
+
+	if (h->cluster >= w->cfg->n_clusters || h->n > TP_HS_MAX_HOSTS ||
+	    len != sizeof(*h) + h->n * sizeof(*in) || !w->clusters[h->cluster].dynamic) {
+		tp_warn("host set: malformed message ignored");
+		return;
+	}
+	c = &w->clusters[h->cluster];
+	if (h->version <= c->version)
+		return;
+	u = calloc(h->n ? h->n : 1, sizeof(*u));
+	if (!u) {
+		tp_warn("host set of cluster %s: out of memory", c->cfg->name);
+		return;
+	}
+	for (uint32_t i = 0; i < h->n; i++) {
+		struct tp_sockaddr *sa = &u[i].addr;
+		char ip[INET6_ADDRSTRLEN];
+
+		u[i].id = in[i].id;
+		u[i].ep = in[i].ep;
+		u[i].health = in[i].health & TP_HOST_F_ALL;
+		u[i].stats_base = in[i].stats_base;
+		if (in[i].family == AF_INET6) {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa->ss;
+
+			a6->sin6_family = AF_INET6;
+			a6->sin6_port = htons(in[i].port);
+			memcpy(&a6->sin6_addr, in[i].addr, 16);
+			sa->len = sizeof(*a6);
+			inet_ntop(AF_INET6, in[i].addr, ip, sizeof(ip));
+			snprintf(sa->text, sizeof(sa->text), "[%s]:%u", ip, in[i].port);
+		} else {
+			struct sockaddr_in *a4 = (struct sockaddr_in *)&sa->ss;
+
+			a4->sin_family = AF_INET;
+			a4->sin_port = htons(in[i].port);
+			memcpy(&a4->sin_addr, in[i].addr, 4);
+			sa->len = sizeof(*a4);
+			inet_ntop(AF_INET, in[i].addr, ip, sizeof(ip));
+			snprintf(sa->text, sizeof(sa->text), "%s:%u", ip, in[i].port);
+		}
+	}
+	ret = tp_lb_apply_hosts(c, u, h->n, h->version, tp_rand());
+	if (ret < 0)
+		tp_warn("host set of cluster %s: %s", c->cfg->name, strerror(-ret));
+	else
+		tp_debug("cluster %s: %u host(s), version %llu", c->cfg->name, h->n,
+			 (unsigned long long)h->version);
+	free(u);
+}
+
+static void on_hostset(struct tp_worker *w)
+{
+	for (;;) {
+		struct iovec iov = {.iov_base = w->hs_buf, .iov_len = TP_HS_MSG_MAX};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		const struct tp_hs_head *h = (const struct tp_hs_head *)w->hs_buf;
+		ssize_t n = recvmsg(w->hs_fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			/* The master is gone (PDEATHSIG follows) or the socket failed. */
+			tp_debug("host-set socket: %s", n ? strerror(errno) : "closed");
+			close(w->hs_fd);
+			w->hs_fd = -1;
+			return;
+		}
+		if ((mh.msg_flags & MSG_TRUNC) || (size_t)n < sizeof(*h) ||
+		    h->magic != TP_HS_MAGIC) {
+			tp_warn("host set: malformed message ignored");
+			continue;
+		}
+		if (h->type == TP_HS_SET)
+			apply_set(w, h, (size_t)n);
+		else if (h->type == TP_HS_READY && !w->accepting)
+			start_serving(w);
+	}
+	arm_hostset(w);
 }
 
 /* SIGQUIT, from the master once a newer generation serves (or on a graceful stop): stop
@@ -299,6 +405,10 @@ static void dispatch(struct tp_worker *w, struct io_uring_cqe *cqe)
 		break;
 	case TP_OP_LOG_WRITE:
 		tp_access_log_on_write(w, cqe);
+		break;
+	case TP_OP_HOSTSET:
+		if (w->hs_fd >= 0)
+			on_hostset(w);
 		break;
 	case TP_OP_H2:
 		tp_h2_on_cqe(w, cqe);
@@ -538,6 +648,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	w->sigfd = sigfd;
 	w->ctl_fd = a->ready_fd;
 	w->view_fd = a->view_fd;
+	w->hs_fd = a->hs_fd;
 	w->stats = tp_stats_block(a->stats, a->stats_slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);
@@ -583,11 +694,29 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		w->listeners[i].cfg = &a->cfg->listeners[i];
 		w->listeners[i].idx = (uint32_t)i;
 		w->listeners[i].fd = a->listen_fds[i];
-		arm_accept(w, &w->listeners[i]);
 	}
 	tp_access_log_worker_init(w);
 	arm_signal(w);
+	if (w->hs_fd >= 0) {
+		/* Accepts wait for the master's first host sets (TP_HS_READY). */
+		w->hs_buf = malloc(TP_HS_MSG_MAX);
+		if (!w->hs_buf)
+			return -ENOMEM;
+		arm_hostset(w);
+	}
 	return 0;
+}
+
+/* Accept from now on, and tell the master this worker is ready. */
+static void start_serving(struct tp_worker *w)
+{
+	w->accepting = true;
+	if (w->draining)
+		return;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		arm_accept(w, &w->listeners[i]);
+	tp_info("worker %u serving %zu listener(s)", w->slot, w->n_listeners);
+	tell_ready(w->ctl_fd);
 }
 
 static void teardown(struct tp_worker *w)
@@ -605,6 +734,9 @@ static void teardown(struct tp_worker *w)
 		close(w->ctl_fd);
 	if (w->view_fd >= 0)
 		close(w->view_fd);
+	if (w->hs_fd >= 0)
+		close(w->hs_fd);
+	free(w->hs_buf);
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
@@ -704,9 +836,9 @@ int tp_worker_run(const struct tp_worker_args *a)
 		teardown(w);
 		return 1;
 	}
-	tp_info("worker %u serving %zu listener(s)", a->slot, w->n_listeners);
+	if (w->hs_fd < 0)
+		start_serving(w);
 	io_uring_submit(&w->ring);
-	tell_ready(a->ready_fd);
 	while (!w->stopping && !(w->draining && !w->n_conns && !accepts_armed(w)))
 		tp_worker_turn(w, -1);
 	tp_info("worker %u stopping with %u connection(s) open", a->slot, w->n_conns);

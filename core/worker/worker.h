@@ -20,6 +20,8 @@ struct tp_worker_args {
 	int ready_fd; /* control pipe to the master: 'R' once accepting, 'S' after each snapshot
 		       * of the connection view (non-blocking) */
 	int view_fd;  /* memfd for the connection view, written on SIGUSR2; -1: none */
+	int hs_fd;    /* SOCK_SEQPACKET from the master: host sets, then READY; -1: none (the
+		       * worker serves at once with its clusters as configured) */
 	bool drop_privileges;
 	uid_t uid;
 	gid_t gid;

@@ -12,6 +12,7 @@ may sit where 'nobody' cannot enter, such as root's home or a 0700 mktemp -d fol
 import atexit
 import hashlib
 import os
+import re
 import random
 import shutil
 import signal
@@ -345,8 +346,9 @@ class Proxy:
         return [int(x) for x in out.split()]
 
     def workers_ready(self, n):
-        # A worker logs once its ring is up and its accepts are armed.
-        return self.output().count("serving") >= n
+        # A worker logs once its ring is up and its accepts are armed ("worker N serving M
+        # listener(s)"); the master's "admin: serving ..." line must not count as one.
+        return len(re.findall(r"\] worker \d+ serving ", self.output())) >= n
 
     def stats(self):
         """name -> value, summed over every worker (via tests/tools/tp-statdump)."""

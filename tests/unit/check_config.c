@@ -486,8 +486,8 @@ START_TEST(enums_any_case)
 	tp_config_free(cfg);
 
 	/* A value Envoy has in any case is "not supported yet", never "unknown". */
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: strict_dns\n"),
-	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: eds\n"),
+	       ":15:11: static_resources.clusters[0].type: EDS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: Cluster_Provided\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: CLUSTER_PROVIDED is not supported "
@@ -498,7 +498,7 @@ START_TEST(enums_any_case)
 	/* Unknown in every case: only the values tcpproxy serves are offered. */
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: static_dns\n"),
 	       ":15:11: static_resources.clusters[0].type: unknown value \"static_dns\"; expected "
-	       "STATIC (Envoy also has STRICT_DNS, LOGICAL_DNS, EDS and ORIGINAL_DST, not "
+	       "STATIC, STRICT_DNS or LOGICAL_DNS (Envoy also has EDS and ORIGINAL_DST, not "
 	       "supported yet by tcpproxy)");
 	EXPECT(edit("          cluster: c0\n",
 		    "          cluster: c0\n          upstream_connect_mode: eventually\n"),
@@ -1027,8 +1027,8 @@ START_TEST(unsupported_field)
 	       ":15:16: static_resources.clusters[0].lb_policy: LOAD_BALANCING_POLICY_CONFIG is "
 	       "not "
 	       "supported yet by tcpproxy (see docs/envoy-compat.md)");
-	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: 1\n"),
-	       ":15:11: static_resources.clusters[0].type: STRICT_DNS is not supported yet by "
+	EXPECT(edit("  - name: c0\n", "  - name: c0\n    type: 3\n"),
+	       ":15:11: static_resources.clusters[0].type: EDS is not supported yet by "
 	       "tcpproxy (see docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n", "  - name: c0\n    lb_policy: FASTEST\n"),
 	       ":15:16: static_resources.clusters[0].lb_policy: unknown value \"FASTEST\"; "

@@ -67,7 +67,7 @@ static unsigned pick_idx(struct tp_lb_ctx *ctx)
 	struct tp_host_rt *h = tp_lb_pick(&rt, ctx);
 
 	ck_assert_ptr_nonnull(h);
-	return (unsigned)(h - rt.hosts);
+	return h->idx;
 }
 
 static unsigned pick_hash(uint64_t hash)
@@ -106,7 +106,7 @@ START_TEST(round_robin_start_depends_on_seed)
 	make_cluster(TP_LB_ROUND_ROBIN, 4, NULL);
 	tp_lb_init(&a, &cl, 1);
 	tp_lb_init(&b, &cl, 2);
-	ck_assert_int_ne(tp_lb_pick(&a, NULL) - a.hosts, tp_lb_pick(&b, NULL) - b.hosts);
+	ck_assert_uint_ne(tp_lb_pick(&a, NULL)->idx, tp_lb_pick(&b, NULL)->idx);
 	tp_lb_destroy(&a);
 	tp_lb_destroy(&b);
 }
@@ -186,7 +186,7 @@ START_TEST(least_request_prefers_the_less_loaded)
 	tp_rand_seed(9);
 	make_cluster(TP_LB_LEAST_REQUEST, 2, NULL);
 	tp_lb_init(&rt, &cl, 0);
-	rt.hosts[0].active = 100;
+	rt.hosts[0]->active = 100;
 	for (unsigned i = 0; i < 1000; i++)
 		busy += pick_idx(NULL) == 0;
 	/* Two random choices: the busy host wins only when both choices are it (1/4). */
@@ -198,7 +198,7 @@ START_TEST(least_request_prefers_the_less_loaded)
 	make_cluster(TP_LB_LEAST_REQUEST, 2, NULL);
 	cl.choice_count = 4;
 	tp_lb_init(&rt, &cl, 0);
-	rt.hosts[0].active = 100;
+	rt.hosts[0]->active = 100;
 	busy = 0;
 	for (unsigned i = 0; i < 4000; i++)
 		busy += pick_idx(NULL) == 0;
@@ -218,8 +218,8 @@ START_TEST(least_request_weighs_active_by_weight)
 	make_cluster(TP_LB_LEAST_REQUEST, 2, w);
 	tp_lb_init(&rt, &cl, 0);
 	/* 3 active on weight 4 is lighter than 1 active on weight 1. */
-	rt.hosts[0].active = 3;
-	rt.hosts[1].active = 1;
+	rt.hosts[0]->active = 3;
+	rt.hosts[1]->active = 1;
 	for (unsigned i = 0; i < 1000; i++)
 		heavy += pick_idx(NULL) == 0;
 	/* The light host wins only when both choices are it: (1/5)^2. */
@@ -654,7 +654,7 @@ static unsigned reach(const char *yaml, uint8_t *outcome)
 		struct tp_host_rt *h = tp_lb_pick(&rt, &ctx);
 
 		if (h)
-			mask |= 1u << (h - rt.hosts);
+			mask |= 1u << h->idx;
 		*outcome = ctx.outcome;
 	}
 	return mask;

@@ -24,7 +24,7 @@ static struct tp_conn *new_session(int *client, int *server)
 	c->listener = &lrt;
 	c->proxy = &pcfg;
 	c->cluster = &crt;
-	c->host = &crt.hosts[0];
+	c->host = crt.hosts[0];
 	c->host->active++;
 	c->up_active = 1;
 	tp_stat_add(w.stats, lcfg.stats_base + TP_LISTENER_downstream_cx_active, 1);

@@ -201,10 +201,10 @@ START_TEST(prometheus_escapes_labels)
 }
 END_TEST
 
-static unsigned weight(void *arg, const char *cluster, const char *host)
+static void weight(void *arg, const char *cluster, const char *host, struct tp_stats_host_info *out)
 {
 	ck_assert_str_eq(cluster, "c1");
-	return strcmp(host, "[::1]:81") ? 3 : 1;
+	out->weight = strcmp(host, "[::1]:81") ? 3 : 1;
 }
 
 START_TEST(clusters)

@@ -1,0 +1,475 @@
+/* Host sets that change at run time: the master owns the authoritative hosts of every dynamic
+ * cluster (STRICT_DNS, LOGICAL_DNS) of a generation and publishes each change to the
+ * generation's workers, one message per cluster with its whole set and a version, on a
+ * SOCK_SEQPACKET socketpair made for each worker when it is forked. A worker that cannot take a
+ * message now (its socket full) gets the newest set once it can: only versions are remembered
+ * per worker, never a queue. Workers' reports come back on the same socket and are untrusted. */
+#include "core/master/master-int.h"
+
+#include "core/base/log.h"
+#include "core/base/mloop.h"
+#include "core/base/timer.h"
+#include "core/worker/hostset-t.h"
+#include "core/worker/lb-t.h"
+#include "shm/stats.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The first host sets of a generation are waited for this long at most: a resolver that does
+ * not answer must not keep the generation from serving its other clusters. */
+#define HS_INIT_TIMEOUT_MS 5000
+
+struct hs_cluster {
+	struct gen *g;
+	uint32_t idx; /* into g->cfg->clusters */
+	struct tp_hs_host *hosts;
+	uint32_t n;
+	uint64_t version;
+	bool initialized;
+	struct dns_cluster *dns;
+};
+
+struct hs_gen {
+	struct hs_cluster *cl;
+	uint32_t n_cl;
+	uint32_t n_initialized;
+	bool ready;
+	int64_t ready_timer;
+	uint64_t next_id;
+	uint8_t *buf; /* one message */
+};
+
+static void flush(struct gen *g, struct wslot *ws);
+
+static void flush_all(struct gen *g)
+{
+	for (unsigned s = 0; s < g->m->opts->concurrency; s++)
+		flush(g, &g->w[s]);
+}
+
+static void set_ready(struct gen *g)
+{
+	struct hs_gen *hg = g->hs;
+
+	if (hg->ready)
+		return;
+	hg->ready = true;
+	if (hg->ready_timer)
+		tp_mloop_cancel(g->m->loop, hg->ready_timer);
+	hg->ready_timer = 0;
+	flush_all(g);
+}
+
+static void on_ready_timeout(struct tp_mloop *l, void *arg)
+{
+	struct gen *g = arg;
+
+	g->hs->ready_timer = 0;
+	tp_warn("generation %u: DNS clusters not resolved within %d s; serving anyway", g->epoch,
+		HS_INIT_TIMEOUT_MS / 1000);
+	set_ready(g);
+}
+
+int hs_gen_init(struct gen *g, char *why, size_t whylen)
+{
+	const struct tp_config *cfg = g->cfg;
+	struct hs_gen *hg = calloc(1, sizeof(*hg));
+	uint32_t n = 0;
+
+	if (!hg)
+		goto out_oom;
+	g->hs = hg;
+	for (size_t i = 0; i < cfg->n_clusters; i++)
+		n += cfg->clusters[i].type != TP_CLUSTER_STATIC;
+	hg->cl = calloc(n ? n : 1, sizeof(*hg->cl));
+	hg->buf = malloc(TP_HS_MSG_MAX);
+	if (!hg->cl || !hg->buf)
+		goto out_oom;
+	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		const struct tp_cluster_cfg *cl = &cfg->clusters[i];
+		struct hs_cluster *hc;
+
+		if (cl->type == TP_CLUSTER_STATIC) {
+			/* Every static host is a member, and healthy (no health checks yet). */
+			tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_total,
+				    cl->n_endpoints);
+			tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_healthy,
+				    cl->n_endpoints);
+			continue;
+		}
+		hc = &hg->cl[hg->n_cl++];
+		hc->g = g;
+		hc->idx = (uint32_t)i;
+	}
+	for (uint32_t i = 0; i < hg->n_cl; i++) {
+		struct hs_cluster *hc = &hg->cl[i];
+
+		hc->dns = dns_cluster_start(g->m, hc, &cfg->clusters[hc->idx], why, whylen);
+		if (!hc->dns)
+			return -EINVAL;
+	}
+	if (!hg->n_cl)
+		hg->ready = true;
+	else if (hg->n_initialized < hg->n_cl)
+		hg->ready_timer = tp_mloop_at(g->m->loop, tp_now_ms() + HS_INIT_TIMEOUT_MS,
+					      on_ready_timeout, g);
+	else
+		hg->ready = true;
+	return 0;
+out_oom:
+	snprintf(why, whylen, "host sets: out of memory");
+	return -ENOMEM;
+}
+
+void hs_gen_stop(struct gen *g)
+{
+	struct hs_gen *hg = g->hs;
+
+	for (uint32_t i = 0; hg && i < hg->n_cl; i++) {
+		if (hg->cl[i].dns)
+			dns_cluster_stop(hg->cl[i].dns);
+		hg->cl[i].dns = NULL;
+	}
+}
+
+void hs_gen_free(struct gen *g)
+{
+	struct hs_gen *hg = g->hs;
+
+	if (!hg)
+		return;
+	hs_gen_stop(g);
+	if (hg->ready_timer)
+		tp_mloop_cancel(g->m->loop, hg->ready_timer);
+	for (uint32_t i = 0; i < hg->n_cl; i++)
+		free(hg->cl[i].hosts);
+	for (unsigned s = 0; g->w && s < g->m->opts->concurrency; s++) {
+		hs_worker_close(g->m, &g->w[s]);
+		free(g->w[s].hs_sent);
+		g->w[s].hs_sent = NULL;
+	}
+	free(hg->cl);
+	free(hg->buf);
+	free(hg);
+	g->hs = NULL;
+}
+
+/* ---- the workers' sockets ---- */
+
+static struct gen *gen_of_fd(struct master *m, int fd, struct wslot **wsp)
+{
+	for (struct gen *g = m->gens; g; g = g->next)
+		for (unsigned s = 0; s < m->opts->concurrency; s++)
+			if (g->w[s].hs == fd) {
+				*wsp = &g->w[s];
+				return g;
+			}
+	return NULL;
+}
+
+/* A worker's reports: read and bounded. Outlier detection is not built yet, so each valid one
+ * is only checked; a malformed one closes nothing (the worker may be compromised, the master
+ * must not be): it is dropped and logged at debug level. */
+static void read_reports(struct gen *g, struct wslot *ws)
+{
+	uint8_t buf[sizeof(struct tp_hs_head) + TP_HS_MAX_REPORTS * sizeof(struct tp_hs_report)];
+
+	for (int round = 0; round < 64; round++) {
+		const struct tp_hs_head *h = (const struct tp_hs_head *)buf;
+		ssize_t n = recv(ws->hs, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			hs_worker_close(g->m, ws);
+			return;
+		}
+		if ((size_t)n > sizeof(buf) || (size_t)n < sizeof(*h) || h->magic != TP_HS_MAGIC ||
+		    h->type != TP_HS_REPORT || h->n > TP_HS_MAX_REPORTS ||
+		    (size_t)n != sizeof(*h) + h->n * sizeof(struct tp_hs_report)) {
+			tp_debug("worker %u/%u: malformed host report dropped", g->epoch, ws->slot);
+			continue;
+		}
+	}
+}
+
+static void on_hs_socket(struct tp_mloop *l, int fd, unsigned revents, void *arg)
+{
+	struct master *m = arg;
+	struct wslot *ws;
+	struct gen *g = gen_of_fd(m, fd, &ws);
+
+	if (!g) {
+		tp_mloop_del(l, fd);
+		return;
+	}
+	if (revents & POLLOUT) {
+		ws->hs_blocked = false;
+		tp_mloop_add(l, fd, POLLIN, on_hs_socket, m);
+		flush(g, ws);
+	}
+	if (ws->hs >= 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
+		read_reports(g, ws);
+}
+
+int hs_worker_open(struct gen *g, struct wslot *ws, int *child)
+{
+	struct hs_gen *hg = g->hs;
+	int sv[2], sz = (int)TP_HS_MSG_MAX * 2;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+		return -errno;
+	/* Room for a largest set: the kernel caps it at net.core.wmem_max (twice 208 KiB by
+	 * default), which is more than TP_HS_MSG_MAX. */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	free(ws->hs_sent);
+	ws->hs_sent = calloc(hg->n_cl ? hg->n_cl : 1, sizeof(*ws->hs_sent));
+	if (!ws->hs_sent) {
+		close(sv[0]);
+		close(sv[1]);
+		return -ENOMEM;
+	}
+	ws->hs = sv[0];
+	ws->hs_ready_sent = false;
+	ws->hs_blocked = false;
+	*child = sv[1];
+	return 0;
+}
+
+void hs_worker_started(struct gen *g, struct wslot *ws)
+{
+	tp_mloop_add(g->m->loop, ws->hs, POLLIN, on_hs_socket, g->m);
+	flush(g, ws);
+}
+
+void hs_worker_close(struct master *m, struct wslot *ws)
+{
+	if (ws->hs < 0)
+		return;
+	tp_mloop_del(m->loop, ws->hs);
+	close(ws->hs);
+	ws->hs = -1;
+}
+
+/* false: the socket is full (POLLOUT armed) or gone. */
+static bool send_msg(struct gen *g, struct wslot *ws, const void *p, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(ws->hs, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return true;
+	if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+		ws->hs_blocked = true;
+		tp_mloop_add(g->m->loop, ws->hs, POLLIN | POLLOUT, on_hs_socket, g->m);
+		return false;
+	}
+	tp_debug("worker %u/%u: host-set socket: %s", g->epoch, ws->slot,
+		 n < 0 ? strerror(errno) : "short send");
+	hs_worker_close(g->m, ws);
+	return false;
+}
+
+/* Sends ws every set it does not have yet, then READY once the generation is ready. */
+static void flush(struct gen *g, struct wslot *ws)
+{
+	struct hs_gen *hg = g->hs;
+
+	if (!hg || ws->hs < 0 || ws->hs_blocked)
+		return;
+	for (uint32_t i = 0; i < hg->n_cl; i++) {
+		struct hs_cluster *hc = &hg->cl[i];
+		struct tp_hs_head *h = (struct tp_hs_head *)hg->buf;
+		size_t len = sizeof(*h) + hc->n * sizeof(struct tp_hs_host);
+
+		if (ws->hs_sent[i] == hc->version)
+			continue;
+		memset(h, 0, sizeof(*h));
+		h->magic = TP_HS_MAGIC;
+		h->type = TP_HS_SET;
+		h->cluster = hc->idx;
+		h->n = hc->n;
+		h->version = hc->version;
+		memcpy(h + 1, hc->hosts, hc->n * sizeof(struct tp_hs_host));
+		if (!send_msg(g, ws, h, len))
+			return;
+		ws->hs_sent[i] = hc->version;
+	}
+	if (hg->ready && !ws->hs_ready_sent) {
+		struct tp_hs_head h = {.magic = TP_HS_MAGIC, .type = TP_HS_READY};
+
+		if (send_msg(g, ws, &h, sizeof(h)))
+			ws->hs_ready_sent = true;
+	}
+}
+
+/* ---- changes ---- */
+
+static void addr_text(const struct tp_hs_host *h, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(h->family, h->addr, ip, sizeof(ip));
+	if (h->family == AF_INET6)
+		snprintf(out, len, "[%s]:%u", ip, h->port);
+	else
+		snprintf(out, len, "%s:%u", ip, h->port);
+}
+
+static bool same_host(const struct tp_hs_host *a, const struct tp_hs_host *b)
+{
+	return a->ep == b->ep && a->family == b->family && a->port == b->port &&
+	       !memcmp(a->addr, b->addr, 16);
+}
+
+void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
+{
+	struct gen *g = hc->g;
+	struct master *m = g->m;
+	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	struct tp_hs_host *next;
+	uint32_t kept = 0;
+	bool changed;
+
+	if (n > TP_HS_MAX_HOSTS) {
+		tp_warn("cluster %s: %u hosts, only the first %d are used", cl->name, n,
+			TP_HS_MAX_HOSTS);
+		n = TP_HS_MAX_HOSTS;
+	}
+	next = calloc(n ? n : 1, sizeof(*next));
+	if (!next) {
+		tp_warn("cluster %s: out of memory for its hosts", cl->name);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct tp_hs_host *h = &next[i];
+		const struct tp_endpoint_cfg *ep = &cl->endpoints[a[i].ep];
+
+		h->ep = a[i].ep;
+		h->family = a[i].ss.ss_family;
+		if (h->family == AF_INET6) {
+			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a[i].ss;
+
+			memcpy(h->addr, &s6->sin6_addr, 16);
+		} else {
+			const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a[i].ss;
+
+			memcpy(h->addr, &s4->sin_addr, 4);
+		}
+		h->port = ep->addr.port;
+		/* The same endpoint and address: the same host, with its id and health. */
+		for (uint32_t j = 0; j < hc->n; j++) {
+			if (same_host(&hc->hosts[j], h)) {
+				h->id = hc->hosts[j].id;
+				h->health = hc->hosts[j].health;
+				h->stats_base = hc->hosts[j].stats_base;
+				kept++;
+				break;
+			}
+		}
+		if (!h->id) {
+			char text[64], name[TP_STATS_NAME_MAX];
+			int ret;
+
+			h->id = ++g->hs->next_id;
+			addr_text(h, text, sizeof(text));
+			snprintf(name, sizeof(name), "%s::%s", cl->name, text);
+			/* The host's scope is the generation's until it is freed: a worker's
+			 * connection may count into it for as long as it lives. */
+			tp_stats_hold_resume(m->stats, &g->scopes);
+			ret = tp_stats_scope(m->stats, TP_SCOPE_HOST, name, &h->stats_base);
+			tp_stats_hold_end(m->stats);
+			if (ret < 0) {
+				/* No row: it counts into the cluster's first host row, shared. */
+				tp_warn("cluster %s: no stats row for host %s: %s", cl->name, text,
+					strerror(-ret));
+				h->stats_base = cl->n_endpoints ? cl->endpoints[0].stats_base : 0;
+			}
+		}
+	}
+	/* The same hosts in another order (a resolver rotating its answers) are no change. */
+	changed = kept != hc->n || n != hc->n;
+	if (!changed) {
+		free(next);
+		return;
+	}
+	if (hc->n || n)
+		tp_stat_inc(m->blk, cl->stats_base + TP_CLUSTER_membership_change);
+	free(hc->hosts);
+	hc->hosts = next;
+	hc->n = n;
+	hc->version++;
+	{
+		uint32_t healthy = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			healthy += !(next[i].health & TP_HOST_F_ALL);
+		tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_membership_total, n);
+		tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_membership_healthy, healthy);
+	}
+	tp_info("cluster %s: %u host(s)", cl->name, n);
+	if (gen_accepts(g->state))
+		flush_all(g);
+}
+
+void hs_cluster_initialized(struct hs_cluster *hc)
+{
+	struct hs_gen *hg = hc->g->hs;
+
+	if (hc->initialized)
+		return;
+	hc->initialized = true;
+	/* Called from dns_cluster_start() before hg->ready is decided, too. */
+	if (++hg->n_initialized == hg->n_cl && hg->ready_timer)
+		set_ready(hc->g);
+}
+
+/* ---- /clusters ---- */
+
+static struct gen *serving(struct master *m)
+{
+	for (struct gen *g = m->gens; g; g = g->next)
+		if (g->state == GEN_SERVING)
+			return g;
+	return NULL;
+}
+
+bool hs_host_info(struct master *m, const char *cluster, const char *host,
+		  struct tp_admin_host *out)
+{
+	struct gen *g = serving(m);
+	struct hs_gen *hg = g ? g->hs : NULL;
+
+	for (uint32_t i = 0; hg && i < hg->n_cl; i++) {
+		struct hs_cluster *hc = &hg->cl[i];
+		const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+
+		if (strcmp(cl->name, cluster))
+			continue;
+		for (uint32_t j = 0; j < hc->n; j++) {
+			char text[64];
+
+			addr_text(&hc->hosts[j], text, sizeof(text));
+			if (strcmp(text, host))
+				continue;
+			out->hostname = cl->endpoints[hc->hosts[j].ep].addr.host;
+			out->health = hc->hosts[j].health;
+			out->weight = cl->endpoints[hc->hosts[j].ep].weight;
+			out->priority = cl->endpoints[hc->hosts[j].ep].priority;
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,58 @@
+/* The host-set channel between the master and each worker: one SOCK_SEQPACKET socketpair per
+ * worker, made when the worker is forked. The master sends a cluster's whole host set with a
+ * version (TP_HS_SET) and, once the generation's first sets are out, TP_HS_READY (the worker
+ * accepts only then). A worker sends reports back (TP_HS_REPORT: connect outcomes per host),
+ * which the master reads as untrusted input. Both ends run on one machine and one build, so the
+ * structures go in host byte order. */
+#ifndef TP_HOSTSET_T_H
+#define TP_HOSTSET_T_H
+
+#include <stdint.h>
+
+#define TP_HS_MAGIC 0x54504853u /* "TPHS" */
+
+enum tp_hs_type {
+	TP_HS_SET = 1,
+	TP_HS_READY = 2,
+	TP_HS_REPORT = 3,
+};
+
+/* A cluster's host set is at most this many hosts (a message of 80 KiB, which fits the socket
+ * buffer of a SOCK_SEQPACKET pair); the master keeps the first ones and logs the rest. */
+#define TP_HS_MAX_HOSTS 2048
+/* One name's answer is cut to this many addresses. */
+#define TP_HS_MAX_HOSTS_PER_NAME 256
+/* A worker's report carries at most this many host entries. */
+#define TP_HS_MAX_REPORTS 256
+
+struct tp_hs_head {
+	uint32_t magic;
+	uint16_t type; /* enum tp_hs_type */
+	uint16_t reserved;
+	uint32_t cluster; /* index into the generation's clusters (TP_HS_SET) */
+	uint32_t n;	  /* struct tp_hs_host (SET) or struct tp_hs_report (REPORT) that follow */
+	uint64_t version; /* of the set: increases with each change the master makes */
+};
+
+struct tp_hs_host {
+	uint64_t id;	     /* stable while the host stays in the set */
+	uint32_t ep;	     /* the configured endpoint it comes from */
+	uint32_t health;     /* TP_HOST_F_* (core/worker/lb-t.h) */
+	uint32_t stats_base; /* its host.<cluster>::<address> scope */
+	uint16_t family;     /* AF_INET or AF_INET6 */
+	uint16_t port;	     /* host order */
+	uint8_t addr[16];
+};
+
+/* Connect outcomes of one host since the last report (outlier detection's input). */
+struct tp_hs_report {
+	uint64_t host; /* its id */
+	uint32_t cluster;
+	uint32_t success; /* connects that succeeded */
+	uint32_t failure; /* local-origin failures: refused, reset, timed out */
+	uint32_t reserved;
+};
+
+#define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))
+
+#endif
