@@ -152,7 +152,7 @@ struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node)
 
 /* protobuf's JSON mapping accepts the proto name and its lowerCamelCase json_name:
  * "port_value" and "portValue". */
-static bool key_matches(const char *proto, const char *key)
+bool tp_cfg_key_matches(const char *proto, const char *key)
 {
 	bool upper = false;
 
@@ -174,7 +174,7 @@ static bool key_matches(const char *proto, const char *key)
 static const struct tp_cfg_field *find_field(const struct tp_cfg_schema *s, const char *key)
 {
 	for (const struct tp_cfg_field *f = s->fields; f->key; f++) {
-		if (key_matches(f->key, key))
+		if (tp_cfg_key_matches(f->key, key))
 			return f;
 	}
 	return NULL;
@@ -185,7 +185,7 @@ const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key)
 	if (!map || map->type != TP_YNODE_MAP)
 		return NULL;
 	for (size_t i = 0; i < map->n; i++) {
-		if (key_matches(key, map->pairs[i].key->str)) {
+		if (tp_cfg_key_matches(key, map->pairs[i].key->str)) {
 			if (tp_ynode_is_null(map->pairs[i].value))
 				return NULL;
 			return map->pairs[i].value;

@@ -45,6 +45,10 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 /* Frees what tp_cfg_decode allocated in obj (not obj itself). */
 void tp_cfg_free(const struct tp_cfg_schema *s, void *obj);
 
+/* Whether key, as written in a file, names the field proto (snake_case): proto itself, or its
+ * lowerCamelCase json_name (each letter after a '_' upper or lower case, the '_' dropped). */
+bool tp_cfg_key_matches(const char *proto, const char *key);
+
 /* The value of key in map, spelled snake_case or lowerCamelCase; NULL if absent or null. */
 const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key);
 

@@ -1884,6 +1884,12 @@ static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 		if (!tc->ops || !tc->conf || !tc->ops->check)
 			continue;
 		tp_cfg_path_set(ctx, "static_resources.clusters[%zu].transport_socket", i);
+		/* HTTP/2 tunnels over TLS offer h2 unless alpn_protocols says otherwise, as Envoy's
+		 * HTTP/2 connection pool does: HTTP/2 front ends (nghttpx, Envoy) want it. */
+		if (tc->ops == &tp_transport_tls_client &&
+		    cfg->clusters[i].http.version == TP_HTTP_2 &&
+		    tp_tls_default_alpn(tc->conf, "h2"))
+			ctx->oom = true;
 		tc->ops->check(ctx, cfg, tc->conf);
 	}
 }
@@ -1937,15 +1943,26 @@ void tp_config_free(struct tp_config *cfg)
 }
 
 /* What /config_dump shows: the tree as loaded (not the model, which drops what it ignores),
- * secrets redacted, kept as JSON text so that the tree itself can go. */
-static int render_dump(struct tp_config *cfg, const struct tp_ydoc *doc)
+ * secrets redacted, kept as JSON text so that the tree itself can go. Bounded: an alias is
+ * written out at each use, and a 70 KB file rendered 128 MiB, at every load, on the master's
+ * loop, kept and inherited by every worker. */
+static int render_dump(struct tp_cfg_ctx *ctx, struct tp_config *cfg, const struct tp_ydoc *doc)
 {
+	size_t max = tp_config_dump_max(doc->text_len);
 	struct tp_sbuf b = TP_SBUF_INIT;
 	struct timespec ts;
+	bool cut = false;
 
-	if (tp_config_dump_render(doc->root, &b) < 0) {
+	if (tp_config_dump_render(doc->root, max, &b, &cut) < 0) {
 		tp_sbuf_free(&b);
 		return -ENOMEM;
+	}
+	if (cut) {
+		tp_cfg_path_set(ctx, "%s", "");
+		tp_cfg_warn_mark(ctx, tp_cfg_mark_of(doc->root), NULL,
+				 "/config_dump shows the first %zu bytes of this configuration "
+				 "only: its YAML aliases repeat what they name to more than that",
+				 max);
 	}
 	cfg->dump = b.p;
 	cfg->dump_len = b.len;
@@ -2002,7 +2019,7 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		goto out_free_cfg;
 	}
 	for_each_transport(cfg, number_transport);
-	ret = render_dump(cfg, doc);
+	ret = render_dump(&ctx, cfg, doc);
 	if (ret < 0)
 		goto out_free_cfg;
 	tp_ynode_doc_free(doc);

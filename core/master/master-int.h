@@ -65,6 +65,8 @@ struct wslot {
 		    * once closed */
 	int view;	 /* the connection view's memfd, written by the worker; -1: none */
 	bool view_asked; /* a connection view is asked of it and not answered yet */
+	bool view_overclaimed; /* it listed more sessions than it can hold (warned once) */
+	uint32_t view_max;     /* the most sessions it can hold: its descriptor limit (capped) */
 	bool ready;
 	unsigned stats_slot;
 	uint64_t deaths[CRASH_BURST];
@@ -222,7 +224,9 @@ void hc_cluster_stop(struct hc_cluster *h);
 
 int conns_request(void *ctx, tp_conns_fn fn, void *arg);
 void conns_cancel(void *ctx, void *arg);
-/* ws answered (its 'S'), or will never answer (its pipe closed). */
+/* ws wrote 'S': counted as its answer when its snapshot is for the round now asked. */
+void conns_worker_said(struct master *m, struct wslot *ws);
+/* ws answered, or will never answer (its pipe closed). */
 void conns_worker_done(struct master *m, struct wslot *ws);
 /* At exit: every waiting client is answered with what there is. */
 void conns_free(struct master *m);

@@ -1018,6 +1018,28 @@ const char *tp_tls_library_line(void)
 	return "wolfSSL " LIBWOLFSSL_VERSION_STRING ", generic C AES: ChaCha20 preferred";
 }
 
+int tp_tls_default_alpn(void *conf, const char *proto)
+{
+	struct tp_tls_conf *c = conf;
+	size_t n = strlen(proto);
+
+	if (c->alpn || !n || n > 255)
+		return 0;
+	c->alpn = malloc(n + 1);
+	c->alpn_list = strdup(proto);
+	if (!c->alpn || !c->alpn_list) {
+		free(c->alpn);
+		free(c->alpn_list);
+		c->alpn = NULL;
+		c->alpn_list = NULL;
+		return -ENOMEM;
+	}
+	c->alpn[0] = (uint8_t)n;
+	memcpy(c->alpn + 1, proto, n);
+	c->alpn_len = n + 1;
+	return 0;
+}
+
 static const char *suite12_lookup(const char *name)
 {
 	for (size_t i = 0; i < sizeof(suites12) / sizeof(suites12[0]); i++)
