@@ -64,7 +64,10 @@ static void sync_down(struct tp_side *s, struct h1 *t)
 
 static void sync_up(struct tp_side *s, struct h1 *t)
 {
-	s->readable = t->lower.readable;
+	/* A short read tells the lower side its socket is empty, but what this side holds (bytes
+	 * that came with the head, the end of a chunked body read with its last data) is still to
+	 * be read: no poll would report it, as the proxy keeps its socket open after the body. */
+	s->readable = t->lower.readable || t->roff < t->rlen || t->rx_done;
 	s->want = t->lower.want;
 	s->unsent = t->lower.unsent || t->tx_off < t->tx_len;
 	if (t->lower.fail_reason)
@@ -297,6 +300,9 @@ static ssize_t h1_read(struct tp_side *s, uint8_t *buf, size_t len)
 		if (n <= 0 || !t->chunked_rx)
 			return n;
 		d = dechunk(t, buf, (size_t)n, &used);
+		/* The body's end came with this read: read again for it (sync_up's rule). */
+		if (t->rx_done)
+			s->readable = 1;
 		if (d != 0 || t->rx_done)
 			return d;
 		/* Only framing: read on, or wait. */

@@ -491,6 +491,47 @@ def test_tunnel_http1_no_client_byte_before_the_answer_and_bytes_with_it_are_the
                 check(p.stat("cluster.c.upstream_rq_200") == 1, str(p.stats()))
 
 
+def test_tunnel_http1_post_body_end_read_with_its_last_data_ends_the_tunnel():
+    """A POST proxy sends its last data chunk and the body's last chunk in one segment, then
+    keeps the socket open (as a proxy does between requests): the client still gets the data
+    and then its FIN. The end of the body came with a short read, after which the socket has
+    nothing more to report: tcpproxy must read again for what it holds."""
+    def proxy(c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = c.recv(65536)
+            if not b:
+                return
+            head += b
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        time.sleep(0.1)
+        c.sendall(b"9\r\nbye early\r\n0\r\n\r\n")
+        c.settimeout(10)
+        try:
+            c.recv(100)  # open until tcpproxy closes it
+        except OSError:
+            pass
+
+    with Server(proxy) as srv:
+        port = free_port()
+        cfg = tunnel_config(port, [srv.port], "example.test:443", "\n            use_post: true")
+        with Proxy(cfg) as p:
+            s = connect(port)
+            s.settimeout(5)
+            got = b""
+            while len(got) < 9:
+                b = s.recv(100)
+                if not b:
+                    break
+                got += b
+            check(got == b"bye early", repr(got))
+            try:
+                check(s.recv(100) == b"", "the body's end passed on as a FIN")
+            except socket.timeout:
+                check(False, "no FIN within 5 s after the body's last chunk")
+            s.close()
+
+
 def test_tunnel_request_id_per_attempt_in_the_header_and_the_dynamic_metadata():
     """request_id_extension (Envoy's UUID extension): each attempt's CONNECT carries a fresh UUID
     v4 under request_id_header, and the access log reads the last one from the dynamic metadata
