@@ -24,6 +24,9 @@ let server;
 if (mode === 'h1') {
   server = http.createServer((req, res) => {
     const t = target(req.headers.host);
+    // The body may still come after the response ends (the upstream's FIN first): keep
+    // reading it rather than let Node discard or time out what is left of the request.
+    req.socket.setTimeout(0);
     const sock = net.connect({port: t.port, host: t.host, allowHalfOpen: true}, () => {
       res.writeHead(200, {'x-terminator': 'node-h1'});
       res.flushHeaders();
@@ -65,6 +68,12 @@ if (mode === 'h1') {
     sock.on('error', () => { if (!stream.headersSent) stream.respond({':status': 502}); stream.destroy(); });
     stream.on('error', () => sock.destroy());
   });
+}
+if (mode === 'h1') {
+  // Node ends an idle kept-alive connection 5 s after a response; a tunnel's request body may
+  // still be flowing then.
+  server.keepAliveTimeout = 0;
+  server.requestTimeout = 0;
 }
 server.listen(0, '127.0.0.1', () => {
   fs.writeFileSync(portfile + '.tmp', String(server.address().port));
