@@ -307,7 +307,12 @@ struct tp_tcp_proxy_cfg {
 	bool flush_access_log_on_connected;
 	bool flush_access_log_on_start;
 	struct tp_tunnel_cfg *tunnel; /* tunneling_config, or NULL: plain TCP upstream */
-	/* Not supported yet (rejected by the loader): on_demand, backoff_options,
+	/* backoff_options: the jittered exponential backoff between connect attempts (ms);
+	 * base 0: not given, a retry starts at once */
+	int64_t backoff_base_ms;
+	int64_t backoff_max_ms; /* default 10 x base */
+	struct tp_cfg_mark backoff_mark;
+	/* Not supported yet (rejected by the loader): on_demand,
 	 * max_downstream_connection_duration_jitter_percentage,
 	 * proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */

@@ -169,6 +169,7 @@ struct tp_conn {
 	struct tp_timer timer;	   /* the phase's deadline, then the session's (idle, duration) */
 	uint64_t start_ms;	   /* accept time, CLOCK_MONOTONIC */
 	uint64_t connect_start_ms; /* when the latest upstream connect attempt started */
+	uint64_t retry_at_ms;	   /* backoff_options: when the next attempt starts; 0: none */
 	uint64_t active_ms;	   /* last time a byte moved either way */
 	const struct tp_listener_rt *listener;
 	const struct tp_filter_chain_cfg *chain;

@@ -6,6 +6,7 @@
 
 #include "core/accesslog/access_log.h"
 #include "core/accesslog/format.h"
+#include "core/base/backoff.h"
 #include "core/base/log.h"
 #include "core/base/timer.h"
 #include "core/config/config.h"
@@ -77,6 +78,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 		deadline = handshake_deadline(c);
 	if (down_handshake_deadline(c) && down_handshake_deadline(c) < deadline)
 		deadline = down_handshake_deadline(c);
+	if (c->retry_at_ms && c->retry_at_ms < deadline)
+		deadline = c->retry_at_ms;
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
@@ -121,7 +124,36 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 		if (tp_conn_closing(c))
 			return;
 	}
+	/* The backoff is over: the next attempt, unless the failed one's polls are still being
+	 * cancelled (tp_session_poll_settled starts it then). */
+	if (c->retry_at_ms && now >= c->retry_at_ms) {
+		c->retry_at_ms = 0;
+		if (!c->retry_wait)
+			start_connect(w, c);
+		if (tp_conn_closing(c))
+			return;
+	}
 	arm_session_timer(w, c);
+}
+
+/* backoff_options: the wait before the next attempt, Envoy's JitteredExponentialBackOffStrategy
+ * (its n-th draw after the n-th failure). True when it is 0 and the attempt may start now. */
+static bool backoff(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+	uint64_t wait;
+
+	if (p->backoff_base_ms <= 0)
+		return true;
+	wait = tp_backoff_next((uint64_t)p->backoff_base_ms, (uint64_t)p->backoff_max_ms,
+			       c->attempts - 1, tp_rand());
+	if (!wait)
+		return true;
+	tp_debug("connection %u: next connect attempt in %llu ms", c->idx,
+		 (unsigned long long)wait);
+	c->retry_at_ms = w->now_ms + wait;
+	arm_session_timer(w, c);
+	return false;
 }
 
 /* An attempt failed: counted, its socket closed. True when another attempt may start now. */
@@ -157,10 +189,11 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	 * them (tp_session_poll_settled). */
 	if (c->side[TP_UP].poll_in || c->side[TP_UP].poll_out) {
 		c->retry_wait = 1;
+		backoff(w, c);
 		return false;
 	}
 	/* Each retry picks a host again (Envoy re-runs host selection). */
-	return true;
+	return backoff(w, c);
 }
 
 void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c)
@@ -169,7 +202,9 @@ void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c)
 	    c->side[TP_UP].poll_out)
 		return;
 	c->retry_wait = 0;
-	start_connect(w, c);
+	/* A backoff still running starts the attempt when it ends. */
+	if (!c->retry_at_ms)
+		start_connect(w, c);
 }
 
 static int new_upstream_socket(const struct tp_sockaddr *to)
