@@ -62,7 +62,8 @@ static const struct tp_cfg_field backoff_fields[] = {
 	 .type = TP_CFG_DURATION,
 	 .off = offsetof(struct tp_tcp_proxy_cfg, backoff_max_ms),
 	 .min = 1,
-	 .max = INT64_MAX},
+	 .max = INT64_MAX,
+	 .mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, backoff_max_mark)},
 	{.key = NULL},
 };
 
@@ -267,10 +268,7 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "flush_access_log_on_connected",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_tcp_proxy_cfg, flush_access_log_on_connected)},
-	{.key = "backoff_options",
-	 .type = TP_CFG_MESSAGE,
-	 .sub = &backoff_schema,
-	 .mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, backoff_mark)},
+	{.key = "backoff_options", .type = TP_CFG_MESSAGE, .sub = &backoff_schema},
 	UNSUPPORTED("proxy_protocol_tlvs"),
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
 	UNSUPPORTED_BUT("check_drain_close", "false"),
@@ -324,10 +322,10 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 	/* Envoy's SharedConfig: max_interval defaults to 10 x base_interval and may not be below
 	 * it. */
 	if (tp->backoff_base_ms > 0 && tp->backoff_max_ms <= 0)
-		tp->backoff_max_ms = tp->backoff_base_ms > INT64_MAX / 10 ? INT64_MAX
-									 : 10 * tp->backoff_base_ms;
+		tp->backoff_max_ms =
+			tp->backoff_base_ms > INT64_MAX / 10 ? INT64_MAX : 10 * tp->backoff_base_ms;
 	if (tp->backoff_base_ms > 0 && tp->backoff_max_ms < tp->backoff_base_ms)
-		tp_cfg_error_mark(ctx, tp->backoff_mark, "backoff_options.max_interval",
+		tp_cfg_error_mark(ctx, tp->backoff_max_mark, "backoff_options.max_interval",
 				  "must be greater than or equal to base_interval (Envoy: "
 				  "max_backoff_interval must be greater or equal to "
 				  "base_backoff_interval)");

@@ -310,8 +310,8 @@ struct tp_tcp_proxy_cfg {
 	/* backoff_options: the jittered exponential backoff between connect attempts (ms);
 	 * base 0: not given, a retry starts at once */
 	int64_t backoff_base_ms;
-	int64_t backoff_max_ms; /* default 10 x base */
-	struct tp_cfg_mark backoff_mark;
+	int64_t backoff_max_ms;		     /* default 10 x base */
+	struct tp_cfg_mark backoff_max_mark; /* of max_interval, for "below base_interval" */
 	/* Not supported yet (rejected by the loader): on_demand,
 	 * max_downstream_connection_duration_jitter_percentage,
 	 * proxy_protocol_tlvs, check_drain_close. */

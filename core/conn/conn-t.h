@@ -176,19 +176,19 @@ struct tp_conn {
 	const struct tp_tcp_proxy_cfg *proxy;
 	struct tp_cluster_rt *cluster;
 	const struct tp_weighted_cluster_cfg *wcluster; /* the weighted cluster picked, or NULL */
-	struct tp_host_rt *host;		/* held (tp_host_hold) until the slot is freed */
+	struct tp_host_rt *host;	    /* held (tp_host_hold) until the slot is freed */
 	struct tp_cluster_rt *host_cluster; /* the cluster host belongs to */
-	struct tp_state_map *filter_state; /* NULL until a filter sets something */
-	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */
-	struct tp_conn_info *info;	   /* in the slot when the configuration uses it, or NULL */
-	struct tp_conn *next;		   /* free list or run queue */
-	uint64_t rx_bytes;		   /* from downstream */
-	uint64_t tx_bytes;		   /* to downstream */
-	uint64_t idle_timeout_ms;	   /* idle_timeout or its filter-state override; 0: none */
-	uint64_t next_log_ms;		   /* next periodic access log entry; 0: none */
-	uint64_t id;			   /* %CONNECTION_ID% */
-	uint64_t start_wall_us;		   /* accept time, CLOCK_REALTIME, if a format reads it */
-	struct tp_ip down_remote;	   /* these three: if a configured format reads them */
+	struct tp_state_map *filter_state;  /* NULL until a filter sets something */
+	struct tp_state_map *metadata;	    /* dynamic metadata, likewise */
+	struct tp_conn_info *info; /* in the slot when the configuration uses it, or NULL */
+	struct tp_conn *next;	   /* free list or run queue */
+	uint64_t rx_bytes;	   /* from downstream */
+	uint64_t tx_bytes;	   /* to downstream */
+	uint64_t idle_timeout_ms;  /* idle_timeout or its filter-state override; 0: none */
+	uint64_t next_log_ms;	   /* next periodic access log entry; 0: none */
+	uint64_t id;		   /* %CONNECTION_ID% */
+	uint64_t start_wall_us;	   /* accept time, CLOCK_REALTIME, if a format reads it */
+	struct tp_ip down_remote;  /* these three: if a configured format reads them */
 	struct tp_ip down_local;
 	struct tp_ip up_local;
 	/* Then, in the same slot: the transports' and the filters' per-connection state and the

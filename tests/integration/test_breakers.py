@@ -51,14 +51,14 @@ def test_backoff_spaces_connect_attempts():
 
 
 def test_backoff_max_interval_caps_the_wait():
-    """base 5 s capped by max_interval 50 ms: every wait is under 50 ms, so five attempts end
+    """base 10 ms, max_interval 50 ms: the caps are 10, 20, 40, 50, 50 ms, so six attempts end
     well within a second."""
     dead = free_port()
     port = free_port()
     extra = """
-          max_connect_attempts: 5
-          backoff_options: {base_interval: 5s, max_interval: 0.05s}"""
+          max_connect_attempts: 6
+          backoff_options: {base_interval: 0.01s, max_interval: 0.05s}"""
     with Proxy(simple_config(port, [dead], proxy_extra=extra)) as p:
         took = _closed_after(port, 10)
-        check(took < 0.2 + 1.0, "closed after %.2fs" % took)
-        p.wait_stat("cluster.c.upstream_cx_connect_fail", 5)
+        check(took < 0.17 + 1.0, "closed after %.2fs" % took)
+        p.wait_stat("cluster.c.upstream_cx_connect_fail", 6)
