@@ -10,6 +10,7 @@
 #include "core/config/chain_match-t.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -215,6 +216,44 @@ struct tp_subset_cfg {
 	struct tp_cfg_mark mark;
 };
 
+/* Cluster.CircuitBreakers.Thresholds, as written. tcp_proxy uses the DEFAULT priority's
+ * max_connections and max_pending_requests; the other limits are for HTTP requests, retries and
+ * pools, which Envoy's tcp_proxy does not check either. */
+struct tp_cb_thresholds_cfg {
+	int priority;		      /* RoutingPriority: DEFAULT 0, HIGH 1 */
+	int64_t max_connections;      /* UInt32Value, -1: not given (1024) */
+	int64_t max_pending_requests; /* -1: 1024 */
+	int64_t max_requests;	      /* accepted, not applying to TCP */
+	int64_t max_retries;	      /* accepted, not applying to TCP */
+	int64_t max_connection_pools; /* accepted, not applying to TCP */
+	bool track_remaining;	      /* remaining_* gauges */
+	struct tp_cfg_mark mark;
+};
+
+/* What the workers of a generation share for one cluster's circuit breaker: per worker slot, the
+ * upstream connections it holds open and the attempts of its still waiting for their connect,
+ * and which limit is reached (for the *_open gauges). core/master/generation.c maps it. */
+struct tp_cb_shared {
+	_Atomic uint64_t cx[256];      /* TP_MAX_WORKERS (core/filter-t.h) */
+	_Atomic uint64_t pending[256]; /* ... */
+	_Atomic uint32_t cx_open;
+	_Atomic uint32_t pending_open;
+};
+
+/* Cluster.circuit_breakers: the DEFAULT priority's limits, the ones tcp_proxy checks. */
+struct tp_cb_cfg {
+	struct tp_cb_thresholds_cfg *thresholds; /* as written */
+	size_t n_thresholds;
+	uint64_t max_connections;      /* default 1024, as Envoy */
+	uint64_t max_pending_requests; /* default 1024 */
+	uint64_t max_requests;	       /* default 1024, for remaining_rq only */
+	uint64_t max_retries;	       /* default 3, for remaining_retries only */
+	bool track_remaining;
+	struct tp_cb_shared *shared; /* set by the master before it forks */
+	uint32_t stats_base;	     /* cluster.<name>.circuit_breakers.default.*_open */
+	uint32_t remaining_base;     /* ... remaining_*, when track_remaining */
+};
+
 struct tp_cluster_cfg {
 	char *name;
 	enum tp_cluster_type type;
@@ -241,6 +280,7 @@ struct tp_cluster_cfg {
 	 * used, healthy or not */
 	uint32_t panic_threshold;
 	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
+	struct tp_cb_cfg cb;	       /* circuit_breakers */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */

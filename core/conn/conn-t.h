@@ -154,6 +154,8 @@ struct tp_conn {
 	uint8_t tunneling : 1;	/* the attempt is an HTTP tunnel (counted in upstream_rq_active
 				   * while up_active) */
 	uint8_t tunnel_h2 : 1;	/* ... a stream on a shared HTTP/2 connection */
+	uint8_t cb_cx : 1;	/* counted in its cluster's circuit breaker: a connection */
+	uint8_t cb_pending : 1; /* ... and a pending request (its connect not done yet) */
 	uint16_t response_code; /* the tunnel's HTTP status (%RESPONSE_CODE%); 0: none */
 	uint32_t rflags;	/* response flags, core/conn/resp_flags.h */
 	uint8_t end_cause;	/* the response-flag row that ended it, + 1; 0: a peer */

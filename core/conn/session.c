@@ -86,6 +86,122 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 	}
 }
 
+/* ---- circuit breakers (Cluster.circuit_breakers, DEFAULT priority) ----
+ *
+ * Connections and pending requests are counted across the generation's workers in memory they
+ * share, one counter per worker slot, summed at each check (tp_cb_admit). A connection counts
+ * from the start of its attempt until its upstream socket closes; it is pending until its
+ * connect (and handshake) is done, as a request waits in Envoy's TCP pool. The gauges are summed
+ * over the workers' stats blocks by whoever reads them, so each worker adds its part: to
+ * remaining_* its own -1 per count (slot 0 adds the limit), to *_open the change of a shared flag
+ * when it is the one that moved it. */
+
+static void cb_open_gauge(struct tp_worker *w, const struct tp_cb_cfg *cb, _Atomic uint32_t *flag,
+			  uint32_t stat, bool open)
+{
+	if (atomic_exchange(flag, open) == (uint32_t)open)
+		return;
+	if (open)
+		tp_stat_add(w->stats, cb->stats_base + stat, 1);
+	else
+		tp_stat_sub(w->stats, cb->stats_base + stat, 1);
+}
+
+static void cb_remaining(struct tp_worker *w, const struct tp_cb_cfg *cb, uint32_t stat, bool take)
+{
+	if (!cb->track_remaining)
+		return;
+	if (take)
+		tp_stat_sub(w->stats, cb->remaining_base + stat, 1);
+	else
+		tp_stat_add(w->stats, cb->remaining_base + stat, 1);
+}
+
+void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg *cl)
+{
+	const struct tp_cb_cfg *cb = &cl->cb;
+
+	if (!cb->shared)
+		return;
+	atomic_store(&cb->shared->cx[w->slot], 0);
+	atomic_store(&cb->shared->pending[w->slot], 0);
+	if (!cb->track_remaining || w->slot != 0)
+		return;
+	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_cx,
+		    cb->max_connections);
+	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_pending,
+		    cb->max_pending_requests);
+	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_rq,
+		    cb->max_requests);
+	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_retries,
+		    cb->max_retries);
+}
+
+static void cb_release_pending(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb;
+	uint64_t sum;
+
+	if (!c->cb_pending)
+		return;
+	cb = &c->cluster->cfg->cb;
+	c->cb_pending = 0;
+	sum = tp_cb_release(cb->shared->pending, w->slot, w->n_slots);
+	cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
+		      sum >= cb->max_pending_requests);
+	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_pending, false);
+}
+
+void tp_session_cb_release(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb;
+	uint64_t sum;
+
+	cb_release_pending(w, c);
+	if (!c->cb_cx)
+		return;
+	cb = &c->cluster->cfg->cb;
+	c->cb_cx = 0;
+	sum = tp_cb_release(cb->shared->cx, w->slot, w->n_slots);
+	cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open,
+		      sum >= cb->max_connections);
+	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_cx, false);
+}
+
+/* Counts the attempt as a connection and a pending request of its cluster. Past either limit the
+ * session ends with UO, as Envoy's tcp_proxy ends it on connections().canCreate() and its TCP
+ * pool on pendingRequests().canCreate(). */
+static bool cb_admit(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb = &c->cluster->cfg->cb;
+	uint64_t sum;
+
+	if (!cb->shared)
+		return true;
+	if (!tp_cb_admit(cb->shared->cx, w->slot, w->n_slots, cb->max_connections, &sum)) {
+		cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open, true);
+		tp_conn_end(w, c, TP_RF_UPSTREAM_OVERFLOW);
+		return false;
+	}
+	c->cb_cx = 1;
+	cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open,
+		      sum >= cb->max_connections);
+	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_cx, true);
+	if (!tp_cb_admit(cb->shared->pending, w->slot, w->n_slots, cb->max_pending_requests,
+			 &sum)) {
+		cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
+			      true);
+		tp_session_cb_release(w, c);
+		tp_conn_end(w, c, TP_RF_UPSTREAM_PENDING_OVERFLOW);
+		return false;
+	}
+	c->cb_pending = 1;
+	cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
+		      sum >= cb->max_pending_requests);
+	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_pending, true);
+	return true;
+}
+
 static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err);
 static void start_connect(struct tp_worker *w, struct tp_conn *c);
 static bool pick_route(struct tp_worker *w, struct tp_conn *c);
@@ -177,6 +293,7 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
 	tp_conn_upstream_active(w, c, false);
+	tp_session_cb_release(w, c);
 	c->up_connected = 0;
 	c->phase = TP_PHASE_CONNECTING;
 	if (c->attempts >= c->proxy->max_connect_attempts) {
@@ -432,6 +549,9 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 		start_stream(w, c);
 		return;
 	}
+	/* An HTTP/2 stream shares its connection: only attempts that open one are counted. */
+	if (!cb_admit(w, c))
+		return;
 	fd = new_upstream_socket(&c->host->cfg->addr);
 	if (fd < 0 && out_of_fds(fd)) {
 		/* The worker is out of descriptors: the client was accepted with the last one.
@@ -495,6 +615,7 @@ static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 		tp_tunnel_ready(w, c);
 	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
 		       w->now_ms - c->connect_start_ms);
+	cb_release_pending(w, c);
 	c->up_connected = 1;
 	if (c->proxy->flush_access_log_on_connected)
 		tp_access_log_write(w, c, TP_ALOG_TCP_CONNECTED);

@@ -4,8 +4,9 @@ import socket
 import threading
 import time
 
-from harness import (EchoServer, Proxy, blackhole_port, check, connect, free_port, recv_all,
-                     wait_for)
+from harness import (EchoServer, Proxy, blackhole_port, check, connect, free_port, read_lines,
+                     recv_all, wait_lines)
+from test_access_log import LogDir, file_log
 from test_relay import simple_config
 
 
@@ -62,3 +63,136 @@ def test_backoff_max_interval_caps_the_wait():
         took = _closed_after(port, 10)
         check(took < 0.17 + 1.0, "closed after %.2fs" % took)
         p.wait_stat("cluster.c.upstream_cx_connect_fail", 6)
+
+
+def _breaker(max_connections=None, max_pending=None, track_remaining=True):
+    t = "\n      - priority: DEFAULT"
+    if max_connections is not None:
+        t += "\n        max_connections: %d" % max_connections
+    if max_pending is not None:
+        t += "\n        max_pending_requests: %d" % max_pending
+    if track_remaining:
+        t += "\n        track_remaining: true"
+    # Fields that do not apply to TCP are accepted (Envoy's tcp_proxy ignores them too).
+    t += "\n        max_requests: 7\n        max_retries: 2\n        retry_budget: {budget_percent: {value: 20}}"
+    return "\n    circuit_breakers:\n      thresholds:" + t
+
+
+def _wait_closed(s, seconds=5):
+    s.settimeout(seconds)
+    try:
+        return recv_all(s)
+    except ConnectionResetError:
+        return b""
+
+
+CB = "cluster.c.circuit_breakers.default."
+
+
+def test_max_connections_across_two_workers():
+    """max_connections 10, 50 clients held open, 2 workers: exactly 10 reach the upstream, the
+    40 others are closed with UO, counted once each; the gauges say the breaker is open and
+    nothing remains; one client leaving lets one more in."""
+    with LogDir() as d, EchoServer() as up:
+        log = d.path("access.log")
+        port = free_port()
+        cfg = simple_config(port, [up.port], cluster_extra=_breaker(max_connections=10),
+                            proxy_extra=file_log(log, "%RESPONSE_FLAGS% "
+                                                 "%CONNECTION_TERMINATION_DETAILS%\\n"))
+        with Proxy(cfg, concurrency=2) as p:
+            check(p.stat(CB + "remaining_cx") == 10, str(p.stats()))
+            check(p.stat(CB + "cx_open") == 0, str(p.stats()))
+            held, refused = [], 0
+            for i in range(50):
+                s = connect(port)
+                s.settimeout(5)
+                s.sendall(b"x")
+                try:
+                    got = s.recv(1)
+                except ConnectionResetError:
+                    got = b""
+                if got == b"x":
+                    held.append(s)
+                else:
+                    refused += 1
+                    s.close()
+            check(len(held) == 10, "%d connections through, want 10" % len(held))
+            check(refused == 40, "%d refused, want 40" % refused)
+            p.wait_stat("cluster.c.upstream_cx_overflow", 40)
+            st = p.stats()
+            check(st[CB + "cx_open"] == 1, str(st))
+            check(st[CB + "remaining_cx"] == 0, str(st))
+            check(st[CB + "rq_pending_open"] == 0, str(st))
+            check(st[CB + "remaining_pending"] == 1024, str(st))
+            check(st["cluster.c.upstream_cx_total"] == 10, str(st))
+            check(st["cluster.c.upstream_cx_active"] == 10, str(st))
+            check(st["tcp.test.downstream_cx_total"] == 50, str(st))
+            lines = wait_lines(log, 40)
+            uo = [l for l in lines if l.startswith("UO ")]
+            check(len(uo) == 40, "40 UO lines: %r" % lines)
+            check(all(l == "UO tcp_initializion_failure:2" for l in uo), repr(uo[:3]))
+            held.pop().close()
+            p.wait_stat(CB + "cx_open", 0)
+            p.wait_stat(CB + "remaining_cx", 1)
+            s = connect(port)
+            s.sendall(b"y")
+            check(s.recv(1) == b"y", "a freed connection is usable again")
+            held.append(s)
+            p.wait_stat(CB + "remaining_cx", 0)
+            check(p.stat("cluster.c.upstream_cx_overflow") == 40, str(p.stats()))
+            for s in held:
+                s.close()
+            p.wait_stat("cluster.c.upstream_cx_active", 0)
+            p.wait_stat(CB + "remaining_cx", 10)
+
+
+def test_max_pending_requests_with_an_upstream_that_never_accepts():
+    """Connects to a port whose SYNs are dropped stay pending: past max_pending_requests 3 the
+    next client is closed at once with UO and upstream_rq_pending_overflow, before any
+    connect_timeout; the connection it had counted is given back."""
+    ls, fillers = blackhole_port()
+    try:
+        with LogDir() as d:
+            log = d.path("access.log")
+            port = free_port()
+            cfg = simple_config(port, [ls.getsockname()[1]], connect_timeout="4s",
+                                cluster_extra=_breaker(max_pending=3),
+                                proxy_extra=file_log(log, "%RESPONSE_FLAGS%\\n"))
+            with Proxy(cfg, concurrency=2) as p:
+                waiting = [connect(port) for _ in range(3)]
+                p.wait_stat(CB + "remaining_pending", 0)
+                p.wait_stat(CB + "rq_pending_open", 1)
+                check(p.stat(CB + "remaining_cx") == 1024 - 3, str(p.stats()))
+                t0 = time.monotonic()
+                s = connect(port)
+                check(_wait_closed(s) == b"", "the fourth is closed")
+                check(time.monotonic() - t0 < 2.0, "closed at once, not at connect_timeout")
+                s.close()
+                p.wait_stat("cluster.c.upstream_rq_pending_overflow", 1)
+                st = p.stats()
+                check(st["cluster.c.upstream_cx_overflow"] == 0, str(st))
+                check(st[CB + "remaining_cx"] == 1024 - 3, "the overflow's count given back: %s" % st)
+                check(wait_lines(log, 1) == ["UO"], "access log: %r" % read_lines(log))
+                # Their connects end at connect_timeout (a client leaving does not end a
+                # connect under way here), giving back both counts.
+                for w in waiting:
+                    w.close()
+                p.wait_stat(CB + "remaining_pending", 3, timeout=20)
+                p.wait_stat(CB + "rq_pending_open", 0)
+                p.wait_stat(CB + "remaining_cx", 1024)
+    finally:
+        for f in fillers:
+            f.close()
+        ls.close()
+
+
+def test_gauges_without_track_remaining():
+    """Envoy makes remaining_* only with track_remaining; the *_open gauges always."""
+    with EchoServer() as up:
+        port = free_port()
+        cfg = simple_config(port, [up.port],
+                            cluster_extra=_breaker(max_connections=2, track_remaining=False))
+        with Proxy(cfg) as p:
+            st = p.stats()
+            check(CB + "cx_open" in st and CB + "rq_pending_open" in st, str(st))
+            check(not any(k.startswith(CB + "remaining") for k in st), str(st))
