@@ -217,15 +217,14 @@ struct tp_subset_cfg {
 };
 
 /* Cluster.CircuitBreakers.Thresholds, as written. tcp_proxy uses the DEFAULT priority's
- * max_connections and max_pending_requests; the other limits are for HTTP requests, retries and
- * pools, which Envoy's tcp_proxy does not check either. */
+ * max_connections and max_pending_requests; max_requests and max_retries are for HTTP requests
+ * and retries, which Envoy's tcp_proxy does not check either. */
 struct tp_cb_thresholds_cfg {
 	int priority;		      /* RoutingPriority: DEFAULT 0, HIGH 1 */
 	int64_t max_connections;      /* UInt32Value, -1: not given (1024) */
 	int64_t max_pending_requests; /* -1: 1024 */
 	int64_t max_requests;	      /* accepted, not applying to TCP */
 	int64_t max_retries;	      /* accepted, not applying to TCP */
-	int64_t max_connection_pools; /* accepted, not applying to TCP */
 	bool track_remaining;	      /* remaining_* gauges */
 	struct tp_cfg_mark mark;
 };

@@ -1503,8 +1503,9 @@ static const struct tp_cfg_enum routing_priority_enum[] = {
 	{.name = NULL},
 };
 
-/* Cluster.CircuitBreakers.Thresholds. retry_budget is a message of its own; Envoy's tcp_proxy
- * never asks for a retry or a request, so it is accepted whatever it holds. */
+/* Cluster.CircuitBreakers.Thresholds. max_requests, max_retries and retry_budget are accepted
+ * and do not apply: Envoy's TCP pool does not enforce requests() (enforceMaxRequests() is false)
+ * and tcp_proxy's connect attempts never ask retries(). */
 static const struct tp_cfg_field cb_thresholds_fields[] = {
 	{.key = "priority",
 	 .type = TP_CFG_ENUM,
@@ -1535,12 +1536,12 @@ static const struct tp_cfg_field cb_thresholds_fields[] = {
 	 .min = 0,
 	 .max = UINT32_MAX,
 	 .def = -1},
+	/* Not a request limit: Envoy's ConnPoolMap checks it for TCP pools too (one per host and
+	 * worker thread), which tcpproxy does not have. */
 	{.key = "max_connection_pools",
-	 .type = TP_CFG_UINT32_OPT,
-	 .off = offsetof(struct tp_cb_thresholds_cfg, max_connection_pools),
-	 .min = 0,
-	 .max = UINT32_MAX,
-	 .def = -1},
+	 .type = TP_CFG_UNSUPPORTED,
+	 .hint = "Envoy bounds its per-host, per-thread TCP connection pools with it; tcpproxy "
+		 "has no pools"},
 	IGNORED("retry_budget"),
 	{.key = "track_remaining",
 	 .type = TP_CFG_BOOL,
