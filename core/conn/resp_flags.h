@@ -8,8 +8,7 @@
  * "tcp_initializion_failure:N" is Envoy's LocalCloseReasons::TcpProxyInitializationFailure, its
  * spelling and all, then the UpstreamFailureReason number (0 ConnectFailed, 1 NoHealthyUpstream,
  * 2 ResourceLimitExceeded, 3 NoRoute). "filter_chain_not_found" is what Envoy puts in the response
- * code details of a connection no filter chain matched (NoRouteFound, "NR"). UpstreamOverflow
- * ("UO") has two rows, one per circuit-breaker limit, for their two counters. */
+ * code details of a connection no filter chain matched (NoRouteFound, "NR"). */
 #ifndef TP_RESP_FLAGS_H
 #define TP_RESP_FLAGS_H
 
@@ -25,8 +24,6 @@
 	  upstream_cx_none_healthy)                                                             \
 	X(UPSTREAM_CONNECT_FAILURE, "UF", NULL, CLUSTER, upstream_cx_connect_fail)              \
 	X(UPSTREAM_OVERFLOW, "UO", "tcp_initializion_failure:2", CLUSTER, upstream_cx_overflow) \
-	X(UPSTREAM_PENDING_OVERFLOW, "UO", "tcp_initializion_failure:2", CLUSTER,               \
-	  upstream_rq_pending_overflow)                                                         \
 	X(NO_FILTER_CHAIN, "NR", "filter_chain_not_found", LISTENER, no_filter_chain_match)     \
 	X(RETRY_LIMIT_EXCEEDED, "URX", "tcp_initializion_failure:0", CLUSTER,                   \
 	  upstream_cx_connect_attempts_exceeded)                                                \

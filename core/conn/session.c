@@ -168,9 +168,31 @@ void tp_session_cb_release(struct tp_worker *w, struct tp_conn *c)
 	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_cx, false);
 }
 
-/* Counts the attempt as a connection and a pending request of its cluster. Past either limit the
- * session ends with UO, as Envoy's tcp_proxy ends it on connections().canCreate() and its TCP
- * pool on pendingRequests().canCreate(). */
+static bool backoff(struct tp_worker *w, struct tp_conn *c);
+
+/* Envoy's TCP pool refuses the stream past max_pending_requests (upstream_rq_pending_overflow)
+ * with PoolFailureReason::Overflow, which tcp_proxy takes as a local close of an attempt under
+ * way: no UF, and another attempt from its retry timer (after the backoff, else on the next
+ * loop iteration) while max_connect_attempts allows, else URX. */
+static void pending_overflow(struct tp_worker *w, struct tp_conn *c)
+{
+	tp_stat_inc(w->stats, CL_STAT(c, upstream_rq_pending_overflow));
+	c->attempts++;
+	c->phase = TP_PHASE_CONNECTING;
+	if (c->attempts >= c->proxy->max_connect_attempts) {
+		tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
+		return;
+	}
+	/* Never at once: the attempt would start inside this one. */
+	if (backoff(w, c)) {
+		c->retry_at_ms = w->now_ms;
+		arm_session_timer(w, c);
+	}
+}
+
+/* Counts the attempt as a connection and a pending request of its cluster. Past max_connections
+ * the session ends with UO, as Envoy's tcp_proxy ends it when connections().canCreate() fails,
+ * at each attempt; past max_pending_requests the attempt fails (pending_overflow). */
 static bool cb_admit(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_cb_cfg *cb = &c->cluster->cfg->cb;
@@ -192,7 +214,7 @@ static bool cb_admit(struct tp_worker *w, struct tp_conn *c)
 		cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
 			      true);
 		tp_session_cb_release(w, c);
-		tp_conn_end(w, c, TP_RF_UPSTREAM_PENDING_OVERFLOW);
+		pending_overflow(w, c);
 		return false;
 	}
 	c->cb_pending = 1;

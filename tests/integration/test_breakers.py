@@ -148,8 +148,10 @@ def test_max_connections_across_two_workers():
 
 def test_max_pending_requests_with_an_upstream_that_never_accepts():
     """Connects to a port whose SYNs are dropped stay pending: past max_pending_requests 3 the
-    next client is closed at once with UO and upstream_rq_pending_overflow, before any
-    connect_timeout; the connection it had counted is given back."""
+    next attempt fails at once with upstream_rq_pending_overflow, before any connect_timeout,
+    and the connection it had counted is given back. Envoy's TCP pool fails it with Overflow,
+    which tcp_proxy takes as a failed attempt (no UF): with max_connect_attempts 2 it tries
+    again on its retry timer, then ends with URX."""
     ls, fillers = blackhole_port()
     try:
         with LogDir() as d:
@@ -157,7 +159,9 @@ def test_max_pending_requests_with_an_upstream_that_never_accepts():
             port = free_port()
             cfg = simple_config(port, [ls.getsockname()[1]], connect_timeout="4s",
                                 cluster_extra=_breaker(max_pending=3),
-                                proxy_extra=file_log(log, "%RESPONSE_FLAGS%\\n"))
+                                proxy_extra="\n          max_connect_attempts: 2" +
+                                file_log(log, "%RESPONSE_FLAGS% %CONNECTION_TERMINATION_DETAILS%"
+                                         " %UPSTREAM_REQUEST_ATTEMPT_COUNT%\\n"))
             with Proxy(cfg, concurrency=2) as p:
                 waiting = [connect(port) for _ in range(3)]
                 p.wait_stat(CB + "remaining_pending", 0)
@@ -168,11 +172,15 @@ def test_max_pending_requests_with_an_upstream_that_never_accepts():
                 check(_wait_closed(s) == b"", "the fourth is closed")
                 check(time.monotonic() - t0 < 2.0, "closed at once, not at connect_timeout")
                 s.close()
-                p.wait_stat("cluster.c.upstream_rq_pending_overflow", 1)
+                p.wait_stat("cluster.c.upstream_rq_pending_overflow", 2)
                 st = p.stats()
                 check(st["cluster.c.upstream_cx_overflow"] == 0, str(st))
+                check(st["cluster.c.upstream_cx_connect_attempts_exceeded"] == 1, str(st))
+                check(st["cluster.c.upstream_cx_connect_fail"] == 0, str(st))
+                check(st["cluster.c.upstream_cx_total"] == 3, "no connection opened: %s" % st)
                 check(st[CB + "remaining_cx"] == 1024 - 3, "the overflow's count given back: %s" % st)
-                check(wait_lines(log, 1) == ["UO"], "access log: %r" % read_lines(log))
+                check(wait_lines(log, 1) == ["URX tcp_initializion_failure:0 2"],
+                      "access log: %r" % read_lines(log))
                 # Their connects end at connect_timeout (a client leaving does not end a
                 # connect under way here), giving back both counts.
                 for w in waiting:
