@@ -230,13 +230,11 @@ struct tp_cb_thresholds_cfg {
 };
 
 /* What the workers of a generation share for one cluster's circuit breaker: per worker slot, the
- * upstream connections it holds open and the attempts of its still waiting for their connect,
- * and which limit is reached (for the *_open gauges). core/master/generation.c maps it. */
+ * upstream connections it holds open and the attempts of its still waiting for their connect.
+ * core/master/generation.c maps it; the master reads it for the gauges. */
 struct tp_cb_shared {
 	_Atomic uint64_t cx[256];      /* TP_MAX_WORKERS (core/filter-t.h) */
 	_Atomic uint64_t pending[256]; /* ... */
-	_Atomic uint32_t cx_open;
-	_Atomic uint32_t pending_open;
 };
 
 /* Cluster.circuit_breakers: the DEFAULT priority's limits, the ones tcp_proxy checks. */

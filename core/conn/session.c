@@ -91,31 +91,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
  * Connections and pending requests are counted across the generation's workers in memory they
  * share, one counter per worker slot, summed at each check (tp_cb_admit). A connection counts
  * from the start of its attempt until its upstream socket closes; it is pending until its
- * connect (and handshake) is done, as a request waits in Envoy's TCP pool. The gauges are summed
- * over the workers' stats blocks by whoever reads them, so each worker adds its part: to
- * remaining_* its own -1 per count (slot 0 adds the limit), to *_open the change of a shared flag
- * when it is the one that moved it. */
-
-static void cb_open_gauge(struct tp_worker *w, const struct tp_cb_cfg *cb, _Atomic uint32_t *flag,
-			  uint32_t stat, bool open)
-{
-	if (atomic_exchange(flag, open) == (uint32_t)open)
-		return;
-	if (open)
-		tp_stat_add(w->stats, cb->stats_base + stat, 1);
-	else
-		tp_stat_sub(w->stats, cb->stats_base + stat, 1);
-}
-
-static void cb_remaining(struct tp_worker *w, const struct tp_cb_cfg *cb, uint32_t stat, bool take)
-{
-	if (!cb->track_remaining)
-		return;
-	if (take)
-		tp_stat_sub(w->stats, cb->remaining_base + stat, 1);
-	else
-		tp_stat_add(w->stats, cb->remaining_base + stat, 1);
-}
+ * connect (and handshake) is done, as a request waits in Envoy's TCP pool. The gauges are the
+ * master's (tp_master_cb_gauges), from the same counters. */
 
 void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg *cl)
 {
@@ -125,47 +102,29 @@ void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg
 		return;
 	atomic_store(&cb->shared->cx[w->slot], 0);
 	atomic_store(&cb->shared->pending[w->slot], 0);
-	if (!cb->track_remaining || w->slot != 0)
-		return;
-	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_cx,
-		    cb->max_connections);
-	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_pending,
-		    cb->max_pending_requests);
-	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_rq,
-		    cb->max_requests);
-	tp_stat_add(w->stats, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_retries,
-		    cb->max_retries);
 }
 
 static void cb_release_pending(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_cb_cfg *cb;
-	uint64_t sum;
 
 	if (!c->cb_pending)
 		return;
 	cb = &c->cluster->cfg->cb;
 	c->cb_pending = 0;
-	sum = tp_cb_release(cb->shared->pending, w->slot, w->n_slots);
-	cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
-		      sum >= cb->max_pending_requests);
-	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_pending, false);
+	tp_cb_release(cb->shared->pending, w->slot, w->n_slots);
 }
 
 void tp_session_cb_release(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_cb_cfg *cb;
-	uint64_t sum;
 
 	cb_release_pending(w, c);
 	if (!c->cb_cx)
 		return;
 	cb = &c->cluster->cfg->cb;
 	c->cb_cx = 0;
-	sum = tp_cb_release(cb->shared->cx, w->slot, w->n_slots);
-	cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open,
-		      sum >= cb->max_connections);
-	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_cx, false);
+	tp_cb_release(cb->shared->cx, w->slot, w->n_slots);
 }
 
 static bool backoff(struct tp_worker *w, struct tp_conn *c);
@@ -201,26 +160,17 @@ static bool cb_admit(struct tp_worker *w, struct tp_conn *c)
 	if (!cb->shared)
 		return true;
 	if (!tp_cb_admit(cb->shared->cx, w->slot, w->n_slots, cb->max_connections, &sum)) {
-		cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open, true);
 		tp_conn_end(w, c, TP_RF_UPSTREAM_OVERFLOW);
 		return false;
 	}
 	c->cb_cx = 1;
-	cb_open_gauge(w, cb, &cb->shared->cx_open, TP_CLUSTER_CB_cx_open,
-		      sum >= cb->max_connections);
-	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_cx, true);
 	if (!tp_cb_admit(cb->shared->pending, w->slot, w->n_slots, cb->max_pending_requests,
 			 &sum)) {
-		cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
-			      true);
 		tp_session_cb_release(w, c);
 		pending_overflow(w, c);
 		return false;
 	}
 	c->cb_pending = 1;
-	cb_open_gauge(w, cb, &cb->shared->pending_open, TP_CLUSTER_CB_rq_pending_open,
-		      sum >= cb->max_pending_requests);
-	cb_remaining(w, cb, TP_CLUSTER_CB_REMAINING_remaining_pending, true);
 	return true;
 }
 

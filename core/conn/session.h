@@ -31,7 +31,7 @@ void tp_session_on_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_sid
 void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c);
 
 /* Circuit breakers: a worker starting in its slot zeroes its counters there (its predecessor's
- * connections died with it) and adds what its gauges start from. */
+ * connections died with it). */
 void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg *cl);
 /* The connection's upstream is gone: what it counted in its cluster's circuit breaker is given
  * back. Idempotent. */
