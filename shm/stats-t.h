@@ -66,7 +66,7 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 #define TP__LISTENER_H(n)		 TP__HIST_ENUM(TP_LISTENER_##n)
 #define TP__TCP(n)			 TP_TCP_##n,
 #define TP__TCP_H(n)			 TP__HIST_ENUM(TP_TCP_##n)
-#define TP__CLUSTER(n)			 TP_CLUSTER_##n,
+#define TP__CLUSTER(n, ...)		 TP_CLUSTER_##n,
 #define TP__CLUSTER_H(n)		 TP__HIST_ENUM(TP_CLUSTER_##n)
 #define TP__CONNECTION_LIMIT(n)		 TP_CONNECTION_LIMIT_##n,
 #define TP__CONNECTION_LIMIT_H(n)	 TP__HIST_ENUM(TP_CONNECTION_LIMIT_##n)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -194,20 +196,31 @@ static uint64_t mono_ms(void)
 
 /* ---- creation ---- */
 
+static const char *file_kind(mode_t mode)
+{
+	return S_ISREG(mode)	? "a regular file"
+	       : S_ISDIR(mode)	? "a directory"
+	       : S_ISLNK(mode)	? "a symlink"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+				: "a device";
+}
+
 /* A file of that name already exists: 0 when it is a segment of ours whose master is gone (it
  * may be replaced), -EBUSY when its master still runs or is creating it, -EEXIST when it is not
- * ours to replace: anyone may create a file in /dev/shm, so one that another user made, or one
- * that is not a 0600 regular file, is left alone and tcpproxy refuses to start. */
-static int check_existing(const char *shm_name, char *err, size_t errlen)
+ * ours (*sb says what it is): anyone may create a file in /dev/shm, so one that another user
+ * made, or one that is not a 0600 regular file, is not a segment, and nothing in it (a header
+ * naming a live pid, say) is believed. */
+static int check_existing(const char *shm_name, struct stat *sb, char *err, size_t errlen)
 {
 	struct tp_stats_hdr hdr;
-	struct stat sb, fsb;
+	struct stat fsb;
 	char path[300];
 	ssize_t n;
 	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
-	if (lstat(path, &sb) < 0) {
+	if (lstat(path, sb) < 0) {
 		if (errno == ENOENT)
 			return 0; /* gone meanwhile */
 		ret = -errno;
@@ -215,13 +228,14 @@ static int check_existing(const char *shm_name, char *err, size_t errlen)
 			 path, strerror(errno));
 		return ret;
 	}
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600) {
+	if (!S_ISREG(sb->st_mode) || sb->st_uid != geteuid() || (sb->st_mode & 07777) != 0600) {
 		snprintf(err, errlen,
 			 "%s exists and is not a stats segment tcpproxy may replace (%s, owner uid "
 			 "%u, mode %04o; ours would be a regular file of uid %u, mode 0600): "
-			 "another user may have made it; remove it or use another --base-id",
-			 path, S_ISREG(sb.st_mode) ? "regular file" : "not a regular file",
-			 (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), (unsigned)geteuid());
+			 "another user may have made it; remove it or use another --base-id (a "
+			 "master run as root replaces it)",
+			 path, file_kind(sb->st_mode), (unsigned)sb->st_uid,
+			 (unsigned)(sb->st_mode & 07777), (unsigned)geteuid());
 		return -EEXIST;
 	}
 	/* O_NONBLOCK and O_NOFOLLOW: what is opened may no longer be what lstat saw. */
@@ -234,7 +248,7 @@ static int check_existing(const char *shm_name, char *err, size_t errlen)
 			 path, strerror(errno));
 		return ret;
 	}
-	if (fstat(fd, &fsb) < 0 || fsb.st_dev != sb.st_dev || fsb.st_ino != sb.st_ino) {
+	if (fstat(fd, &fsb) < 0 || fsb.st_dev != sb->st_dev || fsb.st_ino != sb->st_ino) {
 		snprintf(err, errlen, "%s changed while tcpproxy looked at it", path);
 		ret = -EBUSY;
 		goto out_close;
@@ -261,32 +275,109 @@ out_close:
 	return ret;
 }
 
-static int open_new(const char *shm_name, char *err, size_t errlen)
+/* As root: what another user put at the segment's name is not believed and is taken out of its
+ * place, so that no local user can keep tcpproxy from starting by making the name first (issue
+ * 11, item 10). The segment is made under a name nobody can have guessed (O_EXCL all the same)
+ * and swapped with whatever holds the segment's name in one step (RENAME_EXCHANGE): the name is
+ * never free in between, for whoever made it to take again, and a directory is swapped like a
+ * file. What comes out keeps the unguessable name, ".taken-by-uid-U.R": unlinked, or for a
+ * directory, which rmdir() may refuse (not empty), left there for its owner to remove. In the
+ * sticky /dev/shm root may do all this as the directory's owner, without a capability. The new
+ * segment's fd, -EAGAIN when the name changed meanwhile (look again), or -errno. */
+static int take_over(const char *shm_name, const struct stat *sb, char *err, size_t errlen)
 {
+	char aside_name[300], path[300], aside[320];
+	struct stat asb;
+	uint64_t r;
 	int fd, ret;
 
-	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0 || errno != EEXIST)
-		goto out;
-	ret = check_existing(shm_name, err, errlen);
-	if (ret)
-		return ret;
-	tp_warn("stats: replacing /dev/shm%s left by a tcpproxy that is gone", shm_name);
-	if (shm_unlink(shm_name) && errno != ENOENT)
-		goto out;
-	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-out:
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (now_unix_ns() ^ ((uint64_t)getpid() << 40)) * 0x9e3779b97f4a7c15ull;
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	snprintf(aside_name, sizeof(aside_name), "%s.taken-by-uid-%u.%016llx", shm_name,
+		 (unsigned)sb->st_uid, (unsigned long long)r);
+	snprintf(aside, sizeof(aside), "/dev/shm%s", aside_name);
+	fd = shm_open(aside_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot create stats segment /dev/shm%s: %s", shm_name,
+		snprintf(err, errlen, "cannot create stats segment %s: %s: %s", path, aside,
 			 strerror(errno));
 		return ret;
 	}
+	if (renameat2(AT_FDCWD, aside, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+		/* Ours is at the segment's name; theirs (whatever it is by now) is at aside. */
+		if (lstat(aside, &asb) == 0 && S_ISDIR(asb.st_mode))
+			tp_warn("stats: the directory %s is now %s", path, aside);
+		else if (unlink(aside) < 0 && errno != ENOENT)
+			tp_warn("stats: cannot remove %s (was %s): %s", aside, path,
+				strerror(errno));
+		return fd;
+	}
+	ret = -errno;
+	if (ret == -ENOENT) {
+		/* Gone meanwhile: take the free name, unless it was made again already. */
+		if (renameat2(AT_FDCWD, aside, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			return fd;
+		ret = errno == EEXIST ? -EAGAIN : -errno;
+	}
+	if (ret != -EAGAIN)
+		snprintf(err, errlen,
+			 "cannot put stats segment %s in the place of what uid %u made: %s", path,
+			 (unsigned)sb->st_uid, strerror(-ret));
+	close(fd);
+	shm_unlink(aside_name);
+	return ret;
+}
+
+static int open_new(const char *shm_name, char *err, size_t errlen)
+{
+	char path[300];
+	struct stat sb;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	/* A few rounds: the name may change between a look at it and what is done about it. */
+	for (int round = 0; round < 8; round++) {
+		fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			goto out;
+		ret = check_existing(shm_name, &sb, err, errlen);
+		if (ret == -EEXIST && geteuid() == 0) {
+			struct passwd *pw = getpwuid(sb.st_uid);
+
+			tp_warn("stats: %s was taken by uid %u%s%s%s (%s, mode %04o), not made by "
+				"a tcpproxy: making the segment anew in its place",
+				path, (unsigned)sb.st_uid, pw ? " (" : "", pw ? pw->pw_name : "",
+				pw ? ")" : "", file_kind(sb.st_mode),
+				(unsigned)(sb.st_mode & 07777));
+			fd = take_over(shm_name, &sb, err, errlen);
+			if (fd >= 0)
+				goto out_chmod;
+			if (fd != -EAGAIN)
+				return fd;
+			continue;
+		}
+		if (ret)
+			return ret;
+		tp_warn("stats: replacing %s left by a tcpproxy that is gone", path);
+		if (shm_unlink(shm_name) && errno != ENOENT)
+			goto out;
+	}
+	snprintf(err, errlen,
+		 "cannot create stats segment %s: its name changed each time tcpproxy looked at it",
+		 path);
+	return -EBUSY;
+out:
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create stats segment %s: %s", path, strerror(errno));
+		return ret;
+	}
+out_chmod:
 	/* Exactly 0600 whatever the umask, as check_existing() expects of a segment of ours. */
 	if (fchmod(fd, 0600) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "stats segment /dev/shm%s: chmod: %s", shm_name,
-			 strerror(errno));
+		snprintf(err, errlen, "stats segment %s: chmod: %s", path, strerror(errno));
 		close(fd);
 		shm_unlink(shm_name);
 		return ret;

@@ -433,6 +433,14 @@ static void value_response_code(const struct tp_fmt_ctx *x, const struct tp_form
 	set_num(v, x->c->response_code);
 }
 
+/* The HTTP an HTTP tunnel spoke to its proxy, named as Envoy names it; "-" for plain TCP. */
+static void value_upstream_protocol(const struct tp_fmt_ctx *x, const struct tp_format *f,
+				    const struct tp_fmt_ins *in, struct value *v)
+{
+	if (x->c->tunneling)
+		set_str(v, x->c->tunnel_h2 ? "HTTP/2" : "HTTP/1.1");
+}
+
 /* Envoy's short flag names, in the order Envoy prints them (core/conn/resp_flags.h). */
 static void value_flags(const struct tp_fmt_ctx *x, const struct tp_format *f,
 			const struct tp_fmt_ins *in, struct value *v)
@@ -913,7 +921,7 @@ static const struct tp_fmt_op ops[] = {
 	OP("UPSTREAM_REQUEST_ATTEMPT_COUNT", ARG_NONE, NUM, 0, NULL, value_attempts),
 	OP("RESPONSE_CODE", ARG_NONE, NUM, 0, NULL, value_response_code),
 	OP("PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
-	OP("UPSTREAM_PROTOCOL", ARG_NONE, STR, 0, NULL, value_none),
+	OP("UPSTREAM_PROTOCOL", ARG_NONE, STR, 0, NULL, value_upstream_protocol),
 	OP("RESPONSE_CODE_DETAILS", ARG_NONE, STR, 0, NULL, value_code_details),
 	OP("ROUTE_NAME", ARG_NONE, STR, 0, NULL, value_none),
 	OP("REQ", ARG_REQ, STR, 0, NULL, value_none),

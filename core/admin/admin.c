@@ -2,6 +2,7 @@
  * from one snapshot of the stats segment, taken when the request is complete. */
 #include "core/admin/admin.h"
 #include "core/base/version.h"
+#include "core/config/config.h"
 
 #include "core/base/http.h"
 #include "core/base/match.h"
@@ -253,7 +254,7 @@ static void host_info(void *arg, const char *cluster, const char *host,
 	const struct tp_cluster_cfg *cl = find_cluster(v->cfg, cluster);
 	struct tp_admin_host ah;
 
-	if (cl && cl->type != TP_CLUSTER_STATIC) {
+	if (cl && tp_cluster_hostset(cl)) {
 		if (v->ops && v->ops->host_info && v->ops->host_info(v->ctx, cluster, host, &ah)) {
 			out->hostname = ah.hostname ? ah.hostname : "";
 			out->health_flags = health_text(ah.health);
@@ -289,7 +290,7 @@ static bool configured(const struct tp_master_view *v, const struct tp_stats_ent
 		cl = &cfg->clusters[i];
 		len = strlen(cl->name);
 		/* A DNS cluster's hosts are those of its current host set. */
-		if (cl->type != TP_CLUSTER_STATIC) {
+		if (tp_cluster_hostset(cl)) {
 			if (!strncmp(e->scope, cl->name, len) &&
 			    !strncmp(e->scope + len, "::", 2) && v->ops && v->ops->host_info &&
 			    v->ops->host_info(v->ctx, cl->name, e->scope + len + 2, &ah))
@@ -633,7 +634,7 @@ static const struct route *find_route(const char *path)
 	return NULL;
 }
 
-enum tp_admin_check tp_admin_check(const char *method, const char *target,
+enum tp_admin_check tp_admin_check(const char *method, const char *target, bool may_change,
 				   struct tp_admin_resp *out)
 {
 	char path[TP_HTTP_TARGET_MAX + 1];
@@ -655,6 +656,13 @@ enum tp_admin_check tp_admin_check(const char *method, const char *target,
 	} else if (!r->mutates && strcmp(method, "GET") && strcmp(method, "HEAD")) {
 		reply_text(out, 405, "method %s not allowed: use GET\n", method);
 		out->extra_headers = "Allow: GET, HEAD\r\n";
+	} else if (r->mutates && !may_change) {
+		/* The stats socket is handed to the workers' user so that it may read stats;
+		 * changing the server is root's, or the master's own user's. */
+		reply_text(out, 403,
+			   "POST %s: only root or the user the master runs as may change the "
+			   "server over the stats socket\n",
+			   r->path);
 	} else {
 		return r->fn ? TP_ADMIN_NOW : TP_ADMIN_CONNECTIONS;
 	}
@@ -666,13 +674,13 @@ enum tp_admin_check tp_admin_check(const char *method, const char *target,
 }
 
 void tp_admin_handle(const struct tp_master_view *v, const char *method, const char *target,
-		     struct tp_admin_resp *out)
+		     bool may_change, struct tp_admin_resp *out)
 {
 	char path[TP_HTTP_TARGET_MAX + 1];
 	const struct route *r;
 	const char *query;
 
-	if (tp_admin_check(method, target, out) != TP_ADMIN_NOW)
+	if (tp_admin_check(method, target, may_change, out) != TP_ADMIN_NOW)
 		return;
 	tp_http_target_split(target, path, sizeof(path), &query);
 	r = find_route(path);

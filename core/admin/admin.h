@@ -8,6 +8,7 @@
 #include "core/master/master-t.h"
 #include "core/base/sbuf-t.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct tp_stats;
@@ -26,8 +27,9 @@ enum tp_admin_check {
 };
 
 /* Finds the route of a request and checks its method: mutating routes take POST only, the
- * others GET or HEAD, as Envoy's admin does. */
-enum tp_admin_check tp_admin_check(const char *method, const char *target,
+ * others GET or HEAD, as Envoy's admin does. may_change: whether this client may use the
+ * mutating routes at all (403 if not): on the stats socket, root or the master's own uid. */
+enum tp_admin_check tp_admin_check(const char *method, const char *target, bool may_change,
 				   struct tp_admin_resp *out);
 
 /* Answers one request (method and origin-form target as parsed) that tp_admin_check() finds
@@ -35,7 +37,7 @@ enum tp_admin_check tp_admin_check(const char *method, const char *target,
  * the server.* gauges the master computes at read time (uptime, version, total_connections,
  * memory_allocated). */
 void tp_admin_handle(const struct tp_master_view *v, const char *method, const char *target,
-		     struct tp_admin_resp *out);
+		     bool may_change, struct tp_admin_resp *out);
 
 /* GET /connections (core/admin/connections.c): first the query is checked (0, or -EINVAL with
  * out holding a 400); then, once the master has the workers' answers, the view is rendered:

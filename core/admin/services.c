@@ -32,6 +32,11 @@
 #define WRITE_TIMEOUT_MS  10000 /* to take the whole response */
 #define LINGER_TIMEOUT_MS 2000	/* after our FIN: what the client still sends is read away */
 #define LINGER_MAX_BYTES  (4u << 20)
+/* Answers rendered and not yet taken, every client together: a client that does not read
+ * holds its copy up to WRITE_TIMEOUT_MS, and a /connections answer can be megabytes. A large
+ * answer past this is replaced by 503 (the master's memory is not the clients' to spend). */
+#define HELD_MAX_BYTES	 (64u << 20)
+#define HELD_SMALL_BYTES (64u << 10) /* answers this small are always given */
 /* Out of descriptors or memory at accept: stop polling that listener for a while, as the
  * workers do, doubling up to a second while it lasts. */
 #define BACKOFF_MIN_MS 100
@@ -60,10 +65,12 @@ struct client {
 	int fd;
 	struct listener *l;
 	uint64_t accepted_ms;
-	bool heard; /* it has sent a byte */
+	bool heard;	 /* it has sent a byte */
+	bool may_change; /* the mutating routes (POST) are open to it */
 	enum phase phase;
 	int64_t timer;
 	size_t sent;
+	size_t held; /* its share of svc.held */
 	size_t drained;
 	struct tp_http_req req;
 	struct tp_sbuf out;
@@ -79,6 +86,7 @@ static struct {
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ino_t unix_ino; /* removed at stop only if it is still ours */
 	struct client *clients;
+	size_t held; /* bytes of answers not yet sent, all clients */
 	bool atfork;
 } svc = {
 	.unix_l = {.what = "stats socket", .fd = -1},
@@ -162,6 +170,13 @@ static int prepare_default_dir(const char *sock_path)
 	return ret;
 }
 
+static void out_free(struct client *c)
+{
+	svc.held -= c->held;
+	c->held = 0;
+	tp_sbuf_free(&c->out);
+}
+
 static void client_free(struct client *c)
 {
 	if (c->phase == P_WAIT)
@@ -176,7 +191,7 @@ static void client_free(struct client *c)
 	if (c->next)
 		c->next->pprev = c->pprev;
 	c->l->n_clients--;
-	tp_sbuf_free(&c->out);
+	out_free(c);
 	free(c);
 }
 
@@ -239,17 +254,31 @@ static bool flush(struct client *c)
 		client_free(c);
 		return false;
 	}
-	tp_sbuf_free(&c->out);
+	out_free(c);
 	start_linger(c);
 	return true;
 }
 
 static void respond(struct client *c, const struct tp_admin_resp *r, bool head_only)
 {
+	static const char busy[] = "busy: too many large answers not yet read; try again\n";
+
 	c->phase = P_WRITE;
-	tp_http_response_head(&c->out, r->status, r->content_type, r->body.len, r->extra_headers);
-	if (!head_only && r->body.len)
-		tp_sbuf_add(&c->out, r->body.p, r->body.len);
+	if (!head_only && r->body.len > HELD_SMALL_BYTES &&
+	    svc.held + r->body.len > HELD_MAX_BYTES) {
+		tp_debug("%s: %zu bytes of answers not yet read; a %zu-byte answer becomes 503",
+			 c->l->what, svc.held, r->body.len);
+		tp_http_response_head(&c->out, 503, "text/plain; charset=UTF-8", sizeof(busy) - 1,
+				      NULL);
+		tp_sbuf_add(&c->out, busy, sizeof(busy) - 1);
+	} else {
+		tp_http_response_head(&c->out, r->status, r->content_type, r->body.len,
+				      r->extra_headers);
+		if (!head_only && r->body.len)
+			tp_sbuf_add(&c->out, r->body.p, r->body.len);
+	}
+	c->held = c->out.len;
+	svc.held += c->held;
 	if (c->out.oom || set_deadline(c, WRITE_TIMEOUT_MS) < 0) {
 		client_free(c);
 		return;
@@ -288,11 +317,11 @@ static void on_request(struct client *c)
 {
 	struct tp_admin_resp r;
 
-	switch (tp_admin_check(c->req.method, c->req.target, &r)) {
+	switch (tp_admin_check(c->req.method, c->req.target, c->may_change, &r)) {
 	case TP_ADMIN_ANSWERED:
 		break;
 	case TP_ADMIN_NOW:
-		tp_admin_handle(svc.view, c->req.method, c->req.target, &r);
+		tp_admin_handle(svc.view, c->req.method, c->req.target, c->may_change, &r);
 		break;
 	case TP_ADMIN_CONNECTIONS:
 		/* A bad query is answered at once, without asking the workers. */
@@ -424,6 +453,24 @@ static void accept_failed(struct listener *l, int err)
 	}
 }
 
+/* Whether a client may use the routes that change the server. The admin port: anyone who can
+ * reach it, as in Envoy (docs/operations.md: bind it to loopback, or leave it out). The stats
+ * socket: it is handed to the workers' user so that tcpproxy-stat can read stats as that user,
+ * but a process of that account (a worker taken over through a peer) must not drain, fail or
+ * reset the root master, so only a peer whose uid (SO_PEERCRED, taken at its connect) is the
+ * master's or root's may. */
+static bool may_change(const struct listener *l, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (l != &svc.unix_l)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
 /* The listener is full: the client that has waited longest without sending a byte makes room
  * for the new one, so silent connections cannot keep everyone else out for their deadline. */
 static bool evict_silent(struct listener *l)
@@ -463,6 +510,7 @@ static void on_accept(struct tp_mloop *loop, int lfd, unsigned revents, void *ar
 		}
 		c->fd = fd;
 		c->l = l;
+		c->may_change = may_change(l, fd);
 		c->accepted_ms = tp_now_ms();
 		c->phase = P_READ;
 		tp_http_req_init(&c->req);

@@ -37,27 +37,6 @@ int tp_statcli_target(char *out, size_t len, const char *format, const char *fil
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* /run/tcpproxy owned by another user: the packaged service's, made by systemd
- * (RuntimeDirectory=) for the user it runs as. Only root can create a directory in /run, so one
- * there that is not writable by group or others, in a /run only root may write, was handed to
- * its owner by root: the service's own socket, not a name someone took first. */
-static bool handed_over_by_root(const char *dir)
-{
-	char parent[64];
-	struct stat sb;
-	char *slash;
-
-	snprintf(parent, sizeof(parent), "%s", dir);
-	slash = strrchr(parent, '/');
-	if (!slash || slash == parent)
-		return false;
-	*slash = '\0';
-	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) || (sb.st_mode & 022))
-		return false;
-	return lstat(parent, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == 0 &&
-	       !(sb.st_mode & 022);
-}
-
 int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err, size_t errlen)
 {
 	uid_t uids[2] = {geteuid(), 0};
@@ -68,12 +47,12 @@ int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err
 		struct stat sb;
 		int ret;
 
+		/* Each place is checked against the uid it belongs to: root's /run/tcpproxy must
+		 * be root's, not the caller's. */
 		tp_stats_socket_dir(uids[i], dir, sizeof(dir));
-		ret = tp_stats_socket_dir_check(dir, uids[0], why, sizeof(why));
+		ret = tp_stats_socket_dir_check(dir, uids[i], why, sizeof(why));
 		if (ret == -ENOENT)
 			continue;
-		if (ret == -EPERM && uids[i] == 0 && handed_over_by_root(dir))
-			ret = 0;
 		if (ret < 0) {
 			/* Someone else's directory could hold a socket that answers with lies. */
 			snprintf(err, errlen, "stats socket directory %s is not safe to use: %s",
@@ -87,6 +66,34 @@ int tp_statcli_default_socket(unsigned base_id, char *out, size_t len, char *err
 	/* Nothing there: the first place, for the error message. */
 	tp_stats_socket_default(base_id, uids[0], out, len);
 	return 0;
+}
+
+/* Appends what a master answered, with every control character but tab and newline written
+ * as \xNN (C0, DEL, and C1 as UTF-8 encodes it, which some terminals obey). Nothing a stats
+ * body holds is one of them, and what is printed may come from a socket of any user (-s PATH,
+ * or a non-root master's default place) to root's terminal, where an escape sequence could
+ * retitle, rewrite or, on some terminals, answer back into the shell. */
+static void add_printable(struct tp_sbuf *b, const char *p, size_t len)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		bool c1 = c == 0xc2 && i + 1 < len && (unsigned char)p[i + 1] >= 0x80 &&
+			  (unsigned char)p[i + 1] <= 0x9f;
+
+		if ((c >= 0x20 && c != 0x7f && !c1) || c == '\t' || c == '\n')
+			continue;
+		tp_sbuf_add(b, p + run, i - run);
+		if (c1) {
+			tp_sbuf_printf(b, "\\xc2\\x%02x", (unsigned char)p[i + 1]);
+			i++;
+		} else {
+			tp_sbuf_printf(b, "\\x%02x", c);
+		}
+		run = i + 1;
+	}
+	tp_sbuf_add(b, p + run, len - run);
 }
 
 /* Waits for fd to be ready for events until deadline; 0, or -ETIMEDOUT / -errno. */
@@ -186,7 +193,7 @@ int tp_statcli_request(const char *path, const char *method, const char *target,
 		snprintf(err, errlen, "stats socket %s: not an HTTP response", path);
 		goto out_close;
 	}
-	tp_sbuf_add(body, resp.p + off, resp.len - off);
+	add_printable(body, resp.p + off, resp.len - off);
 	ret = status;
 	goto out_close;
 

@@ -988,8 +988,9 @@ struct dstate {
 struct dfa {
 	size_t used;
 	unsigned n_states;
-	int32_t start;		/* DFA_UNKNOWN until built */
-	int32_t hash[DFA_HASH]; /* offset + 1 of a state; 0 empty */
+	int32_t start;			       /* DFA_UNKNOWN until built */
+	int32_t hash[DFA_HASH];		       /* offset + 1 of a state; 0 empty */
+	uint64_t bits[TP_MATCH_PROG_MAX / 64]; /* sort_pcs()'s scratch, all zero between calls */
 	_Alignas(8) unsigned char arena[DFA_BYTES];
 };
 
@@ -1003,17 +1004,33 @@ static uint16_t *dstate_pcs(const struct tp_match *m, struct dstate *st)
 	return (uint16_t *)(st->next + m->n_byte_classes);
 }
 
-static void dfa_flush(struct dfa *d)
+/* What emptying the cache costs, in steps: clearing the hash table (DFA_HASH slots). */
+#define DFA_FLUSH_STEPS (DFA_HASH / 16)
+
+static void dfa_flush(struct tp_match *m, struct dfa *d)
 {
 	d->used = 0;
 	d->n_states = 0;
 	d->start = DFA_UNKNOWN;
 	memset(d->hash, 0, sizeof(d->hash));
+	m->steps += DFA_FLUSH_STEPS;
 }
 
-static int cmp_pc(const void *a, const void *b)
+/* Sorts pcs, each of which appears once: a bitmap of the program, then a scan of its words.
+ * n + m->n / 64 steps, where qsort() took n log n comparisons through a function pointer, the
+ * largest part of a new state's cost (review: the budget counted none of it). */
+static void sort_pcs(const struct tp_match *m, struct dfa *d, uint16_t *pcs, unsigned n)
 {
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+	unsigned words = (m->n + 63) / 64, k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		d->bits[pcs[i] / 64] |= 1ull << (pcs[i] % 64);
+	for (unsigned w = 0; w < words; w++) {
+		while (d->bits[w]) {
+			pcs[k++] = (uint16_t)(w * 64 + (unsigned)__builtin_ctzll(d->bits[w]));
+			d->bits[w] &= d->bits[w] - 1;
+		}
+	}
 }
 
 static uint32_t hash_pcs(const uint16_t *pcs, unsigned n)
@@ -1025,7 +1042,10 @@ static uint32_t hash_pcs(const uint16_t *pcs, unsigned n)
 	return h ^ n;
 }
 
-/* The state holding pcs (sorted here), found or added; DFA_UNKNOWN when the cache is full. */
+/* The state holding pcs (sorted here), found or added; DFA_UNKNOWN when the cache is full.
+ * Its work is counted in steps as the Pike VM's is, so that the budget bounds time on either
+ * path: the sort, the hash and the comparison or copy of the list, and for a new state the
+ * initialisation of its transitions. */
 static int32_t dfa_state(struct tp_match *m, struct dfa *d, uint16_t *pcs, unsigned n)
 {
 	size_t size =
@@ -1034,8 +1054,9 @@ static int32_t dfa_state(struct tp_match *m, struct dfa *d, uint16_t *pcs, unsig
 	struct dstate *st;
 
 	size = (size + 7) & ~(size_t)7;
-	qsort(pcs, n, sizeof(*pcs), cmp_pc);
+	sort_pcs(m, d, pcs, n);
 	h = hash_pcs(pcs, n);
+	m->steps += n + (m->n + 63) / 64;
 	for (unsigned i = 0; i < DFA_HASH; i++) {
 		int32_t *slot = &d->hash[(h + i) & (DFA_HASH - 1)];
 
@@ -1045,6 +1066,7 @@ static int32_t dfa_state(struct tp_match *m, struct dfa *d, uint16_t *pcs, unsig
 			st = dstate_at(d, (int32_t)d->used);
 			for (unsigned b = 0; b < m->n_byte_classes; b++)
 				st->next[b] = DFA_UNKNOWN;
+			m->steps += m->n_byte_classes;
 			st->eol_match = -1;
 			st->n = (uint16_t)n;
 			memcpy(dstate_pcs(m, st), pcs, n * sizeof(*pcs));
@@ -1073,7 +1095,7 @@ static int32_t dfa_start(struct tp_match *m, struct dfa *d)
 		return DFA_MATCH;
 	d->start = dfa_state(m, d, m->nlist, n);
 	if (d->start == DFA_UNKNOWN) {
-		dfa_flush(d);
+		dfa_flush(m, d);
 		d->start = dfa_state(m, d, m->nlist, n);
 	}
 	return d->start;
@@ -1097,11 +1119,11 @@ static int32_t dfa_next(struct tp_match *m, struct dfa *d, int32_t off, unsigned
 			goto out;
 	if (!m->anchored && add(m, m->nlist, &n, 0, &at))
 		goto out;
-	m->steps += st->n + n; /* the consuming tests, then the sort and copy of the new state */
+	m->steps += st->n; /* the consuming tests; dfa_state() counts the rest */
 	next = dfa_state(m, d, m->nlist, n);
 	if (next == DFA_UNKNOWN) {
 		/* Full: start over with only the state just computed. st is gone with the rest. */
-		dfa_flush(d);
+		dfa_flush(m, d);
 		return dfa_state(m, d, m->nlist, n);
 	}
 out:
@@ -1147,9 +1169,9 @@ bool tp_match_search(struct tp_match *m, const char *str, size_t len)
 	const unsigned char *s = (const unsigned char *)str;
 
 	if (len && !m->needs_nfa && !m->dfa) {
-		m->dfa = malloc(sizeof(*m->dfa));
+		m->dfa = calloc(1, sizeof(*m->dfa));
 		if (m->dfa)
-			dfa_flush(m->dfa);
+			dfa_flush(m, m->dfa);
 		else
 			m->needs_nfa = true;
 	}

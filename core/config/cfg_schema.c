@@ -152,7 +152,7 @@ struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node)
 
 /* protobuf's JSON mapping accepts the proto name and its lowerCamelCase json_name:
  * "port_value" and "portValue". */
-static bool key_matches(const char *proto, const char *key)
+bool tp_cfg_key_matches(const char *proto, const char *key)
 {
 	bool upper = false;
 
@@ -174,7 +174,7 @@ static bool key_matches(const char *proto, const char *key)
 static const struct tp_cfg_field *find_field(const struct tp_cfg_schema *s, const char *key)
 {
 	for (const struct tp_cfg_field *f = s->fields; f->key; f++) {
-		if (key_matches(f->key, key))
+		if (tp_cfg_key_matches(f->key, key))
 			return f;
 	}
 	return NULL;
@@ -185,7 +185,7 @@ const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key)
 	if (!map || map->type != TP_YNODE_MAP)
 		return NULL;
 	for (size_t i = 0; i < map->n; i++) {
-		if (key_matches(key, map->pairs[i].key->str)) {
+		if (tp_cfg_key_matches(key, map->pairs[i].key->str)) {
 			if (tp_ynode_is_null(map->pairs[i].value))
 				return NULL;
 			return map->pairs[i].value;
@@ -717,4 +717,52 @@ void tp_cfg_free(const struct tp_cfg_schema *s, void *obj)
 			break;
 		}
 	}
+}
+
+static int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* protobuf JSON's bytes: standard or URL-safe base64, padding optional, whitespace skipped.
+ * Returns the length written to out (room for 3/4 of the input), or -1 if malformed. */
+ssize_t tp_cfg_b64_decode(const char *in, uint8_t *out)
+{
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+	size_t o = 0;
+
+	for (; *in; in++) {
+		int v;
+
+		if (*in == ' ' || *in == '\n' || *in == '\r' || *in == '\t')
+			continue;
+		if (*in == '=') {
+			pad++;
+			continue;
+		}
+		v = b64_value((unsigned char)*in);
+		if (v < 0 || pad)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero padding: at most 4 of them from a final partial group. */
+	if (bits >= 6 || pad > 2)
+		return -1;
+	return (ssize_t)o;
 }

@@ -3,6 +3,7 @@
 #define TP_CFG_SCHEMA_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 #include "core/config/cfg_schema-t.h"
 #include "core/config/ynode-t.h"
@@ -44,6 +45,10 @@ int tp_cfg_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_schema *s,
 /* Frees what tp_cfg_decode allocated in obj (not obj itself). */
 void tp_cfg_free(const struct tp_cfg_schema *s, void *obj);
 
+/* Whether key, as written in a file, names the field proto (snake_case): proto itself, or its
+ * lowerCamelCase json_name (each letter after a '_' upper or lower case, the '_' dropped). */
+bool tp_cfg_key_matches(const char *proto, const char *key);
+
 /* The value of key in map, spelled snake_case or lowerCamelCase; NULL if absent or null. */
 const struct tp_ynode *tp_cfg_find(const struct tp_ynode *map, const char *key);
 
@@ -76,5 +81,9 @@ void tp_cfg_check_stat_name(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f
 
 /* Where node stands, as a mark to keep for checks after decoding. */
 struct tp_cfg_mark tp_cfg_mark_of(const struct tp_ynode *node);
+
+/* protobuf JSON's bytes: standard or URL-safe base64, padding optional, whitespace skipped.
+ * Returns the length written to out (room for 3/4 of the input), or -1 if malformed. */
+ssize_t tp_cfg_b64_decode(const char *in, uint8_t *out);
 
 #endif

@@ -253,9 +253,42 @@ static const struct tp_cfg_schema consistent_hashing_schema = {
 	.fields = consistent_hashing_fields,
 };
 
+/* type.v3.Percent {value: double in [0, 100]}: common_lb_config.healthy_panic_threshold. */
+static int decode_percent(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			  const struct tp_ynode *v, void *obj)
+{
+	struct tp_cluster_cfg *c = obj;
+	const struct tp_ynode *x;
+	char *end;
+	double d;
+
+	if (!v || v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a mapping (type.v3.Percent: {value: N})");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		if (strcmp(v->pairs[i].key->str, "value")) {
+			tp_cfg_error(ctx, v->pairs[i].key, NULL, "unknown field \"%s\"",
+				     v->pairs[i].key->str);
+			return -EINVAL;
+		}
+	}
+	x = tp_cfg_find(v, "value");
+	c->panic_threshold_given = true;
+	c->panic_threshold = 0; /* protobuf's default of an absent double */
+	if (!x)
+		return 0;
+	d = x->type == TP_YNODE_SCALAR && x->len ? strtod(x->str, &end) : -1;
+	if (x->type != TP_YNODE_SCALAR || !x->len || *end || !(d >= 0 && d <= 100)) {
+		tp_cfg_error(ctx, x, "value", "expected a number from 0 to 100");
+		return -EINVAL;
+	}
+	c->panic_threshold = d;
+	return 0;
+}
+
 static const struct tp_cfg_field common_lb_fields[] = {
-	/* Panic needs unhealthy hosts, which need health checks: every host is healthy yet. */
-	IGNORED("healthy_panic_threshold"),
+	{.key = "healthy_panic_threshold", .type = TP_CFG_CUSTOM, .decode = decode_percent},
 	UNSUPPORTED_ONEOF("zone_aware_lb_config", "locality_config_specifier"),
 	{.key = "locality_weighted_lb_config",
 	 .type = TP_CFG_CUSTOM,

@@ -251,6 +251,74 @@ struct tp_cb_cfg {
 	uint32_t remaining_base;     /* ... remaining_*, when track_remaining */
 };
 
+/* core.v3.HealthCheck.Payload: the bytes of text (hex) or binary (base64). */
+struct tp_hc_payload {
+	char *text;
+	char *binary;
+	uint8_t *data; /* the decoded bytes, in place of text's or binary's */
+	size_t len;
+	struct tp_cfg_mark mark;
+};
+
+/* type.v3.Int64Range: [start, end) */
+struct tp_hc_range {
+	int64_t start;
+	int64_t end;
+	struct tp_cfg_mark mark;
+};
+
+/* core.v3.HeaderValueOption: only key and value matter to a request the checker writes. */
+struct tp_hc_header {
+	struct {
+		char *key;
+		char *value;
+	} header;
+	struct tp_cfg_mark mark;
+};
+
+enum tp_hc_kind {
+	TP_HC_NONE,
+	TP_HC_TCP,
+	TP_HC_HTTP,
+};
+
+/* core.v3.HealthCheck: an active check the master runs against every host of the cluster
+ * (core/master/hc.c). Durations in ms; the optional ones are TP_DURATION_UNSET until post()
+ * gives them Envoy's defaults. */
+struct tp_health_check_cfg {
+	int64_t timeout_ms;
+	int64_t interval_ms;
+	int64_t interval_jitter_ms;
+	uint32_t interval_jitter_percent;
+	int64_t unhealthy_threshold; /* UInt32Value, required */
+	int64_t healthy_threshold;   /* UInt32Value, required */
+	int64_t no_traffic_interval_ms;
+	int64_t unhealthy_interval_ms;
+	int64_t unhealthy_edge_interval_ms;
+	int64_t healthy_edge_interval_ms;
+	int64_t initial_jitter_ms;
+	bool always_log_failures;
+	enum tp_hc_kind kind;
+	struct {
+		struct tp_hc_payload send;
+		struct tp_hc_payload *receive;
+		size_t n_receive;
+		struct tp_cfg_mark mark; /* line 0: not given */
+	} tcp;
+	struct {
+		char *host;
+		char *path;
+		struct tp_hc_range *statuses; /* none given: [200, 201) */
+		size_t n_statuses;
+		struct tp_hc_header *headers;
+		size_t n_headers;
+		int codec;		 /* codec_client_type: HTTP1 only */
+		int method;		 /* GET only */
+		struct tp_cfg_mark mark; /* line 0: not given */
+	} http;
+	struct tp_cfg_mark mark;
+};
+
 struct tp_cluster_cfg {
 	char *name;
 	enum tp_cluster_type type;
@@ -275,7 +343,11 @@ struct tp_cluster_cfg {
 	struct tp_dns_cfg dns;		   /* STRICT_DNS and LOGICAL_DNS */
 	/* common_lb_config.healthy_panic_threshold, percent (default 50): below it every host is
 	 * used, healthy or not */
-	uint32_t panic_threshold;
+	double panic_threshold;
+	bool panic_threshold_given;
+	struct tp_health_check_cfg *health_checks; /* at most one (docs/envoy-compat.md) */
+	bool close_on_health_failure;		   /* close_connections_on_host_health_failure */
+	size_t n_health_checks;
 	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
 	struct tp_cb_cfg cb;	       /* circuit_breakers */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */

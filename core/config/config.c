@@ -20,6 +20,7 @@
 #include "core/config/cluster_lb.h"
 #include "core/config/metadata.h"
 #include "core/config/dump.h"
+#include "core/config/health_check.h"
 #include "core/config/http_proto.h"
 #include "core/conn/transport.h"
 #include "core/tls/tls.h"
@@ -1469,7 +1470,9 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 	tp_http_proto_post(ctx, c);
 	tp_cfg_cluster_lb_post(ctx, map, c);
 	dns_post(ctx, map, c);
-	c->panic_threshold = 50;
+	tp_cfg_health_checks_post(ctx, c);
+	if (!c->panic_threshold_given)
+		c->panic_threshold = 50;
 
 	if (len > TP_CFG_STAT_NAME_MAX) {
 		tp_cfg_error_mark(ctx, c->name_mark, "name",
@@ -1631,7 +1634,11 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("transport_socket_matches"),
 	UNSUPPORTED("alt_stat_name"),
 	UNSUPPORTED("eds_cluster_config"),
-	UNSUPPORTED("health_checks"),
+	{.key = "health_checks",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_cluster_cfg, health_checks),
+	 .count_off = offsetof(struct tp_cluster_cfg, n_health_checks),
+	 .sub = &tp_cfg_health_check_schema},
 	UNSUPPORTED("max_requests_per_connection"),
 	{.key = "circuit_breakers",
 	 .type = TP_CFG_MESSAGE,
@@ -1709,7 +1716,9 @@ static const struct tp_cfg_field cluster_fields[] = {
 	UNSUPPORTED("metadata"),
 	UNSUPPORTED("protocol_selection"),
 	UNSUPPORTED("upstream_connection_options"),
-	UNSUPPORTED("close_connections_on_host_health_failure"),
+	{.key = "close_connections_on_host_health_failure",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_cluster_cfg, close_on_health_failure)},
 	UNSUPPORTED("ignore_health_on_host_removal"),
 	UNSUPPORTED("filters"),
 	UNSUPPORTED("load_balancing_policy"),
@@ -1978,6 +1987,12 @@ static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 		if (!tc->ops || !tc->conf || !tc->ops->check)
 			continue;
 		tp_cfg_path_set(ctx, "static_resources.clusters[%zu].transport_socket", i);
+		/* HTTP/2 tunnels over TLS offer h2 unless alpn_protocols says otherwise, as Envoy's
+		 * HTTP/2 connection pool does: HTTP/2 front ends (nghttpx, Envoy) want it. */
+		if (tc->ops == &tp_transport_tls_client &&
+		    cfg->clusters[i].http.version == TP_HTTP_2 &&
+		    tp_tls_default_alpn(tc->conf, "h2"))
+			ctx->oom = true;
 		tc->ops->check(ctx, cfg, tc->conf);
 	}
 }
@@ -2031,15 +2046,26 @@ void tp_config_free(struct tp_config *cfg)
 }
 
 /* What /config_dump shows: the tree as loaded (not the model, which drops what it ignores),
- * secrets redacted, kept as JSON text so that the tree itself can go. */
-static int render_dump(struct tp_config *cfg, const struct tp_ydoc *doc)
+ * secrets redacted, kept as JSON text so that the tree itself can go. Bounded: an alias is
+ * written out at each use, and a 70 KB file rendered 128 MiB, at every load, on the master's
+ * loop, kept and inherited by every worker. */
+static int render_dump(struct tp_cfg_ctx *ctx, struct tp_config *cfg, const struct tp_ydoc *doc)
 {
+	size_t max = tp_config_dump_max(doc->text_len);
 	struct tp_sbuf b = TP_SBUF_INIT;
 	struct timespec ts;
+	bool cut = false;
 
-	if (tp_config_dump_render(doc->root, &b) < 0) {
+	if (tp_config_dump_render(doc->root, max, &b, &cut) < 0) {
 		tp_sbuf_free(&b);
 		return -ENOMEM;
+	}
+	if (cut) {
+		tp_cfg_path_set(ctx, "%s", "");
+		tp_cfg_warn_mark(ctx, tp_cfg_mark_of(doc->root), NULL,
+				 "/config_dump shows the first %zu bytes of this configuration "
+				 "only: its YAML aliases repeat what they name to more than that",
+				 max);
 	}
 	cfg->dump = b.p;
 	cfg->dump_len = b.len;
@@ -2096,7 +2122,7 @@ static int load(const char *path, struct tp_config **out, struct tp_cfg_errors *
 		goto out_free_cfg;
 	}
 	for_each_transport(cfg, number_transport);
-	ret = render_dump(cfg, doc);
+	ret = render_dump(&ctx, cfg, doc);
 	if (ret < 0)
 		goto out_free_cfg;
 	tp_ynode_doc_free(doc);

@@ -57,6 +57,7 @@ struct tp_ynode {
 struct tp_ydoc {
 	struct tp_ynode *root;
 	struct tp_ynode *nodes;
+	size_t text_len; /* bytes of the text it was parsed from */
 };
 
 /* Where and why parsing failed. path names the innermost key being read, keys as written.

@@ -572,6 +572,7 @@ static int parse(yaml_parser_t *p, const struct text *t, struct tp_ydoc **out,
 	b.doc = calloc(1, sizeof(*b.doc));
 	if (!b.doc)
 		return -ENOMEM;
+	b.doc->text_len = t->len;
 	for (;;) {
 		yaml_event_t ev;
 		bool end;

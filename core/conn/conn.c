@@ -556,6 +556,18 @@ void tp_conn_close_all(struct tp_worker *w)
 	}
 }
 
+void tp_conn_close_failed_hosts(struct tp_worker *w, const struct tp_cluster_rt *cl)
+{
+	for (uint32_t i = 0; i < w->n_chunks * TP_CONN_CHUNK; i++) {
+		struct tp_conn *c = (struct tp_conn *)((uint8_t *)w->chunks[i / TP_CONN_CHUNK] +
+						       (size_t)(i % TP_CONN_CHUNK) * slot_size(w));
+
+		if (c->phase < TP_PHASE_CLOSING && c->host && c->host_cluster == cl &&
+		    c->host->hc_failed_now)
+			tp_conn_close(w, c);
+	}
+}
+
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 {
 	if (c->phase != TP_PHASE_CLOSING || c->inflight || c->queued)

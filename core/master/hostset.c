@@ -1,5 +1,6 @@
 /* Host sets that change at run time: the master owns the authoritative hosts of every dynamic
- * cluster (STRICT_DNS, LOGICAL_DNS) of a generation and publishes each change to the
+ * cluster (STRICT_DNS, LOGICAL_DNS, and any with health checks, whose hosts' health changes) of
+ * a generation and publishes each change to the
  * generation's workers, one message per cluster with its whole set and a version, on a
  * SOCK_SEQPACKET socketpair made for each worker when it is forked. A worker that cannot take a
  * message now (its socket full) gets the newest set once it can: only versions are remembered
@@ -9,6 +10,7 @@
 #include "core/base/log.h"
 #include "core/base/mloop.h"
 #include "core/base/timer.h"
+#include "core/config/config.h"
 #include "core/worker/hostset-t.h"
 #include "core/worker/lb-t.h"
 #include "shm/stats.h"
@@ -33,7 +35,9 @@ struct hs_cluster {
 	uint32_t n;
 	uint64_t version;
 	bool initialized;
+	unsigned init_waits; /* sources not in yet: the resolver or static hosts, health checks */
 	struct dns_cluster *dns;
+	struct hc_cluster *hc;
 };
 
 struct hs_gen {
@@ -77,6 +81,23 @@ static void on_ready_timeout(struct tp_mloop *l, void *arg)
 	set_ready(g);
 }
 
+/* A static cluster with health checks: its hosts are its endpoints, once and for all. */
+static int static_hosts(struct hs_cluster *hc, const struct tp_cluster_cfg *cl)
+{
+	struct hs_addr *a = calloc(cl->n_endpoints ? cl->n_endpoints : 1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < cl->n_endpoints; i++) {
+		a[i].ep = (uint32_t)i;
+		memcpy(&a[i].ss, &cl->endpoints[i].addr.ss, cl->endpoints[i].addr.len);
+	}
+	hs_cluster_set(hc, a, (uint32_t)cl->n_endpoints);
+	free(a);
+	hs_cluster_initialized(hc);
+	return 0;
+}
+
 int hs_gen_init(struct gen *g, char *why, size_t whylen)
 {
 	const struct tp_config *cfg = g->cfg;
@@ -87,7 +108,7 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		goto out_oom;
 	g->hs = hg;
 	for (size_t i = 0; i < cfg->n_clusters; i++)
-		n += cfg->clusters[i].type != TP_CLUSTER_STATIC;
+		n += tp_cluster_hostset(&cfg->clusters[i]);
 	hg->cl = calloc(n ? n : 1, sizeof(*hg->cl));
 	hg->buf = malloc(TP_HS_MSG_MAX);
 	if (!hg->cl || !hg->buf)
@@ -96,8 +117,8 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		const struct tp_cluster_cfg *cl = &cfg->clusters[i];
 		struct hs_cluster *hc;
 
-		if (cl->type == TP_CLUSTER_STATIC) {
-			/* Every static host is a member, and healthy (no health checks yet). */
+		if (!tp_cluster_hostset(cl)) {
+			/* Every static host is a member, and healthy. */
 			tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_total,
 				    cl->n_endpoints);
 			tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_healthy,
@@ -107,11 +128,21 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		hc = &hg->cl[hg->n_cl++];
 		hc->g = g;
 		hc->idx = (uint32_t)i;
+		hc->init_waits = 1 + !!cl->n_health_checks;
 	}
 	for (uint32_t i = 0; i < hg->n_cl; i++) {
 		struct hs_cluster *hc = &hg->cl[i];
+		const struct tp_cluster_cfg *cl = &cfg->clusters[hc->idx];
 
-		hc->dns = dns_cluster_start(g->m, hc, &cfg->clusters[hc->idx], why, whylen);
+		/* The checker first: the first hosts already get their sessions. */
+		if (cl->n_health_checks && !(hc->hc = hc_cluster_start(g->m, hc, cl)))
+			goto out_oom;
+		if (cl->type == TP_CLUSTER_STATIC) {
+			if (static_hosts(hc, cl) < 0)
+				goto out_oom;
+			continue;
+		}
+		hc->dns = dns_cluster_start(g->m, hc, cl, why, whylen);
 		if (!hc->dns)
 			return -EINVAL;
 	}
@@ -136,6 +167,8 @@ void hs_gen_stop(struct gen *g)
 		if (hg->cl[i].dns)
 			dns_cluster_stop(hg->cl[i].dns);
 		hg->cl[i].dns = NULL;
+		hc_cluster_stop(hg->cl[i].hc);
+		hg->cl[i].hc = NULL;
 	}
 }
 
@@ -334,6 +367,22 @@ static bool same_host(const struct tp_hs_host *a, const struct tp_hs_host *b)
 	       !memcmp(a->addr, b->addr, 16);
 }
 
+/* A new version of hc's set: its membership gauges, and every worker gets it. */
+static void publish(struct hs_cluster *hc)
+{
+	struct gen *g = hc->g;
+	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	uint32_t healthy = 0;
+
+	hc->version++;
+	for (uint32_t i = 0; i < hc->n; i++)
+		healthy += !(hc->hosts[i].health & TP_HOST_F_ALL);
+	tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_total, hc->n);
+	tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_membership_healthy, healthy);
+	if (gen_accepts(g->state))
+		flush_all(g);
+}
+
 void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 {
 	struct gen *g = hc->g;
@@ -368,7 +417,10 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 
 			memcpy(h->addr, &s4->sin_addr, 4);
 		}
-		h->port = ep->addr.port;
+		/* A resolved address has no port: the endpoint's; a literal's is its own. */
+		h->port = ntohs(((const struct sockaddr_in *)&a[i].ss)->sin_port);
+		if (!h->port)
+			h->port = ep->addr.port;
 		/* The same endpoint and address: the same host, with its id and health. */
 		for (uint32_t j = 0; j < hc->n; j++) {
 			if (same_host(&hc->hosts[j], h)) {
@@ -383,6 +435,10 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 			char text[64], name[TP_STATS_NAME_MAX];
 			int ret;
 
+			/* Envoy: a host of a health-checked cluster starts failed until its first
+			 * check passes. */
+			if (hc->hc)
+				h->health = TP_HOST_F_FAILED_ACTIVE_HC;
 			h->id = ++g->hs->next_id;
 			addr_text(h, text, sizeof(text));
 			snprintf(name, sizeof(name), "%s::%s", cl->name, text);
@@ -410,25 +466,33 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 	free(hc->hosts);
 	hc->hosts = next;
 	hc->n = n;
-	hc->version++;
-	{
-		uint32_t healthy = 0;
-
-		for (uint32_t i = 0; i < n; i++)
-			healthy += !(next[i].health & TP_HOST_F_ALL);
-		tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_membership_total, n);
-		tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_membership_healthy, healthy);
-	}
+	if (hc->hc)
+		hc_cluster_sync(hc->hc, hc->hosts, n);
 	tp_info("cluster %s: %u host(s)", cl->name, n);
-	if (gen_accepts(g->state))
-		flush_all(g);
+	publish(hc);
+}
+
+void hs_cluster_health(struct hs_cluster *hc, uint64_t id, bool failed)
+{
+	for (uint32_t i = 0; i < hc->n; i++) {
+		struct tp_hs_host *h = &hc->hosts[i];
+
+		if (h->id != id)
+			continue;
+		if (failed)
+			h->health |= TP_HOST_F_FAILED_ACTIVE_HC;
+		else
+			h->health &= ~TP_HOST_F_FAILED_ACTIVE_HC;
+		publish(hc);
+		return;
+	}
 }
 
 void hs_cluster_initialized(struct hs_cluster *hc)
 {
 	struct hs_gen *hg = hc->g->hs;
 
-	if (hc->initialized)
+	if (hc->initialized || --hc->init_waits)
 		return;
 	hc->initialized = true;
 	/* Called from dns_cluster_start() before hg->ready is decided, too. */

@@ -65,6 +65,8 @@ struct wslot {
 		    * once closed */
 	int view;	 /* the connection view's memfd, written by the worker; -1: none */
 	bool view_asked; /* a connection view is asked of it and not answered yet */
+	bool view_overclaimed; /* it listed more sessions than it can hold (warned once) */
+	uint32_t view_max;     /* the most sessions it can hold: its descriptor limit (capped) */
 	bool ready;
 	unsigned stats_slot;
 	uint64_t deaths[CRASH_BURST];
@@ -191,8 +193,11 @@ struct hs_addr {
 	struct sockaddr_storage ss;
 };
 void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n);
-/* The cluster has had its first answer (or failed): the generation may start serving. */
+/* One of the cluster's sources (its resolver or static hosts, its health checks' first round)
+ * is in: once all are, the generation may start serving. */
 void hs_cluster_initialized(struct hs_cluster *hc);
+/* A health check moved host id's /failed_active_hc flag: a new version of the set goes out. */
+void hs_cluster_health(struct hs_cluster *hc, uint64_t id, bool failed);
 bool hs_host_info(struct master *m, const char *cluster, const char *host,
 		  struct tp_admin_host *out);
 
@@ -204,11 +209,25 @@ struct dns_cluster *dns_cluster_start(struct master *m, struct hs_cluster *hc,
 				      const struct tp_cluster_cfg *cfg, char *why, size_t whylen);
 void dns_cluster_stop(struct dns_cluster *d);
 
+/* ---- hc.c: active health checks of a cluster's hosts, in the master's loop ---- */
+
+struct hc_cluster;
+struct tp_hs_host;
+/* The checker of cluster cl (its health_checks[0]); no hosts yet. NULL: out of memory. */
+struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
+				    const struct tp_cluster_cfg *cl);
+/* The set's hosts are now these: a session for each new id (its host starts as the set says,
+ * /failed_active_hc for a new host), none for the ids gone. */
+void hc_cluster_sync(struct hc_cluster *h, const struct tp_hs_host *hosts, uint32_t n);
+void hc_cluster_stop(struct hc_cluster *h);
+
 /* ---- connview.c: the live connection view ---- */
 
 int conns_request(void *ctx, tp_conns_fn fn, void *arg);
 void conns_cancel(void *ctx, void *arg);
-/* ws answered (its 'S'), or will never answer (its pipe closed). */
+/* ws wrote 'S': counted as its answer when its snapshot is for the round now asked. */
+void conns_worker_said(struct master *m, struct wslot *ws);
+/* ws answered, or will never answer (its pipe closed). */
 void conns_worker_done(struct master *m, struct wslot *ws);
 /* At exit: every waiting client is answered with what there is. */
 void conns_free(struct master *m);

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -489,33 +490,56 @@ static void settle(struct master *m)
 }
 
 /* --pid-file: written once the services are up, for scripts (logrotate's postrotate) that
- * signal the master without systemd. Replaced if present; removed at exit if still ours. */
-static int write_pid_file(const char *path)
+ * signal the master without systemd. Replaced if present; removed at exit if still ours. Only
+ * a regular file is written: opened O_NONBLOCK and O_NOFOLLOW, so that a FIFO at the path does
+ * not block the master (before the workers start, or at exit) and a device or a symlink is not
+ * written through, and truncated only once fstat() says what it is. */
+static int write_pid_file(const char *path, char *why, size_t whylen)
 {
+	struct stat sb;
 	char buf[32];
 	int fd, n, ret = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n)
-		ret = errno ? -errno : -EIO;
-	if (close(fd) < 0 && !ret)
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (fd < 0) {
 		ret = -errno;
+		/* A symlink (ELOOP) or a FIFO without a reader (ENXIO) says it oddly. */
+		if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+			snprintf(why, whylen, "not a regular file; remove it or name another path");
+		else
+			snprintf(why, whylen, "%s", strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		ret = -EINVAL;
+		snprintf(why, whylen, "not a regular file; remove it or name another path");
+		goto out_close;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t)n) != n) {
+		ret = errno ? -errno : -EIO;
+		snprintf(why, whylen, "%s", strerror(-ret));
+	}
+out_close:
+	if (close(fd) < 0 && !ret) {
+		ret = -errno;
+		snprintf(why, whylen, "%s", strerror(errno));
+	}
 	return ret;
 }
 
 static void remove_pid_file(const char *path)
 {
 	char buf[32] = "";
-	ssize_t n;
+	struct stat sb;
+	ssize_t n = -1;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n > 0 && atoi(buf) == (int)getpid())
 		unlink(path);
@@ -578,8 +602,8 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
-	if (opts->pid_file && (ret = write_pid_file(opts->pid_file)) < 0) {
-		tp_error("--pid-file %s: %s", opts->pid_file, strerror(-ret));
+	if (opts->pid_file && write_pid_file(opts->pid_file, err, sizeof(err)) < 0) {
+		tp_error("--pid-file %s: %s", opts->pid_file, err);
 		tp_config_free(cfg);
 		goto out_kill;
 	}

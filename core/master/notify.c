@@ -56,7 +56,10 @@ int tp_notify_init(void)
 	if (!path || !*path)
 		return 0;
 	n = strlen(path);
-	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(nt.sa.sun_path) || n < 2) {
+	/* A path needs its terminating NUL in sun_path; an abstract name has none, and may take
+	 * every byte after its leading NUL (107 of them), as systemd allows. */
+	if ((path[0] != '/' && path[0] != '@') || n < 2 ||
+	    n + (path[0] == '/') > sizeof(nt.sa.sun_path)) {
 		tp_warn("NOTIFY_SOCKET=%s: not an absolute path or an abstract name; systemd will "
 			"not be told when tcpproxy is ready",
 			path);

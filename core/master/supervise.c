@@ -6,6 +6,7 @@
 #include "core/base/log.h"
 #include "core/base/mloop.h"
 #include "core/base/timer.h"
+#include "core/worker/connview-t.h"
 #include "core/worker/worker.h"
 #include "shm/stats.h"
 
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,7 +133,7 @@ static void on_worker_ctl(struct tp_mloop *l, int fd, unsigned revents, void *ar
 						  gen_accepts(g->state) ? TP_SLOT_LIVE
 									: TP_SLOT_DRAINING);
 			} else if (buf[i] == 'S' && ws->ready) {
-				conns_worker_done(m, ws);
+				conns_worker_said(m, ws);
 			} else {
 				n = 0;
 				break;
@@ -150,6 +152,7 @@ int sup_spawn(struct gen *g, unsigned slot)
 	struct master *m = g->m;
 	struct wslot *ws = &g->w[slot];
 	pid_t master_pid = getpid(), pid;
+	struct rlimit rl;
 	int p[2], view, hs, ret;
 
 	/* Non-blocking both ways: the master never waits on a worker, and a worker whose master
@@ -169,6 +172,14 @@ int sup_spawn(struct gen *g, unsigned slot)
 		close(p[1]);
 		return ret;
 	}
+	/* What the worker can hold, the master knows: one descriptor at least per session, and
+	 * no more descriptors than the hard limit it inherits (it may raise its soft limit to
+	 * that, no further once it runs as --user). The connection view lists no more of it. */
+	ws->view_max = TP_CONNVIEW_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < TP_CONNVIEW_MAX)
+		ws->view_max = (uint32_t)rl.rlim_max;
+	ws->view_overclaimed = false;
 	ret = hs_worker_open(g, ws, &hs);
 	if (ret < 0) {
 		tp_error("worker %u/%u: host-set socket: %s", g->epoch, slot, strerror(-ret));

@@ -25,6 +25,11 @@ bool tp_tls_holds_tx(const struct tp_side *s);
  * which cipher order the server uses follows from it (docs/envoy-compat.md). */
 const char *tp_tls_library_line(void);
 
+/* An UpstreamTlsContext with no alpn_protocols offers `proto` (one name): what Envoy's HTTP
+ * connection pools give as the ALPN fallback, "h2" for a cluster that speaks HTTP/2 to its hosts.
+ * Configured names win. 0, or -ENOMEM. */
+int tp_tls_default_alpn(void *conf, const char *proto);
+
 /* static_resources.secrets, a TP_CFG_CUSTOM row over a struct tp_tls_secrets * at f->off:
  * each Secret's certificates, keys and CAs are read now. */
 int tp_tls_secrets_decode(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,

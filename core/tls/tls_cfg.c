@@ -69,54 +69,6 @@ static const struct tp_cfg_schema datasource_schema = {
 	.fields = datasource_fields,
 };
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* protobuf JSON's bytes: standard or URL-safe base64, padding optional, whitespace skipped.
- * Returns the length written to out (room for 3/4 of the input), or -1 if malformed. */
-static ssize_t b64_decode(const char *in, uint8_t *out)
-{
-	uint32_t acc = 0;
-	int bits = 0, pad = 0;
-	size_t o = 0;
-
-	for (; *in; in++) {
-		int v;
-
-		if (*in == ' ' || *in == '\n' || *in == '\r' || *in == '\t')
-			continue;
-		if (*in == '=') {
-			pad++;
-			continue;
-		}
-		v = b64_value((unsigned char)*in);
-		if (v < 0 || pad)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* Leftover bits must be zero padding: at most 4 of them from a final partial group. */
-	if (bits >= 6 || pad > 2)
-		return -1;
-	return (ssize_t)o;
-}
-
 /* Reads a regular file of at most BLOB_MAX bytes into a NUL-terminated buffer. */
 static int read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen)
 {
@@ -218,7 +170,7 @@ static int decode_blob_node(struct tp_cfg_ctx *ctx, const struct tp_ynode *v, st
 			ret = -ENOMEM;
 			goto out;
 		}
-		n = b64_decode(t.inline_bytes, b->data);
+		n = tp_cfg_b64_decode(t.inline_bytes, b->data);
 		if (n < 0) {
 			tp_cfg_error(ctx, tp_cfg_find(v, "inline_bytes"), "inline_bytes",
 				     "not valid base64 (protobuf JSON spells bytes in base64)");
@@ -750,7 +702,8 @@ static void validation_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, 
 		for (size_t i = 0; i < t->spki.n; i++) {
 			uint8_t buf[48];
 
-			if (strlen(t->spki.v[i]) == 44 && b64_decode(t->spki.v[i], buf) == 32)
+			if (strlen(t->spki.v[i]) == 44 &&
+			    tp_cfg_b64_decode(t->spki.v[i], buf) == 32)
 				memcpy(vc->spki[vc->n_spki++], buf, 32);
 			else
 				tp_cfg_error_mark(ctx, t->spki.marks[i], NULL,
@@ -1063,6 +1016,28 @@ const char *tp_tls_library_line(void)
 		return "wolfSSL " LIBWOLFSSL_VERSION_STRING
 		       ", built with AES-NI but this CPU lacks it: ChaCha20 preferred";
 	return "wolfSSL " LIBWOLFSSL_VERSION_STRING ", generic C AES: ChaCha20 preferred";
+}
+
+int tp_tls_default_alpn(void *conf, const char *proto)
+{
+	struct tp_tls_conf *c = conf;
+	size_t n = strlen(proto);
+
+	if (c->alpn || !n || n > 255)
+		return 0;
+	c->alpn = malloc(n + 1);
+	c->alpn_list = strdup(proto);
+	if (!c->alpn || !c->alpn_list) {
+		free(c->alpn);
+		free(c->alpn_list);
+		c->alpn = NULL;
+		c->alpn_list = NULL;
+		return -ENOMEM;
+	}
+	c->alpn[0] = (uint8_t)n;
+	memcpy(c->alpn + 1, proto, n);
+	c->alpn_len = n + 1;
+	return 0;
 }
 
 static const char *suite12_lookup(const char *name)

@@ -40,6 +40,13 @@ struct tp_tunnel_cfg {
 	size_t n_headers;
 	bool propagate_response_headers;
 	bool propagate_response_trailers;
+	/* request_id_extension (Envoy's UUID extension, the only one): each attempt's request
+	 * carries a fresh UUID v4 under request_id_header (default x-request-id), also kept in the
+	 * dynamic metadata envoy.filters.network.tcp_proxy:<request_id_metadata_key>. */
+	bool request_id;
+	char *request_id_header;       /* lower case */
+	char *request_id_metadata_key; /* default tunnel_request_id */
+	struct tp_cfg_mark request_id_header_mark;
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark post_path_mark;
 };
@@ -53,5 +60,7 @@ struct tp_tunnel_cfg {
 /* Filter-state keys a tunnel writes (Envoy's names), when tunneling_config asks. */
 #define TP_KEY_TUNNEL_HEADERS  "envoy.tcp_proxy.propagate_response_headers"
 #define TP_KEY_TUNNEL_TRAILERS "envoy.tcp_proxy.propagate_response_trailers"
+/* The dynamic metadata namespace of a tunnel's request ID (Envoy's). */
+#define TP_NS_TCP_PROXY "envoy.filters.network.tcp_proxy"
 
 #endif

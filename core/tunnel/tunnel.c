@@ -11,6 +11,7 @@
 #include "core/filter_api.h"
 #include "core/tunnel/h2.h"
 #include "core/worker/lb-t.h"
+#include "core/worker/lb.h"
 #include "shm/stats.h"
 
 #include <errno.h>
@@ -79,7 +80,7 @@ struct tp_tunnel_request *tp_tunnel_request_render(const struct tp_worker *w,
 {
 	const struct tp_tunnel_cfg *t = c->proxy->tunnel;
 	size_t head = sizeof(struct tp_tunnel_request) +
-		      t->n_headers * sizeof(((struct tp_tunnel_request *)0)->h[0]);
+		      (t->n_headers + 1) * sizeof(((struct tp_tunnel_request *)0)->h[0]);
 	struct tp_tunnel_request *r = malloc(head + TP_TUNNEL_REQUEST_MAX);
 	char *arena = (char *)r + head;
 	size_t used = 0;
@@ -96,6 +97,25 @@ struct tp_tunnel_request *tp_tunnel_request_render(const struct tp_worker *w,
 		goto out_invalid;
 	r->authority = arena;
 	r->authority_len = (size_t)n;
+	/* The request ID this attempt drew (tp_tunnel_attempt), before headers_to_add, which may
+	 * replace it as they replace any header. */
+	if (t->request_id) {
+		const struct tp_value *id =
+			tp_metadata_get(c->metadata, TP_NS_TCP_PROXY, t->request_id_metadata_key);
+
+		size_t len = id && id->type == TP_VALUE_STRING ? strlen(id->s) : 0;
+
+		/* A copy in the request's own arena: the metadata changes at the next attempt. */
+		if (len && len <= TP_TUNNEL_REQUEST_MAX - used) {
+			memcpy(arena + used, id->s, len);
+			r->h[r->n].name = t->request_id_header;
+			r->h[r->n].name_len = strlen(t->request_id_header);
+			r->h[r->n].value = arena + used;
+			r->h[r->n].value_len = len;
+			r->n++;
+			used += len;
+		}
+	}
 	for (size_t i = 0; i < t->n_headers; i++) {
 		const struct tp_tunnel_header *h = &t->headers[i];
 		const char *v = arena + used;
@@ -166,8 +186,42 @@ void tp_tunnel_count_status(struct tp_worker *w, const struct tp_conn *c, unsign
 			tp_stat_inc(w->stats, base + codes[i].stat);
 }
 
+/* A random (version 4) UUID in its 36-character text form, as Envoy's UUID request ID
+ * extension makes them. */
+static void uuid4(char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	uint64_t r[2] = {tp_rand(), tp_rand()};
+	size_t o = 0;
+
+	memcpy(b, r, sizeof(b));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
 void tp_tunnel_attempt(struct tp_worker *w, struct tp_conn *c)
 {
+	const struct tp_tunnel_cfg *t = c->proxy->tunnel;
+
+	/* request_id_extension: a new ID for each attempt's request, kept where access logs read
+	 * it (%DYNAMIC_METADATA(envoy.filters.network.tcp_proxy:tunnel_request_id)%). A failure to
+	 * keep it (no memory) sends the request without one. */
+	if (t->request_id) {
+		char id[37];
+		struct tp_value v;
+
+		uuid4(id);
+		v = tp_value_string(id);
+		tp_metadata_set(&c->metadata, TP_NS_TCP_PROXY, t->request_id_metadata_key, &v);
+	}
 	c->response_code = 0; /* this attempt's answer, when it comes */
 	tp_stat_inc(w->stats, CL_STAT(c, upstream_rq_total));
 	if (!c->tunnel_h2)

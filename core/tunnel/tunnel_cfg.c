@@ -1,7 +1,7 @@
 /* tunneling_config as Envoy's TcpProxy.TunnelingConfig defines it: hostname (a command-operator
  * format), use_post and post_path, headers_to_add (formats too; pseudo-headers and Host refused,
- * as Envoy refuses them), propagate_response_headers / _trailers. request_id_extension and the
- * fields that go with it are refused with "not supported yet". */
+ * as Envoy refuses them), propagate_response_headers / _trailers, request_id_extension (the UUID
+ * extension) with request_id_header and request_id_metadata_key. */
 #include "core/tunnel/tunnel_cfg.h"
 
 #include "core/accesslog/format.h"
@@ -181,6 +181,75 @@ static void free_hostname(const struct tp_cfg_field *f, void *obj)
 	t->hostname = NULL;
 }
 
+/* envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig: its two fields are about tracing,
+ * which tcpproxy has none of; accepted and ignored. */
+static const struct tp_cfg_field uuid_fields[] = {
+	{.key = "pack_trace_reason", .type = TP_CFG_IGNORED},
+	{.key = "use_request_id_for_trace_sampling", .type = TP_CFG_IGNORED},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema uuid_schema = {
+	.name = "envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
+	.fields = uuid_fields,
+	.any = true,
+};
+
+#define UUID_TYPE "envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig"
+
+/* RequestIDExtension {typed_config}: Envoy's one request ID extension, the UUID one. */
+static int decode_request_id(struct tp_cfg_ctx *ctx, const struct tp_cfg_field *f,
+			     const struct tp_ynode *v, void *obj)
+{
+	struct tp_tunnel_cfg *t = obj;
+	const struct tp_ynode *any, *type;
+	const char *name;
+	int ret = 0;
+
+	if (v->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, v, NULL, "expected a RequestIDExtension mapping (typed_config)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		if (strcmp(v->pairs[i].key->str, "typed_config")) {
+			tp_cfg_error(ctx, v->pairs[i].key, v->pairs[i].key->str, "unknown field");
+			ret = -EINVAL;
+		}
+	}
+	any = tp_cfg_find(v, "typed_config");
+	if (!any || any->type != TP_YNODE_MAP) {
+		tp_cfg_error(ctx, any ? any : v, "typed_config",
+			     any ? "expected a mapping" : "missing required field");
+		return -EINVAL;
+	}
+	type = tp_cfg_find(any, "@type");
+	if (!type || type->type != TP_YNODE_SCALAR) {
+		tp_cfg_error(ctx, type ? type : any, "typed_config.@type",
+			     "missing required field");
+		return -EINVAL;
+	}
+	/* Any prefix, as everywhere: the message name after the last '/' counts. */
+	name = strrchr(type->str, '/');
+	name = name ? name + 1 : type->str;
+	if (strcmp(name, UUID_TYPE)) {
+		tp_cfg_error(ctx, type, "typed_config.@type",
+			     "request ID extension %s is not supported yet by tcpproxy: it "
+			     "has " UUID_TYPE " (see docs/envoy-compat.md)",
+			     name);
+		return -EINVAL;
+	}
+	{
+		size_t old = tp_cfg_path_push(ctx, "typed_config");
+		char unused = 0;
+
+		if (tp_cfg_decode(ctx, &uuid_schema, any, &unused) < 0)
+			ret = -EINVAL;
+		tp_cfg_path_pop(ctx, old);
+	}
+	t->request_id = !ret;
+	return ret;
+}
+
 static void tunnel_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
 	struct tp_tunnel_cfg *t = obj;
@@ -209,6 +278,32 @@ static void tunnel_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void
 	if (t->n_headers > MAX_HEADERS)
 		tp_cfg_error(ctx, headers, "headers_to_add", "at most %d headers (Envoy's limit)",
 			     MAX_HEADERS);
+	if (t->request_id_header) {
+		char *h = t->request_id_header;
+
+		for (char *p = h; *p; p++) {
+			if (!is_tchar((unsigned char)*p)) {
+				tp_cfg_error_mark(ctx, t->request_id_header_mark,
+						  "request_id_header",
+						  "'%s' is not a valid header name", h);
+				break;
+			}
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		}
+		if (!strcmp(h, "host"))
+			tp_cfg_error_mark(ctx, t->request_id_header_mark, "request_id_header",
+					  "'host' cannot carry the request ID");
+	} else {
+		t->request_id_header = strdup("x-request-id");
+	}
+	if (t->request_id_metadata_key && strchr(t->request_id_metadata_key, '\x1f'))
+		tp_cfg_error(ctx, tp_cfg_find(map, "request_id_metadata_key"),
+			     "request_id_metadata_key", "must not hold the byte 0x1f");
+	if (!t->request_id_metadata_key)
+		t->request_id_metadata_key = strdup("tunnel_request_id");
+	if (!t->request_id_header || !t->request_id_metadata_key)
+		ctx->oom = true;
 }
 
 static const struct tp_cfg_field tunnel_fields[] = {
@@ -233,9 +328,16 @@ static const struct tp_cfg_field tunnel_fields[] = {
 	{.key = "propagate_response_trailers",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_tunnel_cfg, propagate_response_trailers)},
-	UNSUPPORTED("request_id_extension"),
-	UNSUPPORTED("request_id_header"),
-	UNSUPPORTED("request_id_metadata_key"),
+	{.key = "request_id_extension", .type = TP_CFG_CUSTOM, .decode = decode_request_id},
+	{.key = "request_id_header",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_tunnel_cfg, request_id_header),
+	 .mark_off = TP_CFG_MARK(struct tp_tunnel_cfg, request_id_header_mark)},
+	{.key = "request_id_metadata_key",
+	 .type = TP_CFG_STRING,
+	 .flags = TP_CFG_NONEMPTY,
+	 .off = offsetof(struct tp_tunnel_cfg, request_id_metadata_key)},
 	UNSUPPORTED("formatters"),
 	{.key = NULL},
 };

@@ -29,7 +29,8 @@ struct tp_host_rt {
 	uint32_t ep;	 /* index of the configured endpoint it comes from */
 	uint32_t health; /* TP_HOST_F_* */
 	bool dynamic;
-	uint64_t id; /* the master's stable host id (dynamic hosts) */
+	bool hc_failed_now; /* the last set applied failed it (close_connections_on_...) */
+	uint64_t id;	    /* the master's stable host id (dynamic hosts) */
 	struct tp_host_rt *retired_prev, *retired_next;
 	struct tp_endpoint_cfg own; /* dynamic: its address and host stats row; the rest is the
 				     * endpoint's (weight, priority, locality, metadata) */

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "core/base/log.h"
+#include "core/config/config.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -491,9 +492,8 @@ static int build_balancers(struct tp_cluster_rt *c, uint64_t seed)
 	c->n_healthy = 0;
 	for (uint32_t i = 0; i < c->n_hosts; i++)
 		c->n_healthy += !(c->hosts[i]->health & TP_HOST_F_ALL);
-	/* healthy / total < threshold %, in integers */
-	c->panic = c->n_hosts &&
-		   (uint64_t)c->n_healthy * 100 < (uint64_t)c->cfg->panic_threshold * c->n_hosts;
+	/* Envoy: 100 * healthy / total < healthy_panic_threshold */
+	c->panic = c->n_hosts && 100.0 * c->n_healthy / c->n_hosts < c->cfg->panic_threshold;
 	for (uint32_t i = 0; i < c->n_hosts; i++)
 		if (c->panic || !(c->hosts[i]->health & TP_HOST_F_ALL))
 			rot[n++] = i;
@@ -521,8 +521,9 @@ int tp_lb_init(struct tp_cluster_rt *c, const struct tp_cluster_cfg *cfg, uint64
 	c->cfg = cfg;
 	c->connect_timeout.tv_sec = cfg->connect_timeout_ms / 1000;
 	c->connect_timeout.tv_nsec = (cfg->connect_timeout_ms % 1000) * 1000000;
-	/* A DNS cluster starts empty: its hosts come from the master (tp_lb_apply_hosts). */
-	c->dynamic = cfg->type != TP_CLUSTER_STATIC;
+	/* A DNS cluster, or one with health checks, starts empty: its hosts come from the master
+	 * (tp_lb_apply_hosts). */
+	c->dynamic = tp_cluster_hostset(cfg);
 	c->n_hosts = c->dynamic ? 0 : (uint32_t)cfg->n_endpoints;
 	c->hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->hosts));
 	c->static_hosts = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*c->static_hosts));
@@ -649,6 +650,11 @@ int tp_lb_apply_hosts(struct tp_cluster_rt *c, const struct tp_lb_host_update *u
 	}
 	/* Every host is ready: the new set replaces the old one. */
 	for (uint32_t i = 0; i < n; i++) {
+		/* A kept host that active health checking has just failed (a new host starts
+		 * failed: it has no connections to close). */
+		next[i]->hc_failed_now = next[i]->idx != UINT32_MAX &&
+					 !(next[i]->health & TP_HOST_F_FAILED_ACTIVE_HC) &&
+					 (u[i].health & TP_HOST_F_FAILED_ACTIVE_HC);
 		next[i]->health = u[i].health;
 		next[i]->idx = i;
 	}

@@ -143,7 +143,9 @@ static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t le
 	ret = tp_lb_apply_hosts(c, u, h->n, h->version, tp_rand());
 	if (ret < 0)
 		tp_warn("host set of cluster %s: %s", c->cfg->name, strerror(-ret));
-	else
+	else if (c->cfg->close_on_health_failure)
+		tp_conn_close_failed_hosts(w, c);
+	if (ret >= 0)
 		tp_debug("cluster %s: %u host(s), version %llu", c->cfg->name, h->n,
 			 (unsigned long long)h->version);
 	free(u);

@@ -3,16 +3,18 @@
 Every test here is bounded in time and uses loopback only."""
 import os
 import random
+import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
 import time
 
-from harness import (BUILD, STATDUMP, TCPPROXY, EchoServer, Proxy, Server, Skip, SlowUpstream,
-                     _alive, _take_base_id, bootstrap, check, cluster_yaml, echo_handler,
-                     echo_roundtrip, free_port, listener_yaml, wait_for)
+from harness import (BUILD, RUN_DIR, STATDUMP, TCPPROXY, EchoServer, Proxy, Server, Skip,
+                     SlowUpstream, _alive, _take_base_id, bootstrap, check, cluster_yaml,
+                     echo_handler, echo_roundtrip, free_port, listener_yaml, wait_for)
 from test_process import _listening
 from test_relay import simple_config
 
@@ -437,12 +439,14 @@ def _start(cfg_path, base_id, preexec=None):
     return r.returncode, r.stdout + r.stderr
 
 
-def test_a_stats_segment_name_taken_first_is_refused_not_trusted():
+def test_a_stats_segment_name_taken_first_is_replaced_as_root_and_refused_otherwise():
     """Any local user can create /dev/shm/tcpproxy.N.stats before tcpproxy does. The segment is
-    created with O_EXCL and mode 0600; a file already there is replaced only when it is a 0600
-    regular file of this user whose master is gone. Anything else (another user's file, another
-    mode, a FIFO that would block an open, a symlink) is refused with a message naming it, and
-    left alone. As root, and as an unprivileged user."""
+    created with O_EXCL and mode 0600; a 0600 regular file of this user whose master is gone is
+    replaced. Anything else is not a segment, and nothing in it is believed (not even a header
+    naming a live pid): a master run as root removes it (a directory is renamed aside) and
+    makes the segment, with a warning naming its owner, so that no local user can keep it from
+    starting; an unprivileged master cannot remove another user's file from the sticky
+    /dev/shm, and refuses with a message naming it, leaving it alone."""
     if os.geteuid() != 0:
         raise Skip("needs root to make files of two users")
     nobody = _nobody()
@@ -453,36 +457,105 @@ def test_a_stats_segment_name_taken_first_is_refused_not_trusted():
     os.chmod(cfg, 0o644)
     base = _take_base_id()
     path = "/dev/shm/tcpproxy.%d.stats" % base
+    passwd = os.stat("/etc/passwd")
 
     def make(kind, uid=0, mode=0o600):
         if kind == "file":
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
-            os.write(fd, b"\0" * 512)
+            # A header that names a live master (pid 1): believed only in a file of ours.
+            hdr = bytearray(512)
+            struct.pack_into("<QI", hdr, 0, 0x0053544154535054, 2)
+            struct.pack_into("<i", hdr, 96, 1)
+            os.write(fd, bytes(hdr))
             os.fchown(fd, uid, uid)
             os.fchmod(fd, mode)
             os.close(fd)
         elif kind == "fifo":
             os.mkfifo(path, mode)
+            os.chown(path, uid, uid)
+        elif kind == "dir":
+            os.mkdir(path, 0o755)
+            open(os.path.join(path, "x"), "w").close()
+            for f in (path, os.path.join(path, "x")):
+                os.chown(f, uid, uid)
         else:
             os.symlink("/etc/passwd", path)
+            os.lchown(path, uid, uid)
+
+    def cleanup():
+        for f in os.listdir("/dev/shm"):
+            if f.startswith("tcpproxy.%d.stats" % base):
+                full = os.path.join("/dev/shm", f)
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.unlink(full)
 
     try:
-        cases = [("nobody's file", "file", nobody.pw_uid, 0o600, None),
-                 ("root's file, 0644", "file", 0, 0o644, None),
-                 ("a FIFO", "fifo", 0, 0o600, None),
-                 ("a symlink", "symlink", 0, 0o600, None),
-                 ("root's file, as nobody", "file", 0, 0o600, _as(nobody))]
-        for what, kind, uid, mode, preexec in cases:
+        # As root: replaced, whatever it is and whoever made it.
+        for what, kind, uid, mode in (("nobody's file naming a live master", "file",
+                                       nobody.pw_uid, 0o600),
+                                      ("root's file, 0644", "file", 0, 0o644),
+                                      ("nobody's FIFO", "fifo", nobody.pw_uid, 0o600),
+                                      ("nobody's symlink", "symlink", nobody.pw_uid, 0o600),
+                                      ("nobody's directory, not empty", "dir", nobody.pw_uid,
+                                       0o755)):
+            make(kind, uid, mode)
+            p = _serve(cfg, base, port, None)
+            try:
+                st = os.lstat(path)
+                check(stat.S_ISREG(st.st_mode) and st.st_uid == 0 and
+                      (st.st_mode & 0o7777) == 0o600, "%s: made anew: %r" % (what, st))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                out = p.communicate(timeout=20)[0]
+            owner = "uid %d (%s)" % (uid, "nobody" if uid else "root")
+            check(p.returncode == 0 and "%s was taken by %s" % (path, owner) in out,
+                  "%s: no warning naming its owner:\n%s" % (what, out))
+            aside = [f for f in os.listdir("/dev/shm")
+                     if f.startswith("tcpproxy.%d.stats.taken-by-uid-" % base)]
+            check((kind == "dir") == bool(aside), "%s: set aside as %s" % (what, aside))
+            cleanup()
+        now = os.stat("/etc/passwd")
+        check((now.st_ino, now.st_size, now.st_mtime) ==
+              (passwd.st_ino, passwd.st_size, passwd.st_mtime), "the symlink's target touched")
+        # A squatter that makes the name again as fast as it can, a file or a directory: the
+        # segment is swapped in (RENAME_EXCHANGE), so the name is never free for it to retake.
+        for kind in ("open(p, 'w').close()", "os.mkdir(p)"):
+            squat = subprocess.Popen(
+                ["python3", "-c", "import os, time\np = %r\nend = time.time() + 30\n"
+                 "while time.time() < end:\n    try:\n        %s\n    except OSError:\n"
+                 "        pass" % (path, kind)], preexec_fn=_as(nobody), cwd="/")
+            try:
+                wait_for(lambda: os.path.lexists(path), 10, what="the squatter")
+                p = _serve(cfg, base, port, None)
+                try:
+                    st = os.lstat(path)
+                    check(stat.S_ISREG(st.st_mode) and st.st_uid == 0,
+                          "racing %s: made anew: %r" % (kind, st))
+                finally:
+                    p.send_signal(signal.SIGTERM)
+                    out = p.communicate(timeout=20)[0]
+                check(p.returncode == 0 and "%s was taken by uid %d" % (path, nobody.pw_uid)
+                      in out, "racing %s:\n%s" % (kind, out))
+            finally:
+                squat.kill()
+                squat.wait(timeout=10)
+                cleanup()
+        # As nobody: another user's file, or one of its own that is not a segment, is refused
+        # and left alone (an unprivileged master cannot unlink another user's file there).
+        for what, kind, uid, mode in (("root's file", "file", 0, 0o600),
+                                      ("its own FIFO", "fifo", nobody.pw_uid, 0o600)):
             make(kind, uid, mode)
             before = os.lstat(path)
-            status, out = _start(cfg, base, preexec)
+            status, out = _start(cfg, base, _as(nobody))
             check(status == 1, "%s: exit %d:\n%s" % (what, status, out))
-            check("is not a stats segment tcpproxy may replace" in out and path in out,
-                  "%s: no clear message:\n%s" % (what, out))
+            check("is not a stats segment tcpproxy may replace" in out and path in out
+                  and "another --base-id" in out, "%s: no clear message:\n%s" % (what, out))
             after = os.lstat(path)
             check((after.st_ino, after.st_uid, after.st_mode) ==
                   (before.st_ino, before.st_uid, before.st_mode), "%s: touched" % what)
-            os.unlink(path)
+            cleanup()
         # A segment of this user whose master was killed is replaced, as nobody too.
         for preexec, uid in ((None, 0), (_as(nobody), nobody.pw_uid)):
             dead = _serve(cfg, base, port, preexec)
@@ -501,7 +574,8 @@ def test_a_stats_segment_name_taken_first_is_refused_not_trusted():
             check(p.returncode == 0 and "replacing %s" % path in out, out)
             check(not os.path.exists(path), "removed at exit")
     finally:
-        for f in (cfg, path, "/dev/shm/tcpproxy.%d.sock" % base):
+        cleanup()
+        for f in (cfg, "/dev/shm/tcpproxy.%d.sock" % base):
             try:
                 os.unlink(f)
             except OSError:
@@ -516,3 +590,125 @@ def _serve(cfg, base_id, port, preexec):
     if p.poll() is not None:
         check(False, "tcpproxy did not start:\n" + p.communicate(timeout=20)[0])
     return p
+
+
+def _unit_service():
+    """The [Service] settings of the unit as shipped (etc/systemd/tcpproxy.service.in)."""
+    from harness import ROOT
+
+    out, section = {}, None
+    with open(os.path.join(ROOT, "etc", "systemd", "tcpproxy.service.in")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                out.setdefault(k, []).append(v)
+    return out
+
+
+def test_as_packaged_a_process_of_the_service_user_cannot_crash_the_master():
+    """docs/architecture.md: "The master runs as root; its workers run as --user" and "no
+    worker can shrink [the segment] under the master's mapping (which would be SIGBUS)". The
+    unit once ran the master itself as User=tcpproxy, without --user: master and workers were
+    one account, and any process of it (a worker taken over through a peer) opened
+    /dev/shm/tcpproxy.0.stats (0600, its own) and truncated it, and the master died of SIGBUS
+    at its next look (or could simply be signalled, or ptraced). The unit now starts the master
+    as root with --user: checked here, then run the same way (the service user played by
+    nobody), with the segment attacked as that user."""
+    import shlex
+
+    svc = _unit_service()
+    start = shlex.split(svc["ExecStart"][0])
+    check("User" not in svc and "AmbientCapabilities" not in svc,
+          "the unit runs the master as root: %s" % {k: svc.get(k) for k in ("User", "Group")})
+    check(start[start.index("--user") + 1] == "tcpproxy"
+          and start[start.index("--group") + 1] == "tcpproxy",
+          "the workers run as tcpproxy: %s" % start)
+    user = _nobody()
+    up = EchoServer()
+    port, admin = free_port(), free_port()
+    cfg = ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+           % admin + bootstrap([listener_yaml("l", port, "c", stat_prefix="pk")],
+                               [cluster_yaml("c", [up.port])]))
+    try:
+        with Proxy(cfg, extra_args=("--user", user.pw_name)) as p:
+            check(echo_roundtrip(port) == b"ping", "serving")
+            seg = "/dev/shm" + p.stats_name
+            r = subprocess.run(["python3", "-c",
+                                "import os; fd = os.open(%r, os.O_RDWR); os.ftruncate(fd, 0)"
+                                % seg], capture_output=True, text=True, timeout=30,
+                               preexec_fn=_as(user), cwd="/")
+            opened = r.returncode == 0
+            try:
+                answer = _http(admin, "/stats")[0]
+            except (OSError, IndexError, ValueError) as e:
+                answer = repr(e)
+            try:
+                p.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+            check(not opened and "PermissionError" in r.stderr and p.proc.returncode is None
+                  and answer == 200,
+                  "a process of the service user %s the segment; the master %s (/stats: %s)"
+                  % ("truncated" if opened else "could not open",
+                     "is alive" if p.proc.returncode is None
+                     else "died with status %d" % p.proc.returncode, answer))
+            # Nor can it signal the master: another uid, and no capability.
+            r = subprocess.run(["kill", "-TERM", str(p.proc.pid)], capture_output=True,
+                               text=True, timeout=30, preexec_fn=_as(user))
+            check(r.returncode != 0 and p.proc.poll() is None, "signalled the master: %r" % (r,))
+    finally:
+        up.close()
+
+
+def test_any_local_user_cannot_keep_the_service_from_starting():
+    """Issue 11, item 10: "Any local user can pre-create /dev/shm/tcpproxy.N.sock and stop
+    tcpproxy from starting: put the default socket and segment where only the owner can create
+    them, or check ownership and replace what is not ours." The socket moved to a private
+    directory, but the segment stays at /dev/shm/tcpproxy.<base-id>.stats, which any user can
+    create first (/dev/shm is world-writable), and a name taken by another user is refused,
+    not replaced (test_hostile.py asserts the refusal): tcpproxy exits 1. So any local user
+    still keeps the packaged service (base-id 0, Restart=on-failure) from ever starting, and
+    its master, run as User=tcpproxy, cannot even remove the file from the sticky /dev/shm.
+    The master runs as root now (the unit's too), and as root it removes what another user
+    put there and makes the segment, with a warning naming the owner."""
+    user = _nobody()
+    up = EchoServer()
+    port = free_port()
+    try:
+        # The squatter runs first, as any local user could.
+        base = _take_base_id()
+        path = "/dev/shm/tcpproxy.%d.stats" % base
+        subprocess.run(["python3", "-c", "open(%r, 'w').close()" % path], check=True,
+                       preexec_fn=_as(user), cwd="/", timeout=30)
+        cfg_path = os.path.join(tempfile.mkdtemp(prefix="squat.", dir=RUN_DIR), "c.yaml")
+        with open(cfg_path, "w") as f:
+            f.write(bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])]))
+        proc = subprocess.Popen([TCPPROXY, "-c", cfg_path, "--concurrency", "1",
+                                 "--base-id", str(base)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            try:
+                out = proc.communicate(timeout=3)[0]
+            except subprocess.TimeoutExpired:
+                out = None  # still running: it started
+            check(out is None,
+                  "a file made first by user nobody kept tcpproxy from starting (exit %s): %s"
+                  % (proc.returncode, (out or "").strip().splitlines()[-1:]))
+            check(echo_roundtrip(port) == b"ping", "serving")
+            proc.terminate()
+            out = proc.communicate(timeout=20)[0]
+            check(proc.returncode == 0 and "%s was taken by uid %d (%s)"
+                  % (path, user.pw_uid, user.pw_name) in out, "the warning names it: %s" % out)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.communicate(timeout=20)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    finally:
+        up.close()

@@ -5,14 +5,20 @@ included."""
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
-from harness import (EchoServer, Proxy, bootstrap, check, cluster_yaml, connect, echo_roundtrip,
-                     free_port, listener_yaml, recv_all, run_path, wait_for)
+from harness import (BUILD, RUN_DIR, STAT, TCPPROXY, EchoServer, Proxy, as_user, bootstrap,
+                     check, cluster_yaml, connect, echo_roundtrip, free_port, listener_yaml,
+                     nobody, recv_all, run_path, user_binary, wait_for)
+
+# AddressSanitizer keeps freed memory in quarantine: the master's RSS is no measure there.
+SANITIZED = "san" in os.path.basename(BUILD)
 
 
 def admin_config(port, upstream_ports, admin_port, extra=""):
@@ -40,10 +46,12 @@ class Notify:
     """A NOTIFY_SOCKET: a datagram socket bound to a path or an abstract name; every message
     it gets is kept, with the time it came."""
 
-    def __init__(self, abstract=False):
+    def __init__(self, abstract=False, name_len=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
             name = "tp-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+            if name_len:
+                name = (name + "-" + "x" * name_len)[:name_len]
             self.sock.bind("\0" + name)
             self.env = "@" + name
         else:
@@ -133,8 +141,68 @@ def test_sd_notify_ready_reloading_stopping_in_order():
     _notify_run(abstract=False)
 
 
+def test_pid_file_that_is_not_a_regular_file_is_refused_at_once():
+    """--pid-file is opened O_NONBLOCK|O_NOFOLLOW and written only if it is a regular file: a
+    FIFO there (with a reader or without) used to block the master's start in open(), and a
+    device would have been written to."""
+    up = EchoServer()
+    port = free_port()
+    cfg = bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])])
+    cfg_path = run_path("pidfile.yaml")
+    with open(cfg_path, "w") as f:
+        f.write(cfg)
+    try:
+        for kind in ("fifo", "fifo with a reader", "symlink", "directory"):
+            path = run_path("pid.%s" % kind.replace(" ", "_"))
+            reader = None
+            if kind.startswith("fifo"):
+                os.mkfifo(path)
+                if kind == "fifo with a reader":
+                    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            elif kind == "symlink":
+                os.symlink("/dev/null", path)
+            else:
+                os.mkdir(path)
+            try:
+                r = subprocess.run([TCPPROXY, "-c", cfg_path, "--concurrency", "1",
+                                    "--pid-file", path, "--stats-socket",
+                                    run_path("pidfile.sock")],
+                                   capture_output=True, text=True, timeout=15)
+                check(r.returncode == 1 and "--pid-file %s: not a regular file" % path
+                      in r.stderr + r.stdout, "%s: exit %d: %s" % (kind, r.returncode,
+                                                                   r.stderr + r.stdout))
+                if reader is not None:
+                    check(os.read(reader, 100) == b"", "%s: written to" % kind)
+            finally:
+                if reader is not None:
+                    os.close(reader)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+    finally:
+        up.close()
+
+
 def test_sd_notify_to_an_abstract_socket():
     _notify_run(abstract=True)
+
+
+def test_sd_notify_to_an_abstract_name_of_107_bytes():
+    """sun_path holds 108 bytes: an abstract name takes all 107 after its leading NUL (it has
+    no terminator), as systemd allows; the limit of a path (107 and its NUL) refused it."""
+    up = EchoServer()
+    port = free_port()
+    n = Notify(abstract=True, name_len=107)
+    try:
+        check(len(n.env) == 108, n.env)
+        with Proxy(bootstrap([listener_yaml("l", port, "c")], [cluster_yaml("c", [up.port])]),
+                   env={"NOTIFY_SOCKET": n.env}) as p:
+            wait_for(lambda: "READY" in n.events(), what="READY=1")
+            check("NOTIFY_SOCKET" not in p.output(), p.output())
+    finally:
+        n.close()
+        up.close()
 
 
 def test_sd_notify_watchdog_pings_only_for_its_own_pid():
@@ -451,6 +519,14 @@ def test_connections_lists_exactly_the_sessions_held_across_two_workers():
             ages = [int(kv["age_ms"]) for kv in
                     (dict(f.split("=", 1) for f in l.split()) for l in body.splitlines())]
             check(ages == sorted(ages, reverse=True), "oldest first: %s" % ages)
+            # HEAD answers as GET does, the same head (Content-Length of the body it would
+            # send), without the body; a bad query too.
+            st, h, body = http(s.admin, "HEAD", "/connections?format=json")
+            check(st == 200 and body == "" and h["content-type"] == "application/json" and
+                  int(h["content-length"]) > 100, "HEAD: %d %r %r" % (st, h, body))
+            st, h, body = http(s.admin, "HEAD", "/connections?sort=size")
+            check(st == 400 and body == "" and int(h["content-length"]) > 0,
+                  "HEAD, bad query: %d %r %r" % (st, h, body))
             # After a reload they belong to a draining generation, and say so.
             s.p.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "reload: generation 1 serving" in s.p.output(), what="reload")
@@ -505,7 +581,12 @@ def test_connections_view_survives_hostile_snapshots():
                 ("bad indexes", lambda seq: HDR.pack(0x56435054, 1, seq, seq, rec_size, 2, 0, 0)
                  + (struct.pack("<QQQQQIIIII", 1, 2, 3, 4, 5, 6, 7, 0x7fffffff, 99, 5)
                     + bytes([200, 0, 0, 0]) + bytes([99]) + b"\xff" * 19 + b"\0" * 44) * 2),
+                # More than its descriptors can hold, in a sparse file: listed up to its hard
+                # RLIMIT_NOFILE (which the master knows), the rest counted as cut.
+                ("more than it can hold", lambda seq: HDR.pack(0x56435054, 1, seq, seq,
+                                                               rec_size, over, 3, 0)),
             ]
+            over = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 17) + 1000
             os.kill(victim, signal.SIGSTOP)
             try:
                 for name, make in cases:
@@ -522,13 +603,21 @@ def test_connections_view_survives_hostile_snapshots():
                         seq = struct.unpack("<Q", f.read(16)[8:16])[0]
                         f.seek(0)
                         f.truncate()
+                        if name == "more than it can hold":
+                            f.truncate(HDR.size + over * rec_size)
                         f.write(make(seq))
                     t.join(15)
                     st, _, body = out["r"]
                     check(st == 200, "%s: %d" % (name, st))
                     j = json.loads(body)
                     mine = [w for w in j["workers"] if w["pid"] == victim][0]
-                    if name == "bad indexes":
+                    if name == "more than it can hold":
+                        limit = over - 1000
+                        mine_c = [c for c in j["connections"] if c["pid"] == victim]
+                        check(mine["answered"] and mine["connections"] == limit
+                              and mine["truncated"] == 1003 and len(mine_c) == limit,
+                              "%s: %s, %d listed" % (name, mine, len(mine_c)))
+                    elif name == "bad indexes":
                         bad = [c for c in j["connections"] if c["pid"] == victim]
                         check(len(bad) == 2 and all(c["listener"] == "" and c["cluster"] == ""
                                                     and c["phase"] == "?" and
@@ -544,3 +633,146 @@ def test_connections_view_survives_hostile_snapshots():
         finally:
             for c in held:
                 c.close()
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_one_worker_cannot_make_the_root_master_hold_hundreds_of_mb_of_connection_view():
+    """A worker's snapshot may claim up to TP_CONNVIEW_MAX (2^18) sessions, whatever the worker
+    could really hold (it has --concurrency's share of a 20,000-descriptor limit, two per
+    session): a count within the cap and a sparse memfd that large pass every check. The master
+    then builds 2^18 entries of 360 bytes (94 MB) and renders them for every client that
+    asked, each client keeping its own copy of the 70 MB JSON answer until it has read it (up
+    to 10 s). Eight /connections clients that do not read, and one compromised worker, grew the
+    root master by 355 MB; every further client or hostile worker adds more. The cap should be
+    what a worker can hold (or the answer streamed, or bounded), not 2^18 per worker times
+    every waiting client. (Review 6753505.)
+
+    The master now lists no more of a worker than its descriptor limit lets it hold (here
+    20,000 sessions, 5 MB of JSON), and answers not yet read by their clients share a budget
+    (64 MB) past which a large answer is 503: so 24 clients that do not read, three times the
+    review's 8, stay within the bound too, and the clients past the budget are told so."""
+    if os.getuid() != 0:
+        from harness import Skip
+        raise Skip("needs root to open a worker's memfd through /proc")
+    n, rec_size, clients = 1 << 18, 128, 24
+    with Setup() as s:
+        victim = s.p.worker_pids()[0]
+        memfd = _memfd_of(victim)
+        before = _rss_kb(s.p.proc.pid)
+        os.kill(victim, signal.SIGSTOP)
+        held = []
+        try:
+            for _ in range(clients):
+                c = socket.socket()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.connect(("127.0.0.1", s.admin))
+                c.sendall(b"GET /connections?format=json HTTP/1.1\r\nHost: x\r\n\r\n")
+                held.append(c)
+            # Every round the master starts (one per batch of waiting clients) gets the same
+            # answer from the stopped worker: the round's number, then the claim.
+            peak, answered, t0 = before, set(), time.monotonic()
+            while time.monotonic() - t0 < 8:
+                with open(memfd, "r+b") as f:
+                    head = f.read(HDR.size)
+                    if len(head) >= 16:
+                        seq = struct.unpack("<Q", head[8:16])[0]
+                        if seq not in answered:
+                            answered.add(seq)
+                            f.seek(0)
+                            f.truncate(HDR.size + n * rec_size)  # sparse: costs the worker
+                            f.write(HDR.pack(0x56435054, 1, seq, seq, rec_size, n, 0, 0))
+                peak = max(peak, _rss_kb(s.p.proc.pid))
+                time.sleep(0.02)
+            # Each client had its answer: the whole view (the claim cut to the limit) or, past
+            # the budget, a 503 that says why.
+            statuses = []
+            for c in held:
+                c.settimeout(10)
+                head = b""
+                while b"\r\n" not in head:
+                    more = c.recv(4096)
+                    if not more:
+                        break
+                    head += more
+                statuses.append(head.split(b" ", 2)[1] if head.count(b" ") >= 2 else head)
+            check(set(statuses) <= {b"200", b"503"} and b"200" in statuses
+                  and b"503" in statuses, "statuses: %r" % statuses)
+        finally:
+            os.kill(victim, signal.SIGCONT)
+            for c in held:
+                c.close()
+        grown_mb = (peak - before) / 1024
+        check(s.p.proc.poll() is None, "the master is alive")
+        # Not under AddressSanitizer: freed memory stays resident in its quarantine (up to
+        # 256 MB), so RSS says nothing there; the statuses above still show the budget.
+        check(grown_mb < 128 or SANITIZED,
+              "one worker's claim of %d sessions and %d waiting clients grew the root master "
+              "by %.0f MB" % (n, clients, grown_mb))
+
+
+def _http(port, method, target):
+    status, _, body = http(port, method, target)
+    return status, body
+
+
+def test_workers_user_cannot_drive_the_root_master_through_the_stats_socket():
+    """With --user, the root master chowns its stats socket to the workers' account (so that
+    tcpproxy-stat may run as it) and the socket now serves the mutating admin routes too: any
+    process of that account -- a compromised worker, or anything else running as 'nobody' --
+    can POST /drain_listeners (every listener closed, reloads refused until a restart),
+    /healthcheck/fail (taken out of the load balancer) and /reset_counters (counters go back)
+    on the root master. Before issue 17 the socket only read stats, so the chown was harmless.
+    The master now reads the peer's uid (SO_PEERCRED) at accept and answers those routes 403
+    unless it is root or the master's own; the workers' user still reads stats."""
+    user = nobody()
+    up = EchoServer()
+    port, admin = free_port(), free_port()
+    cfg = ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+           % admin + bootstrap([listener_yaml("l", port, "c", stat_prefix="rv")],
+                               [cluster_yaml("c", [up.port])]))
+    try:
+        with Proxy(cfg, extra_args=("--user", "nobody")) as p:
+            check(echo_roundtrip(port) == b"ping", "serving")
+            st = os.stat(p.stats_socket)
+            check(st.st_uid == user.pw_uid, "the socket is handed to the workers' user")
+            stat_bin = user_binary(STAT)
+            obeyed = []
+            for path in ("/healthcheck/fail", "/reset_counters", "/drain_listeners"):
+                r = subprocess.run([stat_bin, "-s", p.stats_socket, "--post", path],
+                                   capture_output=True, text=True, timeout=30,
+                                   preexec_fn=as_user(user), cwd=RUN_DIR)
+                if r.returncode == 0:
+                    obeyed.append(path)
+                check("403" in r.stderr + r.stdout and "only root" in r.stderr + r.stdout,
+                      "POST %s as %s: %r" % (path, user.pw_name, r))
+            st_ready, body = _http(admin, "GET", "/ready")
+            p.master_barrier()
+            accepting = True
+            try:
+                accepting = echo_roundtrip(port) == b"ping"
+            except OSError:
+                accepting = False
+            check(not obeyed and st_ready == 200 and accepting,
+                  "the root master obeyed the workers' user (uid %d) on its stats socket: %s; "
+                  "/ready now %d %r; listener still accepting: %s"
+                  % (user.pw_uid, ", ".join("POST " + o for o in obeyed), st_ready, body,
+                     accepting))
+            r = subprocess.run([stat_bin, "-s", p.stats_socket, "--filter",
+                                "rv.downstream_cx_total"], capture_output=True, text=True,
+                               timeout=30, preexec_fn=as_user(user), cwd=RUN_DIR)
+            check(r.returncode == 0 and "tcp.rv.downstream_cx_total: " in r.stdout,
+                  "the workers' user reads stats: %r" % (r,))
+            # Root (the master's own uid here) still may.
+            r = subprocess.run([STAT, "-s", p.stats_socket, "--post", "/healthcheck/fail"],
+                               capture_output=True, text=True, timeout=30)
+            check(r.returncode == 0 and _http(admin, "GET", "/ready")[0] == 503,
+                  "root's POST: %r" % (r,))
+    finally:
+        up.close()

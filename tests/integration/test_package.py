@@ -130,3 +130,45 @@ def test_debian_package_builds_installs_and_runs_as_its_user():
         check(r.returncode == 0, "dpkg --purge: %s" % r.stderr)
     check(not os.path.exists("/etc/tcpproxy/tcpproxy.yaml") and
           not os.path.exists("/usr/sbin/tcpproxy"), "purged")
+
+
+def _postrotate(snippet_path):
+    """The shell commands of the logrotate snippet's postrotate block."""
+    lines, inside = [], False
+    with open(snippet_path) as f:
+        for line in f:
+            s = line.strip()
+            if s == "postrotate":
+                inside = True
+            elif s == "endscript":
+                inside = False
+            elif inside:
+                lines.append(line)
+    return "".join(lines)
+
+
+def test_logrotate_postrotate_does_not_signal_a_pid_the_service_user_wrote():
+    """logrotate runs the packaged postrotate as root: it signals whatever number it reads from
+    @RUNDIR@/tcpproxy.pid. That file is written by the master, which the packaged unit runs as
+    User=tcpproxy, in RuntimeDirectory=tcpproxy (owned by tcpproxy): any process of the service
+    account (a compromised worker) can put "-1" there, and root's `kill -USR1 -1` then sends
+    SIGUSR1 -- whose default action is to terminate -- to every process on the machine (or a
+    chosen pid or process group). Root must not take a pid from a file the service user can
+    write: `systemctl kill -s USR1 --kill-whom=main tcpproxy.service` (or a pid file in a
+    root-owned place, checked to be our master) does not.
+
+    Run here without harm: kill is a shell function that records its arguments."""
+    src = os.path.join(ROOT, "etc", "logrotate", "tcpproxy.in")
+    run_dir = tempfile.mkdtemp(prefix="rundir.", dir=RUN_DIR)
+    record = os.path.join(run_dir, "kill-args")
+    with open(os.path.join(run_dir, "tcpproxy.pid"), "w") as f:
+        f.write("-1\n")  # what the service account wrote
+    script = _postrotate(src).replace("@RUNDIR@", run_dir)
+    check("kill" in script or "systemctl" in script, "postrotate: %r" % script)
+    r = subprocess.run(["sh", "-c", 'kill() { echo "$@" >> %s; }; systemctl() { :; }; %s'
+                        % (record, script)], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "postrotate failed: %r" % (r,))
+    args = open(record).read().split() if os.path.exists(record) else []
+    check("-1" not in args and not any(a.startswith("-") and a[1:].isdigit() for a in args),
+          "root's postrotate ran `kill %s`: a pid (here -1, every process) taken from a file "
+          "the service user writes" % " ".join(args))

@@ -470,3 +470,39 @@ def test_no_local_user_can_take_the_default_socket():
             p.cleanup()
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def test_tcpproxy_stat_prints_no_control_characters_a_socket_sent():
+    """tcpproxy-stat prints what a socket answers, and the socket may be anyone's (-s PATH, or
+    a non-root master's default place) while the terminal is root's: an escape sequence in
+    the answer could retitle it, rewrite what it shows or, on some terminals, type into the
+    shell. Every control character but tab and newline is printed as \\xNN, in an answer and
+    in an error alike."""
+    d = run_subdir("tp-fake-")
+    path = os.path.join(d, "fake.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(4)
+    evil = b"server.live: 1\x1b]0;owned\x07\r\x00\x7f\xc2\x9b31m\tok\n"
+
+    def serve(status):
+        c, _ = srv.accept()
+        with c:
+            c.recv(4096)
+            c.sendall(b"HTTP/1.0 %d X\r\nContent-Length: %d\r\n\r\n" % (status, len(evil)) +
+                      evil)
+
+    try:
+        for status in (200, 503):
+            t = threading.Thread(target=serve, args=(status,))
+            t.start()
+            r = subprocess.run([STAT, "-s", path], capture_output=True, timeout=30)
+            t.join()
+            out = r.stdout + r.stderr
+            check(not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]", out),
+                  "control characters reached the terminal: %r" % out)
+            check(b"server.live: 1\\x1b]0;owned\\x07\\x0d\\x00\\x7f\\xc2\\x9b31m\tok\n" in out,
+                  "escaped, the rest kept: %r" % out)
+    finally:
+        srv.close()
+        shutil.rmtree(d, ignore_errors=True)

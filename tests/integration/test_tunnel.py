@@ -5,6 +5,7 @@ byte-exact, refusals (403/407/503) counted and retried on the next host, a hosti
 envoy.tcp_proxy.disable_tunneling per connection."""
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -490,6 +491,68 @@ def test_tunnel_http1_no_client_byte_before_the_answer_and_bytes_with_it_are_the
                 check(p.stat("cluster.c.upstream_rq_200") == 1, str(p.stats()))
 
 
+def test_tunnel_request_id_per_attempt_in_the_header_and_the_dynamic_metadata():
+    """request_id_extension (Envoy's UUID extension): each attempt's CONNECT carries a fresh UUID
+    v4 under request_id_header, and the access log reads the last one from the dynamic metadata
+    envoy.filters.network.tcp_proxy:<request_id_metadata_key>. The proxy refuses the first
+    request (503), so there is a second attempt, whose ID must differ."""
+    uuid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+    seen = []
+
+    def proxy(c):
+        # The first request of each case is refused, the next accepted: the retry is certain.
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = c.recv(65536)
+            if not b:
+                return
+            head += b
+        seen.append(head.decode().split("\r\n"))
+        status = 503 if len(seen) == 1 else 200
+        c.sendall(b"HTTP/1.1 %d X\r\n\r\n" % status)
+        if status == 200:
+            c.sendall(b"hello")
+            c.recv(100)
+
+    for extra, header, key in (
+            ("", "x-request-id", "tunnel_request_id"),
+            ("\n            request_id_header: X-Trace-Id"
+             "\n            request_id_metadata_key: my_id", "x-trace-id", "my_id")):
+        del seen[:]
+        with Server(proxy) as srv:
+            port = free_port()
+            log = run_path("tunnel-rid.%d.log" % port)
+            cfg = tunnel_config(
+                port, [srv.port], "example.test:443",
+                "\n            request_id_extension:"
+                "\n              typed_config:"
+                "\n                \"@type\": type.googleapis.com/"
+                "envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig"
+                "\n                pack_trace_reason: false" + extra,
+                proxy_extra="\n          max_connect_attempts: 2",
+                log_path=log,
+                log_format="%%DYNAMIC_METADATA(envoy.filters.network.tcp_proxy:%s)%%" % key)
+            with Proxy(cfg, concurrency=1) as p:
+                s = connect(port)
+                got = b""
+                while len(got) < 5:
+                    b = s.recv(100)
+                    if not b:
+                        break
+                    got += b
+                s.close()
+                check(got == b"hello", "%r: the second attempt's tunnel: %r" % (header, got))
+                lines = wait_lines(log, 1)
+            check(len(seen) == 2, "two attempts: %r" % seen)
+            ids = []
+            for req in seen:
+                v = [l.split(":", 1)[1].strip() for l in req if l.lower().startswith(header + ":")]
+                check(len(v) == 1 and uuid.match(v[0]), "%s in %r" % (header, req))
+                ids.append(v[0])
+            check(ids[0] != ids[1], "a new ID per attempt: %r" % ids)
+            check(lines[0] == ids[1], "the log has the last attempt's ID: %r vs %r" % (lines, ids))
+
+
 def test_tunnel_idle_timeout_and_duration_as_on_plain_tcp():
     """idle_timeout and max_downstream_connection_duration close a tunnel as they close a
     plain upstream; over HTTP/2 the stream goes and its shared connection stays."""
@@ -768,19 +831,21 @@ def test_tunnel_http2_peer_max_concurrent_streams_opens_another_connection():
 
 
 def test_tunnel_http2_over_tls_alpn_h2_to_nghttpx():
-    """Upstream TLS: nghttpx's TLS front end speaks HTTP/2 only when ALPN says h2."""
+    """Upstream TLS: nghttpx's TLS front end speaks HTTP/2 only when ALPN says h2. An HTTP/2
+    cluster offers h2 by itself, as Envoy's HTTP/2 pool does; alpn_protocols given wins."""
     import test_tls
     ca, key, crt = test_tls.cert("ca.pem"), test_tls.cert("up.key"), test_tls.cert("up.pem")
-    with tinyproxy() as tp, nghttpx(tp.port, tls=(key, crt)) as ngx:
-        tls = test_tls.up_tls("""
+    body = """
         sni: up.test
-        common_tls_context:
-          alpn_protocols: [h2]
+        common_tls_context:%s
           validation_context:
-            trusted_ca: {filename: %s}""" % ca)
-        st, _ = bulk_through([ngx.port], cluster_extra=h2("") + tls, total=8 * MIB,
-                             half_close=False)
-        check(st["cluster.c.upstream_cx_http2_total"] == 1, str(st))
+            trusted_ca: {filename: %s}"""
+    for alpn in ("", "\n          alpn_protocols: [h2]"):
+        with tinyproxy() as tp, nghttpx(tp.port, tls=(key, crt)) as ngx:
+            tls = test_tls.up_tls(body % (alpn, ca))
+            st, _ = bulk_through([ngx.port], cluster_extra=h2("") + tls, total=8 * MIB,
+                                 half_close=False)
+            check(st["cluster.c.upstream_cx_http2_total"] == 1, "%r: %s" % (alpn, st))
 
 
 def test_tunnel_http2_goaway_keeps_covered_streams_and_fails_the_rest():

@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 
-from harness import (ROOT, TCPPROXY, Proxy, bootstrap, check, cluster_yaml, connect, free_port,
-                     listener_yaml, wait_for)
+from harness import (ROOT, RUN_DIR, TCPPROXY, Proxy, bootstrap, check, cluster_yaml, connect,
+                     free_port, listener_yaml, wait_for)
 
 
 def validate(path):
@@ -175,3 +176,48 @@ def test_size_and_node_limits_are_clear_errors():
               r.stderr.endswith(": static_resources.clusters[1048571]: too many nodes "
                                 "(1100005 > 1048576)\n") and "alias" not in r.stderr,
               r.stderr)
+
+
+def test_a_small_config_with_aliases_does_not_make_the_master_render_gigabytes():
+    """YAML aliases are kept as shared nodes (core/config/ynode.c), and the node limit counts
+    each alias once, whatever it stands for. The /config_dump text (core/config/dump.c) is
+    rendered at every load -- start, --mode validate, and each SIGHUP, on the master's loop --
+    by walking the tree, so an alias is written out in full each time it is used: a 64 KiB
+    scalar used 2,000 times in a 72 KB file renders 128 MiB of JSON (2.8 s, 130 MB here); a
+    1 MiB scalar used 4,000 times (a 1 MB file) took 100 s and 4 GB, and the node limit allows
+    a million uses. The reload blocks the master meanwhile (no supervision, no stats, signals
+    unread), the result is kept for /config_dump and inherited by every worker forked after.
+    The dump is bounded now (TP_CONFIG_DUMP_MIN plus twice the file's size), and the load says
+    so with a warning."""
+    from test_relay import simple_config
+
+    big = "A" * (64 << 10)
+    cfg = ("node:\n  id: n1\n  metadata:\n    big: &b %s\n    many: [%s]\n"
+           % (big, ",".join(["*b"] * 2000))) + simple_config(free_port(), [free_port()])
+    path = os.path.join(tempfile.mkdtemp(prefix="alias.", dir=RUN_DIR), "alias.yaml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    # ru_maxrss of a child counts the memory of whatever exec'd into it: subprocess vforks
+    # from this runner, whose own peak (hundreds of MB after test_relay) would be tcpproxy's.
+    # A small Python forks (a real fork, a fresh ru_maxrss) and execs tcpproxy, and reports.
+    measure = ("import os, sys\n"
+               "pid = os.fork()\n"
+               "if pid == 0:\n"
+               "    os.execv(sys.argv[1], sys.argv[1:])\n"
+               "_, status, usage = os.wait4(pid, 0)\n"
+               "print('MAXRSS_KB %d' % usage.ru_maxrss, flush=True)\n"
+               "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    t0 = time.monotonic()
+    proc = subprocess.run(["python3", "-c", measure, TCPPROXY, "--mode", "validate", "-c", path],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    took = time.monotonic() - t0
+    out = proc.stdout.decode()
+    m = re.search(r"^MAXRSS_KB (\d+)$", out, re.M)
+    check(m, out[-500:])
+    maxrss = int(m.group(1))
+    check(maxrss < 64 * 1024 and took < 1.5,
+          "validating a %d KB configuration took %.1f s and %d MB (exit %d)"
+          % (len(cfg) >> 10, took, maxrss >> 10, proc.returncode))
+    check(proc.returncode == 0 and re.search(r":1:1: \(root\): warning: /config_dump shows the "
+                                             r"first \d+ bytes of this configuration only", out),
+          out)

@@ -268,6 +268,78 @@ START_TEST(circuit_breakers_and_backoff)
 }
 END_TEST
 
+/* health_checks: payload bytes, Envoy's defaults for the optional intervals, the HTTP fields,
+ * and healthy_panic_threshold (default 50). */
+START_TEST(health_checks)
+{
+	static const char yaml[] =
+		"static_resources:\n"
+		"  clusters:\n"
+		"  - name: t\n"
+		"    health_checks:\n"
+		"    - {timeout: 1s, interval: 2s, unhealthy_threshold: 3, healthy_threshold: 1,\n"
+		"       tcp_health_check: {send: {text: 0aFF}, receive: [{binary: aGk=}]}}\n"
+		"  - name: h\n"
+		"    common_lb_config: {healthy_panic_threshold: {value: 12.5}}\n"
+		"    health_checks:\n"
+		"    - timeout: 1s\n"
+		"      interval: 2s\n"
+		"      unhealthy_interval: 5s\n"
+		"      healthy_edge_interval: 0.1s\n"
+		"      interval_jitter_percent: 10\n"
+		"      unhealthy_threshold: 3\n"
+		"      healthy_threshold: 2\n"
+		"      http_health_check:\n"
+		"        path: /h\n"
+		"        expected_statuses: [{start: 200, end: 400}]\n"
+		"        request_headers_to_add: [{header: {key: a, value: b}, append: true}]\n"
+		"  - name: n\n";
+	struct tp_config *cfg = load_ok(yaml);
+	const struct tp_health_check_cfg *hc;
+
+	ck_assert_int_eq(cfg->n_clusters, 3);
+	ck_assert_int_eq(cfg->clusters[0].n_health_checks, 1);
+	hc = &cfg->clusters[0].health_checks[0];
+	ck_assert_int_eq(hc->kind, TP_HC_TCP);
+	ck_assert_int_eq(hc->timeout_ms, 1000);
+	ck_assert_int_eq(hc->interval_ms, 2000);
+	ck_assert_int_eq(hc->unhealthy_interval_ms, 2000);
+	ck_assert_int_eq(hc->unhealthy_edge_interval_ms, 2000);
+	ck_assert_int_eq(hc->healthy_edge_interval_ms, 2000);
+	ck_assert_int_eq(hc->no_traffic_interval_ms, 60000);
+	ck_assert_int_eq(hc->initial_jitter_ms, 0);
+	ck_assert_int_eq(hc->unhealthy_threshold, 3);
+	ck_assert_int_eq(hc->healthy_threshold, 1);
+	ck_assert_uint_eq(hc->tcp.send.len, 2);
+	ck_assert_mem_eq(hc->tcp.send.data, "\x0a\xff", 2);
+	ck_assert_uint_eq(hc->tcp.n_receive, 1);
+	ck_assert_uint_eq(hc->tcp.receive[0].len, 2);
+	ck_assert_mem_eq(hc->tcp.receive[0].data, "hi", 2);
+	ck_assert(tp_cluster_hostset(&cfg->clusters[0]));
+	ck_assert(cfg->clusters[0].panic_threshold == 50);
+
+	hc = &cfg->clusters[1].health_checks[0];
+	ck_assert_int_eq(hc->kind, TP_HC_HTTP);
+	ck_assert_int_eq(hc->unhealthy_interval_ms, 5000);
+	ck_assert_int_eq(hc->unhealthy_edge_interval_ms, 5000);
+	ck_assert_int_eq(hc->healthy_edge_interval_ms, 100);
+	ck_assert_uint_eq(hc->interval_jitter_percent, 10);
+	ck_assert_str_eq(hc->http.path, "/h");
+	ck_assert_ptr_null(hc->http.host);
+	ck_assert_uint_eq(hc->http.n_statuses, 1);
+	ck_assert_int_eq(hc->http.statuses[0].start, 200);
+	ck_assert_int_eq(hc->http.statuses[0].end, 400);
+	ck_assert_uint_eq(hc->http.n_headers, 1);
+	ck_assert_str_eq(hc->http.headers[0].header.key, "a");
+	ck_assert_str_eq(hc->http.headers[0].header.value, "b");
+	ck_assert(cfg->clusters[1].panic_threshold == 12.5);
+
+	ck_assert_int_eq(cfg->clusters[2].n_health_checks, 0);
+	ck_assert(!tp_cluster_hostset(&cfg->clusters[2]));
+	tp_config_free(cfg);
+}
+END_TEST
+
 START_TEST(every_supported_field)
 {
 	struct tp_config *cfg = load_ok(
@@ -1616,6 +1688,7 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, defaults);
 	tcase_add_test(ok, circuit_breakers_and_backoff);
 	tcase_add_test(ok, every_supported_field);
+	tcase_add_test(ok, health_checks);
 	tcase_add_test(ok, ignored_envoy_fields);
 	tcase_add_test(ok, lower_camel_case);
 	tcase_add_test(ok, anchors_and_aliases);

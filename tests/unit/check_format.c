@@ -184,6 +184,13 @@ START_TEST(http_only_operators_are_dashes)
 	RENDERS("%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% %TRAILER(x)% %RESPONSE_CODE_DETAILS% "
 		"%UPSTREAM_PROTOCOL% %ROUTE_NAME%",
 		"- - - - -");
+	/* An HTTP tunnel's upstream protocol, as Envoy names it. */
+	c.tunneling = 1;
+	RENDERS("%UPSTREAM_PROTOCOL%", "HTTP/1.1");
+	c.tunnel_h2 = 1;
+	RENDERS("%UPSTREAM_PROTOCOL%", "HTTP/2");
+	c.tunneling = 0;
+	c.tunnel_h2 = 0;
 }
 END_TEST
 

@@ -1,13 +1,15 @@
 /* Check suite for shm/stats.c: layout hash, scope registration, capacity, slots across fork(),
  * gauge reset and retirement, holds (scopes freed and reused, failed registrations rolled back),
- * a segment scribbled over by a worker, files in the segment's place, reader checks, listener
- * names, histogram buckets. */
+ * a segment scribbled over by a worker, files in the segment's place (refused, or taken back
+ * by root), reader checks, listener names, histogram buckets. */
 #include "shm/stats.h"
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -769,14 +771,38 @@ static void assert_refused(const char *why)
 	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
 	ck_assert_int_eq(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
 	ck_assert_msg(strstr(err, "not a stats segment tcpproxy may replace"), "%s: %s", why, err);
+	ck_assert_msg(strstr(err, "another --base-id"), "%s: %s", why, err);
 	ck_assert_ptr_null(st);
 	ck_assert_int_eq(lstat(path, &sb), 0);
-	ck_assert_int_eq(unlink(path), 0);
 }
 
-START_TEST(create_refuses_what_is_not_ours)
+/* A master run as root takes the name back (below); the refusals are those of any other user:
+ * as root, fn runs in a child that is nobody. */
+static void as_nobody(void (*fn)(void))
 {
-	char path[128], fake[sizeof(struct tp_stats_hdr)] = {0};
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		fn();
+		return;
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(2);
+		fn();
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as nobody: status %#x",
+		      status);
+}
+
+static void refuse_own_non_segments(void)
+{
+	char path[128];
 	struct tp_stats *st;
 	int fd;
 
@@ -787,28 +813,18 @@ START_TEST(create_refuses_what_is_not_ours)
 	ck_assert_int_eq(fchmod(fd, 0644), 0);
 	close(fd);
 	assert_refused("mode 0644");
+	ck_assert_int_eq(unlink(path), 0);
 	/* A FIFO: refused at once, not opened (which would block). */
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
 	assert_refused("fifo");
+	ck_assert_int_eq(unlink(path), 0);
 	/* A symlink to a file of ours. */
 	ck_assert_int_eq(symlink("/proc/self/status", path), 0);
 	assert_refused("symlink");
+	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	{
-		struct tp_stats *s2 = NULL;
-
-		ck_assert_int_eq(tp_stats_create(&s2, shm_name, 2, 4, err, sizeof(err)), -EEXIST);
-		ck_assert_int_eq(rmdir(path), 0);
-	}
-	/* Another user's, made to look like a live master's segment or not. */
-	if (geteuid() == 0) {
-		fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(write(fd, fake, sizeof(fake)), (ssize_t)sizeof(fake));
-		ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
-		close(fd);
-		assert_refused("another user's");
-	}
+	assert_refused("directory");
+	ck_assert_int_eq(rmdir(path), 0);
 	/* Ours, 0600, with no header yet and just made: another master is making it. */
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);
@@ -826,6 +842,104 @@ START_TEST(create_refuses_what_is_not_ours)
 		ck_assert_int_eq(stat(path, &sb), 0);
 		ck_assert_uint_eq(sb.st_mode & 07777, 0600);
 		tp_stats_destroy(st);
+	}
+}
+
+/* Root's file, as nobody: refused, and nobody could not have removed it anyway. */
+static void refuse_roots_file(void)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	assert_refused("another user's");
+	ck_assert_int_eq(unlink(path), -1);
+	ck_assert_int_eq(errno, EPERM);
+}
+
+START_TEST(create_refuses_what_is_not_ours)
+{
+	char path[128];
+	int fd;
+
+	as_nobody(refuse_own_non_segments);
+	if (geteuid() == 0) {
+		snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+		fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+		as_nobody(refuse_roots_file);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+}
+END_TEST
+
+/* As root, whatever is at the name and whoever made it is swapped out for a new segment: a file
+ * is removed, a directory left aside under a name that says whose it was. */
+START_TEST(create_as_root_takes_the_name_back)
+{
+	struct tp_stats_hdr fake = {.magic = TP_STATS_MAGIC, .master_pid = 1};
+	static const char *const kinds[] = {"own 0644", "nobody's live-looking", "fifo", "symlink",
+					    "directory"};
+	char path[128], aside[300];
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
+	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct tp_stats *st = NULL;
+		unsigned found = 0;
+		struct dirent *de;
+		DIR *d;
+		int fd;
+
+		switch (i) {
+		case 0:
+		case 1:
+			fd = open(path, O_CREAT | O_EXCL | O_WRONLY, i ? 0600 : 0644);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(write(fd, &fake, sizeof(fake)), (ssize_t)sizeof(fake));
+			ck_assert_int_eq(fchmod(fd, i ? 0600 : 0644), 0);
+			if (i)
+				ck_assert_int_eq(fchown(fd, 65534, 65534), 0);
+			close(fd);
+			break;
+		case 2:
+			ck_assert_int_eq(mkfifo(path, 0600), 0);
+			break;
+		case 3:
+			ck_assert_int_eq(symlink("/proc/self/status", path), 0);
+			break;
+		default:
+			ck_assert_int_eq(mkdir(path, 0700), 0);
+			snprintf(aside, sizeof(aside), "%s/x", path);
+			fd = open(aside, O_CREAT | O_EXCL | O_WRONLY, 0600);
+			ck_assert_int_ge(fd, 0);
+			close(fd);
+			break;
+		}
+		ck_assert_msg(tp_stats_create(&st, shm_name, 2, 4, err, sizeof(err)) == 0, "%s: %s",
+			      kinds[i], err);
+		ck_assert_int_eq(lstat(path, &sb), 0);
+		ck_assert(S_ISREG(sb.st_mode) && sb.st_uid == 0 && (sb.st_mode & 07777) == 0600);
+		tp_stats_destroy(st);
+		ck_assert_int_eq(lstat(path, &sb), -1);
+		/* Nothing left but a directory, set aside. */
+		d = opendir("/dev/shm");
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, shm_name + 1, strlen(shm_name) - 1) ||
+			    !de->d_name[strlen(shm_name) - 1])
+				continue;
+			found++;
+			ck_assert_msg(strstr(de->d_name, ".taken-by-uid-0."), "%s", de->d_name);
+			snprintf(aside, sizeof(aside), "/dev/shm/%s/x", de->d_name);
+			ck_assert_int_eq(unlink(aside), 0);
+			snprintf(aside, sizeof(aside), "/dev/shm/%s", de->d_name);
+			ck_assert_int_eq(rmdir(aside), 0);
+		}
+		closedir(d);
+		ck_assert_uint_eq(found, i == 4);
 	}
 }
 END_TEST
@@ -941,6 +1055,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, renames_reuse_rows);
 	tcase_add_test(tc, master_ignores_a_scribbled_segment);
 	tcase_add_test(tc, create_refuses_what_is_not_ours);
+	tcase_add_test(tc, create_as_root_takes_the_name_back);
 	tcase_add_test(tc, reader_refuses);
 	tcase_add_test(tc, listener_names);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,533 @@
+/* Active health checks (a cluster's health_checks), run by the master in its loop: one
+ * session per host of the cluster's host set, each with at most one check in flight on a
+ * non-blocking socket, its timeout and its next check on loop timers. A check is a TCP connect
+ * (then send, then every receive segment in order) or an HTTP/1.1 GET whose status must fall in
+ * expected_statuses. Results move the host's /failed_active_hc flag as Envoy's
+ * HealthCheckerImplBase does, and the host set (hostset.c) publishes it to the workers. */
+#include "core/master/master-int.h"
+
+#include "core/base/http_resp.h"
+#include "core/base/log.h"
+#include "core/base/mloop.h"
+#include "core/base/sbuf.h"
+#include "core/base/timer.h"
+#include "core/worker/hostset-t.h"
+#include "core/worker/lb.h"
+#include "shm/stats.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A TCP check keeps at most this much of a host's answer while it looks for the receive
+ * segments; an answer that fills it without matching fails the check. */
+#define HC_RECV_MAX 65536
+
+enum hc_phase {
+	HC_IDLE,
+	HC_CONNECTING,
+	HC_SENDING,
+	HC_RECEIVING,
+};
+
+enum hc_failure {
+	HC_FAIL_NETWORK, /* connect, reset, close or timeout: counts toward unhealthy_threshold */
+	HC_FAIL_ACTIVE,	 /* a wrong answer: the host fails at once, as in Envoy */
+};
+
+struct hc_session {
+	struct hc_cluster *h;
+	uint64_t id; /* the host's id in the set */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];
+	int fd;
+	enum hc_phase phase;
+	int64_t timer; /* the next check, or the running check's timeout */
+	size_t sent;   /* of h->req */
+	uint8_t *rbuf; /* TCP: what the host answered so far */
+	size_t rlen;
+	struct tp_http_resp resp;
+	uint32_t n_healthy, n_unhealthy; /* in a row */
+	bool failed;			 /* /failed_active_hc */
+	bool first_check;
+	bool keep; /* scratch for hc_cluster_sync() */
+};
+
+struct hc_cluster {
+	struct master *m;
+	struct hs_cluster *hs;
+	const struct tp_cluster_cfg *cl;
+	const struct tp_health_check_cfg *c;
+	struct hc_session **s;
+	uint32_t n;
+	uint8_t *req; /* the bytes each check sends: the HTTP request or tcp send */
+	size_t req_len;
+	bool initialized;
+};
+
+static void start_check(struct hc_session *s);
+static void on_fd(struct tp_mloop *l, int fd, unsigned revents, void *arg);
+
+static uint64_t rand_below(uint64_t n)
+{
+	return n ? tp_rand() % n : 0;
+}
+
+/* Envoy's intervalWithJitter(): base, plus up to interval_jitter_percent of it, plus up to
+ * interval_jitter. */
+static uint64_t jittered(const struct tp_health_check_cfg *c, uint64_t base)
+{
+	uint64_t pct = (uint64_t)c->interval_jitter_percent * base / 100;
+
+	return base + rand_below(pct) + rand_below((uint64_t)c->interval_jitter_ms);
+}
+
+static void on_interval(struct tp_mloop *l, void *arg)
+{
+	struct hc_session *s = arg;
+
+	s->timer = 0;
+	start_check(s);
+}
+
+/* The next check, as Envoy's HealthCheckerImplBase::interval() picks it: a host whose state is
+ * about to change (a success on an unhealthy host, a network failure on a healthy one) is
+ * checked again after the edge interval. no_traffic_interval is not used: the master does not
+ * know whether the cluster has had traffic (docs/envoy-compat.md). */
+static void schedule(struct hc_session *s, bool pending)
+{
+	const struct tp_health_check_cfg *c = s->h->c;
+	uint64_t base;
+
+	if (s->failed)
+		base = (uint64_t)(pending ? c->healthy_edge_interval_ms : c->unhealthy_interval_ms);
+	else
+		base = (uint64_t)(pending ? c->unhealthy_edge_interval_ms : c->interval_ms);
+	s->timer = tp_mloop_at(s->h->m->loop, tp_now_ms() + jittered(c, base), on_interval, s);
+}
+
+static void close_check(struct hc_session *s)
+{
+	if (s->fd >= 0) {
+		tp_mloop_del(s->h->m->loop, s->fd);
+		close(s->fd);
+	}
+	s->fd = -1;
+	s->phase = HC_IDLE;
+	if (s->timer)
+		tp_mloop_cancel(s->h->m->loop, s->timer);
+	s->timer = 0;
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->rlen = 0;
+}
+
+static void healthy_gauge(struct hc_cluster *h)
+{
+	uint32_t healthy = 0;
+
+	for (uint32_t i = 0; i < h->n; i++)
+		healthy += !h->s[i]->failed;
+	tp_stat_set(h->m->blk, h->cl->stats_base + TP_CLUSTER_hc_healthy, healthy);
+}
+
+/* The first round is in once every host has had a result: the generation may serve. */
+static void check_initialized(struct hc_cluster *h)
+{
+	if (h->initialized || !h->n)
+		return;
+	for (uint32_t i = 0; i < h->n; i++)
+		if (h->s[i]->first_check)
+			return;
+	h->initialized = true;
+	hs_cluster_initialized(h->hs);
+}
+
+static void succeed(struct hc_session *s)
+{
+	struct hc_cluster *h = s->h;
+	bool changed = false, pending = false;
+
+	close_check(s);
+	s->n_unhealthy = 0;
+	if (s->failed) {
+		/* The first result of a host is enough to mark it healthy, as in Envoy. */
+		if (++s->n_healthy >= (uint64_t)h->c->healthy_threshold || s->first_check) {
+			s->failed = false;
+			changed = true;
+		} else {
+			pending = true;
+		}
+	}
+	tp_stat_inc(h->m->blk, h->cl->stats_base + TP_CLUSTER_hc_success);
+	s->first_check = false;
+	schedule(s, pending);
+	if (changed) {
+		tp_info("cluster %s: health check of %s passed: host healthy", h->cl->name,
+			s->text);
+		healthy_gauge(h);
+		hs_cluster_health(h->hs, s->id, false);
+	}
+	check_initialized(h);
+}
+
+static void fail(struct hc_session *s, enum hc_failure type, const char *why)
+{
+	struct hc_cluster *h = s->h;
+	struct tp_stats_block *blk = h->m->blk;
+	bool changed = false, pending = false;
+
+	close_check(s);
+	s->n_healthy = 0;
+	if (!s->failed) {
+		if (type != HC_FAIL_NETWORK ||
+		    ++s->n_unhealthy >= (uint64_t)h->c->unhealthy_threshold) {
+			s->failed = true;
+			changed = true;
+		} else {
+			pending = true;
+		}
+	}
+	tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_failure);
+	if (type == HC_FAIL_NETWORK)
+		tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_network_failure);
+	if (h->c->always_log_failures || changed)
+		tp_log(changed ? TP_LOG_WARN : TP_LOG_INFO,
+		       "cluster %s: health check of %s failed: %s%s", h->cl->name, s->text, why,
+		       changed ? ": host unhealthy" : "");
+	else
+		tp_debug("cluster %s: health check of %s failed: %s", h->cl->name, s->text, why);
+	s->first_check = false;
+	schedule(s, pending);
+	if (changed) {
+		healthy_gauge(h);
+		hs_cluster_health(h->hs, s->id, true);
+	}
+	check_initialized(h);
+}
+
+static void on_timeout(struct tp_mloop *l, void *arg)
+{
+	struct hc_session *s = arg;
+
+	s->timer = 0;
+	fail(s, HC_FAIL_NETWORK, "timed out");
+}
+
+/* Are the receive segments all in buf, in order (each after the previous one's end)? Envoy's
+ * TcpHealthCheckMatcher::match(). */
+static bool tcp_match(const struct tp_health_check_cfg *c, const uint8_t *buf, size_t len)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < c->tcp.n_receive; i++) {
+		const struct tp_hc_payload *p = &c->tcp.receive[i];
+		const uint8_t *hit =
+			len - at >= p->len ? memmem(buf + at, len - at, p->data, p->len) : NULL;
+
+		if (!hit)
+			return false;
+		at = (size_t)(hit - buf) + p->len;
+	}
+	return true;
+}
+
+static bool status_expected(const struct tp_health_check_cfg *c, unsigned status)
+{
+	if (!c->http.n_statuses)
+		return status == 200;
+	for (size_t i = 0; i < c->http.n_statuses; i++)
+		if ((int64_t)status >= c->http.statuses[i].start &&
+		    (int64_t)status < c->http.statuses[i].end)
+			return true;
+	return false;
+}
+
+static void on_readable(struct hc_session *s)
+{
+	const struct tp_health_check_cfg *c = s->h->c;
+	uint8_t buf[4096];
+
+	for (;;) {
+		ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		size_t used;
+		char why[64];
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			fail(s, HC_FAIL_NETWORK, strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			fail(s, HC_FAIL_NETWORK, "closed by the host before answering");
+			return;
+		}
+		if (c->kind == TP_HC_HTTP) {
+			switch (tp_http_resp_parse(&s->resp, buf, (size_t)n, &used)) {
+			case TP_HTTP_RESP_NEED_MORE:
+				continue;
+			case TP_HTTP_RESP_ERROR:
+				snprintf(why, sizeof(why), "bad HTTP response: %s", s->resp.error);
+				fail(s, HC_FAIL_NETWORK, why);
+				return;
+			case TP_HTTP_RESP_DONE:
+				if (status_expected(c, s->resp.status)) {
+					succeed(s);
+				} else {
+					snprintf(why, sizeof(why), "status %u", s->resp.status);
+					fail(s, HC_FAIL_ACTIVE, why);
+				}
+				return;
+			}
+		}
+		if (!s->rbuf && !(s->rbuf = malloc(HC_RECV_MAX))) {
+			fail(s, HC_FAIL_NETWORK, "out of memory");
+			return;
+		}
+		if ((size_t)n > HC_RECV_MAX - s->rlen) {
+			fail(s, HC_FAIL_ACTIVE, "answer too long without the receive bytes");
+			return;
+		}
+		memcpy(s->rbuf + s->rlen, buf, (size_t)n);
+		s->rlen += (size_t)n;
+		if (tcp_match(c, s->rbuf, s->rlen)) {
+			succeed(s);
+			return;
+		}
+	}
+}
+
+/* Writes what is left of the request; then waits for the answer (or, a TCP check with nothing
+ * to receive, passes). */
+static void on_writable(struct hc_session *s)
+{
+	struct hc_cluster *h = s->h;
+
+	while (s->sent < h->req_len) {
+		ssize_t n = send(s->fd, h->req + s->sent, h->req_len - s->sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			fail(s, HC_FAIL_NETWORK, strerror(errno));
+			return;
+		}
+		s->sent += (size_t)n;
+	}
+	if (h->c->kind == TP_HC_TCP && !h->c->tcp.n_receive) {
+		succeed(s); /* Envoy: connect (and send) only */
+		return;
+	}
+	s->phase = HC_RECEIVING;
+	tp_mloop_add(h->m->loop, s->fd, POLLIN, on_fd, s);
+}
+
+static void on_fd(struct tp_mloop *l, int fd, unsigned revents, void *arg)
+{
+	struct hc_session *s = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (s->phase == HC_CONNECTING) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			fail(s, HC_FAIL_NETWORK, strerror(err));
+			return;
+		}
+		s->phase = HC_SENDING;
+	}
+	if (s->phase == HC_SENDING) {
+		on_writable(s);
+		return;
+	}
+	if (s->phase == HC_RECEIVING)
+		on_readable(s);
+}
+
+static void start_check(struct hc_session *s)
+{
+	struct hc_cluster *h = s->h;
+	int ret;
+
+	tp_stat_inc(h->m->blk, h->cl->stats_base + TP_CLUSTER_hc_attempt);
+	s->sent = 0;
+	s->rlen = 0;
+	tp_http_resp_init(&s->resp, TP_HTTP_RESP_HEAD_MAX, TP_HTTP_RESP_HEADERS_MAX);
+	s->fd = socket(s->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s->fd < 0) {
+		fail(s, HC_FAIL_NETWORK, strerror(errno));
+		return;
+	}
+	s->phase = HC_CONNECTING;
+	s->timer = tp_mloop_at(h->m->loop, tp_now_ms() + (uint64_t)h->c->timeout_ms, on_timeout, s);
+	do
+		ret = connect(s->fd, (struct sockaddr *)&s->ss, s->len);
+	while (ret < 0 && errno == EINTR);
+	if (ret < 0 && errno != EINPROGRESS) {
+		fail(s, HC_FAIL_NETWORK, strerror(errno));
+		return;
+	}
+	/* Connected or not, POLLOUT says when the outcome is known. */
+	ret = tp_mloop_add(h->m->loop, s->fd, POLLOUT, on_fd, s);
+	if (ret < 0)
+		fail(s, HC_FAIL_NETWORK, strerror(-ret));
+}
+
+/* ---- the cluster ---- */
+
+static int build_request(struct hc_cluster *h)
+{
+	const struct tp_health_check_cfg *c = h->c;
+	struct tp_sbuf b = {0};
+
+	if (c->kind == TP_HC_TCP) {
+		if (!c->tcp.send.len)
+			return 0;
+		h->req = malloc(c->tcp.send.len);
+		if (!h->req)
+			return -ENOMEM;
+		memcpy(h->req, c->tcp.send.data, c->tcp.send.len);
+		h->req_len = c->tcp.send.len;
+		return 0;
+	}
+	/* Envoy's HTTP/1.1 check: GET path, Host (host, else the cluster's name), its User-Agent,
+	 * and request_headers_to_add. The config loader refused CR, LF and NUL in each. */
+	tp_sbuf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Envoy/HC\r\n", c->http.path,
+		       c->http.host && *c->http.host ? c->http.host : h->cl->name);
+	for (size_t i = 0; i < c->http.n_headers; i++)
+		tp_sbuf_printf(&b, "%s: %s\r\n", c->http.headers[i].header.key,
+			       c->http.headers[i].header.value ? c->http.headers[i].header.value
+							       : "");
+	tp_sbuf_printf(&b, "\r\n");
+	if (b.oom) {
+		tp_sbuf_free(&b);
+		return -ENOMEM;
+	}
+	h->req = (uint8_t *)b.p;
+	h->req_len = b.len;
+	return 0;
+}
+
+struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
+				    const struct tp_cluster_cfg *cl)
+{
+	struct hc_cluster *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->m = m;
+	h->hs = hs;
+	h->cl = cl;
+	h->c = &cl->health_checks[0];
+	if (build_request(h) < 0) {
+		free(h);
+		return NULL;
+	}
+	tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_hc_healthy, 0);
+	tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_hc_degraded, 0);
+	return h;
+}
+
+static void free_session(struct hc_session *s)
+{
+	close_check(s);
+	free(s);
+}
+
+static void addr_of(const struct tp_hs_host *host, struct hc_session *s)
+{
+	memset(&s->ss, 0, sizeof(s->ss));
+	if (host->family == AF_INET6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&s->ss;
+		char ip[INET6_ADDRSTRLEN];
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(host->port);
+		memcpy(&a6->sin6_addr, host->addr, 16);
+		s->len = sizeof(*a6);
+		inet_ntop(AF_INET6, host->addr, ip, sizeof(ip));
+		snprintf(s->text, sizeof(s->text), "[%s]:%u", ip, host->port);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&s->ss;
+		char ip[INET_ADDRSTRLEN];
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(host->port);
+		memcpy(&a4->sin_addr, host->addr, 4);
+		s->len = sizeof(*a4);
+		inet_ntop(AF_INET, host->addr, ip, sizeof(ip));
+		snprintf(s->text, sizeof(s->text), "%s:%u", ip, host->port);
+	}
+}
+
+void hc_cluster_sync(struct hc_cluster *h, const struct tp_hs_host *hosts, uint32_t n)
+{
+	struct hc_session **next = calloc(n ? n : 1, sizeof(*next));
+
+	if (!next) {
+		tp_warn("cluster %s: out of memory for its health checks", h->cl->name);
+		return;
+	}
+	for (uint32_t i = 0; i < h->n; i++)
+		h->s[i]->keep = false;
+	for (uint32_t i = 0; i < n; i++) {
+		struct hc_session *s = NULL;
+
+		for (uint32_t j = 0; j < h->n && !s; j++)
+			if (h->s[j]->id == hosts[i].id)
+				s = h->s[j];
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (!s)
+				continue; /* its host stays /failed_active_hc */
+			s->h = h;
+			s->id = hosts[i].id;
+			s->fd = -1;
+			s->failed = hosts[i].health & TP_HOST_F_FAILED_ACTIVE_HC;
+			s->first_check = true;
+			addr_of(&hosts[i], s);
+			/* The first check after up to initial_jitter, as Envoy's session start. */
+			s->timer = tp_mloop_at(
+				h->m->loop,
+				tp_now_ms() + rand_below((uint64_t)h->c->initial_jitter_ms),
+				on_interval, s);
+		}
+		s->keep = true;
+		next[i] = s;
+	}
+	for (uint32_t i = 0; i < h->n; i++)
+		if (!h->s[i]->keep)
+			free_session(h->s[i]);
+	free(h->s);
+	h->s = next;
+	h->n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (next[i])
+			h->s[h->n++] = next[i];
+	healthy_gauge(h);
+}
+
+void hc_cluster_stop(struct hc_cluster *h)
+{
+	if (!h)
+		return;
+	for (uint32_t i = 0; i < h->n; i++)
+		free_session(h->s[i]);
+	free(h->s);
+	free(h->req);
+	free(h);
+}
