@@ -49,6 +49,30 @@ static const struct tp_cfg_schema access_log_options_schema = {
 	.fields = access_log_options_fields,
 };
 
+/* config.core.v3.BackoffStrategy, over the tcp_proxy object itself: base_interval required and
+ * at least 1 ms, max_interval greater than 0 (Envoy's proto rules). */
+static const struct tp_cfg_field backoff_fields[] = {
+	{.key = "base_interval",
+	 .type = TP_CFG_DURATION,
+	 .flags = TP_CFG_REQUIRED,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, backoff_base_ms),
+	 .min = 1,
+	 .max = INT64_MAX},
+	{.key = "max_interval",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, backoff_max_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, backoff_max_mark)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema backoff_schema = {
+	.name = "envoy.config.core.v3.BackoffStrategy",
+	.size = sizeof(struct tp_tcp_proxy_cfg),
+	.fields = backoff_fields,
+};
+
 /* TcpProxy.WeightedCluster.ClusterWeight */
 static const struct tp_cfg_field cluster_weight_fields[] = {
 	{.key = "name",
@@ -244,7 +268,7 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "flush_access_log_on_connected",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_tcp_proxy_cfg, flush_access_log_on_connected)},
-	UNSUPPORTED("backoff_options"),
+	{.key = "backoff_options", .type = TP_CFG_MESSAGE, .sub = &backoff_schema},
 	UNSUPPORTED("proxy_protocol_tlvs"),
 	UNSUPPORTED("proxy_protocol_tlv_merge_policy"),
 	UNSUPPORTED_BUT("check_drain_close", "false"),
@@ -294,6 +318,17 @@ static void tcp_proxy_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, v
 			     old_interval ? "access_log_flush_interval"
 					  : "flush_access_log_on_connected",
 			     "cannot be set with access_log_options (deprecated; set it there)");
+
+	/* Envoy's SharedConfig: max_interval defaults to 10 x base_interval and may not be below
+	 * it. */
+	if (tp->backoff_base_ms > 0 && tp->backoff_max_ms <= 0)
+		tp->backoff_max_ms =
+			tp->backoff_base_ms > INT64_MAX / 10 ? INT64_MAX : 10 * tp->backoff_base_ms;
+	if (tp->backoff_base_ms > 0 && tp->backoff_max_ms < tp->backoff_base_ms)
+		tp_cfg_error_mark(ctx, tp->backoff_max_mark, "backoff_options.max_interval",
+				  "must be greater than or equal to base_interval (Envoy: "
+				  "max_backoff_interval must be greater or equal to "
+				  "base_backoff_interval)");
 
 	/* Envoy 1.38 made the early-data budget explicit for every mode that connects late. */
 	if (tp->upstream_connect_mode != TP_CONNECT_IMMEDIATE &&

@@ -72,6 +72,8 @@
 	COUNTER(upstream_flow_control_paused_reading_total)         \
 	COUNTER(upstream_flow_control_resumed_reading_total)        \
 	COUNTER(upstream_cx_none_healthy)                           \
+	COUNTER(upstream_cx_overflow)                               \
+	COUNTER(upstream_rq_pending_overflow)                       \
 	HISTOGRAM(upstream_cx_connect_ms)                           \
 	HISTOGRAM(upstream_cx_length_ms)                            \
 	COUNTER(lb_subsets_created)                                 \
@@ -188,6 +190,22 @@
 #define TP_LISTENER_SSL_STATS(COUNTER, GAUGE, HISTOGRAM) TP_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)
 #define TP_CLUSTER_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)	 TP_SSL_STATS(COUNTER, GAUGE, HISTOGRAM)
 
+/* cluster.<name>.circuit_breakers.default.<stat>: Envoy's ALL_CLUSTER_CIRCUIT_BREAKERS_STATS
+ * of the DEFAULT priority, the one tcp_proxy uses: the *_open gauges always, the remaining_*
+ * ones only with track_remaining (a scope of their own, registered then), as Envoy makes them.
+ * Each worker adds its part; the reader's sum is the value (core/conn/session.c). */
+#define TP_CLUSTER_CB_STATS(COUNTER, GAUGE, HISTOGRAM)                     \
+	GAUGE(cx_open, "circuit_breakers.default.cx_open")                 \
+	GAUGE(cx_pool_open, "circuit_breakers.default.cx_pool_open")       \
+	GAUGE(rq_pending_open, "circuit_breakers.default.rq_pending_open") \
+	GAUGE(rq_open, "circuit_breakers.default.rq_open")                 \
+	GAUGE(rq_retry_open, "circuit_breakers.default.rq_retry_open")
+#define TP_CLUSTER_CB_REMAINING_STATS(COUNTER, GAUGE, HISTOGRAM)               \
+	GAUGE(remaining_cx, "circuit_breakers.default.remaining_cx")           \
+	GAUGE(remaining_pending, "circuit_breakers.default.remaining_pending") \
+	GAUGE(remaining_rq, "circuit_breakers.default.remaining_rq")           \
+	GAUGE(remaining_retries, "circuit_breakers.default.remaining_retries")
+
 /* The scope kinds: X(KIND, name[, printed]). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name, unless a
  * third argument prints another (the ssl kinds extend a listener's or a cluster's names, under
@@ -202,6 +220,8 @@
 	X(HOST, host)                             \
 	X(TLS_INSPECTOR, tls_inspector)           \
 	X(LISTENER_SSL, listener_ssl, "listener") \
-	X(CLUSTER_SSL, cluster_ssl, "cluster")
+	X(CLUSTER_SSL, cluster_ssl, "cluster")    \
+	X(CLUSTER_CB, cluster_cb, "cluster")      \
+	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster")
 
 #endif

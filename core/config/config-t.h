@@ -10,6 +10,7 @@
 #include "core/config/chain_match-t.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -215,6 +216,41 @@ struct tp_subset_cfg {
 	struct tp_cfg_mark mark;
 };
 
+/* Cluster.CircuitBreakers.Thresholds, as written. tcp_proxy uses the DEFAULT priority's
+ * max_connections and max_pending_requests; max_requests and max_retries are for HTTP requests
+ * and retries, which Envoy's tcp_proxy does not check either. */
+struct tp_cb_thresholds_cfg {
+	int priority;		      /* RoutingPriority: DEFAULT 0, HIGH 1 */
+	int64_t max_connections;      /* UInt32Value, -1: not given (1024) */
+	int64_t max_pending_requests; /* -1: 1024 */
+	int64_t max_requests;	      /* accepted, not applying to TCP */
+	int64_t max_retries;	      /* accepted, not applying to TCP */
+	bool track_remaining;	      /* remaining_* gauges */
+	struct tp_cfg_mark mark;
+};
+
+/* What the workers of a generation share for one cluster's circuit breaker: per worker slot, the
+ * upstream connections it holds open and the attempts of its still waiting for their connect.
+ * core/master/generation.c maps it; the master reads it for the gauges. */
+struct tp_cb_shared {
+	_Atomic uint64_t cx[256];      /* TP_MAX_WORKERS (core/filter-t.h) */
+	_Atomic uint64_t pending[256]; /* ... */
+};
+
+/* Cluster.circuit_breakers: the DEFAULT priority's limits, the ones tcp_proxy checks. */
+struct tp_cb_cfg {
+	struct tp_cb_thresholds_cfg *thresholds; /* as written */
+	size_t n_thresholds;
+	uint64_t max_connections;      /* default 1024, as Envoy */
+	uint64_t max_pending_requests; /* default 1024 */
+	uint64_t max_requests;	       /* default 1024, for remaining_rq only */
+	uint64_t max_retries;	       /* default 3, for remaining_retries only */
+	bool track_remaining;
+	struct tp_cb_shared *shared; /* set by the master before it forks */
+	uint32_t stats_base;	     /* cluster.<name>.circuit_breakers.default.*_open */
+	uint32_t remaining_base;     /* ... remaining_*, when track_remaining */
+};
+
 /* core.v3.HealthCheck.Payload: the bytes of text (hex) or binary (base64). */
 struct tp_hc_payload {
 	char *text;
@@ -313,6 +349,7 @@ struct tp_cluster_cfg {
 	bool close_on_health_failure;		   /* close_connections_on_host_health_failure */
 	size_t n_health_checks;
 	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
+	struct tp_cb_cfg cb;	       /* circuit_breakers */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */
@@ -379,7 +416,12 @@ struct tp_tcp_proxy_cfg {
 	bool flush_access_log_on_connected;
 	bool flush_access_log_on_start;
 	struct tp_tunnel_cfg *tunnel; /* tunneling_config, or NULL: plain TCP upstream */
-	/* Not supported yet (rejected by the loader): on_demand, backoff_options,
+	/* backoff_options: the jittered exponential backoff between connect attempts (ms);
+	 * base 0: not given, a retry starts at once */
+	int64_t backoff_base_ms;
+	int64_t backoff_max_ms;		     /* default 10 x base */
+	struct tp_cfg_mark backoff_max_mark; /* of max_interval, for "below base_interval" */
+	/* Not supported yet (rejected by the loader): on_demand,
 	 * max_downstream_connection_duration_jitter_percentage,
 	 * proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */

@@ -1456,10 +1456,16 @@ static const struct tp_cfg_enum lb_policy_enum[] = {
 
 /* The load-balancing fields together (core/config/cluster_lb.c), then the cluster's stats scopes,
  * cluster.<name> and host.<name>::<address>: both must fit. */
+static void cb_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj);
+
 static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
 	struct tp_cluster_cfg *c = obj;
 	size_t len = c->name ? strlen(c->name) : 0;
+
+	/* No circuit_breakers: Envoy's defaults all the same. */
+	if (!tp_cfg_find(map, "circuit_breakers"))
+		cb_post(ctx, NULL, &c->cb);
 
 	tp_http_proto_post(ctx, c);
 	tp_cfg_cluster_lb_post(ctx, map, c);
@@ -1493,6 +1499,100 @@ static void cluster_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 		break;
 	}
 }
+
+static const struct tp_cfg_enum routing_priority_enum[] = {
+	{"DEFAULT", 0, 0, false},
+	{"HIGH", 1, 1, false},
+	{.name = NULL},
+};
+
+/* Cluster.CircuitBreakers.Thresholds. max_requests, max_retries and retry_budget are accepted
+ * and do not apply: Envoy's TCP pool does not enforce requests() (enforceMaxRequests() is false)
+ * and tcp_proxy's connect attempts never ask retries(). */
+static const struct tp_cfg_field cb_thresholds_fields[] = {
+	{.key = "priority",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, priority),
+	 .enums = routing_priority_enum,
+	 .def = 0},
+	{.key = "max_connections",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, max_connections),
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .def = -1},
+	{.key = "max_pending_requests",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, max_pending_requests),
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .def = -1},
+	{.key = "max_requests",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, max_requests),
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .def = -1},
+	{.key = "max_retries",
+	 .type = TP_CFG_UINT32_OPT,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, max_retries),
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .def = -1},
+	/* Not a request limit: Envoy's ConnPoolMap checks it for TCP pools too (one per host and
+	 * worker thread), which tcpproxy does not have. */
+	{.key = "max_connection_pools",
+	 .type = TP_CFG_UNSUPPORTED,
+	 .hint = "Envoy bounds its per-host, per-thread TCP connection pools with it; tcpproxy "
+		 "has no pools"},
+	IGNORED("retry_budget"),
+	{.key = "track_remaining",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_cb_thresholds_cfg, track_remaining)},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema cb_thresholds_schema = {
+	.name = "envoy.config.cluster.v3.CircuitBreakers.Thresholds",
+	.size = sizeof(struct tp_cb_thresholds_cfg),
+	.fields = cb_thresholds_fields,
+	.mark_off = TP_CFG_MARK(struct tp_cb_thresholds_cfg, mark),
+};
+
+/* Envoy's ClusterInfoImpl::ResourceManagers::load: the first thresholds of the priority
+ * (std::find_if), each limit defaulted on its own. */
+static void cb_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_cb_cfg *cb = obj;
+	const struct tp_cb_thresholds_cfg *t = NULL;
+
+	for (size_t i = 0; i < cb->n_thresholds && !t; i++)
+		if (cb->thresholds[i].priority == 0)
+			t = &cb->thresholds[i];
+	cb->max_connections = t && t->max_connections >= 0 ? (uint64_t)t->max_connections : 1024;
+	cb->max_pending_requests =
+		t && t->max_pending_requests >= 0 ? (uint64_t)t->max_pending_requests : 1024;
+	cb->max_requests = t && t->max_requests >= 0 ? (uint64_t)t->max_requests : 1024;
+	cb->max_retries = t && t->max_retries >= 0 ? (uint64_t)t->max_retries : 3;
+	cb->track_remaining = t && t->track_remaining;
+}
+
+static const struct tp_cfg_field cb_fields[] = {
+	{.key = "thresholds",
+	 .type = TP_CFG_REPEATED,
+	 .off = offsetof(struct tp_cb_cfg, thresholds),
+	 .count_off = offsetof(struct tp_cb_cfg, n_thresholds),
+	 .sub = &cb_thresholds_schema},
+	UNSUPPORTED("per_host_thresholds"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema cb_schema = {
+	.name = "envoy.config.cluster.v3.CircuitBreakers",
+	.size = sizeof(struct tp_cb_cfg),
+	.fields = cb_fields,
+	.post = cb_post,
+};
 
 static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "name",
@@ -1540,7 +1640,10 @@ static const struct tp_cfg_field cluster_fields[] = {
 	 .count_off = offsetof(struct tp_cluster_cfg, n_health_checks),
 	 .sub = &tp_cfg_health_check_schema},
 	UNSUPPORTED("max_requests_per_connection"),
-	UNSUPPORTED("circuit_breakers"),
+	{.key = "circuit_breakers",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, cb),
+	 .sub = &cb_schema},
 	UNSUPPORTED("upstream_http_protocol_options"),
 	/* The HTTP an HTTP tunnel speaks to the hosts (core/config/http_proto.c): the deprecated
 	 * fields, then HttpProtocolOptions, which they may not be mixed with. */

@@ -154,6 +154,8 @@ struct tp_conn {
 	uint8_t tunneling : 1;	/* the attempt is an HTTP tunnel (counted in upstream_rq_active
 				   * while up_active) */
 	uint8_t tunnel_h2 : 1;	/* ... a stream on a shared HTTP/2 connection */
+	uint8_t cb_cx : 1;	/* counted in its cluster's circuit breaker: a connection */
+	uint8_t cb_pending : 1; /* ... and a pending request (its connect not done yet) */
 	uint16_t response_code; /* the tunnel's HTTP status (%RESPONSE_CODE%); 0: none */
 	uint32_t rflags;	/* response flags, core/conn/resp_flags.h */
 	uint8_t end_cause;	/* the response-flag row that ended it, + 1; 0: a peer */
@@ -169,25 +171,26 @@ struct tp_conn {
 	struct tp_timer timer;	   /* the phase's deadline, then the session's (idle, duration) */
 	uint64_t start_ms;	   /* accept time, CLOCK_MONOTONIC */
 	uint64_t connect_start_ms; /* when the latest upstream connect attempt started */
+	uint64_t retry_at_ms;	   /* backoff_options: when the next attempt starts; 0: none */
 	uint64_t active_ms;	   /* last time a byte moved either way */
 	const struct tp_listener_rt *listener;
 	const struct tp_filter_chain_cfg *chain;
 	const struct tp_tcp_proxy_cfg *proxy;
 	struct tp_cluster_rt *cluster;
 	const struct tp_weighted_cluster_cfg *wcluster; /* the weighted cluster picked, or NULL */
-	struct tp_host_rt *host;		/* held (tp_host_hold) until the slot is freed */
+	struct tp_host_rt *host;	    /* held (tp_host_hold) until the slot is freed */
 	struct tp_cluster_rt *host_cluster; /* the cluster host belongs to */
-	struct tp_state_map *filter_state; /* NULL until a filter sets something */
-	struct tp_state_map *metadata;	   /* dynamic metadata, likewise */
-	struct tp_conn_info *info;	   /* in the slot when the configuration uses it, or NULL */
-	struct tp_conn *next;		   /* free list or run queue */
-	uint64_t rx_bytes;		   /* from downstream */
-	uint64_t tx_bytes;		   /* to downstream */
-	uint64_t idle_timeout_ms;	   /* idle_timeout or its filter-state override; 0: none */
-	uint64_t next_log_ms;		   /* next periodic access log entry; 0: none */
-	uint64_t id;			   /* %CONNECTION_ID% */
-	uint64_t start_wall_us;		   /* accept time, CLOCK_REALTIME, if a format reads it */
-	struct tp_ip down_remote;	   /* these three: if a configured format reads them */
+	struct tp_state_map *filter_state;  /* NULL until a filter sets something */
+	struct tp_state_map *metadata;	    /* dynamic metadata, likewise */
+	struct tp_conn_info *info; /* in the slot when the configuration uses it, or NULL */
+	struct tp_conn *next;	   /* free list or run queue */
+	uint64_t rx_bytes;	   /* from downstream */
+	uint64_t tx_bytes;	   /* to downstream */
+	uint64_t idle_timeout_ms;  /* idle_timeout or its filter-state override; 0: none */
+	uint64_t next_log_ms;	   /* next periodic access log entry; 0: none */
+	uint64_t id;		   /* %CONNECTION_ID% */
+	uint64_t start_wall_us;	   /* accept time, CLOCK_REALTIME, if a format reads it */
+	struct tp_ip down_remote;  /* these three: if a configured format reads them */
 	struct tp_ip down_local;
 	struct tp_ip up_local;
 	/* Then, in the same slot: the transports' and the filters' per-connection state and the

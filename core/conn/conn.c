@@ -493,6 +493,8 @@ static void settle_upstream(struct tp_worker *w, struct tp_conn *c, enum tp_phas
 {
 	uint32_t cl;
 
+	/* Counted from before the upstream was active (an attempt that got no socket). */
+	tp_session_cb_release(w, c);
 	if (!c->up_active)
 		return;
 	cl = c->cluster->cfg->stats_base;

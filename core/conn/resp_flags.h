@@ -19,16 +19,17 @@
 #include <stddef.h>
 
 /* X(ID, letters, termination details, scope, counter) */
-#define TP_RESPONSE_FLAGS(X)                                                                 \
-	X(NO_HEALTHY_UPSTREAM, "UH", "tcp_initializion_failure:1", CLUSTER,                  \
-	  upstream_cx_none_healthy)                                                          \
-	X(UPSTREAM_CONNECT_FAILURE, "UF", NULL, CLUSTER, upstream_cx_connect_fail)           \
-	X(NO_FILTER_CHAIN, "NR", "filter_chain_not_found", LISTENER, no_filter_chain_match)  \
-	X(RETRY_LIMIT_EXCEEDED, "URX", "tcp_initializion_failure:0", CLUSTER,                \
-	  upstream_cx_connect_attempts_exceeded)                                             \
-	X(DURATION_TIMEOUT, "DT", "max_connection_duration_reached", TCP,                    \
-	  max_downstream_connection_duration)                                                \
-	X(NO_CLUSTER_FOUND, "NC", "tcp_initializion_failure:3", TCP, downstream_cx_no_route) \
+#define TP_RESPONSE_FLAGS(X)                                                                    \
+	X(NO_HEALTHY_UPSTREAM, "UH", "tcp_initializion_failure:1", CLUSTER,                     \
+	  upstream_cx_none_healthy)                                                             \
+	X(UPSTREAM_CONNECT_FAILURE, "UF", NULL, CLUSTER, upstream_cx_connect_fail)              \
+	X(UPSTREAM_OVERFLOW, "UO", "tcp_initializion_failure:2", CLUSTER, upstream_cx_overflow) \
+	X(NO_FILTER_CHAIN, "NR", "filter_chain_not_found", LISTENER, no_filter_chain_match)     \
+	X(RETRY_LIMIT_EXCEEDED, "URX", "tcp_initializion_failure:0", CLUSTER,                   \
+	  upstream_cx_connect_attempts_exceeded)                                                \
+	X(DURATION_TIMEOUT, "DT", "max_connection_duration_reached", TCP,                       \
+	  max_downstream_connection_duration)                                                   \
+	X(NO_CLUSTER_FOUND, "NC", "tcp_initializion_failure:3", TCP, downstream_cx_no_route)    \
 	X(IDLE_TIMEOUT, NULL, "tcp_session_idle_timeout", TCP, idle_timeout)
 
 #define TP__RF_ENUM(id, letters, details, scope, counter) TP_RF_##id,

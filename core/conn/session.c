@@ -6,6 +6,7 @@
 
 #include "core/accesslog/access_log.h"
 #include "core/accesslog/format.h"
+#include "core/base/backoff.h"
 #include "core/base/log.h"
 #include "core/base/timer.h"
 #include "core/config/config.h"
@@ -77,10 +78,100 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 		deadline = handshake_deadline(c);
 	if (down_handshake_deadline(c) && down_handshake_deadline(c) < deadline)
 		deadline = down_handshake_deadline(c);
+	if (c->retry_at_ms && c->retry_at_ms < deadline)
+		deadline = c->retry_at_ms;
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
 	}
+}
+
+/* ---- circuit breakers (Cluster.circuit_breakers, DEFAULT priority) ----
+ *
+ * Connections and pending requests are counted across the generation's workers in memory they
+ * share, one counter per worker slot, summed at each check (tp_cb_admit). A connection counts
+ * from the start of its attempt until its upstream socket closes; it is pending until its
+ * connect (and handshake) is done, as a request waits in Envoy's TCP pool. The gauges are the
+ * master's (tp_master_cb_gauges), from the same counters. */
+
+void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg *cl)
+{
+	const struct tp_cb_cfg *cb = &cl->cb;
+
+	if (!cb->shared)
+		return;
+	atomic_store(&cb->shared->cx[w->slot], 0);
+	atomic_store(&cb->shared->pending[w->slot], 0);
+}
+
+static void cb_release_pending(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb;
+
+	if (!c->cb_pending)
+		return;
+	cb = &c->cluster->cfg->cb;
+	c->cb_pending = 0;
+	tp_cb_release(cb->shared->pending, w->slot, w->n_slots);
+}
+
+void tp_session_cb_release(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb;
+
+	cb_release_pending(w, c);
+	if (!c->cb_cx)
+		return;
+	cb = &c->cluster->cfg->cb;
+	c->cb_cx = 0;
+	tp_cb_release(cb->shared->cx, w->slot, w->n_slots);
+}
+
+static bool backoff(struct tp_worker *w, struct tp_conn *c);
+
+/* Envoy's TCP pool refuses the stream past max_pending_requests (upstream_rq_pending_overflow)
+ * with PoolFailureReason::Overflow, which tcp_proxy takes as a local close of an attempt under
+ * way: no UF, and another attempt from its retry timer (after the backoff, else on the next
+ * loop iteration) while max_connect_attempts allows, else URX. */
+static void pending_overflow(struct tp_worker *w, struct tp_conn *c)
+{
+	tp_stat_inc(w->stats, CL_STAT(c, upstream_rq_pending_overflow));
+	c->attempts++;
+	c->phase = TP_PHASE_CONNECTING;
+	if (c->attempts >= c->proxy->max_connect_attempts) {
+		tp_conn_end(w, c, TP_RF_RETRY_LIMIT_EXCEEDED);
+		return;
+	}
+	/* Never at once: the attempt would start inside this one. */
+	if (backoff(w, c)) {
+		c->retry_at_ms = w->now_ms;
+		arm_session_timer(w, c);
+	}
+}
+
+/* Counts the attempt as a connection and a pending request of its cluster. Past max_connections
+ * the session ends with UO, as Envoy's tcp_proxy ends it when connections().canCreate() fails,
+ * at each attempt; past max_pending_requests the attempt fails (pending_overflow). */
+static bool cb_admit(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_cb_cfg *cb = &c->cluster->cfg->cb;
+	uint64_t sum;
+
+	if (!cb->shared)
+		return true;
+	if (!tp_cb_admit(cb->shared->cx, w->slot, w->n_slots, cb->max_connections, &sum)) {
+		tp_conn_end(w, c, TP_RF_UPSTREAM_OVERFLOW);
+		return false;
+	}
+	c->cb_cx = 1;
+	if (!tp_cb_admit(cb->shared->pending, w->slot, w->n_slots, cb->max_pending_requests,
+			 &sum)) {
+		tp_session_cb_release(w, c);
+		pending_overflow(w, c);
+		return false;
+	}
+	c->cb_pending = 1;
+	return true;
 }
 
 static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err);
@@ -121,7 +212,36 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 		if (tp_conn_closing(c))
 			return;
 	}
+	/* The backoff is over: the next attempt, unless the failed one's polls are still being
+	 * cancelled (tp_session_poll_settled starts it then). */
+	if (c->retry_at_ms && now >= c->retry_at_ms) {
+		c->retry_at_ms = 0;
+		if (!c->retry_wait)
+			start_connect(w, c);
+		if (tp_conn_closing(c))
+			return;
+	}
 	arm_session_timer(w, c);
+}
+
+/* backoff_options: the wait before the next attempt, Envoy's JitteredExponentialBackOffStrategy
+ * (its n-th draw after the n-th failure). True when it is 0 and the attempt may start now. */
+static bool backoff(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+	uint64_t wait;
+
+	if (p->backoff_base_ms <= 0)
+		return true;
+	wait = tp_backoff_next((uint64_t)p->backoff_base_ms, (uint64_t)p->backoff_max_ms,
+			       c->attempts - 1, tp_rand());
+	if (!wait)
+		return true;
+	tp_debug("connection %u: next connect attempt in %llu ms", c->idx,
+		 (unsigned long long)wait);
+	c->retry_at_ms = w->now_ms + wait;
+	arm_session_timer(w, c);
+	return false;
 }
 
 /* An attempt failed: counted, its socket closed. True when another attempt may start now. */
@@ -145,6 +265,7 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 		 timeout ? "timeout" : strerror(-err));
 	tp_conn_close_side(w, c, TP_UP);
 	tp_conn_upstream_active(w, c, false);
+	tp_session_cb_release(w, c);
 	c->up_connected = 0;
 	c->phase = TP_PHASE_CONNECTING;
 	if (c->attempts >= c->proxy->max_connect_attempts) {
@@ -157,10 +278,11 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err)
 	 * them (tp_session_poll_settled). */
 	if (c->side[TP_UP].poll_in || c->side[TP_UP].poll_out) {
 		c->retry_wait = 1;
+		backoff(w, c);
 		return false;
 	}
 	/* Each retry picks a host again (Envoy re-runs host selection). */
-	return true;
+	return backoff(w, c);
 }
 
 void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c)
@@ -169,7 +291,9 @@ void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c)
 	    c->side[TP_UP].poll_out)
 		return;
 	c->retry_wait = 0;
-	start_connect(w, c);
+	/* A backoff still running starts the attempt when it ends. */
+	if (!c->retry_at_ms)
+		start_connect(w, c);
 }
 
 static int new_upstream_socket(const struct tp_sockaddr *to)
@@ -397,6 +521,9 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 		start_stream(w, c);
 		return;
 	}
+	/* An HTTP/2 stream shares its connection: only attempts that open one are counted. */
+	if (!cb_admit(w, c))
+		return;
 	fd = new_upstream_socket(&c->host->cfg->addr);
 	if (fd < 0 && out_of_fds(fd)) {
 		/* The worker is out of descriptors: the client was accepted with the last one.
@@ -460,6 +587,7 @@ static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 		tp_tunnel_ready(w, c);
 	tp_stat_record(w->stats, CL_STAT(c, upstream_cx_connect_ms),
 		       w->now_ms - c->connect_start_ms);
+	cb_release_pending(w, c);
 	c->up_connected = 1;
 	if (c->proxy->flush_access_log_on_connected)
 		tp_access_log_write(w, c, TP_ALOG_TCP_CONNECTED);

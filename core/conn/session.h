@@ -30,4 +30,11 @@ void tp_session_on_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_sid
 /* A poll of a closed side has ended: a retry that waited for it can connect now. */
 void tp_session_poll_settled(struct tp_worker *w, struct tp_conn *c);
 
+/* Circuit breakers: a worker starting in its slot zeroes its counters there (its predecessor's
+ * connections died with it). */
+void tp_session_cb_worker_start(struct tp_worker *w, const struct tp_cluster_cfg *cl);
+/* The connection's upstream is gone: what it counted in its cluster's circuit breaker is given
+ * back. Idempotent. */
+void tp_session_cb_release(struct tp_worker *w, struct tp_conn *c);
+
 #endif

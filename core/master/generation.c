@@ -46,6 +46,19 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 				     &cfg->clusters[i].stats_base);
 		if (ret < 0)
 			return ret;
+		/* circuit_breakers.default.*: the *_open gauges, the remaining_* ones only with
+		 * track_remaining, as Envoy creates them */
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB, cfg->clusters[i].name,
+				     &cfg->clusters[i].cb.stats_base);
+		if (ret < 0)
+			return ret;
+		if (cfg->clusters[i].cb.track_remaining) {
+			ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_REMAINING,
+					     cfg->clusters[i].name,
+					     &cfg->clusters[i].cb.remaining_base);
+			if (ret < 0)
+				return ret;
+		}
 		ret = tp_admin_register_hosts(m->stats, &cfg->clusters[i]);
 		if (ret < 0)
 			return ret;
@@ -110,12 +123,22 @@ static int bind_shared_part(struct tp_filter_cfg *f, void *arg)
 	return 0;
 }
 
-/* Memory shared by all workers of a generation, for filters that count across them (Envoy's
- * connection_limit counts per listener, not per worker). */
+_Static_assert(sizeof(((struct tp_cb_shared *)0)->cx) / sizeof(uint64_t) == TP_MAX_WORKERS,
+	       "struct tp_cb_shared has a counter per worker slot");
+
+/* Each cluster's circuit-breaker counters, each on its own cache lines. */
+static size_t cb_part(void)
+{
+	return (sizeof(struct tp_cb_shared) + 63) & ~(size_t)63;
+}
+
+/* Memory shared by all workers of a generation, for what they count across them: filters'
+ * (Envoy's connection_limit counts per listener, not per worker) and clusters' circuit
+ * breakers. */
 static int share_filter_memory(struct gen *g)
 {
 	struct shared_cursor cur;
-	size_t total = 0;
+	size_t total = g->cfg->n_clusters * cb_part();
 
 	tp_config_for_each_filter(g->cfg, add_shared_bytes, &total);
 	if (!total)
@@ -127,6 +150,10 @@ static int share_filter_memory(struct gen *g)
 	}
 	g->shared_len = total;
 	cur.at = g->shared;
+	for (size_t i = 0; i < g->cfg->n_clusters; i++) {
+		g->cfg->clusters[i].cb.shared = (struct tp_cb_shared *)cur.at;
+		cur.at += cb_part();
+	}
 	tp_config_for_each_filter(g->cfg, bind_shared_part, &cur);
 	return 0;
 }

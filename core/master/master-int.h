@@ -120,6 +120,7 @@ struct master {
 	bool ready_sent;	/* sd_notify READY=1 sent for generation 0 */
 	bool reload_notified;	/* RELOADING=1 sent; READY=1 owed once the reload is over */
 	int64_t notify_timer;	/* STATUS= refresh and WATCHDOG=1 */
+	int64_t cb_timer;	/* circuit-breaker gauges (on_cb_timer) */
 	struct conns_round *conns; /* the live connection view being collected (connview.c) */
 	bool done;		   /* leave the loop (decided by settle()) */
 	int exit_status;

@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,53 @@ static void on_notify_timer(struct tp_mloop *l, void *arg)
 		every = wd / 2000 ? wd / 2000 : 1;
 	notify_status(m, wd ? "WATCHDOG=1\n" : NULL, NULL);
 	m->notify_timer = tp_mloop_at(m->loop, tp_now_ms() + every, on_notify_timer, m);
+}
+
+/* How often the circuit-breaker gauges are read off the workers' shared counters. */
+#define CB_GAUGES_EVERY_MS 500
+
+static uint64_t cb_remaining(uint64_t max, uint64_t used)
+{
+	return used < max ? max - used : 0;
+}
+
+/* cluster.<name>.circuit_breakers.default.*: one value per cluster, as Envoy's, in the master's
+ * own block (the workers write none of them), from the counters the serving generation's workers
+ * share (core/conn/session.c). A generation's counters are its own: during a drain the gauges
+ * show the serving generation's. */
+static void on_cb_timer(struct tp_mloop *l, void *arg)
+{
+	struct master *m = arg;
+	const struct gen *g = m->gens;
+
+	while (g && g->state != GEN_SERVING)
+		g = g->next;
+	for (size_t i = 0; g && i < g->cfg->n_clusters; i++) {
+		const struct tp_cb_cfg *cb = &g->cfg->clusters[i].cb;
+		uint64_t cx = 0, pending = 0;
+
+		if (!cb->shared)
+			continue;
+		for (unsigned s = 0; s < m->opts->concurrency; s++) {
+			cx += atomic_load(&cb->shared->cx[s]);
+			pending += atomic_load(&cb->shared->pending[s]);
+		}
+		tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_cx_open,
+			    cx >= cb->max_connections);
+		tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_rq_pending_open,
+			    pending >= cb->max_pending_requests);
+		if (!cb->track_remaining)
+			continue;
+		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_cx,
+			    cb_remaining(cb->max_connections, cx));
+		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_pending,
+			    cb_remaining(cb->max_pending_requests, pending));
+		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_rq,
+			    cb->max_requests);
+		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_retries,
+			    cb->max_retries);
+	}
+	m->cb_timer = tp_mloop_at(l, tp_now_ms() + CB_GAUGES_EVERY_MS, on_cb_timer, m);
 }
 
 static uint64_t monotonic_usec(void)
@@ -565,6 +613,7 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 	}
 	if (tp_notify_enabled())
 		on_notify_timer(m.loop, &m);
+	on_cb_timer(m.loop, &m);
 	m.exit_status = 0;
 	for (;;) {
 		settle(&m);

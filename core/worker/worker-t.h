@@ -28,6 +28,7 @@ struct tp_listener_rt {
 
 struct tp_worker {
 	unsigned slot;
+	unsigned n_slots; /* workers in its generation: the slots shared counters are summed over */
 	struct io_uring ring;
 	const struct tp_config *cfg;
 	struct tp_stats_block *stats;

@@ -646,6 +646,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 
 	memset(w, 0, sizeof(*w));
 	w->slot = a->slot;
+	w->n_slots = a->n_slots;
 	w->cfg = a->cfg;
 	w->sigfd = sigfd;
 	w->ctl_fd = a->ready_fd;
@@ -689,6 +690,8 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_active,
 			    w->clusters[i].n_subsets);
 	}
+	for (size_t i = 0; i < a->cfg->n_clusters; i++)
+		tp_session_cb_worker_start(w, &a->cfg->clusters[i]);
 	w->n_listeners = a->cfg->n_listeners;
 	for (size_t i = 0; i < w->n_listeners; i++)
 		filters_worker_start(&a->cfg->listeners[i], a->slot, a->n_slots);

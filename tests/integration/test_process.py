@@ -101,9 +101,12 @@ def test_io_uring_unavailable_is_said_clearly():
 
 def test_2000_idle_connections_hold_no_pipe_and_no_thread():
     n = 2000
+    # Past Envoy's default circuit breaker of 1024 connections a cluster refuses (UO), so the
+    # cluster raises it, as an Envoy configuration for this many connections must.
+    breaker = "\n    circuit_breakers: {thresholds: [{max_connections: 4096}]}"
     with EchoServer() as up:
         port = free_port()
-        with Proxy(simple_config(port, [up.port])) as p:
+        with Proxy(simple_config(port, [up.port], cluster_extra=breaker)) as p:
             # Warm the pools, then take the baseline.
             for _ in range(10):
                 echo_roundtrip(port, b"x" * 100000)

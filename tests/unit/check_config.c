@@ -208,9 +208,14 @@ START_TEST(defaults)
 	ck_assert_int_eq(tp->upstream_connect_mode, TP_CONNECT_IMMEDIATE);
 	ck_assert_int_eq(tp->max_early_data_bytes, -1);
 	ck_assert_int_eq(tp->n_weighted_clusters, 0);
+	ck_assert_int_eq(tp->backoff_base_ms, 0);
 
 	ck_assert_int_eq(cfg->n_clusters, 1);
 	c = &cfg->clusters[0];
+	/* No circuit_breakers: Envoy's limits all the same. */
+	ck_assert_uint_eq(c->cb.max_connections, 1024);
+	ck_assert_uint_eq(c->cb.max_pending_requests, 1024);
+	ck_assert(!c->cb.track_remaining);
 	ck_assert_str_eq(c->name, "c0");
 	ck_assert_int_eq(c->type, TP_CLUSTER_STATIC);
 	ck_assert_int_eq(c->connect_timeout_ms, 5000);
@@ -223,6 +228,42 @@ START_TEST(defaults)
 	ck_assert(!cfg->admin.enabled);
 	ck_assert_int_eq(tp_config_cluster_index(cfg, "c0"), 0);
 	ck_assert_int_eq(tp_config_cluster_index(cfg, "nope"), -1);
+	tp_config_free(cfg);
+}
+END_TEST
+
+START_TEST(circuit_breakers_and_backoff)
+{
+	struct tp_config *cfg;
+	const struct tp_tcp_proxy_cfg *tp;
+	const struct tp_cb_cfg *cb;
+
+	/* The first DEFAULT thresholds count (Envoy's std::find_if), each limit defaulting on its
+	 * own; HIGH is read and unused. */
+	cfg = load_ok(
+		edit("    load_assignment:\n",
+		     "    circuit_breakers:\n"
+		     "      thresholds:\n"
+		     "      - {priority: HIGH, max_connections: 1}\n"
+		     "      - {max_pending_requests: 7, track_remaining: true, max_retries: 0}\n"
+		     "      - {priority: DEFAULT, max_connections: 2}\n"
+		     "    load_assignment:\n"));
+	cb = &cfg->clusters[0].cb;
+	ck_assert_uint_eq(cb->n_thresholds, 3);
+	ck_assert_uint_eq(cb->max_connections, 1024);
+	ck_assert_uint_eq(cb->max_pending_requests, 7);
+	ck_assert_uint_eq(cb->max_retries, 0);
+	ck_assert_uint_eq(cb->max_requests, 1024);
+	ck_assert(cb->track_remaining);
+	tp_config_free(cfg);
+
+	/* max_interval defaults to 10 x base_interval. */
+	cfg = load_ok(edit("          cluster: c0\n",
+			   "          cluster: c0\n"
+			   "          backoff_options: {base_interval: 0.3s}\n"));
+	tp = cfg->listeners[0].filter_chains[0].filters[0].conf;
+	ck_assert_int_eq(tp->backoff_base_ms, 300);
+	ck_assert_int_eq(tp->backoff_max_ms, 3000);
 	tp_config_free(cfg);
 }
 END_TEST
@@ -1645,6 +1686,7 @@ static Suite *config_suite(void)
 
 	tcase_add_checked_fixture(ok, setup, teardown);
 	tcase_add_test(ok, defaults);
+	tcase_add_test(ok, circuit_breakers_and_backoff);
 	tcase_add_test(ok, every_supported_field);
 	tcase_add_test(ok, health_checks);
 	tcase_add_test(ok, ignored_envoy_fields);
