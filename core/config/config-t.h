@@ -149,6 +149,24 @@ struct tp_transport_cfg {
 #define TP_HOST_F_FAILED_OUTLIER   0x2u /* /failed_outlier_check */
 #define TP_HOST_F_ALL		   0x3u
 
+/* A cluster's outlier_detection (core/master/outlier.h): the consecutive-failure detectors only,
+ * fed by the workers' connect results. */
+struct tp_outlier_cfg {
+	bool enabled;					/* the field was given */
+	bool split;					/* split_external_local_origin_errors */
+	uint32_t consecutive_5xx;			/* default 5 */
+	uint32_t consecutive_gateway_failure;		/* default 5 */
+	uint32_t consecutive_local_origin_failure;	/* default 5 */
+	uint32_t enforcing_consecutive_5xx;		/* percent, default 100 */
+	uint32_t enforcing_consecutive_gateway_failure; /* default 0 */
+	uint32_t enforcing_consecutive_local_origin_failure; /* default 100 */
+	uint32_t max_ejection_percent;			     /* default 10 */
+	int64_t interval_ms;				     /* default 10 s */
+	int64_t base_ejection_time_ms;			     /* default 30 s */
+	int64_t max_ejection_time_ms;			     /* default 300 s */
+	struct tp_cfg_mark mark;
+};
+
 struct tp_endpoint_cfg {
 	struct tp_sockaddr addr;
 	uint32_t weight;     /* load_balancing_weight, default 1 */
@@ -350,6 +368,7 @@ struct tp_cluster_cfg {
 	size_t n_health_checks;
 	struct tp_http_proto_cfg http; /* the HTTP tunnels to its hosts speak */
 	struct tp_cb_cfg cb;	       /* circuit_breakers */
+	struct tp_outlier_cfg outlier; /* outlier_detection */
 	uint32_t stats_base; /* row of the cluster.<name> scope; set by the master before fork */
 	struct tp_cfg_mark mark;
 	struct tp_cfg_mark name_mark; /* for "duplicate cluster name" */

@@ -1594,6 +1594,70 @@ static const struct tp_cfg_schema cb_schema = {
 	.post = cb_post,
 };
 
+/* OutlierDetection: the consecutive-failure detectors, with Envoy's defaults. */
+#define OD_U32(k, def_, max_)                                                                \
+	{                                                                                    \
+		.key = #k, .type = TP_CFG_UINT32, .off = offsetof(struct tp_outlier_cfg, k), \
+		.min = 0, .max = max_, .def = def_                                           \
+	}
+#define OD_MS(k, def_)                                                                      \
+	{                                                                                   \
+		.key = #k, .type = TP_CFG_DURATION,                                         \
+		.off = offsetof(struct tp_outlier_cfg, k##_ms), .min = 1, .max = INT64_MAX, \
+		.def = def_                                                                 \
+	}
+#define OD_LATER(k)                                                                               \
+	{                                                                                         \
+		.key = k, .type = TP_CFG_UNSUPPORTED,                                             \
+		.hint = "tcpproxy's outlier detection has the consecutive-failure detectors only" \
+	}
+
+static const struct tp_cfg_field outlier_fields[] = {
+	OD_U32(consecutive_5xx, 5, UINT32_MAX),
+	OD_U32(consecutive_gateway_failure, 5, UINT32_MAX),
+	OD_U32(consecutive_local_origin_failure, 5, UINT32_MAX),
+	OD_U32(enforcing_consecutive_5xx, 100, 100),
+	OD_U32(enforcing_consecutive_gateway_failure, 0, 100),
+	OD_U32(enforcing_consecutive_local_origin_failure, 100, 100),
+	OD_U32(max_ejection_percent, 10, 100),
+	OD_MS(interval, 10000),
+	OD_MS(base_ejection_time, 30000),
+	OD_MS(max_ejection_time, 300000),
+	{.key = "split_external_local_origin_errors",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_outlier_cfg, split)},
+	OD_LATER("success_rate_minimum_hosts"),
+	OD_LATER("success_rate_request_volume"),
+	OD_LATER("success_rate_stdev_factor"),
+	OD_LATER("enforcing_success_rate"),
+	OD_LATER("enforcing_local_origin_success_rate"),
+	OD_LATER("failure_percentage_threshold"),
+	OD_LATER("enforcing_failure_percentage"),
+	OD_LATER("enforcing_failure_percentage_local_origin"),
+	OD_LATER("failure_percentage_minimum_hosts"),
+	OD_LATER("failure_percentage_request_volume"),
+	OD_LATER("max_ejection_time_jitter"),
+	OD_LATER("successful_active_health_check_uneject_host"),
+	OD_LATER("monitors"),
+	OD_LATER("always_eject_one_host"),
+	{.key = NULL},
+};
+
+static void outlier_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	struct tp_outlier_cfg *o = obj;
+
+	o->enabled = true;
+}
+
+static const struct tp_cfg_schema outlier_schema = {
+	.name = "envoy.config.cluster.v3.OutlierDetection",
+	.size = sizeof(struct tp_outlier_cfg),
+	.fields = outlier_fields,
+	.mark_off = TP_CFG_MARK(struct tp_outlier_cfg, mark),
+	.post = outlier_post,
+};
+
 static const struct tp_cfg_field cluster_fields[] = {
 	{.key = "name",
 	 .type = TP_CFG_STRING,
@@ -1694,7 +1758,10 @@ static const struct tp_cfg_field cluster_fields[] = {
 	 .off = offsetof(struct tp_cluster_cfg, dns),
 	 .sub = &typed_dns_schema},
 	UNSUPPORTED("wait_for_warm_on_init"),
-	UNSUPPORTED("outlier_detection"),
+	{.key = "outlier_detection",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_cluster_cfg, outlier),
+	 .sub = &outlier_schema},
 	UNSUPPORTED("cleanup_interval"),
 	UNSUPPORTED("upstream_bind_config"),
 	{.key = "lb_subset_config",

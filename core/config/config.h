@@ -16,10 +16,11 @@ int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_error
 void tp_config_free(struct tp_config *cfg);
 
 /* Does the master own and publish the cluster's host set (core/master/hostset.c)? A DNS
- * cluster's hosts change; a static cluster's health does when it has health checks. */
+ * cluster's hosts change; a static cluster's health does when it has health checks or outlier
+ * detection. */
 static inline bool tp_cluster_hostset(const struct tp_cluster_cfg *c)
 {
-	return c->type != TP_CLUSTER_STATIC || c->n_health_checks;
+	return c->type != TP_CLUSTER_STATIC || c->n_health_checks || c->outlier.enabled;
 }
 
 /* Index of the cluster called name in cfg->clusters, or -1. */
