@@ -207,6 +207,7 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 		return;
 	}
 	if (up_handshaking(c) && now >= handshake_deadline(c)) {
+		tp_worker_connect_result(w, c->host_cluster, c->host, true);
 		if (connect_failed(w, c, -ETIMEDOUT))
 			start_connect(w, c);
 		if (tp_conn_closing(c))
@@ -582,6 +583,8 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 /* The upstream is connected and past its handshake. */
 static void upstream_ready(struct tp_worker *w, struct tp_conn *c)
 {
+	/* LocalOriginConnectSuccessFinal: the host's consecutive failures start over. */
+	tp_worker_connect_result(w, c->host_cluster, c->host, false);
 	/* The tunnel's answer: its stats and what it leaves for the access log. */
 	if (c->tunneling)
 		tp_tunnel_ready(w, c);
@@ -602,6 +605,9 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 	if (c->phase != TP_PHASE_CONNECTING)
 		return;
 	if (res < 0) {
+		/* Envoy's tcp_proxy: LocalOriginConnectFailed (a timeout too, as its pool closes
+		 * the connection); a socket we could not make is not the host's fault. */
+		tp_worker_connect_result(w, c->host_cluster, c->host, true);
 		if (connect_failed(w, c, res))
 			start_connect(w, c);
 		return;
@@ -626,10 +632,13 @@ void tp_session_on_handshake(struct tp_worker *w, struct tp_conn *c, enum tp_sid
 	if (s == TP_UP) {
 		if (c->phase != TP_PHASE_UP_HANDSHAKE)
 			return;
-		if (res >= 0)
+		if (res >= 0) {
 			upstream_ready(w, c);
-		else if (connect_failed(w, c, res))
-			start_connect(w, c);
+		} else {
+			tp_worker_connect_result(w, c->host_cluster, c->host, true);
+			if (connect_failed(w, c, res))
+				start_connect(w, c);
+		}
 		return;
 	}
 	if (res < 0) {

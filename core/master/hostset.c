@@ -11,8 +11,10 @@
 #include "core/base/mloop.h"
 #include "core/base/timer.h"
 #include "core/config/config.h"
+#include "core/master/outlier.h"
 #include "core/worker/hostset-t.h"
 #include "core/worker/lb-t.h"
+#include "core/worker/lb.h"
 #include "shm/stats.h"
 
 #include <arpa/inet.h>
@@ -38,6 +40,11 @@ struct hs_cluster {
 	unsigned init_waits; /* sources not in yet: the resolver or static hosts, health checks */
 	struct dns_cluster *dns;
 	struct hc_cluster *hc;
+	/* outlier_detection: each host's detector state ([n], beside hosts), the hosts ejected
+	 * now, the interval timer that returns them */
+	struct tp_od_host *od;
+	uint32_t od_active;
+	int64_t od_timer;
 };
 
 struct hs_gen {
@@ -80,6 +87,8 @@ static void on_ready_timeout(struct tp_mloop *l, void *arg)
 		HS_INIT_TIMEOUT_MS / 1000);
 	set_ready(g);
 }
+
+static void on_od_interval(struct tp_mloop *l, void *arg);
 
 /* A static cluster with health checks: its hosts are its endpoints, once and for all. */
 static int static_hosts(struct hs_cluster *hc, const struct tp_cluster_cfg *cl)
@@ -127,6 +136,12 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		}
 		hc = &hg->cl[hg->n_cl++];
 		hc->g = g;
+		if (cl->outlier.enabled) {
+			tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_od_active, 0);
+			hc->od_timer =
+				tp_mloop_at(g->m->loop, tp_now_ms() + cl->outlier.interval_ms,
+					    on_od_interval, hc);
+		}
 		hc->idx = (uint32_t)i;
 		hc->init_waits = 1 + !!cl->n_health_checks;
 	}
@@ -169,6 +184,9 @@ void hs_gen_stop(struct gen *g)
 		hg->cl[i].dns = NULL;
 		hc_cluster_stop(hg->cl[i].hc);
 		hg->cl[i].hc = NULL;
+		if (hg->cl[i].od_timer)
+			tp_mloop_cancel(g->m->loop, hg->cl[i].od_timer);
+		hg->cl[i].od_timer = 0;
 	}
 }
 
@@ -181,8 +199,10 @@ void hs_gen_free(struct gen *g)
 	hs_gen_stop(g);
 	if (hg->ready_timer)
 		tp_mloop_cancel(g->m->loop, hg->ready_timer);
-	for (uint32_t i = 0; i < hg->n_cl; i++)
+	for (uint32_t i = 0; i < hg->n_cl; i++) {
 		free(hg->cl[i].hosts);
+		free(hg->cl[i].od);
+	}
 	for (unsigned s = 0; g->w && s < g->m->opts->concurrency; s++) {
 		hs_worker_close(g->m, &g->w[s]);
 		free(g->w[s].hs_sent);
@@ -207,9 +227,11 @@ static struct gen *gen_of_fd(struct master *m, int fd, struct wslot **wsp)
 	return NULL;
 }
 
-/* A worker's reports: read and bounded. Outlier detection is not built yet, so each valid one
- * is only checked; a malformed one closes nothing (the worker may be compromised, the master
- * must not be): it is dropped and logged at debug level. */
+static bool apply_report(struct gen *g, const struct tp_hs_report *r);
+
+/* A worker's reports: read and bounded, then fed to the clusters' outlier detectors. A malformed
+ * one closes nothing (the worker may be compromised, the master must not be): it is dropped,
+ * and logged the first time for each worker. */
 static void read_reports(struct gen *g, struct wslot *ws)
 {
 	uint8_t buf[sizeof(struct tp_hs_head) + TP_HS_MAX_REPORTS * sizeof(struct tp_hs_report)];
@@ -228,10 +250,17 @@ static void read_reports(struct gen *g, struct wslot *ws)
 		}
 		if ((size_t)n > sizeof(buf) || (size_t)n < sizeof(*h) || h->magic != TP_HS_MAGIC ||
 		    h->type != TP_HS_REPORT || h->n > TP_HS_MAX_REPORTS ||
-		    (size_t)n != sizeof(*h) + h->n * sizeof(struct tp_hs_report)) {
-			tp_debug("worker %u/%u: malformed host report dropped", g->epoch, ws->slot);
-			continue;
-		}
+		    (size_t)n != sizeof(*h) + h->n * sizeof(struct tp_hs_report))
+			goto bad;
+		for (uint32_t i = 0; i < h->n; i++)
+			if (!apply_report(g, (const struct tp_hs_report *)(h + 1) + i))
+				goto bad;
+		continue;
+bad:
+		if (!ws->hs_bad_logged)
+			tp_warn("worker %u/%u: malformed host report dropped (logged once)",
+				g->epoch, ws->slot);
+		ws->hs_bad_logged = true;
 	}
 }
 
@@ -389,6 +418,7 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 	struct master *m = g->m;
 	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
 	struct tp_hs_host *next;
+	struct tp_od_host *next_od = NULL;
 	uint32_t kept = 0;
 	bool changed;
 
@@ -398,7 +428,11 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 		n = TP_HS_MAX_HOSTS;
 	}
 	next = calloc(n ? n : 1, sizeof(*next));
-	if (!next) {
+	if (cl->outlier.enabled)
+		next_od = calloc(n ? n : 1, sizeof(*next_od));
+	if (!next || (cl->outlier.enabled && !next_od)) {
+		free(next);
+		free(next_od);
 		tp_warn("cluster %s: out of memory for its hosts", cl->name);
 		return;
 	}
@@ -427,6 +461,8 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 				h->id = hc->hosts[j].id;
 				h->health = hc->hosts[j].health;
 				h->stats_base = hc->hosts[j].stats_base;
+				if (next_od)
+					next_od[i] = hc->od[j];
 				kept++;
 				break;
 			}
@@ -459,6 +495,7 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 	changed = kept != hc->n || n != hc->n;
 	if (!changed) {
 		free(next);
+		free(next_od);
 		return;
 	}
 	if (hc->n || n)
@@ -466,6 +503,15 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 	free(hc->hosts);
 	hc->hosts = next;
 	hc->n = n;
+	free(hc->od);
+	hc->od = next_od;
+	if (next_od) {
+		/* A host removed while ejected is no longer counted as ejected. */
+		hc->od_active = 0;
+		for (uint32_t i = 0; i < n; i++)
+			hc->od_active += next_od[i].ejected;
+		tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
+	}
 	if (hc->hc)
 		hc_cluster_sync(hc->hc, hc->hosts, n);
 	tp_info("cluster %s: %u host(s)", cl->name, n);
@@ -498,6 +544,126 @@ void hs_cluster_initialized(struct hs_cluster *hc)
 	/* Called from dns_cluster_start() before hg->ready is decided, too. */
 	if (++hg->n_initialized == hg->n_cl && hg->ready_timer)
 		set_ready(hc->g);
+}
+
+/* ---- outlier detection (core/master/outlier.c has the detectors) ---- */
+
+static struct hs_cluster *hs_of(struct gen *g, uint32_t cluster)
+{
+	struct hs_gen *hg = g->hs;
+
+	for (uint32_t i = 0; hg && i < hg->n_cl; i++)
+		if (hg->cl[i].idx == cluster)
+			return &hg->cl[i];
+	return NULL;
+}
+
+/* Envoy's DetectorImpl::onConsecutiveErrorWorker then ejectHost, for each detector tripped. */
+static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
+{
+	struct gen *g = hc->g;
+	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	const struct tp_outlier_cfg *c = &cl->outlier;
+	struct tp_od_host *o = &hc->od[i];
+	static const struct {
+		unsigned type;
+		unsigned detected, enforced;
+		const char *name;
+	} kinds[] = {
+		{TP_OD_GATEWAY, TP_CLUSTER_od_detected_gw, TP_CLUSTER_od_enforced_gw,
+		 "consecutive_gateway_failure"},
+		{TP_OD_5XX, TP_CLUSTER_od_detected_5xx, TP_CLUSTER_od_enforced_5xx,
+		 "consecutive_5xx"},
+		{TP_OD_LOCAL_ORIGIN, TP_CLUSTER_od_detected_lo, TP_CLUSTER_od_enforced_lo,
+		 "consecutive_local_origin_failure"},
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		char text[64];
+
+		if (!(tripped & kinds[k].type) || o->ejected)
+			continue;
+		tp_stat_inc(g->m->blk, cl->stats_base + kinds[k].detected);
+		/* The tripped counter starts a new bout, ejected or not. */
+		if (kinds[k].type == TP_OD_GATEWAY)
+			o->c_gateway = 0;
+		else if (kinds[k].type == TP_OD_5XX)
+			o->c_5xx = 0;
+		else
+			o->c_local = 0;
+		if (!tp_od_may_eject(c, hc->od_active, hc->n)) {
+			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_overflow);
+			continue;
+		}
+		tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_total);
+		if (!tp_od_enforced(c, kinds[k].type, (uint32_t)(tp_rand() % 100)))
+			continue;
+		tp_od_eject(c, o, tp_now_ms());
+		hc->od_active++;
+		tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
+		tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_enforced_total);
+		tp_stat_inc(g->m->blk, cl->stats_base + kinds[k].enforced);
+		hc->hosts[i].health |= TP_HOST_F_FAILED_OUTLIER;
+		addr_text(&hc->hosts[i], text, sizeof(text));
+		tp_info("cluster %s: host %s ejected (%s)", cl->name, text, kinds[k].name);
+		publish(hc);
+	}
+}
+
+static void od_feed(struct hs_cluster *hc, uint32_t i, bool failure, uint32_t n)
+{
+	const struct tp_outlier_cfg *c = &hc->g->cfg->clusters[hc->idx].outlier;
+	unsigned tripped = tp_od_results(c, &hc->od[i], failure, n);
+
+	if (tripped)
+		od_tripped(hc, i, tripped);
+}
+
+/* One host's entry of a worker's report; false: malformed (a report for a host no longer in
+ * the set is not: the worker may not have its new set yet). */
+static bool apply_report(struct gen *g, const struct tp_hs_report *r)
+{
+	struct hs_cluster *hc = hs_of(g, r->cluster);
+
+	if (!hc || !hc->od || r->success > TP_HS_MAX_REPORT_COUNT ||
+	    r->failure > TP_HS_MAX_REPORT_COUNT || r->lead > TP_HS_MAX_REPORT_COUNT ||
+	    (r->lead && !r->success) || !r->host || r->host > g->hs->next_id)
+		return false;
+	for (uint32_t i = 0; i < hc->n; i++) {
+		if (hc->hosts[i].id != r->host)
+			continue;
+		od_feed(hc, i, true, r->lead);
+		od_feed(hc, i, false, r->success);
+		od_feed(hc, i, true, r->failure);
+		break;
+	}
+	return true;
+}
+
+/* Envoy's interval timer: ejected hosts whose time is up return to rotation. */
+static void on_od_interval(struct tp_mloop *l, void *arg)
+{
+	struct hs_cluster *hc = arg;
+	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
+	int64_t now = tp_now_ms();
+	bool changed = false;
+
+	hc->od_timer = tp_mloop_at(l, now + cl->outlier.interval_ms, on_od_interval, hc);
+	for (uint32_t i = 0; hc->od && i < hc->n; i++) {
+		char text[64];
+
+		if (!tp_od_sweep(&cl->outlier, &hc->od[i], now))
+			continue;
+		hc->od_active--;
+		hc->hosts[i].health &= ~TP_HOST_F_FAILED_OUTLIER;
+		addr_text(&hc->hosts[i], text, sizeof(text));
+		tp_info("cluster %s: host %s returns from ejection", cl->name, text);
+		changed = true;
+	}
+	if (!changed)
+		return;
+	tp_stat_set(hc->g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
+	publish(hc);
 }
 
 /* ---- /clusters ---- */

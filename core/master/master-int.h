@@ -76,6 +76,7 @@ struct wslot {
 	uint64_t *hs_sent;     /* [hs clusters]: the version of each set this worker has */
 	bool hs_ready_sent;    /* TP_HS_READY sent */
 	bool hs_blocked;       /* the socket was full: POLLOUT armed */
+	bool hs_bad_logged;    /* a malformed report from it was logged (once) */
 	struct gen *gen;
 	unsigned slot;
 };

@@ -44,14 +44,20 @@ struct tp_hs_host {
 	uint8_t addr[16];
 };
 
-/* Connect outcomes of one host since the last report (outlier detection's input). */
+/* Connect outcomes of one host since the last report (outlier detection's input), in the order
+ * they happened as far as consecutive counts need it: lead failures, then success successes
+ * (which reset the run; 0: none), then failure failures. Each count is at most
+ * TP_HS_MAX_REPORT_COUNT. */
 struct tp_hs_report {
 	uint64_t host; /* its id */
 	uint32_t cluster;
 	uint32_t success; /* connects that succeeded */
-	uint32_t failure; /* local-origin failures: refused, reset, timed out */
-	uint32_t reserved;
+	uint32_t
+		failure; /* local-origin failures after the last success: refused, reset, timed out */
+	uint32_t lead;	 /* failures before the first success (0 when success is 0) */
 };
+
+#define TP_HS_MAX_REPORT_COUNT (1u << 20)
 
 #define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))
 

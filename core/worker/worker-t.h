@@ -58,6 +58,10 @@ struct tp_worker {
 	int view_fd;	 /* the connection view's memfd (SIGUSR2), or -1 */
 	int hs_fd;	 /* host sets from the master (core/worker/hostset-t.h), or -1 */
 	uint8_t *hs_buf; /* one message of it */
+	/* Outlier detection's input: this loop turn's connect results per host, sent to the
+	 * master at the end of the turn (TP_HS_REPORT; dropped when its socket is full) */
+	struct tp_hs_report *od;
+	uint32_t n_od;
 	bool accepting;	 /* the master's TP_HS_READY came: accepts are armed */
 	uint64_t now_ms; /* refreshed once per loop iteration */
 	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */

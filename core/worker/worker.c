@@ -705,7 +705,8 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	if (w->hs_fd >= 0) {
 		/* Accepts wait for the master's first host sets (TP_HS_READY). */
 		w->hs_buf = malloc(TP_HS_MSG_MAX);
-		if (!w->hs_buf)
+		w->od = calloc(TP_HS_MAX_REPORTS + 1, sizeof(*w->od));
+		if (!w->hs_buf || !w->od)
 			return -ENOMEM;
 		arm_hostset(w);
 	}
@@ -742,6 +743,7 @@ static void teardown(struct tp_worker *w)
 	if (w->hs_fd >= 0)
 		close(w->hs_fd);
 	free(w->hs_buf);
+	free(w->od);
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
@@ -762,11 +764,70 @@ static void teardown(struct tp_worker *w)
 	tp_buf_pool_destroy(&w->bufs);
 }
 
+void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *cl,
+			      const struct tp_host_rt *h, bool failure)
+{
+	uint32_t idx = (uint32_t)(cl - w->clusters);
+	struct tp_hs_report *r = NULL;
+
+	if (!w->od || !cl->cfg->outlier.enabled || !h->dynamic || !h->id)
+		return;
+	for (uint32_t i = 0; i < w->n_od && !r; i++)
+		if (w->od[i].host == h->id && w->od[i].cluster == idx)
+			r = &w->od[i];
+	if (!r) {
+		/* Past the bound, this turn's results of further hosts are lost. */
+		if (w->n_od == TP_HS_MAX_REPORTS)
+			return;
+		r = &w->od[w->n_od++];
+		memset(r, 0, sizeof(*r));
+		r->host = h->id;
+		r->cluster = idx;
+	}
+	/* lead, success, failure: the run order that consecutive counts need. */
+	if (!failure) {
+		if (!r->success) {
+			r->lead = r->failure;
+			r->failure = 0;
+		}
+		if (r->success < TP_HS_MAX_REPORT_COUNT)
+			r->success++;
+	} else if (r->failure < TP_HS_MAX_REPORT_COUNT) {
+		r->failure++;
+	}
+}
+
+/* This turn's connect results, one message; a full socket drops them rather than block the
+ * loop (outlier detection sees fewer results, nothing else suffers). */
+static void send_reports(struct tp_worker *w)
+{
+	struct tp_hs_head *h = (struct tp_hs_head *)w->hs_buf;
+	size_t len = sizeof(*h) + w->n_od * sizeof(*w->od);
+	ssize_t n;
+
+	if (!w->n_od)
+		return;
+	if (w->hs_fd >= 0) {
+		memset(h, 0, sizeof(*h));
+		h->magic = TP_HS_MAGIC;
+		h->type = TP_HS_REPORT;
+		h->n = w->n_od;
+		memcpy(h + 1, w->od, w->n_od * sizeof(*w->od));
+		do
+			n = send(w->hs_fd, h, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			tp_debug("host report dropped: %s", strerror(errno));
+	}
+	w->n_od = 0;
+}
+
 void tp_worker_turn(struct tp_worker *w, int max_wait_ms)
 {
 	run_timers(w);
 	run_queue(w);
 	tp_access_log_flush(w);
+	send_reports(w);
 	wait_and_dispatch(w, max_wait_ms);
 }
 

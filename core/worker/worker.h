@@ -46,4 +46,11 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg);
  * turns it until the worker stops; unit tests turn it on a worker they built by hand. */
 void tp_worker_turn(struct tp_worker *w, int max_wait_ms);
 
+struct tp_cluster_rt;
+struct tp_host_rt;
+/* A connect attempt to host h of cluster cl ended: failure, or connected. Counted for the master's
+ * outlier detection when cl has it. */
+void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *cl,
+			      const struct tp_host_rt *h, bool failure);
+
 #endif

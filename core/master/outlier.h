@@ -1,0 +1,49 @@
+/* Outlier detection's consecutive-failure detectors, as Envoy's Outlier::DetectorImpl runs them
+ * for a TCP proxy: pure state per host, driven by the master with the workers' reported connect
+ * results (core/master/hostset.c) and its interval timer. No I/O, no clock of its own. */
+#ifndef TP_OUTLIER_H
+#define TP_OUTLIER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config/config-t.h"
+
+/* The detectors; a result may trip several at once (a connect failure is a gateway error and a
+ * 5xx when errors are not split). */
+#define TP_OD_5XX	   0x1u /* consecutive_5xx */
+#define TP_OD_GATEWAY	   0x2u /* consecutive_gateway_failure */
+#define TP_OD_LOCAL_ORIGIN 0x4u /* consecutive_local_origin_failure */
+
+struct tp_od_host {
+	uint32_t c_5xx, c_gateway, c_local; /* consecutive failures */
+	uint32_t backoff; /* Envoy's ejectTimeBackoff: the multiplier of the next */
+	bool ejected;
+	bool unejected_once;
+	int64_t ejected_at_ms, unejected_at_ms;
+};
+
+/* n connect results of the host, all failures or all successes, in a row. Envoy's tcp_proxy
+ * reports a failed connect as LocalOriginConnectFailed and a connected one as
+ * LocalOriginConnectSuccessFinal: with split_external_local_origin_errors they count as
+ * local-origin; without, as a 503 and a 200 (DetectorHostMonitorImpl::resultToHttpCode).
+ * Returns the detectors whose threshold is reached within these n (Envoy's monitors post a
+ * detector once, when its counter equals the threshold; a threshold of 0 never trips). */
+unsigned tp_od_results(const struct tp_outlier_cfg *c, struct tp_od_host *h, bool failure,
+		       uint32_t n);
+
+/* A detector tripped: may the host be ejected, with active hosts ejected of total already? Envoy
+ * compares the share after this ejection with max_ejection_percent. */
+bool tp_od_may_eject(const struct tp_outlier_cfg *c, uint32_t active, uint32_t total);
+
+/* The detector's enforcing_* percentage; roll is uniform in [0, 100). */
+bool tp_od_enforced(const struct tp_outlier_cfg *c, unsigned type, uint32_t roll);
+
+/* Ejects h at now (its counters reset, the backoff raised as Envoy's ejectHost does). */
+void tp_od_eject(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
+
+/* The interval timer's sweep of one host: true when an ejected host returns now. A host back in
+ * rotation for base_ejection_time loses one step of backoff. */
+bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
+
+#endif

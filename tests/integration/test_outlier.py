@@ -1,0 +1,149 @@
+"""Outlier detection (a cluster's outlier_detection) against real peers: a host whose port
+refuses connections is ejected after its consecutive connect failures, reported by the workers
+to the master; new connections then go to the good host only, /clusters shows
+/failed_outlier_check, and the host returns after base_ejection_time. max_ejection_percent keeps
+the last hosts in rotation. The outlier_detection.* stats follow."""
+import socket
+import time
+
+from harness import (Proxy, Server, bootstrap, check, connect, free_port, listener_yaml,
+                     wait_for)
+from test_health import admin_get, whoami_handler
+
+ONE_ATTEMPT = "\n          max_connect_attempts: 1"
+
+
+def cluster(name, addrs, port, od):
+    eps = "".join("""
+        - endpoint: {address: {socket_address: {address: %s, port_value: %d}}}""" % (a, port)
+                  for a in addrs)
+    return """
+  - name: %s
+    connect_timeout: 1s
+    outlier_detection:%s
+    load_assignment:
+      cluster_name: %s
+      endpoints:
+      - lb_endpoints:%s
+""" % (name, od, name, eps)
+
+
+def config(port, admin_port, cl):
+    return ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+            % admin_port + bootstrap([listener_yaml("l", port, "c", proxy_extra=ONE_ATTEMPT)],
+                                     [cl]))
+
+
+def who(port):
+    """The address the backend answered on, or "" when the proxy closed the connection (its
+    only connect attempt failed)."""
+    s = connect(port)
+    s.settimeout(10)
+    f = s.makefile("rb")
+    try:
+        line = f.readline().decode().strip()
+    except (ConnectionResetError, socket.timeout):
+        line = ""
+    f.close()
+    s.close()
+    return line
+
+
+def test_consecutive_failures_eject_and_the_host_returns():
+    up = free_port()
+    good = Server(whoami_handler, host="127.0.0.2", port=up)
+    # 127.0.0.3:up: nothing listens there, so every connect is refused.
+    try:
+        port, admin = free_port(), free_port()
+        od = """
+      consecutive_5xx: 3
+      interval: 0.1s
+      base_ejection_time: 1.5s
+      max_ejection_percent: 50"""
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up, od))) as p:
+            check(p.stat("cluster.c.outlier_detection.ejections_active") == 0, str(p.stats()))
+            failed = 0
+            for _ in range(60):
+                if who(port) == "":
+                    failed += 1
+                if p.stat("cluster.c.outlier_detection.ejections_enforced_total") >= 1:
+                    break
+            st = p.stats()
+            check(st["cluster.c.outlier_detection.ejections_enforced_total"] == 1, str(st))
+            # Without split_external_local_origin_errors a refused connect is a 503: the 5xx
+            # detector ejects after 3 of them in a row (across both workers).
+            check(failed == 3, "%d failed connections before the ejection" % failed)
+            check(st["cluster.c.upstream_cx_connect_fail"] == 3, str(st))
+            check(st["cluster.c.outlier_detection.ejections_active"] == 1, str(st))
+            check(st["cluster.c.outlier_detection.ejections_detected_consecutive_5xx"] == 1,
+                  str(st))
+            check(st["cluster.c.outlier_detection.ejections_enforced_consecutive_5xx"] == 1,
+                  str(st))
+            check(st["cluster.c.outlier_detection.ejections_total"] == 1, str(st))
+            check(st["cluster.c.membership_healthy"] == 1, str(st))
+            page = admin_get(admin, "/clusters")
+            check("c::127.0.0.3:%d::health_flags::/failed_outlier_check\n" % up in page, page)
+            check("c::127.0.0.2:%d::health_flags::healthy\n" % up in page, page)
+            t0 = time.monotonic()
+            seen = [who(port) for _ in range(10)]
+            if time.monotonic() - t0 < 1.2:
+                check(seen == ["127.0.0.2"] * 10, "while ejected: %s" % seen)
+            check(p.stat("cluster.c.upstream_cx_connect_fail") == 3, str(p.stats()))
+
+            # Back after base_ejection_time (× 1, its first ejection), swept every interval.
+            wait_for(lambda: p.stat("cluster.c.outlier_detection.ejections_active") == 0,
+                     timeout=10, what="127.0.0.3 to return")
+            page = admin_get(admin, "/clusters")
+            check("c::127.0.0.3:%d::health_flags::healthy\n" % up in page, page)
+            check(p.stat("cluster.c.membership_healthy") == 2, str(p.stats()))
+            # It fails again: ejected again after 3 more failures.
+            for _ in range(60):
+                who(port)
+                if p.stat("cluster.c.outlier_detection.ejections_enforced_total") >= 2:
+                    break
+            st = p.stats()
+            check(st["cluster.c.outlier_detection.ejections_enforced_total"] == 2, str(st))
+            check(st["cluster.c.upstream_cx_connect_fail"] == 6, str(st))
+            check("host 127.0.0.3:%d ejected (consecutive_5xx)" % up in p.output(), p.output())
+    finally:
+        good.close()
+
+
+def test_local_origin_split_and_max_ejection_percent():
+    up = free_port()
+    good = Server(whoami_handler, host="127.0.0.2", port=up)
+    try:
+        port, admin = free_port(), free_port()
+        # Two refusing hosts of three; 40 %: one may be ejected (33 %), not two (67 %).
+        od = """
+      split_external_local_origin_errors: true
+      consecutive_local_origin_failure: 2
+      interval: 0.1s
+      base_ejection_time: 60s
+      max_ejection_percent: 40"""
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+                                               up, od))) as p:
+            for _ in range(100):
+                who(port)
+                if p.stat("cluster.c.outlier_detection.ejections_overflow") >= 1:
+                    break
+            st = p.stats()
+            check(st["cluster.c.outlier_detection.ejections_overflow"] >= 1, str(st))
+            check(st["cluster.c.outlier_detection.ejections_active"] == 1, str(st))
+            check(st["cluster.c.outlier_detection.ejections_enforced_total"] == 1, str(st))
+            check(st["cluster.c.outlier_detection."
+                     "ejections_enforced_consecutive_local_origin_failure"] == 1, str(st))
+            check(st["cluster.c.outlier_detection."
+                     "ejections_detected_consecutive_local_origin_failure"] >= 2, str(st))
+            # Split: connect failures are local-origin only, never a 5xx.
+            check(st["cluster.c.outlier_detection.ejections_detected_consecutive_5xx"] == 0,
+                  str(st))
+            check(st["cluster.c.membership_healthy"] == 2, str(st))
+            page = admin_get(admin, "/clusters")
+            check(page.count("::health_flags::/failed_outlier_check\n") == 1, page)
+            # The other refusing host stays in rotation: connections still fail on it.
+            results = [who(port) for _ in range(12)]
+            check("" in results and "127.0.0.2" in results, "%s" % results)
+            check(p.stat("cluster.c.outlier_detection.ejections_active") == 1, str(p.stats()))
+    finally:
+        good.close()
