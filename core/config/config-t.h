@@ -163,7 +163,7 @@ struct tp_outlier_cfg {
 	uint32_t max_ejection_percent;			     /* default 10 */
 	int64_t interval_ms;				     /* default 10 s */
 	int64_t base_ejection_time_ms;			     /* default 30 s */
-	int64_t max_ejection_time_ms;			     /* default 300 s */
+	int64_t max_ejection_time_ms; /* default the larger of 300 s and base */
 	struct tp_cfg_mark mark;
 };
 

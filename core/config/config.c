@@ -1622,7 +1622,7 @@ static const struct tp_cfg_field outlier_fields[] = {
 	OD_U32(max_ejection_percent, 10, 100),
 	OD_MS(interval, 10000),
 	OD_MS(base_ejection_time, 30000),
-	OD_MS(max_ejection_time, 300000),
+	OD_MS(max_ejection_time, -1),
 	{.key = "split_external_local_origin_errors",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_outlier_cfg, split)},
@@ -1648,6 +1648,13 @@ static void outlier_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, voi
 	struct tp_outlier_cfg *o = obj;
 
 	o->enabled = true;
+	/* Envoy: unset, the larger of 300 s and base_ejection_time; set, not below it. */
+	if (o->max_ejection_time_ms < 0)
+		o->max_ejection_time_ms =
+			o->base_ejection_time_ms > 300000 ? o->base_ejection_time_ms : 300000;
+	else if (o->max_ejection_time_ms < o->base_ejection_time_ms)
+		tp_cfg_error(ctx, tp_cfg_find(map, "max_ejection_time"), NULL,
+			     "max_ejection_time cannot be smaller than base_ejection_time");
 }
 
 static const struct tp_cfg_schema outlier_schema = {

@@ -595,7 +595,9 @@ static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_overflow);
 			continue;
 		}
-		tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_total);
+		/* Envoy's deprecated ejections_total counts consecutive_5xx only. */
+		if (kinds[k].type == TP_OD_5XX)
+			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_total);
 		if (!tp_od_enforced(c, kinds[k].type, (uint32_t)(tp_rand() % 100)))
 			continue;
 		tp_od_eject(c, o, tp_now_ms());

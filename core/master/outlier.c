@@ -70,10 +70,11 @@ bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t n
 	int64_t t;
 
 	if (!h->ejected) {
+		/* Envoy's onIntervalTimer: back for an interval at least, one step less at each
+		 * sweep. */
 		if (h->unejected_once && h->backoff &&
-		    now_ms - h->unejected_at_ms >= c->base_ejection_time_ms) {
-			h->backoff--; /* each sweep from then on, as Envoy */
-		}
+		    now_ms - h->unejected_at_ms >= c->interval_ms)
+			h->backoff--;
 		return false;
 	}
 	t = (int64_t)h->backoff * c->base_ejection_time_ms;

@@ -43,7 +43,7 @@ bool tp_od_enforced(const struct tp_outlier_cfg *c, unsigned type, uint32_t roll
 void tp_od_eject(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
 
 /* The interval timer's sweep of one host: true when an ejected host returns now. A host back in
- * rotation for base_ejection_time loses one step of backoff. */
+ * rotation for an interval or more loses one step of backoff at each sweep. */
 bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
 
 #endif

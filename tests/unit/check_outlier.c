@@ -134,12 +134,13 @@ START_TEST(ejection_time_grows_and_is_capped)
 	tp_od_eject(&c, &h, 800);
 	ck_assert_uint_eq(h.backoff, 4);
 	ck_assert(tp_od_sweep(&c, &h, 1050));
-	/* In rotation for base_ejection_time: one step down at each sweep after that. */
-	ck_assert(!tp_od_sweep(&c, &h, 1100));
+	/* In rotation for an interval: one step down at each sweep after that. */
+	c.interval_ms = 10;
+	ck_assert(!tp_od_sweep(&c, &h, 1055));
 	ck_assert_uint_eq(h.backoff, 4);
-	tp_od_sweep(&c, &h, 1150);
+	tp_od_sweep(&c, &h, 1060);
 	ck_assert_uint_eq(h.backoff, 3);
-	tp_od_sweep(&c, &h, 1160);
+	tp_od_sweep(&c, &h, 1070);
 	ck_assert_uint_eq(h.backoff, 2);
 }
 END_TEST
