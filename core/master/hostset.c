@@ -629,13 +629,19 @@ static bool apply_report(struct gen *g, const struct tp_hs_report *r)
 
 	if (!hc || !hc->od || r->success > TP_HS_MAX_REPORT_COUNT ||
 	    r->failure > TP_HS_MAX_REPORT_COUNT || r->lead > TP_HS_MAX_REPORT_COUNT ||
-	    (r->lead && !r->success) || !r->host || r->host > g->hs->next_id)
+	    r->mid > TP_HS_MAX_REPORT_COUNT || ((r->lead || r->mid) && !r->success) ||
+	    r->reserved || !r->host || r->host > g->hs->next_id)
 		return false;
 	for (uint32_t i = 0; i < hc->n; i++) {
 		if (hc->hosts[i].id != r->host)
 			continue;
 		od_feed(hc, i, true, r->lead);
 		od_feed(hc, i, false, r->success);
+		/* The longest run between two successes, closed by one. */
+		if (r->mid) {
+			od_feed(hc, i, true, r->mid);
+			od_feed(hc, i, false, 1);
+		}
 		od_feed(hc, i, true, r->failure);
 		break;
 	}

@@ -784,12 +784,13 @@ void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *c
 		r->host = h->id;
 		r->cluster = idx;
 	}
-	/* lead, success, failure: the run order that consecutive counts need. */
+	/* failure is the run since the last success; a success closes it as lead or mid. */
 	if (!failure) {
-		if (!r->success) {
+		if (!r->success)
 			r->lead = r->failure;
-			r->failure = 0;
-		}
+		else if (r->failure > r->mid)
+			r->mid = r->failure;
+		r->failure = 0;
 		if (r->success < TP_HS_MAX_REPORT_COUNT)
 			r->success++;
 	} else if (r->failure < TP_HS_MAX_REPORT_COUNT) {
