@@ -2,7 +2,7 @@
  * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
  * with other workers except its own block of the stats segment. */
 #include "core/worker/worker.h"
-#include "core/worker/hostset-t.h"
+#include "core/worker/hostset.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/base/log.h"
@@ -784,18 +784,7 @@ void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *c
 		r->host = h->id;
 		r->cluster = idx;
 	}
-	/* failure is the run since the last success; a success closes it as lead or mid. */
-	if (!failure) {
-		if (!r->success)
-			r->lead = r->failure;
-		else if (r->failure > r->mid)
-			r->mid = r->failure;
-		r->failure = 0;
-		if (r->success < TP_HS_MAX_REPORT_COUNT)
-			r->success++;
-	} else if (r->failure < TP_HS_MAX_REPORT_COUNT) {
-		r->failure++;
-	}
+	tp_hs_report_add(r, failure);
 }
 
 /* This turn's connect results, one message; a full socket drops them rather than block the

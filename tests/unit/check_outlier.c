@@ -1,6 +1,8 @@
-/* Check suite for core/master/outlier.c: the consecutive-failure detectors, ejection share,
- * enforcement and the ejection time's backoff, as Envoy's DetectorImpl runs them. */
+/* Check suite for core/master/outlier.c and the worker's report encoding (core/worker/hostset.h):
+ * the consecutive-failure detectors, ejection share, enforcement and the ejection time's
+ * backoff, as Envoy's DetectorImpl runs them, and a report replayed as the results were. */
 #include "core/master/outlier.h"
+#include "core/worker/hostset.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -158,6 +160,55 @@ START_TEST(return_resets_counters)
 }
 END_TEST
 
+/* What the master replays (lead, a success, mid, a success, failure) trips a detector exactly
+ * when the results one by one would, from a fresh host, for 2000 random sequences. */
+START_TEST(report_encoding_replays_the_runs)
+{
+	struct tp_outlier_cfg c = defaults();
+
+	c.consecutive_5xx = 3;
+	c.consecutive_gateway_failure = 0;
+	srand(14);
+	for (int round = 0; round < 2000; round++) {
+		struct tp_od_host one = {0}, replay = {0};
+		struct tp_hs_report r = {0};
+		unsigned want = 0, got = 0;
+		int len = rand() % 12;
+
+		for (int i = 0; i < len; i++) {
+			bool failure = rand() % 3 != 0;
+
+			tp_hs_report_add(&r, failure);
+			want |= tp_od_results(&c, &one, failure, 1);
+		}
+		ck_assert(r.success || (!r.lead && !r.mid));
+		got |= tp_od_results(&c, &replay, true, r.lead);
+		got |= tp_od_results(&c, &replay, false, r.success);
+		if (r.mid) {
+			got |= tp_od_results(&c, &replay, true, r.mid);
+			tp_od_results(&c, &replay, false, 1);
+		}
+		got |= tp_od_results(&c, &replay, true, r.failure);
+		ck_assert_uint_eq(got, want);
+		/* And the run left open is the same. */
+		ck_assert_uint_eq(replay.c_5xx, one.c_5xx);
+	}
+}
+END_TEST
+
+START_TEST(report_counts_saturate)
+{
+	struct tp_hs_report r = {.failure = TP_HS_MAX_REPORT_COUNT};
+
+	tp_hs_report_add(&r, true);
+	ck_assert_uint_eq(r.failure, TP_HS_MAX_REPORT_COUNT);
+	tp_hs_report_add(&r, false);
+	ck_assert_uint_eq(r.lead, TP_HS_MAX_REPORT_COUNT);
+	ck_assert_uint_eq(r.failure, 0);
+	ck_assert_uint_eq(r.success, 1);
+}
+END_TEST
+
 static Suite *outlier_suite(void)
 {
 	Suite *s = suite_create("outlier");
@@ -171,6 +222,8 @@ static Suite *outlier_suite(void)
 	tcase_add_test(tc, enforcing_percentages);
 	tcase_add_test(tc, ejection_time_grows_and_is_capped);
 	tcase_add_test(tc, return_resets_counters);
+	tcase_add_test(tc, report_encoding_replays_the_runs);
+	tcase_add_test(tc, report_counts_saturate);
 	suite_add_tcase(s, tc);
 	return s;
 }
