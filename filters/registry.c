@@ -8,11 +8,8 @@
 #include <string.h>
 
 static const struct tp_filter_ops *const filters[] = {
-	&tp_filter_tcp_proxy,
-	&tp_filter_connection_limit,
-	&tp_filter_set_filter_state,
-	&tp_filter_sni_cluster,
-	&tp_filter_set_dynamic_metadata,
+	&tp_filter_tcp_proxy,	&tp_filter_connection_limit,	 &tp_filter_set_filter_state,
+	&tp_filter_sni_cluster, &tp_filter_set_dynamic_metadata,
 };
 
 static const struct tp_listener_filter_ops *const listener_filters[] = {
