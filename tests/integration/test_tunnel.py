@@ -163,6 +163,27 @@ def tunnel_config(port, proxy_ports, hostname, tunnel_extra="", proxy_extra="",
     return bootstrap([listener], [cluster_yaml("c", proxy_ports, extra=cluster_extra)])
 
 
+def exchange(sock, seed, total, half_close):
+    """Sends total bytes of stream seed on sock (from a thread, then its FIN if half_close)
+    while reading what comes back, to EOF (half_close) or total bytes: (count, sha256)."""
+    def send():
+        for b in stream_bytes(seed, total):
+            sock.sendall(b)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send)
+    t.start()
+    h, n = hashlib.sha256(), 0
+    while half_close or n < total:
+        b = sock.recv(MIB)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    t.join()
+    return n, h.hexdigest()
+
+
 def bulk(port, total=64 * MIB, seed=1, half_close=True):
     """total bytes each way through the proxy on port to a fresh upstream that sends its own and
     hashes what it gets; both sides byte-exact. half_close: each side's FIN follows its last
@@ -172,47 +193,17 @@ def bulk(port, total=64 * MIB, seed=1, half_close=True):
     result = {}
 
     def upstream(c):
-        def send():
-            for b in stream_bytes(seed + 1, total):
-                c.sendall(b)
-            if half_close:
-                c.shutdown(socket.SHUT_WR)
-        t = threading.Thread(target=send)
-        t.start()
-        h, n = hashlib.sha256(), 0
-        while half_close or n < total:
-            b = c.recv(MIB)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
-        t.join()
-        result["up"] = (n, h.hexdigest())
+        result["up"] = exchange(c, seed + 1, total, half_close)
 
     return Server(upstream), result, total, seed
 
 
 def run_bulk(proxy_port, srv, result, total, seed, half_close=True):
     s = connect(proxy_port, timeout=120)
-
-    def send():
-        for b in stream_bytes(seed, total):
-            s.sendall(b)
-        if half_close:
-            s.shutdown(socket.SHUT_WR)
-    t = threading.Thread(target=send)
-    t.start()
-    h, n = hashlib.sha256(), 0
-    while half_close or n < total:
-        b = s.recv(MIB)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
-    t.join()
+    n, digest = exchange(s, seed, total, half_close)
     s.close()
     check(n == total, "client received %d bytes, want %d" % (n, total))
-    check(h.hexdigest() == digest_of(seed + 1, total), "upstream->client bytes differ")
+    check(digest == digest_of(seed + 1, total), "upstream->client bytes differ")
     wait_for(lambda: "up" in result, timeout=60, what="the upstream to finish")
     check(result["up"] == (total, digest_of(seed, total)), "client->upstream bytes differ")
 
