@@ -47,7 +47,7 @@ static const char usage[] =
 	"      --group GROUP        with --user: workers drop to GROUP instead of USER's group\n"
 	"      --pid-file PATH      write the master's pid to PATH (removed at exit)\n"
 	"  -l, --log-level LEVEL    trace, debug, info (default), warn, error or off\n"
-	"      --version            print the version and exit\n"
+	"      --version            print the version and the TLS library, and exit\n"
 	"  -h, --help               print this help and exit\n"
 	"\n"
 	"\n"
