@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from benchlib import cpu_seconds, free_port, move_bulk
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOWN = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 TCP = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -40,14 +42,6 @@ CIPHERS12 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:" \
             "ECDHE-ECDSA-AES256-GCM-SHA384"
 BULK12 = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305")
 CASES = ("plain", "full", "resumed", "bulk13", "bulk12")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def tcpproxy_config(port, upstream, certs, tls):
@@ -186,12 +180,6 @@ class Sink:
         except OSError:
             pass
         c.close()
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_pid(pid):
@@ -370,23 +358,9 @@ def bulk(args, name, certs, tmp, cipher, upload, total=1 << 30):
         s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
                             server_hostname="server.test")
         used = s.cipher()[0]
-        chunk = os.urandom(1 << 18)
-        moved = 0
         perf = Perf(args, proxy, "bulk13" if cipher is None else "bulk12")
         c0, t0 = cpu_seconds(proxy.worker), time.monotonic()
-        if upload:
-            while moved < total:
-                s.sendall(chunk)
-                moved += len(chunk)
-            while sink.bytes < total:
-                time.sleep(0.001)
-        else:
-            buf = bytearray(1 << 18)
-            while moved < total:
-                n = s.recv_into(buf)
-                if not n:
-                    break
-                moved += n
+        moved = move_bulk(s, total, upload, lambda: sink.bytes)
         c1, t1 = cpu_seconds(proxy.worker), time.monotonic()
         perf.stop()
         s.close()

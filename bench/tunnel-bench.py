@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 
+from benchlib import cpu_seconds, free_port, move_bulk
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TCP = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 H2 = """
@@ -34,14 +36,6 @@ H2 = """
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
         explicit_http_config:
           http2_protocol_options: {}"""
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def config(port, hop, target, kind):
@@ -120,12 +114,6 @@ class Upstream:
 
     def close(self):
         self.sock.close()
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_port(port, what):
@@ -246,22 +234,8 @@ def bulk(args, peers, tmp, kind, upload):
     try:
         os.sched_setaffinity(0, {args.client_cpu})
         s = socket.create_connection(("127.0.0.1", port))
-        chunk = os.urandom(1 << 18)
-        moved = 0
         c0, t0 = cpu_seconds(worker), time.monotonic()
-        if upload:
-            while moved < total:
-                s.sendall(chunk)
-                moved += len(chunk)
-            while up.bytes < total:
-                time.sleep(0.001)
-        else:
-            buf = bytearray(1 << 18)
-            while moved < total:
-                n = s.recv_into(buf)
-                if not n:
-                    break
-                moved += n
+        moved = move_bulk(s, total, upload, lambda: up.bytes)
         c1, t1 = cpu_seconds(worker), time.monotonic()
         s.close()
     finally:
