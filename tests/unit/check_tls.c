@@ -480,15 +480,6 @@ START_TEST(terminate_tls12)
 }
 END_TEST
 
-/* Small socket buffers, set on the listener before the connection exists. */
-static void small_buffers(int fd)
-{
-	int sz = 16 * 1024;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-}
-
 /* Slow readers on both sides of a TLS-to-TLS connection: reading pauses at the limits and
  * resumes, the tx buffer is used while a socket is full, and nothing is lost; once drained,
  * the connection holds no tx buffer. */
@@ -503,7 +494,7 @@ START_TEST(flow_control_with_slow_readers)
 	use_up_tls();
 	ccfg.per_connection_buffer_limit_bytes = 32 * 1024;
 	lcfg.per_connection_buffer_limit_bytes = 32 * 1024;
-	small_buffers(upstream_listener);
+	h_small_buffers(upstream_listener);
 	c = h_accept(&client);
 	server = h_accept_upstream();
 	end_init(&cl, client, peer_client, up_data, FLOW, true, FLOW + 1);

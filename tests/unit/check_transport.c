@@ -394,17 +394,6 @@ START_TEST(the_connect_waits_for_the_downstream_handshake)
 }
 END_TEST
 
-/* Small socket buffers, set on the listener before the connection exists (shrinking them on a
- * connected socket can stall TCP on a zero window), so that a reader that stops soon stops
- * the proxy too. */
-static void small_buffers(int fd)
-{
-	int sz = 16 * 1024;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-}
-
 /* A slow reader behind a transport: reading pauses at the limit and resumes, nothing lost. */
 START_TEST(flow_control_through_a_transport)
 {
@@ -417,7 +406,7 @@ START_TEST(flow_control_through_a_transport)
 	ccfg.per_connection_buffer_limit_bytes = 32 * 1024;
 	lcfg.per_connection_buffer_limit_bytes = 32 * 1024;
 	h_size_slots();
-	small_buffers(upstream_listener);
+	h_small_buffers(upstream_listener);
 	watched = h_accept(&client);
 	server = h_accept_upstream();
 	tx = framed(up_data, FLOW, &tx_len, true);

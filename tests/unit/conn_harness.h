@@ -51,6 +51,17 @@ static int upstream_listener;
 
 static H_UNUSED void h_size_slots(void);
 
+/* Small socket buffers, set on a listener before the connection exists (shrinking them on a
+ * connected socket can stall TCP on a zero window), so that a reader that stops soon stops
+ * the proxy too. */
+static H_UNUSED void h_small_buffers(int fd)
+{
+	int sz = 16 * 1024;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
 static H_UNUSED void h_listen_upstream(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
