@@ -169,9 +169,20 @@
 	COUNTER(sni_not_found)                            \
 	HISTOGRAM(bytes_processed)
 
+/* dns.cares.<stat>: Envoy's c-ares resolver stats (its CaresDnsResolverImpl). Every resolver
+ * counts into the one scope, as every Envoy c-ares resolver shares the "dns.cares" tree; the
+ * master registers it with its first DNS cluster (core/master/dns.c). */
+#define TP_DNS_CARES_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(resolve_total)                        \
+	GAUGE(pending_resolutions)                    \
+	COUNTER(not_found)                            \
+	COUNTER(timeout)                              \
+	COUNTER(get_addr_failure)
+
 /* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
- * tls_inspector.tls_found); every other scope has a name. */
-#define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
+ * tls_inspector.tls_found, dns.cares.resolve_total); every other scope has a name. */
+#define TP_STATS_ROOT_KIND(k) \
+	((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR || (k) == TP_SCOPE_DNS_CARES)
 
 /* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
  * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
@@ -236,6 +247,7 @@
 	X(LISTENER_SSL, listener_ssl, "listener") \
 	X(CLUSTER_SSL, cluster_ssl, "cluster")    \
 	X(CLUSTER_CB, cluster_cb, "cluster")      \
-	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster")
+	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster") \
+	X(DNS_CARES, dns_cares, "dns.cares")
 
 #endif

@@ -206,6 +206,23 @@ static uint32_t pick_addrs(struct target *t, const struct ares_addrinfo *res, st
 	return n;
 }
 
+/* dns.cares.*, as Envoy's c-ares resolver counts an answer: NXDOMAIN and NODATA are not_found,
+ * a timeout is timeout, any other error get_addr_failure; a query cancelled by the channel's end
+ * only leaves pending_resolutions. */
+static void cares_count(struct master *m, int status)
+{
+	if (!m->cares_registered)
+		return;
+	tp_stat_dec(m->blk, m->cares_base + TP_DNS_CARES_pending_resolutions);
+	if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
+		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_not_found);
+	else if (status == ARES_ETIMEOUT)
+		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_timeout);
+	else if (status != ARES_SUCCESS && status != ARES_EDESTRUCTION &&
+		 status != ARES_ECANCELLED)
+		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_get_addr_failure);
+}
+
 static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
 	struct target *t = arg;
@@ -214,12 +231,13 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
 	uint32_t base, ttl = 0, n = 0;
 	struct hs_addr *addrs = NULL;
 
+	d = t->d;
+	blk = d->m->blk;
+	cares_count(d->m, status);
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
 		ares_freeaddrinfo(res);
 		return;
 	}
-	d = t->d;
-	blk = d->m->blk;
 	base = d->cfg->stats_base;
 	if (status == ARES_SUCCESS) {
 		addrs = calloc(TP_HS_MAX_HOSTS_PER_NAME, sizeof(*addrs));
@@ -270,6 +288,10 @@ static void resolve(struct target *t)
 	/* The resolver's order, as Envoy takes it (its first address is LOGICAL_DNS's host). */
 	hints.ai_flags = ARES_AI_NOSORT;
 	tp_stat_inc(d->m->blk, d->cfg->stats_base + TP_CLUSTER_update_attempt);
+	if (d->m->cares_registered) {
+		tp_stat_inc(d->m->blk, d->m->cares_base + TP_DNS_CARES_resolve_total);
+		tp_stat_inc(d->m->blk, d->m->cares_base + TP_DNS_CARES_pending_resolutions);
+	}
 	ares_getaddrinfo(d->ch, t->name, NULL, &hints, on_answer, t);
 	arm_timeout(d);
 }
@@ -306,6 +328,11 @@ struct dns_cluster *dns_cluster_start(struct master *m, struct hs_cluster *hc,
 
 	if (!lib && ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS)
 		lib = true;
+	/* Outside any generation's hold (hs_gen_init() runs after it): kept for the master's
+	 * life, so a reload's resolvers count on into the same dns.cares.* */
+	if (!m->cares_registered &&
+	    tp_stats_scope(m->stats, TP_SCOPE_DNS_CARES, "", &m->cares_base) == 0)
+		m->cares_registered = true;
 	if (!d || !(d->t = calloc(cfg->n_endpoints ? cfg->n_endpoints : 1, sizeof(*d->t)))) {
 		snprintf(why, whylen, "cluster %s: out of memory", cfg->name);
 		free(d);

@@ -103,6 +103,8 @@ struct master {
 	struct tp_stats *stats;
 	struct tp_stats_block *blk; /* the master's own block */
 	uint32_t server_base;
+	uint32_t cares_base; /* dns.cares: registered with the first DNS cluster, then kept */
+	bool cares_registered;
 	char stats_name[64];
 	struct lsock *socks;
 	struct gen *gens;

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import urllib.request
 
-from harness import (Proxy, Server, Skip, bootstrap, check, connect, free_port, listener_yaml,
-                     run_path, wait_for)
+from harness import (Proxy, Server, Skip, bootstrap, check, cluster_yaml, connect, free_port,
+                     listener_yaml, run_path, wait_for)
 
 CARES = "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
 
@@ -196,6 +196,13 @@ def test_strict_dns_keeps_the_last_hosts_when_the_server_fails():
                 st = p.stats()
                 check(st["cluster.c.update_attempt"] >=
                       st["cluster.c.update_success"] + st["cluster.c.update_failure"], str(st))
+                # Envoy's c-ares stats: every query counted; a server that is gone is a
+                # timeout or a general failure (refused), never not_found.
+                check(st["dns.cares.resolve_total"] == st["cluster.c.update_attempt"], str(st))
+                check(st["dns.cares.timeout"] + st["dns.cares.get_addr_failure"] ==
+                      st["cluster.c.update_failure"], str(st))
+                check(st["dns.cares.not_found"] == 0, str(st))
+                check(st["dns.cares.pending_resolutions"] in (0, 1), str(st))
                 check("keeping its last addresses" in p.output(), p.output())
     finally:
         for s in servers:
@@ -238,6 +245,35 @@ def test_an_ip_literal_in_a_dns_cluster_keeps_its_port():
                 check(who(port) == "127.0.0.2", "the literal's host")
                 page = admin_get(admin, "/clusters")
                 check("c::127.0.0.2:%d::" % up in page, page)
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_a_name_that_does_not_exist_is_counted_not_found():
+    """dns.cares.not_found (NXDOMAIN, NODATA) and the cluster's update_empty for a name the server
+    says does not exist, beside one that resolves; pending_resolutions returns to 0."""
+    up = free_port()
+    servers = backends(up, ["127.0.0.2"])
+    try:
+        with Dnsmasq("127.0.0.2 be.tp.test\n") as dns:
+            port, admin = free_port(), free_port()
+            cl = dns_cluster("c", "STRICT_DNS", [("be.tp.test", up), ("gone.tp.test", up)],
+                             dns.port, extra="\n    dns_refresh_rate: 0.2s")
+            with Proxy(config(port, admin, cl)) as p:
+                check(who(port) == "127.0.0.2", "the name that resolves")
+                wait_for(lambda: p.stat("dns.cares.not_found") >= 3, timeout=20,
+                         what="the missing name's answers to be counted")
+                st = p.stats()
+                check(st["cluster.c.update_empty"] >= 3, str(st))
+                check(st["dns.cares.resolve_total"] == st["cluster.c.update_attempt"], str(st))
+                check(st["dns.cares.get_addr_failure"] == 0, str(st))
+                check(st["dns.cares.pending_resolutions"] in (0, 1, 2), str(st))
+            # No DNS cluster: no dns.cares tree in a fresh proxy's /stats.
+            port = free_port()
+            with Proxy(bootstrap([listener_yaml("l", port, "c")],
+                                 [cluster_yaml("c", [up])])) as p:
+                check(not any(k.startswith("dns.cares.") for k in p.stats()), str(p.stats()))
     finally:
         for s in servers:
             s.close()
