@@ -813,6 +813,19 @@ struct tp_stats_block *tp_stats_block(struct tp_stats *st, unsigned slot)
 	return (struct tp_stats_block *)values(st, slot);
 }
 
+uint64_t tp_stats_sum(const struct tp_stats *st, uint32_t idx)
+{
+	uint64_t sum = 0;
+
+	TP_BUG_ON(!st->writable || idx >= st->max_values);
+	for (unsigned b = 0; b < st->n_slots + 2; b++)
+		sum += __atomic_load_n(
+			&((const uint64_t *)(const void *)(st->blocks +
+							   (size_t)b * st->stride))[idx],
+			__ATOMIC_RELAXED);
+	return sum;
+}
+
 int tp_stats_worker_narrow(struct tp_stats *st, unsigned slot)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), map = (uintptr_t)st->hdr;

@@ -80,6 +80,10 @@ void tp_stats_slot_reset_gauges(struct tp_stats *st, unsigned slot);
  * retired block and the slot is zeroed and marked free, so totals do not change. */
 void tp_stats_slot_retire(struct tp_stats *st, unsigned slot);
 
+/* Master: one value's sum over every block (workers', the master's, the retired one), as a
+ * reader would see it; idx is a scope's base plus the stat's offset. */
+uint64_t tp_stats_sum(const struct tp_stats *st, uint32_t idx);
+
 /* Master: POST /reset_counters. Every counter's sum reads 0 afterwards and counts on from there
  * (the retired block takes each sum's negation); gauges and histograms are unchanged. */
 void tp_stats_reset_counters(struct tp_stats *st);

@@ -236,17 +236,17 @@
  * third argument prints another (the ssl kinds extend a listener's or a cluster's names, under
  * the same scope name). The position in this list is stored in the segment: append only. A new
  * kind also needs its two enum wrappers in shm/stats-t.h (the compiler says so). */
-#define TP_STATS_SCOPE_KINDS(X)                   \
-	X(SERVER, server)                         \
-	X(LISTENER, listener)                     \
-	X(TCP, tcp)                               \
-	X(CLUSTER, cluster)                       \
-	X(CONNECTION_LIMIT, connection_limit)     \
-	X(HOST, host)                             \
-	X(TLS_INSPECTOR, tls_inspector)           \
-	X(LISTENER_SSL, listener_ssl, "listener") \
-	X(CLUSTER_SSL, cluster_ssl, "cluster")    \
-	X(CLUSTER_CB, cluster_cb, "cluster")      \
+#define TP_STATS_SCOPE_KINDS(X)                                  \
+	X(SERVER, server)                                        \
+	X(LISTENER, listener)                                    \
+	X(TCP, tcp)                                              \
+	X(CLUSTER, cluster)                                      \
+	X(CONNECTION_LIMIT, connection_limit)                    \
+	X(HOST, host)                                            \
+	X(TLS_INSPECTOR, tls_inspector)                          \
+	X(LISTENER_SSL, listener_ssl, "listener")                \
+	X(CLUSTER_SSL, cluster_ssl, "cluster")                   \
+	X(CLUSTER_CB, cluster_cb, "cluster")                     \
 	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster") \
 	X(DNS_CARES, dns_cares, "dns.cares")
 

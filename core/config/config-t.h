@@ -311,11 +311,14 @@ struct tp_health_check_cfg {
 	int64_t unhealthy_threshold; /* UInt32Value, required */
 	int64_t healthy_threshold;   /* UInt32Value, required */
 	int64_t no_traffic_interval_ms;
+	int64_t no_traffic_healthy_interval_ms; /* TP_DURATION_UNSET: no_traffic_interval */
 	int64_t unhealthy_interval_ms;
 	int64_t unhealthy_edge_interval_ms;
 	int64_t healthy_edge_interval_ms;
 	int64_t initial_jitter_ms;
 	bool always_log_failures;
+	bool always_log_success;
+	char *event_log_path; /* HealthCheckEvent JSON lines; NULL: none */
 	enum tp_hc_kind kind;
 	struct {
 		struct tp_hc_payload send;

@@ -218,8 +218,7 @@ static void cares_count(struct master *m, int status)
 		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_not_found);
 	else if (status == ARES_ETIMEOUT)
 		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_timeout);
-	else if (status != ARES_SUCCESS && status != ARES_EDESTRUCTION &&
-		 status != ARES_ECANCELLED)
+	else if (status != ARES_SUCCESS && status != ARES_EDESTRUCTION && status != ARES_ECANCELLED)
 		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_get_addr_failure);
 }
 

@@ -17,13 +17,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/* While a cluster has had no traffic, the master looks at its upstream_cx_total this often, so
+ * that its hosts go from no_traffic_interval to interval soon after the first connection. */
+#define HC_TRAFFIC_POLL_MS 1000
 
 /* A TCP check keeps at most this much of a host's answer while it looks for the receive
  * segments; an answer that fills it without matching fails the check. */
@@ -70,6 +76,18 @@ struct hc_cluster {
 	uint8_t *req; /* the bytes each check sends: the HTTP request or tcp send */
 	size_t req_len;
 	bool initialized;
+	/* no_traffic_interval applies until the cluster's first upstream connection; polled */
+	bool had_traffic;
+	int64_t traffic_timer;
+	int event_log; /* event_log_path, O_APPEND; -1: none */
+};
+
+/* The events Envoy's HealthCheckEventLoggerImpl writes. */
+enum hc_event {
+	HC_EV_EJECT_UNHEALTHY,
+	HC_EV_ADD_HEALTHY,
+	HC_EV_FAILURE,
+	HC_EV_SUCCESS,
 };
 
 static void start_check(struct hc_session *s);
@@ -97,20 +115,113 @@ static void on_interval(struct tp_mloop *l, void *arg)
 	start_check(s);
 }
 
-/* The next check, as Envoy's HealthCheckerImplBase::interval() picks it: a host whose state is
- * about to change (a success on an unhealthy host, a network failure on a healthy one) is
- * checked again after the edge interval. no_traffic_interval is not used: the master does not
- * know whether the cluster has had traffic (docs/envoy-compat.md). */
+/* Has the cluster made an upstream connection yet (Envoy: upstream_cx_total.used())? Once it
+ * has, it stays so: a counter reset does not bring no_traffic_interval back. */
+static bool had_traffic(struct hc_cluster *h)
+{
+	if (!h->had_traffic &&
+	    tp_stats_sum(h->m->stats, h->cl->stats_base + TP_CLUSTER_upstream_cx_total))
+		h->had_traffic = true;
+	return h->had_traffic;
+}
+
+/* The next check, as Envoy's HealthCheckerImplBase::interval() picks it: no_traffic_interval
+ * (no_traffic_healthy_interval for a healthy host, when given) until the cluster has had
+ * traffic; then a host whose state is about to change (a success on an unhealthy host, a
+ * network failure on a healthy one) is checked again after the edge interval. */
 static void schedule(struct hc_session *s, bool pending)
 {
 	const struct tp_health_check_cfg *c = s->h->c;
 	uint64_t base;
 
-	if (s->failed)
+	if (!had_traffic(s->h))
+		base = (uint64_t)(!s->failed && c->no_traffic_healthy_interval_ms > 0
+					  ? c->no_traffic_healthy_interval_ms
+					  : c->no_traffic_interval_ms);
+	else if (s->failed)
 		base = (uint64_t)(pending ? c->healthy_edge_interval_ms : c->unhealthy_interval_ms);
 	else
 		base = (uint64_t)(pending ? c->unhealthy_edge_interval_ms : c->interval_ms);
 	s->timer = tp_mloop_at(s->h->m->loop, tp_now_ms() + jittered(c, base), on_interval, s);
+}
+
+/* The cluster's first traffic: checks waiting out no_traffic_interval are moved to the normal
+ * interval now. Envoy lets an armed timer run; an operator who just sent traffic to a cluster
+ * should not wait a minute for its hosts' health (docs/envoy-compat.md). */
+static void on_traffic_poll(struct tp_mloop *l, void *arg)
+{
+	struct hc_cluster *h = arg;
+
+	h->traffic_timer = 0;
+	if (!had_traffic(h)) {
+		h->traffic_timer =
+			tp_mloop_at(l, tp_now_ms() + HC_TRAFFIC_POLL_MS, on_traffic_poll, h);
+		return;
+	}
+	for (uint32_t i = 0; i < h->n; i++) {
+		struct hc_session *s = h->s[i];
+
+		if (s->phase != HC_IDLE || !s->timer || s->first_check)
+			continue;
+		tp_mloop_cancel(l, s->timer);
+		schedule(s, false);
+	}
+}
+
+/* One HealthCheckEvent as Envoy's event logger writes it: JSON with its primitive fields
+ * printed, one line each, appended. A write that fails is dropped: the log must never hold
+ * the master's loop. */
+static void log_event(struct hc_session *s, enum hc_event ev, enum hc_failure type, bool first)
+{
+	struct hc_cluster *h = s->h;
+	struct tp_sbuf b = {0};
+	const char *fail_type = type == HC_FAIL_NETWORK ? "NETWORK" : "ACTIVE";
+	struct timespec ts;
+	struct tm tm;
+	char ip[INET6_ADDRSTRLEN], when[32];
+
+	if (h->event_log < 0)
+		return;
+	inet_ntop(s->ss.ss_family,
+		  s->ss.ss_family == AF_INET6
+			  ? (const void *)&((const struct sockaddr_in6 *)&s->ss)->sin6_addr
+			  : (const void *)&((const struct sockaddr_in *)&s->ss)->sin_addr,
+		  ip, sizeof(ip));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	tp_sbuf_printf(&b,
+		       "{\"health_checker_type\":\"%s\",\"host\":{\"socket_address\":{"
+		       "\"protocol\":\"TCP\",\"address\":\"%s\",\"port_value\":%u,"
+		       "\"resolver_name\":\"\",\"ipv4_compat\":false}},\"cluster_name\":",
+		       h->c->kind == TP_HC_HTTP ? "HTTP" : "TCP", ip,
+		       ntohs(s->ss.ss_family == AF_INET6
+				     ? ((const struct sockaddr_in6 *)&s->ss)->sin6_port
+				     : ((const struct sockaddr_in *)&s->ss)->sin_port));
+	tp_sbuf_json_str(&b, h->cl->name);
+	switch (ev) {
+	case HC_EV_EJECT_UNHEALTHY:
+		tp_sbuf_printf(&b, ",\"eject_unhealthy_event\":{\"failure_type\":\"%s\"}",
+			       fail_type);
+		break;
+	case HC_EV_ADD_HEALTHY:
+		tp_sbuf_printf(&b, ",\"add_healthy_event\":{\"first_check\":%s}",
+			       first ? "true" : "false");
+		break;
+	case HC_EV_FAILURE:
+		tp_sbuf_printf(&b,
+			       ",\"health_check_failure_event\":{\"failure_type\":\"%s\","
+			       "\"first_check\":%s}",
+			       fail_type, first ? "true" : "false");
+		break;
+	case HC_EV_SUCCESS:
+		tp_sbuf_printf(&b, ",\"successful_health_check_event\":{}");
+		break;
+	}
+	tp_sbuf_printf(&b, ",\"timestamp\":\"%s.%03ldZ\"}\n", when, ts.tv_nsec / 1000000);
+	if (!b.oom && write(h->event_log, b.p, b.len) < 0)
+		tp_debug("cluster %s: health check event log: %s", h->cl->name, strerror(errno));
+	tp_sbuf_free(&b);
 }
 
 static void close_check(struct hc_session *s)
@@ -153,7 +264,7 @@ static void check_initialized(struct hc_cluster *h)
 static void succeed(struct hc_session *s)
 {
 	struct hc_cluster *h = s->h;
-	bool changed = false, pending = false;
+	bool changed = false, pending = false, first = s->first_check;
 
 	close_check(s);
 	s->n_unhealthy = 0;
@@ -169,6 +280,10 @@ static void succeed(struct hc_session *s)
 	tp_stat_inc(h->m->blk, h->cl->stats_base + TP_CLUSTER_hc_success);
 	s->first_check = false;
 	schedule(s, pending);
+	if (changed)
+		log_event(s, HC_EV_ADD_HEALTHY, HC_FAIL_ACTIVE, first);
+	if (h->c->always_log_success)
+		log_event(s, HC_EV_SUCCESS, HC_FAIL_ACTIVE, first);
 	if (changed) {
 		tp_info("cluster %s: health check of %s passed: host healthy", h->cl->name,
 			s->text);
@@ -182,7 +297,7 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 {
 	struct hc_cluster *h = s->h;
 	struct tp_stats_block *blk = h->m->blk;
-	bool changed = false, pending = false;
+	bool changed = false, pending = false, first = s->first_check;
 
 	close_check(s);
 	s->n_healthy = 0;
@@ -204,6 +319,12 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 		       changed ? ": host unhealthy" : "");
 	else
 		tp_debug("cluster %s: health check of %s failed: %s", h->cl->name, s->text, why);
+	/* Envoy's setUnhealthy(): the ejection when the host turns, then the failure itself on
+	 * a host's first check or with always_log_health_check_failures. */
+	if (changed)
+		log_event(s, HC_EV_EJECT_UNHEALTHY, type, first);
+	if (first || h->c->always_log_failures)
+		log_event(s, HC_EV_FAILURE, type, first);
 	s->first_check = false;
 	schedule(s, pending);
 	if (changed) {
@@ -422,21 +543,42 @@ static int build_request(struct hc_cluster *h)
 	return 0;
 }
 
+static int open_event_log(const char *path)
+{
+	/* The mode of Envoy's access log files; O_APPEND so each event lands whole at the end. */
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
-				    const struct tp_cluster_cfg *cl)
+				    const struct tp_cluster_cfg *cl, char *why, size_t whylen)
 {
 	struct hc_cluster *h = calloc(1, sizeof(*h));
 
-	if (!h)
+	if (!h) {
+		snprintf(why, whylen, "cluster %s: health checks: out of memory", cl->name);
 		return NULL;
+	}
 	h->m = m;
 	h->hs = hs;
 	h->cl = cl;
 	h->c = &cl->health_checks[0];
+	h->event_log = -1;
 	if (build_request(h) < 0) {
+		snprintf(why, whylen, "cluster %s: health checks: out of memory", cl->name);
 		free(h);
 		return NULL;
 	}
+	if (h->c->event_log_path && *h->c->event_log_path &&
+	    (h->event_log = open_event_log(h->c->event_log_path)) < 0) {
+		snprintf(why, whylen, "cluster %s: health_checks event_log_path %s: %s", cl->name,
+			 h->c->event_log_path, strerror(errno));
+		free(h->req);
+		free(h);
+		return NULL;
+	}
+	if (!had_traffic(h))
+		h->traffic_timer =
+			tp_mloop_at(m->loop, tp_now_ms() + HC_TRAFFIC_POLL_MS, on_traffic_poll, h);
 	tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_hc_healthy, 0);
 	tp_stat_set(m->blk, cl->stats_base + TP_CLUSTER_hc_degraded, 0);
 	return h;
@@ -521,10 +663,31 @@ void hc_cluster_sync(struct hc_cluster *h, const struct tp_hs_host *hosts, uint3
 	healthy_gauge(h);
 }
 
+/* SIGUSR1 (logrotate): the event log is opened again by its path. */
+void hc_cluster_reopen(struct hc_cluster *h)
+{
+	int fd;
+
+	if (!h || h->event_log < 0)
+		return;
+	fd = open_event_log(h->c->event_log_path);
+	if (fd < 0) {
+		tp_warn("cluster %s: reopening health check event log %s: %s", h->cl->name,
+			h->c->event_log_path, strerror(errno));
+		return;
+	}
+	close(h->event_log);
+	h->event_log = fd;
+}
+
 void hc_cluster_stop(struct hc_cluster *h)
 {
 	if (!h)
 		return;
+	if (h->traffic_timer)
+		tp_mloop_cancel(h->m->loop, h->traffic_timer);
+	if (h->event_log >= 0)
+		close(h->event_log);
 	for (uint32_t i = 0; i < h->n; i++)
 		free_session(h->s[i]);
 	free(h->s);

@@ -150,8 +150,8 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		const struct tp_cluster_cfg *cl = &cfg->clusters[hc->idx];
 
 		/* The checker first: the first hosts already get their sessions. */
-		if (cl->n_health_checks && !(hc->hc = hc_cluster_start(g->m, hc, cl)))
-			goto out_oom;
+		if (cl->n_health_checks && !(hc->hc = hc_cluster_start(g->m, hc, cl, why, whylen)))
+			return -EINVAL;
 		if (cl->type == TP_CLUSTER_STATIC) {
 			if (static_hosts(hc, cl) < 0)
 				goto out_oom;
@@ -188,6 +188,14 @@ void hs_gen_stop(struct gen *g)
 			tp_mloop_cancel(g->m->loop, hg->cl[i].od_timer);
 		hg->cl[i].od_timer = 0;
 	}
+}
+
+void hs_gen_reopen_logs(struct gen *g)
+{
+	struct hs_gen *hg = g->hs;
+
+	for (uint32_t i = 0; hg && i < hg->n_cl; i++)
+		hc_cluster_reopen(hg->cl[i].hc);
 }
 
 void hs_gen_free(struct gen *g)

@@ -184,6 +184,8 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen);
 /* g stopped accepting: its DNS clusters stop resolving (its workers keep their hosts). */
 void hs_gen_stop(struct gen *g);
 void hs_gen_free(struct gen *g);
+/* SIGUSR1: the files the generation's host sets write (health check event logs) reopened. */
+void hs_gen_reopen_logs(struct gen *g);
 /* Before forking ws's worker: the socketpair; *child is the worker's end (closed by the caller
  * after the fork). 0 or -errno. */
 int hs_worker_open(struct gen *g, struct wslot *ws, int *child);
@@ -216,13 +218,16 @@ void dns_cluster_stop(struct dns_cluster *d);
 
 struct hc_cluster;
 struct tp_hs_host;
-/* The checker of cluster cl (its health_checks[0]); no hosts yet. NULL: out of memory. */
+/* The checker of cluster cl (its health_checks[0]); no hosts yet. NULL, with the reason in
+ * why: out of memory, or its event_log_path cannot be opened. */
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
-				    const struct tp_cluster_cfg *cl);
+				    const struct tp_cluster_cfg *cl, char *why, size_t whylen);
 /* The set's hosts are now these: a session for each new id (its host starts as the set says,
  * /failed_active_hc for a new host), none for the ids gone. */
 void hc_cluster_sync(struct hc_cluster *h, const struct tp_hs_host *hosts, uint32_t n);
 void hc_cluster_stop(struct hc_cluster *h);
+/* SIGUSR1: its event log opened again (logrotate moved it). */
+void hc_cluster_reopen(struct hc_cluster *h);
 
 /* ---- connview.c: the live connection view ---- */
 

@@ -316,8 +316,10 @@ static void on_signals(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			break;
 		case SIGUSR1:
 			/* Reopen log files (logrotate): every worker reopens its own. */
-			for (struct gen *g = m->gens; g; g = g->next)
+			for (struct gen *g = m->gens; g; g = g->next) {
 				sup_signal(g, SIGUSR1);
+				hs_gen_reopen_logs(g);
+			}
 			break;
 		default:
 			break;

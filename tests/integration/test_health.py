@@ -67,9 +67,12 @@ def who(port):
     return line
 
 
+# Each check config sets no_traffic_interval: these tests watch checks before any connection,
+# and Envoy's default (60 s) applies until the cluster's first one.
 TCP_HC = """
     - timeout: 0.5s
       interval: 0.15s
+      no_traffic_interval: 0.15s
       interval_jitter: 0.02s
       unhealthy_threshold: 2
       healthy_threshold: 2
@@ -201,6 +204,7 @@ def http_hc(unhealthy=3, extra=""):
     return """
     - timeout: 1s
       interval: 0.15s
+      no_traffic_interval: 0.15s
       unhealthy_threshold: %d
       healthy_threshold: 2
       http_health_check:
@@ -294,8 +298,8 @@ def test_dns_hosts_are_checked_as_they_come_and_go():
             port, admin = free_port(), free_port()
             hc = """
     health_checks:
-    - {timeout: 0.5s, interval: 0.15s, unhealthy_threshold: 2, healthy_threshold: 2,
-       tcp_health_check: {}}"""
+    - {timeout: 0.5s, interval: 0.15s, no_traffic_interval: 0.15s, unhealthy_threshold: 2,
+       healthy_threshold: 2, tcp_health_check: {}}"""
             cl = dns_cluster("c", "STRICT_DNS", [("be.tp.test", up)], dns.port,
                              extra="\n    dns_refresh_rate: 0.3s" + hc)
             with Proxy(config(port, admin, cl)) as p:
@@ -375,6 +379,7 @@ def test_hostile_answers_fail_the_check_and_not_the_master():
         hc = """
     - timeout: 0.3s
       interval: 0.1s
+      no_traffic_interval: 0.1s
       unhealthy_threshold: 2
       healthy_threshold: 2
       http_health_check: {path: /}"""
@@ -434,3 +439,127 @@ def test_close_connections_on_host_health_failure():
     finally:
         a.close()
         b.close()
+
+
+def test_no_traffic_interval_until_the_first_connection():
+    """Until the cluster's first upstream connection its hosts are checked every
+    no_traffic_interval (Envoy's default 60 s), then every interval, as Envoy's
+    HealthCheckerImplBase::interval() picks; tcpproxy moves the waiting checks to interval soon
+    after the first connection instead of letting the long timer run out."""
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    hc = """
+    - {timeout: 0.5s, interval: 0.1s, unhealthy_threshold: 2, healthy_threshold: 2,
+       tcp_health_check: {}}"""
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up, hc))) as p:
+            check(p.stat("cluster.c.health_check.attempt") == 2, str(p.stats()))
+            import time
+            time.sleep(1.2)
+            # Twelve intervals, and no check beyond the first round.
+            check(p.stat("cluster.c.health_check.attempt") == 2, str(p.stats()))
+            who(port)
+            wait_for(lambda: p.stat("cluster.c.health_check.attempt") >= 12, timeout=10,
+                     what="checks at interval after the first connection")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_event_log_path_writes_envoy_health_check_events():
+    """event_log_path gets Envoy's HealthCheckEvent JSON lines: a first passing check adds the
+    host (first_check true), a first failing one logs its failure, a host that fails
+    unhealthy_threshold times is ejected (NETWORK), one that returns is added after
+    healthy_threshold; SIGUSR1 (logrotate) reopens the file by its path."""
+    import json
+    import os
+    import re
+    import signal
+    from harness import run_path
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = None
+    log = run_path("hc-events-%d.log" % up)
+    hc = """
+    - timeout: 0.5s
+      interval: 0.1s
+      no_traffic_interval: 0.1s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      event_log_path: %s
+      tcp_health_check: {}""" % log
+
+    def events(path):
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+    def kinds(path):
+        return [(e["host"]["socket_address"]["address"],
+                 [k for k in e if k.endswith("_event")][0]) for e in events(path)]
+
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up, hc))) as p:
+            wait_for(lambda: len(events(log)) >= 2, what="the first round's events")
+            evs = events(log)
+            first = {e["host"]["socket_address"]["address"]: e for e in evs[:2]}
+            check(first["127.0.0.2"]["add_healthy_event"] == {"first_check": True}, str(evs))
+            check(first["127.0.0.3"]["health_check_failure_event"] ==
+                  {"failure_type": "NETWORK", "first_check": True}, str(evs))
+            # Envoy's field order and spelling, as its event logger prints them.
+            with open(log) as f:
+                line = f.readline()
+            check(re.fullmatch(
+                r'\{"health_checker_type":"TCP","host":\{"socket_address":\{"protocol":"TCP",'
+                r'"address":"127\.0\.0\.[23]","port_value":%d,"resolver_name":"",'
+                r'"ipv4_compat":false\}\},"cluster_name":"c","(add_healthy_event|'
+                r'health_check_failure_event)":\{[^{}]*\},"timestamp":'
+                r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"\}\n' % up, line) is not None, line)
+            # Later failures of .3 are not logged (always_log_health_check_failures: false).
+            check(kinds(log).count(("127.0.0.3", "health_check_failure_event")) == 1, str(evs))
+
+            stop_listening(a)
+            wait_for(lambda: ("127.0.0.2", "eject_unhealthy_event") in kinds(log),
+                     what="the ejection of 127.0.0.2")
+            ej = [e for e in events(log) if "eject_unhealthy_event" in e][0]
+            check(ej["eject_unhealthy_event"] == {"failure_type": "NETWORK"}, str(ej))
+            check(ej["cluster_name"] == "c" and ej["health_checker_type"] == "TCP", str(ej))
+
+            # logrotate: the file moves, SIGUSR1, and the next event goes to a new file.
+            os.rename(log, log + ".1")
+            p.proc.send_signal(signal.SIGUSR1)
+            wait_for(lambda: os.path.exists(log), what="the event log to be reopened")
+            b = Server(whoami_handler, host="127.0.0.3", port=up)
+            wait_for(lambda: ("127.0.0.3", "add_healthy_event") in kinds(log),
+                     what="127.0.0.3 to be added in the new file")
+            added = [e for e in events(log) if "add_healthy_event" in e][0]
+            check(added["add_healthy_event"] == {"first_check": False}, str(added))
+            check(p.stat("cluster.c.membership_healthy") == 1, str(p.stats()))
+    finally:
+        a.close()
+        if b:
+            b.close()
+
+
+def test_event_log_path_that_cannot_be_opened_stops_the_start():
+    """An event_log_path that cannot be opened is a clear error at start, as Envoy's access log
+    manager refuses it, not a checker that silently logs nothing."""
+    import subprocess
+    from harness import TCPPROXY, _take_base_id, run_path
+    up = free_port()
+    hc = """
+    - {timeout: 0.5s, interval: 0.1s, unhealthy_threshold: 2, healthy_threshold: 2,
+       event_log_path: /nonexistent-dir/hc.log, tcp_health_check: {}}"""
+    path = run_path("hc-badlog-%d.yaml" % up)
+    with open(path, "w") as f:
+        f.write(bootstrap([listener_yaml("l", free_port(), "c")],
+                          [cluster("c", ["127.0.0.2"], up, hc)]))
+    r = subprocess.run([TCPPROXY, "-c", path, "--concurrency", "1", "--base-id",
+                        str(_take_base_id())], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0, "started: " + r.stderr)
+    check("event_log_path /nonexistent-dir/hc.log: No such file or directory" in r.stderr,
+          r.stderr)
