@@ -277,3 +277,37 @@ def test_a_name_that_does_not_exist_is_counted_not_found():
     finally:
         for s in servers:
             s.close()
+
+
+def test_the_dns_example_serves_make_runs_demo_upstream():
+    """etc/dns.yaml, as its header says to try it, in front of `make run`'s demo upstream (an
+    HTTP server on 127.0.0.1 serving docs/): ports moved to free ones, nothing else changed."""
+    import http.server
+    import functools
+    import threading
+    from harness import ROOT
+    up, port, admin = free_port(), free_port(), free_port()
+    with open(os.path.join(ROOT, "etc", "dns.yaml")) as f:
+        text = f.read()
+    for old, new in ((10000, port), (9901, admin), (10001, up)):
+        check(text.count("port_value: %d}" % old) == 1, "etc/dns.yaml has port %d once" % old)
+        text = text.replace("port_value: %d}" % old, "port_value: %d}" % new)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=os.path.join(ROOT, "docs"))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", up), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with Proxy(text) as p:
+            body = admin_get(port, "/")
+            check("envoy-compat.md" in body, body[:300])
+            page = admin_get(admin, "/clusters")
+            check("by_name::127.0.0.1:%d::hostname::localhost\n" % up in page, page)
+            check("by_name::127.0.0.1:%d::health_flags::healthy\n" % up in page, page)
+            check(p.stat("cluster.by_name.health_check.success") >= 1, str(p.stats()))
+            check(p.stat("dns.cares.resolve_total") >= 1, str(p.stats()))
+    finally:
+        srv.shutdown()
+        srv.server_close()
