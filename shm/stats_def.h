@@ -59,58 +59,71 @@
 /* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves, then
  * its subset load balancer's lb_subsets_* (each worker counts the subsets it builds, as each of
  * Envoy's threads counts those of its own SubsetLoadBalancer) */
-#define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)                                      \
-	COUNTER(upstream_cx_total)                                                       \
-	GAUGE(upstream_cx_active)                                                        \
-	COUNTER(upstream_cx_connect_fail)                                                \
-	COUNTER(upstream_cx_connect_timeout)                                             \
-	COUNTER(upstream_cx_connect_attempts_exceeded)                                   \
-	COUNTER(upstream_cx_rx_bytes_total)                                              \
-	COUNTER(upstream_cx_tx_bytes_total)                                              \
-	COUNTER(upstream_cx_destroy_local)                                               \
-	COUNTER(upstream_cx_destroy_remote)                                              \
-	COUNTER(upstream_flow_control_paused_reading_total)                              \
-	COUNTER(upstream_flow_control_resumed_reading_total)                             \
-	COUNTER(upstream_cx_none_healthy)                                                \
-	COUNTER(upstream_cx_overflow)                                                    \
-	COUNTER(upstream_rq_pending_overflow)                                            \
-	HISTOGRAM(upstream_cx_connect_ms)                                                \
-	HISTOGRAM(upstream_cx_length_ms)                                                 \
-	COUNTER(lb_subsets_created)                                                      \
-	COUNTER(lb_subsets_removed)                                                      \
-	GAUGE(lb_subsets_active)                                                         \
-	COUNTER(lb_subsets_selected)                                                     \
-	COUNTER(lb_subsets_fallback)                                                     \
-	COUNTER(lb_subsets_fallback_panic)                                               \
-	COUNTER(update_attempt)                                                          \
-	COUNTER(update_success)                                                          \
-	COUNTER(update_failure)                                                          \
-	COUNTER(update_empty)                                                            \
-	COUNTER(membership_change)                                                       \
-	GAUGE(membership_total)                                                          \
-	GAUGE(membership_healthy)                                                        \
-	COUNTER(hc_attempt, "health_check.attempt")                                      \
-	COUNTER(hc_success, "health_check.success")                                      \
-	COUNTER(hc_failure, "health_check.failure")                                      \
-	COUNTER(hc_passive_failure, "health_check.passive_failure")                      \
-	COUNTER(hc_network_failure, "health_check.network_failure")                      \
-	COUNTER(hc_verify_cluster, "health_check.verify_cluster")                        \
-	GAUGE(hc_healthy, "health_check.healthy")                                        \
-	GAUGE(hc_degraded, "health_check.degraded")                                      \
-	GAUGE(od_active, "outlier_detection.ejections_active")                           \
-	COUNTER(od_total, "outlier_detection.ejections_total")                           \
-	COUNTER(od_overflow, "outlier_detection.ejections_overflow")                     \
-	COUNTER(od_enforced_total, "outlier_detection.ejections_enforced_total")         \
-	COUNTER(od_enforced_5xx, "outlier_detection.ejections_enforced_consecutive_5xx") \
-	COUNTER(od_detected_5xx, "outlier_detection.ejections_detected_consecutive_5xx") \
-	COUNTER(od_enforced_gw,                                                          \
-		"outlier_detection.ejections_enforced_consecutive_gateway_failure")      \
-	COUNTER(od_detected_gw,                                                          \
-		"outlier_detection.ejections_detected_consecutive_gateway_failure")      \
-	COUNTER(od_enforced_lo,                                                          \
-		"outlier_detection.ejections_enforced_consecutive_local_origin_failure") \
-	COUNTER(od_detected_lo,                                                          \
-		"outlier_detection.ejections_detected_consecutive_local_origin_failure") \
+#define TP_CLUSTER_STATS(COUNTER, GAUGE, HISTOGRAM)                                        \
+	COUNTER(upstream_cx_total)                                                         \
+	GAUGE(upstream_cx_active)                                                          \
+	COUNTER(upstream_cx_connect_fail)                                                  \
+	COUNTER(upstream_cx_connect_timeout)                                               \
+	COUNTER(upstream_cx_connect_attempts_exceeded)                                     \
+	COUNTER(upstream_cx_rx_bytes_total)                                                \
+	COUNTER(upstream_cx_tx_bytes_total)                                                \
+	COUNTER(upstream_cx_destroy_local)                                                 \
+	COUNTER(upstream_cx_destroy_remote)                                                \
+	COUNTER(upstream_flow_control_paused_reading_total)                                \
+	COUNTER(upstream_flow_control_resumed_reading_total)                               \
+	COUNTER(upstream_cx_none_healthy)                                                  \
+	COUNTER(upstream_cx_overflow)                                                      \
+	COUNTER(upstream_rq_pending_overflow)                                              \
+	HISTOGRAM(upstream_cx_connect_ms)                                                  \
+	HISTOGRAM(upstream_cx_length_ms)                                                   \
+	COUNTER(lb_subsets_created)                                                        \
+	COUNTER(lb_subsets_removed)                                                        \
+	GAUGE(lb_subsets_active)                                                           \
+	COUNTER(lb_subsets_selected)                                                       \
+	COUNTER(lb_subsets_fallback)                                                       \
+	COUNTER(lb_subsets_fallback_panic)                                                 \
+	COUNTER(update_attempt)                                                            \
+	COUNTER(update_success)                                                            \
+	COUNTER(update_failure)                                                            \
+	COUNTER(update_empty)                                                              \
+	COUNTER(membership_change)                                                         \
+	GAUGE(membership_total)                                                            \
+	GAUGE(membership_healthy)                                                          \
+	COUNTER(hc_attempt, "health_check.attempt")                                        \
+	COUNTER(hc_success, "health_check.success")                                        \
+	COUNTER(hc_failure, "health_check.failure")                                        \
+	COUNTER(hc_passive_failure, "health_check.passive_failure")                        \
+	COUNTER(hc_network_failure, "health_check.network_failure")                        \
+	COUNTER(hc_verify_cluster, "health_check.verify_cluster")                          \
+	GAUGE(hc_healthy, "health_check.healthy")                                          \
+	GAUGE(hc_degraded, "health_check.degraded")                                        \
+	GAUGE(od_active, "outlier_detection.ejections_active")                             \
+	COUNTER(od_total, "outlier_detection.ejections_total")                             \
+	COUNTER(od_overflow, "outlier_detection.ejections_overflow")                       \
+	COUNTER(od_enforced_total, "outlier_detection.ejections_enforced_total")           \
+	COUNTER(od_enforced_5xx, "outlier_detection.ejections_enforced_consecutive_5xx")   \
+	COUNTER(od_detected_5xx, "outlier_detection.ejections_detected_consecutive_5xx")   \
+	COUNTER(od_enforced_gw,                                                            \
+		"outlier_detection.ejections_enforced_consecutive_gateway_failure")        \
+	COUNTER(od_detected_gw,                                                            \
+		"outlier_detection.ejections_detected_consecutive_gateway_failure")        \
+	COUNTER(od_enforced_lo,                                                            \
+		"outlier_detection.ejections_enforced_consecutive_local_origin_failure")   \
+	COUNTER(od_detected_lo,                                                            \
+		"outlier_detection.ejections_detected_consecutive_local_origin_failure")   \
+	COUNTER(od_enforced_sr, "outlier_detection.ejections_enforced_success_rate")       \
+	COUNTER(od_detected_sr, "outlier_detection.ejections_detected_success_rate")       \
+	COUNTER(od_enforced_fp, "outlier_detection.ejections_enforced_failure_percentage") \
+	COUNTER(od_detected_fp, "outlier_detection.ejections_detected_failure_percentage") \
+	COUNTER(od_enforced_lo_sr,                                                         \
+		"outlier_detection.ejections_enforced_local_origin_success_rate")          \
+	COUNTER(od_detected_lo_sr,                                                         \
+		"outlier_detection.ejections_detected_local_origin_success_rate")          \
+	COUNTER(od_enforced_lo_fp,                                                         \
+		"outlier_detection.ejections_enforced_local_origin_failure_percentage")    \
+	COUNTER(od_detected_lo_fp,                                                         \
+		"outlier_detection.ejections_detected_local_origin_failure_percentage")    \
+	COUNTER(od_sr_deprecated, "outlier_detection.ejections_success_rate")              \
 	TP_CLUSTER_HTTP_STATS(COUNTER, GAUGE, HISTOGRAM)
 
 /* The cluster stats of HTTP tunnels (tunneling_config): connections by HTTP version, the CONNECT

@@ -163,7 +163,21 @@ struct tp_outlier_cfg {
 	uint32_t max_ejection_percent;			     /* default 10 */
 	int64_t interval_ms;				     /* default 10 s */
 	int64_t base_ejection_time_ms;			     /* default 30 s */
-	int64_t max_ejection_time_ms; /* default the larger of 300 s and base */
+	int64_t max_ejection_time_ms;	     /* default the larger of 300 s and base */
+	int64_t max_ejection_time_jitter_ms; /* default 0 */
+	/* The success-rate and failure-percentage detectors, at each interval */
+	uint32_t success_rate_minimum_hosts;		    /* default 5 */
+	uint32_t success_rate_request_volume;		    /* default 100 */
+	uint32_t success_rate_stdev_factor;		    /* thousandths, default 1900 */
+	uint32_t enforcing_success_rate;		    /* default 100 */
+	uint32_t enforcing_local_origin_success_rate;	    /* default 100 */
+	uint32_t failure_percentage_threshold;		    /* default 85 */
+	uint32_t failure_percentage_minimum_hosts;	    /* default 5 */
+	uint32_t failure_percentage_request_volume;	    /* default 50 */
+	uint32_t enforcing_failure_percentage;		    /* default 0 */
+	uint32_t enforcing_failure_percentage_local_origin; /* default 0 */
+	bool successful_active_health_check_uneject_host;
+	bool always_eject_one_host;
 	struct tp_cfg_mark mark;
 };
 

@@ -1594,7 +1594,7 @@ static const struct tp_cfg_schema cb_schema = {
 	.post = cb_post,
 };
 
-/* OutlierDetection: the consecutive-failure detectors, with Envoy's defaults. */
+/* OutlierDetection, with Envoy's defaults. */
 #define OD_U32(k, def_, max_)                                                                \
 	{                                                                                    \
 		.key = #k, .type = TP_CFG_UINT32, .off = offsetof(struct tp_outlier_cfg, k), \
@@ -1606,10 +1606,10 @@ static const struct tp_cfg_schema cb_schema = {
 		.off = offsetof(struct tp_outlier_cfg, k##_ms), .min = 1, .max = INT64_MAX, \
 		.def = def_                                                                 \
 	}
-#define OD_LATER(k)                                                                               \
-	{                                                                                         \
-		.key = k, .type = TP_CFG_UNSUPPORTED,                                             \
-		.hint = "tcpproxy's outlier detection has the consecutive-failure detectors only" \
+#define OD_LATER(k)                                                                         \
+	{                                                                                   \
+		.key = k, .type = TP_CFG_UNSUPPORTED,                                       \
+		.hint = "an HTTP monitor extension; tcp_proxy reports connect results only" \
 	}
 
 static const struct tp_cfg_field outlier_fields[] = {
@@ -1626,20 +1626,28 @@ static const struct tp_cfg_field outlier_fields[] = {
 	{.key = "split_external_local_origin_errors",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_outlier_cfg, split)},
-	OD_LATER("success_rate_minimum_hosts"),
-	OD_LATER("success_rate_request_volume"),
-	OD_LATER("success_rate_stdev_factor"),
-	OD_LATER("enforcing_success_rate"),
-	OD_LATER("enforcing_local_origin_success_rate"),
-	OD_LATER("failure_percentage_threshold"),
-	OD_LATER("enforcing_failure_percentage"),
-	OD_LATER("enforcing_failure_percentage_local_origin"),
-	OD_LATER("failure_percentage_minimum_hosts"),
-	OD_LATER("failure_percentage_request_volume"),
-	OD_LATER("max_ejection_time_jitter"),
-	OD_LATER("successful_active_health_check_uneject_host"),
+	OD_U32(success_rate_minimum_hosts, 5, UINT32_MAX),
+	OD_U32(success_rate_request_volume, 100, UINT32_MAX),
+	OD_U32(success_rate_stdev_factor, 1900, UINT32_MAX),
+	OD_U32(enforcing_success_rate, 100, 100),
+	OD_U32(enforcing_local_origin_success_rate, 100, 100),
+	OD_U32(failure_percentage_threshold, 85, 100),
+	OD_U32(enforcing_failure_percentage, 0, 100),
+	OD_U32(enforcing_failure_percentage_local_origin, 0, 100),
+	OD_U32(failure_percentage_minimum_hosts, 5, UINT32_MAX),
+	OD_U32(failure_percentage_request_volume, 50, UINT32_MAX),
+	{.key = "max_ejection_time_jitter",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_outlier_cfg, max_ejection_time_jitter_ms),
+	 .min = 0,
+	 .max = INT64_MAX},
+	{.key = "successful_active_health_check_uneject_host",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_outlier_cfg, successful_active_health_check_uneject_host)},
+	{.key = "always_eject_one_host",
+	 .type = TP_CFG_BOOL,
+	 .off = offsetof(struct tp_outlier_cfg, always_eject_one_host)},
 	OD_LATER("monitors"),
-	OD_LATER("always_eject_one_host"),
 	{.key = NULL},
 };
 

@@ -290,6 +290,8 @@ static void succeed(struct hc_session *s)
 		healthy_gauge(h);
 		hs_cluster_health(h->hs, s->id, false);
 	}
+	if (!s->failed)
+		hs_cluster_hc_passed(h->hs, s->id);
 	check_initialized(h);
 }
 

@@ -566,7 +566,8 @@ static struct hs_cluster *hs_of(struct gen *g, uint32_t cluster)
 	return NULL;
 }
 
-/* Envoy's DetectorImpl::onConsecutiveErrorWorker then ejectHost, for each detector tripped. */
+/* Envoy's DetectorImpl::onConsecutiveErrorWorker (or processSuccessRateEjections) then
+ * ejectHost, for each detector tripped. */
 static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 {
 	struct gen *g = hc->g;
@@ -584,31 +585,48 @@ static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 		 "consecutive_5xx"},
 		{TP_OD_LOCAL_ORIGIN, TP_CLUSTER_od_detected_lo, TP_CLUSTER_od_enforced_lo,
 		 "consecutive_local_origin_failure"},
+		{TP_OD_SUCCESS_RATE, TP_CLUSTER_od_detected_sr, TP_CLUSTER_od_enforced_sr,
+		 "success_rate"},
+		{TP_OD_LOCAL_SUCCESS_RATE, TP_CLUSTER_od_detected_lo_sr,
+		 TP_CLUSTER_od_enforced_lo_sr, "local_origin_success_rate"},
+		{TP_OD_FAILURE_PERCENTAGE, TP_CLUSTER_od_detected_fp, TP_CLUSTER_od_enforced_fp,
+		 "failure_percentage"},
+		{TP_OD_LOCAL_FAILURE_PERCENTAGE, TP_CLUSTER_od_detected_lo_fp,
+		 TP_CLUSTER_od_enforced_lo_fp, "local_origin_failure_percentage"},
 	};
 
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		unsigned type = kinds[k].type;
 		char text[64];
 
-		if (!(tripped & kinds[k].type) || o->ejected)
+		/* A host the success rate ejected is not ejected again by the failure percentage
+		 * of the same interval. */
+		if (!(tripped & type) || o->ejected)
 			continue;
+		if (type & (TP_OD_SUCCESS_RATE | TP_OD_LOCAL_SUCCESS_RATE))
+			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_sr_deprecated);
 		tp_stat_inc(g->m->blk, cl->stats_base + kinds[k].detected);
 		/* The tripped counter starts a new bout, ejected or not. */
-		if (kinds[k].type == TP_OD_GATEWAY)
+		if (type == TP_OD_GATEWAY)
 			o->c_gateway = 0;
-		else if (kinds[k].type == TP_OD_5XX)
+		else if (type == TP_OD_5XX)
 			o->c_5xx = 0;
-		else
+		else if (type == TP_OD_LOCAL_ORIGIN)
 			o->c_local = 0;
 		if (!tp_od_may_eject(c, hc->od_active, hc->n)) {
 			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_overflow);
 			continue;
 		}
-		/* Envoy's deprecated ejections_total counts consecutive_5xx only. */
-		if (kinds[k].type == TP_OD_5XX)
+		/* Envoy's deprecated ejections_total counts consecutive_5xx and success_rate. */
+		if (type == TP_OD_5XX || type == TP_OD_SUCCESS_RATE)
 			tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_total);
-		if (!tp_od_enforced(c, kinds[k].type, (uint32_t)(tp_rand() % 100)))
+		if (!tp_od_enforced(c, type, (uint32_t)(tp_rand() % 100)))
 			continue;
-		tp_od_eject(c, o, tp_now_ms());
+		tp_od_eject(c, o, tp_now_ms(),
+			    c->max_ejection_time_jitter_ms
+				    ? (int64_t)(tp_rand() %
+						((uint64_t)c->max_ejection_time_jitter_ms + 1))
+				    : 0);
 		hc->od_active++;
 		tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
 		tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_enforced_total);
@@ -638,11 +656,14 @@ static bool apply_report(struct gen *g, const struct tp_hs_report *r)
 	if (!hc || !hc->od || r->success > TP_HS_MAX_REPORT_COUNT ||
 	    r->failure > TP_HS_MAX_REPORT_COUNT || r->lead > TP_HS_MAX_REPORT_COUNT ||
 	    r->mid > TP_HS_MAX_REPORT_COUNT || ((r->lead || r->mid) && !r->success) ||
-	    r->reserved || !r->host || r->host > g->hs->next_id)
+	    r->failures > TP_HS_MAX_REPORT_COUNT ||
+	    (r->failures < TP_HS_MAX_REPORT_COUNT && r->failures < r->lead + r->mid + r->failure) ||
+	    !r->host || r->host > g->hs->next_id)
 		return false;
 	for (uint32_t i = 0; i < hc->n; i++) {
 		if (hc->hosts[i].id != r->host)
 			continue;
+		tp_od_count(&hc->od[i], r->success, r->failures);
 		od_feed(hc, i, true, r->lead);
 		od_feed(hc, i, false, r->success);
 		/* The longest run between two successes, closed by one. */
@@ -664,6 +685,8 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 	int64_t now = tp_now_ms();
 	bool changed = false;
 
+	unsigned *rates;
+
 	hc->od_timer = tp_mloop_at(l, now + cl->outlier.interval_ms, on_od_interval, hc);
 	for (uint32_t i = 0; hc->od && i < hc->n; i++) {
 		char text[64];
@@ -676,10 +699,41 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 		tp_info("cluster %s: host %s returns from ejection", cl->name, text);
 		changed = true;
 	}
-	if (!changed)
+	if (changed) {
+		tp_stat_set(hc->g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
+		publish(hc);
+	}
+	/* Then the success-rate detectors over the interval that ended. */
+	if (!hc->od || !hc->n || !(rates = calloc(hc->n, sizeof(*rates))))
 		return;
-	tp_stat_set(hc->g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
-	publish(hc);
+	tp_od_rates(&cl->outlier, hc->od, hc->n, rates);
+	for (uint32_t i = 0; i < hc->n; i++)
+		if (rates[i])
+			od_tripped(hc, i, rates[i]);
+	free(rates);
+}
+
+void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id)
+{
+	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
+	char text[64];
+
+	if (!hc->od || !cl->outlier.successful_active_health_check_uneject_host)
+		return;
+	for (uint32_t i = 0; i < hc->n; i++) {
+		if (hc->hosts[i].id != id || !hc->od[i].ejected)
+			continue;
+		/* Envoy's unejectHost(): a passing active check outranks the ejection's time. */
+		tp_od_uneject(&hc->od[i], tp_now_ms());
+		hc->od_active--;
+		hc->hosts[i].health &= ~TP_HOST_F_FAILED_OUTLIER;
+		tp_stat_set(hc->g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
+		addr_text(&hc->hosts[i], text, sizeof(text));
+		tp_info("cluster %s: host %s returns from ejection (its health check passed)",
+			cl->name, text);
+		publish(hc);
+		return;
+	}
 }
 
 /* ---- /clusters ---- */

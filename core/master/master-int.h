@@ -203,6 +203,9 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n);
 void hs_cluster_initialized(struct hs_cluster *hc);
 /* A health check moved host id's /failed_active_hc flag: a new version of the set goes out. */
 void hs_cluster_health(struct hs_cluster *hc, uint64_t id, bool failed);
+/* Host id's active check passed and it is healthy: with the cluster's outlier_detection
+ * successful_active_health_check_uneject_host, an ejected host returns to rotation. */
+void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id);
 bool hs_host_info(struct master *m, const char *cluster, const char *host,
 		  struct tp_admin_host *out);
 

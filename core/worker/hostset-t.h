@@ -46,16 +46,16 @@ struct tp_hs_host {
 
 /* Connect outcomes of one host since the last report (outlier detection's input), as much of
  * their order as consecutive counts need: lead failures, a success, the longest run of failures
- * between two successes (mid), a success, then failure failures. Each count is at most
- * TP_HS_MAX_REPORT_COUNT; lead and mid are 0 when success is. */
+ * between two successes (mid), a success, then failure failures; and how many failed in all.
+ * Each count is at most TP_HS_MAX_REPORT_COUNT; lead and mid are 0 when success is. */
 struct tp_hs_report {
 	uint64_t host; /* its id */
 	uint32_t cluster;
-	uint32_t success; /* connects that succeeded */
-	uint32_t failure; /* failures (refused, reset, timed out) after the last success */
-	uint32_t lead;	  /* failures before the first success */
-	uint32_t mid;	  /* the longest run of failures between two successes */
-	uint32_t reserved;
+	uint32_t success;  /* connects that succeeded */
+	uint32_t failure;  /* failures (refused, reset, timed out) after the last success */
+	uint32_t lead;	   /* failures before the first success */
+	uint32_t mid;	   /* the longest run of failures between two successes */
+	uint32_t failures; /* all of them (the success-rate detectors' volume) */
 };
 
 #define TP_HS_MAX_REPORT_COUNT (1u << 20)

@@ -14,6 +14,8 @@ static inline void tp_hs_report_add(struct tp_hs_report *r, bool failure)
 	if (failure) {
 		if (r->failure < TP_HS_MAX_REPORT_COUNT)
 			r->failure++;
+		if (r->failures < TP_HS_MAX_REPORT_COUNT)
+			r->failures++;
 		return;
 	}
 	if (!r->success)

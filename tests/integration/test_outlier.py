@@ -157,3 +157,133 @@ def test_local_origin_split_and_max_ejection_percent():
             check(p.stat("cluster.c.outlier_detection.ejections_active") == 1, str(p.stats()))
     finally:
         good.close()
+
+
+def five_hosts(up):
+    """Four hosts that answer on 127.0.0.2-5 and 127.0.0.6, where nothing listens."""
+    return [Server(whoami_handler, host="127.0.0.%d" % i, port=up) for i in range(2, 6)]
+
+
+def drive_until(p, port, stat, n=1, rounds=40):
+    """Connections in batches of 25 until stat reaches n (the detectors run at each interval,
+    over the interval that ended)."""
+    for _ in range(rounds):
+        for _ in range(25):
+            who(port)
+        if p.stat(stat) >= n:
+            return
+    check(False, "%s never reached %d: %s" % (stat, n, p.stats()))
+
+
+ADDRS = ["127.0.0.%d" % i for i in range(2, 7)]
+
+
+def test_success_rate_ejects_the_host_far_below_the_others():
+    """Without split, a refused connect is a 503 for the success-rate detector too: over an
+    interval with success_rate_request_volume results per host, the host whose success rate is
+    below mean - 1.9 stdev (0 % against four at 100 %) is ejected as success_rate, and the
+    consecutive detectors (off here) take no part."""
+    up = free_port()
+    servers = five_hosts(up)
+    try:
+        port, admin = free_port(), free_port()
+        od = """
+      consecutive_5xx: 0
+      consecutive_gateway_failure: 0
+      interval: 0.5s
+      base_ejection_time: 60s
+      max_ejection_percent: 20
+      success_rate_request_volume: 10"""
+        with Proxy(config(port, admin, cluster("c", ADDRS, up, od))) as p:
+            drive_until(p, port, "cluster.c.outlier_detection.ejections_enforced_total")
+            st = p.stats()
+            pre = "cluster.c.outlier_detection."
+            check(st[pre + "ejections_enforced_success_rate"] == 1, str(st))
+            check(st[pre + "ejections_detected_success_rate"] >= 1, str(st))
+            check(st[pre + "ejections_success_rate"] >= 1, str(st))
+            check(st[pre + "ejections_total"] >= 1, str(st))
+            check(st[pre + "ejections_active"] == 1, str(st))
+            check(st[pre + "ejections_detected_consecutive_5xx"] == 0, str(st))
+            # failure_percentage is detected (100 % failures) but not enforced by default.
+            check(st[pre + "ejections_enforced_failure_percentage"] == 0, str(st))
+            page = admin_get(admin, "/clusters")
+            check("c::127.0.0.6:%d::health_flags::/failed_outlier_check\n" % up in page, page)
+            fails = p.stat("cluster.c.upstream_cx_connect_fail")
+            seen = {who(port) for _ in range(20)}
+            check(seen == set(ADDRS[:4]), "after the ejection: %s" % seen)
+            check(p.stat("cluster.c.upstream_cx_connect_fail") == fails, str(p.stats()))
+            check("host 127.0.0.6:%d ejected (success_rate)" % up in p.output(), p.output())
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_local_origin_failure_percentage_with_split():
+    """With split_external_local_origin_errors, connect results are local origin: the
+    local-origin success rate is detected but, enforcing_local_origin_success_rate 0, not
+    enforced; the failure percentage (100 % >= 85 %) ejects with
+    enforcing_failure_percentage_local_origin."""
+    up = free_port()
+    servers = five_hosts(up)
+    try:
+        port, admin = free_port(), free_port()
+        od = """
+      split_external_local_origin_errors: true
+      consecutive_local_origin_failure: 0
+      interval: 0.5s
+      base_ejection_time: 60s
+      max_ejection_percent: 20
+      enforcing_local_origin_success_rate: 0
+      enforcing_failure_percentage_local_origin: 100
+      success_rate_request_volume: 10
+      failure_percentage_request_volume: 10"""
+        with Proxy(config(port, admin, cluster("c", ADDRS, up, od))) as p:
+            drive_until(p, port, "cluster.c.outlier_detection.ejections_enforced_total")
+            st = p.stats()
+            pre = "cluster.c.outlier_detection."
+            check(st[pre + "ejections_enforced_local_origin_failure_percentage"] == 1, str(st))
+            check(st[pre + "ejections_detected_local_origin_failure_percentage"] >= 1, str(st))
+            check(st[pre + "ejections_detected_local_origin_success_rate"] >= 1, str(st))
+            check(st[pre + "ejections_enforced_local_origin_success_rate"] == 0, str(st))
+            check(st[pre + "ejections_detected_success_rate"] == 0, str(st))
+            check(st[pre + "ejections_active"] == 1, str(st))
+            check("ejected (local_origin_failure_percentage)" in p.output(), p.output())
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_a_passing_health_check_returns_an_ejected_host():
+    """successful_active_health_check_uneject_host: a host ejected for 60 s by its connect
+    failures returns as soon as its active health check passes again."""
+    from test_health import stop_listening
+    up = free_port()
+    good = Server(whoami_handler, host="127.0.0.2", port=up)
+    flaky = Server(whoami_handler, host="127.0.0.3", port=up)
+    try:
+        port, admin = free_port(), free_port()
+        od = """
+      consecutive_5xx: 2
+      interval: 0.1s
+      base_ejection_time: 60s
+      max_ejection_percent: 50
+      successful_active_health_check_uneject_host: true
+    health_checks:
+    - {timeout: 0.5s, interval: 0.1s, no_traffic_interval: 0.1s, unhealthy_threshold: 1000,
+       healthy_threshold: 1, tcp_health_check: {}}"""
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up, od))) as p:
+            stop_listening(flaky)
+            fail_until_ejected(p, port, 2, 1)
+            check(p.stat("cluster.c.outlier_detection.ejections_active") == 1, str(p.stats()))
+            time.sleep(0.5)
+            # Still out: its checks fail too (below unhealthy_threshold, so not HC-failed).
+            check(p.stat("cluster.c.outlier_detection.ejections_active") == 1, str(p.stats()))
+            flaky = Server(whoami_handler, host="127.0.0.3", port=up)
+            wait_for(lambda: p.stat("cluster.c.outlier_detection.ejections_active") == 0,
+                     timeout=10, what="the passing check to return the host")
+            wait_for(lambda: "127.0.0.3" in {who(port) for _ in range(6)},
+                     what="connections to reach the returned host")
+            check("returns from ejection (its health check passed)" in p.output(), p.output())
+    finally:
+        good.close()
+        flaky.close()

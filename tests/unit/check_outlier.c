@@ -21,6 +21,14 @@ static struct tp_outlier_cfg defaults(void)
 		.interval_ms = 10000,
 		.base_ejection_time_ms = 30000,
 		.max_ejection_time_ms = 300000,
+		.success_rate_minimum_hosts = 5,
+		.success_rate_request_volume = 100,
+		.success_rate_stdev_factor = 1900,
+		.enforcing_success_rate = 100,
+		.enforcing_local_origin_success_rate = 100,
+		.failure_percentage_threshold = 85,
+		.failure_percentage_minimum_hosts = 5,
+		.failure_percentage_request_volume = 50,
 	};
 	return c;
 }
@@ -116,24 +124,24 @@ START_TEST(ejection_time_grows_and_is_capped)
 
 	c.base_ejection_time_ms = 100;
 	c.max_ejection_time_ms = 250;
-	tp_od_eject(&c, &h, 0);
+	tp_od_eject(&c, &h, 0, 0);
 	ck_assert(!tp_od_sweep(&c, &h, 99));
 	ck_assert(tp_od_sweep(&c, &h, 100));
 	ck_assert(!h.ejected);
 	/* Ejected again at once: 2 × base. */
-	tp_od_eject(&c, &h, 100);
+	tp_od_eject(&c, &h, 100, 0);
 	ck_assert(!tp_od_sweep(&c, &h, 299));
 	ck_assert(tp_od_sweep(&c, &h, 300));
 	/* Then 3 × base = 300, capped at max 250. */
-	tp_od_eject(&c, &h, 300);
+	tp_od_eject(&c, &h, 300, 0);
 	ck_assert_uint_eq(h.backoff, 3);
 	ck_assert(!tp_od_sweep(&c, &h, 549));
 	ck_assert(tp_od_sweep(&c, &h, 550));
 	/* It grows while base × it is below max + base (300 < 350), then no further. */
-	tp_od_eject(&c, &h, 550);
+	tp_od_eject(&c, &h, 550, 0);
 	ck_assert_uint_eq(h.backoff, 4);
 	ck_assert(tp_od_sweep(&c, &h, 800));
-	tp_od_eject(&c, &h, 800);
+	tp_od_eject(&c, &h, 800, 0);
 	ck_assert_uint_eq(h.backoff, 4);
 	ck_assert(tp_od_sweep(&c, &h, 1050));
 	/* In rotation for an interval: one step down at each sweep after that. */
@@ -153,7 +161,7 @@ START_TEST(return_resets_counters)
 	struct tp_od_host h = {0};
 
 	tp_od_results(&c, &h, true, 3);
-	tp_od_eject(&c, &h, 0);
+	tp_od_eject(&c, &h, 0, 0);
 	ck_assert(tp_od_sweep(&c, &h, 30000));
 	ck_assert_uint_eq(h.c_5xx, 0);
 	ck_assert_uint_eq(h.c_gateway, 0);
@@ -190,6 +198,9 @@ START_TEST(report_encoding_replays_the_runs)
 		}
 		got |= tp_od_results(&c, &replay, true, r.failure);
 		ck_assert_uint_eq(got, want);
+		/* Every result is in the totals, for the success-rate detectors. */
+		ck_assert_uint_eq(r.success + r.failures, (uint32_t)len);
+		ck_assert_uint_ge(r.failures, r.lead + r.mid + r.failure);
 		/* And the run left open is the same. */
 		ck_assert_uint_eq(replay.c_5xx, one.c_5xx);
 	}
@@ -209,6 +220,105 @@ START_TEST(report_counts_saturate)
 }
 END_TEST
 
+/* Envoy's own example (successRateEjectionThreshold): rates {50, 100, 100, 100, 100} give mean
+ * 90, stdev 20 and, with the default factor 1.9, a threshold of 52: the first host only. */
+START_TEST(success_rate_below_mean_less_stdevs)
+{
+	struct tp_outlier_cfg c = defaults();
+	struct tp_od_host h[5] = {0};
+	unsigned out[5];
+
+	tp_od_count(&h[0], 100, 100);
+	for (int i = 1; i < 5; i++)
+		tp_od_count(&h[i], 200, 0);
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], TP_OD_SUCCESS_RATE);
+	for (int i = 1; i < 5; i++)
+		ck_assert_uint_eq(out[i], 0);
+	/* The interval's results are used once: the next interval has none. */
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], 0);
+	/* Split: the same results are local origin. */
+	c.split = true;
+	tp_od_count(&h[0], 100, 100);
+	for (int i = 1; i < 5; i++)
+		tp_od_count(&h[i], 200, 0);
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], TP_OD_LOCAL_SUCCESS_RATE);
+}
+END_TEST
+
+/* The success rate needs success_rate_minimum_hosts hosts with success_rate_request_volume each
+ * (ejected hosts are not counted); the failure percentage its own minimum and volume. */
+START_TEST(rates_need_volume_and_hosts)
+{
+	struct tp_outlier_cfg c = defaults();
+	struct tp_od_host h[5] = {0};
+	unsigned out[5];
+
+	/* 60 results each: enough for failure percentage (50), not for success rate (100). */
+	tp_od_count(&h[0], 0, 60);
+	for (int i = 1; i < 5; i++)
+		tp_od_count(&h[i], 60, 0);
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], TP_OD_FAILURE_PERCENTAGE);
+	/* One host too few for either. */
+	tp_od_count(&h[0], 0, 200);
+	for (int i = 1; i < 4; i++)
+		tp_od_count(&h[i], 200, 0);
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], 0);
+	/* An ejected host is neither measured nor counted toward the minimum. */
+	h[4].ejected = true;
+	tp_od_count(&h[0], 0, 200);
+	for (int i = 1; i < 5; i++)
+		tp_od_count(&h[i], 200, 0);
+	tp_od_rates(&c, h, 5, out);
+	ck_assert_uint_eq(out[0], 0);
+	ck_assert_uint_eq(out[4], 0);
+	/* Fewer hosts in the cluster than both minimums: nothing at all. */
+	c.failure_percentage_minimum_hosts = 3;
+	c.success_rate_minimum_hosts = 3;
+	h[4].ejected = false;
+	tp_od_count(&h[0], 10, 190);
+	tp_od_count(&h[1], 200, 0);
+	tp_od_count(&h[2], 200, 0);
+	tp_od_rates(&c, h, 3, out);
+	/* 95 % failures: both detectors; rates {5, 100, 100}: threshold 68.3 - 1.9 x 44.8 < 5. */
+	ck_assert_uint_eq(out[0], TP_OD_FAILURE_PERCENTAGE);
+	c.success_rate_stdev_factor = 1000;
+	tp_od_count(&h[0], 10, 190);
+	tp_od_count(&h[1], 200, 0);
+	tp_od_count(&h[2], 200, 0);
+	tp_od_rates(&c, h, 3, out);
+	ck_assert_uint_eq(out[0], TP_OD_SUCCESS_RATE | TP_OD_FAILURE_PERCENTAGE);
+}
+END_TEST
+
+START_TEST(jitter_always_eject_one_and_uneject)
+{
+	struct tp_outlier_cfg c = defaults();
+	struct tp_od_host h = {0};
+
+	c.max_ejection_percent = 0;
+	ck_assert(!tp_od_may_eject(&c, 0, 5));
+	c.always_eject_one_host = true;
+	ck_assert(tp_od_may_eject(&c, 0, 5));
+	ck_assert(!tp_od_may_eject(&c, 1, 5));
+	/* base 30 s, jitter 500 ms: back at 30.5 s, not before. */
+	tp_od_eject(&c, &h, 0, 500);
+	ck_assert(!tp_od_sweep(&c, &h, 30000));
+	ck_assert(tp_od_sweep(&c, &h, 30500));
+	/* A passing health check's return resets the counters as the sweep's does. */
+	tp_od_eject(&c, &h, 40000, 0);
+	h.c_5xx = 3;
+	tp_od_uneject(&h, 41000);
+	ck_assert(!h.ejected);
+	ck_assert_uint_eq(h.c_5xx, 0);
+	ck_assert(!tp_od_sweep(&c, &h, 100000));
+}
+END_TEST
+
 static Suite *outlier_suite(void)
 {
 	Suite *s = suite_create("outlier");
@@ -224,6 +334,9 @@ static Suite *outlier_suite(void)
 	tcase_add_test(tc, return_resets_counters);
 	tcase_add_test(tc, report_encoding_replays_the_runs);
 	tcase_add_test(tc, report_counts_saturate);
+	tcase_add_test(tc, success_rate_below_mean_less_stdevs);
+	tcase_add_test(tc, rates_need_volume_and_hosts);
+	tcase_add_test(tc, jitter_always_eject_one_and_uneject);
 	suite_add_tcase(s, tc);
 	return s;
 }
