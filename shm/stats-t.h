@@ -59,31 +59,35 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 /* enum tp_<kind>_stat: TP_<KIND>_<stat> is the stat's offset in its scope, TP_<KIND>__COUNT the
  * scope's number of values. The preprocessor cannot paste a kind into a one-argument callback, so
  * each kind has its two wrappers here; a kind without them fails to compile. */
-#define TP__HIST_ENUM(e)		 e, e##__hist_last = e + TP_STATS_HIST_VALUES - 1,
-#define TP__SERVER(n)			 TP_SERVER_##n,
-#define TP__SERVER_H(n)			 TP__HIST_ENUM(TP_SERVER_##n)
-#define TP__LISTENER(n)			 TP_LISTENER_##n,
-#define TP__LISTENER_H(n)		 TP__HIST_ENUM(TP_LISTENER_##n)
-#define TP__TCP(n)			 TP_TCP_##n,
-#define TP__TCP_H(n)			 TP__HIST_ENUM(TP_TCP_##n)
-#define TP__CLUSTER(n, ...)		 TP_CLUSTER_##n,
-#define TP__CLUSTER_H(n)		 TP__HIST_ENUM(TP_CLUSTER_##n)
-#define TP__CONNECTION_LIMIT(n)		 TP_CONNECTION_LIMIT_##n,
-#define TP__CONNECTION_LIMIT_H(n)	 TP__HIST_ENUM(TP_CONNECTION_LIMIT_##n)
-#define TP__HOST(n)			 TP_HOST_##n,
-#define TP__HOST_H(n)			 TP__HIST_ENUM(TP_HOST_##n)
-#define TP__TLS_INSPECTOR(n)		 TP_TLS_INSPECTOR_##n,
-#define TP__TLS_INSPECTOR_H(n)		 TP__HIST_ENUM(TP_TLS_INSPECTOR_##n)
-#define TP__LISTENER_SSL(n, ...)	 TP_LISTENER_SSL_##n,
-#define TP__LISTENER_SSL_H(n)		 TP__HIST_ENUM(TP_LISTENER_SSL_##n)
-#define TP__CLUSTER_SSL(n, ...)		 TP_CLUSTER_SSL_##n,
-#define TP__CLUSTER_SSL_H(n)		 TP__HIST_ENUM(TP_CLUSTER_SSL_##n)
-#define TP__CLUSTER_CB(n, ...)		 TP_CLUSTER_CB_##n,
-#define TP__CLUSTER_CB_H(n)		 TP__HIST_ENUM(TP_CLUSTER_CB_##n)
-#define TP__CLUSTER_CB_REMAINING(n, ...) TP_CLUSTER_CB_REMAINING_##n,
-#define TP__CLUSTER_CB_REMAINING_H(n)	 TP__HIST_ENUM(TP_CLUSTER_CB_REMAINING_##n)
-#define TP__DNS_CARES(n)		 TP_DNS_CARES_##n,
-#define TP__DNS_CARES_H(n)		 TP__HIST_ENUM(TP_DNS_CARES_##n)
+#define TP__HIST_ENUM(e)		      e, e##__hist_last = e + TP_STATS_HIST_VALUES - 1,
+#define TP__SERVER(n)			      TP_SERVER_##n,
+#define TP__SERVER_H(n)			      TP__HIST_ENUM(TP_SERVER_##n)
+#define TP__LISTENER(n)			      TP_LISTENER_##n,
+#define TP__LISTENER_H(n)		      TP__HIST_ENUM(TP_LISTENER_##n)
+#define TP__TCP(n)			      TP_TCP_##n,
+#define TP__TCP_H(n)			      TP__HIST_ENUM(TP_TCP_##n)
+#define TP__CLUSTER(n, ...)		      TP_CLUSTER_##n,
+#define TP__CLUSTER_H(n)		      TP__HIST_ENUM(TP_CLUSTER_##n)
+#define TP__CONNECTION_LIMIT(n)		      TP_CONNECTION_LIMIT_##n,
+#define TP__CONNECTION_LIMIT_H(n)	      TP__HIST_ENUM(TP_CONNECTION_LIMIT_##n)
+#define TP__HOST(n)			      TP_HOST_##n,
+#define TP__HOST_H(n)			      TP__HIST_ENUM(TP_HOST_##n)
+#define TP__TLS_INSPECTOR(n)		      TP_TLS_INSPECTOR_##n,
+#define TP__TLS_INSPECTOR_H(n)		      TP__HIST_ENUM(TP_TLS_INSPECTOR_##n)
+#define TP__LISTENER_SSL(n, ...)	      TP_LISTENER_SSL_##n,
+#define TP__LISTENER_SSL_H(n)		      TP__HIST_ENUM(TP_LISTENER_SSL_##n)
+#define TP__CLUSTER_SSL(n, ...)		      TP_CLUSTER_SSL_##n,
+#define TP__CLUSTER_SSL_H(n)		      TP__HIST_ENUM(TP_CLUSTER_SSL_##n)
+#define TP__CLUSTER_CB(n, ...)		      TP_CLUSTER_CB_##n,
+#define TP__CLUSTER_CB_H(n)		      TP__HIST_ENUM(TP_CLUSTER_CB_##n)
+#define TP__CLUSTER_CB_REMAINING(n, ...)      TP_CLUSTER_CB_REMAINING_##n,
+#define TP__CLUSTER_CB_REMAINING_H(n)	      TP__HIST_ENUM(TP_CLUSTER_CB_REMAINING_##n)
+#define TP__DNS_CARES(n)		      TP_DNS_CARES_##n,
+#define TP__DNS_CARES_H(n)		      TP__HIST_ENUM(TP_DNS_CARES_##n)
+#define TP__CLUSTER_CB_HIGH(n, ...)	      TP_CLUSTER_CB_HIGH_##n,
+#define TP__CLUSTER_CB_HIGH_H(n)	      TP__HIST_ENUM(TP_CLUSTER_CB_HIGH_##n)
+#define TP__CLUSTER_CB_HIGH_REMAINING(n, ...) TP_CLUSTER_CB_HIGH_REMAINING_##n,
+#define TP__CLUSTER_CB_HIGH_REMAINING_H(n)    TP__HIST_ENUM(TP_CLUSTER_CB_HIGH_REMAINING_##n)
 #define TP__STAT_ENUM(K, k, ...) \
 	enum tp_##k##_stat{TP_##K##_STATS(TP__##K, TP__##K, TP__##K##_H) TP_##K##__COUNT};
 TP_STATS_SCOPE_KINDS(TP__STAT_ENUM)

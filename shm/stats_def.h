@@ -243,6 +243,19 @@
 	GAUGE(remaining_pending, "circuit_breakers.default.remaining_pending") \
 	GAUGE(remaining_rq, "circuit_breakers.default.remaining_rq")           \
 	GAUGE(remaining_retries, "circuit_breakers.default.remaining_retries")
+/* ... and the same of the HIGH priority, which tcp_proxy never uses: always 0 open, the limits
+ * remaining (Envoy makes both priorities' gauges for every cluster). */
+#define TP_CLUSTER_CB_HIGH_STATS(COUNTER, GAUGE, HISTOGRAM)             \
+	GAUGE(cx_open, "circuit_breakers.high.cx_open")                 \
+	GAUGE(cx_pool_open, "circuit_breakers.high.cx_pool_open")       \
+	GAUGE(rq_pending_open, "circuit_breakers.high.rq_pending_open") \
+	GAUGE(rq_open, "circuit_breakers.high.rq_open")                 \
+	GAUGE(rq_retry_open, "circuit_breakers.high.rq_retry_open")
+#define TP_CLUSTER_CB_HIGH_REMAINING_STATS(COUNTER, GAUGE, HISTOGRAM)       \
+	GAUGE(remaining_cx, "circuit_breakers.high.remaining_cx")           \
+	GAUGE(remaining_pending, "circuit_breakers.high.remaining_pending") \
+	GAUGE(remaining_rq, "circuit_breakers.high.remaining_rq")           \
+	GAUGE(remaining_retries, "circuit_breakers.high.remaining_retries")
 
 /* The scope kinds: X(KIND, name[, printed]). KIND names the table TP_<KIND>_STATS and the enums
  * TP_SCOPE_<KIND>, TP_<KIND>_<stat>; name is the first component of the full stat name, unless a
@@ -261,6 +274,8 @@
 	X(CLUSTER_SSL, cluster_ssl, "cluster")                   \
 	X(CLUSTER_CB, cluster_cb, "cluster")                     \
 	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster") \
-	X(DNS_CARES, dns_cares, "dns.cares")
+	X(DNS_CARES, dns_cares, "dns.cares")                     \
+	X(CLUSTER_CB_HIGH, cluster_cb_high, "cluster")           \
+	X(CLUSTER_CB_HIGH_REMAINING, cluster_cb_high_remaining, "cluster")
 
 #endif

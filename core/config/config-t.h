@@ -281,6 +281,12 @@ struct tp_cb_cfg {
 	struct tp_cb_shared *shared; /* set by the master before it forks */
 	uint32_t stats_base;	     /* cluster.<name>.circuit_breakers.default.*_open */
 	uint32_t remaining_base;     /* ... remaining_*, when track_remaining */
+	/* HIGH priority: tcp_proxy asks only DEFAULT, so these limits are never in use; Envoy
+	 * still makes their gauges (circuit_breakers.high.*), and so does tcpproxy. */
+	uint64_t high_max_connections, high_max_pending_requests, high_max_requests,
+		high_max_retries;
+	bool high_track_remaining;
+	uint32_t high_stats_base, high_remaining_base;
 };
 
 /* core.v3.HealthCheck.Payload: the bytes of text (hex) or binary (base64). */

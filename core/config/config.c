@@ -1564,11 +1564,21 @@ static const struct tp_cfg_schema cb_thresholds_schema = {
 static void cb_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
 {
 	struct tp_cb_cfg *cb = obj;
-	const struct tp_cb_thresholds_cfg *t = NULL;
+	const struct tp_cb_thresholds_cfg *t = NULL, *h = NULL;
 
 	for (size_t i = 0; i < cb->n_thresholds && !t; i++)
 		if (cb->thresholds[i].priority == 0)
 			t = &cb->thresholds[i];
+	for (size_t i = 0; i < cb->n_thresholds && !h; i++)
+		if (cb->thresholds[i].priority == 1)
+			h = &cb->thresholds[i];
+	cb->high_max_connections =
+		h && h->max_connections >= 0 ? (uint64_t)h->max_connections : 1024;
+	cb->high_max_pending_requests =
+		h && h->max_pending_requests >= 0 ? (uint64_t)h->max_pending_requests : 1024;
+	cb->high_max_requests = h && h->max_requests >= 0 ? (uint64_t)h->max_requests : 1024;
+	cb->high_max_retries = h && h->max_retries >= 0 ? (uint64_t)h->max_retries : 3;
+	cb->high_track_remaining = h && h->track_remaining;
 	cb->max_connections = t && t->max_connections >= 0 ? (uint64_t)t->max_connections : 1024;
 	cb->max_pending_requests =
 		t && t->max_pending_requests >= 0 ? (uint64_t)t->max_pending_requests : 1024;

@@ -59,6 +59,17 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 			if (ret < 0)
 				return ret;
 		}
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH, cfg->clusters[i].name,
+				     &cfg->clusters[i].cb.high_stats_base);
+		if (ret < 0)
+			return ret;
+		if (cfg->clusters[i].cb.high_track_remaining) {
+			ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH_REMAINING,
+					     cfg->clusters[i].name,
+					     &cfg->clusters[i].cb.high_remaining_base);
+			if (ret < 0)
+				return ret;
+		}
 		ret = tp_admin_register_hosts(m->stats, &cfg->clusters[i]);
 		if (ret < 0)
 			return ret;

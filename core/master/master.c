@@ -143,6 +143,18 @@ static void on_cb_timer(struct tp_mloop *l, void *arg)
 
 		if (!cb->shared)
 			continue;
+		if (cb->high_track_remaining) {
+			uint32_t hb = cb->high_remaining_base;
+
+			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_cx,
+				    cb->high_max_connections);
+			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_pending,
+				    cb->high_max_pending_requests);
+			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_rq,
+				    cb->high_max_requests);
+			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_retries,
+				    cb->high_max_retries);
+		}
 		for (unsigned s = 0; s < m->opts->concurrency; s++) {
 			cx += atomic_load(&cb->shared->cx[s]);
 			pending += atomic_load(&cb->shared->pending[s]);

@@ -242,3 +242,37 @@ def test_max_connections_forgets_a_killed_workers_connections():
             for s in held:
                 s.close()
             p.wait_stat(CB + "remaining_cx", 2)
+
+
+def test_high_priority_gauges_exist_and_stay_unused():
+    """Envoy makes both priorities' gauges for every cluster; tcp_proxy asks only DEFAULT, so
+    circuit_breakers.high.* stay closed with the HIGH limits remaining (track_remaining of the
+    HIGH thresholds), while DEFAULT's breaker opens."""
+    high = "\n      - priority: HIGH\n        max_connections: 5\n        track_remaining: true"
+    with EchoServer() as up:
+        port = free_port()
+        cfg = simple_config(port, [up.port],
+                            cluster_extra=_breaker(max_connections=1) + high)
+        with Proxy(cfg) as p:
+            HB = "cluster.c.circuit_breakers.high."
+            p.wait_stat(HB + "remaining_cx", 5)
+            held = connect(port)
+            held.sendall(b"x")
+            check(held.recv(1) == b"x", "the first connection")
+            p.wait_stat(CB + "cx_open", 1)
+            st = p.stats()
+            for g in ("cx_open", "cx_pool_open", "rq_pending_open", "rq_open", "rq_retry_open"):
+                check(st[HB + g] == 0, str(st))
+            check(st[HB + "remaining_cx"] == 5, str(st))
+            check(st[HB + "remaining_pending"] == 1024, str(st))
+            check(st[HB + "remaining_rq"] == 1024, str(st))
+            check(st[HB + "remaining_retries"] == 3, str(st))
+            held.close()
+        # Without HIGH thresholds: the *_open gauges, no remaining_*.
+        with Proxy(simple_config(port, [up.port], cluster_extra=_breaker(max_connections=1))) \
+                as p:
+            p.wait_stat("server.live", 1)
+            st = p.stats()
+            check(st["cluster.c.circuit_breakers.high.cx_open"] == 0, str(st))
+            check(not any(k.startswith("cluster.c.circuit_breakers.high.remaining")
+                          for k in st), str(st))
