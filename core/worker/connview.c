@@ -143,5 +143,20 @@ int tp_connview_write(struct tp_worker *w, int fd)
 	h.rec_size = sizeof(struct tp_connview_rec);
 	h.n = n;
 	h.truncated = cut;
-	return write_all(fd, &h, sizeof(h), 0);
+	return tp_connview_write_header(fd, &h);
+}
+
+int tp_connview_write_header(int fd, const struct tp_connview_hdr *h)
+{
+	size_t after = offsetof(struct tp_connview_hdr, done_seq);
+	int ret;
+
+	/* Everything but req_seq, which is the master's: a request the master makes while this
+	 * answer is written (the previous round timed out) must not be overwritten with the old
+	 * number, or the next answer says done_seq of the old round and the master takes it for
+	 * no answer. done_seq and the counts last, in one write, after the records. */
+	ret = write_all(fd, h, offsetof(struct tp_connview_hdr, req_seq), 0);
+	if (ret < 0)
+		return ret;
+	return write_all(fd, (const uint8_t *)h + after, sizeof(*h) - after, (off_t)after);
 }
