@@ -665,3 +665,37 @@ def test_event_log_on_a_pipe_never_holds_the_master():
         os.unlink(fifo)
         a.close()
         b.close()
+
+
+def test_no_traffic_healthy_interval_is_not_used_for_a_failing_check():
+    """Envoy's interval(): without traffic, no_traffic_healthy_interval follows a passing check
+    that leaves the host healthy (state Healthy, not ChangePending); a failing check, even one
+    that leaves the host healthy until unhealthy_threshold (Unhealthy, ChangePending), is
+    followed by no_traffic_interval. A healthy host that stops answering is thus failed within
+    about unhealthy_threshold x no_traffic_interval of its first failure."""
+    import time
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    hc = """
+    - timeout: 0.5s
+      interval: 0.1s
+      no_traffic_interval: 0.2s
+      no_traffic_healthy_interval: 4s
+      unhealthy_threshold: 3
+      healthy_threshold: 1
+      tcp_health_check: {}"""
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
+            wait_for(lambda: p.stat("cluster.c.health_check.success") == 1,
+                     what="the first check")
+            stop_listening(a)
+            t0 = time.monotonic()
+            # The next check is at 4 s (healthy, no traffic) and fails; the two after it
+            # follow at no_traffic_interval (0.2 s): three failures by about 4.5 s.
+            wait_for(lambda: p.stat("cluster.c.health_check.failure") >= 3, timeout=8,
+                     what="three failures at no_traffic_interval after the first")
+            check(time.monotonic() - t0 < 7, "took %.1fs" % (time.monotonic() - t0))
+            check(p.stat("cluster.c.membership_healthy") == 0, str(p.stats()))
+    finally:
+        a.close()
