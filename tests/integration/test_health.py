@@ -699,3 +699,46 @@ def test_no_traffic_healthy_interval_is_not_used_for_a_failing_check():
             check(p.stat("cluster.c.membership_healthy") == 0, str(p.stats()))
     finally:
         a.close()
+
+
+def test_event_log_names_a_timeout_network_timeout():
+    """A check that times out: Envoy's onTimeoutBase() fails it as NETWORK_TIMEOUT (Envoy 1.25
+    and later; still counted in network_failure), and its event logger prints that failure
+    type. A host that accepts and never answers the check's payload."""
+    import json
+    import os
+    from harness import run_path
+
+    def silent(c):
+        while c.recv(65536):
+            pass
+
+    up = free_port()
+    a = Server(silent, host="127.0.0.2", port=up)
+    log = run_path("hc-timeout-%d.log" % up)
+    hc = """
+    - timeout: 0.3s
+      interval: 5s
+      no_traffic_interval: 5s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      event_log_path: %s
+      tcp_health_check: {send: {text: "00"}, receive: [{text: "01"}]}""" % log
+
+    def events():
+        if not os.path.exists(log):
+            return []
+        with open(log) as f:
+            return [json.loads(line) for line in f]
+
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
+            # The host starts /failed_active_hc: its first failure is logged, no ejection.
+            wait_for(lambda: len(events()) >= 1, what="the first check's event")
+            check(p.stat("cluster.c.health_check.network_failure") == 1, str(p.stats()))
+            evs = events()
+            check(evs[0].get("health_check_failure_event") ==
+                  {"failure_type": "NETWORK_TIMEOUT", "first_check": True}, str(evs))
+    finally:
+        a.close()
