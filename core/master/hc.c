@@ -126,8 +126,8 @@ static bool had_traffic(struct hc_cluster *h)
 }
 
 /* The next check, as Envoy's HealthCheckerImplBase::interval() picks it: no_traffic_interval
- * (no_traffic_healthy_interval for a healthy host, when given) until the cluster has had
- * traffic; then a host whose state is about to change (a success on an unhealthy host, a
+ * (no_traffic_healthy_interval, when given, after a passing check with no change pending)
+ * until the cluster has had traffic; then a host whose state is about to change (a success on an unhealthy host, a
  * network failure on a healthy one) is checked again after the edge interval. */
 static void schedule(struct hc_session *s, bool pending)
 {
@@ -135,7 +135,7 @@ static void schedule(struct hc_session *s, bool pending)
 	uint64_t base;
 
 	if (!had_traffic(s->h))
-		base = (uint64_t)(!s->failed && c->no_traffic_healthy_interval_ms > 0
+		base = (uint64_t)(!s->failed && !pending && c->no_traffic_healthy_interval_ms > 0
 					  ? c->no_traffic_healthy_interval_ms
 					  : c->no_traffic_interval_ms);
 	else if (s->failed)
@@ -282,7 +282,8 @@ static void succeed(struct hc_session *s)
 	schedule(s, pending);
 	if (changed)
 		log_event(s, HC_EV_ADD_HEALTHY, HC_FAIL_ACTIVE, first);
-	if (h->c->always_log_success)
+	/* Envoy: only a check that did not add the host (changed_state != Changed). */
+	if (h->c->always_log_success && !changed)
 		log_event(s, HC_EV_SUCCESS, HC_FAIL_ACTIVE, first);
 	if (changed) {
 		tp_info("cluster %s: health check of %s passed: host healthy", h->cl->name,
@@ -548,7 +549,10 @@ static int build_request(struct hc_cluster *h)
 static int open_event_log(const char *path)
 {
 	/* The mode of Envoy's access log files; O_APPEND so each event lands whole at the end. */
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	/* O_NONBLOCK: a FIFO without a reader fails the open (ENXIO) and a full pipe (/dev/stdout
+	 * under a stalled collector) drops the event, rather than hold the master's loop. */
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		    0644);
 }
 
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
