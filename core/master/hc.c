@@ -43,8 +43,9 @@ enum hc_phase {
 };
 
 enum hc_failure {
-	HC_FAIL_NETWORK, /* connect, reset, close or timeout: counts toward unhealthy_threshold */
+	HC_FAIL_NETWORK, /* connect, reset or close: counts toward unhealthy_threshold */
 	HC_FAIL_ACTIVE,	 /* a wrong answer: the host fails at once, as in Envoy */
+	HC_FAIL_TIMEOUT, /* Envoy's NETWORK_TIMEOUT: a network failure, logged apart */
 };
 
 struct hc_session {
@@ -175,7 +176,9 @@ static void log_event(struct hc_session *s, enum hc_event ev, enum hc_failure ty
 {
 	struct hc_cluster *h = s->h;
 	struct tp_sbuf b = {0};
-	const char *fail_type = type == HC_FAIL_NETWORK ? "NETWORK" : "ACTIVE";
+	const char *fail_type = type == HC_FAIL_NETWORK	  ? "NETWORK"
+				: type == HC_FAIL_TIMEOUT ? "NETWORK_TIMEOUT"
+							  : "ACTIVE";
 	struct timespec ts;
 	struct tm tm;
 	char ip[INET6_ADDRSTRLEN], when[32];
@@ -305,7 +308,7 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 	close_check(s);
 	s->n_healthy = 0;
 	if (!s->failed) {
-		if (type != HC_FAIL_NETWORK ||
+		if (type == HC_FAIL_ACTIVE ||
 		    ++s->n_unhealthy >= (uint64_t)h->c->unhealthy_threshold) {
 			s->failed = true;
 			changed = true;
@@ -314,7 +317,7 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 		}
 	}
 	tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_failure);
-	if (type == HC_FAIL_NETWORK)
+	if (type != HC_FAIL_ACTIVE)
 		tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_network_failure);
 	if (h->c->always_log_failures || changed)
 		tp_log(changed ? TP_LOG_WARN : TP_LOG_INFO,
@@ -342,7 +345,7 @@ static void on_timeout(struct tp_mloop *l, void *arg)
 	struct hc_session *s = arg;
 
 	s->timer = 0;
-	fail(s, HC_FAIL_NETWORK, "timed out");
+	fail(s, HC_FAIL_TIMEOUT, "timed out");
 }
 
 /* Are the receive segments all in buf, in order (each after the previous one's end)? Envoy's
