@@ -144,13 +144,14 @@ START_TEST(ejection_time_grows_and_is_capped)
 	tp_od_eject(&c, &h, 800, 0);
 	ck_assert_uint_eq(h.backoff, 4);
 	ck_assert(tp_od_sweep(&c, &h, 1050));
-	/* In rotation for an interval: one step down at each sweep after that. */
+	/* In rotation for an interval: one step down at each interval's end after that. */
 	c.interval_ms = 10;
 	ck_assert(!tp_od_sweep(&c, &h, 1055));
+	tp_od_decay(&c, &h, 1055);
 	ck_assert_uint_eq(h.backoff, 4);
-	tp_od_sweep(&c, &h, 1060);
+	tp_od_decay(&c, &h, 1060);
 	ck_assert_uint_eq(h.backoff, 3);
-	tp_od_sweep(&c, &h, 1070);
+	tp_od_decay(&c, &h, 1070);
 	ck_assert_uint_eq(h.backoff, 2);
 }
 END_TEST
@@ -320,7 +321,8 @@ START_TEST(jitter_always_eject_one_and_uneject)
 END_TEST
 
 /* One interval timer as core/master/hostset.c's on_od_interval() runs it on the pure functions:
- * the sweep of every host, then the rate detectors, then an ejection for each host they trip. */
+ * the sweep of every host, then the rate detectors, then an ejection for each host they trip,
+ * then the backoff decrement of the hosts in rotation. */
 static void run_interval(const struct tp_outlier_cfg *c, struct tp_od_host *h, uint32_t n,
 			 int64_t now)
 {
@@ -332,6 +334,8 @@ static void run_interval(const struct tp_outlier_cfg *c, struct tp_od_host *h, u
 	for (uint32_t i = 0; i < n; i++)
 		if (out[i] && !h[i].ejected)
 			tp_od_eject(c, &h[i], now, 0);
+	for (uint32_t i = 0; i < n; i++)
+		tp_od_decay(c, &h[i], now);
 }
 
 /* Envoy's onIntervalTimer(): checkHostForUneject, processSuccessRateEjections, and only then
