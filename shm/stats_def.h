@@ -189,7 +189,7 @@
 	COUNTER(resolve_total)                        \
 	GAUGE(pending_resolutions)                    \
 	COUNTER(not_found)                            \
-	COUNTER(timeout)                              \
+	COUNTER(timeouts)                             \
 	COUNTER(get_addr_failure)
 
 /* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,

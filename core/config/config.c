@@ -1651,9 +1651,11 @@ static const struct tp_cfg_field outlier_fields[] = {
 	 .off = offsetof(struct tp_outlier_cfg, max_ejection_time_jitter_ms),
 	 .min = 0,
 	 .max = INT64_MAX},
+	/* Envoy: PROTOBUF_GET_WRAPPED_OR_DEFAULT(..., true). */
 	{.key = "successful_active_health_check_uneject_host",
 	 .type = TP_CFG_BOOL,
-	 .off = offsetof(struct tp_outlier_cfg, successful_active_health_check_uneject_host)},
+	 .off = offsetof(struct tp_outlier_cfg, successful_active_health_check_uneject_host),
+	 .def = true},
 	{.key = "always_eject_one_host",
 	 .type = TP_CFG_BOOL,
 	 .off = offsetof(struct tp_outlier_cfg, always_eject_one_host)},

@@ -217,7 +217,7 @@ static void cares_count(struct master *m, int status)
 	if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
 		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_not_found);
 	else if (status == ARES_ETIMEOUT)
-		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_timeout);
+		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_timeouts);
 	else if (status != ARES_SUCCESS && status != ARES_EDESTRUCTION && status != ARES_ECANCELLED)
 		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_get_addr_failure);
 }

@@ -43,8 +43,9 @@ enum hc_phase {
 };
 
 enum hc_failure {
-	HC_FAIL_NETWORK, /* connect, reset, close or timeout: counts toward unhealthy_threshold */
+	HC_FAIL_NETWORK, /* connect, reset or close: counts toward unhealthy_threshold */
 	HC_FAIL_ACTIVE,	 /* a wrong answer: the host fails at once, as in Envoy */
+	HC_FAIL_TIMEOUT, /* Envoy's NETWORK_TIMEOUT: a network failure, logged apart */
 };
 
 struct hc_session {
@@ -126,8 +127,8 @@ static bool had_traffic(struct hc_cluster *h)
 }
 
 /* The next check, as Envoy's HealthCheckerImplBase::interval() picks it: no_traffic_interval
- * (no_traffic_healthy_interval for a healthy host, when given) until the cluster has had
- * traffic; then a host whose state is about to change (a success on an unhealthy host, a
+ * (no_traffic_healthy_interval, when given, after a passing check with no change pending)
+ * until the cluster has had traffic; then a host whose state is about to change (a success on an unhealthy host, a
  * network failure on a healthy one) is checked again after the edge interval. */
 static void schedule(struct hc_session *s, bool pending)
 {
@@ -135,7 +136,7 @@ static void schedule(struct hc_session *s, bool pending)
 	uint64_t base;
 
 	if (!had_traffic(s->h))
-		base = (uint64_t)(!s->failed && c->no_traffic_healthy_interval_ms > 0
+		base = (uint64_t)(!s->failed && !pending && c->no_traffic_healthy_interval_ms > 0
 					  ? c->no_traffic_healthy_interval_ms
 					  : c->no_traffic_interval_ms);
 	else if (s->failed)
@@ -175,7 +176,9 @@ static void log_event(struct hc_session *s, enum hc_event ev, enum hc_failure ty
 {
 	struct hc_cluster *h = s->h;
 	struct tp_sbuf b = {0};
-	const char *fail_type = type == HC_FAIL_NETWORK ? "NETWORK" : "ACTIVE";
+	const char *fail_type = type == HC_FAIL_NETWORK	  ? "NETWORK"
+				: type == HC_FAIL_TIMEOUT ? "NETWORK_TIMEOUT"
+							  : "ACTIVE";
 	struct timespec ts;
 	struct tm tm;
 	char ip[INET6_ADDRSTRLEN], when[32];
@@ -282,7 +285,8 @@ static void succeed(struct hc_session *s)
 	schedule(s, pending);
 	if (changed)
 		log_event(s, HC_EV_ADD_HEALTHY, HC_FAIL_ACTIVE, first);
-	if (h->c->always_log_success)
+	/* Envoy: only a check that did not add the host (changed_state != Changed). */
+	if (h->c->always_log_success && !changed)
 		log_event(s, HC_EV_SUCCESS, HC_FAIL_ACTIVE, first);
 	if (changed) {
 		tp_info("cluster %s: health check of %s passed: host healthy", h->cl->name,
@@ -304,7 +308,7 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 	close_check(s);
 	s->n_healthy = 0;
 	if (!s->failed) {
-		if (type != HC_FAIL_NETWORK ||
+		if (type == HC_FAIL_ACTIVE ||
 		    ++s->n_unhealthy >= (uint64_t)h->c->unhealthy_threshold) {
 			s->failed = true;
 			changed = true;
@@ -313,7 +317,7 @@ static void fail(struct hc_session *s, enum hc_failure type, const char *why)
 		}
 	}
 	tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_failure);
-	if (type == HC_FAIL_NETWORK)
+	if (type != HC_FAIL_ACTIVE)
 		tp_stat_inc(blk, h->cl->stats_base + TP_CLUSTER_hc_network_failure);
 	if (h->c->always_log_failures || changed)
 		tp_log(changed ? TP_LOG_WARN : TP_LOG_INFO,
@@ -341,7 +345,7 @@ static void on_timeout(struct tp_mloop *l, void *arg)
 	struct hc_session *s = arg;
 
 	s->timer = 0;
-	fail(s, HC_FAIL_NETWORK, "timed out");
+	fail(s, HC_FAIL_TIMEOUT, "timed out");
 }
 
 /* Are the receive segments all in buf, in order (each after the previous one's end)? Envoy's
@@ -548,7 +552,10 @@ static int build_request(struct hc_cluster *h)
 static int open_event_log(const char *path)
 {
 	/* The mode of Envoy's access log files; O_APPEND so each event lands whole at the end. */
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	/* O_NONBLOCK: a FIFO without a reader fails the open (ENXIO) and a full pipe (/dev/stdout
+	 * under a stalled collector) drops the event, rather than hold the master's loop. */
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		    0644);
 }
 
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,

@@ -684,7 +684,6 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
 	int64_t now = tp_now_ms();
 	bool changed = false;
-
 	unsigned *rates;
 
 	hc->od_timer = tp_mloop_at(l, now + cl->outlier.interval_ms, on_od_interval, hc);
@@ -704,13 +703,18 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 		publish(hc);
 	}
 	/* Then the success-rate detectors over the interval that ended. */
-	if (!hc->od || !hc->n || !(rates = calloc(hc->n, sizeof(*rates))))
+	if (!hc->od || !hc->n)
 		return;
-	tp_od_rates(&cl->outlier, hc->od, hc->n, rates);
+	if ((rates = calloc(hc->n, sizeof(*rates)))) {
+		tp_od_rates(&cl->outlier, hc->od, hc->n, rates);
+		for (uint32_t i = 0; i < hc->n; i++)
+			if (rates[i])
+				od_tripped(hc, i, rates[i]);
+		free(rates);
+	}
+	/* Last, as Envoy: the backoff of the hosts in rotation, not of those just ejected. */
 	for (uint32_t i = 0; i < hc->n; i++)
-		if (rates[i])
-			od_tripped(hc, i, rates[i]);
-	free(rates);
+		tp_od_decay(&cl->outlier, &hc->od[i], now);
 }
 
 void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id)

@@ -166,14 +166,8 @@ bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t n
 {
 	int64_t t;
 
-	if (!h->ejected) {
-		/* Envoy's onIntervalTimer: back for an interval at least, one step less at each
-		 * sweep. */
-		if (h->unejected_once && h->backoff &&
-		    now_ms - h->unejected_at_ms >= c->interval_ms)
-			h->backoff--;
+	if (!h->ejected)
 		return false;
-	}
 	t = (int64_t)h->backoff * c->base_ejection_time_ms;
 	if (t > c->max_ejection_time_ms)
 		t = c->max_ejection_time_ms;
@@ -181,4 +175,13 @@ bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t n
 		return false;
 	tp_od_uneject(h, now_ms);
 	return true;
+}
+
+void tp_od_decay(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms)
+{
+	/* Envoy's onIntervalTimer, after processSuccessRateEjections: a host back for an interval
+	 * at least loses one step at each interval; one ejected now keeps its steps. */
+	if (!h->ejected && h->unejected_once && h->backoff &&
+	    now_ms - h->unejected_at_ms >= c->interval_ms)
+		h->backoff--;
 }

@@ -66,8 +66,12 @@ void tp_od_eject(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t n
 /* Returns h to rotation now (the sweep's, or successful_active_health_check_uneject_host's). */
 void tp_od_uneject(struct tp_od_host *h, int64_t now_ms);
 
-/* The interval timer's sweep of one host: true when an ejected host returns now. A host back in
- * rotation for an interval or more loses one step of backoff at each sweep. */
+/* The interval timer's sweep of one host: true when an ejected host returns now. */
 bool tp_od_sweep(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
+
+/* The interval's end, after tp_od_rates() and its ejections: a host back in rotation for an
+ * interval or more loses one step of backoff (Envoy's onIntervalTimer does it last, so a host
+ * the rate detectors eject at this interval keeps its steps). */
+void tp_od_decay(const struct tp_outlier_cfg *c, struct tp_od_host *h, int64_t now_ms);
 
 #endif

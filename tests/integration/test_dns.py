@@ -199,7 +199,7 @@ def test_strict_dns_keeps_the_last_hosts_when_the_server_fails():
                 # Envoy's c-ares stats: every query counted; a server that is gone is a
                 # timeout or a general failure (refused), never not_found.
                 check(st["dns.cares.resolve_total"] == st["cluster.c.update_attempt"], str(st))
-                check(st["dns.cares.timeout"] + st["dns.cares.get_addr_failure"] ==
+                check(st["dns.cares.timeouts"] + st["dns.cares.get_addr_failure"] ==
                       st["cluster.c.update_failure"], str(st))
                 check(st["dns.cares.not_found"] == 0, str(st))
                 check(st["dns.cares.pending_resolutions"] in (0, 1), str(st))

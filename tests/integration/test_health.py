@@ -563,3 +563,182 @@ def test_event_log_path_that_cannot_be_opened_stops_the_start():
     check(r.returncode != 0, "started: " + r.stderr)
     check("event_log_path /nonexistent-dir/hc.log: No such file or directory" in r.stderr,
           r.stderr)
+
+
+def test_always_log_success_is_not_logged_with_add_healthy():
+    """always_log_health_check_success: Envoy's handleSuccess() logs successful_health_check_event
+    only when the check did not change the host (changed_state != Changed); the check that adds
+    the host logs add_healthy_event alone. One host, one check so far: one event."""
+    import json
+    import os
+    import time
+    from harness import run_path
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    log = run_path("hc-success-%d.log" % up)
+    hc = """
+    - timeout: 0.5s
+      interval: 2s
+      no_traffic_interval: 2s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      always_log_health_check_success: true
+      event_log_path: %s
+      tcp_health_check: {}""" % log
+
+    def events():
+        if not os.path.exists(log):
+            return []
+        with open(log) as f:
+            return [json.loads(line) for line in f]
+
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
+            wait_for(lambda: len(events()) >= 1, what="the first check's event")
+            time.sleep(0.5)  # the next check is 2 s away
+            check(p.stat("cluster.c.health_check.success") == 1, str(p.stats()))
+            evs = events()
+            check([k for e in evs for k in e if k.endswith("_event")] == ["add_healthy_event"],
+                  "one passing check, events: %s" % evs)
+    finally:
+        a.close()
+
+
+def test_event_log_on_a_pipe_never_holds_the_master():
+    """event_log_path on a pipe whose reader has stopped reading (/dev/stdout under a stalled
+    log collector): the master drops the events it cannot write, as docs/envoy-compat.md says,
+    and keeps serving its stats socket, admin, checks and reloads."""
+    import os
+    import subprocess
+    import time
+    from harness import run_path
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    fifo = run_path("hc-fifo-%d" % up)
+    os.mkfifo(fifo)
+    # A reader that never reads: the master's open() does not wait, its writes fill the pipe.
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    stop = threading.Event()
+
+    def drain():
+        while not stop.is_set():
+            try:
+                if not os.read(r, 1 << 16):
+                    time.sleep(0.01)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except OSError:
+                return
+
+    hc = """
+    - timeout: 0.5s
+      interval: 0.01s
+      no_traffic_interval: 0.01s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      always_log_health_check_success: true
+      event_log_path: %s
+      tcp_health_check: {}""" % fifo
+    drainer = threading.Thread(target=drain, daemon=True)
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2", "127.0.0.3"], up, hc))) as p:
+            try:
+                # 200 events a second of ~270 bytes: a 64 KiB pipe is full within 2 s.
+                time.sleep(3)
+                try:
+                    res = p.statcli("--filter", r"^server\.live$", timeout=5)
+                    answered = res.returncode == 0
+                except subprocess.TimeoutExpired:
+                    answered = False
+                check(answered, "the master stopped answering its stats socket with the "
+                      "event log's pipe full")
+            finally:
+                drainer.start()
+    finally:
+        stop.set()
+        if drainer.is_alive():
+            drainer.join(2)
+        os.close(r)
+        os.unlink(fifo)
+        a.close()
+        b.close()
+
+
+def test_no_traffic_healthy_interval_is_not_used_for_a_failing_check():
+    """Envoy's interval(): without traffic, no_traffic_healthy_interval follows a passing check
+    that leaves the host healthy (state Healthy, not ChangePending); a failing check, even one
+    that leaves the host healthy until unhealthy_threshold (Unhealthy, ChangePending), is
+    followed by no_traffic_interval. A healthy host that stops answering is thus failed within
+    about unhealthy_threshold x no_traffic_interval of its first failure."""
+    import time
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    hc = """
+    - timeout: 0.5s
+      interval: 0.1s
+      no_traffic_interval: 0.2s
+      no_traffic_healthy_interval: 4s
+      unhealthy_threshold: 3
+      healthy_threshold: 1
+      tcp_health_check: {}"""
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
+            wait_for(lambda: p.stat("cluster.c.health_check.success") == 1,
+                     what="the first check")
+            stop_listening(a)
+            t0 = time.monotonic()
+            # The next check is at 4 s (healthy, no traffic) and fails; the two after it
+            # follow at no_traffic_interval (0.2 s): three failures by about 4.5 s.
+            wait_for(lambda: p.stat("cluster.c.health_check.failure") >= 3, timeout=8,
+                     what="three failures at no_traffic_interval after the first")
+            check(time.monotonic() - t0 < 7, "took %.1fs" % (time.monotonic() - t0))
+            check(p.stat("cluster.c.membership_healthy") == 0, str(p.stats()))
+    finally:
+        a.close()
+
+
+def test_event_log_names_a_timeout_network_timeout():
+    """A check that times out: Envoy's onTimeoutBase() fails it as NETWORK_TIMEOUT (Envoy 1.25
+    and later; still counted in network_failure), and its event logger prints that failure
+    type. A host that accepts and never answers the check's payload."""
+    import json
+    import os
+    from harness import run_path
+
+    def silent(c):
+        while c.recv(65536):
+            pass
+
+    up = free_port()
+    a = Server(silent, host="127.0.0.2", port=up)
+    log = run_path("hc-timeout-%d.log" % up)
+    hc = """
+    - timeout: 0.3s
+      interval: 5s
+      no_traffic_interval: 5s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      event_log_path: %s
+      tcp_health_check: {send: {text: "00"}, receive: [{text: "01"}]}""" % log
+
+    def events():
+        if not os.path.exists(log):
+            return []
+        with open(log) as f:
+            return [json.loads(line) for line in f]
+
+    try:
+        port, admin = free_port(), free_port()
+        with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
+            # The host starts /failed_active_hc: its first failure is logged, no ejection.
+            wait_for(lambda: len(events()) >= 1, what="the first check's event")
+            check(p.stat("cluster.c.health_check.network_failure") == 1, str(p.stats()))
+            evs = events()
+            check(evs[0].get("health_check_failure_event") ==
+                  {"failure_type": "NETWORK_TIMEOUT", "first_check": True}, str(evs))
+    finally:
+        a.close()

@@ -1678,6 +1678,36 @@ START_TEST(load_leaves_only_the_config)
 }
 END_TEST
 
+/* outlier_detection left at its defaults: Envoy's DetectorConfig reads
+ * successful_active_health_check_uneject_host with PROTOBUF_GET_WRAPPED_OR_DEFAULT(..., true)
+ * ("Defaults to true" in outlier_detection.proto), so a passing active check returns an ejected
+ * host unless the operator turns it off. */
+START_TEST(outlier_envoy_defaults)
+{
+	struct tp_config *cfg = load_ok(edit("    load_assignment:\n",
+					     "    outlier_detection: {}\n"
+					     "    load_assignment:\n"));
+	const struct tp_outlier_cfg *o = &cfg->clusters[0].outlier;
+
+	ck_assert(o->enabled);
+	ck_assert_uint_eq(o->success_rate_minimum_hosts, 5);
+	ck_assert_uint_eq(o->success_rate_request_volume, 100);
+	ck_assert_uint_eq(o->success_rate_stdev_factor, 1900);
+	ck_assert_uint_eq(o->failure_percentage_threshold, 85);
+	ck_assert_int_eq(o->max_ejection_time_jitter_ms, 0);
+	ck_assert(!o->always_eject_one_host);
+	ck_assert_msg(o->successful_active_health_check_uneject_host,
+		      "successful_active_health_check_uneject_host defaults to true in Envoy");
+	tp_config_free(cfg);
+
+	cfg = load_ok(edit("    load_assignment:\n",
+			   "    outlier_detection: {successful_active_health_check_uneject_host: false}\n"
+			   "    load_assignment:\n"));
+	ck_assert(!cfg->clusters[0].outlier.successful_active_health_check_uneject_host);
+	tp_config_free(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1689,6 +1719,7 @@ static Suite *config_suite(void)
 	tcase_add_test(ok, circuit_breakers_and_backoff);
 	tcase_add_test(ok, every_supported_field);
 	tcase_add_test(ok, health_checks);
+	tcase_add_test(ok, outlier_envoy_defaults);
 	tcase_add_test(ok, ignored_envoy_fields);
 	tcase_add_test(ok, lower_camel_case);
 	tcase_add_test(ok, anchors_and_aliases);

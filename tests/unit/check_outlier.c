@@ -144,13 +144,14 @@ START_TEST(ejection_time_grows_and_is_capped)
 	tp_od_eject(&c, &h, 800, 0);
 	ck_assert_uint_eq(h.backoff, 4);
 	ck_assert(tp_od_sweep(&c, &h, 1050));
-	/* In rotation for an interval: one step down at each sweep after that. */
+	/* In rotation for an interval: one step down at each interval's end after that. */
 	c.interval_ms = 10;
 	ck_assert(!tp_od_sweep(&c, &h, 1055));
+	tp_od_decay(&c, &h, 1055);
 	ck_assert_uint_eq(h.backoff, 4);
-	tp_od_sweep(&c, &h, 1060);
+	tp_od_decay(&c, &h, 1060);
 	ck_assert_uint_eq(h.backoff, 3);
-	tp_od_sweep(&c, &h, 1070);
+	tp_od_decay(&c, &h, 1070);
 	ck_assert_uint_eq(h.backoff, 2);
 }
 END_TEST
@@ -319,6 +320,51 @@ START_TEST(jitter_always_eject_one_and_uneject)
 }
 END_TEST
 
+/* One interval timer as core/master/hostset.c's on_od_interval() runs it on the pure functions:
+ * the sweep of every host, then the rate detectors, then an ejection for each host they trip,
+ * then the backoff decrement of the hosts in rotation. */
+static void run_interval(const struct tp_outlier_cfg *c, struct tp_od_host *h, uint32_t n,
+			 int64_t now)
+{
+	unsigned out[8];
+
+	for (uint32_t i = 0; i < n; i++)
+		tp_od_sweep(c, &h[i], now);
+	tp_od_rates(c, h, n, out);
+	for (uint32_t i = 0; i < n; i++)
+		if (out[i] && !h[i].ejected)
+			tp_od_eject(c, &h[i], now, 0);
+	for (uint32_t i = 0; i < n; i++)
+		tp_od_decay(c, &h[i], now);
+}
+
+/* Envoy's onIntervalTimer(): checkHostForUneject, processSuccessRateEjections, and only then
+ * the backoff decrement, for the hosts not ejected. A host that returned an interval ago and
+ * that the success rate ejects at this interval keeps its multiplier and raises it (2 x base),
+ * not drops it first (1 x base). */
+START_TEST(rate_ejection_before_the_backoff_decrement)
+{
+	struct tp_outlier_cfg c = defaults();
+	struct tp_od_host h[5] = {0};
+
+	tp_od_eject(&c, &h[0], 0, 0);
+	ck_assert_uint_eq(h[0].backoff, 1);
+	run_interval(&c, h, 5, 30000); /* it returns: 30 s = 1 x base */
+	ck_assert(!h[0].ejected);
+	ck_assert_uint_eq(h[0].backoff, 1);
+	/* An interval later, with Envoy's example rates {50, 100, 100, 100, 100}. */
+	tp_od_count(&h[0], 100, 100);
+	for (int i = 1; i < 5; i++)
+		tp_od_count(&h[i], 200, 0);
+	run_interval(&c, h, 5, 40000);
+	ck_assert(h[0].ejected);
+	ck_assert_uint_eq(h[0].backoff, 2);
+	/* So it is out for 2 x base = 60 s. */
+	run_interval(&c, h, 5, 70000);
+	ck_assert_msg(h[0].ejected, "returned after 30 s, Envoy keeps it out 60 s");
+}
+END_TEST
+
 static Suite *outlier_suite(void)
 {
 	Suite *s = suite_create("outlier");
@@ -337,6 +383,7 @@ static Suite *outlier_suite(void)
 	tcase_add_test(tc, success_rate_below_mean_less_stdevs);
 	tcase_add_test(tc, rates_need_volume_and_hosts);
 	tcase_add_test(tc, jitter_always_eject_one_and_uneject);
+	tcase_add_test(tc, rate_ejection_before_the_backoff_decrement);
 	suite_add_tcase(s, tc);
 	return s;
 }

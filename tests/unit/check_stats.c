@@ -182,6 +182,27 @@ START_TEST(generated_tables)
 }
 END_TEST
 
+/* dns.cares.*: Envoy's ALL_CARES_DNS_RESOLVER_STATS names (source/extensions/network/
+ * dns_resolver/cares/dns_impl.h): resolve_total, pending_resolutions, not_found,
+ * get_addr_failure, timeouts (plural: chargeGetAddrInfoErrorStats() adds the query's timeouts). */
+START_TEST(dns_cares_names_are_envoys)
+{
+	const struct tp_stats_kind_desc *k = &tp_stats_kinds[TP_SCOPE_DNS_CARES];
+	static const char *const want[] = {"resolve_total", "pending_resolutions", "not_found",
+					   "get_addr_failure", "timeouts"};
+
+	ck_assert_str_eq(k->name, "dns.cares");
+	ck_assert_uint_eq(k->n_stats, sizeof(want) / sizeof(want[0]));
+	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+		bool found = false;
+
+		for (uint32_t i = 0; i < k->n_stats; i++)
+			found |= !strcmp(k->stats[i].name, want[w]);
+		ck_assert_msg(found, "dns.cares.%s is not produced", want[w]);
+	}
+}
+END_TEST
+
 START_TEST(hist_buckets)
 {
 	uint64_t prev = 0;
@@ -1040,6 +1061,7 @@ static Suite *stats_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, layout_hash);
 	tcase_add_test(tc, generated_tables);
+	tcase_add_test(tc, dns_cares_names_are_envoys);
 	tcase_add_test(tc, hist_buckets);
 	tcase_add_test(tc, scope_registration);
 	tcase_add_test(tc, scope_capacity);
