@@ -206,20 +206,27 @@ static uint32_t pick_addrs(struct target *t, const struct ares_addrinfo *res, st
 	return n;
 }
 
-/* dns.cares.*, as Envoy's c-ares resolver counts an answer: NXDOMAIN and NODATA are not_found,
- * a timeout is timeout, any other error get_addr_failure; a query cancelled by the channel's end
- * only leaves pending_resolutions. */
-static void cares_count(struct master *m, int status)
+/* dns.cares.*, as Envoy's DnsResolverImpl counts a query when its callback runs (a cancelled or
+ * destroyed one included): resolve_total, pending_resolutions back down, and for an error
+ * NXDOMAIN and NODATA as not_found, a timeout as the tries that timed out, anything else
+ * (ARES_EDESTRUCTION at a generation's end too) as get_addr_failure. */
+static void cares_count(struct master *m, int status, int timeouts)
 {
+	uint32_t b = m->cares_base;
+
 	if (!m->cares_registered)
 		return;
-	tp_stat_dec(m->blk, m->cares_base + TP_DNS_CARES_pending_resolutions);
+	tp_stat_dec(m->blk, b + TP_DNS_CARES_pending_resolutions);
+	tp_stat_inc(m->blk, b + TP_DNS_CARES_resolve_total);
+	if (status == ARES_SUCCESS)
+		return;
 	if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
-		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_not_found);
+		tp_stat_inc(m->blk, b + TP_DNS_CARES_not_found);
 	else if (status == ARES_ETIMEOUT)
-		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_timeouts);
-	else if (status != ARES_SUCCESS && status != ARES_EDESTRUCTION && status != ARES_ECANCELLED)
-		tp_stat_inc(m->blk, m->cares_base + TP_DNS_CARES_get_addr_failure);
+		tp_stat_add(m->blk, b + TP_DNS_CARES_timeouts,
+			    timeouts > 0 ? (uint64_t)timeouts : 1);
+	else
+		tp_stat_inc(m->blk, b + TP_DNS_CARES_get_addr_failure);
 }
 
 static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
@@ -232,7 +239,7 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
 
 	d = t->d;
 	blk = d->m->blk;
-	cares_count(d->m, status);
+	cares_count(d->m, status, timeouts);
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
 		ares_freeaddrinfo(res);
 		return;
@@ -287,10 +294,8 @@ static void resolve(struct target *t)
 	/* The resolver's order, as Envoy takes it (its first address is LOGICAL_DNS's host). */
 	hints.ai_flags = ARES_AI_NOSORT;
 	tp_stat_inc(d->m->blk, d->cfg->stats_base + TP_CLUSTER_update_attempt);
-	if (d->m->cares_registered) {
-		tp_stat_inc(d->m->blk, d->m->cares_base + TP_DNS_CARES_resolve_total);
+	if (d->m->cares_registered)
 		tp_stat_inc(d->m->blk, d->m->cares_base + TP_DNS_CARES_pending_resolutions);
-	}
 	ares_getaddrinfo(d->ch, t->name, NULL, &hints, on_answer, t);
 	arm_timeout(d);
 }

@@ -722,7 +722,7 @@ void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id)
 	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
 	char text[64];
 
-	if (!hc->od || !cl->outlier.successful_active_health_check_uneject_host)
+	if (!hc->od || !hc->od_active || !cl->outlier.successful_active_health_check_uneject_host)
 		return;
 	for (uint32_t i = 0; i < hc->n; i++) {
 		if (hc->hosts[i].id != id || !hc->od[i].ejected)

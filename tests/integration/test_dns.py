@@ -196,10 +196,10 @@ def test_strict_dns_keeps_the_last_hosts_when_the_server_fails():
                 st = p.stats()
                 check(st["cluster.c.update_attempt"] >=
                       st["cluster.c.update_success"] + st["cluster.c.update_failure"], str(st))
-                # Envoy's c-ares stats: every query counted; a server that is gone is a
-                # timeout or a general failure (refused), never not_found.
-                check(st["dns.cares.resolve_total"] == st["cluster.c.update_attempt"], str(st))
-                check(st["dns.cares.timeouts"] + st["dns.cares.get_addr_failure"] ==
+                # Envoy's c-ares stats: every query counted when its callback runs; a server
+                # that is gone is a timeout or a general failure (refused), never not_found.
+                cares_accounted(st)
+                check(st["dns.cares.timeouts"] + st["dns.cares.get_addr_failure"] >=
                       st["cluster.c.update_failure"], str(st))
                 check(st["dns.cares.not_found"] == 0, str(st))
                 check(st["dns.cares.pending_resolutions"] in (0, 1), str(st))
@@ -250,6 +250,14 @@ def test_an_ip_literal_in_a_dns_cluster_keeps_its_port():
             s.close()
 
 
+def cares_accounted(st):
+    """Each query the cluster started is answered (resolve_total) or pending; a snapshot taken
+    while the master is between the two counts of a query may be one short."""
+    left = st["cluster.c.update_attempt"] - st["dns.cares.resolve_total"] - \
+        st["dns.cares.pending_resolutions"]
+    check(left in (0, 1), str(st))
+
+
 def test_a_name_that_does_not_exist_is_counted_not_found():
     """dns.cares.not_found (NXDOMAIN, NODATA) and the cluster's update_empty for a name the server
     says does not exist, beside one that resolves; pending_resolutions returns to 0."""
@@ -266,7 +274,7 @@ def test_a_name_that_does_not_exist_is_counted_not_found():
                          what="the missing name's answers to be counted")
                 st = p.stats()
                 check(st["cluster.c.update_empty"] >= 3, str(st))
-                check(st["dns.cares.resolve_total"] == st["cluster.c.update_attempt"], str(st))
+                cares_accounted(st)
                 check(st["dns.cares.get_addr_failure"] == 0, str(st))
                 check(st["dns.cares.pending_resolutions"] in (0, 1, 2), str(st))
             # No DNS cluster: no dns.cares tree in a fresh proxy's /stats.
