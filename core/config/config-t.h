@@ -524,6 +524,16 @@ struct tp_cfg_errors {
 	size_t n_warnings;	   /* of n */
 };
 
+/* envoy.config.core.v3.ConfigSource, of the one kind tcpproxy reads: a file
+ * (path_config_source, or the older path), watched with inotify (core/master/xds_file.h). */
+struct tp_config_source_cfg {
+	char *path;	   /* NULL: no source given */
+	char *watched_dir; /* path_config_source.watched_directory.path, or NULL */
+	char *path_old;	   /* the deprecated ConfigSource.path, copied into path by the post */
+	struct tp_cfg_mark mark; /* of the ConfigSource mapping */
+	struct tp_cfg_mark path_mark;
+};
+
 struct tp_config {
 	char *path;
 	struct tp_listener_cfg *listeners;
@@ -536,6 +546,9 @@ struct tp_config {
 	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
+	/* dynamic_resources: CDS from a file; lds_config is parsed (and refused, not yet) */
+	struct tp_config_source_cfg cds;
+	struct tp_config_source_cfg lds;
 	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */
 	size_t dump_len;
 	uint64_t loaded_unix_ms; /* when it was loaded */

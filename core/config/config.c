@@ -26,6 +26,10 @@
 #include "core/tls/tls.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
+#include "core/config/xds.h"
+
+/* CDS is read by the master (core/master/cds.c) from the next commit on. */
+#define TP_CDS_SERVED 0
 #include "core/config/ynode.h"
 
 /* ---- errors ---- */
@@ -1885,6 +1889,42 @@ static const struct tp_cfg_schema cluster_manager_schema = {
 	.fields = cluster_manager_fields,
 };
 
+/* Bootstrap.DynamicResources, over the tp_config itself: file sources only. */
+static void dynamic_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	const struct tp_ynode *lds = tp_cfg_find(map, "lds_config");
+
+	if (lds)
+		tp_cfg_error(ctx, lds, "lds_config",
+			     "not supported yet by tcpproxy (listeners come from static_resources; "
+			     "see docs/envoy-compat.md)");
+	if (tp_cfg_find(map, "cds_config") && TP_CDS_SERVED == 0)
+		tp_cfg_error(ctx, tp_cfg_find(map, "cds_config"), "cds_config",
+			     "not supported yet by tcpproxy");
+}
+
+static const struct tp_cfg_field dynamic_fields[] = {
+	{.key = "cds_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_config, cds),
+	 .sub = &tp_config_source_schema},
+	{.key = "lds_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_config, lds),
+	 .sub = &tp_config_source_schema},
+	UNSUPPORTED("cds_resources_locator"),
+	UNSUPPORTED("lds_resources_locator"),
+	UNSUPPORTED("ads_config"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema dynamic_schema = {
+	.name = "envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
+	.size = sizeof(struct tp_config),
+	.fields = dynamic_fields,
+	.post = dynamic_post,
+};
+
 static const struct tp_cfg_field bootstrap_fields[] = {
 	{.key = "static_resources",
 	 .type = TP_CFG_MESSAGE,
@@ -1896,7 +1936,7 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	 .sub = &admin_schema},
 	IGNORED("node"),
 	UNSUPPORTED("node_context_params"),
-	UNSUPPORTED("dynamic_resources"),
+	{.key = "dynamic_resources", .type = TP_CFG_MESSAGE, .off = 0, .sub = &dynamic_schema},
 	/* Empty, it sets nothing: Envoy's defaults are tcpproxy's. */
 	{.key = "cluster_manager", .type = TP_CFG_MESSAGE, .sub = &cluster_manager_schema},
 	UNSUPPORTED("hds_config"),
