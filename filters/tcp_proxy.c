@@ -364,7 +364,7 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 		tp->cluster_index = tp_config_cluster_index(cfg, tp->cluster);
 		/* Envoy loads it (a cluster may arrive later) and answers each connection with
 		 * no_route; tcpproxy's runtime does the same for cluster_index -1. */
-		if (tp->cluster_index < 0)
+		if (tp->cluster_index < 0 && !cfg->cds.path)
 			tp_cfg_warn_mark(ctx, tp->cluster_mark, "cluster",
 					 "unknown cluster \"%s\": each connection will count "
 					 "downstream_cx_no_route and close (flag NC), as in Envoy",
@@ -377,7 +377,7 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 		tp_cfg_path_push_index(ctx, i);
 		/* A missing name was reported; it routes nowhere. */
 		w->cluster_index = w->name ? tp_config_cluster_index(cfg, w->name) : -1;
-		if (w->cluster_index < 0 && w->name)
+		if (w->cluster_index < 0 && w->name && !cfg->cds.path)
 			tp_cfg_warn_mark(
 				ctx, w->name_mark, "name",
 				"unknown cluster \"%s\": each connection that picks it will "

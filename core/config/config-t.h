@@ -530,6 +530,7 @@ struct tp_config_source_cfg {
 	char *path;	   /* NULL: no source given */
 	char *watched_dir; /* path_config_source.watched_directory.path, or NULL */
 	char *path_old;	   /* the deprecated ConfigSource.path, copied into path by the post */
+	int api_version;   /* resource_api_version: V3 is the only one */
 	struct tp_cfg_mark mark; /* of the ConfigSource mapping */
 	struct tp_cfg_mark path_mark;
 };

@@ -93,7 +93,10 @@ static const struct tp_cfg_field config_source_fields[] = {
 	UNSUPPORTED("authorities"),
 	/* A file source has nothing to wait for: the file is read before the workers start. */
 	IGNORED("initial_fetch_timeout"),
-	{.key = "resource_api_version", .type = TP_CFG_ENUM, .enums = api_version_enum},
+	{.key = "resource_api_version",
+	 .type = TP_CFG_ENUM,
+	 .off = offsetof(struct tp_config_source_cfg, api_version),
+	 .enums = api_version_enum},
 	{.key = NULL},
 };
 

@@ -10,6 +10,7 @@
  * the slot is freed (and its generation bumped) only when inflight reaches zero, never inside
  * the handler of an operation that still references it. */
 #include "core/conn/conn.h"
+#include "core/worker/cds.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/base/log.h"
@@ -576,6 +577,11 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 	if (c->host)
 		tp_host_release(c->host_cluster, c->host);
 	c->host = NULL;
+	/* A cluster from CDS that an update replaced or removed goes with its last connection. */
+	tp_cluster_release(w, c->host_cluster);
+	tp_cluster_release(w, c->cluster);
+	c->host_cluster = NULL;
+	c->cluster = NULL;
 	c->gen++;
 	c->phase = TP_PHASE_FREE;
 	c->next = w->free_conns;

@@ -3,6 +3,7 @@
  * tcp_proxy.cc (reference/envoy-tcp-proxy.md §4); differences are listed in
  * docs/envoy-compat.md. */
 #include "core/conn/session.h"
+#include "core/worker/cds.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/accesslog/format.h"
@@ -508,6 +509,8 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	if (c->host)
 		tp_host_release(c->host_cluster, c->host);
 	c->host = pick_host(w, c);
+	tp_cluster_hold(c->cluster);
+	tp_cluster_release(w, c->host_cluster);
 	c->host_cluster = c->cluster;
 	if (c->host)
 		tp_host_hold(c->host);
@@ -702,20 +705,34 @@ static bool pick_route(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
 	const struct tp_state_entry *e;
+	struct tp_cluster_rt *rt = NULL;
+	const char *name = p->cluster;
 	int idx = p->cluster_index;
 
 	c->wcluster = NULL;
 	if (p->n_weighted_clusters) {
 		c->wcluster = pick_weighted(p);
 		idx = c->wcluster->cluster_index;
+		name = c->wcluster->name;
 	} else {
 		e = tp_filter_state_get(c->filter_state, TP_KEY_CLUSTER);
-		if (e && e->value.type == TP_VALUE_STRING)
-			idx = tp_config_cluster_index(w->cfg, e->value.s);
+		if (e && e->value.type == TP_VALUE_STRING) {
+			name = e->value.s;
+			idx = tp_config_cluster_index(w->cfg, name);
+		}
 	}
-	if (idx < 0)
+	/* A static cluster by its index; any other name may be a cluster from CDS, looked up
+	 * now (Envoy's cluster manager finds a thread-local cluster by name the same way). */
+	if (idx >= 0)
+		rt = &w->clusters[idx];
+	else if (name)
+		rt = tp_cds_find(w, name);
+	if (!rt)
 		return false;
-	c->cluster = &w->clusters[idx];
+	/* The connection holds what it picked: an update may replace or remove it meanwhile. */
+	tp_cluster_hold(rt);
+	tp_cluster_release(w, c->cluster);
+	c->cluster = rt;
 	return true;
 }
 
