@@ -6,6 +6,7 @@
 #include "core/base/log.h"
 #include "core/config/config.h"
 #include "core/config/xds.h"
+#include "core/conn/session.h"
 #include "core/worker/hostset-t.h"
 #include "core/worker/lb.h"
 #include "core/worker/worker-t.h"
@@ -176,6 +177,8 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 	w->n_dyn = n_new;
 	w->cds_version = version;
 	tp_debug("cds: %u cluster(s), version %llu", n_new, (unsigned long long)version);
+	/* Connections waiting for an on-demand cluster: this update has it, or it is missing. */
+	tp_session_cds_applied(w);
 	goto out_free;
 
 out_oom:

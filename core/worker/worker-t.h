@@ -41,6 +41,7 @@ struct tp_worker {
 	uint32_t dyn_cap;
 	uint32_t n_dyn;
 	uint64_t cds_version;
+	uint32_t n_od_wait;	 /* connections waiting for an on-demand cluster (od_wait) */
 	struct tp_conn **chunks; /* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;
 	/* A slot is a struct tp_conn, then each side's transport state, then the chain's filter

@@ -315,3 +315,138 @@ def test_envoys_quick_start_files():
                      "from CDS"):
             check("%s:%s" % (cds.path, line) in out, out)
         check(refused(pa), "no cluster: no_route")
+
+
+SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
+            "Config")
+
+
+def od_listener(name, port, cluster, prefix, timeout, cds_path, state_cluster=None):
+    """A listener whose tcp_proxy waits for its cluster from cds_path (on_demand); with
+    state_cluster, a set_filter_state filter names the cluster (envoy.tcp_proxy.cluster)."""
+    pre = ""
+    if state_cluster:
+        pre = """
+      - name: envoy.filters.network.set_filter_state
+        typed_config:
+          "@type": %s
+          on_new_connection:
+          - object_key: envoy.tcp_proxy.cluster
+            format_string: {text_format_source: {inline_string: "%s"}}""" % (SFS_TYPE,
+                                                                            state_cluster)
+    return """
+  - name: %s
+    address:
+      socket_address: {address: 127.0.0.1, port_value: %d}
+    filter_chains:
+    - filters:%s
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: %s
+          cluster: %s
+          on_demand:
+            odcds_config:
+              path_config_source: {path: %s}
+              resource_api_version: V3
+            resources_locator: "xdstp://ignored/envoy.config.cluster.v3.Cluster/%s"
+            timeout: %s
+""" % (name, port, pre, prefix, cluster, cds_path, cluster, timeout)
+
+
+def send_and_wait(port, payload):
+    """Connects and sends payload at once (before the cluster is known); returns the socket."""
+    s = connect(port)
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    return s
+
+
+def read_to_eof(s, timeout=10):
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        pass
+    s.close()
+    return got
+
+
+def test_on_demand_clusters_success_timeout_and_missing():
+    """tcp_proxy on_demand with a file source (tcpproxy's extension): the connection waits,
+    without holding its worker, for its cluster; it proceeds when an update brings it (300 ms
+    later here), is closed when an update comes without it (missing) or when its timeout
+    passes (timeout); each counted exactly."""
+    with LoadEcho() as e1:
+        ps, pt, pm, pf = free_port(), free_port(), free_port(), free_port()
+        cds = CdsDir(cds_file("0", []))
+        listeners = [od_listener("ls", ps, "od_s", "s", "10s", cds.path),
+                     od_listener("lt", pt, "od_t", "t", "0.5s", cds.path),
+                     od_listener("lm", pm, "od_m", "m", "10s", cds.path),
+                     od_listener("lf", pf, "od_cfg", "f", "10s", cds.path,
+                                 state_cluster="od_f")]
+        # No dynamic_resources: the on_demand source is the CDS file.
+        cfg = "static_resources:\n  listeners:" + "".join(listeners)
+        with Proxy(cfg) as p:
+            check(p.stat("cluster_manager.cds.update_success") == 1, str(p.stats()))
+            # Timeout: nothing brings od_t; closed after 0.5 s, not before.
+            t0 = time.monotonic()
+            s = send_and_wait(pt, b"never")
+            check(read_to_eof(s) == b"", "a timed-out connection got bytes")
+            waited = time.monotonic() - t0
+            check(0.4 <= waited < 3, "timed out after %.2f s" % waited)
+            p.wait_stat("tcp.t.on_demand_cluster_timeout", 1)
+
+            # Success: od_s appears 300 ms after the connection, which then relays.
+            s = send_and_wait(ps, b"hello on demand")
+            time.sleep(0.3)
+            check(p.stat("tcp.s.on_demand_cluster_attempt") == 1, str(p.stats()))
+            cds.write(cds_file("1", [cds_cluster("od_s", [e1.port])]))
+            check(read_to_eof(s) == b"hello on demand", "the waiting connection")
+            # Known now: the next connection does not wait.
+            check(roundtrip(ps) == b"ping", "od_s known")
+
+            # Missing: an update that does not bring od_m closes its waiting connection.
+            s = send_and_wait(pm, b"x")
+            p.wait_stat("tcp.m.on_demand_cluster_attempt", 1)
+            cds.write(cds_file("2", [cds_cluster("od_s", [e1.port]),
+                                     cds_cluster("other", [e1.port])]))
+            check(read_to_eof(s) == b"", "a missing cluster's connection got bytes")
+            p.wait_stat("tcp.m.on_demand_cluster_missing", 1)
+
+            # The filter state names the cluster (envoy.tcp_proxy.cluster), not the config.
+            s = send_and_wait(pf, b"via filter state")
+            p.wait_stat("tcp.f.on_demand_cluster_attempt", 1)
+            cds.write(cds_file("3", [cds_cluster("od_s", [e1.port]),
+                                     cds_cluster("od_f", [e1.port])]))
+            check(read_to_eof(s) == b"via filter state", "the filter state's cluster")
+
+            st = p.stats()
+            for prefix, want in (("s", (1, 1, 0, 0)), ("t", (1, 0, 0, 1)),
+                                 ("m", (1, 0, 1, 0)), ("f", (1, 1, 0, 0))):
+                got = tuple(st["tcp.%s.on_demand_cluster_%s" % (prefix, k)]
+                            for k in ("attempt", "success", "missing", "timeout"))
+                check(got == want, "tcp.%s: %s != %s\n%s" % (prefix, got, want, st))
+                check(st["tcp.%s.downstream_cx_no_route" % prefix] == 0, str(st))
+            check(st["cluster.od_s.upstream_cx_total"] == 2, str(st))
+
+
+def test_on_demand_sources_must_be_the_one_cds_file():
+    import subprocess
+    from harness import TCPPROXY
+    d = run_subdir("od-")
+    cfg = os.path.join(d, "boot.yaml")
+    with open(cfg, "w") as f:
+        f.write("dynamic_resources:\n  cds_config: {path: %s/cds.yaml}\n"
+                "static_resources:\n  listeners:" % d +
+                od_listener("l", free_port(), "c", "p", "1s", d + "/other.yaml"))
+    r = subprocess.run([TCPPROXY, "--mode", "validate", "-c", cfg], capture_output=True,
+                       text=True)
+    check(r.returncode == 1, r.stderr)
+    check("on_demand.odcds_config: tcpproxy reads one CDS file: this must name the same path"
+          in r.stderr, r.stderr)
