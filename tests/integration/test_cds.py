@@ -124,7 +124,9 @@ def test_clusters_added_changed_and_removed_under_load():
             cds.write(cds_file("2", [cds_cluster("a", [e1.port]), cds_cluster("b", [e2.port]),
                                      cds_cluster("c", [e3.port])]))
             wait_success(p, 2)
-            check(roundtrip(pc) == b"ping", "c usable at once")
+            # The master counts the update before its workers have read it (microseconds
+            # later, on their next loop turn): a probe may just precede it.
+            wait_for(lambda: roundtrip(pc) == b"ping", 2, what="c to be usable")
             load_c = load_client(pc, 4, threads=2, nbytes=1000)
             time.sleep(1)
             # Change a: its hosts become e1 and e3, new connections balance over both.
@@ -136,7 +138,7 @@ def test_clusters_added_changed_and_removed_under_load():
             cds.write(cds_file("4", [cds_cluster("a", [e1.port, e3.port]),
                                      cds_cluster("c", [e3.port])]))
             wait_success(p, 4)
-            check(refused(pb), "a new connection to the removed b")
+            wait_for(lambda: refused(pb), 2, what="a new connection to the removed b to fail")
             # The same definitions again: nothing added, changed or removed.
             cds.write(cds_file("5", [cds_cluster("a", [e1.port, e3.port]),
                                      cds_cluster("c", [e3.port])]))
@@ -211,7 +213,7 @@ def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
             # A good one after them applies.
             cds.write(cds_file("good2", []))
             wait_success(p, 2)
-            check(refused(pa), "a removed")
+            wait_for(lambda: refused(pa), 2, what="a to be removed")
 
 
 def test_a_watched_directory_symlink_swap_is_an_update():
@@ -280,6 +282,11 @@ def test_the_older_path_form_and_a_sighup_reload_beside_cds():
             live.sendall(b"y")
             check(live.recv(1) == b"y", "the live connection from before the reload")
             live.close()
+            # tcpproxy-stat shows the dynamic cluster and the CDS version like any stat.
+            r = p.statcli("--filter", r"^(cluster\.a\.upstream_cx_total|cluster_manager\.cds)")
+            check(r.returncode == 0, r.stderr)
+            check("cluster.a.upstream_cx_total: 6" in r.stdout, r.stdout)
+            check("cluster_manager.cds.update_success: 2" in r.stdout, r.stdout)
             # A CDS cluster may not take a static cluster's name.
             cds.write(cds_file("3", [cds_cluster("s", [e2.port])]))
             p.wait_stat("cluster_manager.cds.update_rejected", 1)
