@@ -8,6 +8,7 @@
 #include "core/config/cfg_schema.h"
 #include "core/config/config.h"
 #include "core/config/metadata.h"
+#include "core/config/xds.h"
 #include "core/filter.h"
 #include "core/conn/session.h"
 #include "core/tunnel/tunnel_cfg.h"
@@ -192,6 +193,32 @@ static const struct tp_cfg_schema hash_policy_schema = {
 	.post = hash_policy_post,
 };
 
+/* TcpProxy.OnDemand, over the tcp_proxy object itself. */
+static const struct tp_cfg_field on_demand_fields[] = {
+	{.key = "odcds_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, odcds),
+	 .sub = &tp_config_source_schema,
+	 .mark_off = TP_CFG_MARK(struct tp_tcp_proxy_cfg, od_mark)},
+	{.key = "resources_locator",
+	 .type = TP_CFG_STRING,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, od_locator)},
+	/* Envoy's default is 60 s. */
+	{.key = "timeout",
+	 .type = TP_CFG_DURATION,
+	 .off = offsetof(struct tp_tcp_proxy_cfg, od_timeout_ms),
+	 .min = 1,
+	 .max = INT64_MAX,
+	 .def = 60000},
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema on_demand_schema = {
+	.name = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand",
+	.size = sizeof(struct tp_tcp_proxy_cfg),
+	.fields = on_demand_fields,
+};
+
 static const struct tp_cfg_field tcp_proxy_fields[] = {
 	{.key = "stat_prefix",
 	 .type = TP_CFG_STRING,
@@ -234,7 +261,7 @@ static const struct tp_cfg_field tcp_proxy_fields[] = {
 	 .max = TP_MAX_EARLY_DATA_BYTES,
 	 .def = -1},
 	{.key = "weighted_clusters", .type = TP_CFG_MESSAGE, .sub = &weighted_schema},
-	UNSUPPORTED("on_demand"),
+	{.key = "on_demand", .type = TP_CFG_MESSAGE, .sub = &on_demand_schema},
 	{.key = "metadata_match",
 	 .type = TP_CFG_CUSTOM,
 	 .off = offsetof(struct tp_tcp_proxy_cfg, metadata_match),
@@ -356,15 +383,39 @@ static void *tcp_proxy_parse(struct tp_cfg_ctx *ctx, const struct tp_ynode *type
 	return tp;
 }
 
+/* tcpproxy reads one CDS file: an on_demand source is that file. The first one makes it the CDS
+ * source when the bootstrap has none; any other must name the same. */
+static void check_on_demand(struct tp_cfg_ctx *ctx, struct tp_config *cfg,
+			    struct tp_tcp_proxy_cfg *tp)
+{
+	if (!tp->odcds.path)
+		return;
+	if (!cfg->cds.path) {
+		if (tp_config_source_copy(&cfg->cds, &tp->odcds) < 0) {
+			ctx->oom = true;
+			tp_cfg_error(ctx, NULL, NULL, "%s", strerror(ENOMEM));
+		}
+		return;
+	}
+	if (!tp_config_source_equal(&cfg->cds, &tp->odcds))
+		tp_cfg_error_mark(ctx, tp->od_mark, "on_demand.odcds_config",
+				  "tcpproxy reads one CDS file: this must name the same path and "
+				  "watched_directory as dynamic_resources.cds_config or the other "
+				  "on_demand sources (%s)",
+				  cfg->cds.path);
+}
+
 static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void *conf)
 {
 	struct tp_tcp_proxy_cfg *tp = conf;
+
+	check_on_demand(ctx, cfg, tp);
 
 	if (tp->cluster) {
 		tp->cluster_index = tp_config_cluster_index(cfg, tp->cluster);
 		/* Envoy loads it (a cluster may arrive later) and answers each connection with
 		 * no_route; tcpproxy's runtime does the same for cluster_index -1. */
-		if (tp->cluster_index < 0)
+		if (tp->cluster_index < 0 && !cfg->cds.path)
 			tp_cfg_warn_mark(ctx, tp->cluster_mark, "cluster",
 					 "unknown cluster \"%s\": each connection will count "
 					 "downstream_cx_no_route and close (flag NC), as in Envoy",
@@ -377,7 +428,7 @@ static void tcp_proxy_check(struct tp_cfg_ctx *ctx, struct tp_config *cfg, void 
 		tp_cfg_path_push_index(ctx, i);
 		/* A missing name was reported; it routes nowhere. */
 		w->cluster_index = w->name ? tp_config_cluster_index(cfg, w->name) : -1;
-		if (w->cluster_index < 0 && w->name)
+		if (w->cluster_index < 0 && w->name && !cfg->cds.path)
 			tp_cfg_warn_mark(
 				ctx, w->name_mark, "name",
 				"unknown cluster \"%s\": each connection that picks it will "

@@ -54,6 +54,10 @@
 	COUNTER(max_downstream_connection_duration)            \
 	COUNTER(upstream_flush_total)                          \
 	GAUGE(upstream_flush_active)                           \
+	COUNTER(on_demand_cluster_attempt)                     \
+	COUNTER(on_demand_cluster_success)                     \
+	COUNTER(on_demand_cluster_missing)                     \
+	COUNTER(on_demand_cluster_timeout)                     \
 	HISTOGRAM(downstream_cx_length_ms)
 
 /* cluster.<name>.<stat>: Envoy's ALL_CLUSTER_TRAFFIC_STATS, the subset tcpproxy serves, then
@@ -192,10 +196,31 @@
 	COUNTER(timeouts)                             \
 	COUNTER(get_addr_failure)
 
+/* cluster_manager.<stat>: Envoy's ALL_CLUSTER_MANAGER_STATS that tcpproxy has, written by the
+ * master (core/master/cds.c): the clusters of the serving generation plus the dynamic ones. */
+#define TP_CLUSTER_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM) \
+	COUNTER(cluster_added)                              \
+	COUNTER(cluster_modified)                           \
+	COUNTER(cluster_removed)                            \
+	GAUGE(active_clusters)                              \
+	GAUGE(warming_clusters)
+
+/* cluster_manager.cds.<stat>: Envoy's ALL_SUBSCRIPTION_STATS for the CDS file source, registered
+ * only with dynamic_resources.cds_config. version is the xxHash64 of version_info, as Envoy's;
+ * the text (Envoy's version_text readout) is in /clusters, /config_dump and the log. */
+#define TP_CDS_STATS(COUNTER, GAUGE, HISTOGRAM)         \
+	COUNTER(update_attempt, "cds.update_attempt")   \
+	COUNTER(update_success, "cds.update_success")   \
+	COUNTER(update_failure, "cds.update_failure")   \
+	COUNTER(update_rejected, "cds.update_rejected") \
+	GAUGE(update_time, "cds.update_time")           \
+	GAUGE(version, "cds.version")
+
 /* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
  * tls_inspector.tls_found, dns.cares.resolve_total); every other scope has a name. */
-#define TP_STATS_ROOT_KIND(k) \
-	((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR || (k) == TP_SCOPE_DNS_CARES)
+#define TP_STATS_ROOT_KIND(k)                                                                    \
+	((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR || (k) == TP_SCOPE_DNS_CARES || \
+	 (k) == TP_SCOPE_CLUSTER_MANAGER || (k) == TP_SCOPE_CDS)
 
 /* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
  * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
@@ -262,20 +287,22 @@
  * third argument prints another (the ssl kinds extend a listener's or a cluster's names, under
  * the same scope name). The position in this list is stored in the segment: append only. A new
  * kind also needs its two enum wrappers in shm/stats-t.h (the compiler says so). */
-#define TP_STATS_SCOPE_KINDS(X)                                  \
-	X(SERVER, server)                                        \
-	X(LISTENER, listener)                                    \
-	X(TCP, tcp)                                              \
-	X(CLUSTER, cluster)                                      \
-	X(CONNECTION_LIMIT, connection_limit)                    \
-	X(HOST, host)                                            \
-	X(TLS_INSPECTOR, tls_inspector)                          \
-	X(LISTENER_SSL, listener_ssl, "listener")                \
-	X(CLUSTER_SSL, cluster_ssl, "cluster")                   \
-	X(CLUSTER_CB, cluster_cb, "cluster")                     \
-	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster") \
-	X(DNS_CARES, dns_cares, "dns.cares")                     \
-	X(CLUSTER_CB_HIGH, cluster_cb_high, "cluster")           \
-	X(CLUSTER_CB_HIGH_REMAINING, cluster_cb_high_remaining, "cluster")
+#define TP_STATS_SCOPE_KINDS(X)                                            \
+	X(SERVER, server)                                                  \
+	X(LISTENER, listener)                                              \
+	X(TCP, tcp)                                                        \
+	X(CLUSTER, cluster)                                                \
+	X(CONNECTION_LIMIT, connection_limit)                              \
+	X(HOST, host)                                                      \
+	X(TLS_INSPECTOR, tls_inspector)                                    \
+	X(LISTENER_SSL, listener_ssl, "listener")                          \
+	X(CLUSTER_SSL, cluster_ssl, "cluster")                             \
+	X(CLUSTER_CB, cluster_cb, "cluster")                               \
+	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster")           \
+	X(DNS_CARES, dns_cares, "dns.cares")                               \
+	X(CLUSTER_CB_HIGH, cluster_cb_high, "cluster")                     \
+	X(CLUSTER_CB_HIGH_REMAINING, cluster_cb_high_remaining, "cluster") \
+	X(CLUSTER_MANAGER, cluster_manager)                                \
+	X(CDS, cds, "cluster_manager")
 
 #endif

@@ -224,12 +224,33 @@ out_free:
 	tp_match_free(filter);
 }
 
-static const struct tp_cluster_cfg *find_cluster(const struct tp_config *cfg, const char *name)
+static const struct tp_cluster_cfg *find_static(const struct tp_config *cfg, const char *name)
 {
 	for (size_t i = 0; cfg && i < cfg->n_clusters; i++)
 		if (!strcmp(cfg->clusters[i].name, name))
 			return &cfg->clusters[i];
 	return NULL;
+}
+
+/* The i-th cluster the serving configuration has: its static ones, then those from CDS. */
+static const struct tp_cluster_cfg *nth_cluster(const struct tp_master_view *v, size_t i)
+{
+	size_t n = v->cfg ? v->cfg->n_clusters : 0;
+
+	if (i < n)
+		return &v->cfg->clusters[i];
+	i -= n;
+	return i < v->n_cds_clusters ? v->cds_clusters[i] : NULL;
+}
+
+static const struct tp_cluster_cfg *find_cluster(const struct tp_master_view *v, const char *name)
+{
+	const struct tp_cluster_cfg *cl = find_static(v->cfg, name);
+
+	for (size_t i = 0; !cl && i < v->n_cds_clusters; i++)
+		if (!strcmp(v->cds_clusters[i]->name, name))
+			cl = v->cds_clusters[i];
+	return cl;
 }
 
 /* Envoy's health_flags text (HostUtility::healthFlagsToString). */
@@ -251,7 +272,7 @@ static void host_info(void *arg, const char *cluster, const char *host,
 		      struct tp_stats_host_info *out)
 {
 	const struct tp_master_view *v = arg;
-	const struct tp_cluster_cfg *cl = find_cluster(v->cfg, cluster);
+	const struct tp_cluster_cfg *cl = find_cluster(v, cluster);
 	struct tp_admin_host ah;
 
 	if (cl && tp_cluster_hostset(cl)) {
@@ -282,12 +303,11 @@ static bool configured(const struct tp_master_view *v, const struct tp_stats_ent
 	if (!cfg || (e->kind != TP_SCOPE_CLUSTER && e->kind != TP_SCOPE_HOST))
 		return true;
 	if (e->kind == TP_SCOPE_CLUSTER)
-		return find_cluster(cfg, e->scope) != NULL;
-	for (size_t i = 0; i < cfg->n_clusters; i++) {
+		return find_cluster(v, e->scope) != NULL;
+	for (size_t i = 0; (cl = nth_cluster(v, i)); i++) {
 		struct tp_admin_host ah;
 		size_t len;
 
-		cl = &cfg->clusters[i];
 		len = strlen(cl->name);
 		/* A DNS cluster's hosts are those of its current host set. */
 		if (tp_cluster_hostset(cl)) {
@@ -333,6 +353,10 @@ static void clusters(const struct tp_master_view *v, struct tp_admin_resp *out)
 	} else {
 		keep_configured(v, &snap);
 		reply(out, 200, CT_TEXT);
+		/* Envoy's first line when CDS is configured: the version it applied last. */
+		if (v->cds_enabled)
+			tp_sbuf_printf(&out->body, "version_info::%s\n",
+				       v->cds_version_info ? v->cds_version_info : "");
 		tp_stats_render_clusters(&snap, host_info, (void *)v, &out->body);
 	}
 	tp_stats_snap_free(&snap);

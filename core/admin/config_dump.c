@@ -138,8 +138,30 @@ static void bootstrap(struct tp_sbuf *b, const struct tp_ynode *root, uint64_t a
 	tp_sbuf_putc(b, '}');
 }
 
+/* CDS: ClustersConfigDump's version_info and dynamic_active_clusters, each cluster's resource
+ * as it was loaded (JSON kept by the master; its "@type" is already the Cluster's) and when it
+ * last changed. */
+static void dynamic_clusters(struct tp_sbuf *b, const struct tp_master_view *v)
+{
+	const char *ver = v->cds_version_info ? v->cds_version_info : "";
+
+	tp_sbuf_puts(b, ",\"version_info\":");
+	tp_sbuf_json_str(b, ver);
+	tp_sbuf_puts(b, ",\"dynamic_active_clusters\":[");
+	for (size_t i = 0; i < v->n_cds_clusters; i++) {
+		tp_sbuf_puts(b, i ? ",{\"version_info\":" : "{\"version_info\":");
+		tp_sbuf_json_str(b, ver);
+		tp_sbuf_puts(b, ",\"cluster\":");
+		tp_sbuf_puts(b, v->cds_json[i]);
+		tp_sbuf_puts(b, ",\"last_updated\":");
+		timestamp(b, v->cds_updated_ms[i]);
+		tp_sbuf_putc(b, '}');
+	}
+	tp_sbuf_putc(b, ']');
+}
+
 static void dump_of(struct tp_sbuf *b, const struct kind *k, const struct tp_ynode *root,
-		    uint64_t at, const struct mask *m)
+		    uint64_t at, const struct mask *m, const struct tp_master_view *v)
 {
 	const struct tp_ynode *items = seq_at(root, k->bootstrap_at);
 	bool listed = !m->n;
@@ -166,6 +188,8 @@ static void dump_of(struct tp_sbuf *b, const struct kind *k, const struct tp_yno
 		}
 		tp_sbuf_putc(b, ']');
 	}
+	if (k == &kinds[0] && v->cds_enabled)
+		dynamic_clusters(b, v);
 	tp_sbuf_putc(b, '}');
 }
 
@@ -244,7 +268,7 @@ void tp_admin_config_dump(const struct tp_master_view *v, const char *query,
 		bootstrap(b, doc->root, cfg->loaded_unix_ms, m);
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 			tp_sbuf_putc(b, ',');
-			dump_of(b, &kinds[i], doc->root, cfg->loaded_unix_ms, m);
+			dump_of(b, &kinds[i], doc->root, cfg->loaded_unix_ms, m, v);
 		}
 	}
 	tp_sbuf_puts(b, "]}\n");

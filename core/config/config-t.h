@@ -434,6 +434,17 @@ struct tp_hash_policy_cfg {
 	struct tp_cfg_mark mark;
 };
 
+/* envoy.config.core.v3.ConfigSource, of the one kind tcpproxy reads: a file
+ * (path_config_source, or the older path), watched with inotify (core/master/xds_file.h). */
+struct tp_config_source_cfg {
+	char *path;	   /* NULL: no source given */
+	char *watched_dir; /* path_config_source.watched_directory.path, or NULL */
+	char *path_old;	   /* the deprecated ConfigSource.path, copied into path by the post */
+	int api_version;   /* resource_api_version: V3 is the only one */
+	struct tp_cfg_mark mark; /* of the ConfigSource mapping */
+	struct tp_cfg_mark path_mark;
+};
+
 /* envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy */
 struct tp_tcp_proxy_cfg {
 	char *stat_prefix;
@@ -463,7 +474,14 @@ struct tp_tcp_proxy_cfg {
 	int64_t backoff_base_ms;
 	int64_t backoff_max_ms;		     /* default 10 x base */
 	struct tp_cfg_mark backoff_max_mark; /* of max_interval, for "below base_interval" */
-	/* Not supported yet (rejected by the loader): on_demand,
+	/* on_demand: clusters not known yet are waited for (core/conn/session.c), up to
+	 * od_timeout_ms, from odcds_config, which must be the one CDS file (tcpproxy's extension:
+	 * Envoy serves on-demand discovery from a delta-xDS control plane only) */
+	struct tp_config_source_cfg odcds;
+	char *od_locator; /* resources_locator: accepted, unused by a file source */
+	int64_t od_timeout_ms;
+	struct tp_cfg_mark od_mark;
+	/* Not supported yet (rejected by the loader):
 	 * max_downstream_connection_duration_jitter_percentage,
 	 * proxy_protocol_tlvs, check_drain_close. */
 	uint32_t stats_base;		 /* row of the tcp.<stat_prefix> scope; set by the master */
@@ -559,6 +577,9 @@ struct tp_config {
 	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
+	/* dynamic_resources: CDS from a file; lds_config is parsed (and refused, not yet) */
+	struct tp_config_source_cfg cds;
+	struct tp_config_source_cfg lds;
 	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */
 	size_t dump_len;
 	uint64_t loaded_unix_ms; /* when it was loaded */

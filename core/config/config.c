@@ -26,6 +26,10 @@
 #include "core/tls/tls.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
+#include "core/config/xds.h"
+
+/* CDS is read by the master (core/master/cds.c). */
+#define TP_CDS_SERVED 1
 #include "core/config/ynode.h"
 
 /* ---- errors ---- */
@@ -1834,6 +1838,119 @@ static const struct tp_cfg_schema cluster_schema = {
 	.post = cluster_post,
 };
 
+static void free_transport(struct tp_config *cfg, struct tp_transport_cfg *tc);
+
+/* A CDS resource: a Cluster whose "@type" (checked by core/config/xds.c) belongs to it. */
+static const struct tp_cfg_schema cds_cluster_schema = {
+	.name = "envoy.config.cluster.v3.Cluster",
+	.size = sizeof(struct tp_cluster_cfg),
+	.fields = cluster_fields,
+	.mark_off = TP_CFG_MARK(struct tp_cluster_cfg, mark),
+	.any = true,
+	.post = cluster_post,
+};
+
+void tp_config_cluster_free(struct tp_cluster_cfg *c)
+{
+	if (!c)
+		return;
+	free_transport(NULL, &c->transport);
+	tp_cfg_free(&cds_cluster_schema, c);
+	free(c);
+}
+
+/* What a cluster from CDS may not have yet, each with its reason: the master's services (DNS,
+ * health checks, outlier detection) and the memory shared across workers (circuit breakers, TLS
+ * contexts, HTTP/2 pools) are made per generation before the fork. */
+static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *node,
+			      const struct tp_cluster_cfg *c)
+{
+	static const char why[] = "not supported yet for a cluster from CDS (see "
+				  "docs/envoy-compat.md)";
+
+	if (c->type != TP_CLUSTER_STATIC)
+		tp_cfg_error(ctx, tp_cfg_find(node, "type"), "type", "%s: %s",
+			     c->type == TP_CLUSTER_STRICT_DNS ? "STRICT_DNS" : "LOGICAL_DNS", why);
+	if (c->n_health_checks)
+		tp_cfg_error(ctx, tp_cfg_find(node, "health_checks"), "health_checks", "%s", why);
+	if (c->outlier.enabled || tp_cfg_find(node, "outlier_detection"))
+		tp_cfg_error(ctx, tp_cfg_find(node, "outlier_detection"), "outlier_detection", "%s",
+			     why);
+	if (tp_cfg_find(node, "transport_socket"))
+		tp_cfg_error(ctx, tp_cfg_find(node, "transport_socket"), "transport_socket", "%s",
+			     why);
+	if (c->http.version == TP_HTTP_2)
+		tp_cfg_error(ctx, node, "typed_extension_protocol_options",
+			     "HTTP/2 upstreams are %s", why);
+	if (tp_cfg_find(node, "circuit_breakers"))
+		tp_cfg_error(ctx, tp_cfg_find(node, "circuit_breakers"), "circuit_breakers", "%s",
+			     why);
+}
+
+int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,
+			 struct tp_cluster_cfg ***out, size_t *n_out, struct tp_cfg_errors *errs)
+{
+	struct tp_cluster_cfg **cl = calloc(r->n ? r->n : 1, sizeof(*cl));
+	struct tp_cfg_ctx ctx;
+	int ret = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	tp_cfg_ctx_init(&ctx, r->file, errs);
+	if (!cl) {
+		tp_cfg_errors_add(errs, 0, 0, "%s: %s", r->file, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct tp_ynode *node = r->items[i];
+
+		tp_cfg_path_set(&ctx, "resources[%zu]", i);
+		cl[i] = calloc(1, sizeof(*cl[i]));
+		if (!cl[i]) {
+			ctx.oom = true;
+			break;
+		}
+		tp_cfg_decode(&ctx, &cds_cluster_schema, node, cl[i]);
+		if (!cl[i]->name) {
+			if (!tp_cfg_find(node, "name"))
+				tp_cfg_error(&ctx, node, "name",
+					     "missing required field (a cluster "
+					     "from CDS is known by its name)");
+			continue;
+		}
+		check_cds_cluster(&ctx, node, cl[i]);
+		tp_cfg_path_set(&ctx, "resources[%zu].name", i);
+		if (statics && tp_config_cluster_index(statics, cl[i]->name) >= 0)
+			tp_cfg_error_mark(&ctx, cl[i]->name_mark, NULL,
+					  "cluster \"%s\" is in static_resources; CDS cannot "
+					  "change it",
+					  cl[i]->name);
+		for (size_t j = 0; j < i; j++) {
+			if (!cl[j] || !cl[j]->name || strcmp(cl[j]->name, cl[i]->name))
+				continue;
+			tp_cfg_error_mark(&ctx, cl[i]->name_mark, NULL,
+					  "duplicate cluster name \"%s\" (first at line %u)",
+					  cl[i]->name, cl[j]->name_mark.line);
+			break;
+		}
+	}
+	if (ctx.oom)
+		ret = -ENOMEM;
+	else if (ctx.n_errors)
+		ret = -EINVAL;
+	if (ret) {
+		for (size_t i = 0; i < r->n; i++)
+			tp_config_cluster_free(cl[i]);
+		free(cl);
+		if (ret == -ENOMEM)
+			tp_cfg_errors_add(errs, 0, 0, "%s: %s", r->file, strerror(ENOMEM));
+		return ret;
+	}
+	*out = cl;
+	*n_out = r->n;
+	return 0;
+}
+
 /* ---- envoy.config.bootstrap.v3.Bootstrap ---- */
 
 static const struct tp_cfg_field static_resources_fields[] = {
@@ -1905,6 +2022,42 @@ static const struct tp_cfg_schema cluster_manager_schema = {
 	.fields = cluster_manager_fields,
 };
 
+/* Bootstrap.DynamicResources, over the tp_config itself: file sources only. */
+static void dynamic_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
+{
+	const struct tp_ynode *lds = tp_cfg_find(map, "lds_config");
+
+	if (lds)
+		tp_cfg_error(ctx, lds, "lds_config",
+			     "not supported yet by tcpproxy (listeners come from static_resources; "
+			     "see docs/envoy-compat.md)");
+	if (tp_cfg_find(map, "cds_config") && TP_CDS_SERVED == 0)
+		tp_cfg_error(ctx, tp_cfg_find(map, "cds_config"), "cds_config",
+			     "not supported yet by tcpproxy");
+}
+
+static const struct tp_cfg_field dynamic_fields[] = {
+	{.key = "cds_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_config, cds),
+	 .sub = &tp_config_source_schema},
+	{.key = "lds_config",
+	 .type = TP_CFG_MESSAGE,
+	 .off = offsetof(struct tp_config, lds),
+	 .sub = &tp_config_source_schema},
+	UNSUPPORTED("cds_resources_locator"),
+	UNSUPPORTED("lds_resources_locator"),
+	UNSUPPORTED("ads_config"),
+	{.key = NULL},
+};
+
+static const struct tp_cfg_schema dynamic_schema = {
+	.name = "envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
+	.size = sizeof(struct tp_config),
+	.fields = dynamic_fields,
+	.post = dynamic_post,
+};
+
 static const struct tp_cfg_field bootstrap_fields[] = {
 	{.key = "static_resources",
 	 .type = TP_CFG_MESSAGE,
@@ -1916,7 +2069,7 @@ static const struct tp_cfg_field bootstrap_fields[] = {
 	 .sub = &admin_schema},
 	IGNORED("node"),
 	UNSUPPORTED("node_context_params"),
-	UNSUPPORTED("dynamic_resources"),
+	{.key = "dynamic_resources", .type = TP_CFG_MESSAGE, .off = 0, .sub = &dynamic_schema},
 	/* Empty, it sets nothing: Envoy's defaults are tcpproxy's. */
 	{.key = "cluster_manager", .type = TP_CFG_MESSAGE, .sub = &cluster_manager_schema},
 	UNSUPPORTED("hds_config"),

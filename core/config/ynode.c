@@ -649,7 +649,7 @@ static int check_file(const struct stat *st, struct tp_yerror *err)
  * stat() before open(); open() does not block either way (O_NONBLOCK), and fstat() on the
  * descriptor catches a path swapped in between. O_NONBLOCK is left set: a regular file ignores
  * it, and a file system that does not would rather fail than stall the master. */
-static int read_file(const char *path, char **buf, size_t *len, struct tp_yerror *err)
+int tp_ynode_read_file(const char *path, char **buf, size_t *len, struct tp_yerror *err)
 {
 	struct stat st;
 	size_t cap, n = 0;
@@ -730,7 +730,7 @@ int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror
 	size_t len;
 	int ret;
 
-	ret = read_file(path, &buf, &len, err);
+	ret = tp_ynode_read_file(path, &buf, &len, err);
 	if (ret)
 		return ret;
 	ret = tp_ynode_parse_string(buf, len, out, err);

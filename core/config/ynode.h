@@ -12,6 +12,9 @@
  * -errno when it cannot be opened or read. It never blocks on what path names (a FIFO, a
  * device): those are refused before they are opened. */
 int tp_ynode_parse_file(const char *path, struct tp_ydoc **out, struct tp_yerror *err);
+/* The reading half of tp_ynode_parse_file(): the whole text of path into *buf (malloc'ed, its
+ * length in *len), with the same checks and errors. Returns 0 or the same negative errno. */
+int tp_ynode_read_file(const char *path, char **buf, size_t *len, struct tp_yerror *err);
 int tp_ynode_parse_string(const char *buf, size_t len, struct tp_ydoc **out, struct tp_yerror *err);
 void tp_ynode_doc_free(struct tp_ydoc *doc);
 

@@ -156,6 +156,7 @@ struct tp_conn {
 	uint8_t tunnel_h2 : 1;	/* ... a stream on a shared HTTP/2 connection */
 	uint8_t cb_cx : 1;	/* counted in its cluster's circuit breaker: a connection */
 	uint8_t cb_pending : 1; /* ... and a pending request (its connect not done yet) */
+	uint8_t od_wait : 1;	/* on_demand: waits for its cluster to come from CDS */
 	uint16_t response_code; /* the tunnel's HTTP status (%RESPONSE_CODE%); 0: none */
 	uint32_t rflags;	/* response flags, core/conn/resp_flags.h */
 	uint8_t end_cause;	/* the response-flag row that ended it, + 1; 0: a peer */
@@ -172,6 +173,8 @@ struct tp_conn {
 	uint64_t start_ms;	   /* accept time, CLOCK_MONOTONIC */
 	uint64_t connect_start_ms; /* when the latest upstream connect attempt started */
 	uint64_t retry_at_ms;	   /* backoff_options: when the next attempt starts; 0: none */
+	uint64_t od_deadline_ms;   /* on_demand: when waiting for the cluster times out */
+	const char *od_name;	   /* ... the cluster it waits for (config or filter state) */
 	uint64_t active_ms;	   /* last time a byte moved either way */
 	const struct tp_listener_rt *listener;
 	const struct tp_filter_chain_cfg *chain;

@@ -10,6 +10,7 @@
  * the slot is freed (and its generation bumped) only when inflight reaches zero, never inside
  * the handler of an operation that still references it. */
 #include "core/conn/conn.h"
+#include "core/worker/cds.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/base/log.h"
@@ -556,6 +557,13 @@ void tp_conn_close_all(struct tp_worker *w)
 	}
 }
 
+void tp_conn_for_each(struct tp_worker *w, void (*fn)(struct tp_worker *w, struct tp_conn *c))
+{
+	for (uint32_t i = 0; i < w->n_chunks * TP_CONN_CHUNK; i++)
+		fn(w, (struct tp_conn *)((uint8_t *)w->chunks[i / TP_CONN_CHUNK] +
+					 (size_t)(i % TP_CONN_CHUNK) * slot_size(w)));
+}
+
 void tp_conn_close_failed_hosts(struct tp_worker *w, const struct tp_cluster_rt *cl)
 {
 	for (uint32_t i = 0; i < w->n_chunks * TP_CONN_CHUNK; i++) {
@@ -576,6 +584,12 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 	if (c->host)
 		tp_host_release(c->host_cluster, c->host);
 	c->host = NULL;
+	tp_session_od_forget(w, c);
+	/* A cluster from CDS that an update replaced or removed goes with its last connection. */
+	tp_cluster_release(w, c->host_cluster);
+	tp_cluster_release(w, c->cluster);
+	c->host_cluster = NULL;
+	c->cluster = NULL;
 	c->gen++;
 	c->phase = TP_PHASE_FREE;
 	c->next = w->free_conns;

@@ -67,6 +67,8 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c);
 void tp_conn_close_all(struct tp_worker *w);
 /* Closes the open connections of cluster cl whose host has hc_failed_now set. */
 void tp_conn_close_failed_hosts(struct tp_worker *w, const struct tp_cluster_rt *cl);
+/* fn on every connection slot, free ones too (fn checks the phase): rare events only. */
+void tp_conn_for_each(struct tp_worker *w, void (*fn)(struct tp_worker *w, struct tp_conn *c));
 /* Frees the slot if nothing references it any more. */
 void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c);
 /* Puts the connection on the run queue for another round after this loop pass. */

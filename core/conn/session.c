@@ -3,6 +3,7 @@
  * tcp_proxy.cc (reference/envoy-tcp-proxy.md §4); differences are listed in
  * docs/envoy-compat.md. */
 #include "core/conn/session.h"
+#include "core/worker/cds.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/accesslog/format.h"
@@ -80,6 +81,8 @@ static void arm_session_timer(struct tp_worker *w, struct tp_conn *c)
 		deadline = down_handshake_deadline(c);
 	if (c->retry_at_ms && c->retry_at_ms < deadline)
 		deadline = c->retry_at_ms;
+	if (c->od_wait && c->od_deadline_ms < deadline)
+		deadline = c->od_deadline_ms;
 	if (deadline != UINT64_MAX && tp_timer_arm(&w->timers, &c->timer, deadline) < 0) {
 		tp_error("out of memory arming a timer; closing connection");
 		tp_conn_close(w, c);
@@ -178,6 +181,8 @@ static bool connect_failed(struct tp_worker *w, struct tp_conn *c, int err);
 static void start_connect(struct tp_worker *w, struct tp_conn *c);
 static bool pick_route(struct tp_worker *w, struct tp_conn *c);
 
+static void od_fail(struct tp_worker *w, struct tp_conn *c);
+
 void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
@@ -196,6 +201,13 @@ void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c)
 	if (c->idle_timeout_ms > 0 && now >= c->active_ms + c->idle_timeout_ms) {
 		tp_debug("connection %u: idle timeout", c->idx);
 		tp_conn_end(w, c, TP_RF_IDLE_TIMEOUT);
+		return;
+	}
+	if (c->od_wait && now >= c->od_deadline_ms) {
+		/* Envoy's ClusterDiscoveryStatus::Timeout: closed as no cluster found. */
+		tp_session_od_forget(w, c);
+		tp_stat_inc(w->stats, TCP_STAT(c, on_demand_cluster_timeout));
+		od_fail(w, c);
 		return;
 	}
 	if (down_handshake_deadline(c) && now >= down_handshake_deadline(c)) {
@@ -508,6 +520,8 @@ static void start_connect(struct tp_worker *w, struct tp_conn *c)
 	if (c->host)
 		tp_host_release(c->host_cluster, c->host);
 	c->host = pick_host(w, c);
+	tp_cluster_hold(c->cluster);
+	tp_cluster_release(w, c->host_cluster);
 	c->host_cluster = c->cluster;
 	if (c->host)
 		tp_host_hold(c->host);
@@ -702,20 +716,35 @@ static bool pick_route(struct tp_worker *w, struct tp_conn *c)
 {
 	const struct tp_tcp_proxy_cfg *p = c->proxy;
 	const struct tp_state_entry *e;
+	struct tp_cluster_rt *rt = NULL;
+	const char *name = p->cluster;
 	int idx = p->cluster_index;
 
 	c->wcluster = NULL;
 	if (p->n_weighted_clusters) {
 		c->wcluster = pick_weighted(p);
 		idx = c->wcluster->cluster_index;
+		name = c->wcluster->name;
 	} else {
 		e = tp_filter_state_get(c->filter_state, TP_KEY_CLUSTER);
-		if (e && e->value.type == TP_VALUE_STRING)
-			idx = tp_config_cluster_index(w->cfg, e->value.s);
+		if (e && e->value.type == TP_VALUE_STRING) {
+			name = e->value.s;
+			idx = tp_config_cluster_index(w->cfg, name);
+		}
 	}
-	if (idx < 0)
+	/* A static cluster by its index; any other name may be a cluster from CDS, looked up
+	 * now (Envoy's cluster manager finds a thread-local cluster by name the same way). */
+	if (idx >= 0)
+		rt = &w->clusters[idx];
+	else if (name)
+		rt = tp_cds_find(w, name);
+	c->od_name = name;
+	if (!rt)
 		return false;
-	c->cluster = &w->clusters[idx];
+	/* The connection holds what it picked: an update may replace or remove it meanwhile. */
+	tp_cluster_hold(rt);
+	tp_cluster_release(w, c->cluster);
+	c->cluster = rt;
 	return true;
 }
 
@@ -724,6 +753,27 @@ static bool legacy_receive_before_connect(const struct tp_conn *c)
 	const struct tp_state_entry *e = tp_filter_state_get(c->filter_state, TP_KEY_RECEIVE_EARLY);
 
 	return e && e->value.type == TP_VALUE_BOOL && e->value.b;
+}
+
+/* tcp_proxy has its cluster: when to connect (at once, or on the first byte or the TLS
+ * handshake), and whether the bytes read so far go on to on_data. */
+static enum tp_filter_status route_found(struct tp_worker *w, struct tp_conn *c)
+{
+	const struct tp_tcp_proxy_cfg *p = c->proxy;
+
+	/* The legacy switch, read here rather than at accept (see docs/envoy-compat.md); an
+	 * explicit max_early_data_bytes wins over it. */
+	if (p->max_early_data_bytes < 0 && !c->reads_early && legacy_receive_before_connect(c))
+		tp_relay_early_enable(w, c, 0);
+	/* ON_DOWNSTREAM_DATA waits for the first byte; ON_DOWNSTREAM_TLS_HANDSHAKE for the
+	 * downstream transport's handshake, where it has one (tp_session_on_handshake), else it
+	 * is IMMEDIATE. */
+	if (p->upstream_connect_mode == TP_CONNECT_IMMEDIATE ||
+	    (p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE &&
+	     !c->side[TP_DOWN].handshaking))
+		start_connect(w, c);
+	/* Receiving before connect, the bytes already read go on to on_data at once. */
+	return c->reads_early && !tp_conn_closing(c) ? TP_FILTER_CONTINUE : TP_FILTER_STOP;
 }
 
 enum tp_filter_status tp_proxy_on_new_connection(const struct tp_filter_call *f)
@@ -748,22 +798,72 @@ enum tp_filter_status tp_proxy_on_new_connection(const struct tp_filter_call *f)
 	if (p->flush_access_log_on_start)
 		tp_access_log_write(w, c, TP_ALOG_TCP_START);
 	if (!pick_route(w, c)) {
+		/* on_demand: a cluster not known yet is waited for, parked on its timer. */
+		if (p->odcds.path && c->od_name) {
+			tp_stat_inc(w->stats, TCP_STAT(c, on_demand_cluster_attempt));
+			c->od_wait = 1;
+			c->od_deadline_ms = w->now_ms + (uint64_t)p->od_timeout_ms;
+			w->n_od_wait++;
+			arm_session_timer(w, c);
+			return TP_FILTER_STOP;
+		}
 		tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
 		return TP_FILTER_STOP;
 	}
-	/* The legacy switch, read here rather than at accept (see docs/envoy-compat.md); an
-	 * explicit max_early_data_bytes wins over it. */
-	if (p->max_early_data_bytes < 0 && !c->reads_early && legacy_receive_before_connect(c))
-		tp_relay_early_enable(w, c, 0);
-	/* ON_DOWNSTREAM_DATA waits for the first byte; ON_DOWNSTREAM_TLS_HANDSHAKE for the
-	 * downstream transport's handshake, where it has one (tp_session_on_handshake), else it
-	 * is IMMEDIATE. */
-	if (p->upstream_connect_mode == TP_CONNECT_IMMEDIATE ||
-	    (p->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_TLS_HANDSHAKE &&
-	     !c->side[TP_DOWN].handshaking))
+	return route_found(w, c);
+}
+
+/* Envoy's onClusterDiscoveryCompletion failure path: flag NC and close, without counting
+ * downstream_cx_no_route (its on_demand_cluster_missing or _timeout says why). */
+static void od_fail(struct tp_worker *w, struct tp_conn *c)
+{
+	c->rflags |= 1u << TP_RF_NO_CLUSTER_FOUND;
+	if (!c->end_cause)
+		c->end_cause = (uint8_t)(TP_RF_NO_CLUSTER_FOUND + 1);
+	tp_conn_close(w, c);
+}
+
+void tp_session_od_forget(struct tp_worker *w, struct tp_conn *c)
+{
+	if (!c->od_wait)
+		return;
+	c->od_wait = 0;
+	w->n_od_wait--;
+}
+
+static void od_resolved(struct tp_worker *w, struct tp_conn *c)
+{
+	struct tp_cluster_rt *rt;
+	int idx;
+
+	if (!c->od_wait || tp_conn_closing(c))
+		return;
+	idx = tp_config_cluster_index(w->cfg, c->od_name);
+	rt = idx >= 0 ? &w->clusters[idx] : tp_cds_find(w, c->od_name);
+	tp_session_od_forget(w, c);
+	if (!rt) {
+		/* The update came without it: Envoy's ClusterDiscoveryStatus::Missing. */
+		tp_stat_inc(w->stats, TCP_STAT(c, on_demand_cluster_missing));
+		od_fail(w, c);
+		return;
+	}
+	tp_stat_inc(w->stats, TCP_STAT(c, on_demand_cluster_success));
+	tp_cluster_hold(rt);
+	c->cluster = rt;
+	route_found(w, c);
+	/* Bytes read while it waited were offered to tcp_proxy then, with no cluster to connect
+	 * to: ON_DOWNSTREAM_DATA connects now if any came. */
+	if (!tp_conn_closing(c) && c->phase == TP_PHASE_FILTERS && !c->attempts &&
+	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA && c->early_delivered)
 		start_connect(w, c);
-	/* Receiving before connect, the bytes already read go on to on_data at once. */
-	return c->reads_early && !tp_conn_closing(c) ? TP_FILTER_CONTINUE : TP_FILTER_STOP;
+	arm_session_timer(w, c);
+}
+
+void tp_session_cds_applied(struct tp_worker *w)
+{
+	if (!w->n_od_wait)
+		return;
+	tp_conn_for_each(w, od_resolved);
 }
 
 int tp_proxy_register_stats(void *conf, struct tp_stats *st)

@@ -23,6 +23,11 @@ void tp_session_on_accept(struct tp_worker *w, struct tp_conn *c);
 /* The connection's timer, in every phase from the filters on: max_downstream_connection_
  * duration, idle_timeout, periodic access log entries, the upstream handshake's deadline. */
 void tp_session_on_timer(struct tp_worker *w, struct tp_conn *c);
+/* A CDS update was applied: each connection waiting for an on-demand cluster proceeds if its
+ * cluster is in it, else ends as missing (Envoy's ClusterDiscoveryStatus::Missing). */
+void tp_session_cds_applied(struct tp_worker *w);
+/* The slot of c is being freed: a wait for an on-demand cluster ends with it. */
+void tp_session_od_forget(struct tp_worker *w, struct tp_conn *c);
 /* The upstream connect completed with res (0 or -errno; -ECANCELED: connect_timeout). */
 void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res);
 /* Side s's transport finished its handshake with res (0, or -errno: it failed). */

@@ -104,7 +104,8 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	/* The dynamic clusters go on into the new generation, their counters with them. */
+	return cds_register_scopes(m);
 }
 
 /* Each filter's part of the shared memory starts on its own cache line. */

@@ -310,6 +310,7 @@ int hs_worker_open(struct gen *g, struct wslot *ws, int *child)
 		return -ENOMEM;
 	}
 	ws->hs = sv[0];
+	ws->cds_sent = 0;
 	ws->hs_ready_sent = false;
 	ws->hs_blocked = false;
 	*child = sv[1];
@@ -331,13 +332,32 @@ void hs_worker_close(struct master *m, struct wslot *ws)
 	ws->hs = -1;
 }
 
-/* false: the socket is full (POLLOUT armed) or gone. */
-static bool send_msg(struct gen *g, struct wslot *ws, const void *p, size_t len)
+/* false: the socket is full (POLLOUT armed) or gone. fd >= 0 goes with the message
+ * (SCM_RIGHTS). */
+static bool send_msg_fd(struct gen *g, struct wslot *ws, const void *p, size_t len, int fd)
 {
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
 	do
-		n = send(ws->hs, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = sendmsg(ws->hs, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)len)
 		return true;
@@ -352,12 +372,53 @@ static bool send_msg(struct gen *g, struct wslot *ws, const void *p, size_t len)
 	return false;
 }
 
+static bool send_msg(struct gen *g, struct wslot *ws, const void *p, size_t len)
+{
+	return send_msg_fd(g, ws, p, len, -1);
+}
+
+/* The CDS set ws lacks: first, so that a starting worker has its dynamic clusters before READY
+ * arms its accepts. false: not sent (the socket is full, or no memfd could be made: tried again
+ * at the next flush). */
+static bool flush_cds(struct gen *g, struct wslot *ws)
+{
+	struct master *m = g->m;
+	struct tp_hs_head h = {.magic = TP_HS_MAGIC, .type = TP_HS_CDS};
+	uint64_t v = cds_version(m);
+	bool ok;
+	int fd;
+
+	if (ws->cds_sent == v)
+		return true;
+	fd = cds_blob(m);
+	if (fd < 0) {
+		tp_warn("cds: cannot make the memfd for the workers: %s", strerror(-fd));
+		return false;
+	}
+	h.version = v;
+	ok = send_msg_fd(g, ws, &h, sizeof(h), fd);
+	if (!m->cds)
+		close(fd);
+	if (ok)
+		ws->cds_sent = v;
+	return ok;
+}
+
+void hs_flush_cds(struct master *m)
+{
+	for (struct gen *g = m->gens; g; g = g->next)
+		if (gen_accepts(g->state))
+			flush_all(g);
+}
+
 /* Sends ws every set it does not have yet, then READY once the generation is ready. */
 static void flush(struct gen *g, struct wslot *ws)
 {
 	struct hs_gen *hg = g->hs;
 
 	if (!hg || ws->hs < 0 || ws->hs_blocked)
+		return;
+	if (gen_accepts(g->state) && !flush_cds(g, ws))
 		return;
 	for (uint32_t i = 0; i < hg->n_cl; i++) {
 		struct hs_cluster *hc = &hg->cl[i];

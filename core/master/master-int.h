@@ -77,6 +77,7 @@ struct wslot {
 	bool hs_ready_sent;    /* TP_HS_READY sent */
 	bool hs_blocked;       /* the socket was full: POLLOUT armed */
 	bool hs_bad_logged;    /* a malformed report from it was logged (once) */
+	uint64_t cds_sent;     /* the CDS version it has (cds.c); 0: none */
 	struct gen *gen;
 	unsigned slot;
 };
@@ -125,7 +126,10 @@ struct master {
 	int64_t notify_timer;	/* STATUS= refresh and WATCHDOG=1 */
 	int64_t cb_timer;	/* circuit-breaker gauges (on_cb_timer) */
 	struct conns_round *conns; /* the live connection view being collected (connview.c) */
-	bool done;		   /* leave the loop (decided by settle()) */
+	uint32_t cm_base;	   /* cluster_manager.* */
+	struct cds *cds;	   /* dynamic_resources.cds_config (cds.c), or NULL */
+	uint64_t cds_seq; /* version of the CDS set the workers should have; 0: never any */
+	bool done;	  /* leave the loop (decided by settle()) */
 	int exit_status;
 };
 
@@ -208,6 +212,27 @@ void hs_cluster_health(struct hs_cluster *hc, uint64_t id, bool failed);
 void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id);
 bool hs_host_info(struct master *m, const char *cluster, const char *host,
 		  struct tp_admin_host *out);
+
+/* Sends every accepting generation's workers the CDS set they lack (cds.c calls it). */
+void hs_flush_cds(struct master *m);
+
+/* ---- cds.c: dynamic clusters from dynamic_resources.cds_config ---- */
+struct cds;
+/* Registers cluster_manager.* and, with a cds_config, reads its file and watches it. 0, or
+ * -errno with why (the file's directory cannot be watched). */
+int cds_start(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
+/* A reload loaded cfg: a changed or removed cds_config takes effect now. */
+int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
+/* A generation serves: cluster_manager's gauges follow it. */
+void cds_serving(struct master *m);
+/* In a hold being filled (a generation being made): every dynamic cluster's scopes. */
+int cds_register_scopes(struct master *m);
+void cds_gauges(struct master *m);
+/* The version workers should have (m->cds_seq), and its sealed memfd: owned by cds.c while
+ * CDS is configured; with no CDS (removed by a reload) a new empty one the caller closes. */
+uint64_t cds_version(const struct master *m);
+int cds_blob(struct master *m);
+void cds_free(struct master *m);
 
 /* ---- dns.c: STRICT_DNS and LOGICAL_DNS resolution with c-ares, in the master's loop ---- */
 

@@ -9,6 +9,7 @@
 
 struct tp_stats;
 struct tp_config;
+struct tp_cluster_cfg;
 
 /* The live connection view as the master assembled it from its workers' snapshots: every
  * string is the master's own (names from its configuration, addresses it formatted). */
@@ -103,6 +104,15 @@ struct tp_master_view {
 	uint64_t last_reload_unix_ms; /* 0: never reloaded */
 	bool last_reload_ok;
 	char last_reload_error[256];
+	/* CDS (core/master/cds.c): the dynamic clusters now, each with its resource as JSON and
+	 * when it last changed; version_info of the set accepted last ("" before any) */
+	bool cds_enabled;
+	const char *cds_version_info;
+	uint64_t cds_updated_unix_ms;
+	const struct tp_cluster_cfg **cds_clusters;
+	const char **cds_json;
+	const uint64_t *cds_updated_ms;
+	size_t n_cds_clusters;
 };
 
 #endif

@@ -200,6 +200,7 @@ static void notify_reloading(struct master *m)
 /* A generation that serves at last: a reload's outcome, or the boot banner. */
 void master_serving(struct master *m, const struct gen *g)
 {
+	cds_serving(m);
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;
@@ -258,8 +259,13 @@ static void reload(struct master *m)
 	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
 		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
-	if (!gen_start(m, cfg, m->epoch + 1, why, sizeof(why)))
+	if (!gen_start(m, cfg, m->epoch + 1, why, sizeof(why))) {
 		master_reload_failed(m, why);
+		return;
+	}
+	/* The new generation holds the dynamic clusters now; a changed cds_config is read. */
+	if (cds_reconfigure(m, m->gens->cfg, why, sizeof(why)) < 0)
+		tp_error("cds: %s", why);
 }
 
 /* ---- stop ---- */
@@ -621,6 +627,12 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
+	/* Before the first generation, so that its workers start with the dynamic clusters. */
+	if (cds_start(&m, cfg, err, sizeof(err)) < 0) {
+		tp_error("cds: %s", err);
+		tp_config_free(cfg);
+		goto out_kill;
+	}
 	if (!gen_start(&m, cfg, 0, err, sizeof(err))) {
 		tp_error("%s", err);
 		goto out_kill;
@@ -649,6 +661,7 @@ out_kill:
 	sup_kill_all(&m);
 	while (m.gens)
 		gen_destroy(m.gens);
+	cds_free(&m);
 	lsock_close_all(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);

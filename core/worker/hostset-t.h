@@ -15,6 +15,7 @@ enum tp_hs_type {
 	TP_HS_SET = 1,
 	TP_HS_READY = 2,
 	TP_HS_REPORT = 3,
+	TP_HS_CDS = 4, /* the CDS clusters: a sealed memfd (SCM_RIGHTS) holding a tp_cds_blob */
 };
 
 /* A cluster's host set is at most this many hosts (a message of 80 KiB, which fits the socket
@@ -59,6 +60,28 @@ struct tp_hs_report {
 };
 
 #define TP_HS_MAX_REPORT_COUNT (1u << 20)
+
+/* TP_HS_CDS's memfd, sealed by the master: the head, the clusters, the host rows, then the
+ * resource text the master validated (the worker decodes it again with the same loader; the
+ * clusters and host rows are in its resources' order). */
+#define TP_CDS_MAGIC 0x54504344u /* "TPCD" */
+
+struct tp_cds_blob {
+	uint32_t magic;
+	uint32_t n_clusters;
+	uint64_t version; /* of the whole set: increases with each update the master applies */
+	uint64_t text_len;
+	uint32_t n_host_rows;
+	uint32_t reserved;
+};
+
+struct tp_cds_blob_cluster {
+	uint64_t version;    /* of this cluster's definition: a new one replaces it */
+	uint32_t stats_base; /* cluster.<name> */
+	uint32_t cb_base;    /* cluster.<name>.circuit_breakers.default */
+	uint32_t first_host; /* its endpoints' host.<name>::<address> rows start here */
+	uint32_t n_hosts;    /* = its endpoints */
+};
 
 #define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))
 

@@ -124,6 +124,14 @@ struct tp_cluster_rt {
 	 * the cluster weighs them. */
 	struct tp_lb_set *any;
 	struct __kernel_timespec connect_timeout; /* connect_timeout, as io_uring takes it */
+	/* A cluster from CDS (core/worker/cds.c): its own configuration, and a reference count
+	 * (the worker's table holds one while it is current, each connection on it one more), so
+	 * that a connection keeps the cluster it started with when an update replaces or removes
+	 * it. */
+	bool cds;
+	uint32_t refs;
+	uint64_t cds_version;
+	struct tp_cluster_cfg *own_cfg;
 };
 
 /* Criteria past this many keys match no subset (the connection goes to the cluster's

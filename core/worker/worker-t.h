@@ -35,7 +35,14 @@ struct tp_worker {
 	struct tp_listener_rt *listeners;
 	size_t n_listeners;
 	struct tp_cluster_rt *clusters; /* parallel to cfg->clusters */
-	struct tp_conn **chunks;	/* connection slots, TP_CONN_CHUNK per chunk, never moved */
+	/* CDS clusters by name (open addressing over a power of two, NULL: empty), and the version
+	 * of the master's set they are (core/worker/cds.c) */
+	struct tp_cluster_rt **dyn;
+	uint32_t dyn_cap;
+	uint32_t n_dyn;
+	uint64_t cds_version;
+	uint32_t n_od_wait;	 /* connections waiting for an on-demand cluster (od_wait) */
+	struct tp_conn **chunks; /* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;
 	/* A slot is a struct tp_conn, then each side's transport state, then the chain's filter
 	 * state (core/conn/conn.c: tp_conn_extra()); sized once from the configuration. */

@@ -12,6 +12,7 @@
 #include "core/conn/listener_filters.h"
 #include "core/conn/session.h"
 #include "core/filter.h"
+#include "core/worker/cds.h"
 #include "core/worker/connview.h"
 #include "core/worker/lb.h"
 #include "core/tunnel/h2.h"
@@ -154,10 +155,19 @@ static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t le
 static void on_hostset(struct tp_worker *w)
 {
 	for (;;) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
 		struct iovec iov = {.iov_base = w->hs_buf, .iov_len = TP_HS_MSG_MAX};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
 		const struct tp_hs_head *h = (const struct tp_hs_head *)w->hs_buf;
-		ssize_t n = recvmsg(w->hs_fd, &mh, MSG_DONTWAIT);
+		struct cmsghdr *cm;
+		ssize_t n = recvmsg(w->hs_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fd = -1;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -170,11 +180,23 @@ static void on_hostset(struct tp_worker *w)
 			w->hs_fd = -1;
 			return;
 		}
-		if ((mh.msg_flags & MSG_TRUNC) || (size_t)n < sizeof(*h) ||
+		cm = CMSG_FIRSTHDR(&mh);
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(*h) ||
 		    h->magic != TP_HS_MAGIC) {
 			tp_warn("host set: malformed message ignored");
+			if (fd >= 0)
+				close(fd);
 			continue;
 		}
+		if (h->type == TP_HS_CDS && fd >= 0) {
+			tp_cds_apply(w, fd, h->version);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
 		if (h->type == TP_HS_SET)
 			apply_set(w, h, (size_t)n);
 		else if (h->type == TP_HS_READY && !w->accepting)
@@ -756,6 +778,7 @@ static void teardown(struct tp_worker *w)
 		tp_lb_destroy(&w->clusters[i]);
 	}
 	free(w->clusters);
+	tp_cds_free_all(w);
 	free(w->listeners);
 	free(w->peek_buf);
 	free_transport_ctx(w, w->cfg);

@@ -1132,8 +1132,9 @@ START_TEST(unsupported_field)
 	       ":6:31: static_resources.listeners[0].listener_filters[0].name: listener filter "
 	       "envoy.filters.listener.original_dst is not supported yet by tcpproxy: it has "
 	       "envoy.filters.listener.tls_inspector (see docs/envoy-compat.md)");
-	EXPECT(edit("          cluster: c0\n", "          cluster: c0\n          on_demand: {}\n"),
-	       ":13:11: " TP0 ".on_demand: not supported yet by tcpproxy (see "
+	EXPECT(edit("          cluster: c0\n",
+		    "          cluster: c0\n          downstream_idle_timeout: 1s\n"),
+	       ":13:11: " TP0 ".downstream_idle_timeout: not supported yet by tcpproxy (see "
 	       "docs/envoy-compat.md)");
 	EXPECT(edit("  - name: c0\n",
 		    "  - name: c0\n    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n"),

@@ -1,0 +1,470 @@
+/* CDS in the master: the clusters of dynamic_resources.cds_config's file. Each version of the
+ * file is decoded and checked whole (core/config/config.c, tp_config_decode_cds) before any of
+ * it is used; an accepted one gets its stat scopes in every accepting generation and goes to
+ * their workers as one sealed memfd on the host-set socket (hostset.c sends it), which they
+ * decode again and apply between two completions. The master keeps no queue: only the version
+ * each worker has, so that a burst of updates sends the newest once. */
+#include "core/master/master-int.h"
+
+#include "core/admin/admin.h"
+#include "core/base/log.h"
+#include "core/base/sbuf.h"
+#include "core/base/timer.h"
+#include "core/config/config.h"
+#include "core/config/dump.h"
+#include "core/config/xds.h"
+#include "core/master/xds_file.h"
+#include "core/worker/hostset-t.h"
+#include "shm/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+struct cds_cluster {
+	struct tp_cluster_cfg *cfg;
+	char *json; /* the resource as loaded, as JSON: what "changed" compares, /config_dump */
+	uint64_t version;
+	uint64_t updated_unix_ms;
+};
+
+struct cds {
+	struct master *m;
+	struct tp_xds_file *src;
+	/* The configuration whose static clusters CDS may not name while cds_start() reads the
+	 * file first (before it serves); NULL afterwards: the serving generation's. */
+	const struct tp_config *statics;
+	struct cds_cluster *cl;
+	size_t n;
+	char *version_info;
+	char *text; /* the accepted file's text, which the workers decode again */
+	size_t len;
+	uint64_t version; /* of the set (the master's cds_seq then); 0: nothing accepted yet */
+	uint64_t next_cluster_version;
+	uint64_t updated_unix_ms;
+	int blob;      /* the sealed memfd of this version, made on first send; -1: none yet */
+	uint32_t base; /* cluster_manager.cds.* */
+	/* what the admin endpoint reads (tp_master_view) */
+	const struct tp_cluster_cfg **view_cfgs;
+	const char **view_json;
+	uint64_t *view_ms;
+};
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The serving generation's configuration, else the newest one's (none serves yet). */
+static const struct tp_config *serving_cfg(const struct master *m)
+{
+	const struct gen *g = m->gens;
+
+	while (g && g->state != GEN_SERVING)
+		g = g->next;
+	if (!g)
+		g = m->gens;
+	return g ? g->cfg : NULL;
+}
+
+/* cluster_manager.active_clusters: the serving generation's clusters and the dynamic ones. */
+void cds_gauges(struct master *m)
+{
+	const struct tp_config *cfg = serving_cfg(m);
+	size_t n = m->cds ? m->cds->n : 0;
+
+	if (cfg)
+		n += cfg->n_clusters;
+	else if (m->cds && m->cds->statics)
+		n += m->cds->statics->n_clusters;
+	tp_stat_set(m->blk, m->cm_base + TP_CLUSTER_MANAGER_active_clusters, n);
+	tp_stat_set(m->blk, m->cm_base + TP_CLUSTER_MANAGER_warming_clusters, 0);
+}
+
+static void update_view(struct cds *c)
+{
+	struct master *m = c->m;
+
+	free(c->view_cfgs);
+	free(c->view_json);
+	free(c->view_ms);
+	c->view_cfgs = calloc(c->n ? c->n : 1, sizeof(*c->view_cfgs));
+	c->view_json = calloc(c->n ? c->n : 1, sizeof(*c->view_json));
+	c->view_ms = calloc(c->n ? c->n : 1, sizeof(*c->view_ms));
+	m->view.cds_version_info = c->version ? c->version_info : "";
+	m->view.cds_enabled = true;
+	m->view.cds_updated_unix_ms = c->updated_unix_ms;
+	if (!c->view_cfgs || !c->view_json || !c->view_ms) {
+		m->view.n_cds_clusters = 0;
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		c->view_cfgs[i] = c->cl[i].cfg;
+		c->view_json[i] = c->cl[i].json;
+		c->view_ms[i] = c->cl[i].updated_unix_ms;
+	}
+	m->view.cds_clusters = c->view_cfgs;
+	m->view.cds_json = c->view_json;
+	m->view.cds_updated_ms = c->view_ms;
+	m->view.n_cds_clusters = c->n;
+}
+
+/* A cluster's scopes, as generation.c registers a static cluster's: in the hold being filled. */
+static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
+{
+	int ret;
+
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER, cl->name, &cl->stats_base);
+	if (ret < 0)
+		return ret;
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB, cl->name, &cl->cb.stats_base);
+	if (ret < 0)
+		return ret;
+	return tp_admin_register_hosts(m->stats, cl);
+}
+
+int cds_register_scopes(struct master *m)
+{
+	struct cds *c = m->cds;
+	int ret;
+
+	for (size_t i = 0; c && i < c->n; i++) {
+		ret = register_cluster(m, c->cl[i].cfg);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* The new clusters' scopes in every accepting generation, so that a row is never given to
+ * another scope while a worker of one of them may write it: a removed cluster's rows stay until
+ * the last generation that had it is freed. */
+static int register_in_generations(struct master *m, struct tp_cluster_cfg **cl, size_t n)
+{
+	int ret = 0;
+
+	for (struct gen *g = m->gens; g && !ret; g = g->next) {
+		if (!gen_accepts(g->state))
+			continue;
+		tp_stats_hold_resume(m->stats, &g->scopes);
+		for (size_t i = 0; i < n && !ret; i++)
+			ret = register_cluster(m, cl[i]);
+		tp_stats_hold_end(m->stats);
+	}
+	return ret;
+}
+
+static void free_clusters(struct cds_cluster *cl, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tp_config_cluster_free(cl[i].cfg);
+		free(cl[i].json);
+	}
+	free(cl);
+}
+
+static const struct cds_cluster *find(const struct cds *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->cl[i].cfg->name, name))
+			return &c->cl[i];
+	return NULL;
+}
+
+static void count(struct cds *c, int stat)
+{
+	tp_stat_inc(c->m->blk, c->base + stat);
+}
+
+/* One version of the file: everything is checked before anything changes. */
+static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resources *r,
+		     struct tp_cfg_errors *errs)
+{
+	struct cds *c = arg;
+	struct master *m = c->m;
+	struct tp_cluster_cfg **cfgs = NULL;
+	struct cds_cluster *next = NULL;
+	size_t n = 0, added = 0, modified = 0, removed = 0;
+	uint64_t now = unix_ms();
+	char *version_info = NULL, *text = NULL;
+	int ret;
+
+	count(c, TP_CDS_update_attempt);
+	if (ev == TP_XDS_FAILED) {
+		count(c, TP_CDS_update_failure);
+		return 0;
+	}
+	if (ev == TP_XDS_REJECTED) {
+		count(c, TP_CDS_update_rejected);
+		return 0;
+	}
+	ret = tp_config_decode_cds(r, c->statics ? c->statics : serving_cfg(m), &cfgs, &n, errs);
+	if (ret < 0)
+		goto out_rejected;
+	next = calloc(n ? n : 1, sizeof(*next));
+	version_info = strdup(r->version_info);
+	text = malloc(r->len + 1);
+	if (!next || !version_info || !text)
+		goto out_oom;
+	memcpy(text, r->text, r->len);
+	for (size_t i = 0; i < n; i++) {
+		struct tp_sbuf b = TP_SBUF_INIT;
+		const struct cds_cluster *old;
+		bool cut = false;
+
+		next[i].cfg = cfgs[i];
+		cfgs[i] = NULL;
+		if (tp_config_dump_render(r->items[i], tp_config_dump_max(r->len), &b, &cut) < 0 ||
+		    b.oom) {
+			tp_sbuf_free(&b);
+			goto out_oom;
+		}
+		tp_sbuf_putc(&b, '\0');
+		next[i].json = b.p;
+		old = find(c, next[i].cfg->name);
+		if (old && !strcmp(old->json, next[i].json)) {
+			/* The same definition: the workers keep their object. */
+			next[i].version = old->version;
+			next[i].updated_unix_ms = old->updated_unix_ms;
+			continue;
+		}
+		next[i].version = ++c->next_cluster_version;
+		next[i].updated_unix_ms = now;
+		if (old)
+			modified++;
+		else
+			added++;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = !strcmp(c->cl[i].cfg->name, next[j].cfg->name);
+		removed += !kept;
+	}
+	{
+		struct tp_cluster_cfg **reg = calloc(n ? n : 1, sizeof(*reg));
+
+		if (!reg)
+			goto out_oom;
+		for (size_t i = 0; i < n; i++)
+			reg[i] = next[i].cfg;
+		ret = register_in_generations(m, reg, n);
+		free(reg);
+		if (ret < 0) {
+			tp_cfg_errors_add(errs, 0, 0, "%s: no room for the clusters' stats: %s",
+					  r->file, strerror(-ret));
+			goto out_rejected;
+		}
+	}
+	/* Accepted: from here nothing fails. */
+	free_clusters(c->cl, c->n);
+	c->cl = next;
+	c->n = n;
+	free(c->version_info);
+	c->version_info = version_info;
+	free(c->text);
+	c->text = text;
+	c->len = r->len;
+	c->version = ++m->cds_seq;
+	c->updated_unix_ms = now;
+	if (c->blob >= 0)
+		close(c->blob);
+	c->blob = -1;
+	free(cfgs);
+	tp_stat_add(m->blk, m->cm_base + TP_CLUSTER_MANAGER_cluster_added, added);
+	tp_stat_add(m->blk, m->cm_base + TP_CLUSTER_MANAGER_cluster_modified, modified);
+	tp_stat_add(m->blk, m->cm_base + TP_CLUSTER_MANAGER_cluster_removed, removed);
+	count(c, TP_CDS_update_success);
+	tp_stat_set(m->blk, c->base + TP_CDS_version, XXH64(version_info, strlen(version_info), 0));
+	tp_stat_set(m->blk, c->base + TP_CDS_update_time, now);
+	cds_gauges(m);
+	update_view(c);
+	tp_info("cds: version_info \"%s\": %zu cluster(s), %zu added, %zu modified, %zu removed",
+		version_info, n, added, modified, removed);
+	hs_flush_cds(m);
+	return 0;
+
+out_oom:
+	tp_cfg_errors_add(errs, 0, 0, "%s: %s", r->file, strerror(ENOMEM));
+	ret = -ENOMEM;
+out_rejected:
+	count(c, TP_CDS_update_rejected);
+	for (size_t i = 0; cfgs && i < n; i++)
+		tp_config_cluster_free(cfgs[i]);
+	free(cfgs);
+	if (next)
+		free_clusters(next, n);
+	free(version_info);
+	free(text);
+	return ret;
+}
+
+int cds_start(struct master *m, const struct tp_config *cfg, char *why, size_t whylen)
+{
+	struct cds *c;
+	int ret;
+
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_MANAGER, "", &m->cm_base);
+	if (ret < 0) {
+		snprintf(why, whylen, "stats: %s", strerror(-ret));
+		return ret;
+	}
+	if (!cfg->cds.path) {
+		tp_stat_set(m->blk, m->cm_base + TP_CLUSTER_MANAGER_active_clusters,
+			    cfg->n_clusters);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	c->m = m;
+	c->blob = -1;
+	c->statics = cfg;
+	m->cds = c;
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CDS, "", &c->base);
+	if (ret < 0) {
+		snprintf(why, whylen, "stats: %s", strerror(-ret));
+		goto out_free;
+	}
+	update_view(c);
+	cds_gauges(m);
+	ret = tp_xds_file_open(m->loop, &cfg->cds, TP_XDS_TYPE_CLUSTER, on_update, c, &c->src, why,
+			       whylen);
+	c->statics = NULL;
+	if (ret < 0)
+		goto out_free;
+	return 0;
+out_free:
+	cds_free(m);
+	return ret;
+}
+
+/* A reload: its configuration's static clusters are the ones CDS may not name from now on, and
+ * a cds_config changed or removed takes effect (a removed one: the dynamic clusters go). */
+int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, size_t whylen)
+{
+	struct cds *c = m->cds;
+
+	if (c && cfg->cds.path && tp_config_source_equal(tp_xds_file_source(c->src), &cfg->cds))
+		return 0;
+	if (c) {
+		tp_info("cds: %s no longer configured%s", tp_xds_file_source(c->src)->path,
+			c->n ? "; its clusters are removed" : "");
+		tp_stat_add(m->blk, m->cm_base + TP_CLUSTER_MANAGER_cluster_removed, c->n);
+		cds_free(m);
+		/* Workers of the accepting generations drop theirs with an empty set. */
+		m->cds_seq++;
+		hs_flush_cds(m);
+	}
+	m->view.cds_enabled = false;
+	m->view.n_cds_clusters = 0;
+	if (!cfg->cds.path)
+		return 0;
+	/* cluster_manager's scope is the master's already: only the source is new. */
+	return cds_start(m, cfg, why, whylen);
+}
+
+void cds_serving(struct master *m)
+{
+	cds_gauges(m);
+}
+
+uint64_t cds_version(const struct master *m)
+{
+	return m->cds_seq;
+}
+
+int cds_blob(struct master *m)
+{
+	struct cds *c = m->cds;
+	struct tp_cds_blob head = {.magic = TP_CDS_MAGIC};
+	struct tp_cds_blob_cluster *cl;
+	uint32_t *rows;
+	uint32_t n_rows = 0;
+	size_t size, off;
+	char *p;
+	int fd;
+
+	if (c && c->blob >= 0)
+		return c->blob;
+	for (size_t i = 0; c && i < c->n; i++)
+		n_rows += (uint32_t)c->cl[i].cfg->n_endpoints;
+	head.n_clusters = c ? (uint32_t)c->n : 0;
+	head.version = m->cds_seq;
+	head.text_len = c ? c->len : 0;
+	head.n_host_rows = n_rows;
+	size = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows) +
+	       head.text_len;
+	fd = memfd_create("tcpproxy-cds", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		goto out_close;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto out_close;
+	memcpy(p, &head, sizeof(head));
+	cl = (struct tp_cds_blob_cluster *)(p + sizeof(head));
+	rows = (uint32_t *)(cl + head.n_clusters);
+	for (size_t i = 0, r = 0; c && i < c->n; i++) {
+		const struct tp_cluster_cfg *cfg = c->cl[i].cfg;
+
+		cl[i].version = c->cl[i].version;
+		cl[i].stats_base = cfg->stats_base;
+		cl[i].cb_base = cfg->cb.stats_base;
+		cl[i].first_host = (uint32_t)r;
+		cl[i].n_hosts = (uint32_t)cfg->n_endpoints;
+		for (size_t e = 0; e < cfg->n_endpoints; e++)
+			rows[r++] = cfg->endpoints[e].stats_base;
+	}
+	off = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows);
+	if (c && c->len)
+		memcpy(p + off, c->text, c->len);
+	munmap(p, size);
+	/* Sealed: a worker maps what the master validated, and nothing can change it after. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		goto out_close;
+	if (c)
+		c->blob = fd;
+	return fd;
+out_close : {
+	int ret = -errno;
+
+	close(fd);
+	return ret;
+}
+}
+
+void cds_free(struct master *m)
+{
+	struct cds *c = m->cds;
+
+	if (!c)
+		return;
+	tp_xds_file_close(c->src);
+	free_clusters(c->cl, c->n);
+	free(c->version_info);
+	free(c->text);
+	if (c->blob >= 0)
+		close(c->blob);
+	free(c->view_cfgs);
+	free(c->view_json);
+	free(c->view_ms);
+	free(c);
+	m->cds = NULL;
+	m->view.n_cds_clusters = 0;
+	m->view.cds_clusters = NULL;
+	m->view.cds_json = NULL;
+}

@@ -1,0 +1,217 @@
+/* A worker's CDS clusters: the master's sealed memfd (core/worker/hostset-t.h, TP_HS_CDS)
+ * decoded again with the loader the master validated it with, then a new table by name. Runs
+ * between two completions, so a connection never sees a half-applied set. */
+#include "core/worker/cds.h"
+
+#include "core/base/log.h"
+#include "core/config/config.h"
+#include "core/config/xds.h"
+#include "core/conn/session.h"
+#include "core/worker/hostset-t.h"
+#include "core/worker/lb.h"
+#include "core/worker/worker-t.h"
+#include "core/worker/worker.h"
+#include "shm/stats.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static struct tp_cluster_rt **slot_of(struct tp_cluster_rt **t, uint32_t cap, const char *name)
+{
+	uint32_t i = name_hash(name) & (cap - 1);
+
+	while (t[i] && strcmp(t[i]->cfg->name, name))
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+struct tp_cluster_rt *tp_cds_find(const struct tp_worker *w, const char *name)
+{
+	if (!w->n_dyn)
+		return NULL;
+	return *slot_of(w->dyn, w->dyn_cap, name);
+}
+
+static void cluster_free(struct tp_worker *w, struct tp_cluster_rt *c)
+{
+	uint32_t base = c->cfg->stats_base;
+
+	/* Envoy's SubsetLoadBalancer counts its subsets removed when it goes. */
+	tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_removed, c->n_subsets);
+	tp_stat_sub(w->stats, base + TP_CLUSTER_lb_subsets_active, c->n_subsets);
+	tp_lb_destroy(c);
+	tp_config_cluster_free(c->own_cfg);
+	free(c);
+}
+
+void tp_cluster_release(struct tp_worker *w, struct tp_cluster_rt *c)
+{
+	if (!c || !c->cds)
+		return;
+	TP_BUG_ON(!c->refs);
+	if (--c->refs)
+		return;
+	cluster_free(w, c);
+}
+
+/* A cluster of the set: its stats rows from the master, then its balancers. */
+static struct tp_cluster_rt *cluster_new(struct tp_worker *w, struct tp_cluster_cfg *cfg,
+					 const struct tp_cds_blob_cluster *rec,
+					 const uint32_t *rows)
+{
+	struct tp_cluster_rt *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	cfg->stats_base = rec->stats_base;
+	cfg->cb.stats_base = rec->cb_base;
+	for (size_t e = 0; e < cfg->n_endpoints; e++)
+		cfg->endpoints[e].stats_base = rows[rec->first_host + e];
+	if (tp_lb_init(c, cfg, tp_rand()) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->cds = true;
+	c->refs = 1;
+	c->cds_version = rec->version;
+	c->own_cfg = cfg;
+	tp_stat_add(w->stats, cfg->stats_base + TP_CLUSTER_lb_subsets_created, c->n_subsets);
+	tp_stat_add(w->stats, cfg->stats_base + TP_CLUSTER_lb_subsets_active, c->n_subsets);
+	return c;
+}
+
+/* The blob's parts, checked against its size: the master is trusted, but a worker reads no
+ * length it has not bounded. */
+static bool blob_parts(const void *p, size_t size, const struct tp_cds_blob_cluster **cl,
+		       const uint32_t **rows, const char **text)
+{
+	const struct tp_cds_blob *h = p;
+	uint64_t need;
+
+	if (size < sizeof(*h) || h->magic != TP_CDS_MAGIC || h->n_clusters > (1u << 24) ||
+	    h->n_host_rows > (1u << 26) || h->text_len > (1ull << 32))
+		return false;
+	need = sizeof(*h) + (uint64_t)h->n_clusters * sizeof(**cl) +
+	       (uint64_t)h->n_host_rows * sizeof(**rows) + h->text_len;
+	if (need != size)
+		return false;
+	*cl = (const struct tp_cds_blob_cluster *)(h + 1);
+	*rows = (const uint32_t *)(*cl + h->n_clusters);
+	*text = (const char *)(*rows + h->n_host_rows);
+	for (uint32_t i = 0; i < h->n_clusters; i++)
+		if ((uint64_t)(*cl)[i].first_host + (*cl)[i].n_hosts > h->n_host_rows)
+			return false;
+	return true;
+}
+
+void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
+{
+	struct tp_xds_resources r = {0};
+	struct tp_cfg_errors errs = {0};
+	const struct tp_cds_blob_cluster *cl;
+	const struct tp_cds_blob *h;
+	struct tp_cluster_cfg **cfgs = NULL;
+	struct tp_cluster_rt **t = NULL;
+	const uint32_t *rows;
+	const char *text;
+	struct stat st;
+	uint32_t cap = 8, n_new = 0;
+	size_t n = 0;
+	void *p = MAP_FAILED;
+
+	if (version <= w->cds_version)
+		goto out_close;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0)
+		goto out_bad;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || !blob_parts(p, (size_t)st.st_size, &cl, &rows, &text))
+		goto out_bad;
+	h = p;
+	if (tp_xds_parse("cds", text, h->text_len, TP_XDS_TYPE_CLUSTER, &r, &errs) < 0 ||
+	    tp_config_decode_cds(&r, NULL, &cfgs, &n, &errs) < 0 || n != h->n_clusters)
+		goto out_bad;
+	while (cap < 2 * n)
+		cap *= 2;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		goto out_oom;
+	for (size_t i = 0; i < n; i++) {
+		struct tp_cluster_rt *old = tp_cds_find(w, cfgs[i]->name), *c;
+
+		if (cfgs[i]->n_endpoints != cl[i].n_hosts)
+			goto out_bad;
+		if (old && old->cds_version == cl[i].version) {
+			/* Unchanged: its balancers and the connections on it go on as they are. */
+			c = old;
+			c->refs++;
+			tp_config_cluster_free(cfgs[i]);
+		} else {
+			c = cluster_new(w, cfgs[i], &cl[i], rows);
+			if (!c)
+				goto out_oom;
+		}
+		cfgs[i] = NULL;
+		*slot_of(t, cap, c->cfg->name) = c;
+		n_new++;
+	}
+	/* The table's reference to every cluster of the old one: a cluster carried over holds the
+	 * new table's, one replaced or removed goes with its last connection. */
+	for (uint32_t i = 0; i < w->dyn_cap; i++)
+		tp_cluster_release(w, w->dyn[i]);
+	free(w->dyn);
+	w->dyn = t;
+	w->dyn_cap = cap;
+	w->n_dyn = n_new;
+	w->cds_version = version;
+	tp_debug("cds: %u cluster(s), version %llu", n_new, (unsigned long long)version);
+	/* Connections waiting for an on-demand cluster: this update has it, or it is missing. */
+	tp_session_cds_applied(w);
+	goto out_free;
+
+out_oom:
+	tp_warn("cds: out of memory applying version %llu; the previous set stays",
+		(unsigned long long)version);
+	goto out_undo;
+out_bad:
+	tp_warn("cds: version %llu from the master does not decode; the previous set stays",
+		(unsigned long long)version);
+	for (size_t i = 0; i < errs.n; i++)
+		tp_warn("%s", errs.lines[i]);
+out_undo:
+	for (uint32_t i = 0; t && i < cap; i++)
+		tp_cluster_release(w, t[i]);
+	free(t);
+out_free:
+	for (size_t i = 0; cfgs && i < n; i++)
+		tp_config_cluster_free(cfgs[i]);
+	free(cfgs);
+	tp_xds_resources_free(&r);
+	tp_cfg_errors_free(&errs);
+	if (p != MAP_FAILED)
+		munmap(p, (size_t)st.st_size);
+out_close:
+	close(fd);
+}
+
+void tp_cds_free_all(struct tp_worker *w)
+{
+	for (uint32_t i = 0; i < w->dyn_cap; i++)
+		tp_cluster_release(w, w->dyn[i]);
+	free(w->dyn);
+	w->dyn = NULL;
+	w->dyn_cap = 0;
+	w->n_dyn = 0;
+}
