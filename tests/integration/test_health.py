@@ -5,6 +5,8 @@ against a real HTTP server (Python's http.server) with an expected status range 
 once; below the panic threshold every host is used; the health_check.* and membership_* stats
 and /clusters' health_flags follow."""
 import http.server
+import json
+import os
 import socket
 import threading
 import urllib.request
@@ -468,13 +470,19 @@ def test_no_traffic_interval_until_the_first_connection():
         b.close()
 
 
+def events(path):
+    """The HealthCheckEvent lines of an event_log_path so far."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
 def test_event_log_path_writes_envoy_health_check_events():
     """event_log_path gets Envoy's HealthCheckEvent JSON lines: a first passing check adds the
     host (first_check true), a first failing one logs its failure, a host that fails
     unhealthy_threshold times is ejected (NETWORK), one that returns is added after
     healthy_threshold; SIGUSR1 (logrotate) reopens the file by its path."""
-    import json
-    import os
     import re
     import signal
     from harness import run_path
@@ -490,12 +498,6 @@ def test_event_log_path_writes_envoy_health_check_events():
       healthy_threshold: 2
       event_log_path: %s
       tcp_health_check: {}""" % log
-
-    def events(path):
-        if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            return [json.loads(line) for line in f]
 
     def kinds(path):
         return [(e["host"]["socket_address"]["address"],
@@ -569,8 +571,6 @@ def test_always_log_success_is_not_logged_with_add_healthy():
     """always_log_health_check_success: Envoy's handleSuccess() logs successful_health_check_event
     only when the check did not change the host (changed_state != Changed); the check that adds
     the host logs add_healthy_event alone. One host, one check so far: one event."""
-    import json
-    import os
     import time
     from harness import run_path
     up = free_port()
@@ -586,19 +586,13 @@ def test_always_log_success_is_not_logged_with_add_healthy():
       event_log_path: %s
       tcp_health_check: {}""" % log
 
-    def events():
-        if not os.path.exists(log):
-            return []
-        with open(log) as f:
-            return [json.loads(line) for line in f]
-
     try:
         port, admin = free_port(), free_port()
         with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
-            wait_for(lambda: len(events()) >= 1, what="the first check's event")
+            wait_for(lambda: len(events(log)) >= 1, what="the first check's event")
             time.sleep(0.5)  # the next check is 2 s away
             check(p.stat("cluster.c.health_check.success") == 1, str(p.stats()))
-            evs = events()
+            evs = events(log)
             check([k for e in evs for k in e if k.endswith("_event")] == ["add_healthy_event"],
                   "one passing check, events: %s" % evs)
     finally:
@@ -609,7 +603,6 @@ def test_event_log_on_a_pipe_never_holds_the_master():
     """event_log_path on a pipe whose reader has stopped reading (/dev/stdout under a stalled
     log collector): the master drops the events it cannot write, as docs/envoy-compat.md says,
     and keeps serving its stats socket, admin, checks and reloads."""
-    import os
     import subprocess
     import time
     from harness import run_path
@@ -705,8 +698,6 @@ def test_event_log_names_a_timeout_network_timeout():
     """A check that times out: Envoy's onTimeoutBase() fails it as NETWORK_TIMEOUT (Envoy 1.25
     and later; still counted in network_failure), and its event logger prints that failure
     type. A host that accepts and never answers the check's payload."""
-    import json
-    import os
     from harness import run_path
 
     def silent(c):
@@ -725,19 +716,13 @@ def test_event_log_names_a_timeout_network_timeout():
       event_log_path: %s
       tcp_health_check: {send: {text: "00"}, receive: [{text: "01"}]}""" % log
 
-    def events():
-        if not os.path.exists(log):
-            return []
-        with open(log) as f:
-            return [json.loads(line) for line in f]
-
     try:
         port, admin = free_port(), free_port()
         with Proxy(config(port, admin, cluster("c", ["127.0.0.2"], up, hc))) as p:
             # The host starts /failed_active_hc: its first failure is logged, no ejection.
-            wait_for(lambda: len(events()) >= 1, what="the first check's event")
+            wait_for(lambda: len(events(log)) >= 1, what="the first check's event")
             check(p.stat("cluster.c.health_check.network_failure") == 1, str(p.stats()))
-            evs = events()
+            evs = events(log)
             check(evs[0].get("health_check_failure_event") ==
                   {"failure_type": "NETWORK_TIMEOUT", "first_check": True}, str(evs))
     finally:
