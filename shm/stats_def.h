@@ -169,9 +169,31 @@
 	COUNTER(sni_not_found)                            \
 	HISTOGRAM(bytes_processed)
 
+/* listener_manager.<stat>: Envoy's ListenerManagerStats and its LDS subscription's stats
+ * (lds.*), as far as tcpproxy has them (core/master/lds.c). The master writes them all but
+ * listener_create_success and listener_create_failure, which each worker counts as it adds a
+ * dynamic listener, as each of Envoy's workers does. */
+#define TP_LISTENER_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)        \
+	COUNTER(listener_added, "listener_added")                   \
+	COUNTER(listener_modified, "listener_modified")             \
+	COUNTER(listener_removed, "listener_removed")               \
+	COUNTER(listener_create_success, "listener_create_success") \
+	COUNTER(listener_create_failure, "listener_create_failure") \
+	GAUGE(total_listeners_active, "total_listeners_active")     \
+	GAUGE(total_listeners_draining, "total_listeners_draining") \
+	GAUGE(total_listeners_warming, "total_listeners_warming")   \
+	COUNTER(lds_update_attempt, "lds.update_attempt")           \
+	COUNTER(lds_update_success, "lds.update_success")           \
+	COUNTER(lds_update_failure, "lds.update_failure")           \
+	COUNTER(lds_update_rejected, "lds.update_rejected")         \
+	GAUGE(lds_version, "lds.version")                           \
+	GAUGE(lds_update_time, "lds.update_time")
+
 /* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
  * tls_inspector.tls_found); every other scope has a name. */
-#define TP_STATS_ROOT_KIND(k) ((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR)
+#define TP_STATS_ROOT_KIND(k)                                       \
+	((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR || \
+	 (k) == TP_SCOPE_LISTENER_MANAGER)
 
 /* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
  * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
@@ -225,17 +247,18 @@
  * third argument prints another (the ssl kinds extend a listener's or a cluster's names, under
  * the same scope name). The position in this list is stored in the segment: append only. A new
  * kind also needs its two enum wrappers in shm/stats-t.h (the compiler says so). */
-#define TP_STATS_SCOPE_KINDS(X)                   \
-	X(SERVER, server)                         \
-	X(LISTENER, listener)                     \
-	X(TCP, tcp)                               \
-	X(CLUSTER, cluster)                       \
-	X(CONNECTION_LIMIT, connection_limit)     \
-	X(HOST, host)                             \
-	X(TLS_INSPECTOR, tls_inspector)           \
-	X(LISTENER_SSL, listener_ssl, "listener") \
-	X(CLUSTER_SSL, cluster_ssl, "cluster")    \
-	X(CLUSTER_CB, cluster_cb, "cluster")      \
-	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster")
+#define TP_STATS_SCOPE_KINDS(X)                                  \
+	X(SERVER, server)                                        \
+	X(LISTENER, listener)                                    \
+	X(TCP, tcp)                                              \
+	X(CLUSTER, cluster)                                      \
+	X(CONNECTION_LIMIT, connection_limit)                    \
+	X(HOST, host)                                            \
+	X(TLS_INSPECTOR, tls_inspector)                          \
+	X(LISTENER_SSL, listener_ssl, "listener")                \
+	X(CLUSTER_SSL, cluster_ssl, "cluster")                   \
+	X(CLUSTER_CB, cluster_cb, "cluster")                     \
+	X(CLUSTER_CB_REMAINING, cluster_cb_remaining, "cluster") \
+	X(LISTENER_MANAGER, listener_manager)
 
 #endif

@@ -246,6 +246,12 @@ static void reload(struct master *m)
 	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
 		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
+	/* The LDS listeners persist across a reload: the new generation's workers get them too. */
+	if (lds_reload_check(m, cfg, why, sizeof(why)) < 0) {
+		tp_config_free(cfg);
+		master_reload_failed(m, why);
+		return;
+	}
 	if (!gen_start(m, cfg, m->epoch + 1, why, sizeof(why)))
 		master_reload_failed(m, why);
 }
@@ -607,6 +613,12 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
+	/* LDS before the first workers: they get its listeners before they serve. */
+	if (cfg->lds.path && lds_open(&m, cfg, err, sizeof(err)) < 0) {
+		tp_error("dynamic_resources.lds_config: %s", err);
+		tp_config_free(cfg);
+		goto out_kill;
+	}
 	if (!gen_start(&m, cfg, 0, err, sizeof(err))) {
 		tp_error("%s", err);
 		goto out_kill;
@@ -635,6 +647,7 @@ out_kill:
 	sup_kill_all(&m);
 	while (m.gens)
 		gen_destroy(m.gens);
+	lds_close(&m);
 	lsock_close_all(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);
