@@ -127,3 +127,276 @@ def test_added_listener_serves_and_is_counted():
             check(p.stat("listener.127.0.0.1_%d.downstream_cx_total" % dport) == 1,
                   "listener scope counted")
             check(re.search(r'version "v1" applied', p.output()), "version logged")
+
+
+def exchange(s, payload):
+    """One echo exchange on an open connection, every byte checked."""
+    s.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        b = s.recv(len(payload) - len(got))
+        check(b, "connection closed mid-exchange")
+        got += b
+    check(got == payload, "echoed bytes differ")
+
+
+def finish(s, payload=b"bye"):
+    """Half-closes after a last exchange and reads to EOF: the connection ran to completion."""
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    check(recv_all(s) == payload, "the last bytes came back")
+    s.close()
+
+
+def test_removed_listener_stops_accepting_and_drains_its_connections():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("dyn", dport, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1)
+            live = connect(dport)
+            exchange(live, os.urandom(50000))
+            lds.write("v2", [])
+            wait_version(p, 2, 0)
+            wait_for(lambda: refused(dport), 10, what="the removed listener to refuse")
+            # The live connection keeps flowing, both ways, to its end.
+            for _ in range(5):
+                exchange(live, os.urandom(20000))
+            finish(live)
+            check(lm(p, "listener_removed") == 1, "listener_removed")
+            check(lm(p, "total_listeners_active") == 1, "only the static one is active")
+            check(lm(p, "total_listeners_draining") == 1, "draining for the drain time")
+            check(echo_roundtrip(sport, b"s") == b"s", "the static listener serves on")
+            # Added back: the same address binds again.
+            lds.write("v3", [lds_listener("dyn", dport, "c")])
+            wait_version(p, 3, 0)
+            wait_serving(dport)
+            check(lm(p, "listener_added") == 2, "added twice")
+
+
+def test_changed_listener_routes_new_connections_anew_and_keeps_old_ones():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up1, EchoServer() as up2:
+        lds.write("v1", [lds_listener("dyn", dport, "one")])
+        cfg = config(lds, [listener_yaml("static", sport, "one")],
+                     [cluster_yaml("one", [up1.port]), cluster_yaml("two", [up2.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1)
+            old = connect(dport)
+            exchange(old, b"first")
+            check(up1.accepted == 1 and up2.accepted == 0, "routed to one")
+            lds.write("v2", [lds_listener("dyn", dport, "two")])
+            wait_version(p, 2, 0)
+            # New connections take the new route; none is refused on the way.
+            for i in range(20):
+                check(echo_roundtrip(dport, b"n%d" % i) == b"n%d" % i, "new route round trip")
+            wait_for(lambda: up2.accepted >= 1, 5, what="a connection routed to two")
+            # Give the old listener's last accepts time to be seen: every later one is two's.
+            before = up1.accepted
+            for i in range(20):
+                echo_roundtrip(dport, b"m")
+            check(up1.accepted == before, "no new connection routed to one after the change")
+            exchange(old, os.urandom(30000))
+            finish(old)
+            check(lm(p, "listener_modified") == 1, "listener_modified")
+            check(lm(p, "listener_added") == 1 and lm(p, "listener_removed") == 0,
+                  "a change is neither an add nor a remove")
+            check(lm(p, "listener_create_success") == 4, "two versions on two workers")
+            # The same text again: nothing changes.
+            lds.write("v3", [lds_listener("dyn", dport, "two")])
+            wait_version(p, 3, 0)
+            check(lm(p, "listener_modified") == 1 and lm(p, "listener_create_success") == 4,
+                  "an unchanged listener is left alone")
+
+
+def test_malformed_update_is_rejected_with_its_position_and_the_old_set_serves():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("dyn", dport, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1)
+            other = lds_listener("other", free_port(), "c")
+            other["filter_chains"][0]["filters"][0]["typed_config"]["idle_timeout"] = "soon"
+            other["per_connection_buffer_limit_bytes"] = -1
+            lds.write("v2", [lds_listener("dyn", dport, "c"), other])
+            wait_for(lambda: lm(p, "lds.update_rejected") == 1, 10, what="rejected")
+            text = open(lds.path).read().splitlines()
+            out = p.output()
+            # Every error, each with its position in the file.
+            for key, path in (('"soon"', "resources[1].filter_chains[0].filters[0]."
+                                         "typed_config.idle_timeout"),
+                              ("-1", "resources[1].per_connection_buffer_limit_bytes")):
+                line = next(i for i, t in enumerate(text) if key in t) + 1
+                col = text[line - 1].index(key) + 1
+                want = "%s:%d:%d: %s: " % (lds.path, line, col, path)
+                check(want in out, "position of the error logged: %s\n%s" % (want, out[-2000:]))
+            wait_serving(dport)
+            check(lm(p, "lds.update_success") == 1, "nothing applied")
+            check(lm(p, "lds.update_attempt") == 2, "two attempts")
+            check(lm(p, "listener_added") == 1, "the bad one was not added")
+            # Not YAML at all, a duplicate name, a static listener's address: rejected too.
+            lds.write_text("{version_info: v3, resources: [")
+            wait_for(lambda: lm(p, "lds.update_failure") == 1, 10, what="not YAML: failure")
+            lds.write("v4", [lds_listener("dyn", dport, "c"), lds_listener("dyn", free_port(), "c")])
+            wait_for(lambda: lm(p, "lds.update_rejected") == 2, 10, what="duplicate name")
+            check('duplicate listener name \\"dyn\\"' in p.output() or
+                  'duplicate listener name "dyn"' in p.output(), "duplicate name logged")
+            lds.write("v5", [lds_listener("s2", sport, "c")])
+            wait_for(lambda: lm(p, "lds.update_rejected") == 3, 10, what="static address")
+            check("is already used by static listener" in p.output(), "static address logged")
+            wait_serving(dport)
+            check(lm(p, "lds.update_success") == 1, "nothing applied")
+
+
+def test_port_in_use_is_rejected_and_the_old_set_kept():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    busy_port = busy.getsockname()[1]
+    try:
+        with EchoServer() as up:
+            lds.write("v1", [lds_listener("dyn", dport, "c")])
+            cfg = config(lds, [listener_yaml("static", sport, "c")],
+                         [cluster_yaml("c", [up.port])])
+            with Proxy(cfg) as p:
+                wait_version(p, 1)
+                lds.write("v2", [lds_listener("dyn", dport, "c"),
+                                 lds_listener("busy", busy_port, "c")])
+                wait_for(lambda: lm(p, "lds.update_rejected") == 1, 10, what="rejected")
+                check(re.search(r"resources\[1\]\.address: listener 'busy': bind "
+                                r"127\.0\.0\.1:%d: Address already in use" % busy_port,
+                                p.output()), "bind failure logged")
+                check(lm(p, "listener_create_failure") == 1, "listener_create_failure")
+                check(lm(p, "listener_added") == 1, "nothing added")
+                wait_serving(dport)
+    finally:
+        busy.close()
+
+
+def test_watched_directory_symlink_swap():
+    lds = LdsFile(watched=True)
+    sport, d1, d2 = free_port(), free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("a", d1, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1)
+            wait_serving(d1)
+            lds.write("v2", [lds_listener("b", d2, "c")])
+            wait_version(p, 2, 0)
+            wait_serving(d2)
+            wait_for(lambda: refused(d1), 10, what="a removed")
+            check(lm(p, "listener_added") == 2 and lm(p, "listener_removed") == 1, "counted")
+
+
+def test_killed_worker_comes_back_with_the_dynamic_listeners():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("dyn", dport, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, concurrency=2) as p:
+            wait_version(p, 1)
+            for pid in p.worker_pids():
+                os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: p.stat("server.worker_restarts") == 2, 10, what="restarts")
+            wait_for(lambda: lm(p, "listener_create_success") == 4, 10,
+                     what="the new workers took the dynamic listener")
+            # Every connection lands on a worker that has it (both were restarted).
+            for i in range(40):
+                check(echo_roundtrip(dport, b"r%d" % i) == b"r%d" % i, "round trip")
+
+
+def test_sighup_keeps_the_dynamic_listeners():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("dyn", dport, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, concurrency=2) as p:
+            wait_version(p, 1)
+            live = connect(dport)
+            exchange(live, b"before")
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, 10, what="reload")
+            wait_for(lambda: lm(p, "listener_create_success") == 4, 10,
+                     what="the new generation took the dynamic listener")
+            for i in range(40):
+                check(echo_roundtrip(dport, b"h%d" % i) == b"h%d" % i, "round trip")
+            exchange(live, os.urandom(10000))
+            finish(live)
+            check(lm(p, "lds.update_success") == 1, "a reload is not an LDS update")
+            # A reload cannot move the LDS source: refused, the old generation serves on.
+            other = LdsFile()
+            other.write("o1", [])
+            with open(p.config_path, "w") as f:
+                f.write(config(other, [listener_yaml("static", sport, "c")],
+                               [cluster_yaml("c", [up.port])]))
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.reload_failed") == 1, 10, what="reload refused")
+            check("lds_config cannot change on a reload" in p.output(), "why logged")
+            wait_serving(dport)
+
+
+def test_static_listener_under_load_loses_nothing_while_lds_adds_and_removes():
+    lds = LdsFile()
+    sport = free_port()
+    ports = [free_port() for _ in range(4)]
+    with LoadEcho() as up:
+        lds.write("v0", [])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, concurrency=2) as p:
+            wait_version(p, 1)
+            seconds = 8
+            client = load_client(sport, seconds, threads=4, nbytes=1000)
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < seconds - 1:
+                n += 1
+                live = ports[: 1 + n % len(ports)]
+                lds.write("v%d" % n, [lds_listener("d%d" % i, port, "c", "d")
+                                      for i, port in enumerate(live)])
+                wait_version(p, n + 1)
+                wait_serving(live[-1], b"x%d" % n)
+                time.sleep(0.2)
+            conns, failed, nbytes, err = load_result(client)
+            check(failed == 0, "%d of %d connections failed: %s" % (failed, conns, err))
+            check(conns >= 1000 * seconds, "%d connections in %d s" % (conns, seconds))
+            check(n >= 5, "only %d LDS updates" % n)
+            check(lm(p, "lds.update_rejected") == 0, "no update rejected")
+            check(p.stat("tcp.test.downstream_cx_total") == conns, "every connection counted")
+
+
+def test_changed_listener_under_load_loses_no_connection():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with LoadEcho() as up:
+        lds.write("v0", [lds_listener("dyn", dport, "c1", "d")])
+        cfg = config(lds, [listener_yaml("static", sport, "c1")],
+                     [cluster_yaml("c1", [up.port]), cluster_yaml("c2", [up.port])])
+        with Proxy(cfg, concurrency=2) as p:
+            wait_version(p, 1)
+            seconds = 6
+            client = load_client(dport, seconds, threads=4, nbytes=1000)
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < seconds - 1:
+                n += 1
+                lds.write("v%d" % n, [lds_listener("dyn", dport, "c%d" % (1 + n % 2), "d")])
+                wait_version(p, n + 1)
+                time.sleep(0.15)
+            conns, failed, nbytes, err = load_result(client)
+            check(failed == 0, "%d of %d connections failed: %s" % (failed, conns, err))
+            check(conns >= 1000 * seconds, "%d connections in %d s" % (conns, seconds))
+            check(lm(p, "listener_modified") == n, "every change counted")
+            check(p.stat("cluster.c1.upstream_cx_total") + p.stat("cluster.c2.upstream_cx_total")
+                  == conns, "every connection went upstream")
+            check(p.stat("cluster.c1.upstream_cx_total") > 0 and
+                  p.stat("cluster.c2.upstream_cx_total") > 0, "both routes used")
