@@ -139,7 +139,7 @@ static void bootstrap(struct tp_sbuf *b, const struct tp_ynode *root, uint64_t a
 }
 
 static void dump_of(struct tp_sbuf *b, const struct kind *k, const struct tp_ynode *root,
-		    uint64_t at, const struct mask *m)
+		    uint64_t at, const struct mask *m, const char *lds_dump)
 {
 	const struct tp_ynode *items = seq_at(root, k->bootstrap_at);
 	bool listed = !m->n;
@@ -166,6 +166,10 @@ static void dump_of(struct tp_sbuf *b, const struct kind *k, const struct tp_yno
 		}
 		tp_sbuf_putc(b, ']');
 	}
+	/* The LDS listeners (core/master/lds.c renders them), unmasked: a mask names static
+	 * fields only. */
+	if (lds_dump && !m->n && !strcmp(k->field, "static_listeners"))
+		tp_sbuf_printf(b, ",%s", lds_dump);
 	tp_sbuf_putc(b, '}');
 }
 
@@ -244,7 +248,7 @@ void tp_admin_config_dump(const struct tp_master_view *v, const char *query,
 		bootstrap(b, doc->root, cfg->loaded_unix_ms, m);
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 			tp_sbuf_putc(b, ',');
-			dump_of(b, &kinds[i], doc->root, cfg->loaded_unix_ms, m);
+			dump_of(b, &kinds[i], doc->root, cfg->loaded_unix_ms, m, v->lds_dump);
 		}
 	}
 	tp_sbuf_puts(b, "]}\n");

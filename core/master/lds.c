@@ -12,8 +12,10 @@
 
 #include "core/base/log.h"
 #include "core/base/mloop.h"
+#include "core/base/sbuf.h"
 #include "core/base/timer.h"
 #include "core/config/config.h"
+#include "core/config/dump.h"
 #include "core/config/xds.h"
 #include "core/master/xds_file.h"
 #include "core/worker/listener_dyn.h"
@@ -21,6 +23,7 @@
 #include "shm/stats.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +42,12 @@ struct lds_text {
 
 struct lds_listener {
 	char *name;
-	char *addr;	      /* its address as text, for the log and /listeners */
-	uint64_t hash;	      /* of its resource as written: equal means unchanged */
-	uint64_t id;	      /* never reused: what the workers know it by */
-	uint32_t index;	      /* its place among the text's resources */
-	struct lds_text *txt; /* the text it came in */
+	struct tp_sockaddr addr; /* for the log and /listeners */
+	char *dump;		 /* its /config_dump entry (DynamicListener), secrets redacted */
+	uint64_t hash;		 /* of its resource as written: equal means unchanged */
+	uint64_t id;		 /* never reused: what the workers know it by */
+	uint32_t index;		 /* its place among the text's resources */
+	struct lds_text *txt;	 /* the text it came in */
 	struct lsock *sock;
 	uint32_t *bases; /* its stats scopes, in registration order */
 	uint32_t n_bases;
@@ -64,6 +68,8 @@ struct lds {
 	struct tp_stats_hold hold;
 	uint32_t lm_base; /* listener_manager */
 	uint32_t draining;
+	struct tp_admin_listener *admin; /* [n], for the admin's /listeners */
+	char *dump;			 /* the view's lds_dump */
 };
 
 /* ---- resources ---- */
@@ -146,11 +152,73 @@ out_free:
 static void listener_free(struct master *m, struct lds_listener *l)
 {
 	free(l->name);
-	free(l->addr);
+	free(l->dump);
 	free(l->bases);
 	text_put(l->txt);
 	lsock_put(m, l->sock);
 	memset(l, 0, sizeof(*l));
+}
+
+/* ---- what the admin shows ---- */
+
+/* Envoy's ListenersConfigDump.DynamicListener of resource n, with its active_state. */
+static char *render_entry(const char *name, const struct tp_ynode *n, const char *version)
+{
+	struct tp_sbuf b = TP_SBUF_INIT;
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+	bool cut = false;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	tp_sbuf_puts(&b, "{\"name\":");
+	tp_sbuf_json_str(&b, name);
+	tp_sbuf_puts(&b, ",\"active_state\":{\"version_info\":");
+	tp_sbuf_json_str(&b, version);
+	tp_sbuf_puts(&b, ",\"listener\":");
+	if (tp_config_dump_render(n, TP_LDS_MAX_TEXT, &b, &cut) < 0) {
+		tp_sbuf_free(&b);
+		return NULL;
+	}
+	tp_sbuf_printf(&b, ",\"last_updated\":\"%s.%03ldZ\"}}", when, ts.tv_nsec / 1000000);
+	if (b.oom) {
+		tp_sbuf_free(&b);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* The view's LDS part, after each applied update. */
+static void update_view(struct lds *d)
+{
+	struct tp_master_view *v = &d->m->view;
+	struct tp_admin_listener *a = calloc(d->n ? d->n : 1, sizeof(*a));
+	struct tp_sbuf b = TP_SBUF_INIT;
+
+	tp_sbuf_puts(&b, "\"version_info\":");
+	tp_sbuf_json_str(&b, d->version ? d->version : "");
+	tp_sbuf_puts(&b, ",\"dynamic_listeners\":[");
+	for (size_t i = 0, k = 0; i < d->n; i++) {
+		if (a) {
+			a[i].name = d->v[i].name;
+			a[i].addr = &d->v[i].addr;
+		}
+		if (!d->v[i].dump)
+			continue;
+		tp_sbuf_printf(&b, "%s%s", k++ ? "," : "", d->v[i].dump);
+	}
+	tp_sbuf_putc(&b, ']');
+	free(d->admin);
+	free(d->dump);
+	d->admin = a;
+	d->dump = b.oom ? NULL : b.p;
+	if (b.oom)
+		tp_sbuf_free(&b);
+	v->lds_listeners = a;
+	v->n_lds_listeners = a ? d->n : 0;
+	v->lds_dump = d->dump;
 }
 
 /* ---- the workers ---- */
@@ -438,10 +506,15 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		uint64_t h = node_hash(0xcbf29ce484222325ull, r->items[i]);
 
 		nl->name = strdup(l->name);
-		nl->addr = strdup(l->addr.text);
-		if (!nl->name || !nl->addr) {
+		nl->addr = l->addr;
+		nl->addr.host = NULL; /* a listener's address is never a name */
+		nl->dump = old && old->hash == h && old->dump
+				   ? strdup(old->dump)
+				   : render_entry(l->name, r->items[i], r->version_info);
+		if (!nl->name || !nl->dump) {
 			free(nl->name);
-			free(nl->addr);
+			free(nl->dump);
+			nl->name = nl->dump = NULL;
 			tp_cfg_errors_add(errs, 0, 0, "%s: %s", r->file, strerror(ENOMEM));
 			ret = -ENOMEM;
 			goto out_reject;
@@ -491,7 +564,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		removed += renamed;
 		draining(d);
 		tp_info("LDS: listener %s on %s %s; its connections drain", d->v[i].name,
-			d->v[i].addr, renamed ? "removed" : "replaced");
+			d->v[i].addr.text, renamed ? "removed" : "replaced");
 	}
 	for (size_t i = 0; i < d->n; i++)
 		listener_free(m, &d->v[i]);
@@ -512,6 +585,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	clock_gettime(CLOCK_REALTIME, &ts);
 	tp_stat_set(m->blk, d->lm_base + TP_LISTENER_MANAGER_lds_update_time,
 		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+	update_view(d);
 	tp_info("LDS: version \"%s\" applied: %zu listener(s), %u added, %u modified, %u removed",
 		r->version_info, d->n, added, modified, removed);
 	publish(d);
@@ -636,6 +710,11 @@ void lds_close(struct master *m)
 		listener_free(m, &d->v[i]);
 	free(d->v);
 	free(d->version);
+	free(d->admin);
+	free(d->dump);
+	m->view.lds_listeners = NULL;
+	m->view.n_lds_listeners = 0;
+	m->view.lds_dump = NULL;
 	tp_stats_hold_release(m->stats, &d->hold);
 	tp_config_source_free(&d->src);
 	free(d);

@@ -9,6 +9,7 @@
 
 struct tp_stats;
 struct tp_config;
+struct tp_sockaddr;
 
 /* The live connection view as the master assembled it from its workers' snapshots: every
  * string is the master's own (names from its configuration, addresses it formatted). */
@@ -83,6 +84,12 @@ struct tp_master_ops {
 			  struct tp_admin_host *out);
 };
 
+/* An LDS listener as /listeners shows it (core/master/lds.c). */
+struct tp_admin_listener {
+	const char *name;
+	const struct tp_sockaddr *addr;
+};
+
 struct tp_master_view {
 	struct tp_stats *stats;
 	const struct tp_config *cfg; /* the serving generation's configuration */
@@ -103,6 +110,11 @@ struct tp_master_view {
 	uint64_t last_reload_unix_ms; /* 0: never reloaded */
 	bool last_reload_ok;
 	char last_reload_error[256];
+	/* LDS (core/master/lds.c): the dynamic listeners, and their part of /config_dump's
+	 * ListenersConfigDump ("version_info":...,"dynamic_listeners":[...]), or NULL */
+	const struct tp_admin_listener *lds_listeners;
+	size_t n_lds_listeners;
+	const char *lds_dump;
 };
 
 #endif

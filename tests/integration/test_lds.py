@@ -4,8 +4,8 @@ import os
 import re
 import signal
 import socket
-import threading
 import time
+import urllib.request
 
 from harness import (EchoServer, LoadEcho, Proxy, _alive, bootstrap, check, cluster_yaml,
                      connect, echo_roundtrip, free_port, listener_yaml, load_client, load_result,
@@ -68,8 +68,17 @@ class LdsFile:
                                    indent=1))
 
 
-def config(lds, listeners, clusters):
-    return bootstrap(listeners, clusters) + "dynamic_resources:\n" + lds.source_yaml()
+def config(lds, listeners, clusters, admin_port=None):
+    admin = ""
+    if admin_port:
+        admin = ("admin:\n  address:\n    socket_address: {address: 127.0.0.1, port_value: %d}\n"
+                 % admin_port)
+    return admin + bootstrap(listeners, clusters) + "dynamic_resources:\n" + lds.source_yaml()
+
+
+def admin_get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        return r.read().decode()
 
 
 def lm(p, name):
@@ -110,12 +119,26 @@ def refused(port):
 
 def test_added_listener_serves_and_is_counted():
     lds = LdsFile()
-    sport, dport = free_port(), free_port()
+    sport, dport, aport = free_port(), free_port(), free_port()
     with EchoServer() as up:
         lds.write("v1", [lds_listener("dyn", dport, "c")])
-        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])],
+                     admin_port=aport)
         with Proxy(cfg) as p:
             wait_version(p, 1, 0)
+            check(admin_get(aport, "/listeners") ==
+                  "static::127.0.0.1:%d\ndyn::127.0.0.1:%d\n" % (sport, dport), "/listeners")
+            js = json.loads(admin_get(aport, "/listeners?format=json"))
+            check([x["name"] for x in js["listener_statuses"]] == ["static", "dyn"],
+                  "/listeners json")
+            dump = json.loads(admin_get(aport, "/config_dump"))
+            ld = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")][0]
+            check(ld["version_info"] == "v1", "version in /config_dump")
+            dl = ld["dynamic_listeners"]
+            check(len(dl) == 1 and dl[0]["name"] == "dyn" and
+                  dl[0]["active_state"]["version_info"] == "v1" and
+                  dl[0]["active_state"]["listener"]["address"]["socket_address"]["port_value"]
+                  == dport, "dynamic listener in /config_dump: %r" % dl)
             payload = os.urandom(100000)
             check(echo_roundtrip(dport, payload) == payload, "dynamic listener round trip")
             check(echo_roundtrip(sport, b"s") == b"s", "static listener round trip")
@@ -400,3 +423,29 @@ def test_changed_listener_under_load_loses_no_connection():
                   == conns, "every connection went upstream")
             check(p.stat("cluster.c1.upstream_cx_total") > 0 and
                   p.stat("cluster.c2.upstream_cx_total") > 0, "both routes used")
+
+
+def test_removed_listener_connections_close_at_the_drain_deadline():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        lds.write("v1", [lds_listener("dyn", dport, "c")])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, extra_args=("--drain-time-s", "1")) as p:
+            wait_version(p, 1)
+            live = connect(dport)
+            exchange(live, b"x")
+            static = connect(sport)
+            exchange(static, b"y")
+            lds.write("v2", [])
+            wait_version(p, 2)
+            t0 = time.monotonic()
+            exchange(live, b"still here")
+            live.settimeout(5)
+            check(recv_all(live) == b"", "closed by the proxy")
+            took = time.monotonic() - t0
+            check(0.5 < took < 3, "closed at the drain deadline (after %.1f s)" % took)
+            wait_for(lambda: lm(p, "total_listeners_draining") == 0, 5, what="drained")
+            # A static listener's connection is not the removed listener's business.
+            exchange(static, b"z")
+            finish(static)
