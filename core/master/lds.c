@@ -8,6 +8,7 @@
  * removed is taken back from the workers, which stop accepting on it and let its connections
  * drain; one changed (same name, other text) is a new listener under the same name: added,
  * then the old one removed, so that its address never lacks an accept. */
+#include "core/master/lds.h"
 #include "core/master/master-int.h"
 
 #include "core/base/log.h"
@@ -601,6 +602,40 @@ out_reject:
 	text_put(txt);
 	tp_lds_free(ov);
 	return ret < 0 ? ret : -EINVAL;
+}
+
+int tp_lds_validate(const struct tp_config *cfg, struct tp_cfg_errors *errs)
+{
+	struct tp_xds_resources r = {0};
+	struct tp_config *ov = NULL;
+	int ret;
+
+	if (!cfg->lds.path)
+		return 0;
+	ret = tp_xds_read(cfg->lds.path, TP_XDS_TYPE_LISTENER, &r, errs);
+	if (ret < 0 && !r.doc) {
+		/* Not there yet: the master waits for it. Said, not failed. */
+		for (size_t i = 0; i < errs->n; i++) {
+			if (errs->warning[i])
+				continue;
+			errs->warning[i] = true;
+			errs->n_warnings++;
+		}
+		ret = 0;
+		goto out;
+	}
+	if (ret < 0)
+		goto out;
+	ret = tp_lds_decode(cfg, r.file, r.items, r.n, &ov, errs);
+	if (ret < 0)
+		goto out;
+	check_fits(cfg, ov, &r, errs);
+	if (errs->n > errs->n_warnings)
+		ret = -EINVAL;
+out:
+	tp_lds_free(ov);
+	tp_xds_resources_free(&r);
+	return ret;
 }
 
 /* ---- life ---- */

@@ -4,10 +4,11 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 
-from harness import (EchoServer, LoadEcho, Proxy, _alive, bootstrap, check, cluster_yaml,
+from harness import (TCPPROXY, EchoServer, LoadEcho, Proxy, _alive, bootstrap, check, cluster_yaml,
                      connect, echo_roundtrip, free_port, listener_yaml, load_client, load_result,
                      recv_all, run_subdir, wait_for)
 
@@ -449,3 +450,25 @@ def test_removed_listener_connections_close_at_the_drain_deadline():
             # A static listener's connection is not the removed listener's business.
             exchange(static, b"z")
             finish(static)
+
+
+def test_validate_mode_checks_the_lds_file():
+    lds = LdsFile()
+    other = lds_listener("x", free_port(), "c")
+    other["bogus"] = 1
+    lds.write("v1", [other])
+    path = os.path.join(lds.dir, "boot.yaml")
+    with open(path, "w") as f:
+        f.write(config(lds, [listener_yaml("static", free_port(), "c")],
+                       [cluster_yaml("c", [free_port()])]))
+    r = subprocess.run([TCPPROXY, "--mode", "validate", "-c", path], capture_output=True,
+                       text=True, timeout=10)
+    text = open(lds.path).read().splitlines()
+    line = next(i for i, t in enumerate(text) if '"bogus"' in t) + 1
+    want = "%s:%d:%d: resources[0].bogus: unknown field" % (
+        lds.path, line, text[line - 1].index('"bogus"') + 1)
+    check(r.returncode == 1 and want in r.stderr, "exit %d: %s" % (r.returncode, r.stderr))
+    lds.write("v2", [lds_listener("x", free_port(), "c")])
+    r = subprocess.run([TCPPROXY, "--mode", "validate", "-c", path], capture_output=True,
+                       text=True, timeout=10)
+    check(r.returncode == 0 and r.stderr == "", "exit %d: %s" % (r.returncode, r.stderr))
