@@ -488,7 +488,12 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	ret = tp_lds_decode(base, r->file, r->items, r->n, &ov, errs);
 	if (ret < 0)
 		goto out_reject;
+	/* Every accepting generation's workers will be sent it (the old one's too while a
+	 * reload starts): it must fit theirs all. */
 	check_fits(base, ov, r, errs);
+	for (const struct gen *g = m->gens; g && errs->n == errs->n_warnings; g = g->next)
+		if (gen_accepts(g->state) && g->cfg != base)
+			check_fits(g->cfg, ov, r, errs);
 	if (errs->n > errs->n_warnings) {
 		ret = -EINVAL;
 		goto out_reject;
