@@ -471,6 +471,13 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	int ret;
 
 	tp_stat_inc(m->blk, d->lm_base + TP_LISTENER_MANAGER_lds_update_attempt);
+	if (ev == TP_XDS_UPDATE && !base) {
+		/* /drain_listeners: nothing accepts again until a restart, nor do new listeners. */
+		tp_cfg_errors_add(errs, 0, 0, "%s: the listeners were drained: restart to serve",
+				  r->file);
+		ret = -EINVAL;
+		goto out_reject;
+	}
 	if (ev == TP_XDS_FAILED) {
 		tp_stat_inc(m->blk, d->lm_base + TP_LISTENER_MANAGER_lds_update_failure);
 		return 0;
@@ -734,9 +741,11 @@ int lds_reload_check(struct master *m, const struct tp_config *cfg, char *why, s
 	return ret;
 }
 
-size_t lds_count(const struct master *m)
+void lds_serving(struct master *m, const struct gen *g)
 {
-	return m->lds ? m->lds->n : 0;
+	if (m->lds)
+		tp_stat_set(m->blk, m->lds->lm_base + TP_LISTENER_MANAGER_total_listeners_active,
+			    g->cfg->n_listeners + m->lds->n);
 }
 
 void lds_close(struct master *m)

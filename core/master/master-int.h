@@ -258,8 +258,8 @@ int lds_reload_check(struct master *m, const struct tp_config *cfg, char *why, s
 bool lds_flush(struct gen *g, struct wslot *ws);
 /* ws's worker is new (forked): it has no LDS listener yet. */
 void lds_worker_reset(struct wslot *ws);
-/* The current LDS listeners, for the admin's /listeners and /config_dump. */
-size_t lds_count(const struct master *m);
+/* g serves (a reload's generation): total_listeners_active counts its static listeners. */
+void lds_serving(struct master *m, const struct gen *g);
 void lds_close(struct master *m);
 
 /* ---- master.c: reload bookkeeping ---- */

@@ -188,6 +188,7 @@ static void notify_reloading(struct master *m)
 /* A generation that serves at last: a reload's outcome, or the boot banner. */
 void master_serving(struct master *m, const struct gen *g)
 {
+	lds_serving(m, g);
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;

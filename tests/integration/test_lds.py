@@ -357,6 +357,7 @@ def test_sighup_keeps_the_dynamic_listeners():
             exchange(live, os.urandom(10000))
             finish(live)
             check(lm(p, "lds.update_success") == 1, "a reload is not an LDS update")
+            check(lm(p, "total_listeners_active") == 2, "static + dynamic after the reload")
             # A reload cannot move the LDS source: refused, the old generation serves on.
             other = LdsFile()
             other.write("o1", [])
