@@ -222,6 +222,39 @@ static char *read_text(int fd, size_t *len)
 	return buf;
 }
 
+/* The last text parsed: one update adds its listeners in a row, each message with the same
+ * text, which is parsed once. Matched by its bytes (a memfd's inode number may be reused). */
+static struct {
+	char *text;
+	size_t len;
+	struct tp_xds_resources res;
+} parsed;
+
+static void parsed_free(void)
+{
+	free(parsed.text);
+	tp_xds_resources_free(&parsed.res);
+	memset(&parsed, 0, sizeof(parsed));
+}
+
+/* text's resources (taking text), or NULL with errs saying why. */
+static const struct tp_xds_resources *parse(char *text, size_t len, struct tp_cfg_errors *errs)
+{
+	if (parsed.text && parsed.len == len && !memcmp(parsed.text, text, len)) {
+		free(text);
+		return &parsed.res;
+	}
+	parsed_free();
+	if (tp_xds_parse("(lds)", text, len, TP_XDS_TYPE_LISTENER, &parsed.res, errs) < 0) {
+		free(text);
+		parsed_free();
+		return NULL;
+	}
+	parsed.text = text;
+	parsed.len = len;
+	return &parsed.res;
+}
+
 /* The master validated this very text against a configuration like ours: any failure here is
  * a bug (or memory), logged, and the listener is not served by this worker. */
 static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t *bases, int lfd,
@@ -231,7 +264,7 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	struct tp_config *ov = NULL;
 	struct tp_listener_rt *rt;
 	struct tp_listener_cfg *l;
-	struct tp_xds_resources res = {0};
+	const struct tp_xds_resources *res;
 	char err[256] = "";
 	size_t len = 0;
 	char *text = read_text(tfd, &len);
@@ -243,13 +276,13 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 		goto out_fail;
 	}
 	/* The whole response as the master read it; ours is its resource h.cluster. */
-	ret = tp_xds_parse("(lds)", text, len, TP_XDS_TYPE_LISTENER, &res, &errs);
-	if (ret < 0 || m->h.cluster >= res.n) {
+	res = parse(text, len, &errs);
+	if (!res || m->h.cluster >= res->n) {
 		snprintf(err, sizeof(err), "its text does not parse: %s",
 			 errs.n ? errs.lines[0] : "no such resource");
 		goto out_fail;
 	}
-	ret = tp_lds_decode(w->cfg, "(lds)", &res.items[m->h.cluster], 1, &ov, &errs);
+	ret = tp_lds_decode(w->cfg, "(lds)", &res->items[m->h.cluster], 1, &ov, &errs);
 	if (ret < 0) {
 		snprintf(err, sizeof(err), "%s", errs.n ? errs.lines[0] : strerror(-ret));
 		goto out_fail;
@@ -286,8 +319,6 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	tp_debug("listener %s (LDS, id %llu) on %s added", l->name, (unsigned long long)rt->dyn_id,
 		 l->addr.text);
 	tp_worker_listen(w, rt);
-	free(text);
-	tp_xds_resources_free(&res);
 	tp_cfg_errors_free(&errs);
 	return;
 
@@ -300,8 +331,6 @@ out_fail:
 		tp_lds_free(ov);
 	}
 	close(lfd);
-	free(text);
-	tp_xds_resources_free(&res);
 	tp_cfg_errors_free(&errs);
 }
 
@@ -381,6 +410,7 @@ void tp_lds_drain_deadline(struct tp_worker *w, uint32_t idx, uint32_t id32)
 
 void tp_lds_worker_fini(struct tp_worker *w)
 {
+	parsed_free();
 	for (size_t i = w->n_static; i < w->n_listeners; i++) {
 		struct tp_listener_rt *l = &w->listeners[i];
 

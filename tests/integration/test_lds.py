@@ -473,3 +473,54 @@ def test_validate_mode_checks_the_lds_file():
     r = subprocess.run([TCPPROXY, "--mode", "validate", "-c", path], capture_output=True,
                        text=True, timeout=10)
     check(r.returncode == 0 and r.stderr == "", "exit %d: %s" % (r.returncode, r.stderr))
+
+
+def test_a_tls_listener_and_fifty_listeners_in_one_update():
+    import ssl
+    from test_tls import DOWN_TYPE, cert
+    lds = LdsFile()
+    sport, tport = free_port(), free_port()
+    many = [free_port() for _ in range(50)]
+    with EchoServer() as up:
+        tls = lds_listener("tls", tport, "c")
+        tls["filter_chains"][0]["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {"@type": DOWN_TYPE, "common_tls_context": {"tls_certificates": [{
+                "certificate_chain": {"filename": cert("server.pem")},
+                "private_key": {"filename": cert("server.key")}}]}}}
+        lds.write("v1", [tls] + [lds_listener("m%d" % i, port, "c", "m")
+                                 for i, port in enumerate(many)])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1, 0)
+            ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+            ctx.check_hostname = False
+            for _ in range(4):  # both workers' contexts, most likely
+                with socket.create_connection(("127.0.0.1", tport), timeout=10) as raw:
+                    with ctx.wrap_socket(raw) as s:
+                        payload = os.urandom(20000)
+                        s.sendall(payload)
+                        got = b""
+                        while len(got) < len(payload):
+                            b = s.recv(65536)
+                            check(b, "TLS connection closed early")
+                            got += b
+                        check(got == payload, "TLS round trip through an LDS listener")
+            check(p.stat("listener.127.0.0.1_%d.ssl.handshake" % tport) == 4, "ssl stats")
+            for port in many:
+                check(echo_roundtrip(port, b"m%d" % port) == b"m%d" % port, "round trip")
+            check(lm(p, "listener_added") == 51, "all added")
+            check(lm(p, "listener_create_success") == 102, "on both workers")
+            check(p.stat("tcp.m.downstream_cx_total") == 50, "one scope shared by prefix")
+            # All of them changed at once, then all removed: none stays behind.
+            lds.write("v2", [tls] + [lds_listener("m%d" % i, port, "c", "m2")
+                                     for i, port in enumerate(many)])
+            wait_version(p, 2, 0)
+            for port in many[:5]:
+                check(echo_roundtrip(port, b"x") == b"x", "after the change")
+            check(lm(p, "listener_modified") == 50, "fifty modified, TLS unchanged")
+            lds.write("v3", [])
+            wait_version(p, 3, 0)
+            for port in many[:5] + [tport]:
+                wait_for(lambda: refused(port), 10, what="removed")
+            check(lm(p, "listener_removed") == 51, "all removed")
