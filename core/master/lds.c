@@ -414,14 +414,13 @@ static struct lds_listener *find(struct lds *d, const char *name)
 	return NULL;
 }
 
-/* The new version's listener i, when new or changed: its sockets and scopes. 0, or -errno with
- * errs saying why. */
-static int make_listener(struct lds *d, struct tp_listener_cfg *l, size_t i,
+/* The new version's listener i, when new or changed: its sockets. 0, or -errno with errs
+ * saying why. */
+static int bind_listener(struct lds *d, struct tp_listener_cfg *l, size_t i,
 			 const struct tp_xds_resources *r, struct lds_listener *out,
 			 struct tp_cfg_errors *errs)
 {
 	struct master *m = d->m;
-	uint32_t bases[TP_LDS_MAX_BASES], n = 0;
 	char err[256];
 	int ret = 0;
 
@@ -431,8 +430,20 @@ static int make_listener(struct lds *d, struct tp_listener_cfg *l, size_t i,
 		tp_cfg_errors_add(errs, l->addr_mark.line, l->addr_mark.col,
 				  "%s:%u:%u: resources[%zu].address: %s", r->file,
 				  l->addr_mark.line, l->addr_mark.col, i, err);
-		return ret;
 	}
+	return ret;
+}
+
+/* Then its stats scopes, once every new listener could bind: a version refused for a port in
+ * use leaves no scope of its listeners behind. */
+static int register_listener(struct lds *d, struct tp_listener_cfg *l, size_t i,
+			     const struct tp_xds_resources *r, struct lds_listener *out,
+			     struct tp_cfg_errors *errs)
+{
+	struct master *m = d->m;
+	uint32_t bases[TP_LDS_MAX_BASES], n = 0;
+	int ret;
+
 	tp_stats_hold_resume(m->stats, &d->hold);
 	tp_stats_scope_record(m->stats, bases, TP_LDS_MAX_BASES, &n);
 	ret = tp_listener_register_stats(m->stats, l);
@@ -552,7 +563,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			nl->n_bases = old->n_bases;
 			continue;
 		}
-		ret = make_listener(d, l, i, r, nl, errs);
+		ret = bind_listener(d, l, i, r, nl, errs);
 		if (ret < 0)
 			goto out_reject;
 		nl->index = (uint32_t)i;
@@ -562,6 +573,14 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			modified++;
 		else
 			added++;
+	}
+	for (size_t i = 0; i < n_next; i++) {
+		if (next[i].id)
+			continue;
+		ret = register_listener(d, &ov->listeners[next[i].index], next[i].index, r,
+					&next[i], errs);
+		if (ret < 0)
+			goto out_reject;
 	}
 	/* Applied from here on: nothing below fails. */
 	for (size_t i = 0; i < d->n; i++) {

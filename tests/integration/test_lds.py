@@ -291,15 +291,20 @@ def test_port_in_use_is_rejected_and_the_old_set_kept():
                          [cluster_yaml("c", [up.port])])
             with Proxy(cfg) as p:
                 wait_version(p, 1)
+                fresh = free_port()
                 lds.write("v2", [lds_listener("dyn", dport, "c"),
+                                 lds_listener("fresh", fresh, "c"),
                                  lds_listener("busy", busy_port, "c")])
                 wait_for(lambda: lm(p, "lds.update_rejected") == 1, 10, what="rejected")
-                check(re.search(r"resources\[1\]\.address: listener 'busy': bind "
+                check(re.search(r"resources\[2\]\.address: listener 'busy': bind "
                                 r"127\.0\.0\.1:%d: Address already in use" % busy_port,
                                 p.output()), "bind failure logged")
                 check(lm(p, "listener_create_failure") == 1, "listener_create_failure")
                 check(lm(p, "listener_added") == 1, "nothing added")
                 wait_serving(dport)
+                check(refused(fresh), "the good listener of a refused version is not bound")
+                check(not any("_%d." % fresh in k for k in p.stats()),
+                      "nor are its stats scopes registered")
     finally:
         busy.close()
 
@@ -524,3 +529,17 @@ def test_a_tls_listener_and_fifty_listeners_in_one_update():
             for port in many[:5] + [tport]:
                 wait_for(lambda: refused(port), 10, what="removed")
             check(lm(p, "listener_removed") == 51, "all removed")
+
+
+def test_a_file_that_appears_later_is_applied_then():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            check(lm(p, "lds.update_failure") == 1 and lm(p, "lds.update_success") == 0,
+                  "no file yet: a failed fetch, and the static listener serves")
+            check(echo_roundtrip(sport, b"s") == b"s", "static serves")
+            lds.write("v1", [lds_listener("dyn", dport, "c")])
+            wait_version(p, 1, 0)
+            wait_serving(dport)
