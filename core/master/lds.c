@@ -760,6 +760,14 @@ int lds_reload_check(struct master *m, const struct tp_config *cfg, char *why, s
 	return ret;
 }
 
+const char *lds_name(const struct master *m, uint32_t id31)
+{
+	for (size_t i = 0; m->lds && i < m->lds->n; i++)
+		if ((uint32_t)(m->lds->v[i].id & 0x7fffffff) == id31)
+			return m->lds->v[i].name;
+	return "";
+}
+
 void lds_serving(struct master *m, const struct gen *g)
 {
 	if (m->lds)

@@ -258,6 +258,9 @@ int lds_reload_check(struct master *m, const struct tp_config *cfg, char *why, s
 bool lds_flush(struct gen *g, struct wslot *ws);
 /* ws's worker is new (forked): it has no LDS listener yet. */
 void lds_worker_reset(struct wslot *ws);
+/* The LDS listener whose id has these low 31 bits, for the connection view: its name, or ""
+ * once it is gone. */
+const char *lds_name(const struct master *m, uint32_t id31);
 /* g serves (a reload's generation): total_listeners_active counts its static listeners. */
 void lds_serving(struct master *m, const struct gen *g);
 void lds_close(struct master *m);

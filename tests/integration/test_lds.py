@@ -151,6 +151,12 @@ def test_added_listener_serves_and_is_counted():
             check(p.stat("listener.127.0.0.1_%d.downstream_cx_total" % dport) == 1,
                   "listener scope counted")
             check(re.search(r'version "v1" applied', p.output()), "version logged")
+            # The connection view names the listener a session came in by.
+            live = connect(dport)
+            exchange(live, b"view")
+            r = p.statcli("--connections")
+            check(r.returncode == 0 and re.search(r"\blistener=dyn\b", r.stdout), r.stdout)
+            finish(live)
 
 
 def exchange(s, payload):
