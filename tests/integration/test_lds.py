@@ -549,3 +549,43 @@ def test_a_file_that_appears_later_is_applied_then():
             lds.write("v1", [lds_listener("dyn", dport, "c")])
             wait_version(p, 1, 0)
             wait_serving(dport)
+
+
+def test_a_privileged_port_from_lds_with_workers_as_nobody():
+    import grp
+    import pwd
+    from harness import Skip
+    if os.getuid() != 0:
+        raise Skip("needs root to drop privileges")
+    try:
+        pwd.getpwnam("nobody")
+        grp.getgrnam("nogroup")
+    except KeyError:
+        raise Skip("no nobody/nogroup")
+    port = None
+    for cand in range(900, 1000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", cand))
+            port = cand
+            break
+        except OSError:
+            continue
+        finally:
+            s.close()
+    if port is None:
+        raise Skip("no free privileged port")
+    lds = LdsFile()
+    os.chmod(lds.dir, 0o755)
+    sport = free_port()
+    with EchoServer() as up:
+        lds.write("v0", [])
+        os.chmod(lds.path, 0o644)
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, extra_args=["--user", "nobody", "--group", "nogroup"]) as p:
+            wait_version(p, 1)
+            # The master binds, as root; the workers (nobody) take the socket and serve.
+            lds.write("v1", [lds_listener("low", port, "c")])
+            wait_version(p, 2, 0)
+            wait_serving(port)
+            check(lm(p, "listener_create_success") == 2, "both workers took it")
