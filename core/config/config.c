@@ -2338,13 +2338,12 @@ static int refuse_shared(struct tp_filter_cfg *f, void *arg)
 	return 0;
 }
 
-/* What a running worker cannot take: it opened its access log files when it started, and its
- * connections record what the bootstrap's formats need. */
+/* What a running worker cannot take: it opened its access log files when it started (stdout
+ * and stderr are always open). */
 static void check_runtime(struct tp_cfg_ctx *ctx, const struct tp_config *base,
 			  struct tp_config *ov)
 {
-	bool logs = ov->n_access_log_paths > base->n_access_log_paths ||
-		    (ov->format_needs & ~base->format_needs);
+	bool logs = ov->n_access_log_paths > base->n_access_log_paths;
 
 	for (size_t i = 0; i < ov->n_listeners; i++) {
 		struct shared_probe p = {.ctx = ctx, .i = i};
@@ -2357,9 +2356,9 @@ static void check_runtime(struct tp_cfg_ctx *ctx, const struct tp_config *base,
 		tp_cfg_path_set(ctx, "resources[%zu]", i);
 		tp_cfg_error_mark(
 			ctx, ov->listeners[i].mark, NULL,
-			"its access logs (the listener's or a filter's) need a file or a "
-			"format field the bootstrap's access logs do not: not supported yet "
-			"in an LDS listener");
+			"its access logs (the listener's or a filter's) write to a file the "
+			"bootstrap's access logs do not: not supported yet in an LDS listener "
+			"(stdout, stderr and the bootstrap's files are)");
 	}
 }
 

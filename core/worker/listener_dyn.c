@@ -315,6 +315,9 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	rt->fd = lfd;
 	rt->dyn_id = m->h.version;
 	rt->dyn_cfg = ov;
+	/* From now on every connection records what its formats read too (never less again: a
+	 * connection does not know which listener's logs will want it). */
+	w->lds_format_needs |= ov->format_needs;
 	tp_stat_inc(w->stats, m->lm_base + TP_LISTENER_MANAGER_listener_create_success);
 	tp_debug("listener %s (LDS, id %llu) on %s added", l->name, (unsigned long long)rt->dyn_id,
 		 l->addr.text);

@@ -40,12 +40,13 @@ struct tp_worker {
 	struct tp_stats_block *stats;
 	struct tp_listener_rt *listeners; /* static ones, then LDS ones; never moved */
 	size_t n_listeners;
-	size_t n_static;      /* the configuration's listeners, first in listeners */
-	size_t cap_listeners; /* room in listeners (LDS ones come and go) */
-	struct tp_stats *seg; /* the stats segment, for an LDS listener's scopes */
-	uint32_t n_tctx;      /* entries in tctx */
-	uint32_t filter_room; /* a slot's room for the chain's (or listener filters') state */
-	bool tunnel_room;     /* a slot has room for a tunnel's state */
+	size_t n_static;	   /* the configuration's listeners, first in listeners */
+	size_t cap_listeners;	   /* room in listeners (LDS ones come and go) */
+	struct tp_stats *seg;	   /* the stats segment, for an LDS listener's scopes */
+	uint32_t n_tctx;	   /* entries in tctx */
+	uint32_t filter_room;	   /* a slot's room for the chain's (or listener filters') state */
+	bool tunnel_room;	   /* a slot has room for a tunnel's state */
+	unsigned lds_format_needs; /* what LDS listeners' formats read (enum tp_fmt_need) */
 	struct tp_cluster_rt *clusters; /* parallel to cfg->clusters */
 	struct tp_conn **chunks;	/* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;
@@ -79,5 +80,12 @@ struct tp_worker {
 	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
 	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */
 };
+
+/* What the formats of the listeners this worker serves read, static and LDS: what each
+ * connection records for them. */
+static inline unsigned tp_worker_format_needs(const struct tp_worker *w)
+{
+	return w->cfg->format_needs | w->lds_format_needs;
+}
 
 #endif

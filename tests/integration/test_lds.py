@@ -589,3 +589,39 @@ def test_a_privileged_port_from_lds_with_workers_as_nobody():
             wait_version(p, 2, 0)
             wait_serving(port)
             check(lm(p, "listener_create_success") == 2, "both workers took it")
+
+
+def test_an_lds_listener_logs_to_stdout_with_fields_the_bootstrap_never_asked_for():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        dyn = lds_listener("dyn", dport, "c")
+        dyn["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = [{
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3."
+                         "StdoutAccessLog",
+                "log_format": {"text_format_source": {"inline_string":
+                    "LDSLOG %DOWNSTREAM_REMOTE_ADDRESS% %UPSTREAM_HOST% %START_TIME(%s)%\n"}}}}]
+        lds.write("v1", [dyn])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg) as p:
+            wait_version(p, 1, 0)
+            s = connect(dport)
+            local = s.getsockname()
+            exchange(s, b"log me")
+            finish(s)
+            want = "LDSLOG %s:%d 127.0.0.1:%d " % (local[0], local[1], up.port)
+            wait_for(lambda: want in p.output(), 10, what="the access log line")
+            line = p.output().split(want, 1)[1].split("\n")[0]
+            check(line.isdigit() and abs(int(line) - time.time()) < 60, "start time: %r" % line)
+            # A file the bootstrap does not write is refused (the workers opened theirs).
+            dyn["filter_chains"][0]["filters"][0]["typed_config"]["access_log"][0] = {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3."
+                             "FileAccessLog",
+                    "path": os.path.join(lds.dir, "new.log")}}
+            lds.write("v2", [dyn])
+            wait_for(lambda: lm(p, "lds.update_rejected") == 1, 10, what="rejected")
+            check("write to a file the bootstrap's access logs do not" in p.output(), "why")
