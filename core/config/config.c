@@ -26,7 +26,6 @@
 #include "core/tls/tls.h"
 #include "core/filter.h"
 #include "core/config/v2_api.h"
-#include "core/config/walk.h"
 #include "core/config/xds.h"
 
 /* CDS is read by the master (core/master/cds.c) from the next commit on. */
@@ -2317,27 +2316,6 @@ static void check_against_static(struct tp_cfg_ctx *ctx, const struct tp_config 
 	}
 }
 
-struct shared_probe {
-	struct tp_cfg_ctx *ctx;
-	size_t i;
-};
-
-static int refuse_shared(struct tp_filter_cfg *f, void *arg)
-{
-	struct shared_probe *p = arg;
-
-	/* Its memory is mapped by the master before the workers fork (core/master/generation.c);
-	 * a running worker has no way to map more. */
-	if (f->ops && f->ops->shared_bytes) {
-		tp_cfg_path_set(p->ctx, "resources[%zu]", p->i);
-		tp_cfg_error_mark(p->ctx, f->mark, NULL,
-				  "filter %s counts across workers in shared memory: not "
-				  "supported yet in an LDS listener (use a static listener)",
-				  f->name ? f->name : "");
-	}
-	return 0;
-}
-
 /* What a running worker cannot take: it opened its access log files when it started (stdout
  * and stderr are always open). */
 static void check_runtime(struct tp_cfg_ctx *ctx, const struct tp_config *base,
@@ -2345,11 +2323,6 @@ static void check_runtime(struct tp_cfg_ctx *ctx, const struct tp_config *base,
 {
 	bool logs = ov->n_access_log_paths > base->n_access_log_paths;
 
-	for (size_t i = 0; i < ov->n_listeners; i++) {
-		struct shared_probe p = {.ctx = ctx, .i = i};
-
-		tp_listener_for_each_filter(&ov->listeners[i], refuse_shared, &p);
-	}
 	if (!logs)
 		return;
 	for (size_t i = 0; i < ov->n_listeners; i++) {

@@ -29,8 +29,7 @@ static inline bool tp_cluster_hostset(const struct tp_cluster_cfg *c)
  * items: each resource's mapping, "@type" included) as a static listener is decoded and
  * checked, against base: its clusters, secrets and static listeners (a name or an address of
  * one of them is an error). What a running worker cannot take without a restart is refused as
- * "not supported yet": filters sharing memory across workers, access logs to files the bootstrap
- * does not write. Returns 0 with *out an overlay configuration (its listeners the decoded ones,
+ * "not supported yet": access logs to files the bootstrap does not write. Returns 0 with *out an overlay configuration (its listeners the decoded ones,
  * everything else base's, which must outlive it; free it with tp_lds_free()), -EINVAL with
  * every problem in errs as "FILE:LINE:COL: resources[i]...: reason", or -ENOMEM. */
 int tp_lds_decode(const struct tp_config *base, const char *file,

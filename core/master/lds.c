@@ -41,6 +41,11 @@ struct lds_text {
 	unsigned refs;
 };
 
+struct lds_shm {
+	uint32_t epoch;
+	int fd;
+};
+
 struct lds_listener {
 	char *name;
 	struct tp_sockaddr addr; /* for the log and /listeners */
@@ -52,6 +57,12 @@ struct lds_listener {
 	struct lsock *sock;
 	uint32_t *bases; /* its stats scopes, in registration order */
 	uint32_t n_bases;
+	/* What its filters count across workers (connection_limit): shared_len bytes, a memfd
+	 * per generation, made when the generation's first worker is sent the listener (each
+	 * generation counts its own connections, as it does for a static listener). */
+	size_t shared_len;
+	struct lds_shm *shm;
+	uint32_t n_shm;
 };
 
 struct lds {
@@ -155,6 +166,9 @@ static void listener_free(struct master *m, struct lds_listener *l)
 	free(l->name);
 	free(l->dump);
 	free(l->bases);
+	for (uint32_t i = 0; i < l->n_shm; i++)
+		close(l->shm[i].fd);
+	free(l->shm);
 	text_put(l->txt);
 	lsock_put(m, l->sock);
 	memset(l, 0, sizeof(*l));
@@ -240,6 +254,50 @@ static bool current(const struct lds *d, uint64_t id)
 	return false;
 }
 
+/* l's shared memory for generation g's workers, made on first use; -1 when it has none, or
+ * -2 when it cannot be made (logged). Memory of generations gone is let go here too. */
+static int shared_fd(struct master *m, struct lds_listener *l, const struct gen *g)
+{
+	struct lds_shm *v;
+	int fd;
+
+	if (!l->shared_len)
+		return -1;
+	for (uint32_t i = 0; i < l->n_shm;) {
+		bool live = false;
+
+		if (l->shm[i].epoch == g->epoch)
+			return l->shm[i].fd;
+		for (const struct gen *o = m->gens; o && !live; o = o->next)
+			live = o->epoch == l->shm[i].epoch;
+		if (live) {
+			i++;
+			continue;
+		}
+		close(l->shm[i].fd);
+		l->shm[i] = l->shm[--l->n_shm];
+	}
+	v = realloc(l->shm, (l->n_shm + 1) * sizeof(*v));
+	if (!v)
+		goto out_err;
+	l->shm = v;
+	fd = memfd_create("tcpproxy-lds-shared", MFD_CLOEXEC);
+	if (fd < 0)
+		goto out_err;
+	/* Zeroes: no connection counted yet. */
+	if (ftruncate(fd, (off_t)l->shared_len) < 0) {
+		close(fd);
+		goto out_err;
+	}
+	l->shm[l->n_shm].epoch = g->epoch;
+	l->shm[l->n_shm++].fd = fd;
+	return fd;
+
+out_err:
+	tp_error("LDS listener %s: shared memory: %s", l->name, strerror(errno));
+	return -2;
+}
+
 /* false: the socket is full (it goes on from POLLOUT) or gone. */
 static bool send_lds(struct gen *g, struct wslot *ws, struct tp_lds_msg *msg, size_t len,
 		     const int *fds, int nfds)
@@ -293,11 +351,14 @@ bool lds_flush(struct gen *g, struct wslot *ws)
 		struct lds_listener *l = &d->v[i];
 		size_t len = sizeof(struct tp_lds_msg) + l->n_bases * sizeof(uint32_t);
 		struct tp_lds_msg *msg;
-		int fds[2];
+		int fds[3], sfd;
 		bool ok;
 
 		if (has(ws, l->id))
 			continue;
+		sfd = shared_fd(g->m, l, g);
+		if (sfd == -2)
+			return false;
 		v = realloc(ws->lds_has, (ws->n_lds_has + 1) * sizeof(*v));
 		msg = calloc(1, len);
 		if (!v || !msg) {
@@ -317,7 +378,8 @@ bool lds_flush(struct gen *g, struct wslot *ws)
 		memcpy(msg + 1, l->bases, l->n_bases * sizeof(uint32_t));
 		fds[0] = l->sock->fds[ws->slot];
 		fds[1] = l->txt->fd;
-		ok = send_lds(g, ws, msg, len, fds, 2);
+		fds[2] = sfd;
+		ok = send_lds(g, ws, msg, len, fds, sfd >= 0 ? 3 : 2);
 		free(msg);
 		if (!ok)
 			return false;
@@ -561,6 +623,20 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			}
 			memcpy(nl->bases, old->bases, old->n_bases * sizeof(uint32_t));
 			nl->n_bases = old->n_bases;
+			/* The same counters: its workers keep counting where they are. */
+			nl->shared_len = old->shared_len;
+			nl->shm = calloc(old->n_shm ? old->n_shm : 1, sizeof(*nl->shm));
+			for (uint32_t k = 0; nl->shm && k < old->n_shm; k++) {
+				nl->shm[k].epoch = old->shm[k].epoch;
+				nl->shm[k].fd = fcntl(old->shm[k].fd, F_DUPFD_CLOEXEC, 0);
+				if (nl->shm[k].fd >= 0)
+					nl->n_shm++;
+			}
+			if (!nl->shm || nl->n_shm != old->n_shm) {
+				tp_cfg_errors_add(errs, 0, 0, "%s: %s", r->file, strerror(errno));
+				ret = -ENOMEM;
+				goto out_reject;
+			}
 			continue;
 		}
 		ret = bind_listener(d, l, i, r, nl, errs);
@@ -569,6 +645,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		nl->index = (uint32_t)i;
 		nl->txt = txt;
 		txt->refs++;
+		nl->shared_len = tp_listener_shared_bytes(l);
 		if (old)
 			modified++;
 		else

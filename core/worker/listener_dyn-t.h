@@ -9,7 +9,10 @@
 #include <stdint.h>
 
 /* Types of their own, far from enum tp_hs_type's, so that the two sets grow apart. */
-#define TP_HS_LISTENER_ADD 16 /* + SCM_RIGHTS: [listening socket, sealed memfd of its text] */
+/* ADD carries, by SCM_RIGHTS: the listening socket, a sealed memfd of the response's text, and
+ * when its filters count across workers (connection_limit) the memfd they share, one per
+ * listener and generation. */
+#define TP_HS_LISTENER_ADD 16
 #define TP_HS_LISTENER_DEL 17
 
 /* The most listeners an LDS response may hold, and the most a worker holds at once (draining
@@ -18,7 +21,7 @@
 /* The most stats scopes one listener registers (its own, its transports', its filters'). */
 #define TP_LDS_MAX_BASES 256
 /* The most descriptors one message carries. */
-#define TP_LDS_MAX_FDS 2
+#define TP_LDS_MAX_FDS 3
 /* A Listener's text is at most this long (the resource as JSON). */
 #define TP_LDS_MAX_TEXT (4u << 20)
 

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,45 @@ int tp_listener_register_stats(struct tp_stats *st, struct tp_listener_cfg *l)
 			return ret;
 	}
 	return tp_listener_for_each_filter(l, register_filter_stats, st);
+}
+
+/* ---- memory shared across workers ---- */
+
+static size_t shared_part(const struct tp_filter_cfg *f)
+{
+	return (f->ops->shared_bytes + 63) & ~(size_t)63;
+}
+
+static int add_shared(struct tp_filter_cfg *f, void *total)
+{
+	*(size_t *)total += shared_part(f);
+	return 0;
+}
+
+static int bind_part(struct tp_filter_cfg *f, void *cursor)
+{
+	char **at = cursor;
+
+	if (!f->ops->shared_bytes)
+		return 0;
+	f->ops->bind_shared(f->conf, *at);
+	*at += shared_part(f);
+	return 0;
+}
+
+size_t tp_listener_shared_bytes(struct tp_listener_cfg *l)
+{
+	size_t total = 0;
+
+	tp_listener_for_each_filter(l, add_shared, &total);
+	return total;
+}
+
+void tp_listener_bind_shared(struct tp_listener_cfg *l, void *mem)
+{
+	char *at = mem;
+
+	tp_listener_for_each_filter(l, bind_part, &at);
 }
 
 /* ---- slot room ---- */
@@ -257,9 +297,35 @@ static const struct tp_xds_resources *parse(char *text, size_t len, struct tp_cf
 
 /* The master validated this very text against a configuration like ours: any failure here is
  * a bug (or memory), logged, and the listener is not served by this worker. */
-static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t *bases, int lfd,
-		int tfd)
+/* The shared memory sfd holds, mapped for l (or NULL when it has none: sfd -1). */
+static void *map_shared(struct tp_listener_cfg *l, int sfd, size_t *len, char *err, size_t errlen)
 {
+	size_t need = tp_listener_shared_bytes(l);
+	struct stat st;
+	void *p;
+
+	*len = 0;
+	if (!need)
+		return NULL;
+	if (sfd < 0 || fstat(sfd, &st) < 0 || (uint64_t)st.st_size < need) {
+		snprintf(err, errlen, "no shared memory for its filters");
+		return MAP_FAILED;
+	}
+	p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "shared memory: %s", strerror(errno));
+		return MAP_FAILED;
+	}
+	*len = need;
+	tp_listener_bind_shared(l, p);
+	return p;
+}
+
+static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t *bases, int lfd,
+		int tfd, int sfd)
+{
+	void *shm = NULL;
+	size_t shm_len = 0;
 	struct tp_cfg_errors errs = {0};
 	struct tp_config *ov = NULL;
 	struct tp_listener_rt *rt;
@@ -290,6 +356,11 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	l = &ov->listeners[0];
 	if (!tp_lds_fits(w, l, err, sizeof(err)) || make_contexts(w, l, err, sizeof(err)) < 0)
 		goto out_fail;
+	shm = map_shared(l, sfd, &shm_len, err, sizeof(err));
+	if (shm == MAP_FAILED) {
+		shm = NULL;
+		goto out_fail;
+	}
 	tp_stats_scope_replay(w->seg, bases, m->h.n);
 	ret = tp_listener_register_stats(w->seg, l);
 	if (tp_stats_scope_end(w->seg) < 0 || ret < 0) {
@@ -315,6 +386,8 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	rt->fd = lfd;
 	rt->dyn_id = m->h.version;
 	rt->dyn_cfg = ov;
+	rt->shm = shm;
+	rt->shm_len = shm_len;
 	/* From now on every connection records what its formats read too (never less again: a
 	 * connection does not know which listener's logs will want it). */
 	w->lds_format_needs |= ov->format_needs;
@@ -322,6 +395,8 @@ static void add(struct tp_worker *w, const struct tp_lds_msg *m, const uint32_t 
 	tp_debug("listener %s (LDS, id %llu) on %s added", l->name, (unsigned long long)rt->dyn_id,
 		 l->addr.text);
 	tp_worker_listen(w, rt);
+	if (sfd >= 0)
+		close(sfd);
 	tp_cfg_errors_free(&errs);
 	return;
 
@@ -334,6 +409,10 @@ out_fail:
 		tp_lds_free(ov);
 	}
 	close(lfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (shm)
+		munmap(shm, shm_len);
 	tp_cfg_errors_free(&errs);
 }
 
@@ -367,8 +446,8 @@ void tp_lds_worker_msg(struct tp_worker *w, const struct tp_hs_head *h, size_t l
 	bool ok = len >= sizeof(*m) && h->n <= TP_LDS_MAX_BASES &&
 		  len == sizeof(*m) + (h->type == TP_HS_LISTENER_ADD ? h->n * sizeof(uint32_t) : 0);
 
-	if (ok && h->type == TP_HS_LISTENER_ADD && nfds == 2) {
-		add(w, m, (const uint32_t *)(m + 1), fds[0], fds[1]);
+	if (ok && h->type == TP_HS_LISTENER_ADD && (nfds == 2 || nfds == 3)) {
+		add(w, m, (const uint32_t *)(m + 1), fds[0], fds[1], nfds == 3 ? fds[2] : -1);
 		return;
 	}
 	if (ok && h->type == TP_HS_LISTENER_DEL && nfds == 0) {
@@ -385,6 +464,8 @@ static void release(struct tp_worker *w, struct tp_listener_rt *l)
 	tp_debug("listener %s (LDS, id %llu) gone", l->cfg->name, (unsigned long long)l->dyn_id);
 	free_contexts(w, &l->dyn_cfg->listeners[0]);
 	tp_lds_free(l->dyn_cfg);
+	if (l->shm)
+		munmap(l->shm, l->shm_len);
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
 	while (w->n_listeners > w->n_static && !w->listeners[w->n_listeners - 1].cfg)
@@ -423,6 +504,8 @@ void tp_lds_worker_fini(struct tp_worker *w)
 			close(l->fd);
 		free_contexts(w, &l->dyn_cfg->listeners[0]);
 		tp_lds_free(l->dyn_cfg);
+		if (l->shm)
+			munmap(l->shm, l->shm_len);
 		memset(l, 0, sizeof(*l));
 	}
 	w->n_listeners = w->n_static;

@@ -16,6 +16,12 @@ struct tp_stats;
  * order static listeners have always been registered in). 0 or -errno. */
 int tp_listener_register_stats(struct tp_stats *st, struct tp_listener_cfg *l);
 
+/* The memory l's filters share across a generation's workers (connection_limit's counters),
+ * each filter's part on its own cache lines, as core/master/generation.c lays out a static
+ * listener's; and binding each filter to its part of mem. */
+size_t tp_listener_shared_bytes(struct tp_listener_cfg *l);
+void tp_listener_bind_shared(struct tp_listener_cfg *l, void *mem);
+
 /* With LDS, a connection slot is sized when the worker starts for listeners that come later:
  * raises the room for filter state, the downstream transport's state and the listener
  * filters' peek, and asks for the connection info and a tunnel's state. */

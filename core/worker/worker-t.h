@@ -28,6 +28,8 @@ struct tp_listener_rt {
 	uint32_t n_conns;	   /* its connections not freed yet */
 	bool removed;		   /* no more accepts; it goes with its last connection */
 	struct __kernel_timespec drain_ts; /* removed: how long its connections may run on */
+	void *shm; /* the memory its filters share with the generation's other workers */
+	size_t shm_len;
 };
 
 #define TP_CONN_CHUNK 256

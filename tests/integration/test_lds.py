@@ -625,3 +625,58 @@ def test_an_lds_listener_logs_to_stdout_with_fields_the_bootstrap_never_asked_fo
             lds.write("v2", [dyn])
             wait_for(lambda: lm(p, "lds.update_rejected") == 1, 10, what="rejected")
             check("write to a file the bootstrap's access logs do not" in p.output(), "why")
+
+
+def test_connection_limit_in_an_lds_listener_counts_across_workers():
+    lds = LdsFile()
+    sport, dport = free_port(), free_port()
+    with EchoServer() as up:
+        dyn = lds_listener("dyn", dport, "c")
+        dyn["filter_chains"][0]["filters"].insert(0, {
+            "name": "envoy.filters.network.connection_limit",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                         "connection_limit.v3.ConnectionLimit",
+                "stat_prefix": "lim", "max_connections": 3}})
+        lds.write("v1", [dyn])
+        cfg = config(lds, [listener_yaml("static", sport, "c")], [cluster_yaml("c", [up.port])])
+        with Proxy(cfg, concurrency=2) as p:
+            wait_version(p, 1, 0)
+            held = []
+            for i in range(3):
+                s = connect(dport)
+                exchange(s, b"h%d" % i)
+                held.append(s)
+            # Whichever worker takes them, the fourth to sixth are over the limit.
+            for i in range(3):
+                s = connect(dport)
+                s.settimeout(5)
+                check(recv_all(s) == b"", "over the limit: closed")
+                s.close()
+            check(p.stat("connection_limit.lim.limited_connections") == 3, "limited")
+            check(p.stat("connection_limit.lim.active_connections") == 3, "active")
+            # An unchanged listener keeps its counters across another update.
+            lds.write("v2", [dyn, lds_listener("other", free_port(), "c")])
+            wait_version(p, 2, 0)
+            s = connect(dport)
+            s.settimeout(5)
+            check(recv_all(s) == b"", "still over the limit after an update")
+            s.close()
+            for s in held:
+                finish(s)
+            wait_for(lambda: p.stat("connection_limit.lim.active_connections") == 0, 10,
+                     what="released")
+            wait_serving(dport)
+            # A reload's generation counts its own connections, in its own memory.
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: p.stat("server.hot_restart_epoch") == 1, 10, what="reload")
+            wait_for(lambda: lm(p, "listener_create_success") == 8, 10, what="new workers")
+            held = [connect(dport) for _ in range(3)]
+            for i, s in enumerate(held):
+                exchange(s, b"r%d" % i)
+            s = connect(dport)
+            s.settimeout(5)
+            check(recv_all(s) == b"", "the limit holds in the new generation")
+            s.close()
+            for s in held:
+                finish(s)
