@@ -5,6 +5,7 @@
 #include "core/base/log.h"
 #include "core/base/version.h"
 #include "core/tls/tls.h"
+#include "core/master/lds.h"
 #include "core/master/master.h"
 
 #include <errno.h>
@@ -194,6 +195,13 @@ int main(int argc, char **argv)
 	if (ret < 0) {
 		tp_cfg_errors_print(&errs, stderr);
 		tp_cfg_errors_free(&errs);
+		return 1;
+	}
+	/* The LDS file too, as the master would check it before applying it. */
+	if (validate && tp_lds_validate(cfg, &errs) < 0) {
+		tp_cfg_errors_print(&errs, stderr);
+		tp_cfg_errors_free(&errs);
+		tp_config_free(cfg);
 		return 1;
 	}
 	/* What is left are warnings: things Envoy loads too, said once. */

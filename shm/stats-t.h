@@ -92,6 +92,8 @@ enum tp_scope_kind { TP_STATS_SCOPE_KINDS(TP__SCOPE_ENUM) TP_SCOPE__COUNT };
 #define TP__CLUSTER_MANAGER_H(n)	      TP__HIST_ENUM(TP_CLUSTER_MANAGER_##n)
 #define TP__CDS(n, ...)			      TP_CDS_##n,
 #define TP__CDS_H(n)			      TP__HIST_ENUM(TP_CDS_##n)
+#define TP__LISTENER_MANAGER(n, ...)	      TP_LISTENER_MANAGER_##n,
+#define TP__LISTENER_MANAGER_H(n)	      TP__HIST_ENUM(TP_LISTENER_MANAGER_##n)
 #define TP__STAT_ENUM(K, k, ...) \
 	enum tp_##k##_stat{TP_##K##_STATS(TP__##K, TP__##K, TP__##K##_H) TP_##K##__COUNT};
 TP_STATS_SCOPE_KINDS(TP__STAT_ENUM)

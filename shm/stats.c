@@ -79,6 +79,13 @@ struct tp_stats {
 	bool writable;
 	struct master_side *ms; /* the master's (inherited by its workers, which do not use it) */
 	char shm_name[256];
+	/* tp_stats_scope_record() / _replay(): where the bases go, or come from */
+	uint32_t *rec;
+	uint32_t rec_cap;
+	uint32_t *rec_n;
+	const uint32_t *replay;
+	uint32_t n_replay, i_replay;
+	bool replaying;
 };
 
 #define DESCS(K, k, ...)                                                \
@@ -704,6 +711,14 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
 	size_t len;
 	int i;
 
+	if (st->replaying) {
+		if (st->i_replay >= st->n_replay) {
+			st->i_replay = UINT32_MAX;
+			return -EPROTO;
+		}
+		*base = st->replay[st->i_replay++];
+		return 0;
+	}
 	if (!st->writable || !ms)
 		return -EROFS;
 	if ((unsigned)kind >= TP_SCOPE__COUNT)
@@ -722,7 +737,41 @@ int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *nam
 		return i;
 	hold_take(ms, (unsigned)i);
 	*base = ms->rows[i].base;
+	if (st->rec_n) {
+		if (*st->rec_n < st->rec_cap)
+			st->rec[*st->rec_n] = *base;
+		++*st->rec_n;
+	}
 	return 0;
+}
+
+void tp_stats_scope_record(struct tp_stats *st, uint32_t *bases, uint32_t cap, uint32_t *n)
+{
+	*n = 0;
+	st->rec = bases;
+	st->rec_cap = cap;
+	st->rec_n = n;
+}
+
+void tp_stats_scope_replay(struct tp_stats *st, const uint32_t *bases, uint32_t n)
+{
+	st->replay = bases;
+	st->n_replay = n;
+	st->i_replay = 0;
+	st->replaying = true;
+}
+
+int tp_stats_scope_end(struct tp_stats *st)
+{
+	int ret = 0;
+
+	if (st->replaying && st->i_replay != st->n_replay)
+		ret = -EPROTO;
+	st->replaying = false;
+	st->replay = NULL;
+	st->rec = NULL;
+	st->rec_n = NULL;
+	return ret;
 }
 
 void tp_stats_hold_begin(struct tp_stats *st, struct tp_stats_hold *h)

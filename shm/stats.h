@@ -40,6 +40,15 @@ int tp_stats_create(struct tp_stats **out, const char *shm_name, unsigned n_slot
  * TP_STATS_NAME_MAX characters or more, -EINVAL for an empty name (other than the server
  * scope's ""), -ENOMEM, -EROFS on a reader's mapping. */
 int tp_stats_scope(struct tp_stats *st, enum tp_scope_kind kind, const char *name, uint32_t *base);
+/* A registration walk run twice, once by the master and once by a worker that cannot register
+ * (its mapping is read-only but for its block): the master records the bases its calls of
+ * tp_stats_scope() give, in call order (at most cap; *n counts them all), and the worker replays
+ * them, each call taking the next base. tp_stats_scope_end() stops either; for a replay it
+ * returns -EPROTO when the walk did not take exactly n bases (a master and worker that disagree
+ * on the walk: a bug). */
+void tp_stats_scope_record(struct tp_stats *st, uint32_t *bases, uint32_t cap, uint32_t *n);
+void tp_stats_scope_replay(struct tp_stats *st, const uint32_t *bases, uint32_t n);
+int tp_stats_scope_end(struct tp_stats *st);
 /* Master: a generation's scopes. Every scope registered between begin and end is referenced by h
  * (once). tp_stats_hold_release() drops h's references: a scope no hold references any more
  * leaves the segment (and /stats) and its row and values are reused; one that another hold

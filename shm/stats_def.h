@@ -216,11 +216,32 @@
 	GAUGE(update_time, "cds.update_time")           \
 	GAUGE(version, "cds.version")
 
+/* listener_manager.<stat>: Envoy's ListenerManagerStats and its LDS subscription's stats
+ * (lds.*), as far as tcpproxy has them (core/master/lds.c). The master writes them all but
+ * listener_create_success and listener_create_failure, which each worker counts as it adds a
+ * dynamic listener, as each of Envoy's workers does. */
+#define TP_LISTENER_MANAGER_STATS(COUNTER, GAUGE, HISTOGRAM)        \
+	COUNTER(listener_added, "listener_added")                   \
+	COUNTER(listener_modified, "listener_modified")             \
+	COUNTER(listener_removed, "listener_removed")               \
+	COUNTER(listener_create_success, "listener_create_success") \
+	COUNTER(listener_create_failure, "listener_create_failure") \
+	GAUGE(total_listeners_active, "total_listeners_active")     \
+	GAUGE(total_listeners_draining, "total_listeners_draining") \
+	GAUGE(total_listeners_warming, "total_listeners_warming")   \
+	COUNTER(lds_update_attempt, "lds.update_attempt")           \
+	COUNTER(lds_update_success, "lds.update_success")           \
+	COUNTER(lds_update_failure, "lds.update_failure")           \
+	COUNTER(lds_update_rejected, "lds.update_rejected")         \
+	GAUGE(lds_version, "lds.version")                           \
+	GAUGE(lds_update_time, "lds.update_time")
+
 /* Kinds whose one scope is named "" and whose stats are "<kind>.<stat>" (server.live,
  * tls_inspector.tls_found, dns.cares.resolve_total); every other scope has a name. */
 #define TP_STATS_ROOT_KIND(k)                                                                    \
 	((k) == TP_SCOPE_SERVER || (k) == TP_SCOPE_TLS_INSPECTOR || (k) == TP_SCOPE_DNS_CARES || \
-	 (k) == TP_SCOPE_CLUSTER_MANAGER || (k) == TP_SCOPE_CDS)
+	 (k) == TP_SCOPE_CLUSTER_MANAGER || (k) == TP_SCOPE_CDS ||                               \
+	 (k) == TP_SCOPE_LISTENER_MANAGER)
 
 /* listener.<address>.ssl.<stat> and cluster.<name>.ssl.<stat>: Envoy's ALL_SSL_STATS (the subset
  * tcpproxy serves) and its per-handshake ciphers.<name>, versions.<name>, curves.<name>, for the
@@ -303,6 +324,7 @@
 	X(CLUSTER_CB_HIGH, cluster_cb_high, "cluster")                     \
 	X(CLUSTER_CB_HIGH_REMAINING, cluster_cb_high_remaining, "cluster") \
 	X(CLUSTER_MANAGER, cluster_manager)                                \
-	X(CDS, cds, "cluster_manager")
+	X(CDS, cds, "cluster_manager")                                     \
+	X(LISTENER_MANAGER, listener_manager)
 
 #endif

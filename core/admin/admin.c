@@ -497,7 +497,8 @@ static void json_address(struct tp_sbuf *b, const struct tp_sockaddr *a)
 static void listeners(const struct tp_master_view *v, const char *query, struct tp_admin_resp *out)
 {
 	const struct tp_config *cfg = v->cfg;
-	size_t n = cfg ? cfg->n_listeners : 0;
+	size_t n = cfg ? cfg->n_listeners : 0, nd = v->n_lds_listeners;
+	const struct tp_admin_listener *d = v->lds_listeners;
 	char val[16];
 	int ret = tp_http_query_get(query, "format", val, sizeof(val));
 	bool json = ret > 0 && !strcmp(val, "json");
@@ -511,6 +512,9 @@ static void listeners(const struct tp_master_view *v, const char *query, struct 
 		for (size_t i = 0; i < n; i++)
 			tp_sbuf_printf(&out->body, "%s::%s\n", cfg->listeners[i].name,
 				       cfg->listeners[i].addr.text);
+		/* Then the LDS listeners, as Envoy lists its active listeners. */
+		for (size_t i = 0; cfg && i < nd; i++)
+			tp_sbuf_printf(&out->body, "%s::%s\n", d[i].name, d[i].addr->text);
 		return;
 	}
 	reply(out, 200, CT_JSON);
@@ -520,6 +524,13 @@ static void listeners(const struct tp_master_view *v, const char *query, struct 
 		tp_sbuf_json_str(&out->body, cfg->listeners[i].name);
 		tp_sbuf_puts(&out->body, ",\"local_address\":");
 		json_address(&out->body, &cfg->listeners[i].addr);
+		tp_sbuf_putc(&out->body, '}');
+	}
+	for (size_t i = 0; cfg && i < nd; i++) {
+		tp_sbuf_puts(&out->body, i || n ? ",{\"name\":" : "{\"name\":");
+		tp_sbuf_json_str(&out->body, d[i].name);
+		tp_sbuf_puts(&out->body, ",\"local_address\":");
+		json_address(&out->body, d[i].addr);
 		tp_sbuf_putc(&out->body, '}');
 	}
 	tp_sbuf_puts(&out->body, "]}\n");

@@ -190,6 +190,10 @@ static void dump_of(struct tp_sbuf *b, const struct kind *k, const struct tp_yno
 	}
 	if (k == &kinds[0] && v->cds_enabled)
 		dynamic_clusters(b, v);
+	/* The LDS listeners (core/master/lds.c renders them), unmasked: a mask names static
+	 * fields only. */
+	if (v->lds_dump && !m->n && !strcmp(k->field, "static_listeners"))
+		tp_sbuf_printf(b, ",%s", v->lds_dump);
 	tp_sbuf_putc(b, '}');
 }
 

@@ -101,6 +101,7 @@ struct tp_cfg_ctx {
 	/* Endpoint addresses may be host names (a DNS cluster's load_assignment). */
 	bool names_ok;
 	bool in_cluster; /* a cluster's load_assignment: errors say how to name hosts */
+	bool lds;	 /* listeners of an LDS response (resources[i]), not of a bootstrap */
 };
 
 #endif

@@ -577,9 +577,13 @@ struct tp_config {
 	struct tp_tls_secrets *tls_secrets; /* static_resources.secrets (core/tls/tls-t.h) */
 	char **access_log_paths;   /* each access log file once; tp_access_log_cfg.file indexes */
 	size_t n_access_log_paths; /* (filters' check() fill both) */
-	/* dynamic_resources: CDS from a file; lds_config is parsed (and refused, not yet) */
+	/* dynamic_resources: CDS and LDS from a file */
 	struct tp_config_source_cfg cds;
 	struct tp_config_source_cfg lds;
+	/* An LDS overlay (tp_lds_decode()) shares everything but its listeners with its base, and
+	 * the base's access_log_paths are the first n_base_log_paths of its own. */
+	bool lds_overlay;
+	size_t n_base_log_paths;
 	char *dump; /* the file as loaded, as JSON, secrets redacted (/config_dump) */
 	size_t dump_len;
 	uint64_t loaded_unix_ms; /* when it was loaded */

@@ -28,8 +28,6 @@
 #include "core/config/v2_api.h"
 #include "core/config/xds.h"
 
-/* CDS is read by the master (core/master/cds.c). */
-#define TP_CDS_SERVED 1
 #include "core/config/ynode.h"
 
 /* ---- errors ---- */
@@ -2022,20 +2020,8 @@ static const struct tp_cfg_schema cluster_manager_schema = {
 	.fields = cluster_manager_fields,
 };
 
-/* Bootstrap.DynamicResources, over the tp_config itself: file sources only. */
-static void dynamic_post(struct tp_cfg_ctx *ctx, const struct tp_ynode *map, void *obj)
-{
-	const struct tp_ynode *lds = tp_cfg_find(map, "lds_config");
-
-	if (lds)
-		tp_cfg_error(ctx, lds, "lds_config",
-			     "not supported yet by tcpproxy (listeners come from static_resources; "
-			     "see docs/envoy-compat.md)");
-	if (tp_cfg_find(map, "cds_config") && TP_CDS_SERVED == 0)
-		tp_cfg_error(ctx, tp_cfg_find(map, "cds_config"), "cds_config",
-			     "not supported yet by tcpproxy");
-}
-
+/* Bootstrap.DynamicResources, over the tp_config itself: file sources only. lds_config is
+ * served by the master (core/master/lds.c). */
 static const struct tp_cfg_field dynamic_fields[] = {
 	{.key = "cds_config",
 	 .type = TP_CFG_MESSAGE,
@@ -2055,7 +2041,6 @@ static const struct tp_cfg_schema dynamic_schema = {
 	.name = "envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
 	.size = sizeof(struct tp_config),
 	.fields = dynamic_fields,
-	.post = dynamic_post,
 };
 
 static const struct tp_cfg_field bootstrap_fields[] = {
@@ -2118,7 +2103,14 @@ static const struct tp_cfg_schema bootstrap_schema = {
 
 /* ---- checks across messages ---- */
 
-static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
+/* Where the listeners checked stand in the file: a bootstrap's, or an LDS response's. */
+static const char *lpath(const struct tp_cfg_ctx *ctx)
+{
+	return ctx->lds ? "resources" : "static_resources.listeners";
+}
+
+/* Listener names and addresses, each once. */
+static void check_listener_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct tp_listener_cfg *l = &cfg->listeners[i];
@@ -2131,7 +2123,7 @@ static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
 
 			if (!o->name || strcmp(o->name, l->name))
 				continue;
-			tp_cfg_path_set(ctx, "static_resources.listeners[%zu].name", i);
+			tp_cfg_path_set(ctx, "%s[%zu].name", lpath(ctx), i);
 			tp_cfg_error_mark(ctx, l->name_mark, NULL,
 					  "duplicate listener name \"%s\" (first at line %u)",
 					  l->name,
@@ -2150,13 +2142,18 @@ static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
 			if (o->addr.len != l->addr.len ||
 			    memcmp(&o->addr.ss, &l->addr.ss, l->addr.len))
 				continue;
-			tp_cfg_path_set(ctx, "static_resources.listeners[%zu].address", i);
+			tp_cfg_path_set(ctx, "%s[%zu].address", lpath(ctx), i);
 			tp_cfg_error_mark(ctx, l->addr_mark, NULL,
 					  "address %s is already used by listener \"%s\" (line %u)",
 					  l->addr.text, o->name ? o->name : "", o->mark.line);
 			break;
 		}
 	}
+}
+
+static void check_names(struct tp_cfg_ctx *ctx, const struct tp_config *cfg)
+{
+	check_listener_names(ctx, cfg);
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_cluster_cfg *c = &cfg->clusters[i];
 
@@ -2193,16 +2190,14 @@ static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 					continue;
 				if (l->has_default_chain && j + 1 == l->n_filter_chains)
 					tp_cfg_path_set(ctx,
-							"static_resources.listeners[%zu]."
-							"default_filter_chain.filters[%zu]."
-							"typed_config",
-							i, k);
+							"%s[%zu].default_filter_chain."
+							"filters[%zu].typed_config",
+							lpath(ctx), i, k);
 				else
 					tp_cfg_path_set(ctx,
-							"static_resources.listeners[%zu].filter_"
-							"chains[%zu]."
+							"%s[%zu].filter_chains[%zu]."
 							"filters[%zu].typed_config",
-							i, j, k);
+							lpath(ctx), i, j, k);
 				f->ops->check(ctx, cfg, f->conf);
 			}
 		}
@@ -2211,7 +2206,7 @@ static void check_filters(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 
 /* What a transport can only check once the whole file is read (secrets by name, a trial
  * build of its TLS contexts), after the filters' checks have said what the formats need. */
-static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
+static void check_listener_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct tp_listener_cfg *l = &cfg->listeners[i];
@@ -2221,13 +2216,16 @@ static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
 
 			if (!tc->ops || !tc->conf || !tc->ops->check)
 				continue;
-			tp_cfg_path_set(ctx,
-					"static_resources.listeners[%zu].filter_chains[%zu]."
-					"transport_socket",
-					i, j);
+			tp_cfg_path_set(ctx, "%s[%zu].filter_chains[%zu].transport_socket",
+					lpath(ctx), i, j);
 			tc->ops->check(ctx, cfg, tc->conf);
 		}
 	}
+}
+
+static void check_transports(struct tp_cfg_ctx *ctx, struct tp_config *cfg)
+{
+	check_listener_transports(ctx, cfg);
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_cfg *tc = &cfg->clusters[i].transport;
 
@@ -2396,4 +2394,139 @@ int tp_config_load(const char *path, struct tp_config **out, struct tp_cfg_error
 	 * the heap, not only at its top). */
 	malloc_trim(0);
 	return ret;
+}
+
+/* ---- dynamic listeners (LDS) ---- */
+
+/* A Listener resource is an Any: its "@type" belongs to it. */
+static const struct tp_cfg_schema lds_listener_schema = {
+	.name = "envoy.config.listener.v3.Listener",
+	.size = sizeof(struct tp_listener_cfg),
+	.fields = listener_fields,
+	.mark_off = TP_CFG_MARK(struct tp_listener_cfg, mark),
+	.post = listener_post,
+	.any = true,
+};
+
+/* A dynamic listener may not take a static one's name or address: Envoy refuses to add a
+ * listener whose name a static listener has, and two listeners cannot bind one address. */
+static void check_against_static(struct tp_cfg_ctx *ctx, const struct tp_config *base,
+				 const struct tp_config *ov)
+{
+	for (size_t i = 0; i < ov->n_listeners; i++) {
+		const struct tp_listener_cfg *l = &ov->listeners[i];
+
+		for (size_t j = 0; j < base->n_listeners; j++) {
+			const struct tp_listener_cfg *o = &base->listeners[j];
+
+			if (l->name && o->name && !strcmp(l->name, o->name) && l->name_mark.line) {
+				tp_cfg_path_set(ctx, "resources[%zu].name", i);
+				tp_cfg_error_mark(ctx, l->name_mark, NULL,
+						  "listener name \"%s\" is a static listener's (%s "
+						  "line %u)",
+						  l->name, base->path, o->mark.line);
+			}
+			if (l->addr.len && o->addr.len == l->addr.len &&
+			    !memcmp(&o->addr.ss, &l->addr.ss, l->addr.len)) {
+				tp_cfg_path_set(ctx, "resources[%zu].address", i);
+				tp_cfg_error_mark(ctx, l->addr_mark, NULL,
+						  "address %s is already used by static listener "
+						  "\"%s\" (%s line %u)",
+						  l->addr.text, o->name ? o->name : "", base->path,
+						  o->mark.line);
+			}
+		}
+	}
+}
+
+/* What a running worker cannot take: it opened its access log files when it started (stdout
+ * and stderr are always open). */
+static void check_runtime(struct tp_cfg_ctx *ctx, const struct tp_config *base,
+			  struct tp_config *ov)
+{
+	bool logs = ov->n_access_log_paths > base->n_access_log_paths;
+
+	if (!logs)
+		return;
+	for (size_t i = 0; i < ov->n_listeners; i++) {
+		tp_cfg_path_set(ctx, "resources[%zu]", i);
+		tp_cfg_error_mark(
+			ctx, ov->listeners[i].mark, NULL,
+			"its access logs (the listener's or a filter's) write to a file the "
+			"bootstrap's access logs do not: not supported yet in an LDS listener "
+			"(stdout, stderr and the bootstrap's files are)");
+	}
+}
+
+int tp_lds_decode(const struct tp_config *base, const char *file,
+		  const struct tp_ynode *const *items, size_t n, struct tp_config **out,
+		  struct tp_cfg_errors *errs)
+{
+	struct tp_cfg_ctx ctx;
+	struct tp_config *ov;
+	int ret = 0;
+
+	*out = NULL;
+	ov = calloc(1, sizeof(*ov));
+	if (!ov)
+		return -ENOMEM;
+	*ov = *base;
+	ov->lds_overlay = true;
+	ov->n_base_log_paths = base->n_access_log_paths;
+	ov->n_listeners = 0;
+	ov->listeners = calloc(n ? n : 1, sizeof(*ov->listeners));
+	ov->access_log_paths = malloc((base->n_access_log_paths + 1) * sizeof(char *));
+	if (!ov->listeners || !ov->access_log_paths) {
+		ov->n_access_log_paths = 0;
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	if (base->n_access_log_paths)
+		memcpy(ov->access_log_paths, base->access_log_paths,
+		       base->n_access_log_paths * sizeof(char *));
+	tp_cfg_ctx_init(&ctx, file, errs);
+	ctx.lds = true;
+	for (size_t i = 0; i < n; i++) {
+		tp_cfg_path_set(&ctx, "resources[%zu]", i);
+		tp_cfg_decode(&ctx, &lds_listener_schema, items[i], &ov->listeners[i]);
+		ov->n_listeners++;
+	}
+	check_listener_names(&ctx, ov);
+	check_against_static(&ctx, base, ov);
+	check_filters(&ctx, ov);
+	check_listener_transports(&ctx, ov);
+	check_runtime(&ctx, base, ov);
+	if (ctx.oom)
+		ret = -ENOMEM;
+	else if (ctx.n_errors)
+		ret = -EINVAL;
+	if (ret)
+		goto out_free;
+	for (size_t i = 0; i < ov->n_listeners; i++)
+		for (size_t c = 0; c < ov->listeners[i].n_filter_chains; c++)
+			number_transport(ov, &ov->listeners[i].filter_chains[c].transport);
+	*out = ov;
+	return 0;
+
+out_free:
+	tp_lds_free(ov);
+	if (ret == -ENOMEM)
+		tp_cfg_errors_add(errs, 0, 0, "%s: %s", file, strerror(ENOMEM));
+	return ret;
+}
+
+void tp_lds_free(struct tp_config *ov)
+{
+	if (!ov)
+		return;
+	for (size_t i = 0; i < ov->n_listeners; i++) {
+		for (size_t c = 0; c < ov->listeners[i].n_filter_chains; c++)
+			free_transport(ov, &ov->listeners[i].filter_chains[c].transport);
+		tp_cfg_free(&lds_listener_schema, &ov->listeners[i]);
+	}
+	free(ov->listeners);
+	for (size_t i = ov->n_base_log_paths; i < ov->n_access_log_paths; i++)
+		free(ov->access_log_paths[i]);
+	free(ov->access_log_paths);
+	free(ov);
 }

@@ -8,6 +8,8 @@
 
 #include "core/config/config-t.h"
 
+struct tp_ynode;
+
 /* Reads, decodes and cross-checks path. Returns 0 with *out set and errs holding only warnings
  * (if any); -EINVAL with every problem in errs, warnings included; or -errno (-ENOENT, -EACCES,
  * -ENOMEM, ...) when the file cannot be read, with one line in errs too. errs must start zeroed
@@ -34,6 +36,17 @@ struct tp_xds_resources;
 int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,
 			 struct tp_cluster_cfg ***out, size_t *n, struct tp_cfg_errors *errs);
 void tp_config_cluster_free(struct tp_cluster_cfg *c);
+/* Decodes n Listener resources of an LDS response (file: the name errors are reported under,
+ * items: each resource's mapping, "@type" included) as a static listener is decoded and
+ * checked, against base: its clusters, secrets and static listeners (a name or an address of
+ * one of them is an error). What a running worker cannot take without a restart is refused as
+ * "not supported yet": access logs to files the bootstrap does not write. Returns 0 with *out an overlay configuration (its listeners the decoded ones,
+ * everything else base's, which must outlive it; free it with tp_lds_free()), -EINVAL with
+ * every problem in errs as "FILE:LINE:COL: resources[i]...: reason", or -ENOMEM. */
+int tp_lds_decode(const struct tp_config *base, const char *file,
+		  const struct tp_ynode *const *items, size_t n, struct tp_config **out,
+		  struct tp_cfg_errors *errs);
+void tp_lds_free(struct tp_config *ov);
 
 /* Index of the cluster called name in cfg->clusters, or -1. */
 int tp_config_cluster_index(const struct tp_config *cfg, const char *name);

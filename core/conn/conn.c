@@ -19,6 +19,7 @@
 #include "core/conn/chain.h"
 #include "core/conn/filter_state.h"
 #include "core/conn/listener_filters.h"
+#include "core/worker/listener_dyn.h"
 #include "core/conn/relay.h"
 #include "core/conn/session.h"
 #include "core/worker/lb.h"
@@ -595,6 +596,24 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 	c->next = w->free_conns;
 	w->free_conns = c;
 	w->n_conns--;
+	/* A removed LDS listener's configuration goes with its last connection. */
+	if (c->listener && c->listener->dyn_id) {
+		struct tp_listener_rt *l = &w->listeners[c->listener->idx];
+
+		if (!--l->n_conns && l->removed)
+			tp_lds_listener_check(w, l);
+	}
+}
+
+void tp_conn_close_listener(struct tp_worker *w, const struct tp_listener_rt *l)
+{
+	for (uint32_t i = 0; i < w->n_chunks * TP_CONN_CHUNK; i++) {
+		struct tp_conn *c = (struct tp_conn *)((uint8_t *)w->chunks[i / TP_CONN_CHUNK] +
+						       (size_t)(i % TP_CONN_CHUNK) * slot_size(w));
+
+		if (c->phase < TP_PHASE_CLOSING && c->listener == l)
+			tp_conn_close(w, c);
+	}
 }
 
 void tp_conn_queue(struct tp_worker *w, struct tp_conn *c)

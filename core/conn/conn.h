@@ -65,6 +65,8 @@ void tp_conn_close(struct tp_worker *w, struct tp_conn *c);
 /* The worker is stopping: ends every connection still open (access log entries written,
  * filters told, memory they hold freed). */
 void tp_conn_close_all(struct tp_worker *w);
+/* Closes every connection of listener l (a removed LDS listener whose drain time is over). */
+void tp_conn_close_listener(struct tp_worker *w, const struct tp_listener_rt *l);
 /* Closes the open connections of cluster cl whose host has hc_failed_now set. */
 void tp_conn_close_failed_hosts(struct tp_worker *w, const struct tp_cluster_rt *cl);
 /* fn on every connection slot, free ones too (fn checks the phase): rare events only. */

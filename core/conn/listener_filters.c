@@ -95,13 +95,13 @@ static void run(struct tp_worker *w, struct tp_conn *c)
  * takes is logged too (the listener's access logs). */
 static void capture_accept(struct tp_worker *w, struct tp_conn *c)
 {
-	if (w->cfg->format_needs & TP_FMT_NEED_START_TIME) {
+	if (tp_worker_format_needs(w) & TP_FMT_NEED_START_TIME) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		c->start_wall_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 	}
-	if (w->cfg->format_needs & TP_FMT_NEED_DOWN_ADDRS) {
+	if (tp_worker_format_needs(w) & TP_FMT_NEED_DOWN_ADDRS) {
 		tp_conn_capture_ip(c->side[TP_DOWN].fd, getpeername, &c->down_remote);
 		tp_conn_capture_ip(c->side[TP_DOWN].fd, getsockname, &c->down_local);
 	}

@@ -626,7 +626,7 @@ void tp_session_on_connect(struct tp_worker *w, struct tp_conn *c, int res)
 			start_connect(w, c);
 		return;
 	}
-	if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
+	if (tp_worker_format_needs(w) & TP_FMT_NEED_UP_LOCAL)
 		tp_conn_capture_ip(c->side[TP_UP].fd, getsockname, &c->up_local);
 	if (!c->side[TP_UP].handshaking) {
 		upstream_ready(w, c);

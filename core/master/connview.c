@@ -116,6 +116,8 @@ static void to_entry(const struct gen *g, const struct wslot *ws, const struct t
 	e->gen_state = state_of(g);
 	e->phase = phase_name(r);
 	e->listener = r->listener < cfg->n_listeners ? cfg->listeners[r->listener].name : "";
+	if (r->listener != TP_CONNVIEW_NONE && (r->listener & TP_CONNVIEW_LDS))
+		e->listener = lds_name(g->m, r->listener & ~TP_CONNVIEW_LDS);
 	e->cluster = "";
 	if (r->cluster < cfg->n_clusters) {
 		const struct tp_cluster_cfg *cl = &cfg->clusters[r->cluster];

@@ -11,6 +11,7 @@
 #include "core/config/walk.h"
 #include "core/conn/transport-t.h"
 #include "core/filter-t.h"
+#include "core/worker/listener_dyn.h"
 #include "shm/stats.h"
 
 #include <errno.h>
@@ -21,11 +22,6 @@
 #include <sys/mman.h>
 
 /* ---- what a generation needs before it forks ---- */
-
-static int register_filter_stats(struct tp_filter_cfg *f, void *stats)
-{
-	return f->ops->register_stats ? f->ops->register_stats(f->conf, stats) : 0;
-}
 
 /* A transport's own stats (TLS: ssl.*) under its owner's scope name. */
 static int register_transport_stats(struct tp_stats *st, struct tp_transport_cfg *tc, bool upstream,
@@ -38,7 +34,6 @@ static int register_transport_stats(struct tp_stats *st, struct tp_transport_cfg
 
 static int register_scopes(struct master *m, struct tp_config *cfg)
 {
-	char name[128];
 	int ret;
 
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
@@ -78,29 +73,10 @@ static int register_scopes(struct master *m, struct tp_config *cfg)
 		if (ret < 0)
 			return ret;
 	}
-	/* Each listener's scope, then its filters' (the order rows are appended in). */
+	/* Each listener's scope, then its filters' (the order rows are appended in), as an LDS
+	 * listener's are (core/worker/listener_dyn.c). */
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct tp_listener_cfg *l = &cfg->listeners[i];
-
-		tp_stats_listener_name((const struct sockaddr *)&l->addr.ss, name, sizeof(name));
-		ret = tp_stats_scope(m->stats, TP_SCOPE_LISTENER, name, &l->stats_base);
-		if (ret < 0)
-			return ret;
-		for (size_t c = 0; c < l->n_filter_chains; c++) {
-			ret = register_transport_stats(m->stats, &l->filter_chains[c].transport,
-						       false, name);
-			if (ret < 0)
-				return ret;
-		}
-		for (size_t f = 0; f < l->n_listener_filters; f++) {
-			struct tp_listener_filter_cfg *lf = &l->listener_filters[f];
-
-			ret = lf->ops->register_stats ? lf->ops->register_stats(lf->conf, m->stats)
-						      : 0;
-			if (ret < 0)
-				return ret;
-		}
-		ret = tp_listener_for_each_filter(l, register_filter_stats, m->stats);
+		ret = tp_listener_register_stats(m->stats, &cfg->listeners[i]);
 		if (ret < 0)
 			return ret;
 	}

@@ -215,6 +215,7 @@ void hs_gen_free(struct gen *g)
 		hs_worker_close(g->m, &g->w[s]);
 		free(g->w[s].hs_sent);
 		g->w[s].hs_sent = NULL;
+		lds_worker_reset(&g->w[s]);
 	}
 	free(hg->cl);
 	free(hg->buf);
@@ -311,6 +312,7 @@ int hs_worker_open(struct gen *g, struct wslot *ws, int *child)
 	}
 	ws->hs = sv[0];
 	ws->cds_sent = 0;
+	lds_worker_reset(ws);
 	ws->hs_ready_sent = false;
 	ws->hs_blocked = false;
 	*child = sv[1];
@@ -330,6 +332,12 @@ void hs_worker_close(struct master *m, struct wslot *ws)
 	tp_mloop_del(m->loop, ws->hs);
 	close(ws->hs);
 	ws->hs = -1;
+}
+
+void hs_worker_blocked(struct gen *g, struct wslot *ws)
+{
+	ws->hs_blocked = true;
+	tp_mloop_add(g->m->loop, ws->hs, POLLIN | POLLOUT, on_hs_socket, g->m);
 }
 
 /* false: the socket is full (POLLOUT armed) or gone. fd >= 0 goes with the message
@@ -362,8 +370,7 @@ static bool send_msg_fd(struct gen *g, struct wslot *ws, const void *p, size_t l
 	if (n == (ssize_t)len)
 		return true;
 	if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-		ws->hs_blocked = true;
-		tp_mloop_add(g->m->loop, ws->hs, POLLIN | POLLOUT, on_hs_socket, g->m);
+		hs_worker_blocked(g, ws);
 		return false;
 	}
 	tp_debug("worker %u/%u: host-set socket: %s", g->epoch, ws->slot,
@@ -438,6 +445,9 @@ static void flush(struct gen *g, struct wslot *ws)
 			return;
 		ws->hs_sent[i] = hc->version;
 	}
+	/* The LDS listeners before READY: a new worker serves them from its first accept. */
+	if (!lds_flush(g, ws))
+		return;
 	if (hg->ready && !ws->hs_ready_sent) {
 		struct tp_hs_head h = {.magic = TP_HS_MAGIC, .type = TP_HS_READY};
 

@@ -84,55 +84,73 @@ static void close_lsock(struct master *m, struct lsock *s)
 	free(s);
 }
 
-int lsock_acquire(struct master *m, struct gen *g)
+/* l's address's sockets, bound now if no listener has them yet, with a reference more. NULL
+ * with the reason in err and -errno in *ret; what was bound for it is closed again. */
+static struct lsock *get(struct master *m, const struct tp_listener_cfg *l, bool log_bound,
+			 int *ret, char *err, size_t errlen)
 {
 	unsigned n = m->opts->concurrency;
+	struct lsock *s = find(m, &l->addr);
+
+	if (s) {
+		s->refs++;
+		return s;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->fds = malloc(n * sizeof(int)))) {
+		free(s);
+		*ret = -ENOMEM;
+		snprintf(err, errlen, "listener '%s': out of memory", l->name);
+		return NULL;
+	}
+	memcpy(&s->ss, &l->addr.ss, l->addr.len);
+	s->len = l->addr.len;
+	snprintf(s->text, sizeof(s->text), "%s", l->addr.text);
+	for (unsigned k = 0; k < n; k++)
+		s->fds[k] = -1;
+	s->next = m->socks;
+	m->socks = s;
+	for (unsigned k = 0; k < n; k++) {
+		*ret = bind_one(l, &s->fds[k], err, errlen);
+		if (*ret < 0) {
+			close_lsock(m, s);
+			return NULL;
+		}
+	}
+	if (log_bound)
+		tp_info("listener %s bound", s->text);
+	s->refs++;
+	return s;
+}
+
+int lsock_acquire(struct master *m, struct gen *g)
+{
 	char err[256];
 	int ret = 0;
 
 	for (size_t i = 0; i < g->cfg->n_listeners; i++) {
 		const struct tp_listener_cfg *l = &g->cfg->listeners[i];
-		struct lsock *s = find(m, &l->addr);
 
-		if (!s) {
-			s = calloc(1, sizeof(*s));
-			if (!s || !(s->fds = malloc(n * sizeof(int)))) {
-				free(s);
-				ret = -ENOMEM;
-				tp_error("listener '%s': out of memory", l->name);
-				goto out_unwind;
-			}
-			memcpy(&s->ss, &l->addr.ss, l->addr.len);
-			s->len = l->addr.len;
-			snprintf(s->text, sizeof(s->text), "%s", l->addr.text);
-			for (unsigned k = 0; k < n; k++)
-				s->fds[k] = -1;
-			s->next = m->socks;
-			m->socks = s;
-			for (unsigned k = 0; k < n; k++) {
-				ret = bind_one(l, &s->fds[k], err, sizeof(err));
-				if (ret < 0) {
-					tp_error("%s", err);
-					goto out_unwind;
-				}
-			}
-			if (m->epoch || g->epoch)
-				tp_info("listener %s bound", s->text);
+		g->socks[i] = get(m, l, m->epoch || g->epoch, &ret, err, sizeof(err));
+		if (!g->socks[i]) {
+			tp_error("%s", err);
+			lsock_release(m, g);
+			return ret;
 		}
-		s->refs++;
-		g->socks[i] = s;
 	}
 	return 0;
+}
 
-out_unwind:
-	lsock_release(m, g);
-	/* A socket bound for this generation alone that failed half way is unreferenced. */
-	for (struct lsock *s = m->socks, *next; s; s = next) {
-		next = s->next;
-		if (!s->refs)
-			close_lsock(m, s);
-	}
-	return ret;
+struct lsock *lsock_get(struct master *m, const struct tp_listener_cfg *l, int *ret, char *err,
+			size_t errlen)
+{
+	return get(m, l, true, ret, err, errlen);
+}
+
+void lsock_put(struct master *m, struct lsock *s)
+{
+	if (s && !--s->refs)
+		close_lsock(m, s);
 }
 
 void lsock_release(struct master *m, struct gen *g)

@@ -78,6 +78,8 @@ struct wslot {
 	bool hs_blocked;       /* the socket was full: POLLOUT armed */
 	bool hs_bad_logged;    /* a malformed report from it was logged (once) */
 	uint64_t cds_sent;     /* the CDS version it has (cds.c); 0: none */
+	uint64_t *lds_has;     /* the LDS listener ids it was sent (core/master/lds.c) */
+	uint32_t n_lds_has;
 	struct gen *gen;
 	unsigned slot;
 };
@@ -131,6 +133,7 @@ struct master {
 	uint64_t cds_seq; /* version of the CDS set the workers should have; 0: never any */
 	bool done;	  /* leave the loop (decided by settle()) */
 	int exit_status;
+	struct lds *lds; /* dynamic_resources.lds_config (lds.c), or NULL */
 };
 
 /* A starting or serving generation accepts: it holds a reference on its listening sockets. */
@@ -147,6 +150,12 @@ int lsock_acquire(struct master *m, struct gen *g);
 /* Lets go of g's sockets; an address no accepting generation uses any more is closed. */
 void lsock_release(struct master *m, struct gen *g);
 void lsock_close_all(struct master *m);
+/* One address's sockets outside any generation (an LDS listener's): bound now unless some
+ * listener has them already; a reference either way. NULL with the reason in err (-errno in
+ * *ret). */
+struct lsock *lsock_get(struct master *m, const struct tp_listener_cfg *l, int *ret, char *err,
+			size_t errlen);
+void lsock_put(struct master *m, struct lsock *s);
 
 /* ---- generation.c: generations and their states ---- */
 
@@ -196,6 +205,8 @@ int hs_worker_open(struct gen *g, struct wslot *ws, int *child);
 /* After the fork: watch the socket and send the current sets (and READY once due). */
 void hs_worker_started(struct gen *g, struct wslot *ws);
 void hs_worker_close(struct master *m, struct wslot *ws);
+/* ws's socket is full: the rest goes out when it can take more (POLLOUT). */
+void hs_worker_blocked(struct gen *g, struct wslot *ws);
 /* A DNS result: the cluster's new hosts (ids, rows and versions are the master's business). */
 struct hs_addr {
 	uint32_t ep;
@@ -267,6 +278,27 @@ void conns_worker_said(struct master *m, struct wslot *ws);
 void conns_worker_done(struct master *m, struct wslot *ws);
 /* At exit: every waiting client is answered with what there is. */
 void conns_free(struct master *m);
+
+/* ---- lds.c: dynamic listeners from dynamic_resources.lds_config ---- */
+
+struct lds;
+/* Starts watching cfg's lds_config and reads it once, cfg being the configuration the first
+ * generation will serve. 0, or -errno with why (the source cannot be watched). */
+int lds_open(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
+/* A reload's configuration: the same lds_config, and the current listeners valid against it.
+ * 0, or -EINVAL with why. */
+int lds_reload_check(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
+/* Sends ws the LDS listeners it does not have and takes back those removed. false: its socket
+ * is full (it goes on when it can) or gone. */
+bool lds_flush(struct gen *g, struct wslot *ws);
+/* ws's worker is new (forked): it has no LDS listener yet. */
+void lds_worker_reset(struct wslot *ws);
+/* The LDS listener whose id has these low 31 bits, for the connection view: its name, or ""
+ * once it is gone. */
+const char *lds_name(const struct master *m, uint32_t id31);
+/* g serves (a reload's generation): total_listeners_active counts its static listeners. */
+void lds_serving(struct master *m, const struct gen *g);
+void lds_close(struct master *m);
 
 /* ---- master.c: reload bookkeeping ---- */
 

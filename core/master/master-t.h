@@ -10,6 +10,7 @@
 struct tp_stats;
 struct tp_config;
 struct tp_cluster_cfg;
+struct tp_sockaddr;
 
 /* The live connection view as the master assembled it from its workers' snapshots: every
  * string is the master's own (names from its configuration, addresses it formatted). */
@@ -84,6 +85,12 @@ struct tp_master_ops {
 			  struct tp_admin_host *out);
 };
 
+/* An LDS listener as /listeners shows it (core/master/lds.c). */
+struct tp_admin_listener {
+	const char *name;
+	const struct tp_sockaddr *addr;
+};
+
 struct tp_master_view {
 	struct tp_stats *stats;
 	const struct tp_config *cfg; /* the serving generation's configuration */
@@ -113,6 +120,11 @@ struct tp_master_view {
 	const char **cds_json;
 	const uint64_t *cds_updated_ms;
 	size_t n_cds_clusters;
+	/* LDS (core/master/lds.c): the dynamic listeners, and their part of /config_dump's
+	 * ListenersConfigDump ("version_info":...,"dynamic_listeners":[...]), or NULL */
+	const struct tp_admin_listener *lds_listeners;
+	size_t n_lds_listeners;
+	const char *lds_dump;
 };
 
 #endif

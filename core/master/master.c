@@ -201,6 +201,7 @@ static void notify_reloading(struct master *m)
 void master_serving(struct master *m, const struct gen *g)
 {
 	cds_serving(m);
+	lds_serving(m, g);
 	if (g->epoch) {
 		m->view.last_reload_unix_ms = (uint64_t)time(NULL) * 1000;
 		m->view.last_reload_ok = true;
@@ -259,6 +260,12 @@ static void reload(struct master *m)
 	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
 		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
+	/* The LDS listeners persist across a reload: the new generation's workers get them too. */
+	if (lds_reload_check(m, cfg, why, sizeof(why)) < 0) {
+		tp_config_free(cfg);
+		master_reload_failed(m, why);
+		return;
+	}
 	if (!gen_start(m, cfg, m->epoch + 1, why, sizeof(why))) {
 		master_reload_failed(m, why);
 		return;
@@ -627,9 +634,16 @@ int tp_master_run(struct tp_config *cfg, const struct tp_master_opts *opts)
 		tp_config_free(cfg);
 		goto out_kill;
 	}
-	/* Before the first generation, so that its workers start with the dynamic clusters. */
+	/* Before the first generation, so that its workers start with the dynamic clusters;
+	 * CDS before LDS, as Envoy initializes them, so listeners find their clusters. */
 	if (cds_start(&m, cfg, err, sizeof(err)) < 0) {
 		tp_error("cds: %s", err);
+		tp_config_free(cfg);
+		goto out_kill;
+	}
+	/* LDS before the first workers: they get its listeners before they serve. */
+	if (cfg->lds.path && lds_open(&m, cfg, err, sizeof(err)) < 0) {
+		tp_error("dynamic_resources.lds_config: %s", err);
 		tp_config_free(cfg);
 		goto out_kill;
 	}
@@ -662,6 +676,7 @@ out_kill:
 	while (m.gens)
 		gen_destroy(m.gens);
 	cds_free(&m);
+	lds_close(&m);
 	lsock_close_all(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);

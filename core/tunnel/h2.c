@@ -974,7 +974,7 @@ void tp_h2_on_cqe(struct tp_worker *w, const struct io_uring_cqe *cqe)
 			break;
 		}
 		hc->state = C_HANDSHAKE;
-		if (w->cfg->format_needs & TP_FMT_NEED_UP_LOCAL)
+		if (tp_worker_format_needs(w) & TP_FMT_NEED_UP_LOCAL)
 			tp_conn_capture_ip(hc->side.fd, getsockname, &hc->local);
 		if (hc->side.handshaking)
 			h2c_handshake(hc);

@@ -12,6 +12,9 @@
 /* The most sessions one worker writes per request; past it the snapshot says it is cut. */
 #define TP_CONNVIEW_MAX	 (1u << 18)
 #define TP_CONNVIEW_NONE UINT32_MAX /* no listener, cluster or host (yet) */
+/* A listener from LDS is not in the generation's configuration: its id's low 31 bits with this
+ * bit set, which the master knows it by (core/master/lds.c). */
+#define TP_CONNVIEW_LDS 0x80000000u
 
 /* The memfd starts with this header. The master writes req_seq, then sends SIGUSR2; the worker
  * writes its records after the header and then the header, done_seq = req_seq, and writes 'S'
@@ -48,7 +51,8 @@ struct tp_connview_rec {
 	uint64_t tx_bytes;	/* to downstream */
 	uint32_t buffered_up;	/* read from downstream, not yet written upstream */
 	uint32_t buffered_down; /* read from upstream, not yet written downstream */
-	uint32_t listener;	/* index in the generation's listeners, or TP_CONNVIEW_NONE */
+	uint32_t listener;	/* index in the generation's listeners, TP_CONNVIEW_LDS | id,
+				 * or TP_CONNVIEW_NONE */
 	uint32_t cluster;	/* index in its clusters */
 	uint32_t host;		/* index in that cluster's endpoints */
 	uint8_t phase;		/* enum tp_phase */

@@ -62,7 +62,10 @@ static void fill(struct tp_worker *w, const struct tp_conn *c, struct tp_connvie
 	r->tx_bytes = c->tx_bytes;
 	r->buffered_up = c->dir[TP_DOWN].pending;
 	r->buffered_down = c->dir[TP_UP].pending;
-	r->listener = c->listener ? c->listener->idx : TP_CONNVIEW_NONE;
+	r->listener = !c->listener ? TP_CONNVIEW_NONE
+		      : c->listener->dyn_id
+			      ? TP_CONNVIEW_LDS | (uint32_t)(c->listener->dyn_id & 0x7fffffff)
+			      : c->listener->idx;
 	r->cluster = r->host = TP_CONNVIEW_NONE;
 	if (c->cluster && c->cluster >= w->clusters &&
 	    c->cluster < w->clusters + w->cfg->n_clusters) {

@@ -22,6 +22,14 @@ struct tp_listener_rt {
 	bool paused;	/* out of file descriptors: accept resumes after a pause */
 	uint64_t last_err_log_ms;
 	uint32_t errs_unlogged; /* errors since the last warning (one a second at most) */
+	/* An LDS listener (core/worker/listener_dyn.c); all zero for a static one. */
+	uint64_t dyn_id;	   /* the master's id of this version of it; 0: static */
+	struct tp_config *dyn_cfg; /* its own configuration (an overlay of the generation's) */
+	uint32_t n_conns;	   /* its connections not freed yet */
+	bool removed;		   /* no more accepts; it goes with its last connection */
+	struct __kernel_timespec drain_ts; /* removed: how long its connections may run on */
+	void *shm; /* the memory its filters share with the generation's other workers */
+	size_t shm_len;
 };
 
 #define TP_CONN_CHUNK 256
@@ -32,8 +40,15 @@ struct tp_worker {
 	struct io_uring ring;
 	const struct tp_config *cfg;
 	struct tp_stats_block *stats;
-	struct tp_listener_rt *listeners;
+	struct tp_listener_rt *listeners; /* static ones, then LDS ones; never moved */
 	size_t n_listeners;
+	size_t n_static;	   /* the configuration's listeners, first in listeners */
+	size_t cap_listeners;	   /* room in listeners (LDS ones come and go) */
+	struct tp_stats *seg;	   /* the stats segment, for an LDS listener's scopes */
+	uint32_t n_tctx;	   /* entries in tctx */
+	uint32_t filter_room;	   /* a slot's room for the chain's (or listener filters') state */
+	bool tunnel_room;	   /* a slot has room for a tunnel's state */
+	unsigned lds_format_needs; /* what LDS listeners' formats read (enum tp_fmt_need) */
 	struct tp_cluster_rt *clusters; /* parallel to cfg->clusters */
 	/* CDS clusters by name (open addressing over a power of two, NULL: empty), and the version
 	 * of the master's set they are (core/worker/cds.c) */
@@ -74,5 +89,12 @@ struct tp_worker {
 	bool stopping;	 /* SIGTERM/SIGINT: leave the loop now */
 	bool draining;	 /* SIGQUIT: not accepting; leave once the last connection ends */
 };
+
+/* What the formats of the listeners this worker serves read, static and LDS: what each
+ * connection records for them. */
+static inline unsigned tp_worker_format_needs(const struct tp_worker *w)
+{
+	return w->cfg->format_needs | w->lds_format_needs;
+}
 
 #endif

@@ -3,6 +3,7 @@
  * with other workers except its own block of the stats segment. */
 #include "core/worker/worker.h"
 #include "core/worker/hostset.h"
+#include "core/worker/listener_dyn.h"
 
 #include "core/accesslog/access_log.h"
 #include "core/base/log.h"
@@ -152,22 +153,45 @@ static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t le
 	free(u);
 }
 
+/* The descriptors a message carried (an LDS listener's socket and text), at most max. */
+static int take_fds(struct msghdr *mh, int *fds, int max)
+{
+	int n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 static void on_hostset(struct tp_worker *w)
 {
 	for (;;) {
 		union {
+			char buf[CMSG_SPACE(TP_LDS_MAX_FDS * sizeof(int))];
 			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} u;
+		} ctl;
 		struct iovec iov = {.iov_base = w->hs_buf, .iov_len = TP_HS_MSG_MAX};
 		struct msghdr mh = {.msg_iov = &iov,
 				    .msg_iovlen = 1,
-				    .msg_control = u.buf,
-				    .msg_controllen = sizeof(u.buf)};
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
 		const struct tp_hs_head *h = (const struct tp_hs_head *)w->hs_buf;
-		struct cmsghdr *cm;
 		ssize_t n = recvmsg(w->hs_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		int fd = -1;
+		int fds[TP_LDS_MAX_FDS], nfds;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -180,23 +204,24 @@ static void on_hostset(struct tp_worker *w)
 			w->hs_fd = -1;
 			return;
 		}
-		cm = CMSG_FIRSTHDR(&mh);
-		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		nfds = take_fds(&mh, fds, TP_LDS_MAX_FDS);
 		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(*h) ||
 		    h->magic != TP_HS_MAGIC) {
 			tp_warn("host set: malformed message ignored");
-			if (fd >= 0)
-				close(fd);
+			while (nfds)
+				close(fds[--nfds]);
 			continue;
 		}
-		if (h->type == TP_HS_CDS && fd >= 0) {
-			tp_cds_apply(w, fd, h->version);
+		if (tp_lds_is_msg(h)) {
+			tp_lds_worker_msg(w, h, (size_t)n, fds, nfds);
 			continue;
 		}
-		if (fd >= 0)
-			close(fd);
+		if (h->type == TP_HS_CDS && nfds == 1) {
+			tp_cds_apply(w, fds[0], h->version);
+			continue;
+		}
+		while (nfds)
+			close(fds[--nfds]);
 		if (h->type == TP_HS_SET)
 			apply_set(w, h, (size_t)n);
 		else if (h->type == TP_HS_READY && !w->accepting)
@@ -272,6 +297,27 @@ static void arm_accept(struct tp_worker *w, struct tp_listener_rt *l)
 	l->accepting = true;
 }
 
+void tp_worker_listen(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	if (w->accepting && !w->draining && !w->stopping && !l->accepting && !l->paused)
+		arm_accept(w, l);
+}
+
+void tp_worker_unlisten(struct tp_worker *w, struct tp_listener_rt *l)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->accepting) {
+		/* The completion of the cancelled accept closes it (on_accept). */
+		sqe = tp_ring_get_sqe(&w->ring);
+		io_uring_prep_cancel64(sqe, tp_udata(TP_OP_ACCEPT, 0, l->idx, 0), 0);
+		io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
+	} else if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 /* Out of file descriptors: stop accepting for a while instead of spinning on the error, and
  * keep serving the connections we have. Counted as Envoy counts a connection it cannot take
  * (downstream_cx_overflow); warned about at most once a second, with how many were not. */
@@ -321,6 +367,7 @@ static void new_connection(struct tp_worker *w, struct tp_listener_rt *l, int fd
 	}
 	c->side[TP_DOWN].fd = fd;
 	c->listener = l;
+	l->n_conns++;
 	tp_stat_inc(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_total);
 	tp_stat_add(w->stats, l->cfg->stats_base + TP_LISTENER_downstream_cx_active, 1);
 	tp_lfilters_start(w, c);
@@ -347,7 +394,7 @@ static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 	uint32_t idx = tp_udata_idx(cqe->user_data);
 	struct tp_listener_rt *l;
 
-	if (idx >= w->n_listeners)
+	if (idx >= w->n_listeners || !w->listeners[idx].cfg)
 		return;
 	l = &w->listeners[idx];
 	if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -363,10 +410,12 @@ static void on_accept(struct tp_worker *w, struct io_uring_cqe *cqe)
 	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED) {
 		tp_warn("listener %s: accept: %s", l->cfg->name, strerror(-cqe->res));
 	}
-	if (!l->accepting && !l->paused && !w->stopping && !w->draining)
+	if (!l->accepting && !l->paused && !w->stopping && !w->draining && !l->removed)
 		arm_accept(w, l);
-	else if (!l->accepting && w->draining && l->fd >= 0)
+	else if (!l->accepting && (w->draining || l->removed) && l->fd >= 0)
 		stop_listening(w, l);
+	if (l->removed)
+		tp_lds_listener_check(w, l);
 }
 
 static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
@@ -374,11 +423,17 @@ static void on_accept_resume(struct tp_worker *w, struct io_uring_cqe *cqe)
 	uint32_t idx = tp_udata_idx(cqe->user_data);
 	struct tp_listener_rt *l;
 
-	if (idx >= w->n_listeners)
+	if (tp_udata_side(cqe->user_data)) {
+		/* Not a pause: a removed LDS listener's drain time is over. */
+		tp_lds_drain_deadline(w, idx, tp_udata_gen(cqe->user_data));
+		return;
+	}
+	if (idx >= w->n_listeners || !w->listeners[idx].cfg)
 		return;
 	l = &w->listeners[idx];
 	l->paused = false;
-	if (!l->accepting && !w->stopping && !w->draining)
+	if (!l->accepting && !w->stopping && !w->draining && !l->removed && l->fd >= 0 &&
+	    w->accepting)
 		arm_accept(w, l);
 }
 
@@ -536,7 +591,7 @@ static bool chain_tunnels(const struct tp_filter_chain_cfg *ch)
 
 void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 {
-	uint32_t filters = 0;
+	uint32_t filters = 0, peek = 0;
 	bool info = false, tunnels = false;
 
 	w->tstate_bytes[TP_DOWN] = w->tstate_bytes[TP_UP] = 0;
@@ -558,7 +613,21 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 		/* The listener filters' state and the chain's take turns in the same room. */
 		if (l->lfilter_state_bytes > filters)
 			filters = l->lfilter_state_bytes;
+		for (size_t f = 0; f < l->n_listener_filters; f++) {
+			const struct tp_listener_filter_cfg *lf = &l->listener_filters[f];
+			uint32_t want =
+				lf->max_read_bytes ? lf->max_read_bytes : lf->ops->max_read_bytes;
+
+			if (want > peek)
+				peek = want;
+		}
 	}
+	/* LDS listeners come later, into slots sized now: room for what they may need. */
+	if (cfg->lds.path)
+		tp_lds_slot_room(&filters, &w->tstate_bytes[TP_DOWN], &peek, &info, &tunnels);
+	w->filter_room = filters;
+	w->peek_cap = peek;
+	w->tunnel_room = tunnels;
 	for (size_t i = 0; i < cfg->n_clusters; i++) {
 		const struct tp_transport_ops *t = cfg->clusters[i].transport.ops;
 
@@ -581,29 +650,13 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 }
 
 /* The listener filters' view of a stream's first bytes: one buffer for the worker, as large
- * as the most any of them reads. */
-static int make_peek_buf(struct tp_worker *w, const struct tp_config *cfg)
+ * as the most any of them reads (tp_worker_size_slots() says how much). */
+static int make_peek_buf(struct tp_worker *w)
 {
-	size_t peek = 0;
-
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		for (size_t f = 0; f < cfg->listeners[i].n_listener_filters; f++) {
-			const struct tp_listener_filter_cfg *lf =
-				&cfg->listeners[i].listener_filters[f];
-			size_t want =
-				lf->max_read_bytes ? lf->max_read_bytes : lf->ops->max_read_bytes;
-
-			if (want > peek)
-				peek = want;
-		}
-	}
-	if (!peek)
+	if (!w->peek_cap)
 		return 0;
-	w->peek_buf = malloc(peek);
-	if (!w->peek_buf)
-		return -ENOMEM;
-	w->peek_cap = (uint32_t)peek;
-	return 0;
+	w->peek_buf = malloc(w->peek_cap);
+	return w->peek_buf ? 0 : -ENOMEM;
 }
 
 static int make_ctx(struct tp_worker *w, const struct tp_transport_cfg *tc)
@@ -630,6 +683,7 @@ static int make_transport_ctx(struct tp_worker *w, const struct tp_config *cfg)
 	w->tctx = calloc(cfg->n_transport_ctx, sizeof(*w->tctx));
 	if (!w->tctx)
 		return -ENOMEM;
+	w->n_tctx = cfg->n_transport_ctx;
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		for (size_t c = 0; c < cfg->listeners[i].n_filter_chains; c++)
 			if (make_ctx(w, &cfg->listeners[i].filter_chains[c].transport) < 0)
@@ -687,14 +741,17 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 		return ret;
 	}
 	tp_worker_size_slots(w, a->cfg);
-	ret = make_peek_buf(w, a->cfg);
+	ret = make_peek_buf(w);
 	if (ret < 0)
 		return ret;
 	ret = make_transport_ctx(w, a->cfg);
 	if (ret < 0)
 		return ret;
 	w->clusters = calloc(a->cfg->n_clusters ? a->cfg->n_clusters : 1, sizeof(*w->clusters));
-	w->listeners = calloc(a->cfg->n_listeners ? a->cfg->n_listeners : 1, sizeof(*w->listeners));
+	w->n_static = a->cfg->n_listeners;
+	w->cap_listeners = w->n_static + (a->cfg->lds.path ? TP_LDS_MAX_LISTENERS : 0);
+	w->seg = a->stats;
+	w->listeners = calloc(w->cap_listeners ? w->cap_listeners : 1, sizeof(*w->listeners));
 	if (!w->clusters || !w->listeners)
 		return -ENOMEM;
 	for (size_t i = 0; i < a->cfg->n_clusters; i++) {
@@ -742,7 +799,8 @@ static void start_serving(struct tp_worker *w)
 	if (w->draining)
 		return;
 	for (size_t i = 0; i < w->n_listeners; i++)
-		arm_accept(w, &w->listeners[i]);
+		if (w->listeners[i].cfg && !w->listeners[i].removed && w->listeners[i].fd >= 0)
+			arm_accept(w, &w->listeners[i]);
 	tp_info("worker %u serving %zu listener(s)", w->slot, w->n_listeners);
 	tell_ready(w->ctl_fd);
 }
@@ -769,6 +827,7 @@ static void teardown(struct tp_worker *w)
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);
 	free(w->chunks);
+	tp_lds_worker_fini(w);
 	for (size_t i = 0; i < w->cfg->n_clusters; i++) {
 		uint32_t base = w->cfg->clusters[i].stats_base, n = w->clusters[i].n_subsets;
 

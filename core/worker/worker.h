@@ -36,6 +36,11 @@ int tp_worker_run(const struct tp_worker_args *a);
  * most once a second. */
 void tp_worker_out_of_fds(struct tp_worker *w, uint32_t listener, int err, const char *what);
 
+/* l accepts from now on (once the worker serves and unless it drains) / stops accepting: its
+ * socket is closed once its armed accept, if any, has completed. */
+void tp_worker_listen(struct tp_worker *w, struct tp_listener_rt *l);
+void tp_worker_unlisten(struct tp_worker *w, struct tp_listener_rt *l);
+
 /* Sizes a connection slot from the configuration: struct tp_conn, then the largest transport
  * state of each side, the largest chain's filter state, and the connection info when a
  * listener filter or a transport other than raw_buffer may fill it. */
