@@ -27,7 +27,6 @@
 #include "core/filter.h"
 #include "core/config/v2_api.h"
 #include "core/config/xds.h"
-
 #include "core/config/ynode.h"
 
 /* ---- errors ---- */
