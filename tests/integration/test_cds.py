@@ -446,6 +446,31 @@ def test_on_demand_clusters_success_timeout_and_missing():
             check(st["cluster.od_s.upstream_cx_total"] == 2, str(st))
 
 
+def test_on_demand_a_fin_without_bytes_while_waiting_ends_the_session():
+    """ON_DOWNSTREAM_DATA: a FIN with no byte before it never opens an upstream connection and
+    ends the session (Envoy #42006, tp_proxy_on_data). The same FIN that arrives while the
+    connection waits for its on-demand cluster must end it once the cluster comes, not leave
+    it open until idle_timeout."""
+    with LoadEcho() as e1:
+        ps = free_port()
+        cds = CdsDir(cds_file("0", []))
+        listener = od_listener("ls", ps, "od_s", "s", "20s", cds.path).replace(
+            "          on_demand:",
+            "          upstream_connect_mode: ON_DOWNSTREAM_DATA\n"
+            "          max_early_data_bytes: 1024\n"
+            "          on_demand:")
+        with Proxy("static_resources:\n  listeners:" + listener) as p:
+            s = connect(ps)
+            s.shutdown(socket.SHUT_WR)
+            p.wait_stat("tcp.s.on_demand_cluster_attempt", 1)
+            time.sleep(0.2)
+            cds.write(cds_file("1", [cds_cluster("od_s", [e1.port])]))
+            wait_success(p, 2)
+            p.wait_stat("tcp.s.on_demand_cluster_success", 1)
+            check(read_to_eof(s, timeout=3) == b"", "the FIN-only connection got bytes")
+            check(p.stat("cluster.od_s.upstream_cx_total") == 0, str(p.stats()))
+
+
 def test_on_demand_sources_must_be_the_one_cds_file():
     import subprocess
     from harness import TCPPROXY
