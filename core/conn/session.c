@@ -813,14 +813,11 @@ enum tp_filter_status tp_proxy_on_new_connection(const struct tp_filter_call *f)
 	return route_found(w, c);
 }
 
-/* Envoy's onClusterDiscoveryCompletion failure path: flag NC and close, without counting
- * downstream_cx_no_route (its on_demand_cluster_missing or _timeout says why). */
+/* Envoy's onClusterDiscoveryCompletion failure path: downstream_cx_no_route, flag NC and close
+ * (on_demand_cluster_missing or _timeout, counted before, says why). */
 static void od_fail(struct tp_worker *w, struct tp_conn *c)
 {
-	c->rflags |= 1u << TP_RF_NO_CLUSTER_FOUND;
-	if (!c->end_cause)
-		c->end_cause = (uint8_t)(TP_RF_NO_CLUSTER_FOUND + 1);
-	tp_conn_close(w, c);
+	tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
 }
 
 void tp_session_od_forget(struct tp_worker *w, struct tp_conn *c)
