@@ -849,10 +849,17 @@ static void od_resolved(struct tp_worker *w, struct tp_conn *c)
 	c->cluster = rt;
 	route_found(w, c);
 	/* Bytes read while it waited were offered to tcp_proxy then, with no cluster to connect
-	 * to: ON_DOWNSTREAM_DATA connects now if any came. */
+	 * to: ON_DOWNSTREAM_DATA connects now if any came; a FIN with no byte before it ends the
+	 * session, as tp_proxy_on_data ends it (Envoy #42006). */
 	if (!tp_conn_closing(c) && c->phase == TP_PHASE_FILTERS && !c->attempts &&
-	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA && c->early_delivered)
-		start_connect(w, c);
+	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA) {
+		if (c->early_delivered) {
+			start_connect(w, c);
+		} else if (c->early_eos_delivered) {
+			tp_conn_close(w, c);
+			return;
+		}
+	}
 	arm_session_timer(w, c);
 }
 
