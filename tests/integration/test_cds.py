@@ -180,6 +180,30 @@ def test_clusters_added_changed_and_removed_under_load():
                   in p.output(), p.output())
 
 
+def test_config_dump_gives_each_cluster_the_version_that_last_changed_it():
+    """Envoy's ClustersConfigDump: the top-level version_info is the last one accepted, but each
+    dynamic_active_clusters[] entry carries the version_info of the update that last added or
+    changed that cluster (ClusterManagerImpl keeps it in ClusterData; an identical resource is
+    blocked by its hash and keeps it), beside its last_updated."""
+    import json
+    with LoadEcho() as e1:
+        pa, admin = free_port(), free_port()
+        cds = CdsDir(cds_file("v1", [cds_cluster("a", [e1.port])]))
+        with Proxy(boot([listener_yaml("la", pa, "a", stat_prefix="a")], cds.path,
+                        admin)) as p:
+            cds.write(cds_file("v2", [cds_cluster("a", [e1.port]),
+                                      cds_cluster("b", [e1.port])]))
+            wait_success(p, 2)
+            dump = json.loads(admin_get(admin, "/config_dump"))
+            got = {}
+            for c in dump["configs"]:
+                if "dynamic_active_clusters" in c:
+                    check(c["version_info"] == "v2", str(c))
+                    for x in c["dynamic_active_clusters"]:
+                        got[x["cluster"]["name"]] = x["version_info"]
+            check(got == {"a": "v1", "b": "v2"}, str(got))
+
+
 def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
     with LoadEcho() as e1:
         pa = free_port()
