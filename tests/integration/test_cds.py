@@ -318,6 +318,29 @@ def test_the_older_path_form_and_a_sighup_reload_beside_cds():
                   p.output())
 
 
+def test_a_reload_that_removes_cds_config_removes_the_dynamic_clusters_in_the_workers():
+    """docs/envoy-compat.md: "a removed [cds_config] removes every dynamic cluster". The master
+    counts them removed and sends its workers the empty set; the workers must apply it (the
+    empty set has no text to decode), so that a connection to a former dynamic cluster ends
+    with no_route in the old generation's workers and in the new one's."""
+    with LoadEcho() as e1:
+        pa = free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("a", [e1.port])]))
+        listeners = [listener_yaml("la", pa, "a", stat_prefix="a")]
+        with Proxy(boot(listeners, cds.path)) as p:
+            check(roundtrip(pa) == b"ping", "the dynamic cluster")
+            with open(p.config_path, "w") as f:
+                f.write("static_resources:\n  listeners:" + "".join(listeners))
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload: generation 1 serving" in p.output(),
+                     what="the reload to serve")
+            check(p.stat("cluster_manager.cluster_removed") == 1, str(p.stats()))
+            check("does not decode" not in p.output(), p.output())
+            for _ in range(4):
+                check(refused(pa), "a removed dynamic cluster still serves")
+            check(p.stat("tcp.a.downstream_cx_no_route") == 4, str(p.stats()))
+
+
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
