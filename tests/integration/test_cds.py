@@ -341,6 +341,29 @@ def test_a_reload_that_removes_cds_config_removes_the_dynamic_clusters_in_the_wo
             check(p.stat("tcp.a.downstream_cx_no_route") == 4, str(p.stats()))
 
 
+def test_a_reload_to_a_cds_config_whose_directory_is_missing_is_refused():
+    """At start a cds_config whose directory cannot be watched is fatal (exit 1). A reload to
+    one must fail the same way, the serving generation and its dynamic clusters unchanged,
+    rather than serve on with CDS gone (every dynamic cluster removed) and report success."""
+    with LoadEcho() as e1:
+        pa = free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("a", [e1.port])]))
+        listeners = [listener_yaml("la", pa, "a", stat_prefix="a")]
+        with Proxy(boot(listeners, cds.path)) as p:
+            check(roundtrip(pa) == b"ping", "the dynamic cluster")
+            with open(p.config_path, "w") as f:
+                f.write(boot(listeners, os.path.join(cds.dir, "missing", "cds.yaml")))
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload failed" in p.output() or
+                     "reload: generation 1 serving" in p.output(), what="the reload's outcome")
+            check(p.stat("server.reload_failed") == 1, p.output())
+            check(p.stat("cluster_manager.cluster_removed") == 0, str(p.stats()))
+            check(roundtrip(pa) == b"ping", "the dynamic cluster after the refused reload")
+            # The old source is still watched.
+            cds.write(cds_file("2", [cds_cluster("a", [e1.port]), cds_cluster("b", [e1.port])]))
+            wait_success(p, 2)
+
+
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
