@@ -388,6 +388,15 @@ int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, si
 	return cds_start(m, cfg, why, whylen);
 }
 
+int cds_check(struct master *m, const struct tp_config *cfg, char *why, size_t whylen)
+{
+	struct cds *c = m->cds;
+
+	if (!cfg->cds.path || (c && tp_config_source_equal(tp_xds_file_source(c->src), &cfg->cds)))
+		return 0;
+	return tp_xds_file_check(&cfg->cds, why, whylen);
+}
+
 void cds_serving(struct master *m)
 {
 	cds_gauges(m);

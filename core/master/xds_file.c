@@ -228,6 +228,30 @@ out_free:
 	return ret;
 }
 
+int tp_xds_file_check(const struct tp_config_source_cfg *src, char *why, size_t whylen)
+{
+	char dir[PATH_MAX];
+	int ifd, wd, ret = 0;
+
+	if (src->watched_dir)
+		snprintf(dir, sizeof(dir), "%s", src->watched_dir);
+	else
+		dir_of(src->path, dir, sizeof(dir));
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd < 0) {
+		snprintf(why, whylen, "%s: inotify: %s", src->path, strerror(errno));
+		return -errno;
+	}
+	wd = inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_ONLYDIR);
+	if (wd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "%s: cannot watch directory %s: %s", src->path, dir,
+			 strerror(errno));
+	}
+	close(ifd);
+	return ret;
+}
+
 const struct tp_config_source_cfg *tp_xds_file_source(const struct tp_xds_file *f)
 {
 	return &f->src;
