@@ -541,6 +541,46 @@ def test_on_demand_a_fin_without_bytes_while_waiting_ends_the_session():
             check(p.stat("cluster.od_s.upstream_cx_total") == 0, str(p.stats()))
 
 
+def test_on_demand_a_cluster_with_no_host_does_not_leave_a_timer_on_a_freed_slot():
+    """A waiting connection whose cluster comes with no endpoint ends at once (no healthy
+    upstream, UH) when the update arrives. Its slot is freed; a session timer armed after that
+    (max_downstream_connection_duration) stays in the worker's heap, the next connection in
+    the slot zeroes it, and the heap then holds the same timer twice: when it is due the worker
+    pops it forever (a hang). The worker must go on serving."""
+    with LoadEcho() as e1:
+        ps, pe = free_port(), free_port()
+        cds = CdsDir(cds_file("0", [cds_cluster("echo", [e1.port])]))
+        waiting = od_listener("ls", ps, "od_s", "s", "10s", cds.path).replace(
+            "          on_demand:",
+            "          max_downstream_connection_duration: 1s\n          on_demand:")
+        echo = listener_yaml("le", pe, "echo", stat_prefix="e",
+                             proxy_extra="\n          max_downstream_connection_duration: 1s")
+        cfg = ("dynamic_resources:\n  cds_config:\n    path_config_source: {path: %s}\n"
+               % cds.path + "static_resources:\n  listeners:" + waiting + echo)
+        with Proxy(cfg, concurrency=1) as p:
+            a = connect(ps)
+            p.wait_stat("tcp.s.on_demand_cluster_attempt", 1)
+            cds.write(cds_file("1", [cds_cluster("echo", [e1.port]), cds_cluster("od_s", [])]))
+            p.wait_stat("cluster.od_s.upstream_cx_none_healthy", 1)
+            time.sleep(0.2)
+            # The next connection takes the freed slot.
+            b = connect(pe)
+            b.sendall(b"x")
+            check(b.recv(1) == b"x", "the connection in the reused slot")
+            time.sleep(2)
+            s = connect(pe, timeout=3)
+            s.settimeout(3)
+            s.sendall(b"y")
+            try:
+                got = s.recv(1)
+            except OSError as e:
+                got = repr(e)
+            check(got == b"y", "the worker stopped serving: %r" % (got,))
+            s.close()
+            b.close()
+            a.close()
+
+
 def test_on_demand_sources_must_be_the_one_cds_file():
     import subprocess
     from harness import TCPPROXY
