@@ -860,7 +860,10 @@ static void od_resolved(struct tp_worker *w, struct tp_conn *c)
 			return;
 		}
 	}
-	arm_session_timer(w, c);
+	/* The attempt may have ended it (no healthy host): its slot may be free already, and a
+	 * timer armed on it would outlive it. */
+	if (!tp_conn_closing(c))
+		arm_session_timer(w, c);
 }
 
 void tp_session_cds_applied(struct tp_worker *w)
