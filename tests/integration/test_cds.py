@@ -364,6 +364,37 @@ def test_a_reload_to_a_cds_config_whose_directory_is_missing_is_refused():
             wait_success(p, 2)
 
 
+def test_a_reload_whose_static_cluster_is_named_like_a_dynamic_one_is_refused():
+    """A CDS update may not name a static cluster ("CDS cannot change it"). A reload that adds
+    a static cluster named like a current dynamic one must not make both live under one name
+    (the static one silently shadowing the dynamic one, cluster_manager.active_clusters
+    counting the name twice, /clusters listing it twice): it is refused, the old generation
+    serving on."""
+    with LoadEcho() as e1, LoadEcho() as e2:
+        pa = free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("a", [e1.port])]))
+        listeners = [listener_yaml("la", pa, "a", stat_prefix="a")]
+        with Proxy(boot(listeners, cds.path)) as p:
+            check(roundtrip(pa) == b"ping", "the dynamic cluster")
+            static = """
+  - name: a
+    type: STATIC
+    connect_timeout: 2s
+    load_assignment:
+      cluster_name: a
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+""" % e2.port
+            with open(p.config_path, "w") as f:
+                f.write(boot(listeners, cds.path, static_clusters=static))
+            p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload failed" in p.output() or
+                     "reload: generation 1 serving" in p.output(), what="the reload's outcome")
+            check(p.stat("server.reload_failed") == 1, p.output())
+            check(p.stat("cluster_manager.active_clusters") == 1, str(p.stats()))
+
+
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
