@@ -392,9 +392,22 @@ int cds_check(struct master *m, const struct tp_config *cfg, char *why, size_t w
 {
 	struct cds *c = m->cds;
 
-	if (!cfg->cds.path || (c && tp_config_source_equal(tp_xds_file_source(c->src), &cfg->cds)))
+	if (!cfg->cds.path)
 		return 0;
-	return tp_xds_file_check(&cfg->cds, why, whylen);
+	if (!c || !tp_config_source_equal(tp_xds_file_source(c->src), &cfg->cds))
+		return tp_xds_file_check(&cfg->cds, why, whylen);
+	/* The same source: its clusters go on into the new generation, where no static cluster
+	 * may have one's name (as an update may not name a static cluster). */
+	for (size_t i = 0; i < c->n; i++) {
+		if (tp_config_cluster_index(cfg, c->cl[i].cfg->name) >= 0) {
+			snprintf(why, whylen,
+				 "static cluster \"%s\" is also a cluster from CDS (%s): remove it "
+				 "from that file first",
+				 c->cl[i].cfg->name, cfg->cds.path);
+			return -EEXIST;
+		}
+	}
+	return 0;
 }
 
 void cds_serving(struct master *m)
