@@ -204,6 +204,23 @@ def test_config_dump_gives_each_cluster_the_version_that_last_changed_it():
             check(got == {"a": "v1", "b": "v2"}, str(got))
 
 
+def test_cds_version_is_envoys_unsigned_xxhash64_of_version_info():
+    """cluster_manager.cds.version is Envoy's HashUtil::xxHash64(version_info) in a uint64
+    gauge: for version_info "1" Envoy prints 13237225503670494420 (0xb7b41276360564d4), in
+    /stats and /stats/prometheus alike, never a negative number."""
+    with LoadEcho() as e1:
+        pa, admin = free_port(), free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("a", [e1.port])]))
+        with Proxy(boot([listener_yaml("la", pa, "a", stat_prefix="a")], cds.path,
+                        admin)) as p:
+            page = admin_get(admin, "/stats")
+            check("cluster_manager.cds.version: 13237225503670494420\n" in page,
+                  [line for line in page.splitlines() if "cds.version" in line])
+            page = admin_get(admin, "/stats/prometheus")
+            check("envoy_cluster_manager_cds_version 13237225503670494420\n" in page,
+                  [line for line in page.splitlines() if "cds_version" in line])
+
+
 def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
     with LoadEcho() as e1:
         pa = free_port()
