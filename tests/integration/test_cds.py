@@ -221,6 +221,27 @@ def test_cds_version_is_envoys_unsigned_xxhash64_of_version_info():
                   [line for line in page.splitlines() if "cds_version" in line])
 
 
+def test_endpoints_that_come_and_go_do_not_exhaust_the_stats_segment():
+    """A STATIC cluster from CDS lists its endpoints' addresses, which change with every
+    deploy (pod IPs). Each update registers a host.<cluster>::<address> row per endpoint in the
+    serving generation's hold, and nothing lets the rows of endpoints gone since go until a
+    reload: after a few thousand addresses the segment (4096 scopes) is full and every update
+    after is refused ("no room for the clusters' stats") for as long as the proxy runs without
+    a SIGHUP. Updates that only replace endpoints must keep being accepted."""
+    with LoadEcho() as e1:
+        pa = free_port()
+        cds = CdsDir(cds_file("0", [cds_cluster("a", [e1.port])]))
+        with Proxy(boot([listener_yaml("la", pa, "a", stat_prefix="a")], cds.path)) as p:
+            for i in range(1, 31):
+                ports = [e1.port] + [20000 + i * 200 + j for j in range(199)]
+                cds.write(cds_file(str(i), [cds_cluster("a", ports)]))
+                p.wait_stat("cluster_manager.cds.update_attempt", i + 1)
+            st = p.stats()
+            check(st["cluster_manager.cds.update_rejected"] == 0,
+                  [line for line in p.output().splitlines() if "no room" in line][:2])
+            check(st["cluster_manager.cds.update_success"] == 31, str(st))
+
+
 def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
     with LoadEcho() as e1:
         pa = free_port()
