@@ -229,9 +229,16 @@ static bool wanted(const struct tp_stats_entry *e, struct tp_match *filter, unsi
 	return !filter || tp_match_search(filter, e->name, strlen(e->name));
 }
 
+/* A gauge is summed and printed as signed (a worker's share may be below zero for a moment),
+ * but an xDS subscription's version is Envoy's xxHash64 in a uint64 gauge: printed as it. */
+static bool unsigned_gauge(const struct tp_stats_entry *e)
+{
+	return e->kind == TP_SCOPE_CDS && !strcmp(e->name, "cluster_manager.cds.version");
+}
+
 static void put_value(struct tp_sbuf *out, const struct tp_stats_entry *e)
 {
-	if (e->type == TP_STAT_GAUGE)
+	if (e->type == TP_STAT_GAUGE && !unsigned_gauge(e))
 		tp_sbuf_printf(out, "%" PRId64, (int64_t)e->value);
 	else
 		tp_sbuf_printf(out, "%" PRIu64, e->value);

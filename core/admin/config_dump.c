@@ -150,7 +150,8 @@ static void dynamic_clusters(struct tp_sbuf *b, const struct tp_master_view *v)
 	tp_sbuf_puts(b, ",\"dynamic_active_clusters\":[");
 	for (size_t i = 0; i < v->n_cds_clusters; i++) {
 		tp_sbuf_puts(b, i ? ",{\"version_info\":" : "{\"version_info\":");
-		tp_sbuf_json_str(b, ver);
+		tp_sbuf_json_str(b,
+				 v->cds_versions && v->cds_versions[i] ? v->cds_versions[i] : ver);
 		tp_sbuf_puts(b, ",\"cluster\":");
 		tp_sbuf_puts(b, v->cds_json[i]);
 		tp_sbuf_puts(b, ",\"last_updated\":");

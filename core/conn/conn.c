@@ -585,6 +585,8 @@ void tp_conn_maybe_free(struct tp_worker *w, struct tp_conn *c)
 	if (c->host)
 		tp_host_release(c->host_cluster, c->host);
 	c->host = NULL;
+	/* No timer may stay in the heap for a free slot: the next connection zeroes it there. */
+	tp_timer_cancel(&w->timers, &c->timer);
 	tp_session_od_forget(w, c);
 	/* A cluster from CDS that an update replaced or removed goes with its last connection. */
 	tp_cluster_release(w, c->host_cluster);

@@ -813,14 +813,11 @@ enum tp_filter_status tp_proxy_on_new_connection(const struct tp_filter_call *f)
 	return route_found(w, c);
 }
 
-/* Envoy's onClusterDiscoveryCompletion failure path: flag NC and close, without counting
- * downstream_cx_no_route (its on_demand_cluster_missing or _timeout says why). */
+/* Envoy's onClusterDiscoveryCompletion failure path: downstream_cx_no_route, flag NC and close
+ * (on_demand_cluster_missing or _timeout, counted before, says why). */
 static void od_fail(struct tp_worker *w, struct tp_conn *c)
 {
-	c->rflags |= 1u << TP_RF_NO_CLUSTER_FOUND;
-	if (!c->end_cause)
-		c->end_cause = (uint8_t)(TP_RF_NO_CLUSTER_FOUND + 1);
-	tp_conn_close(w, c);
+	tp_conn_end(w, c, TP_RF_NO_CLUSTER_FOUND);
 }
 
 void tp_session_od_forget(struct tp_worker *w, struct tp_conn *c)
@@ -852,11 +849,21 @@ static void od_resolved(struct tp_worker *w, struct tp_conn *c)
 	c->cluster = rt;
 	route_found(w, c);
 	/* Bytes read while it waited were offered to tcp_proxy then, with no cluster to connect
-	 * to: ON_DOWNSTREAM_DATA connects now if any came. */
+	 * to: ON_DOWNSTREAM_DATA connects now if any came; a FIN with no byte before it ends the
+	 * session, as tp_proxy_on_data ends it (Envoy #42006). */
 	if (!tp_conn_closing(c) && c->phase == TP_PHASE_FILTERS && !c->attempts &&
-	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA && c->early_delivered)
-		start_connect(w, c);
-	arm_session_timer(w, c);
+	    c->proxy->upstream_connect_mode == TP_CONNECT_ON_DOWNSTREAM_DATA) {
+		if (c->early_delivered) {
+			start_connect(w, c);
+		} else if (c->early_eos_delivered) {
+			tp_conn_close(w, c);
+			return;
+		}
+	}
+	/* The attempt may have ended it (no healthy host): its slot may be free already, and a
+	 * timer armed on it would outlive it. */
+	if (!tp_conn_closing(c))
+		arm_session_timer(w, c);
 }
 
 void tp_session_cds_applied(struct tp_worker *w)

@@ -30,6 +30,7 @@
 struct cds_cluster {
 	struct tp_cluster_cfg *cfg;
 	char *json; /* the resource as loaded, as JSON: what "changed" compares, /config_dump */
+	char *version_info; /* of the update that last added or changed it (/config_dump) */
 	uint64_t version;
 	uint64_t updated_unix_ms;
 };
@@ -53,6 +54,7 @@ struct cds {
 	/* what the admin endpoint reads (tp_master_view) */
 	const struct tp_cluster_cfg **view_cfgs;
 	const char **view_json;
+	const char **view_versions;
 	uint64_t *view_ms;
 };
 
@@ -96,24 +98,28 @@ static void update_view(struct cds *c)
 
 	free(c->view_cfgs);
 	free(c->view_json);
+	free(c->view_versions);
 	free(c->view_ms);
 	c->view_cfgs = calloc(c->n ? c->n : 1, sizeof(*c->view_cfgs));
 	c->view_json = calloc(c->n ? c->n : 1, sizeof(*c->view_json));
+	c->view_versions = calloc(c->n ? c->n : 1, sizeof(*c->view_versions));
 	c->view_ms = calloc(c->n ? c->n : 1, sizeof(*c->view_ms));
 	m->view.cds_version_info = c->version ? c->version_info : "";
 	m->view.cds_enabled = true;
 	m->view.cds_updated_unix_ms = c->updated_unix_ms;
-	if (!c->view_cfgs || !c->view_json || !c->view_ms) {
+	if (!c->view_cfgs || !c->view_json || !c->view_versions || !c->view_ms) {
 		m->view.n_cds_clusters = 0;
 		return;
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		c->view_cfgs[i] = c->cl[i].cfg;
 		c->view_json[i] = c->cl[i].json;
+		c->view_versions[i] = c->cl[i].version_info;
 		c->view_ms[i] = c->cl[i].updated_unix_ms;
 	}
 	m->view.cds_clusters = c->view_cfgs;
 	m->view.cds_json = c->view_json;
+	m->view.cds_versions = c->view_versions;
 	m->view.cds_updated_ms = c->view_ms;
 	m->view.n_cds_clusters = c->n;
 }
@@ -168,6 +174,7 @@ static void free_clusters(struct cds_cluster *cl, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		tp_config_cluster_free(cl[i].cfg);
 		free(cl[i].json);
+		free(cl[i].version_info);
 	}
 	free(cl);
 }
@@ -219,7 +226,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	for (size_t i = 0; i < n; i++) {
 		struct tp_sbuf b = TP_SBUF_INIT;
 		const struct cds_cluster *old;
-		bool cut = false;
+		bool cut = false, same;
 
 		next[i].cfg = cfgs[i];
 		cfgs[i] = NULL;
@@ -231,7 +238,12 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		tp_sbuf_putc(&b, '\0');
 		next[i].json = b.p;
 		old = find(c, next[i].cfg->name);
-		if (old && !strcmp(old->json, next[i].json)) {
+		same = old && !strcmp(old->json, next[i].json);
+		/* The same definition keeps the version_info that brought it, as Envoy's. */
+		next[i].version_info = strdup(same ? old->version_info : r->version_info);
+		if (!next[i].version_info)
+			goto out_oom;
+		if (same) {
 			/* The same definition: the workers keep their object. */
 			next[i].version = old->version;
 			next[i].updated_unix_ms = old->updated_unix_ms;
@@ -376,6 +388,28 @@ int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, si
 	return cds_start(m, cfg, why, whylen);
 }
 
+int cds_check(struct master *m, const struct tp_config *cfg, char *why, size_t whylen)
+{
+	struct cds *c = m->cds;
+
+	if (!cfg->cds.path)
+		return 0;
+	if (!c || !tp_config_source_equal(tp_xds_file_source(c->src), &cfg->cds))
+		return tp_xds_file_check(&cfg->cds, why, whylen);
+	/* The same source: its clusters go on into the new generation, where no static cluster
+	 * may have one's name (as an update may not name a static cluster). */
+	for (size_t i = 0; i < c->n; i++) {
+		if (tp_config_cluster_index(cfg, c->cl[i].cfg->name) >= 0) {
+			snprintf(why, whylen,
+				 "static cluster \"%s\" is also a cluster from CDS (%s): remove it "
+				 "from that file first",
+				 c->cl[i].cfg->name, cfg->cds.path);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
 void cds_serving(struct master *m)
 {
 	cds_gauges(m);
@@ -461,10 +495,12 @@ void cds_free(struct master *m)
 		close(c->blob);
 	free(c->view_cfgs);
 	free(c->view_json);
+	free(c->view_versions);
 	free(c->view_ms);
 	free(c);
 	m->cds = NULL;
 	m->view.n_cds_clusters = 0;
 	m->view.cds_clusters = NULL;
 	m->view.cds_json = NULL;
+	m->view.cds_versions = NULL;
 }

@@ -232,6 +232,10 @@ struct cds;
 /* Registers cluster_manager.* and, with a cds_config, reads its file and watches it. 0, or
  * -errno with why (the file's directory cannot be watched). */
 int cds_start(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
+/* A reload loaded cfg: 0 if its cds_config can be watched (a new one) or has no cluster named
+ * like one of cfg's static clusters (the current one), else -errno with why (the reload
+ * fails). */
+int cds_check(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
 /* A reload loaded cfg: a changed or removed cds_config takes effect now. */
 int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, size_t whylen);
 /* A generation serves: cluster_manager's gauges follow it. */

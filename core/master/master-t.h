@@ -118,6 +118,7 @@ struct tp_master_view {
 	uint64_t cds_updated_unix_ms;
 	const struct tp_cluster_cfg **cds_clusters;
 	const char **cds_json;
+	const char **cds_versions; /* each one's version_info: the update that last changed it */
 	const uint64_t *cds_updated_ms;
 	size_t n_cds_clusters;
 	/* LDS (core/master/lds.c): the dynamic listeners, and their part of /config_dump's

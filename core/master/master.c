@@ -260,6 +260,12 @@ static void reload(struct master *m)
 	for (size_t i = 0; i < errs.n; i++) /* warnings: the new file loads all the same */
 		tp_warn("%s", errs.lines[i]);
 	tp_cfg_errors_free(&errs);
+	/* A cds_config the start would refuse fails the reload before anything changes. */
+	if (cds_check(m, cfg, why, sizeof(why)) < 0) {
+		tp_config_free(cfg);
+		master_reload_failed(m, why);
+		return;
+	}
 	/* The LDS listeners persist across a reload: the new generation's workers get them too. */
 	if (lds_reload_check(m, cfg, why, sizeof(why)) < 0) {
 		tp_config_free(cfg);

@@ -4,6 +4,7 @@
 
 #include "core/base/log.h"
 #include "core/base/mloop.h"
+#include "core/base/timer.h"
 #include "core/config/config.h"
 
 #include <errno.h>
@@ -22,9 +23,15 @@ struct tp_xds_file {
 	tp_xds_update_fn fn;
 	void *arg;
 	int ifd;
-	int wd;
+	int wd;	       /* -1: the directory is gone; retry_timer adds the watch again */
+	uint32_t mask; /* what the directory's watch asks for */
+	int64_t retry_timer;
 	char *base; /* the file's name in its directory (no watched_directory) */
+	char dir[PATH_MAX];
 };
+
+/* How often a directory that went away is looked for again. */
+#define TP_XDS_REWATCH_MS 1000
 
 /* The directory of path ("." for a bare name), into out. */
 static void dir_of(const char *path, char *out, size_t len)
@@ -81,11 +88,43 @@ void tp_xds_file_refresh(struct tp_xds_file *f)
 	tp_cfg_errors_free(&errs);
 }
 
+static void rewatch(struct tp_mloop *l, void *arg);
+
+/* The directory's watch went (the directory was removed, or moved away: IN_IGNORED,
+ * IN_MOVE_SELF): watch the path again, at once and then every TP_XDS_REWATCH_MS until it is
+ * there, and read the file then, since what was written meanwhile raised no event. */
+static void lost_watch(struct tp_xds_file *f)
+{
+	if (f->wd >= 0)
+		inotify_rm_watch(f->ifd, f->wd);
+	f->wd = -1;
+	if (!f->retry_timer)
+		tp_warn("%s: directory %s is gone; watching for it to come back", f->src.path,
+			f->dir);
+	rewatch(f->loop, f);
+}
+
+static void rewatch(struct tp_mloop *l, void *arg)
+{
+	struct tp_xds_file *f = arg;
+	int64_t t;
+
+	f->retry_timer = 0;
+	f->wd = inotify_add_watch(f->ifd, f->dir, f->mask | IN_ONLYDIR);
+	if (f->wd >= 0) {
+		tp_info("%s: watching directory %s again", f->src.path, f->dir);
+		tp_xds_file_refresh(f);
+		return;
+	}
+	t = tp_mloop_at(l, tp_now_ms() + TP_XDS_REWATCH_MS, rewatch, f);
+	f->retry_timer = t > 0 ? t : 0;
+}
+
 static void on_events(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 {
 	struct tp_xds_file *f = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool changed = false;
+	bool changed = false, lost = false;
 
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -101,15 +140,21 @@ static void on_events(struct tp_mloop *l, int fd, unsigned revents, void *arg)
 			/* The queue overflowed: something may have been missed, read anyway. */
 			if (ev->mask & IN_Q_OVERFLOW)
 				changed = true;
-			if (ev->wd != f->wd)
+			if (ev->wd != f->wd || f->wd < 0)
 				continue;
+			if (ev->mask & (IN_IGNORED | IN_MOVE_SELF | IN_DELETE_SELF)) {
+				lost = true;
+				continue;
+			}
 			if (f->src.watched_dir)
 				changed |= !!(ev->mask & IN_MOVED_TO);
 			else if (ev->len && !strcmp(ev->name, f->base))
 				changed = true;
 		}
 	}
-	if (changed)
+	if (lost)
+		lost_watch(f);
+	else if (changed)
 		tp_xds_file_refresh(f);
 }
 
@@ -118,9 +163,7 @@ int tp_xds_file_open(struct tp_mloop *loop, const struct tp_config_source_cfg *s
 		     char *why, size_t whylen)
 {
 	struct tp_xds_file *f = calloc(1, sizeof(*f));
-	char dir[PATH_MAX];
 	const char *slash;
-	uint32_t mask;
 	int ret;
 
 	*out = NULL;
@@ -144,18 +187,20 @@ int tp_xds_file_open(struct tp_mloop *loop, const struct tp_config_source_cfg *s
 	/* The directory, not the file: an update replaces the file (a rename, a symlink swapped
 	 * above it), and a watch on the old inode would see nothing of that. */
 	if (src->watched_dir) {
-		snprintf(dir, sizeof(dir), "%s", src->watched_dir);
-		mask = IN_MOVED_TO;
+		snprintf(f->dir, sizeof(f->dir), "%s", src->watched_dir);
+		f->mask = IN_MOVED_TO;
 	} else {
-		dir_of(src->path, dir, sizeof(dir));
+		dir_of(src->path, f->dir, sizeof(f->dir));
 		/* Also a file written in place and closed: Envoy watches moves only, but an
 		 * editor's save is then seen too rather than silently ignored. */
-		mask = IN_MOVED_TO | IN_CLOSE_WRITE;
+		f->mask = IN_MOVED_TO | IN_CLOSE_WRITE;
 	}
-	f->wd = inotify_add_watch(f->ifd, dir, mask | IN_ONLYDIR);
+	/* The directory itself going (removed, moved away) is seen too: lost_watch(). */
+	f->mask |= IN_MOVE_SELF | IN_DELETE_SELF;
+	f->wd = inotify_add_watch(f->ifd, f->dir, f->mask | IN_ONLYDIR);
 	if (f->wd < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "%s: cannot watch directory %s: %s", src->path, dir,
+		snprintf(why, whylen, "%s: cannot watch directory %s: %s", src->path, f->dir,
 			 strerror(errno));
 		goto out_close;
 	}
@@ -183,6 +228,30 @@ out_free:
 	return ret;
 }
 
+int tp_xds_file_check(const struct tp_config_source_cfg *src, char *why, size_t whylen)
+{
+	char dir[PATH_MAX];
+	int ifd, wd, ret = 0;
+
+	if (src->watched_dir)
+		snprintf(dir, sizeof(dir), "%s", src->watched_dir);
+	else
+		dir_of(src->path, dir, sizeof(dir));
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd < 0) {
+		snprintf(why, whylen, "%s: inotify: %s", src->path, strerror(errno));
+		return -errno;
+	}
+	wd = inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_ONLYDIR);
+	if (wd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "%s: cannot watch directory %s: %s", src->path, dir,
+			 strerror(errno));
+	}
+	close(ifd);
+	return ret;
+}
+
 const struct tp_config_source_cfg *tp_xds_file_source(const struct tp_xds_file *f)
 {
 	return &f->src;
@@ -192,6 +261,8 @@ void tp_xds_file_close(struct tp_xds_file *f)
 {
 	if (!f)
 		return;
+	if (f->retry_timer)
+		tp_mloop_cancel(f->loop, f->retry_timer);
 	tp_mloop_del(f->loop, f->ifd);
 	close(f->ifd);
 	tp_config_source_free(&f->src);

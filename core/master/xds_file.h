@@ -37,6 +37,9 @@ typedef int (*tp_xds_update_fn)(void *arg, enum tp_xds_event ev, const struct tp
 int tp_xds_file_open(struct tp_mloop *loop, const struct tp_config_source_cfg *src,
 		     const char *type_url, tp_xds_update_fn fn, void *arg, struct tp_xds_file **out,
 		     char *why, size_t whylen);
+/* Whether tp_xds_file_open() could watch src's directory: 0, or -errno with why (a reload
+ * checks a new source before it starts anything, as the start fails on it). */
+int tp_xds_file_check(const struct tp_config_source_cfg *src, char *why, size_t whylen);
 /* Reads the file now, as an event would (a SIGHUP, a test). */
 void tp_xds_file_refresh(struct tp_xds_file *f);
 /* The source it watches. */

@@ -140,9 +140,14 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 	if (p == MAP_FAILED || !blob_parts(p, (size_t)st.st_size, &cl, &rows, &text))
 		goto out_bad;
 	h = p;
-	if (tp_xds_parse("cds", text, h->text_len, TP_XDS_TYPE_CLUSTER, &r, &errs) < 0 ||
-	    tp_config_decode_cds(&r, NULL, &cfgs, &n, &errs) < 0 || n != h->n_clusters)
+	/* No text: the empty set the master sends when cds_config is gone (cds_blob()). */
+	if (!h->text_len) {
+		if (h->n_clusters)
+			goto out_bad;
+	} else if (tp_xds_parse("cds", text, h->text_len, TP_XDS_TYPE_CLUSTER, &r, &errs) < 0 ||
+		   tp_config_decode_cds(&r, NULL, &cfgs, &n, &errs) < 0 || n != h->n_clusters) {
 		goto out_bad;
+	}
 	while (cap < 2 * n)
 		cap *= 2;
 	t = calloc(cap, sizeof(*t));

@@ -216,6 +216,44 @@ START_TEST(an_atomic_rename_is_an_update)
 }
 END_TEST
 
+/* The watched directory goes and comes back (a volume remounted, "rm -rf dir && mkdir dir" in a
+ * deploy script): the inotify watch was on the old inode and is gone (IN_IGNORED). The next
+ * update written into the new directory must still be seen, not silently missed for the
+ * master's life (a SIGHUP with the same cds_config does not re-read either). */
+START_TEST(a_directory_removed_and_made_again_is_still_watched)
+{
+	struct tp_mloop *l = tp_mloop_new();
+	struct tp_config_source_cfg src = {0};
+	struct tp_xds_file *f;
+	struct seen s = {0};
+	char path[PATH_MAX], why[256], cmd[160];
+
+	make_dir();
+	put("cds.yaml", version_of("1"));
+	snprintf(path, sizeof(path), "%s/cds.yaml", dir);
+	src.path = path;
+	ck_assert_int_eq(
+		tp_xds_file_open(l, &src, TP_XDS_TYPE_CLUSTER, on_update, &s, &f, why, sizeof(why)),
+		0);
+	ck_assert_int_eq(s.updates, 1);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir %s", dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	tp_mloop_run_once(l, 100);
+	put("cds.yaml", version_of("2"));
+	/* A watch re-added after a retry delay may take a moment: up to 2 s. (Reading the file
+	 * while the directory was empty may have been a failure: count the updates alone.) */
+	for (int i = 0; i < 40 && s.updates < 2; i++)
+		tp_mloop_run_once(l, 50);
+	ck_assert_int_ge(s.updates, 2);
+	ck_assert_str_eq(s.version, "2");
+
+	tp_xds_file_close(f);
+	tp_mloop_free(l);
+	rm_dir();
+}
+END_TEST
+
 START_TEST(a_watched_directory_symlink_swap_is_an_update)
 {
 	struct tp_mloop *l = tp_mloop_new();
@@ -353,6 +391,7 @@ int main(void)
 	tcase_add_test(tc, every_problem_has_its_position);
 	tcase_add_test(tc, an_atomic_rename_is_an_update);
 	tcase_add_test(tc, a_watched_directory_symlink_swap_is_an_update);
+	tcase_add_test(tc, a_directory_removed_and_made_again_is_still_watched);
 	tcase_add_test(tc, a_directory_that_cannot_be_watched_fails_the_open);
 	tcase_add_test(tc, config_sources_in_a_bootstrap);
 	suite_add_tcase(s, tc);
