@@ -151,22 +151,81 @@ int cds_register_scopes(struct master *m)
 	return 0;
 }
 
-/* The new clusters' scopes in every accepting generation, so that a row is never given to
- * another scope while a worker of one of them may write it: a removed cluster's rows stay until
- * the last generation that had it is freed. */
-static int register_in_generations(struct master *m, struct tp_cluster_cfg **cl, size_t n)
+/* The scopes of one CDS set in one generation. */
+struct cds_hold {
+	uint64_t set;
+	struct tp_stats_hold h;
+};
+
+/* The set's clusters' scopes in every accepting generation, in a hold of the set's own, so that
+ * a row is never given to another scope while a worker of one of them may write it, and yet
+ * rows do not pile up while endpoints come and go (pod addresses change with every deploy): a
+ * set's hold goes once every worker of the generation has applied a newer one and no longer
+ * holds a cluster of it for a connection (cds_release_holds()). Every set registers all its
+ * clusters, so the newest hold covers every current cluster. On failure nothing is kept. */
+static int register_in_generations(struct master *m, struct tp_cluster_cfg **cl, size_t n,
+				   uint64_t set)
 {
 	int ret = 0;
+	struct gen *g;
 
-	for (struct gen *g = m->gens; g && !ret; g = g->next) {
+	for (g = m->gens; g && !ret; g = g->next) {
+		struct cds_hold *hs;
+
 		if (!gen_accepts(g->state))
 			continue;
-		tp_stats_hold_resume(m->stats, &g->scopes);
+		hs = realloc(g->cds_holds, (g->n_cds_holds + 1) * sizeof(*hs));
+		if (!hs) {
+			ret = -ENOMEM;
+			break;
+		}
+		g->cds_holds = hs;
+		hs = &g->cds_holds[g->n_cds_holds++];
+		hs->set = set;
+		tp_stats_hold_begin(m->stats, &hs->h);
 		for (size_t i = 0; i < n && !ret; i++)
 			ret = register_cluster(m, cl[i]);
 		tp_stats_hold_end(m->stats);
 	}
+	if (!ret)
+		return 0;
+	/* Undone: the holds made for this set go (their scopes with them, unless held before). */
+	for (g = m->gens; g; g = g->next) {
+		if (g->n_cds_holds && g->cds_holds[g->n_cds_holds - 1].set == set)
+			tp_stats_hold_release(m->stats, &g->cds_holds[--g->n_cds_holds].h);
+	}
 	return ret;
+}
+
+void cds_release_holds(struct gen *g)
+{
+	uint64_t bound = UINT64_MAX;
+	size_t keep = 0;
+
+	for (unsigned s = 0; s < g->m->opts->concurrency; s++) {
+		const struct wslot *ws = &g->w[s];
+
+		/* A slot with no worker holds nothing: its successor starts from the newest set. */
+		if (ws->pid && ws->cds_bound < bound)
+			bound = ws->cds_bound;
+	}
+	/* Never the newest: it covers the current clusters. */
+	for (size_t i = 0; i < g->n_cds_holds; i++) {
+		if (g->cds_holds[i].set < bound && i + 1 < g->n_cds_holds)
+			tp_stats_hold_release(g->m->stats, &g->cds_holds[i].h);
+		else
+			g->cds_holds[keep++] = g->cds_holds[i];
+	}
+	g->n_cds_holds = keep;
+}
+
+void cds_gen_free(struct gen *g)
+{
+	for (size_t i = 0; i < g->n_cds_holds; i++)
+		tp_stats_hold_release(g->m->stats, &g->cds_holds[i].h);
+	free(g->cds_holds);
+	g->cds_holds = NULL;
+	g->n_cds_holds = 0;
 }
 
 static void free_clusters(struct cds_cluster *cl, size_t n)
@@ -270,7 +329,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			goto out_oom;
 		for (size_t i = 0; i < n; i++)
 			reg[i] = next[i].cfg;
-		ret = register_in_generations(m, reg, n);
+		ret = register_in_generations(m, reg, n, m->cds_seq + 1);
 		free(reg);
 		if (ret < 0) {
 			tp_cfg_errors_add(errs, 0, 0, "%s: no room for the clusters' stats: %s",

@@ -344,6 +344,7 @@ out_unmap:
 out_free:
 	if (g) {
 		tp_stats_hold_release(m->stats, &g->scopes);
+		cds_gen_free(g);
 		free(g->socks);
 		free(g->w);
 		free(g);
@@ -410,6 +411,7 @@ void gen_destroy(struct gen *g)
 	/* Then its scopes: one no other generation has leaves /stats (its counters went to the
 	 * retired block above, and go with it). */
 	tp_stats_hold_release(m->stats, &g->scopes);
+	cds_gen_free(g);
 	if (gen_accepts(g->state))
 		lsock_release(m, g);
 	if (g->shared)

@@ -238,6 +238,18 @@ static struct gen *gen_of_fd(struct master *m, int fd, struct wslot **wsp)
 
 static bool apply_report(struct gen *g, const struct tp_hs_report *r);
 
+/* TP_HS_CDS_LOW: the oldest CDS set the worker may still write for. A worker cannot claim a set
+ * the master has not made; one that lies about an older set only makes its own rows go early
+ * (its counts land in rows given to other scopes: wrong numbers, never memory out of bounds). */
+static bool apply_cds_low(struct gen *g, struct wslot *ws, const struct tp_hs_cds_low *b)
+{
+	if (b->applied > g->m->cds_seq || (b->low != UINT64_MAX && b->low > b->applied))
+		return false;
+	ws->cds_bound = b->low < b->applied ? b->low : b->applied;
+	cds_release_holds(g);
+	return true;
+}
+
 /* A worker's reports: read and bounded, then fed to the clusters' outlier detectors. A malformed
  * one closes nothing (the worker may be compromised, the master must not be): it is dropped,
  * and logged the first time for each worker. */
@@ -256,6 +268,12 @@ static void read_reports(struct gen *g, struct wslot *ws)
 		if (n <= 0) {
 			hs_worker_close(g->m, ws);
 			return;
+		}
+		if ((size_t)n == sizeof(*h) + sizeof(struct tp_hs_cds_low) &&
+		    h->magic == TP_HS_MAGIC && h->type == TP_HS_CDS_LOW) {
+			if (!apply_cds_low(g, ws, (const struct tp_hs_cds_low *)(h + 1)))
+				goto bad;
+			continue;
 		}
 		if ((size_t)n > sizeof(buf) || (size_t)n < sizeof(*h) || h->magic != TP_HS_MAGIC ||
 		    h->type != TP_HS_REPORT || h->n > TP_HS_MAX_REPORTS ||
@@ -312,6 +330,7 @@ int hs_worker_open(struct gen *g, struct wslot *ws, int *child)
 	}
 	ws->hs = sv[0];
 	ws->cds_sent = 0;
+	ws->cds_bound = 0;
 	lds_worker_reset(ws);
 	ws->hs_ready_sent = false;
 	ws->hs_blocked = false;

@@ -78,7 +78,9 @@ struct wslot {
 	bool hs_blocked;       /* the socket was full: POLLOUT armed */
 	bool hs_bad_logged;    /* a malformed report from it was logged (once) */
 	uint64_t cds_sent;     /* the CDS version it has (cds.c); 0: none */
-	uint64_t *lds_has;     /* the LDS listener ids it was sent (core/master/lds.c) */
+	/* TP_HS_CDS_LOW: the oldest CDS set it may still write stats for; 0: not heard yet */
+	uint64_t cds_bound;
+	uint64_t *lds_has; /* the LDS listener ids it was sent (core/master/lds.c) */
 	uint32_t n_lds_has;
 	struct gen *gen;
 	unsigned slot;
@@ -95,8 +97,12 @@ struct gen {
 	unsigned n_alive;
 	int64_t timer; /* the deadline of its state: start timeout, drain deadline, kill deadline */
 	struct tp_stats_hold scopes; /* its stat scopes: released when it is freed (or fails) */
-	struct hs_gen *hs;	     /* its DNS clusters' host sets (hostset.c) */
-	void *shared;		     /* MAP_SHARED memory for filters that count across workers */
+	/* The scopes of each CDS set registered while it accepted (core/master/cds.c), oldest
+	 * first: one is released when every worker is past it (TP_HS_CDS_LOW) */
+	struct cds_hold *cds_holds;
+	size_t n_cds_holds;
+	struct hs_gen *hs; /* its DNS clusters' host sets (hostset.c) */
+	void *shared;	   /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
 	struct gen *next; /* newest first */
 };
@@ -242,6 +248,11 @@ int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, si
 void cds_serving(struct master *m);
 /* In a hold being filled (a generation being made): every dynamic cluster's scopes. */
 int cds_register_scopes(struct master *m);
+/* A worker of g said which CDS sets it may still write (ws->cds_bound): the sets' scopes no
+ * worker of g can write any more are released. */
+void cds_release_holds(struct gen *g);
+/* g is freed: every CDS set's scopes it holds are released. */
+void cds_gen_free(struct gen *g);
 void cds_gauges(struct master *m);
 /* The version workers should have (m->cds_seq), and its sealed memfd: owned by cds.c while
  * CDS is configured; with no CDS (removed by a reload) a new empty one the caller closes. */

@@ -49,6 +49,17 @@ static void cluster_free(struct tp_worker *w, struct tp_cluster_rt *c)
 {
 	uint32_t base = c->cfg->stats_base;
 
+	if (c->cds_retired) {
+		/* Its last connection is gone: the master may let its set's rows go. */
+		if (c->retired_prev)
+			c->retired_prev->retired_next = c->retired_next;
+		else
+			w->cds_retired = c->retired_next;
+		if (c->retired_next)
+			c->retired_next->retired_prev = c->retired_prev;
+		w->cds_low_dirty = true;
+	}
+
 	/* Envoy's SubsetLoadBalancer counts its subsets removed when it goes. */
 	tp_stat_add(w->stats, base + TP_CLUSTER_lb_subsets_removed, c->n_subsets);
 	tp_stat_sub(w->stats, base + TP_CLUSTER_lb_subsets_active, c->n_subsets);
@@ -70,7 +81,7 @@ void tp_cluster_release(struct tp_worker *w, struct tp_cluster_rt *c)
 /* A cluster of the set: its stats rows from the master, then its balancers. */
 static struct tp_cluster_rt *cluster_new(struct tp_worker *w, struct tp_cluster_cfg *cfg,
 					 const struct tp_cds_blob_cluster *rec,
-					 const uint32_t *rows)
+					 const uint32_t *rows, uint64_t set)
 {
 	struct tp_cluster_rt *c = calloc(1, sizeof(*c));
 
@@ -87,6 +98,7 @@ static struct tp_cluster_rt *cluster_new(struct tp_worker *w, struct tp_cluster_
 	c->cds = true;
 	c->refs = 1;
 	c->cds_version = rec->version;
+	c->cds_set = set;
 	c->own_cfg = cfg;
 	tp_stat_add(w->stats, cfg->stats_base + TP_CLUSTER_lb_subsets_created, c->n_subsets);
 	tp_stat_add(w->stats, cfg->stats_base + TP_CLUSTER_lb_subsets_active, c->n_subsets);
@@ -164,7 +176,7 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 			c->refs++;
 			tp_config_cluster_free(cfgs[i]);
 		} else {
-			c = cluster_new(w, cfgs[i], &cl[i], rows);
+			c = cluster_new(w, cfgs[i], &cl[i], rows, version);
 			if (!c)
 				goto out_oom;
 		}
@@ -174,13 +186,26 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 	}
 	/* The table's reference to every cluster of the old one: a cluster carried over holds the
 	 * new table's, one replaced or removed goes with its last connection. */
-	for (uint32_t i = 0; i < w->dyn_cap; i++)
-		tp_cluster_release(w, w->dyn[i]);
+	for (uint32_t i = 0; i < w->dyn_cap; i++) {
+		struct tp_cluster_rt *old = w->dyn[i];
+
+		if (old && old->refs > 1 && *slot_of(t, cap, old->cfg->name) != old) {
+			/* Replaced or removed, and connections hold it: retired until they go. */
+			old->cds_retired = true;
+			old->retired_prev = NULL;
+			old->retired_next = w->cds_retired;
+			if (w->cds_retired)
+				w->cds_retired->retired_prev = old;
+			w->cds_retired = old;
+		}
+		tp_cluster_release(w, old);
+	}
 	free(w->dyn);
 	w->dyn = t;
 	w->dyn_cap = cap;
 	w->n_dyn = n_new;
 	w->cds_version = version;
+	w->cds_low_dirty = true;
 	tp_debug("cds: %u cluster(s), version %llu", n_new, (unsigned long long)version);
 	/* Connections waiting for an on-demand cluster: this update has it, or it is missing. */
 	tp_session_cds_applied(w);
@@ -209,6 +234,16 @@ out_free:
 		munmap(p, (size_t)st.st_size);
 out_close:
 	close(fd);
+}
+
+bool tp_cds_low(const struct tp_worker *w, struct tp_hs_cds_low *out)
+{
+	out->applied = w->cds_version;
+	out->low = UINT64_MAX;
+	for (const struct tp_cluster_rt *c = w->cds_retired; c; c = c->retired_next)
+		if (c->cds_set < out->low)
+			out->low = c->cds_set;
+	return w->cds_low_dirty;
 }
 
 void tp_cds_free_all(struct tp_worker *w)

@@ -16,6 +16,9 @@ struct tp_worker;
  * does not decode (it cannot, the master checked it, but the worker checks too) is logged and
  * the current one kept. */
 void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version);
+/* What TP_HS_CDS_LOW says now; true if the master has not heard it yet. */
+struct tp_hs_cds_low;
+bool tp_cds_low(const struct tp_worker *w, struct tp_hs_cds_low *out);
 /* The current CDS cluster called name, or NULL. */
 struct tp_cluster_rt *tp_cds_find(const struct tp_worker *w, const char *name);
 /* A connection takes (or lets go of) c; a static cluster is not counted. The last release of a

@@ -16,6 +16,17 @@ enum tp_hs_type {
 	TP_HS_READY = 2,
 	TP_HS_REPORT = 3,
 	TP_HS_CDS = 4, /* the CDS clusters: a sealed memfd (SCM_RIGHTS) holding a tp_cds_blob */
+	/* worker → master: which CDS sets the worker may still write stats for (tp_hs_cds_low) */
+	TP_HS_CDS_LOW = 5,
+};
+
+/* TP_HS_CDS_LOW's body. The worker applied set `applied`; `low` is the oldest set a cluster it
+ * still holds for live connections (replaced or removed since) came from, UINT64_MAX if none.
+ * Scopes registered only for sets older than both can no longer be written by this worker
+ * (core/master/cds.c releases them). */
+struct tp_hs_cds_low {
+	uint64_t applied;
+	uint64_t low;
 };
 
 /* A cluster's host set is at most this many hosts (a message of 80 KiB, which fits the socket

@@ -132,6 +132,12 @@ struct tp_cluster_rt {
 	uint32_t refs;
 	uint64_t cds_version;
 	struct tp_cluster_cfg *own_cfg;
+	/* The master's set it came with (its stats rows are held for that set), and, once an
+	 * update replaced or removed it while connections hold it, its place on the worker's
+	 * retired list (what TP_HS_CDS_LOW reports). */
+	uint64_t cds_set;
+	bool cds_retired;
+	struct tp_cluster_rt *retired_prev, *retired_next;
 };
 
 /* Criteria past this many keys match no subset (the connection goes to the cluster's

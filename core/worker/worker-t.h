@@ -56,6 +56,10 @@ struct tp_worker {
 	uint32_t dyn_cap;
 	uint32_t n_dyn;
 	uint64_t cds_version;
+	/* CDS clusters replaced or removed that connections still hold, and whether the master
+	 * has yet to hear the oldest set they came from (send_reports()) */
+	struct tp_cluster_rt *cds_retired;
+	bool cds_low_dirty;
 	uint32_t n_od_wait;	 /* connections waiting for an on-demand cluster (od_wait) */
 	struct tp_conn **chunks; /* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;

@@ -871,11 +871,35 @@ void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *c
 
 /* This turn's connect results, one message; a full socket drops them rather than block the
  * loop (outlier detection sees fewer results, nothing else suffers). */
+/* TP_HS_CDS_LOW, when the oldest CDS set this worker may write stats for has moved; a full
+ * socket leaves it to a later turn (the master only keeps rows longer meanwhile). */
+static void send_cds_low(struct tp_worker *w)
+{
+	struct {
+		struct tp_hs_head h;
+		struct tp_hs_cds_low b;
+	} msg;
+	ssize_t n;
+
+	if (w->hs_fd < 0 || !tp_cds_low(w, &msg.b))
+		return;
+	memset(&msg.h, 0, sizeof(msg.h));
+	msg.h.magic = TP_HS_MAGIC;
+	msg.h.type = TP_HS_CDS_LOW;
+	do
+		n = send(w->hs_fd, &msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(msg))
+		w->cds_low_dirty = false;
+}
+
 static void send_reports(struct tp_worker *w)
 {
 	struct tp_hs_head *h = (struct tp_hs_head *)w->hs_buf;
 	size_t len = sizeof(*h) + w->n_od * sizeof(*w->od);
 	ssize_t n;
+
+	send_cds_low(w);
 
 	if (!w->n_od)
 		return;

@@ -242,6 +242,37 @@ def test_endpoints_that_come_and_go_do_not_exhaust_the_stats_segment():
             check(st["cluster_manager.cds.update_success"] == 31, str(st))
 
 
+def test_a_removed_clusters_stats_stay_while_a_connection_holds_it_then_go():
+    """The rows of a set's clusters are released only when no worker can write them: a removed
+    cluster's counters stay in /stats while a connection still holds it (through later updates),
+    and leave once that connection is gone and its worker has said so (TP_HS_CDS_LOW)."""
+    with LoadEcho() as e1, LoadEcho() as e2:
+        pa, pb = free_port(), free_port()
+        cds = CdsDir(cds_file("0", [cds_cluster("a", [e1.port])]))
+        lst = [listener_yaml("la", pa, "a", stat_prefix="a"),
+               listener_yaml("lb", pb, "b", stat_prefix="b")]
+        with Proxy(boot(lst, cds.path)) as p:
+            cds.write(cds_file("1", [cds_cluster("a", [e1.port]),
+                                     cds_cluster("b", [e2.port])]))
+            wait_for(lambda: roundtrip(pb), what="cluster b to serve")
+            live = connect(pb)
+            live.sendall(b"held")
+            check(live.recv(4) == b"held", "the live connection to b")
+            # b goes, and a's endpoints change twice more.
+            for v in range(2, 5):
+                cds.write(cds_file(str(v), [cds_cluster("a", [e1.port, 30000 + v])]))
+                p.wait_stat("cluster_manager.cds.update_success", v + 1)
+            time.sleep(0.5)  # the workers' reports of what they hold
+            check("cluster.b.upstream_cx_total" in p.stats(),
+                  "b's counters went while a connection holds it")
+            live.sendall(b"more")
+            check(live.recv(4) == b"more", "the live connection to the removed b")
+            live.close()
+            wait_for(lambda: "cluster.b.upstream_cx_total" not in p.stats(),
+                     what="b's rows to go with its last connection")
+            check(roundtrip(pa), "a still serves")
+
+
 def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
     with LoadEcho() as e1:
         pa = free_port()
