@@ -254,10 +254,28 @@ def test_a_removed_clusters_stats_stay_while_a_connection_holds_it_then_go():
         with Proxy(boot(lst, cds.path)) as p:
             cds.write(cds_file("1", [cds_cluster("a", [e1.port]),
                                      cds_cluster("b", [e2.port])]))
-            wait_for(lambda: roundtrip(pb), what="cluster b to serve")
-            live = connect(pb)
-            live.sendall(b"held")
-            check(live.recv(4) == b"held", "the live connection to b")
+            p.wait_stat("cluster_manager.cds.update_success", 2)
+
+            def b_serves():
+                try:
+                    return roundtrip(pb)
+                except OSError:
+                    return False  # a worker not yet on set 1: no_route
+
+            wait_for(b_serves, what="cluster b to serve")
+
+            def held():
+                s = connect(pb)
+                try:
+                    s.sendall(b"held")
+                    if s.recv(4) == b"held":
+                        return s
+                except OSError:
+                    pass
+                s.close()
+                return None
+
+            live = wait_for(held, what="a live connection to b")
             # b goes, and a's endpoints change twice more.
             for v in range(2, 5):
                 cds.write(cds_file(str(v), [cds_cluster("a", [e1.port, 30000 + v])]))
