@@ -277,8 +277,8 @@ def test_a_removed_clusters_stats_stay_while_a_connection_holds_it_then_go():
 
             live = wait_for(held, what="a live connection to b")
             # b goes, and a's endpoints change twice more.
-            for v in range(2, 5):
-                cds.write(cds_file(str(v), [cds_cluster("a", [e1.port, 30000 + v])]))
+            for v, ports in ((2, [e1.port]), (3, [e1.port, e2.port]), (4, [e2.port])):
+                cds.write(cds_file(str(v), [cds_cluster("a", ports)]))
                 p.wait_stat("cluster_manager.cds.update_success", v + 1)
             time.sleep(0.5)  # the workers' reports of what they hold
             check("cluster.b.upstream_cx_total" in p.stats(),
