@@ -269,6 +269,11 @@ struct tp_cb_shared {
 	_Atomic uint64_t pending[256]; /* ... */
 };
 
+/* Breakers for clusters from CDS, which appear after the fork: each generation maps this many
+ * struct tp_cb_shared before it forks (only the pages used cost memory), and the master gives
+ * each CDS cluster one by index (core/master/cds.c). An update past it is refused. */
+#define TP_CDS_MAX_BREAKERS 4096
+
 /* Cluster.circuit_breakers: the DEFAULT priority's limits, the ones tcp_proxy checks. */
 struct tp_cb_cfg {
 	struct tp_cb_thresholds_cfg *thresholds; /* as written */

@@ -1860,8 +1860,9 @@ void tp_config_cluster_free(struct tp_cluster_cfg *c)
 }
 
 /* What a cluster from CDS may not have yet, each with its reason: the master's services (DNS,
- * health checks, outlier detection) and the memory shared across workers (circuit breakers, TLS
- * contexts, HTTP/2 pools) are made per generation before the fork. */
+ * health checks, outlier detection) and what is made per generation before the fork (TLS
+ * contexts, HTTP/2 pools). Circuit breakers come from a pool mapped before the fork
+ * (core/master/cds.c). */
 static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *node,
 			      const struct tp_cluster_cfg *c)
 {
@@ -1882,9 +1883,6 @@ static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *nod
 	if (c->http.version == TP_HTTP_2)
 		tp_cfg_error(ctx, node, "typed_extension_protocol_options",
 			     "HTTP/2 upstreams are %s", why);
-	if (tp_cfg_find(node, "circuit_breakers"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "circuit_breakers"), "circuit_breakers", "%s",
-			     why);
 }
 
 int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct cds_cluster {
 	char *json; /* the resource as loaded, as JSON: what "changed" compares, /config_dump */
 	uint64_t version;
 	uint64_t updated_unix_ms;
+	uint32_t cb_slot; /* its breaker in every generation's pool (gen.cds_cb), kept by name */
 };
 
 struct cds {
@@ -118,6 +120,14 @@ static void update_view(struct cds *c)
 	m->view.n_cds_clusters = c->n;
 }
 
+static const struct cds_cluster *find(const struct cds *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->cl[i].cfg->name, name))
+			return &c->cl[i];
+	return NULL;
+}
+
 /* A cluster's scopes, as generation.c registers a static cluster's: in the hold being filled. */
 static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
 {
@@ -129,7 +139,111 @@ static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
 	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB, cl->name, &cl->cb.stats_base);
 	if (ret < 0)
 		return ret;
+	if (cl->cb.track_remaining) {
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_REMAINING, cl->name,
+				     &cl->cb.remaining_base);
+		if (ret < 0)
+			return ret;
+	}
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH, cl->name, &cl->cb.high_stats_base);
+	if (ret < 0)
+		return ret;
+	if (cl->cb.high_track_remaining) {
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH_REMAINING, cl->name,
+				     &cl->cb.high_remaining_base);
+		if (ret < 0)
+			return ret;
+	}
 	return tp_admin_register_hosts(m->stats, cl);
+}
+
+/* ---- circuit breakers ----
+ *
+ * A CDS cluster's breaker is slot cb_slot of the pool every generation maps before it forks
+ * (generation.c): the same index in every generation, each generation counting its own workers'
+ * connections in its own pool, as a static cluster's breaker is the generation's. A cluster keeps
+ * its slot while its name stays in the set (a changed definition counts on with the connections
+ * of the old one, which still hold the slot). A new name takes a slot never handed out while
+ * there is one, else one no cluster of the set has and no connection of any generation still
+ * counts in (a removed cluster's live connections give theirs back as they close). */
+
+static bool slot_idle(const struct master *m, uint32_t slot)
+{
+	for (const struct gen *g = m->gens; g; g = g->next) {
+		const struct tp_cb_shared *sh = &g->cds_cb[slot];
+
+		if (!g->cds_cb)
+			continue;
+		for (unsigned s = 0; s < m->opts->concurrency; s++)
+			if (atomic_load(&sh->cx[s]) || atomic_load(&sh->pending[s]))
+				return false;
+	}
+	return true;
+}
+
+static int take_slot(struct master *m, bool *used, uint32_t *slot)
+{
+	if (m->cds_cb_hwm < TP_CDS_MAX_BREAKERS) {
+		*slot = m->cds_cb_hwm++;
+		return 0;
+	}
+	for (uint32_t i = 0; i < TP_CDS_MAX_BREAKERS; i++) {
+		if (used[i] || !slot_idle(m, i))
+			continue;
+		*slot = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* The slots of next: each kept name's, then a new one for each new name. */
+static int assign_slots(struct cds *c, struct cds_cluster *next, size_t n, const char *file,
+			struct tp_cfg_errors *errs)
+{
+	bool *used = calloc(TP_CDS_MAX_BREAKERS, sizeof(*used));
+	bool *has = calloc(n ? n : 1, sizeof(*has));
+	int ret = 0;
+
+	if (!used || !has) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cds_cluster *old = find(c, next[i].cfg->name);
+
+		if (!old)
+			continue;
+		next[i].cb_slot = old->cb_slot;
+		used[old->cb_slot] = true;
+		has[i] = true;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		if (has[i])
+			continue;
+		ret = take_slot(c->m, used, &next[i].cb_slot);
+		if (ret < 0)
+			tp_cfg_errors_add(
+				errs, next[i].cfg->name_mark.line, next[i].cfg->name_mark.col,
+				"%s:%u:%u: cluster \"%s\": no circuit breaker left for it "
+				"(%d CDS clusters at most, counting removed ones whose "
+				"connections are still open)",
+				file, next[i].cfg->name_mark.line, next[i].cfg->name_mark.col,
+				next[i].cfg->name, TP_CDS_MAX_BREAKERS);
+		else
+			used[next[i].cb_slot] = true;
+	}
+out_free:
+	free(used);
+	free(has);
+	return ret;
+}
+
+void cds_cb_gauges(struct master *m, const struct gen *g)
+{
+	const struct cds *c = m->cds;
+
+	for (size_t i = 0; c && g->cds_cb && i < c->n; i++)
+		master_cb_gauges(m, &c->cl[i].cfg->cb, &g->cds_cb[c->cl[i].cb_slot]);
 }
 
 int cds_register_scopes(struct master *m)
@@ -170,14 +284,6 @@ static void free_clusters(struct cds_cluster *cl, size_t n)
 		free(cl[i].json);
 	}
 	free(cl);
-}
-
-static const struct cds_cluster *find(const struct cds *c, const char *name)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (!strcmp(c->cl[i].cfg->name, name))
-			return &c->cl[i];
-	return NULL;
 }
 
 static void count(struct cds *c, int stat)
@@ -244,6 +350,11 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		else
 			added++;
 	}
+	ret = assign_slots(c, next, n, r->file, errs);
+	if (ret == -ENOMEM)
+		goto out_oom;
+	if (ret < 0)
+		goto out_rejected;
 	for (size_t i = 0; i < c->n; i++) {
 		bool kept = false;
 
@@ -426,6 +537,10 @@ int cds_blob(struct master *m)
 		cl[i].cb_base = cfg->cb.stats_base;
 		cl[i].first_host = (uint32_t)r;
 		cl[i].n_hosts = (uint32_t)cfg->n_endpoints;
+		cl[i].cb_slot = c->cl[i].cb_slot;
+		cl[i].cb_remaining_base = cfg->cb.remaining_base;
+		cl[i].cb_high_base = cfg->cb.high_stats_base;
+		cl[i].cb_high_remaining_base = cfg->cb.high_remaining_base;
 		for (size_t e = 0; e < cfg->n_endpoints; e++)
 			rows[r++] = cfg->endpoints[e].stats_base;
 	}

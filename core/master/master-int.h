@@ -96,6 +96,8 @@ struct gen {
 	struct hs_gen *hs;	     /* its DNS clusters' host sets (hostset.c) */
 	void *shared;		     /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
+	/* [TP_CDS_MAX_BREAKERS] at the start of shared: the breakers of clusters from CDS */
+	struct tp_cb_shared *cds_cb;
 	struct gen *next; /* newest first */
 };
 
@@ -131,6 +133,8 @@ struct master {
 	uint64_t cds_seq; /* version of the CDS set the workers should have; 0: never any */
 	bool done;	  /* leave the loop (decided by settle()) */
 	int exit_status;
+	/* CDS breaker slots ever handed out (cds.c): those a dead worker's counts may be in */
+	uint32_t cds_cb_hwm;
 };
 
 /* A starting or serving generation accepts: it holds a reference on its listening sockets. */
@@ -228,6 +232,11 @@ void cds_serving(struct master *m);
 /* In a hold being filled (a generation being made): every dynamic cluster's scopes. */
 int cds_register_scopes(struct master *m);
 void cds_gauges(struct master *m);
+/* The CDS clusters' circuit-breaker gauges, from g's breaker pool (master.c's timer). */
+void cds_cb_gauges(struct master *m, const struct gen *g);
+/* One cluster's circuit-breaker gauges from shared (master.c). */
+void master_cb_gauges(struct master *m, const struct tp_cb_cfg *cb,
+		      const struct tp_cb_shared *shared);
 /* The version workers should have (m->cds_seq), and its sealed memfd: owned by cds.c while
  * CDS is configured; with no CDS (removed by a reload) a new empty one the caller closes. */
 uint64_t cds_version(const struct master *m);

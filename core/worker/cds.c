@@ -78,6 +78,11 @@ static struct tp_cluster_rt *cluster_new(struct tp_worker *w, struct tp_cluster_
 		return NULL;
 	cfg->stats_base = rec->stats_base;
 	cfg->cb.stats_base = rec->cb_base;
+	cfg->cb.remaining_base = rec->cb_remaining_base;
+	cfg->cb.high_stats_base = rec->cb_high_base;
+	cfg->cb.high_remaining_base = rec->cb_high_remaining_base;
+	/* blob_parts() checked the index */
+	cfg->cb.shared = w->cds_cb ? &w->cds_cb[rec->cb_slot] : NULL;
 	for (size_t e = 0; e < cfg->n_endpoints; e++)
 		cfg->endpoints[e].stats_base = rows[rec->first_host + e];
 	if (tp_lb_init(c, cfg, tp_rand()) < 0) {
@@ -112,7 +117,8 @@ static bool blob_parts(const void *p, size_t size, const struct tp_cds_blob_clus
 	*rows = (const uint32_t *)(*cl + h->n_clusters);
 	*text = (const char *)(*rows + h->n_host_rows);
 	for (uint32_t i = 0; i < h->n_clusters; i++)
-		if ((uint64_t)(*cl)[i].first_host + (*cl)[i].n_hosts > h->n_host_rows)
+		if ((uint64_t)(*cl)[i].first_host + (*cl)[i].n_hosts > h->n_host_rows ||
+		    (*cl)[i].cb_slot >= TP_CDS_MAX_BREAKERS)
 			return false;
 	return true;
 }

@@ -81,6 +81,10 @@ struct tp_cds_blob_cluster {
 	uint32_t cb_base;    /* cluster.<name>.circuit_breakers.default */
 	uint32_t first_host; /* its endpoints' host.<name>::<address> rows start here */
 	uint32_t n_hosts;    /* = its endpoints */
+	uint32_t cb_slot;    /* its breaker: index into the generation's TP_CDS_MAX_BREAKERS */
+	uint32_t cb_remaining_base;	 /* circuit_breakers.default.remaining_* */
+	uint32_t cb_high_base;		 /* circuit_breakers.high.*_open */
+	uint32_t cb_high_remaining_base; /* circuit_breakers.high.remaining_* */
 };
 
 #define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))

@@ -41,6 +41,8 @@ struct tp_worker {
 	uint32_t dyn_cap;
 	uint32_t n_dyn;
 	uint64_t cds_version;
+	/* the generation's breakers for CDS clusters, TP_CDS_MAX_BREAKERS of them */
+	struct tp_cb_shared *cds_cb;
 	uint32_t n_od_wait;	 /* connections waiting for an on-demand cluster (od_wait) */
 	struct tp_conn **chunks; /* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;

@@ -674,6 +674,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	w->ctl_fd = a->ready_fd;
 	w->view_fd = a->view_fd;
 	w->hs_fd = a->hs_fd;
+	w->cds_cb = a->cds_cb;
 	w->stats = tp_stats_block(a->stats, a->stats_slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);

@@ -324,6 +324,124 @@ def test_envoys_quick_start_files():
         check(refused(pa), "no cluster: no_route")
 
 
+def cds_breaker(max_connections=None):
+    t = "\n  circuit_breakers:\n    thresholds:\n    - priority: DEFAULT\n      track_remaining: true"
+    if max_connections is not None:
+        t += "\n      max_connections: %d" % max_connections
+    return t
+
+
+def _hold(port):
+    """Connects and has one byte echoed: the socket if it went through, else None."""
+    s = connect(port)
+    s.settimeout(5)
+    s.sendall(b"x")
+    try:
+        got = s.recv(1)
+    except ConnectionResetError:
+        got = b""
+    if got == b"x":
+        return s
+    s.close()
+    return None
+
+
+def test_circuit_breakers_of_cds_clusters_count_across_workers():
+    """A CDS cluster's circuit breaker is enforced across the workers as a static cluster's:
+    max_connections 10, 50 clients held over 2 workers: exactly 10 through, 40 upstream_cx_overflow,
+    the master's gauges from the shared counters. One without circuit_breakers gets Envoy's
+    defaults (1024). A changed definition keeps counting the connections it has: raised to 12,
+    two more go through and the third overflows. A cluster added later gets its own breaker."""
+    from harness import EchoServer
+    with EchoServer() as up:
+        pa, pb, pc = free_port(), free_port(), free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("dyn", [up.port], cds_breaker(10)),
+                                    cds_cluster("dflt", [up.port], cds_breaker())]))
+        cfg = boot([listener_yaml("la", pa, "dyn"), listener_yaml("lb", pb, "dflt"),
+                    listener_yaml("lc", pc, "late")], cds.path)
+        cb = "cluster.dyn.circuit_breakers.default."
+        with Proxy(cfg, concurrency=2) as p:
+            wait_success(p, 1)
+            p.wait_stat(cb + "remaining_cx", 10)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1024)
+            check(p.stat(cb + "cx_open") == 0, str(p.stats()))
+            check(p.stat("cluster.dflt.circuit_breakers.default.remaining_pending") == 1024,
+                  str(p.stats()))
+            held, refused = [], 0
+            for _ in range(50):
+                s = _hold(pa)
+                if s:
+                    held.append(s)
+                else:
+                    refused += 1
+            check(len(held) == 10, "%d connections through, want 10" % len(held))
+            check(refused == 40, "%d refused, want 40" % refused)
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 40)
+            p.wait_stat(cb + "cx_open", 1)
+            p.wait_stat(cb + "remaining_cx", 0)
+            check(p.stat("cluster.dyn.upstream_cx_total") == 10, str(p.stats()))
+            check(p.stat("cluster.dyn.upstream_cx_active") == 10, str(p.stats()))
+            # The other cluster's breaker is its own.
+            s = _hold(pb)
+            check(s is not None, "dflt is not limited by dyn's breaker")
+            held.append(s)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1023)
+
+            cds.write(cds_file("2", [cds_cluster("dyn", [up.port], cds_breaker(12)),
+                                     cds_cluster("dflt", [up.port], cds_breaker()),
+                                     cds_cluster("late", [up.port], cds_breaker(1))]))
+            wait_success(p, 2)
+            check(p.stat("cluster_manager.cluster_modified") == 1, str(p.stats()))
+            p.wait_stat(cb + "remaining_cx", 2)
+            p.wait_stat(cb + "cx_open", 0)
+            more = [_hold(pa) for _ in range(3)]
+            check(more[0] is not None and more[1] is not None and more[2] is None,
+                  "two more through after the raise, the third refused: %r" % more)
+            held += [s for s in more if s]
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 41)
+            p.wait_stat(cb + "remaining_cx", 0)
+            s = _hold(pc)
+            check(s is not None, "late's first connection goes through")
+            held.append(s)
+            check(_hold(pc) is None, "late's second overflows its max_connections 1")
+            p.wait_stat("cluster.late.upstream_cx_overflow", 1)
+            p.wait_stat("cluster.late.circuit_breakers.default.cx_open", 1)
+            for s in held:
+                s.close()
+            p.wait_stat("cluster.dyn.upstream_cx_active", 0)
+            p.wait_stat(cb + "remaining_cx", 12)
+            p.wait_stat("cluster.late.circuit_breakers.default.remaining_cx", 1)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1024)
+
+
+def test_a_killed_workers_counts_leave_a_cds_breaker():
+    """A SIGKILLed worker never gives its counts back: the master zeroes its share of every CDS
+    breaker when it reaps it, so the breaker does not stay shut, and still holds after."""
+    from harness import EchoServer
+    with EchoServer() as up:
+        pa = free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("dyn", [up.port], cds_breaker(2))]))
+        cb = "cluster.dyn.circuit_breakers.default."
+        with Proxy(boot([listener_yaml("la", pa, "dyn")], cds.path), concurrency=1) as p:
+            wait_success(p, 1)
+            held = [_hold(pa), _hold(pa)]
+            check(all(held), "two within the limit")
+            p.wait_stat(cb + "cx_open", 1)
+            (worker,) = p.worker_pids()
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda: p.workers_ready(2) and p.worker_pids() not in ([], [worker]),
+                     what="the worker restarted")
+            for s in held:
+                s.close()
+            held = [_hold(pa), _hold(pa)]
+            check(all(held), "two served after the restart")
+            check(_hold(pa) is None, "the limit still holds after the restart")
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 1)
+            for s in held:
+                s.close()
+            p.wait_stat(cb + "remaining_cx", 2)
+
+
 SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
             "Config")
 
