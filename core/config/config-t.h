@@ -141,6 +141,9 @@ struct tp_transport_cfg {
 	const struct tp_transport_ops *ops; /* NULL: raw_buffer */
 	void *conf;			    /* what ops->parse made of its typed_config */
 	uint32_t idx; /* which of a worker's per-configuration contexts it uses (ctx_new) */
+	/* A cluster from CDS: its own context, made by the worker that applied it (it has no idx
+	 * in the table the worker made at start). NULL: w->tctx[idx]. */
+	void *own_ctx;
 };
 
 /* Health flags of a host, as the master publishes them (core/worker/hostset-t.h). A host with

@@ -1860,9 +1860,9 @@ void tp_config_cluster_free(struct tp_cluster_cfg *c)
 }
 
 /* What a cluster from CDS may not have yet, each with its reason: the master's services (DNS,
- * health checks, outlier detection) and what is made per generation before the fork (TLS
- * contexts, HTTP/2 pools). Circuit breakers come from a pool mapped before the fork
- * (core/master/cds.c). */
+ * health checks, outlier detection) and the HTTP/2 pools made per generation before the fork.
+ * Circuit breakers come from a pool mapped before the fork (core/master/cds.c); a TLS context
+ * is made by each worker when it applies the cluster (core/worker/cds.c). */
 static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *node,
 			      const struct tp_cluster_cfg *c)
 {
@@ -1877,9 +1877,6 @@ static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *nod
 	if (c->outlier.enabled || tp_cfg_find(node, "outlier_detection"))
 		tp_cfg_error(ctx, tp_cfg_find(node, "outlier_detection"), "outlier_detection", "%s",
 			     why);
-	if (tp_cfg_find(node, "transport_socket"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "transport_socket"), "transport_socket", "%s",
-			     why);
 	if (c->http.version == TP_HTTP_2)
 		tp_cfg_error(ctx, node, "typed_extension_protocol_options",
 			     "HTTP/2 upstreams are %s", why);
@@ -1888,6 +1885,7 @@ static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *nod
 int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,
 			 struct tp_cluster_cfg ***out, size_t *n_out, struct tp_cfg_errors *errs)
 {
+	static const struct tp_config no_statics;
 	struct tp_cluster_cfg **cl = calloc(r->n ? r->n : 1, sizeof(*cl));
 	struct tp_cfg_ctx ctx;
 	int ret = 0;
@@ -1917,6 +1915,13 @@ int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_confi
 			continue;
 		}
 		check_cds_cluster(&ctx, node, cl[i]);
+		/* As check_transports() does for a static cluster: secrets named by SDS come from
+		 * the bootstrap's static_resources.secrets, and the context is built once on trial. */
+		if (cl[i]->transport.ops && cl[i]->transport.conf && cl[i]->transport.ops->check) {
+			tp_cfg_path_set(&ctx, "resources[%zu].transport_socket", i);
+			cl[i]->transport.ops->check(&ctx, statics ? statics : &no_statics,
+						    cl[i]->transport.conf);
+		}
 		tp_cfg_path_set(&ctx, "resources[%zu].name", i);
 		if (statics && tp_config_cluster_index(statics, cl[i]->name) >= 0)
 			tp_cfg_error_mark(&ctx, cl[i]->name_mark, NULL,

@@ -10,9 +10,11 @@
 #include "core/base/log.h"
 #include "core/base/sbuf.h"
 #include "core/base/timer.h"
+#include "core/config/cfg_files.h"
 #include "core/config/config.h"
 #include "core/config/dump.h"
 #include "core/config/xds.h"
+#include "core/conn/transport-t.h"
 #include "core/master/xds_file.h"
 #include "core/worker/hostset-t.h"
 #include "shm/stats.h"
@@ -50,8 +52,9 @@ struct cds {
 	uint64_t version; /* of the set (the master's cds_seq then); 0: nothing accepted yet */
 	uint64_t next_cluster_version;
 	uint64_t updated_unix_ms;
-	int blob;      /* the sealed memfd of this version, made on first send; -1: none yet */
-	uint32_t base; /* cluster_manager.cds.* */
+	int blob; /* the sealed memfd of this version, made on first send; -1: none yet */
+	struct tp_cfg_files files; /* what decoding this version read: the workers get it */
+	uint32_t base;		   /* cluster_manager.cds.* */
 	/* what the admin endpoint reads (tp_master_view) */
 	const struct tp_cluster_cfg **view_cfgs;
 	const char **view_json;
@@ -151,6 +154,12 @@ static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
 	if (cl->cb.high_track_remaining) {
 		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH_REMAINING, cl->name,
 				     &cl->cb.high_remaining_base);
+		if (ret < 0)
+			return ret;
+	}
+	if (cl->transport.ops && cl->transport.ops->register_stats && cl->transport.conf) {
+		ret = cl->transport.ops->register_stats(cl->transport.conf, m->stats, true,
+							cl->name);
 		if (ret < 0)
 			return ret;
 	}
@@ -302,6 +311,7 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	size_t n = 0, added = 0, modified = 0, removed = 0;
 	uint64_t now = unix_ms();
 	char *version_info = NULL, *text = NULL;
+	struct tp_cfg_files files = {0};
 	int ret;
 
 	count(c, TP_CDS_update_attempt);
@@ -313,9 +323,15 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		count(c, TP_CDS_update_rejected);
 		return 0;
 	}
+	/* Certificates and keys are read here, as the master may read them; the workers get
+	 * these bytes with the text (cds_blob()). */
+	tp_cfg_files_begin(&files);
 	ret = tp_config_decode_cds(r, c->statics ? c->statics : serving_cfg(m), &cfgs, &n, errs);
+	tp_cfg_files_end();
 	if (ret < 0)
 		goto out_rejected;
+	if (files.oom)
+		goto out_oom;
 	next = calloc(n ? n : 1, sizeof(*next));
 	version_info = strdup(r->version_info);
 	text = malloc(r->len + 1);
@@ -386,6 +402,8 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	free(c->text);
 	c->text = text;
 	c->len = r->len;
+	tp_cfg_files_free(&c->files);
+	c->files = files;
 	c->version = ++m->cds_seq;
 	c->updated_unix_ms = now;
 	if (c->blob >= 0)
@@ -417,6 +435,7 @@ out_rejected:
 		free_clusters(next, n);
 	free(version_info);
 	free(text);
+	tp_cfg_files_free(&files);
 	return ret;
 }
 
@@ -516,8 +535,12 @@ int cds_blob(struct master *m)
 	head.version = m->cds_seq;
 	head.text_len = c ? c->len : 0;
 	head.n_host_rows = n_rows;
+	for (size_t i = 0; c && i < c->files.n; i++)
+		head.files_len += sizeof(struct tp_cds_blob_file) + strlen(c->files.v[i].path) +
+				  c->files.v[i].len;
+	head.n_files = c ? (uint32_t)c->files.n : 0;
 	size = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows) +
-	       head.text_len;
+	       head.text_len + head.files_len;
 	fd = memfd_create("tcpproxy-cds", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -541,12 +564,28 @@ int cds_blob(struct master *m)
 		cl[i].cb_remaining_base = cfg->cb.remaining_base;
 		cl[i].cb_high_base = cfg->cb.high_stats_base;
 		cl[i].cb_high_remaining_base = cfg->cb.high_remaining_base;
+		cl[i].transport_base =
+			cfg->transport.ops && cfg->transport.ops->get_stats_base
+				? cfg->transport.ops->get_stats_base(cfg->transport.conf)
+				: 0;
 		for (size_t e = 0; e < cfg->n_endpoints; e++)
 			rows[r++] = cfg->endpoints[e].stats_base;
 	}
 	off = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows);
 	if (c && c->len)
 		memcpy(p + off, c->text, c->len);
+	off += head.text_len;
+	for (size_t i = 0; c && i < c->files.n; i++) {
+		const struct tp_cfg_file *f = &c->files.v[i];
+		struct tp_cds_blob_file fh = {.path_len = (uint32_t)strlen(f->path), .len = f->len};
+
+		memcpy(p + off, &fh, sizeof(fh));
+		off += sizeof(fh);
+		memcpy(p + off, f->path, fh.path_len);
+		off += fh.path_len;
+		memcpy(p + off, f->data, f->len);
+		off += f->len;
+	}
 	munmap(p, size);
 	/* Sealed: a worker maps what the master validated, and nothing can change it after. */
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
@@ -572,6 +611,7 @@ void cds_free(struct master *m)
 	free_clusters(c->cl, c->n);
 	free(c->version_info);
 	free(c->text);
+	tp_cfg_files_free(&c->files);
 	if (c->blob >= 0)
 		close(c->blob);
 	free(c->view_cfgs);

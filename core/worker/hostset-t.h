@@ -61,9 +61,11 @@ struct tp_hs_report {
 
 #define TP_HS_MAX_REPORT_COUNT (1u << 20)
 
-/* TP_HS_CDS's memfd, sealed by the master: the head, the clusters, the host rows, then the
+/* TP_HS_CDS's memfd, sealed by the master: the head, the clusters, the host rows, the
  * resource text the master validated (the worker decodes it again with the same loader; the
- * clusters and host rows are in its resources' order). */
+ * clusters and host rows are in its resources' order), then the files the master read while it
+ * decoded it (certificates, keys: the worker reads these bytes, never the files), each a
+ * struct tp_cds_blob_file (unaligned: copied out before use), its path and its bytes. */
 #define TP_CDS_MAGIC 0x54504344u /* "TPCD" */
 
 struct tp_cds_blob {
@@ -72,7 +74,14 @@ struct tp_cds_blob {
 	uint64_t version; /* of the whole set: increases with each update the master applies */
 	uint64_t text_len;
 	uint32_t n_host_rows;
+	uint32_t n_files;
+	uint64_t files_len;
+};
+
+struct tp_cds_blob_file {
+	uint32_t path_len;
 	uint32_t reserved;
+	uint64_t len;
 };
 
 struct tp_cds_blob_cluster {
@@ -85,6 +94,8 @@ struct tp_cds_blob_cluster {
 	uint32_t cb_remaining_base;	 /* circuit_breakers.default.remaining_* */
 	uint32_t cb_high_base;		 /* circuit_breakers.high.*_open */
 	uint32_t cb_high_remaining_base; /* circuit_breakers.high.remaining_* */
+	uint32_t transport_base;	 /* its transport's stats (TLS: cluster.<name>.ssl.*) */
+	uint32_t reserved;
 };
 
 #define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))

@@ -1,6 +1,7 @@
 /* A worker process: accepts on its own listening sockets, runs every connection's filters and
  * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
  * with other workers except its own block of the stats segment. */
+#include "core/tls/tls.h"
 #include "core/worker/worker.h"
 #include "core/worker/hostset.h"
 
@@ -566,6 +567,13 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 			w->tstate_bytes[TP_UP] = tp_slot_round(t->state_size);
 		/* An upstream TLS handshake records what it negotiated (%UPSTREAM_TLS_VERSION%). */
 		info |= t && !t->raw;
+	}
+	/* Clusters from CDS come after the slots are sized: room for the upstream TLS they may
+	 * have (core/worker/cds.c refuses a transport that does not fit). */
+	if (cfg->cds.path) {
+		if (tp_slot_round(tp_transport_tls_client.state_size) > w->tstate_bytes[TP_UP])
+			w->tstate_bytes[TP_UP] = tp_slot_round(tp_transport_tls_client.state_size);
+		info = true;
 	}
 	/* A tunnel's state, then the cluster's transport's beneath it (any cluster: filter state
 	 * may route to any). */

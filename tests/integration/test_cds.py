@@ -297,8 +297,8 @@ def test_the_older_path_form_and_a_sighup_reload_beside_cds():
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
-    cds.yaml is read and refused whole, each reason at its place (a DNS cluster, HTTP/2, TLS
-    from CDS are not served yet), and the proxy serves on without it."""
+    cds.yaml is read and refused whole, each reason at its place (a DNS cluster and HTTP/2
+    from CDS are not served yet; its TLS is), and the proxy serves on without it."""
     import subprocess
     from harness import ROOT, TCPPROXY
     real = os.path.join(ROOT, "tests", "fixtures", "real-xds")
@@ -317,10 +317,10 @@ def test_envoys_quick_start_files():
         for line in ("5:3: resources[0].typed_extension_protocol_options: HTTP/2 upstreams "
                      "are not supported yet for a cluster from CDS",
                      "8:9: resources[0].type: STRICT_DNS: not supported yet for a cluster "
-                     "from CDS",
-                     "24:5: resources[0].transport_socket: not supported yet for a cluster "
                      "from CDS"):
             check("%s:%s" % (cds.path, line) in out, out)
+        # Its UpstreamTlsContext (sni only) is served from CDS now.
+        check("transport_socket" not in out, out)
         check(refused(pa), "no cluster: no_route")
 
 
@@ -440,6 +440,95 @@ def test_a_killed_workers_counts_leave_a_cds_breaker():
             for s in held:
                 s.close()
             p.wait_stat(cb + "remaining_cx", 2)
+
+
+UP_TLS_TYPE = ("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+               "UpstreamTlsContext")
+
+
+def cds_up_tls(ca, san, cert_pair=None):
+    """A CDS cluster's transport_socket: TLS to the upstream, verified against ca and san."""
+    own = ""
+    if cert_pair:
+        own = """
+        tls_certificates:
+        - certificate_chain: {filename: %s}
+          private_key: {filename: %s}""" % cert_pair
+    return """
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": %s
+      sni: up.test
+      common_tls_context:%s
+        validation_context:
+          trusted_ca: {filename: %s}
+          match_typed_subject_alt_names:
+          - san_type: DNS
+            matcher: {exact: %s}""" % (UP_TLS_TYPE, own, ca, san)
+
+
+def _line_through(port, line):
+    s = connect(port)
+    s.settimeout(10)
+    try:
+        s.sendall(line)
+        got = b""
+        while not got.endswith(b"\n"):
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        return got
+    except OSError:
+        return b""
+    finally:
+        s.close()
+
+
+def test_upstream_tls_of_cds_clusters():
+    """A CDS cluster with transport_socket (UpstreamTlsContext) re-encrypts to an openssl
+    s_server with mTLS and SAN verification: the worker builds the cluster's context when it
+    applies the update; its ssl.* stats count under cluster.<name>. One verifying the wrong SAN
+    fails its handshakes, counted. A certificate file that cannot be read refuses the update
+    with its position, and the old set serves on. The files are read by the master, which
+    passes their bytes to the workers: a worker running as nobody serves a CDS cluster whose
+    key only root can read."""
+    from test_tls import SServer, cert, ssl_stat
+    import shutil
+    # The client key only root may read: the workers (--user nobody) get its bytes.
+    keydir = run_subdir("cds-key-")
+    key = os.path.join(keydir, "client.key")
+    shutil.copy(cert("client.key"), key)
+    os.chmod(key, 0o600)
+    pair = (cert("client.pem"), key)
+    with SServer("up", "-Verify", "1", "-CAfile", cert("ca.pem")) as up:
+        pa, pb = free_port(), free_port()
+        cds = CdsDir(cds_file("1", [
+            cds_cluster("tlsup", [up.port], cds_up_tls(cert("ca.pem"), "up.test", pair)),
+            cds_cluster("wrong", [up.port], cds_up_tls(cert("ca.pem"), "nope.test"))]))
+        cfg = boot([listener_yaml("la", pa, "tlsup"), listener_yaml("lb", pb, "wrong")],
+                   cds.path)
+        user = ["--user", "nobody"] if os.geteuid() == 0 else []
+        with Proxy(cfg, concurrency=2, extra_args=user) as p:
+            wait_success(p, 1)
+            for _ in range(4):
+                got = _line_through(pa, b"hello\n")
+                check(got == b"olleh\n", "s_server reversed the line, got %r" % got)
+            p.wait_stat("cluster.tlsup.ssl.handshake", 4)
+            check(_line_through(pb, b"hello\n") == b"", "a wrong SAN gets no answer")
+            p.wait_stat("cluster.wrong.ssl.fail_verify_san", 1)
+            check(p.stat("cluster.wrong.ssl.handshake") == 0, str(p.stats()))
+            # An unreadable certificate: refused at its place, the old set serves.
+            bad = cds_cluster("tlsup", [up.port],
+                              cds_up_tls(os.path.join(keydir, "missing-ca.pem"), "up.test"))
+            cds.write(cds_file("2", [bad]))
+            p.wait_stat("cluster_manager.cds.update_rejected", 1)
+            out = p.output()
+            check("resources[0].transport_socket.typed_config.common_tls_context."
+                  "validation_context.trusted_ca.filename: cannot open" in out, out)
+            check(_line_through(pa, b"again\n") == b"niaga\n", "the old set serves")
+            p.wait_stat("cluster.tlsup.ssl.handshake", 5)
 
 
 SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
