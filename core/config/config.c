@@ -1859,24 +1859,17 @@ void tp_config_cluster_free(struct tp_cluster_cfg *c)
 	free(c);
 }
 
-/* What a cluster from CDS may not have yet, each with its reason: the master's services (DNS,
- * health checks, outlier detection) and the HTTP/2 pools made per generation before the fork.
- * Circuit breakers come from a pool mapped before the fork (core/master/cds.c); a TLS context
- * is made by each worker when it applies the cluster (core/worker/cds.c). */
+/* What a cluster from CDS may not have yet, with its reason: the HTTP/2 pools made per
+ * generation before the fork. Circuit breakers come from a pool mapped before the fork
+ * (core/master/cds.c); a TLS context is made by each worker when it applies the cluster
+ * (core/worker/cds.c); DNS, health checks and outlier detection run in the master for each
+ * generation's copy of the cluster (core/master/hostset.c, hs_cds_sync()). */
 static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *node,
 			      const struct tp_cluster_cfg *c)
 {
 	static const char why[] = "not supported yet for a cluster from CDS (see "
 				  "docs/envoy-compat.md)";
 
-	if (c->type != TP_CLUSTER_STATIC)
-		tp_cfg_error(ctx, tp_cfg_find(node, "type"), "type", "%s: %s",
-			     c->type == TP_CLUSTER_STRICT_DNS ? "STRICT_DNS" : "LOGICAL_DNS", why);
-	if (c->n_health_checks)
-		tp_cfg_error(ctx, tp_cfg_find(node, "health_checks"), "health_checks", "%s", why);
-	if (c->outlier.enabled || tp_cfg_find(node, "outlier_detection"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "outlier_detection"), "outlier_detection", "%s",
-			     why);
 	if (c->http.version == TP_HTTP_2)
 		tp_cfg_error(ctx, node, "typed_extension_protocol_options",
 			     "HTTP/2 upstreams are %s", why);

@@ -247,6 +247,30 @@ out_free:
 	return ret;
 }
 
+/* ---- host sets (hostset.c owns them; this says which CDS clusters there are) ---- */
+
+void cds_sync_hostsets(struct master *m, struct gen *only)
+{
+	struct cds *c = m->cds;
+	struct hs_cds_ref *refs = NULL;
+	size_t n = c ? c->n : 0;
+
+	if (n && !(refs = calloc(n, sizeof(*refs)))) {
+		/* The sets point into definitions the caller may free next: they all go (the
+		 * clusters keep the hosts they have until the next update). */
+		tp_warn("cds: out of memory for the clusters' host sets");
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		refs[i].cfg = c->cl[i].cfg;
+		refs[i].id = TP_HS_CDS_ID(c->cl[i].version);
+	}
+	for (struct gen *g = m->gens; g; g = g->next)
+		if (!only || g == only)
+			hs_cds_sync(g, refs, n, gen_accepts(g->state));
+	free(refs);
+}
+
 void cds_cb_gauges(struct master *m, const struct gen *g)
 {
 	const struct cds *c = m->cds;
@@ -307,8 +331,8 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	struct cds *c = arg;
 	struct master *m = c->m;
 	struct tp_cluster_cfg **cfgs = NULL;
-	struct cds_cluster *next = NULL;
-	size_t n = 0, added = 0, modified = 0, removed = 0;
+	struct cds_cluster *next = NULL, *old_cl;
+	size_t n = 0, added = 0, modified = 0, removed = 0, old_n;
 	uint64_t now = unix_ms();
 	char *version_info = NULL, *text = NULL;
 	struct tp_cfg_files files = {0};
@@ -393,8 +417,20 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			goto out_rejected;
 		}
 	}
-	/* Accepted: from here nothing fails. */
-	free_clusters(c->cl, c->n);
+	/* Accepted: from here nothing fails. An unchanged definition keeps its configuration
+	 * object, which the host sets' resolvers and checkers point to. */
+	for (size_t i = 0; i < n; i++) {
+		struct cds_cluster *old = (struct cds_cluster *)find(c, next[i].cfg->name);
+		struct tp_cluster_cfg *keep;
+
+		if (!old || old->version != next[i].version)
+			continue;
+		keep = old->cfg;
+		old->cfg = next[i].cfg;
+		next[i].cfg = keep;
+	}
+	old_cl = c->cl;
+	old_n = c->n;
 	c->cl = next;
 	c->n = n;
 	free(c->version_info);
@@ -421,6 +457,9 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	tp_info("cds: version_info \"%s\": %zu cluster(s), %zu added, %zu modified, %zu removed",
 		version_info, n, added, modified, removed);
 	hs_flush_cds(m);
+	/* After the flush: a new cluster's first set must follow the CDS set that has it. */
+	cds_sync_hostsets(m, NULL);
+	free_clusters(old_cl, old_n);
 	return 0;
 
 out_oom:
@@ -604,11 +643,16 @@ out_close : {
 void cds_free(struct master *m)
 {
 	struct cds *c = m->cds;
+	size_t n;
 
 	if (!c)
 		return;
 	tp_xds_file_close(c->src);
-	free_clusters(c->cl, c->n);
+	/* The host sets' resolvers and checkers point into the configurations freed here. */
+	n = c->n;
+	c->n = 0;
+	cds_sync_hostsets(m, NULL);
+	free_clusters(c->cl, n);
 	free(c->version_info);
 	free(c->text);
 	tp_cfg_files_free(&c->files);

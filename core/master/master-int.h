@@ -219,6 +219,17 @@ bool hs_host_info(struct master *m, const char *cluster, const char *host,
 
 /* Sends every accepting generation's workers the CDS set they lack (cds.c calls it). */
 void hs_flush_cds(struct master *m);
+/* A cluster from CDS whose hosts the master owns (DNS, health checks, outlier detection), by
+ * the id its messages carry (TP_HS_CDS_ID() of its definition version). */
+struct hs_cds_ref {
+	const struct tp_cluster_cfg *cfg;
+	uint32_t id;
+};
+/* g's host sets of CDS clusters become refs' (cds.c, after each accepted update and for a new
+ * generation): one whose definition left stops and goes; with add, each new one that needs a
+ * set starts (a generation that no longer accepts only loses them). refs' configurations must
+ * live until the next call. */
+void hs_cds_sync(struct gen *g, const struct hs_cds_ref *refs, size_t n, bool add);
 
 /* ---- cds.c: dynamic clusters from dynamic_resources.cds_config ---- */
 struct cds;
@@ -231,6 +242,8 @@ int cds_reconfigure(struct master *m, const struct tp_config *cfg, char *why, si
 void cds_serving(struct master *m);
 /* In a hold being filled (a generation being made): every dynamic cluster's scopes. */
 int cds_register_scopes(struct master *m);
+/* g's host sets of CDS clusters follow the current set (hostset.c's hs_gen_init() calls it). */
+void cds_sync_hostsets(struct master *m, struct gen *g);
 void cds_gauges(struct master *m);
 /* The CDS clusters' circuit-breaker gauges, from g's breaker pool (master.c's timer). */
 void cds_cb_gauges(struct master *m, const struct gen *g);

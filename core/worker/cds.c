@@ -48,6 +48,14 @@ struct tp_cluster_rt *tp_cds_find(const struct tp_worker *w, const char *name)
 	return *slot_of(w->dyn, w->dyn_cap, name);
 }
 
+struct tp_cluster_rt *tp_cds_find_id(const struct tp_worker *w, uint32_t id)
+{
+	for (uint32_t i = 0; i < w->dyn_cap; i++)
+		if (w->dyn[i] && TP_HS_CDS_ID(w->dyn[i]->cds_version) == id)
+			return w->dyn[i];
+	return NULL;
+}
+
 static void cluster_free(struct tp_worker *w, struct tp_cluster_rt *c)
 {
 	uint32_t base = c->cfg->stats_base;

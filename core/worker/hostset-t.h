@@ -26,11 +26,17 @@ enum tp_hs_type {
 /* A worker's report carries at most this many host entries. */
 #define TP_HS_MAX_REPORTS 256
 
+/* A cluster of a TP_HS_SET or a report: a static cluster's index, or, with this bit, a cluster
+ * from CDS by its definition's id (the low 31 bits of tp_cds_blob_cluster.version): a set
+ * for a definition the worker has replaced finds no cluster, and the two spaces never meet. */
+#define TP_HS_CDS_BIT	      0x80000000u
+#define TP_HS_CDS_ID(version) (TP_HS_CDS_BIT | (uint32_t)((version)&0x7fffffffu))
+
 struct tp_hs_head {
 	uint32_t magic;
 	uint16_t type; /* enum tp_hs_type */
 	uint16_t reserved;
-	uint32_t cluster; /* index into the generation's clusters (TP_HS_SET) */
+	uint32_t cluster; /* TP_HS_SET: a static cluster's index, or TP_HS_CDS_ID() */
 	uint32_t n;	  /* struct tp_hs_host (SET) or struct tp_hs_report (REPORT) that follow */
 	uint64_t version; /* of the set: increases with each change the master makes */
 };
@@ -50,8 +56,8 @@ struct tp_hs_host {
  * between two successes (mid), a success, then failure failures; and how many failed in all.
  * Each count is at most TP_HS_MAX_REPORT_COUNT; lead and mid are 0 when success is. */
 struct tp_hs_report {
-	uint64_t host; /* its id */
-	uint32_t cluster;
+	uint64_t host;	   /* its id */
+	uint32_t cluster;  /* as tp_hs_head.cluster */
 	uint32_t success;  /* connects that succeeded */
 	uint32_t failure;  /* failures (refused, reset, timed out) after the last success */
 	uint32_t lead;	   /* failures before the first success */

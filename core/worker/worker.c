@@ -101,12 +101,20 @@ static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t le
 	struct tp_cluster_rt *c;
 	int ret;
 
-	if (h->cluster >= w->cfg->n_clusters || h->n > TP_HS_MAX_HOSTS ||
-	    len != sizeof(*h) + h->n * sizeof(*in) || !w->clusters[h->cluster].dynamic) {
+	if (h->n > TP_HS_MAX_HOSTS || len != sizeof(*h) + h->n * sizeof(*in) ||
+	    (!(h->cluster & TP_HS_CDS_BIT) &&
+	     (h->cluster >= w->cfg->n_clusters || !w->clusters[h->cluster].dynamic))) {
 		tp_warn("host set: malformed message ignored");
 		return;
 	}
-	c = &w->clusters[h->cluster];
+	if (h->cluster & TP_HS_CDS_BIT) {
+		/* A definition this worker no longer has (or could not apply): nothing to do. */
+		c = tp_cds_find_id(w, h->cluster);
+		if (!c || !c->dynamic)
+			return;
+	} else {
+		c = &w->clusters[h->cluster];
+	}
 	if (h->version <= c->version)
 		return;
 	u = calloc(h->n ? h->n : 1, sizeof(*u));
@@ -799,7 +807,7 @@ static void teardown(struct tp_worker *w)
 void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *cl,
 			      const struct tp_host_rt *h, bool failure)
 {
-	uint32_t idx = (uint32_t)(cl - w->clusters);
+	uint32_t idx = cl->cds ? TP_HS_CDS_ID(cl->cds_version) : (uint32_t)(cl - w->clusters);
 	struct tp_hs_report *r = NULL;
 
 	if (!w->od || !cl->cfg->outlier.enabled || !h->dynamic || !h->id)

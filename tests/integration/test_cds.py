@@ -201,11 +201,17 @@ def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
             cds.write("version_info: x\nresources: [\n")
             p.wait_stat("cluster_manager.cds.update_failure", 1)
             check("%s:3:1: " % cds.path in p.output(), p.output())
-            # A DNS cluster is not served from CDS yet: refused, with its reason.
-            cds.write(cds_file("dns", [cds_cluster("a", [e1.port], extra="\n  type: STRICT_DNS")]))
+            # An HTTP/2 upstream is not served from CDS yet: refused, with its reason.
+            h2 = """
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      explicit_http_config:
+        http2_protocol_options: {}"""
+            cds.write(cds_file("h2", [cds_cluster("a", [e1.port], extra=h2)]))
             p.wait_stat("cluster_manager.cds.update_rejected", 2)
-            check("resources[0].type: STRICT_DNS: not supported yet for a cluster from CDS"
-                  in p.output(), p.output())
+            check("resources[0].typed_extension_protocol_options: HTTP/2 upstreams are not "
+                  "supported yet for a cluster from CDS" in p.output(), p.output())
             st = p.stats()
             check(st["cluster_manager.cds.update_attempt"] == 4, str(st))
             check(st["cluster_manager.cds.update_success"] == 1, str(st))
@@ -297,8 +303,9 @@ def test_the_older_path_form_and_a_sighup_reload_beside_cds():
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
-    cds.yaml is read and refused whole, each reason at its place (a DNS cluster and HTTP/2
-    from CDS are not served yet; its TLS is), and the proxy serves on without it."""
+    cds.yaml is read and refused whole for its one reason left, at its place (HTTP/2 from CDS
+    is not served yet; its DNS type and its TLS are), and the proxy serves on without it;
+    without the HTTP/2 options it loads."""
     import subprocess
     from harness import ROOT, TCPPROXY
     real = os.path.join(ROOT, "tests", "fixtures", "real-xds")
@@ -314,14 +321,19 @@ def test_envoys_quick_start_files():
     with Proxy(boot([listener_yaml("la", pa, "example_proxy_cluster")], cds.path)) as p:
         p.wait_stat("cluster_manager.cds.update_rejected", 1)
         out = p.output()
-        for line in ("5:3: resources[0].typed_extension_protocol_options: HTTP/2 upstreams "
-                     "are not supported yet for a cluster from CDS",
-                     "8:9: resources[0].type: STRICT_DNS: not supported yet for a cluster "
-                     "from CDS"):
-            check("%s:%s" % (cds.path, line) in out, out)
-        # Its UpstreamTlsContext (sni only) is served from CDS now.
-        check("transport_socket" not in out, out)
+        check("%s:5:3: resources[0].typed_extension_protocol_options: HTTP/2 upstreams "
+              "are not supported yet for a cluster from CDS" % cds.path in out, out)
+        # Its STRICT_DNS type and its UpstreamTlsContext (sni only) are served from CDS now:
+        # HTTP/2 is the one reason left.
+        check("resources[0].type:" not in out and "transport_socket" not in out, out)
         check(refused(pa), "no cluster: no_route")
+        # Without its HTTP/2 options (which only HTTP routes use) the same cluster loads: a
+        # STRICT_DNS cluster with upstream TLS from CDS (resolving needs no network to load).
+        text = open(os.path.join(real, "envoy-dynamic-cds-demo.yaml")).read()
+        cut = text.index("  typed_extension_protocol_options:")
+        cds.write(text[:cut] + text[text.index("  load_assignment:"):])
+        wait_success(p, 1)
+        check(p.stat("cluster_manager.cluster_added") == 1, str(p.stats()))
 
 
 def cds_breaker(max_connections=None):
@@ -529,6 +541,180 @@ def test_upstream_tls_of_cds_clusters():
                   "validation_context.trusted_ca.filename: cannot open" in out, out)
             check(_line_through(pa, b"again\n") == b"niaga\n", "the old set serves")
             p.wait_stat("cluster.tlsup.ssl.handshake", 5)
+
+
+def _who(port):
+    """The address the backend answered on, or "" when the proxy closed the connection."""
+    s = connect(port)
+    s.settimeout(10)
+    f = s.makefile("rb")
+    try:
+        line = f.readline().decode().strip()
+    except (ConnectionResetError, socket.timeout):
+        line = ""
+    f.close()
+    s.close()
+    return line
+
+
+def test_a_strict_dns_cds_cluster_resolves_in_the_master():
+    """A CDS cluster of type STRICT_DNS (and one LOGICAL_DNS) resolves through dnsmasq in the
+    master and its workers get the host sets: connections follow the records. A changed
+    definition resolves again under its new id; a removed one stops, and its listener's new
+    connections count no_route."""
+    from harness import Server
+    from test_dns import CARES, Dnsmasq, whoami_handler
+    up = free_port()
+    servers = [Server(whoami_handler, host=a, port=up)
+               for a in ("127.0.0.2", "127.0.0.3", "127.0.0.4")]
+    try:
+        with Dnsmasq("127.0.0.2 be.tp.test\n127.0.0.3 be.tp.test\n") as dns:
+            def dns_extra(typ, refresh="0.3s"):
+                return """
+  type: %s
+  dns_refresh_rate: %s
+  typed_dns_resolver_config:
+    name: envoy.network.dns_resolver.cares
+    typed_config:
+      "@type": %s
+      resolvers: [{socket_address: {address: 127.0.0.1, port_value: %d}}]
+      dns_resolver_options: {no_default_search_domain: true}""" % (typ, refresh, CARES,
+                                                                    dns.port)
+
+            def dns_cds(name, typ, refresh="0.3s"):
+                return """
+- "@type": %s
+  name: %s
+  connect_timeout: 2s%s
+  load_assignment:
+    cluster_name: %s
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: be.tp.test, port_value: %d}}}
+""" % (CLUSTER_TYPE, name, dns_extra(typ, refresh), name, up)
+
+            pa, pb, admin = free_port(), free_port(), free_port()
+            cds = CdsDir(cds_file("1", [dns_cds("d", "STRICT_DNS"),
+                                        dns_cds("l", "LOGICAL_DNS")]))
+            cfg = boot([listener_yaml("la", pa, "d"), listener_yaml("lb", pb, "l")], cds.path,
+                       admin_port=admin)
+            with Proxy(cfg, concurrency=2) as p:
+                wait_success(p, 1)
+                p.wait_stat("cluster.d.membership_total", 2)
+                p.wait_stat("cluster.l.membership_total", 1)
+                check(p.stat("cluster.d.update_success") >= 1, str(p.stats()))
+                wait_for(lambda: {_who(pa) for _ in range(20)} == {"127.0.0.2", "127.0.0.3"},
+                         what="both records used by the workers")
+                check(_who(pb) in ("127.0.0.2", "127.0.0.3"), "LOGICAL_DNS: the first address")
+                page = admin_get(admin, "/clusters")
+                check("d::127.0.0.2:%d::hostname::be.tp.test\n" % up in page, page)
+                # The records move: the master resolves again and publishes.
+                dns.change("127.0.0.4 be.tp.test\n")
+                wait_for(lambda: p.stat("cluster.d.membership_total") == 1 and
+                         {_who(pa) for _ in range(6)} == {"127.0.0.4"},
+                         what="the new record to be used")
+                # A changed definition: a new resolver for it, the old one stops.
+                cds.write(cds_file("2", [dns_cds("d", "STRICT_DNS", "0.4s"),
+                                         dns_cds("l", "LOGICAL_DNS")]))
+                wait_success(p, 2)
+                check(p.stat("cluster_manager.cluster_modified") == 1, str(p.stats()))
+                wait_for(lambda: _who(pa) == "127.0.0.4", what="the new definition to serve")
+                # Removed: no route; the master stops resolving it.
+                cds.write(cds_file("3", [dns_cds("l", "LOGICAL_DNS")]))
+                wait_success(p, 3)
+                wait_for(lambda: refused(pa), what="the removed cluster to be gone")
+                check(p.stat("tcp.test.downstream_cx_no_route") >= 1, str(p.stats()))
+                before = p.stat("cluster.d.update_attempt")
+                time.sleep(1.0)
+                check(p.stat("cluster.d.update_attempt") == before,
+                      "a removed cluster is no longer resolved: %s" % p.stats())
+                check(_who(pb) == "127.0.0.4", "the other cluster serves on")
+                # A reload: the new generation resolves the CDS cluster itself and serves it.
+                dns.change("127.0.0.3 be.tp.test\n")
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "reload: generation 1 serving" in p.output(),
+                         what="the reload to serve")
+                wait_for(lambda: _who(pb) == "127.0.0.3", what="the new generation's answer")
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_health_checks_and_outlier_detection_of_a_cds_cluster():
+    """A CDS cluster with a TCP health check: the master checks its hosts, a host that stops
+    listening leaves the rotation of every worker, and comes back. A CDS cluster with
+    outlier_detection: the workers report connect failures by the CDS cluster's id, and the
+    master ejects the refusing host."""
+    from harness import Server
+    from test_health import TCP_HC, stop_listening, whoami_handler
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    good = Server(whoami_handler, host="127.0.0.5", port=up)
+    # 127.0.0.6:up: nothing listens there, so every connect is refused.
+    try:
+        def eps(addrs):
+            return "".join("""
+      - endpoint: {address: {socket_address: {address: %s, port_value: %d}}}""" % (x, up)
+                           for x in addrs)
+
+        def cl(name, addrs, extra):
+            return """
+- "@type": %s
+  name: %s
+  connect_timeout: 1s%s
+  load_assignment:
+    cluster_name: %s
+    endpoints:
+    - lb_endpoints:%s
+""" % (CLUSTER_TYPE, name, extra, name, eps(addrs))
+
+        hc = "\n  health_checks:" + TCP_HC.replace("\n    ", "\n  ")
+        od = """
+  outlier_detection:
+    consecutive_5xx: 3
+    interval: 0.1s
+    base_ejection_time: 30s
+    max_ejection_percent: 50"""
+        pa, pb, admin = free_port(), free_port(), free_port()
+        cds = CdsDir(cds_file("1", [cl("h", ["127.0.0.2", "127.0.0.3"], hc),
+                                    cl("o", ["127.0.0.5", "127.0.0.6"], od)]))
+        one = "\n          max_connect_attempts: 1"
+        cfg = boot([listener_yaml("la", pa, "h"),
+                    listener_yaml("lb", pb, "o", stat_prefix="od", proxy_extra=one)],
+                   cds.path, admin_port=admin)
+        with Proxy(cfg, concurrency=2) as p:
+            wait_success(p, 1)
+            p.wait_stat("cluster.h.membership_healthy", 2)
+            p.wait_stat("cluster.h.health_check.healthy", 2)
+            wait_for(lambda: {_who(pa) for _ in range(10)} == {"127.0.0.2", "127.0.0.3"},
+                     what="both hosts in rotation")
+            stop_listening(a)
+            p.wait_stat("cluster.h.membership_healthy", 1)
+            page = admin_get(admin, "/clusters")
+            check("h::127.0.0.2:%d::health_flags::/failed_active_hc\n" % up in page, page)
+            seen = {_who(pa) for _ in range(10)}
+            check(seen == {"127.0.0.3"}, "with .2 unhealthy connections went to %s" % seen)
+            a = Server(whoami_handler, host="127.0.0.2", port=up)
+            p.wait_stat("cluster.h.membership_healthy", 2)
+
+            check(p.stat("cluster.o.outlier_detection.ejections_active") == 0, str(p.stats()))
+            failed = 0
+            for _ in range(60):
+                if _who(pb) == "":
+                    failed += 1
+                if failed >= 3:
+                    break
+            p.wait_stat("cluster.o.outlier_detection.ejections_enforced_total", 1)
+            p.wait_stat("cluster.o.outlier_detection.ejections_active", 1)
+            seen = {_who(pb) for _ in range(10)}
+            check(seen == {"127.0.0.5"}, "after the ejection connections went to %s" % seen)
+            page = admin_get(admin, "/clusters")
+            check("o::127.0.0.6:%d::health_flags::/failed_outlier_check\n" % up in page, page)
+            check("malformed host report" not in p.output(), p.output())
+    finally:
+        for s in (a, b, good):
+            s.close()
 
 
 SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
