@@ -10,6 +10,7 @@
 #include "core/conn/transport-t.h"
 #include "core/filter.h"
 #include "core/conn/session.h"
+#include "core/tunnel/h2.h"
 #include "core/worker/hostset-t.h"
 #include "core/worker/lb.h"
 #include "core/worker/worker-t.h"
@@ -255,9 +256,13 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 		n_new++;
 	}
 	/* The table's reference to every cluster of the old one: a cluster carried over holds the
-	 * new table's, one replaced or removed goes with its last connection. */
-	for (uint32_t i = 0; i < w->dyn_cap; i++)
+	 * new table's, one replaced or removed goes with its last connection (and its last shared
+	 * HTTP/2 connection, which now closes when idle). */
+	for (uint32_t i = 0; i < w->dyn_cap; i++) {
+		if (w->dyn[i] && *slot_of(t, cap, w->dyn[i]->cfg->name) != w->dyn[i])
+			tp_h2_retire_cluster(w, w->dyn[i]);
 		tp_cluster_release(w, w->dyn[i]);
+	}
 	free(w->dyn);
 	w->dyn = t;
 	w->dyn_cap = cap;

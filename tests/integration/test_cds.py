@@ -201,17 +201,19 @@ def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
             cds.write("version_info: x\nresources: [\n")
             p.wait_stat("cluster_manager.cds.update_failure", 1)
             check("%s:3:1: " % cds.path in p.output(), p.output())
-            # An HTTP/2 upstream is not served from CDS yet: refused, with its reason.
-            h2 = """
-  typed_extension_protocol_options:
-    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-      explicit_http_config:
-        http2_protocol_options: {}"""
-            cds.write(cds_file("h2", [cds_cluster("a", [e1.port], extra=h2)]))
+            # A certificate file that cannot be read: refused, at its place.
+            tls = """
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      common_tls_context:
+        validation_context: {trusted_ca: {filename: /nonexistent/ca.pem}}"""
+            cds.write(cds_file("tls", [cds_cluster("a", [e1.port], extra=tls)]))
             p.wait_stat("cluster_manager.cds.update_rejected", 2)
-            check("resources[0].typed_extension_protocol_options: HTTP/2 upstreams are not "
-                  "supported yet for a cluster from CDS" in p.output(), p.output())
+            check("resources[0].transport_socket.typed_config.common_tls_context."
+                  "validation_context.trusted_ca.filename: cannot open /nonexistent/ca.pem"
+                  in p.output(), p.output())
             st = p.stats()
             check(st["cluster_manager.cds.update_attempt"] == 4, str(st))
             check(st["cluster_manager.cds.update_success"] == 1, str(st))
@@ -303,9 +305,8 @@ def test_the_older_path_form_and_a_sighup_reload_beside_cds():
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config loads, its lds_config is the one line refused (LDS is not served yet); its
-    cds.yaml is read and refused whole for its one reason left, at its place (HTTP/2 from CDS
-    is not served yet; its DNS type and its TLS are), and the proxy serves on without it;
-    without the HTTP/2 options it loads."""
+    cds.yaml (a STRICT_DNS cluster with HTTP/2 options and upstream TLS) loads as it is
+    (resolving www.envoyproxy.io needs no network to load)."""
     import subprocess
     from harness import ROOT, TCPPROXY
     real = os.path.join(ROOT, "tests", "fixtures", "real-xds")
@@ -319,21 +320,11 @@ def test_envoys_quick_start_files():
     cds = CdsDir(open(os.path.join(real, "envoy-dynamic-cds-demo.yaml")).read())
     pa = free_port()
     with Proxy(boot([listener_yaml("la", pa, "example_proxy_cluster")], cds.path)) as p:
-        p.wait_stat("cluster_manager.cds.update_rejected", 1)
-        out = p.output()
-        check("%s:5:3: resources[0].typed_extension_protocol_options: HTTP/2 upstreams "
-              "are not supported yet for a cluster from CDS" % cds.path in out, out)
-        # Its STRICT_DNS type and its UpstreamTlsContext (sni only) are served from CDS now:
-        # HTTP/2 is the one reason left.
-        check("resources[0].type:" not in out and "transport_socket" not in out, out)
-        check(refused(pa), "no cluster: no_route")
-        # Without its HTTP/2 options (which only HTTP routes use) the same cluster loads: a
-        # STRICT_DNS cluster with upstream TLS from CDS (resolving needs no network to load).
-        text = open(os.path.join(real, "envoy-dynamic-cds-demo.yaml")).read()
-        cut = text.index("  typed_extension_protocol_options:")
-        cds.write(text[:cut] + text[text.index("  load_assignment:"):])
         wait_success(p, 1)
-        check(p.stat("cluster_manager.cluster_added") == 1, str(p.stats()))
+        st = p.stats()
+        check(st["cluster_manager.cluster_added"] == 1, str(st))
+        check(st["cluster_manager.cds.update_rejected"] == 0, p.output())
+        check("cluster.example_proxy_cluster.update_attempt" in st, str(st))
 
 
 def cds_breaker(max_connections=None):
@@ -715,6 +706,36 @@ def test_health_checks_and_outlier_detection_of_a_cds_cluster():
     finally:
         for s in (a, b, good):
             s.close()
+
+
+def test_http2_tunnels_to_a_cds_cluster():
+    """A CDS cluster with HTTP/2 protocol options carries tcp_proxy's tunnels as streams of one
+    shared connection per worker (node's HTTP/2 CONNECT terminator, to an echo server). A
+    changed definition gets its own connection; the old one, idle, closes at the update."""
+    from harness import EchoServer
+    from test_tunnel import h2, terminator
+    with terminator("h2") as t, EchoServer() as up:
+        pa = free_port()
+        tun = '\n          tunneling_config:\n            hostname: "127.0.0.1:%d"' % up.port
+        opts = h2("").replace("\n    ", "\n  ")
+        cds = CdsDir(cds_file("1", [cds_cluster("t", [t.port], opts)]))
+        with Proxy(boot([listener_yaml("la", pa, "t", proxy_extra=tun)], cds.path),
+                   concurrency=1) as p:
+            wait_success(p, 1)
+            for i in range(3):
+                got = roundtrip(pa, b"hello %d" % i)
+                check(got == b"hello %d" % i, "echoed through the tunnel: %r" % got)
+            st = p.stats()
+            check(st["cluster.t.upstream_cx_http2_total"] == 1, "one shared connection: %s" % st)
+            check(st["cluster.t.upstream_rq_200"] == 3, str(st))
+            # A new definition: a new connection; the old one, idle, is closed.
+            cds.write(cds_file("2", [cds_cluster("t", [t.port], "\n  per_connection_buffer_"
+                                                 "limit_bytes: 65536" + opts)]))
+            wait_success(p, 2)
+            check(roundtrip(pa, b"again") == b"again", "the new definition tunnels")
+            p.wait_stat("cluster.t.upstream_cx_http2_total", 2)
+            p.wait_stat("cluster.t.upstream_cx_destroy_local", 1)
+            p.wait_stat("cluster.t.upstream_cx_active", 1)
 
 
 SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
