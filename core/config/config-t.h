@@ -141,6 +141,9 @@ struct tp_transport_cfg {
 	const struct tp_transport_ops *ops; /* NULL: raw_buffer */
 	void *conf;			    /* what ops->parse made of its typed_config */
 	uint32_t idx; /* which of a worker's per-configuration contexts it uses (ctx_new) */
+	/* A cluster from CDS: its own context, made by the worker that applied it (it has no idx
+	 * in the table the worker made at start). NULL: w->tctx[idx]. */
+	void *own_ctx;
 };
 
 /* Health flags of a host, as the master publishes them (core/worker/hostset-t.h). A host with
@@ -268,6 +271,11 @@ struct tp_cb_shared {
 	_Atomic uint64_t cx[256];      /* TP_MAX_WORKERS (core/filter-t.h) */
 	_Atomic uint64_t pending[256]; /* ... */
 };
+
+/* Breakers for clusters from CDS, which appear after the fork: each generation maps this many
+ * struct tp_cb_shared before it forks (only the pages used cost memory), and the master gives
+ * each CDS cluster one by index (core/master/cds.c). An update past it is refused. */
+#define TP_CDS_MAX_BREAKERS 4096
 
 /* Cluster.circuit_breakers: the DEFAULT priority's limits, the ones tcp_proxy checks. */
 struct tp_cb_cfg {

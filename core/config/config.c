@@ -1856,37 +1856,10 @@ void tp_config_cluster_free(struct tp_cluster_cfg *c)
 	free(c);
 }
 
-/* What a cluster from CDS may not have yet, each with its reason: the master's services (DNS,
- * health checks, outlier detection) and the memory shared across workers (circuit breakers, TLS
- * contexts, HTTP/2 pools) are made per generation before the fork. */
-static void check_cds_cluster(struct tp_cfg_ctx *ctx, const struct tp_ynode *node,
-			      const struct tp_cluster_cfg *c)
-{
-	static const char why[] = "not supported yet for a cluster from CDS (see "
-				  "docs/envoy-compat.md)";
-
-	if (c->type != TP_CLUSTER_STATIC)
-		tp_cfg_error(ctx, tp_cfg_find(node, "type"), "type", "%s: %s",
-			     c->type == TP_CLUSTER_STRICT_DNS ? "STRICT_DNS" : "LOGICAL_DNS", why);
-	if (c->n_health_checks)
-		tp_cfg_error(ctx, tp_cfg_find(node, "health_checks"), "health_checks", "%s", why);
-	if (c->outlier.enabled || tp_cfg_find(node, "outlier_detection"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "outlier_detection"), "outlier_detection", "%s",
-			     why);
-	if (tp_cfg_find(node, "transport_socket"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "transport_socket"), "transport_socket", "%s",
-			     why);
-	if (c->http.version == TP_HTTP_2)
-		tp_cfg_error(ctx, node, "typed_extension_protocol_options",
-			     "HTTP/2 upstreams are %s", why);
-	if (tp_cfg_find(node, "circuit_breakers"))
-		tp_cfg_error(ctx, tp_cfg_find(node, "circuit_breakers"), "circuit_breakers", "%s",
-			     why);
-}
-
 int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,
 			 struct tp_cluster_cfg ***out, size_t *n_out, struct tp_cfg_errors *errs)
 {
+	static const struct tp_config no_statics;
 	struct tp_cluster_cfg **cl = calloc(r->n ? r->n : 1, sizeof(*cl));
 	struct tp_cfg_ctx ctx;
 	int ret = 0;
@@ -1915,7 +1888,26 @@ int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_confi
 					     "from CDS is known by its name)");
 			continue;
 		}
-		check_cds_cluster(&ctx, node, cl[i]);
+		/* A cluster from CDS may have what a static one has: circuit breakers come from a
+		 * pool mapped before the fork (core/master/cds.c); a TLS context is made by each
+		 * worker when it applies the cluster (core/worker/cds.c); HTTP/2 tunnels share the
+		 * worker's connections, made on first use as for a static cluster; DNS, health
+		 * checks and outlier detection run in the master for each generation's copy of the
+		 * cluster (core/master/hostset.c, hs_cds_sync()).
+		 * The transport is checked as check_transports() checks a static cluster's: secrets
+		 * named by SDS come from the bootstrap's static_resources.secrets, and the context
+		 * is built once on trial. */
+		if (cl[i]->transport.ops && cl[i]->transport.conf && cl[i]->transport.ops->check) {
+			tp_cfg_path_set(&ctx, "resources[%zu].transport_socket", i);
+			/* h2 offered over TLS unless alpn_protocols says otherwise, as
+			 * check_transports() does for a static cluster. */
+			if (cl[i]->transport.ops == &tp_transport_tls_client &&
+			    cl[i]->http.version == TP_HTTP_2 &&
+			    tp_tls_default_alpn(cl[i]->transport.conf, "h2"))
+				ctx.oom = true;
+			cl[i]->transport.ops->check(&ctx, statics ? statics : &no_statics,
+						    cl[i]->transport.conf);
+		}
 		tp_cfg_path_set(&ctx, "resources[%zu].name", i);
 		if (statics && tp_config_cluster_index(statics, cl[i]->name) >= 0)
 			tp_cfg_error_mark(&ctx, cl[i]->name_mark, NULL,

@@ -28,11 +28,12 @@ static inline bool tp_cluster_hostset(const struct tp_cluster_cfg *c)
 struct tp_xds_resources;
 
 /* CDS: decodes and checks every Cluster of r (core/config/xds.h) as the loader decodes
- * static_resources.clusters, plus what CDS adds: a name is required and unique, no static
- * cluster of statics (may be NULL) may be named, and what a CDS cluster cannot have yet is
- * refused. Returns 0 with *out an array of *n allocated clusters (each freed with
- * tp_config_cluster_free(), the array with free()), or -EINVAL / -ENOMEM with every problem in
- * errs as "FILE:LINE:COL: resources[i].field: reason" and nothing allocated. */
+ * static_resources.clusters, plus what CDS adds: a name is required and unique, and no static
+ * cluster of statics (may be NULL) may be named; a transport_socket is checked as the loader
+ * checks one, against statics' secrets. Files it names are read through
+ * core/config/cfg_files.h. Returns 0 with *out an array of *n allocated clusters (each freed
+ * with tp_config_cluster_free(), the array with free()), or -EINVAL / -ENOMEM with every
+ * problem in errs as "FILE:LINE:COL: resources[i].field: reason" and nothing allocated. */
 int tp_config_decode_cds(const struct tp_xds_resources *r, const struct tp_config *statics,
 			 struct tp_cluster_cfg ***out, size_t *n, struct tp_cfg_errors *errs);
 void tp_config_cluster_free(struct tp_cluster_cfg *c);

@@ -159,13 +159,15 @@ int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_si
 	if (!t->open)
 		return 0;
 	env.conf = tc->conf;
-	env.ctx = t->ctx_new ? w->tctx[tc->idx] : NULL;
+	env.ctx = tc->own_ctx ? tc->own_ctx : t->ctx_new ? w->tctx[tc->idx] : NULL;
 	env.stats = w->stats;
 	env.info = c->info;
 	if (lower) {
 		env.lower = lt;
 		env.lower_conf = lower->conf;
-		env.lower_ctx = lt->ctx_new ? w->tctx[lower->idx] : NULL;
+		env.lower_ctx = lower->own_ctx ? lower->own_ctx
+				: lt->ctx_new  ? w->tctx[lower->idx]
+					       : NULL;
 		env.lower_state = (uint8_t *)sd->tstate + tp_slot_round(t->state_size);
 		memset(env.lower_state, 0, lt->state_size);
 	}

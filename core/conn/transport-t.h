@@ -71,6 +71,10 @@ struct tp_transport_ops {
 	 * owner's scope name, a listener's (listener.<name>) or, upstream, a cluster's
 	 * (cluster.<name>), keeping the base in conf. 0 or -errno. NULL: it has none. */
 	int (*register_stats)(void *conf, struct tp_stats *st, bool upstream, const char *owner);
+	/* The base register_stats() kept in conf: the master reads it, a worker that decoded the
+	 * same configuration again (a cluster from CDS, core/worker/cds.c) sets it. */
+	uint32_t (*get_stats_base)(const void *conf);
+	void (*set_stats_base)(void *conf, uint32_t base);
 	/* In a worker, after fork: what every connection of one configuration shares (a TLS
 	 * context with its certificates). NULL with err set when it cannot be made. NULL: none. */
 	void *(*ctx_new)(const void *conf, char *err, size_t errlen);

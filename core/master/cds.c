@@ -10,15 +10,18 @@
 #include "core/base/log.h"
 #include "core/base/sbuf.h"
 #include "core/base/timer.h"
+#include "core/config/cfg_files.h"
 #include "core/config/config.h"
 #include "core/config/dump.h"
 #include "core/config/xds.h"
+#include "core/conn/transport-t.h"
 #include "core/master/xds_file.h"
 #include "core/worker/hostset-t.h"
 #include "shm/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,7 @@ struct cds_cluster {
 	char *version_info; /* of the update that last added or changed it (/config_dump) */
 	uint64_t version;
 	uint64_t updated_unix_ms;
+	uint32_t cb_slot; /* its breaker in every generation's pool (gen.cds_cb), kept by name */
 };
 
 struct cds {
@@ -49,8 +53,9 @@ struct cds {
 	uint64_t version; /* of the set (the master's cds_seq then); 0: nothing accepted yet */
 	uint64_t next_cluster_version;
 	uint64_t updated_unix_ms;
-	int blob;      /* the sealed memfd of this version, made on first send; -1: none yet */
-	uint32_t base; /* cluster_manager.cds.* */
+	int blob; /* the sealed memfd of this version, made on first send; -1: none yet */
+	struct tp_cfg_files files; /* what decoding this version read: the workers get it */
+	uint32_t base;		   /* cluster_manager.cds.* */
 	/* what the admin endpoint reads (tp_master_view) */
 	const struct tp_cluster_cfg **view_cfgs;
 	const char **view_json;
@@ -124,6 +129,14 @@ static void update_view(struct cds *c)
 	m->view.n_cds_clusters = c->n;
 }
 
+static const struct cds_cluster *find(const struct cds *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->cl[i].cfg->name, name))
+			return &c->cl[i];
+	return NULL;
+}
+
 /* A cluster's scopes, as generation.c registers a static cluster's: in the hold being filled. */
 static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
 {
@@ -135,7 +148,141 @@ static int register_cluster(struct master *m, struct tp_cluster_cfg *cl)
 	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB, cl->name, &cl->cb.stats_base);
 	if (ret < 0)
 		return ret;
+	if (cl->cb.track_remaining) {
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_REMAINING, cl->name,
+				     &cl->cb.remaining_base);
+		if (ret < 0)
+			return ret;
+	}
+	ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH, cl->name, &cl->cb.high_stats_base);
+	if (ret < 0)
+		return ret;
+	if (cl->cb.high_track_remaining) {
+		ret = tp_stats_scope(m->stats, TP_SCOPE_CLUSTER_CB_HIGH_REMAINING, cl->name,
+				     &cl->cb.high_remaining_base);
+		if (ret < 0)
+			return ret;
+	}
+	if (cl->transport.ops && cl->transport.ops->register_stats && cl->transport.conf) {
+		ret = cl->transport.ops->register_stats(cl->transport.conf, m->stats, true,
+							cl->name);
+		if (ret < 0)
+			return ret;
+	}
 	return tp_admin_register_hosts(m->stats, cl);
+}
+
+/* ---- circuit breakers ----
+ *
+ * A CDS cluster's breaker is slot cb_slot of the pool every generation maps before it forks
+ * (generation.c): the same index in every generation, each generation counting its own workers'
+ * connections in its own pool, as a static cluster's breaker is the generation's. A cluster keeps
+ * its slot while its name stays in the set (a changed definition counts on with the connections
+ * of the old one, which still hold the slot). A new name takes a slot never handed out while
+ * there is one, else one no cluster of the set has and no connection of any generation still
+ * counts in (a removed cluster's live connections give theirs back as they close). */
+
+static bool slot_idle(const struct master *m, uint32_t slot)
+{
+	for (const struct gen *g = m->gens; g; g = g->next) {
+		const struct tp_cb_shared *sh = &g->cds_cb[slot];
+
+		if (!g->cds_cb)
+			continue;
+		for (unsigned s = 0; s < m->opts->concurrency; s++)
+			if (atomic_load(&sh->cx[s]) || atomic_load(&sh->pending[s]))
+				return false;
+	}
+	return true;
+}
+
+static int take_slot(struct master *m, bool *used, uint32_t *slot)
+{
+	if (m->cds_cb_hwm < TP_CDS_MAX_BREAKERS) {
+		*slot = m->cds_cb_hwm++;
+		return 0;
+	}
+	for (uint32_t i = 0; i < TP_CDS_MAX_BREAKERS; i++) {
+		if (used[i] || !slot_idle(m, i))
+			continue;
+		*slot = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* The slots of next: each kept name's, then a new one for each new name. */
+static int assign_slots(struct cds *c, struct cds_cluster *next, size_t n, const char *file,
+			struct tp_cfg_errors *errs)
+{
+	bool *used = calloc(TP_CDS_MAX_BREAKERS, sizeof(*used));
+	bool *has = calloc(n ? n : 1, sizeof(*has));
+	int ret = 0;
+
+	if (!used || !has) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cds_cluster *old = find(c, next[i].cfg->name);
+
+		if (!old)
+			continue;
+		next[i].cb_slot = old->cb_slot;
+		used[old->cb_slot] = true;
+		has[i] = true;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		if (has[i])
+			continue;
+		ret = take_slot(c->m, used, &next[i].cb_slot);
+		if (ret < 0)
+			tp_cfg_errors_add(
+				errs, next[i].cfg->name_mark.line, next[i].cfg->name_mark.col,
+				"%s:%u:%u: cluster \"%s\": no circuit breaker left for it "
+				"(%d CDS clusters at most, counting removed ones whose "
+				"connections are still open)",
+				file, next[i].cfg->name_mark.line, next[i].cfg->name_mark.col,
+				next[i].cfg->name, TP_CDS_MAX_BREAKERS);
+		else
+			used[next[i].cb_slot] = true;
+	}
+out_free:
+	free(used);
+	free(has);
+	return ret;
+}
+
+/* ---- host sets (hostset.c owns them; this says which CDS clusters there are) ---- */
+
+void cds_sync_hostsets(struct master *m, struct gen *only)
+{
+	struct cds *c = m->cds;
+	struct hs_cds_ref *refs = NULL;
+	size_t n = c ? c->n : 0;
+
+	if (n && !(refs = calloc(n, sizeof(*refs)))) {
+		/* The sets point into definitions the caller may free next: they all go (the
+		 * clusters keep the hosts they have until the next update). */
+		tp_warn("cds: out of memory for the clusters' host sets");
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		refs[i].cfg = c->cl[i].cfg;
+		refs[i].id = TP_HS_CDS_ID(c->cl[i].version);
+	}
+	for (struct gen *g = m->gens; g; g = g->next)
+		if (!only || g == only)
+			hs_cds_sync(g, refs, n, gen_accepts(g->state));
+	free(refs);
+}
+
+void cds_cb_gauges(struct master *m, const struct gen *g)
+{
+	const struct cds *c = m->cds;
+
+	for (size_t i = 0; c && g->cds_cb && i < c->n; i++)
+		master_cb_gauges(m, &c->cl[i].cfg->cb, &g->cds_cb[c->cl[i].cb_slot]);
 }
 
 int cds_register_scopes(struct master *m)
@@ -238,14 +385,6 @@ static void free_clusters(struct cds_cluster *cl, size_t n)
 	free(cl);
 }
 
-static const struct cds_cluster *find(const struct cds *c, const char *name)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (!strcmp(c->cl[i].cfg->name, name))
-			return &c->cl[i];
-	return NULL;
-}
-
 static void count(struct cds *c, int stat)
 {
 	tp_stat_inc(c->m->blk, c->base + stat);
@@ -258,10 +397,11 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	struct cds *c = arg;
 	struct master *m = c->m;
 	struct tp_cluster_cfg **cfgs = NULL;
-	struct cds_cluster *next = NULL;
-	size_t n = 0, added = 0, modified = 0, removed = 0;
+	struct cds_cluster *next = NULL, *old_cl;
+	size_t n = 0, added = 0, modified = 0, removed = 0, old_n;
 	uint64_t now = unix_ms();
 	char *version_info = NULL, *text = NULL;
+	struct tp_cfg_files files = {0};
 	int ret;
 
 	count(c, TP_CDS_update_attempt);
@@ -273,9 +413,15 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		count(c, TP_CDS_update_rejected);
 		return 0;
 	}
+	/* Certificates and keys are read here, as the master may read them; the workers get
+	 * these bytes with the text (cds_blob()). */
+	tp_cfg_files_begin(&files);
 	ret = tp_config_decode_cds(r, c->statics ? c->statics : serving_cfg(m), &cfgs, &n, errs);
+	tp_cfg_files_end();
 	if (ret < 0)
 		goto out_rejected;
+	if (files.oom)
+		goto out_oom;
 	next = calloc(n ? n : 1, sizeof(*next));
 	version_info = strdup(r->version_info);
 	text = malloc(r->len + 1);
@@ -315,6 +461,11 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 		else
 			added++;
 	}
+	ret = assign_slots(c, next, n, r->file, errs);
+	if (ret == -ENOMEM)
+		goto out_oom;
+	if (ret < 0)
+		goto out_rejected;
 	for (size_t i = 0; i < c->n; i++) {
 		bool kept = false;
 
@@ -337,8 +488,20 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 			goto out_rejected;
 		}
 	}
-	/* Accepted: from here nothing fails. */
-	free_clusters(c->cl, c->n);
+	/* Accepted: from here nothing fails. An unchanged definition keeps its configuration
+	 * object, which the host sets' resolvers and checkers point to. */
+	for (size_t i = 0; i < n; i++) {
+		struct cds_cluster *old = (struct cds_cluster *)find(c, next[i].cfg->name);
+		struct tp_cluster_cfg *keep;
+
+		if (!old || old->version != next[i].version)
+			continue;
+		keep = old->cfg;
+		old->cfg = next[i].cfg;
+		next[i].cfg = keep;
+	}
+	old_cl = c->cl;
+	old_n = c->n;
 	c->cl = next;
 	c->n = n;
 	free(c->version_info);
@@ -346,6 +509,8 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	free(c->text);
 	c->text = text;
 	c->len = r->len;
+	tp_cfg_files_free(&c->files);
+	c->files = files;
 	c->version = ++m->cds_seq;
 	c->updated_unix_ms = now;
 	if (c->blob >= 0)
@@ -363,6 +528,9 @@ static int on_update(void *arg, enum tp_xds_event ev, const struct tp_xds_resour
 	tp_info("cds: version_info \"%s\": %zu cluster(s), %zu added, %zu modified, %zu removed",
 		version_info, n, added, modified, removed);
 	hs_flush_cds(m);
+	/* After the flush: a new cluster's first set must follow the CDS set that has it. */
+	cds_sync_hostsets(m, NULL);
+	free_clusters(old_cl, old_n);
 	return 0;
 
 out_oom:
@@ -377,6 +545,7 @@ out_rejected:
 		free_clusters(next, n);
 	free(version_info);
 	free(text);
+	tp_cfg_files_free(&files);
 	return ret;
 }
 
@@ -498,8 +667,12 @@ int cds_blob(struct master *m)
 	head.version = m->cds_seq;
 	head.text_len = c ? c->len : 0;
 	head.n_host_rows = n_rows;
+	for (size_t i = 0; c && i < c->files.n; i++)
+		head.files_len += sizeof(struct tp_cds_blob_file) + strlen(c->files.v[i].path) +
+				  c->files.v[i].len;
+	head.n_files = c ? (uint32_t)c->files.n : 0;
 	size = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows) +
-	       head.text_len;
+	       head.text_len + head.files_len;
 	fd = memfd_create("tcpproxy-cds", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -519,12 +692,32 @@ int cds_blob(struct master *m)
 		cl[i].cb_base = cfg->cb.stats_base;
 		cl[i].first_host = (uint32_t)r;
 		cl[i].n_hosts = (uint32_t)cfg->n_endpoints;
+		cl[i].cb_slot = c->cl[i].cb_slot;
+		cl[i].cb_remaining_base = cfg->cb.remaining_base;
+		cl[i].cb_high_base = cfg->cb.high_stats_base;
+		cl[i].cb_high_remaining_base = cfg->cb.high_remaining_base;
+		cl[i].transport_base =
+			cfg->transport.ops && cfg->transport.ops->get_stats_base
+				? cfg->transport.ops->get_stats_base(cfg->transport.conf)
+				: 0;
 		for (size_t e = 0; e < cfg->n_endpoints; e++)
 			rows[r++] = cfg->endpoints[e].stats_base;
 	}
 	off = sizeof(head) + head.n_clusters * sizeof(*cl) + n_rows * sizeof(*rows);
 	if (c && c->len)
 		memcpy(p + off, c->text, c->len);
+	off += head.text_len;
+	for (size_t i = 0; c && i < c->files.n; i++) {
+		const struct tp_cfg_file *f = &c->files.v[i];
+		struct tp_cds_blob_file fh = {.path_len = (uint32_t)strlen(f->path), .len = f->len};
+
+		memcpy(p + off, &fh, sizeof(fh));
+		off += sizeof(fh);
+		memcpy(p + off, f->path, fh.path_len);
+		off += fh.path_len;
+		memcpy(p + off, f->data, f->len);
+		off += f->len;
+	}
 	munmap(p, size);
 	/* Sealed: a worker maps what the master validated, and nothing can change it after. */
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
@@ -543,13 +736,19 @@ out_close : {
 void cds_free(struct master *m)
 {
 	struct cds *c = m->cds;
+	size_t n;
 
 	if (!c)
 		return;
 	tp_xds_file_close(c->src);
-	free_clusters(c->cl, c->n);
+	/* The host sets' resolvers and checkers point into the configurations freed here. */
+	n = c->n;
+	c->n = 0;
+	cds_sync_hostsets(m, NULL);
+	free_clusters(c->cl, n);
 	free(c->version_info);
 	free(c->text);
+	tp_cfg_files_free(&c->files);
 	if (c->blob >= 0)
 		close(c->blob);
 	free(c->view_cfgs);

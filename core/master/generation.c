@@ -120,24 +120,28 @@ static size_t cb_part(void)
 	return (sizeof(struct tp_cb_shared) + 63) & ~(size_t)63;
 }
 
+_Static_assert(sizeof(struct tp_cb_shared) % 64 == 0, "CDS breakers are an array of cb_part()");
+
 /* Memory shared by all workers of a generation, for what they count across them: filters'
- * (Envoy's connection_limit counts per listener, not per worker) and clusters' circuit
- * breakers. */
+ * (Envoy's connection_limit counts per listener, not per worker), clusters' circuit breakers,
+ * and the breakers the master hands to clusters from CDS later (they appear after the fork, so
+ * their memory must be mapped before it; untouched pages cost nothing, and a generation without
+ * CDS may still get CDS clusters while a reload that adds cds_config starts). */
 static int share_filter_memory(struct gen *g)
 {
 	struct shared_cursor cur;
-	size_t total = g->cfg->n_clusters * cb_part();
+	size_t cds = TP_CDS_MAX_BREAKERS * sizeof(struct tp_cb_shared);
+	size_t total = cds + g->cfg->n_clusters * cb_part();
 
 	tp_config_for_each_filter(g->cfg, add_shared_bytes, &total);
-	if (!total)
-		return 0;
 	g->shared = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (g->shared == MAP_FAILED) {
 		g->shared = NULL;
 		return -errno;
 	}
 	g->shared_len = total;
-	cur.at = g->shared;
+	g->cds_cb = g->shared;
+	cur.at = (char *)g->shared + cds;
 	for (size_t i = 0; i < g->cfg->n_clusters; i++) {
 		g->cfg->clusters[i].cb.shared = (struct tp_cb_shared *)cur.at;
 		cur.at += cb_part();

@@ -32,7 +32,14 @@
 
 struct hs_cluster {
 	struct gen *g;
-	uint32_t idx; /* into g->cfg->clusters */
+	uint32_t idx; /* into g->cfg->clusters, or TP_HS_CDS_ID() of a cluster from CDS */
+	const struct tp_cluster_cfg *cfg;
+	/* A cluster from CDS: added and removed with the CDS set (hs_cds_sync()), in the list
+	 * g->hs->cds; the version of its set each worker has ([concurrency], by worker slot).
+	 * It does not hold the generation's READY back. */
+	bool cds;
+	uint64_t *sent;
+	struct hs_cluster *next;
 	struct tp_hs_host *hosts;
 	uint32_t n;
 	uint64_t version;
@@ -54,7 +61,8 @@ struct hs_gen {
 	bool ready;
 	int64_t ready_timer;
 	uint64_t next_id;
-	uint8_t *buf; /* one message */
+	uint8_t *buf;		/* one message */
+	struct hs_cluster *cds; /* the CDS clusters' host sets, while the generation has them */
 };
 
 static void flush(struct gen *g, struct wslot *ws);
@@ -89,6 +97,7 @@ static void on_ready_timeout(struct tp_mloop *l, void *arg)
 }
 
 static void on_od_interval(struct tp_mloop *l, void *arg);
+static struct hs_cluster *hs_of(struct gen *g, uint32_t cluster);
 
 /* A static cluster with health checks: its hosts are its endpoints, once and for all. */
 static int static_hosts(struct hs_cluster *hc, const struct tp_cluster_cfg *cl)
@@ -143,6 +152,7 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 					    on_od_interval, hc);
 		}
 		hc->idx = (uint32_t)i;
+		hc->cfg = cl;
 		hc->init_waits = 1 + !!cl->n_health_checks;
 	}
 	for (uint32_t i = 0; i < hg->n_cl; i++) {
@@ -161,6 +171,8 @@ int hs_gen_init(struct gen *g, char *why, size_t whylen)
 		if (!hc->dns)
 			return -EINVAL;
 	}
+	/* The clusters from CDS get their sets as they come; READY does not wait for them. */
+	cds_sync_hostsets(g->m, g);
 	if (!hg->n_cl)
 		hg->ready = true;
 	else if (hg->n_initialized < hg->n_cl)
@@ -174,20 +186,27 @@ out_oom:
 	return -ENOMEM;
 }
 
+/* Its resolver, checker and ejection timer stop; its hosts stay (the workers keep theirs). */
+static void cluster_stop(struct hs_cluster *hc)
+{
+	if (hc->dns)
+		dns_cluster_stop(hc->dns);
+	hc->dns = NULL;
+	hc_cluster_stop(hc->hc);
+	hc->hc = NULL;
+	if (hc->od_timer)
+		tp_mloop_cancel(hc->g->m->loop, hc->od_timer);
+	hc->od_timer = 0;
+}
+
 void hs_gen_stop(struct gen *g)
 {
 	struct hs_gen *hg = g->hs;
 
-	for (uint32_t i = 0; hg && i < hg->n_cl; i++) {
-		if (hg->cl[i].dns)
-			dns_cluster_stop(hg->cl[i].dns);
-		hg->cl[i].dns = NULL;
-		hc_cluster_stop(hg->cl[i].hc);
-		hg->cl[i].hc = NULL;
-		if (hg->cl[i].od_timer)
-			tp_mloop_cancel(g->m->loop, hg->cl[i].od_timer);
-		hg->cl[i].od_timer = 0;
-	}
+	for (uint32_t i = 0; hg && i < hg->n_cl; i++)
+		cluster_stop(&hg->cl[i]);
+	for (struct hs_cluster *hc = hg ? hg->cds : NULL; hc; hc = hc->next)
+		cluster_stop(hc);
 }
 
 void hs_gen_reopen_logs(struct gen *g)
@@ -196,6 +215,8 @@ void hs_gen_reopen_logs(struct gen *g)
 
 	for (uint32_t i = 0; hg && i < hg->n_cl; i++)
 		hc_cluster_reopen(hg->cl[i].hc);
+	for (struct hs_cluster *hc = hg ? hg->cds : NULL; hc; hc = hc->next)
+		hc_cluster_reopen(hc->hc);
 }
 
 void hs_gen_free(struct gen *g)
@@ -205,6 +226,7 @@ void hs_gen_free(struct gen *g)
 	if (!hg)
 		return;
 	hs_gen_stop(g);
+	hs_cds_sync(g, NULL, 0, false);
 	if (hg->ready_timer)
 		tp_mloop_cancel(g->m->loop, hg->ready_timer);
 	for (uint32_t i = 0; i < hg->n_cl; i++) {
@@ -332,6 +354,8 @@ int hs_worker_open(struct gen *g, struct wslot *ws, int *child)
 	ws->cds_sent = 0;
 	ws->cds_bound = 0;
 	lds_worker_reset(ws);
+	for (struct hs_cluster *hc = hg->cds; hc; hc = hc->next)
+		hc->sent[ws->slot] = 0;
 	ws->hs_ready_sent = false;
 	ws->hs_blocked = false;
 	*child = sv[1];
@@ -464,6 +488,25 @@ static void flush(struct gen *g, struct wslot *ws)
 			return;
 		ws->hs_sent[i] = hc->version;
 	}
+	/* The CDS clusters' sets go after the CDS set that has their clusters (flush_cds()),
+	 * on the same ordered socket. */
+	for (struct hs_cluster *hc = hg->cds; hc; hc = hc->next) {
+		struct tp_hs_head *h = (struct tp_hs_head *)hg->buf;
+		size_t len = sizeof(*h) + hc->n * sizeof(struct tp_hs_host);
+
+		if (hc->sent[ws->slot] == hc->version || !gen_accepts(g->state))
+			continue;
+		memset(h, 0, sizeof(*h));
+		h->magic = TP_HS_MAGIC;
+		h->type = TP_HS_SET;
+		h->cluster = hc->idx;
+		h->n = hc->n;
+		h->version = hc->version;
+		memcpy(h + 1, hc->hosts, hc->n * sizeof(struct tp_hs_host));
+		if (!send_msg(g, ws, h, len))
+			return;
+		hc->sent[ws->slot] = hc->version;
+	}
 	/* The LDS listeners before READY: a new worker serves them from its first accept. */
 	if (!lds_flush(g, ws))
 		return;
@@ -498,7 +541,7 @@ static bool same_host(const struct tp_hs_host *a, const struct tp_hs_host *b)
 static void publish(struct hs_cluster *hc)
 {
 	struct gen *g = hc->g;
-	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	const struct tp_cluster_cfg *cl = hc->cfg;
 	uint32_t healthy = 0;
 
 	hc->version++;
@@ -514,7 +557,7 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 {
 	struct gen *g = hc->g;
 	struct master *m = g->m;
-	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	const struct tp_cluster_cfg *cl = hc->cfg;
 	struct tp_hs_host *next;
 	struct tp_od_host *next_od = NULL;
 	uint32_t kept = 0;
@@ -639,9 +682,93 @@ void hs_cluster_initialized(struct hs_cluster *hc)
 	if (hc->initialized || --hc->init_waits)
 		return;
 	hc->initialized = true;
+	if (hc->cds)
+		return;
 	/* Called from dns_cluster_start() before hg->ready is decided, too. */
 	if (++hg->n_initialized == hg->n_cl && hg->ready_timer)
 		set_ready(hc->g);
+}
+
+/* ---- clusters from CDS ---- */
+
+static void cds_cluster_free(struct hs_cluster *hc)
+{
+	cluster_stop(hc);
+	free(hc->hosts);
+	free(hc->od);
+	free(hc->sent);
+	free(hc);
+}
+
+/* A CDS cluster's host set in g, started as hs_gen_init() starts a static one's. */
+static int cds_cluster_add(struct gen *g, const struct hs_cds_ref *r)
+{
+	const struct tp_cluster_cfg *cl = r->cfg;
+	struct hs_cluster *hc = calloc(1, sizeof(*hc));
+	char why[256] = "";
+
+	if (!hc || !(hc->sent = calloc(g->m->opts->concurrency, sizeof(*hc->sent)))) {
+		free(hc);
+		tp_warn("cds: cluster %s: out of memory for its host set", cl->name);
+		return -ENOMEM;
+	}
+	hc->g = g;
+	hc->idx = r->id;
+	hc->cfg = cl;
+	hc->cds = true;
+	hc->init_waits = 1 + !!cl->n_health_checks;
+	hc->next = g->hs->cds;
+	g->hs->cds = hc;
+	if (cl->outlier.enabled) {
+		tp_stat_set(g->m->blk, cl->stats_base + TP_CLUSTER_od_active, 0);
+		hc->od_timer = tp_mloop_at(g->m->loop, tp_now_ms() + cl->outlier.interval_ms,
+					   on_od_interval, hc);
+	}
+	if (cl->n_health_checks && !(hc->hc = hc_cluster_start(g->m, hc, cl, why, sizeof(why))))
+		goto out_warn;
+	if (cl->type == TP_CLUSTER_STATIC) {
+		if (static_hosts(hc, cl) < 0)
+			snprintf(why, sizeof(why), "cluster %s: out of memory", cl->name);
+		else
+			return 0;
+		goto out_warn;
+	}
+	hc->dns = dns_cluster_start(g->m, hc, cl, why, sizeof(why));
+	if (hc->dns)
+		return 0;
+out_warn:
+	/* The cluster stays without hosts in this generation: its connections fail (UH). */
+	tp_warn("cds: %s; its hosts stay empty", why);
+	cluster_stop(hc);
+	return -EINVAL;
+}
+
+void hs_cds_sync(struct gen *g, const struct hs_cds_ref *refs, size_t n, bool add)
+{
+	struct hs_gen *hg = g->hs;
+	struct hs_cluster **pp;
+
+	if (!hg)
+		return;
+	/* Definitions gone: their checks and resolvers stop, their sets go. */
+	for (pp = &hg->cds; *pp;) {
+		struct hs_cluster *hc = *pp;
+		bool kept = false;
+
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = refs[i].id == hc->idx && refs[i].cfg == hc->cfg;
+		if (kept) {
+			pp = &hc->next;
+			continue;
+		}
+		*pp = hc->next;
+		cds_cluster_free(hc);
+	}
+	for (size_t i = 0; add && i < n; i++) {
+		if (!tp_cluster_hostset(refs[i].cfg) || hs_of(g, refs[i].id))
+			continue;
+		cds_cluster_add(g, &refs[i]);
+	}
 }
 
 /* ---- outlier detection (core/master/outlier.c has the detectors) ---- */
@@ -650,6 +777,12 @@ static struct hs_cluster *hs_of(struct gen *g, uint32_t cluster)
 {
 	struct hs_gen *hg = g->hs;
 
+	if (cluster & TP_HS_CDS_BIT) {
+		for (struct hs_cluster *hc = hg ? hg->cds : NULL; hc; hc = hc->next)
+			if (hc->idx == cluster)
+				return hc;
+		return NULL;
+	}
 	for (uint32_t i = 0; hg && i < hg->n_cl; i++)
 		if (hg->cl[i].idx == cluster)
 			return &hg->cl[i];
@@ -661,7 +794,7 @@ static struct hs_cluster *hs_of(struct gen *g, uint32_t cluster)
 static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 {
 	struct gen *g = hc->g;
-	const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	const struct tp_cluster_cfg *cl = hc->cfg;
 	const struct tp_outlier_cfg *c = &cl->outlier;
 	struct tp_od_host *o = &hc->od[i];
 	static const struct {
@@ -730,7 +863,7 @@ static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 
 static void od_feed(struct hs_cluster *hc, uint32_t i, bool failure, uint32_t n)
 {
-	const struct tp_outlier_cfg *c = &hc->g->cfg->clusters[hc->idx].outlier;
+	const struct tp_outlier_cfg *c = &hc->cfg->outlier;
 	unsigned tripped = tp_od_results(c, &hc->od[i], failure, n);
 
 	if (tripped)
@@ -743,6 +876,9 @@ static bool apply_report(struct gen *g, const struct tp_hs_report *r)
 {
 	struct hs_cluster *hc = hs_of(g, r->cluster);
 
+	/* A CDS cluster removed or replaced since: its connections still report. */
+	if (!hc && (r->cluster & TP_HS_CDS_BIT) && r->host && r->host <= g->hs->next_id)
+		return true;
 	if (!hc || !hc->od || r->success > TP_HS_MAX_REPORT_COUNT ||
 	    r->failure > TP_HS_MAX_REPORT_COUNT || r->lead > TP_HS_MAX_REPORT_COUNT ||
 	    r->mid > TP_HS_MAX_REPORT_COUNT || ((r->lead || r->mid) && !r->success) ||
@@ -771,7 +907,7 @@ static bool apply_report(struct gen *g, const struct tp_hs_report *r)
 static void on_od_interval(struct tp_mloop *l, void *arg)
 {
 	struct hs_cluster *hc = arg;
-	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
+	const struct tp_cluster_cfg *cl = hc->cfg;
 	int64_t now = tp_now_ms();
 	bool changed = false;
 	unsigned *rates;
@@ -809,7 +945,7 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 
 void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id)
 {
-	const struct tp_cluster_cfg *cl = &hc->g->cfg->clusters[hc->idx];
+	const struct tp_cluster_cfg *cl = hc->cfg;
 	char text[64];
 
 	if (!hc->od || !hc->od_active || !cl->outlier.successful_active_health_check_uneject_host)
@@ -845,11 +981,14 @@ bool hs_host_info(struct master *m, const char *cluster, const char *host,
 {
 	struct gen *g = serving(m);
 	struct hs_gen *hg = g ? g->hs : NULL;
+	struct hs_cluster *cds = hg ? hg->cds : NULL;
 
-	for (uint32_t i = 0; hg && i < hg->n_cl; i++) {
-		struct hs_cluster *hc = &hg->cl[i];
-		const struct tp_cluster_cfg *cl = &g->cfg->clusters[hc->idx];
+	for (uint32_t i = 0; hg && (i < hg->n_cl || cds); i++) {
+		struct hs_cluster *hc = i < hg->n_cl ? &hg->cl[i] : cds;
+		const struct tp_cluster_cfg *cl = hc->cfg;
 
+		if (i >= hg->n_cl)
+			cds = cds->next;
 		if (strcmp(cl->name, cluster))
 			continue;
 		for (uint32_t j = 0; j < hc->n; j++) {

@@ -104,6 +104,8 @@ struct gen {
 	struct hs_gen *hs; /* its DNS clusters' host sets (hostset.c) */
 	void *shared;	   /* MAP_SHARED memory for filters that count across workers */
 	size_t shared_len;
+	/* [TP_CDS_MAX_BREAKERS] at the start of shared: the breakers of clusters from CDS */
+	struct tp_cb_shared *cds_cb;
 	struct gen *next; /* newest first */
 };
 
@@ -140,6 +142,8 @@ struct master {
 	bool done;	  /* leave the loop (decided by settle()) */
 	int exit_status;
 	struct lds *lds; /* dynamic_resources.lds_config (lds.c), or NULL */
+	/* CDS breaker slots ever handed out (cds.c): those a dead worker's counts may be in */
+	uint32_t cds_cb_hwm;
 };
 
 /* A starting or serving generation accepts: it holds a reference on its listening sockets. */
@@ -232,6 +236,17 @@ bool hs_host_info(struct master *m, const char *cluster, const char *host,
 
 /* Sends every accepting generation's workers the CDS set they lack (cds.c calls it). */
 void hs_flush_cds(struct master *m);
+/* A cluster from CDS whose hosts the master owns (DNS, health checks, outlier detection), by
+ * the id its messages carry (TP_HS_CDS_ID() of its definition version). */
+struct hs_cds_ref {
+	const struct tp_cluster_cfg *cfg;
+	uint32_t id;
+};
+/* g's host sets of CDS clusters become refs' (cds.c, after each accepted update and for a new
+ * generation): one whose definition left stops and goes; with add, each new one that needs a
+ * set starts (a generation that no longer accepts only loses them). refs' configurations must
+ * live until the next call. */
+void hs_cds_sync(struct gen *g, const struct hs_cds_ref *refs, size_t n, bool add);
 
 /* ---- cds.c: dynamic clusters from dynamic_resources.cds_config ---- */
 struct cds;
@@ -253,7 +268,14 @@ int cds_register_scopes(struct master *m);
 void cds_release_holds(struct gen *g);
 /* g is freed: every CDS set's scopes it holds are released. */
 void cds_gen_free(struct gen *g);
+/* g's host sets of CDS clusters follow the current set (hostset.c's hs_gen_init() calls it). */
+void cds_sync_hostsets(struct master *m, struct gen *g);
 void cds_gauges(struct master *m);
+/* The CDS clusters' circuit-breaker gauges, from g's breaker pool (master.c's timer). */
+void cds_cb_gauges(struct master *m, const struct gen *g);
+/* One cluster's circuit-breaker gauges from shared (master.c). */
+void master_cb_gauges(struct master *m, const struct tp_cb_cfg *cb,
+		      const struct tp_cb_shared *shared);
 /* The version workers should have (m->cds_seq), and its sealed memfd: owned by cds.c while
  * CDS is configured; with no CDS (removed by a reload) a new empty one the caller closes. */
 uint64_t cds_version(const struct master *m);

@@ -126,10 +126,48 @@ static uint64_t cb_remaining(uint64_t max, uint64_t used)
 	return used < max ? max - used : 0;
 }
 
+/* One cluster's cluster.<name>.circuit_breakers.*: its gauges from the counters of shared,
+ * which the workers of the serving generation write (core/conn/session.c). */
+void master_cb_gauges(struct master *m, const struct tp_cb_cfg *cb,
+		      const struct tp_cb_shared *shared)
+{
+	uint64_t cx = 0, pending = 0;
+
+	if (cb->high_track_remaining) {
+		uint32_t hb = cb->high_remaining_base;
+
+		tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_cx,
+			    cb->high_max_connections);
+		tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_pending,
+			    cb->high_max_pending_requests);
+		tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_rq,
+			    cb->high_max_requests);
+		tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_retries,
+			    cb->high_max_retries);
+	}
+	for (unsigned s = 0; s < m->opts->concurrency; s++) {
+		cx += atomic_load(&shared->cx[s]);
+		pending += atomic_load(&shared->pending[s]);
+	}
+	tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_cx_open, cx >= cb->max_connections);
+	tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_rq_pending_open,
+		    pending >= cb->max_pending_requests);
+	if (!cb->track_remaining)
+		return;
+	tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_cx,
+		    cb_remaining(cb->max_connections, cx));
+	tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_pending,
+		    cb_remaining(cb->max_pending_requests, pending));
+	tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_rq,
+		    cb->max_requests);
+	tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_retries,
+		    cb->max_retries);
+}
+
 /* cluster.<name>.circuit_breakers.default.*: one value per cluster, as Envoy's, in the master's
  * own block (the workers write none of them), from the counters the serving generation's workers
- * share (core/conn/session.c). A generation's counters are its own: during a drain the gauges
- * show the serving generation's. */
+ * share. A generation's counters are its own: during a drain the gauges show the serving
+ * generation's. The clusters from CDS count in the same generation's breaker pool. */
 static void on_cb_timer(struct tp_mloop *l, void *arg)
 {
 	struct master *m = arg;
@@ -139,41 +177,12 @@ static void on_cb_timer(struct tp_mloop *l, void *arg)
 		g = g->next;
 	for (size_t i = 0; g && i < g->cfg->n_clusters; i++) {
 		const struct tp_cb_cfg *cb = &g->cfg->clusters[i].cb;
-		uint64_t cx = 0, pending = 0;
 
-		if (!cb->shared)
-			continue;
-		if (cb->high_track_remaining) {
-			uint32_t hb = cb->high_remaining_base;
-
-			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_cx,
-				    cb->high_max_connections);
-			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_pending,
-				    cb->high_max_pending_requests);
-			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_rq,
-				    cb->high_max_requests);
-			tp_stat_set(m->blk, hb + TP_CLUSTER_CB_HIGH_REMAINING_remaining_retries,
-				    cb->high_max_retries);
-		}
-		for (unsigned s = 0; s < m->opts->concurrency; s++) {
-			cx += atomic_load(&cb->shared->cx[s]);
-			pending += atomic_load(&cb->shared->pending[s]);
-		}
-		tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_cx_open,
-			    cx >= cb->max_connections);
-		tp_stat_set(m->blk, cb->stats_base + TP_CLUSTER_CB_rq_pending_open,
-			    pending >= cb->max_pending_requests);
-		if (!cb->track_remaining)
-			continue;
-		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_cx,
-			    cb_remaining(cb->max_connections, cx));
-		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_pending,
-			    cb_remaining(cb->max_pending_requests, pending));
-		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_rq,
-			    cb->max_requests);
-		tp_stat_set(m->blk, cb->remaining_base + TP_CLUSTER_CB_REMAINING_remaining_retries,
-			    cb->max_retries);
+		if (cb->shared)
+			master_cb_gauges(m, cb, cb->shared);
 	}
+	if (g)
+		cds_cb_gauges(m, g);
 	m->cb_timer = tp_mloop_at(l, tp_now_ms() + CB_GAUGES_EVERY_MS, on_cb_timer, m);
 }
 

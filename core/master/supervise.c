@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ static _Noreturn void worker_main(struct gen *g, unsigned slot, int ctl, int vie
 	a.ready_fd = ctl;
 	a.view_fd = view;
 	a.hs_fd = hs;
+	a.cds_cb = g->cds_cb;
 	a.drop_privileges = m->opts->drop_privileges;
 	a.uid = m->opts->uid;
 	a.gid = m->opts->gid;
@@ -288,6 +290,12 @@ static void worker_gone(struct gen *g, unsigned slot)
 	ws->ready = false;
 	close_ctl(m, ws);
 	hs_worker_close(m, ws);
+	/* Its connections' counts in the CDS clusters' breakers (a static cluster's are zeroed by
+	 * the worker that takes the slot next; a CDS breaker may have no cluster by then). */
+	for (uint32_t i = 0; g->cds_cb && i < m->cds_cb_hwm; i++) {
+		atomic_store(&g->cds_cb[i].cx[slot], 0);
+		atomic_store(&g->cds_cb[i].pending[slot], 0);
+	}
 	tp_stats_slot_reset_gauges(m->stats, ws->stats_slot);
 	tp_stats_slot_set(m->stats, ws->stats_slot, 0, g->epoch, TP_SLOT_DEAD);
 }

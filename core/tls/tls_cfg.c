@@ -11,6 +11,7 @@
 
 #include "core/accesslog/format-t.h"
 #include "core/base/match.h"
+#include "core/config/cfg_files.h"
 #include "core/config/cfg_schema.h"
 #include "core/config/config-t.h"
 #include "core/config/ynode.h"
@@ -69,7 +70,8 @@ static const struct tp_cfg_schema datasource_schema = {
 	.fields = datasource_fields,
 };
 
-/* Reads a regular file of at most BLOB_MAX bytes into a NUL-terminated buffer. */
+/* Reads a regular file of at most BLOB_MAX bytes into a NUL-terminated buffer. A worker
+ * decoding a CDS update gets the bytes the master read instead (core/config/cfg_files.h). */
 static int read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen)
 {
 	struct stat sb;
@@ -77,6 +79,15 @@ static int read_file(const char *path, uint8_t **out, size_t *len, char *why, si
 	size_t got = 0;
 	int fd, ret = 0;
 
+	ret = tp_cfg_files_get(path, out, len);
+	if (ret <= 0) {
+		if (ret < 0)
+			snprintf(why, whylen, "cannot open %s: %s", path,
+				 ret == -ENOENT ? "not among the files the master read"
+						: strerror(-ret));
+		return ret;
+	}
+	ret = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
@@ -116,6 +127,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, char *why, si
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;
+	tp_cfg_files_note(path, buf, got);
 out_close:
 	close(fd);
 	return ret;

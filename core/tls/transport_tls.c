@@ -1175,6 +1175,16 @@ static int register_stats(void *conf, struct tp_stats *st, bool upstream, const 
 			      &c->stats_base);
 }
 
+static uint32_t get_stats_base(const void *conf)
+{
+	return ((const struct tp_tls_conf *)conf)->stats_base;
+}
+
+static void set_stats_base(void *conf, uint32_t base)
+{
+	((struct tp_tls_conf *)conf)->stats_base = base;
+}
+
 static int tls_open(struct tp_side *s, const struct tp_transport_env *env)
 {
 	struct tls_side *st = s->tstate;
@@ -1401,7 +1411,8 @@ bool tp_tls_holds_tx(const struct tp_side *s)
 	{                                                                                     \
 		.name = nm, .raw = false, .state_size = sizeof(struct tls_side),              \
 		.parse = parse_fn, .free_conf = tp_tls_free_conf, .check = tp_tls_check,      \
-		.register_stats = register_stats, .ctx_new = ctx_new, .ctx_free = ctx_free,   \
+		.register_stats = register_stats, .get_stats_base = get_stats_base,           \
+		.set_stats_base = set_stats_base, .ctx_new = ctx_new, .ctx_free = ctx_free,   \
 		.open = tls_open, .handshake = tls_handshake, .read = tls_read,               \
 		.write = tls_write, .flush = tls_flush, .shutdown_write = tls_shutdown_write, \
 		.pending = tls_pending, .close = tls_close,                                   \

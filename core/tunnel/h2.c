@@ -31,7 +31,9 @@
 #include "core/conn/transport.h"
 #include "core/filter.h"
 #include "core/tunnel/tunnel.h"
+#include "core/worker/cds.h"
 #include "core/worker/lb-t.h"
+#include "core/worker/lb.h"
 #include "shm/stats.h"
 #include "uring/pool.h"
 #include "uring/ring.h"
@@ -642,6 +644,14 @@ static void cancel(struct h2c *hc, unsigned kind)
 	io_uring_sqe_set_data64(sqe, tp_udata(TP_OP_IGNORE, 0, 0, 0));
 }
 
+/* The connection's hold on its host and cluster (a host of a DNS cluster leaves with its set,
+ * a cluster from CDS with its update): they go with the connection's end. */
+static void h2c_unref(struct h2c *hc)
+{
+	tp_host_release(hc->cluster, hc->host);
+	tp_cluster_release(hc->w, hc->cluster);
+}
+
 static void h2c_maybe_free(struct h2c *hc)
 {
 	struct tp_h2_pool *p = hc->w->h2;
@@ -652,6 +662,7 @@ static void h2c_maybe_free(struct h2c *hc)
 	if (hc->state != C_CLOSED || hc->inflight || hc->in_io)
 		return;
 	p->v[hc->slot] = NULL;
+	h2c_unref(hc);
 	free(hc);
 }
 
@@ -1074,6 +1085,8 @@ static struct h2c *h2c_new(struct tp_worker *w, struct tp_conn *c)
 		hc->side.tstate = hc->tstate;
 	}
 	p->v[slot] = hc;
+	tp_cluster_hold(hc->cluster);
+	tp_host_hold(hc->host);
 	hc->state = C_CONNECTING;
 	tp_stat_inc(w->stats, CL_STAT(hc, upstream_cx_total));
 	tp_stat_inc(w->stats, HOST_STAT(hc, cx_total));
@@ -1082,7 +1095,9 @@ static struct h2c *h2c_new(struct tp_worker *w, struct tp_conn *c)
 	hc->counted = 1;
 	if (t->open) {
 		env.conf = cc->transport.conf;
-		env.ctx = t->ctx_new ? w->tctx[cc->transport.idx] : NULL;
+		env.ctx = cc->transport.own_ctx ? cc->transport.own_ctx
+			  : t->ctx_new		? w->tctx[cc->transport.idx]
+						: NULL;
 		env.stats = w->stats;
 		if (t->open(&hc->side, &env) < 0) {
 			h2c_fail(hc, "transport");
@@ -1171,6 +1186,21 @@ int tp_h2_open_stream(struct tp_worker *w, struct tp_conn *c)
 	return 0;
 }
 
+void tp_h2_retire_cluster(struct tp_worker *w, const struct tp_cluster_rt *cl)
+{
+	struct tp_h2_pool *p = w->h2;
+
+	for (uint32_t i = 0; p && i < p->n; i++) {
+		struct h2c *hc = p->v[i];
+
+		if (!hc || hc->cluster != cl)
+			continue;
+		/* As after a peer's GOAWAY: no new stream, closed once its streams are done. */
+		hc->goaway = 1;
+		h2c_maybe_free(hc);
+	}
+}
+
 void tp_h2_pool_destroy(struct tp_worker *w)
 {
 	struct tp_h2_pool *p = w->h2;
@@ -1180,6 +1210,7 @@ void tp_h2_pool_destroy(struct tp_worker *w)
 	for (uint32_t i = 0; i < p->n; i++) {
 		if (p->v[i]) {
 			h2c_fail(p->v[i], NULL);
+			h2c_unref(p->v[i]);
 			free(p->v[i]);
 		}
 	}

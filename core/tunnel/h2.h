@@ -17,6 +17,9 @@ extern const struct tp_transport_ops tp_transport_tunnel_h2;
 int tp_h2_open_stream(struct tp_worker *w, struct tp_conn *c);
 /* A completion of a shared connection's own op (TP_OP_H2). */
 void tp_h2_on_cqe(struct tp_worker *w, const struct io_uring_cqe *cqe);
+/* cl left the worker's CDS table (replaced or removed): its shared connections take no new
+ * stream and close once their streams are done; an idle one closes now. */
+void tp_h2_retire_cluster(struct tp_worker *w, const struct tp_cluster_rt *cl);
 /* The worker stops: every shared connection is closed and freed (their streams are gone). */
 void tp_h2_pool_destroy(struct tp_worker *w);
 /* Shared connections open in this worker (tests). */

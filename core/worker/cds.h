@@ -21,6 +21,9 @@ struct tp_hs_cds_low;
 bool tp_cds_low(const struct tp_worker *w, struct tp_hs_cds_low *out);
 /* The current CDS cluster called name, or NULL. */
 struct tp_cluster_rt *tp_cds_find(const struct tp_worker *w, const char *name);
+/* The current CDS cluster whose definition is id (TP_HS_CDS_ID(), core/worker/hostset-t.h),
+ * or NULL: what a host set from the master names. */
+struct tp_cluster_rt *tp_cds_find_id(const struct tp_worker *w, uint32_t id);
 /* A connection takes (or lets go of) c; a static cluster is not counted. The last release of a
  * cluster no longer current frees it. */
 static inline void tp_cluster_hold(struct tp_cluster_rt *c)

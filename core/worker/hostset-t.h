@@ -37,11 +37,17 @@ struct tp_hs_cds_low {
 /* A worker's report carries at most this many host entries. */
 #define TP_HS_MAX_REPORTS 256
 
+/* A cluster of a TP_HS_SET or a report: a static cluster's index, or, with this bit, a cluster
+ * from CDS by its definition's id (the low 31 bits of tp_cds_blob_cluster.version): a set
+ * for a definition the worker has replaced finds no cluster, and the two spaces never meet. */
+#define TP_HS_CDS_BIT	      0x80000000u
+#define TP_HS_CDS_ID(version) (TP_HS_CDS_BIT | (uint32_t)((version)&0x7fffffffu))
+
 struct tp_hs_head {
 	uint32_t magic;
 	uint16_t type; /* enum tp_hs_type */
 	uint16_t reserved;
-	uint32_t cluster; /* index into the generation's clusters (TP_HS_SET) */
+	uint32_t cluster; /* TP_HS_SET: a static cluster's index, or TP_HS_CDS_ID() */
 	uint32_t n;	  /* struct tp_hs_host (SET) or struct tp_hs_report (REPORT) that follow */
 	uint64_t version; /* of the set: increases with each change the master makes */
 };
@@ -61,8 +67,8 @@ struct tp_hs_host {
  * between two successes (mid), a success, then failure failures; and how many failed in all.
  * Each count is at most TP_HS_MAX_REPORT_COUNT; lead and mid are 0 when success is. */
 struct tp_hs_report {
-	uint64_t host; /* its id */
-	uint32_t cluster;
+	uint64_t host;	   /* its id */
+	uint32_t cluster;  /* as tp_hs_head.cluster */
 	uint32_t success;  /* connects that succeeded */
 	uint32_t failure;  /* failures (refused, reset, timed out) after the last success */
 	uint32_t lead;	   /* failures before the first success */
@@ -72,9 +78,11 @@ struct tp_hs_report {
 
 #define TP_HS_MAX_REPORT_COUNT (1u << 20)
 
-/* TP_HS_CDS's memfd, sealed by the master: the head, the clusters, the host rows, then the
+/* TP_HS_CDS's memfd, sealed by the master: the head, the clusters, the host rows, the
  * resource text the master validated (the worker decodes it again with the same loader; the
- * clusters and host rows are in its resources' order). */
+ * clusters and host rows are in its resources' order), then the files the master read while it
+ * decoded it (certificates, keys: the worker reads these bytes, never the files), each a
+ * struct tp_cds_blob_file (unaligned: copied out before use), its path and its bytes. */
 #define TP_CDS_MAGIC 0x54504344u /* "TPCD" */
 
 struct tp_cds_blob {
@@ -83,7 +91,14 @@ struct tp_cds_blob {
 	uint64_t version; /* of the whole set: increases with each update the master applies */
 	uint64_t text_len;
 	uint32_t n_host_rows;
+	uint32_t n_files;
+	uint64_t files_len;
+};
+
+struct tp_cds_blob_file {
+	uint32_t path_len;
 	uint32_t reserved;
+	uint64_t len;
 };
 
 struct tp_cds_blob_cluster {
@@ -92,6 +107,12 @@ struct tp_cds_blob_cluster {
 	uint32_t cb_base;    /* cluster.<name>.circuit_breakers.default */
 	uint32_t first_host; /* its endpoints' host.<name>::<address> rows start here */
 	uint32_t n_hosts;    /* = its endpoints */
+	uint32_t cb_slot;    /* its breaker: index into the generation's TP_CDS_MAX_BREAKERS */
+	uint32_t cb_remaining_base;	 /* circuit_breakers.default.remaining_* */
+	uint32_t cb_high_base;		 /* circuit_breakers.high.*_open */
+	uint32_t cb_high_remaining_base; /* circuit_breakers.high.remaining_* */
+	uint32_t transport_base;	 /* its transport's stats (TLS: cluster.<name>.ssl.*) */
+	uint32_t reserved;
 };
 
 #define TP_HS_MSG_MAX (sizeof(struct tp_hs_head) + TP_HS_MAX_HOSTS * sizeof(struct tp_hs_host))

@@ -60,6 +60,8 @@ struct tp_worker {
 	 * has yet to hear the oldest set they came from (send_reports()) */
 	struct tp_cluster_rt *cds_retired;
 	bool cds_low_dirty;
+	/* the generation's breakers for CDS clusters, TP_CDS_MAX_BREAKERS of them */
+	struct tp_cb_shared *cds_cb;
 	uint32_t n_od_wait;	 /* connections waiting for an on-demand cluster (od_wait) */
 	struct tp_conn **chunks; /* connection slots, TP_CONN_CHUNK per chunk, never moved */
 	uint32_t n_chunks;

@@ -1,6 +1,7 @@
 /* A worker process: accepts on its own listening sockets, runs every connection's filters and
  * relay on one io_uring, and keeps its timers. One thread, no locks; it shares nothing writable
  * with other workers except its own block of the stats segment. */
+#include "core/tls/tls.h"
 #include "core/worker/worker.h"
 #include "core/worker/hostset.h"
 #include "core/worker/listener_dyn.h"
@@ -101,12 +102,20 @@ static void apply_set(struct tp_worker *w, const struct tp_hs_head *h, size_t le
 	struct tp_cluster_rt *c;
 	int ret;
 
-	if (h->cluster >= w->cfg->n_clusters || h->n > TP_HS_MAX_HOSTS ||
-	    len != sizeof(*h) + h->n * sizeof(*in) || !w->clusters[h->cluster].dynamic) {
+	if (h->n > TP_HS_MAX_HOSTS || len != sizeof(*h) + h->n * sizeof(*in) ||
+	    (!(h->cluster & TP_HS_CDS_BIT) &&
+	     (h->cluster >= w->cfg->n_clusters || !w->clusters[h->cluster].dynamic))) {
 		tp_warn("host set: malformed message ignored");
 		return;
 	}
-	c = &w->clusters[h->cluster];
+	if (h->cluster & TP_HS_CDS_BIT) {
+		/* A definition this worker no longer has (or could not apply): nothing to do. */
+		c = tp_cds_find_id(w, h->cluster);
+		if (!c || !c->dynamic)
+			return;
+	} else {
+		c = &w->clusters[h->cluster];
+	}
 	if (h->version <= c->version)
 		return;
 	u = calloc(h->n ? h->n : 1, sizeof(*u));
@@ -636,6 +645,13 @@ void tp_worker_size_slots(struct tp_worker *w, const struct tp_config *cfg)
 		/* An upstream TLS handshake records what it negotiated (%UPSTREAM_TLS_VERSION%). */
 		info |= t && !t->raw;
 	}
+	/* Clusters from CDS come after the slots are sized: room for the upstream TLS they may
+	 * have (core/worker/cds.c refuses a transport that does not fit). */
+	if (cfg->cds.path) {
+		if (tp_slot_round(tp_transport_tls_client.state_size) > w->tstate_bytes[TP_UP])
+			w->tstate_bytes[TP_UP] = tp_slot_round(tp_transport_tls_client.state_size);
+		info = true;
+	}
 	/* A tunnel's state, then the cluster's transport's beneath it (any cluster: filter state
 	 * may route to any). */
 	if (tunnels)
@@ -728,6 +744,7 @@ static int setup(struct tp_worker *w, const struct tp_worker_args *a, int sigfd)
 	w->ctl_fd = a->ready_fd;
 	w->view_fd = a->view_fd;
 	w->hs_fd = a->hs_fd;
+	w->cds_cb = a->cds_cb;
 	w->stats = tp_stats_block(a->stats, a->stats_slot);
 	w->now_ms = tp_now_ms();
 	tp_timer_heap_init(&w->timers);
@@ -849,7 +866,7 @@ static void teardown(struct tp_worker *w)
 void tp_worker_connect_result(struct tp_worker *w, const struct tp_cluster_rt *cl,
 			      const struct tp_host_rt *h, bool failure)
 {
-	uint32_t idx = (uint32_t)(cl - w->clusters);
+	uint32_t idx = cl->cds ? TP_HS_CDS_ID(cl->cds_version) : (uint32_t)(cl - w->clusters);
 	struct tp_hs_report *r = NULL;
 
 	if (!w->od || !cl->cfg->outlier.enabled || !h->dynamic || !h->id)

@@ -22,6 +22,7 @@ struct tp_worker_args {
 	int view_fd;  /* memfd for the connection view, written on SIGUSR2; -1: none */
 	int hs_fd;    /* SOCK_SEQPACKET from the master: host sets, then READY; -1: none (the
 		       * worker serves at once with its clusters as configured) */
+	struct tp_cb_shared *cds_cb; /* [TP_CDS_MAX_BREAKERS]: CDS clusters' breakers; NULL: none */
 	bool drop_privileges;
 	uid_t uid;
 	gid_t gid;

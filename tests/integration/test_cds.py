@@ -312,10 +312,18 @@ def test_a_bad_update_is_refused_with_its_position_and_the_old_set_serves():
             cds.write("version_info: x\nresources: [\n")
             p.wait_stat("cluster_manager.cds.update_failure", 1)
             check("%s:3:1: " % cds.path in p.output(), p.output())
-            # A DNS cluster is not served from CDS yet: refused, with its reason.
-            cds.write(cds_file("dns", [cds_cluster("a", [e1.port], extra="\n  type: STRICT_DNS")]))
+            # A certificate file that cannot be read: refused, at its place.
+            tls = """
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      common_tls_context:
+        validation_context: {trusted_ca: {filename: /nonexistent/ca.pem}}"""
+            cds.write(cds_file("tls", [cds_cluster("a", [e1.port], extra=tls)]))
             p.wait_stat("cluster_manager.cds.update_rejected", 2)
-            check("resources[0].type: STRICT_DNS: not supported yet for a cluster from CDS"
+            check("resources[0].transport_socket.typed_config.common_tls_context."
+                  "validation_context.trusted_ca.filename: cannot open /nonexistent/ca.pem"
                   in p.output(), p.output())
             st = p.stats()
             check(st["cluster_manager.cds.update_attempt"] == 4, str(st))
@@ -485,8 +493,8 @@ def test_a_reload_whose_static_cluster_is_named_like_a_dynamic_one_is_refused():
 def test_envoys_quick_start_files():
     """Envoy's "dynamic from filesystem" quick start (tests/fixtures/real-xds/): its bootstrap's
     cds_config and lds_config load (validate says the LDS file is not on this machine); its
-    cds.yaml is read and refused whole, each reason at its place (a DNS cluster, HTTP/2, TLS
-    from CDS are not served yet), and the proxy serves on without it."""
+    cds.yaml (a STRICT_DNS cluster with HTTP/2 options and upstream TLS) loads as it is
+    (resolving www.envoyproxy.io needs no network to load)."""
     import subprocess
     from harness import ROOT, TCPPROXY
     real = os.path.join(ROOT, "tests", "fixtures", "real-xds")
@@ -500,16 +508,422 @@ def test_envoys_quick_start_files():
     cds = CdsDir(open(os.path.join(real, "envoy-dynamic-cds-demo.yaml")).read())
     pa = free_port()
     with Proxy(boot([listener_yaml("la", pa, "example_proxy_cluster")], cds.path)) as p:
-        p.wait_stat("cluster_manager.cds.update_rejected", 1)
-        out = p.output()
-        for line in ("5:3: resources[0].typed_extension_protocol_options: HTTP/2 upstreams "
-                     "are not supported yet for a cluster from CDS",
-                     "8:9: resources[0].type: STRICT_DNS: not supported yet for a cluster "
-                     "from CDS",
-                     "24:5: resources[0].transport_socket: not supported yet for a cluster "
-                     "from CDS"):
-            check("%s:%s" % (cds.path, line) in out, out)
-        check(refused(pa), "no cluster: no_route")
+        wait_success(p, 1)
+        st = p.stats()
+        check(st["cluster_manager.cluster_added"] == 1, str(st))
+        check(st["cluster_manager.cds.update_rejected"] == 0, p.output())
+        check("cluster.example_proxy_cluster.update_attempt" in st, str(st))
+
+
+def cds_breaker(max_connections=None):
+    t = "\n  circuit_breakers:\n    thresholds:\n    - priority: DEFAULT\n      track_remaining: true"
+    if max_connections is not None:
+        t += "\n      max_connections: %d" % max_connections
+    return t
+
+
+def _hold(port):
+    """Connects and has one byte echoed: the socket if it went through, else None."""
+    s = connect(port)
+    s.settimeout(5)
+    s.sendall(b"x")
+    try:
+        got = s.recv(1)
+    except ConnectionResetError:
+        got = b""
+    if got == b"x":
+        return s
+    s.close()
+    return None
+
+
+def test_circuit_breakers_of_cds_clusters_count_across_workers():
+    """A CDS cluster's circuit breaker is enforced across the workers as a static cluster's:
+    max_connections 10, 50 clients held over 2 workers: exactly 10 through, 40 upstream_cx_overflow,
+    the master's gauges from the shared counters. One without circuit_breakers gets Envoy's
+    defaults (1024). A changed definition keeps counting the connections it has: raised to 12,
+    two more go through and the third overflows. A cluster added later gets its own breaker."""
+    from harness import EchoServer
+    with EchoServer() as up:
+        pa, pb, pc = free_port(), free_port(), free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("dyn", [up.port], cds_breaker(10)),
+                                    cds_cluster("dflt", [up.port], cds_breaker())]))
+        cfg = boot([listener_yaml("la", pa, "dyn"), listener_yaml("lb", pb, "dflt"),
+                    listener_yaml("lc", pc, "late")], cds.path)
+        cb = "cluster.dyn.circuit_breakers.default."
+        with Proxy(cfg, concurrency=2) as p:
+            wait_success(p, 1)
+            p.wait_stat(cb + "remaining_cx", 10)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1024)
+            check(p.stat(cb + "cx_open") == 0, str(p.stats()))
+            check(p.stat("cluster.dflt.circuit_breakers.default.remaining_pending") == 1024,
+                  str(p.stats()))
+            held, refused = [], 0
+            for _ in range(50):
+                s = _hold(pa)
+                if s:
+                    held.append(s)
+                else:
+                    refused += 1
+            check(len(held) == 10, "%d connections through, want 10" % len(held))
+            check(refused == 40, "%d refused, want 40" % refused)
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 40)
+            p.wait_stat(cb + "cx_open", 1)
+            p.wait_stat(cb + "remaining_cx", 0)
+            check(p.stat("cluster.dyn.upstream_cx_total") == 10, str(p.stats()))
+            check(p.stat("cluster.dyn.upstream_cx_active") == 10, str(p.stats()))
+            # The other cluster's breaker is its own.
+            s = _hold(pb)
+            check(s is not None, "dflt is not limited by dyn's breaker")
+            held.append(s)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1023)
+
+            cds.write(cds_file("2", [cds_cluster("dyn", [up.port], cds_breaker(12)),
+                                     cds_cluster("dflt", [up.port], cds_breaker()),
+                                     cds_cluster("late", [up.port], cds_breaker(1))]))
+            wait_success(p, 2)
+            check(p.stat("cluster_manager.cluster_modified") == 1, str(p.stats()))
+            p.wait_stat(cb + "remaining_cx", 2)
+            p.wait_stat(cb + "cx_open", 0)
+            more = [_hold(pa) for _ in range(3)]
+            check(more[0] is not None and more[1] is not None and more[2] is None,
+                  "two more through after the raise, the third refused: %r" % more)
+            held += [s for s in more if s]
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 41)
+            p.wait_stat(cb + "remaining_cx", 0)
+            s = _hold(pc)
+            check(s is not None, "late's first connection goes through")
+            held.append(s)
+            check(_hold(pc) is None, "late's second overflows its max_connections 1")
+            p.wait_stat("cluster.late.upstream_cx_overflow", 1)
+            p.wait_stat("cluster.late.circuit_breakers.default.cx_open", 1)
+            for s in held:
+                s.close()
+            p.wait_stat("cluster.dyn.upstream_cx_active", 0)
+            p.wait_stat(cb + "remaining_cx", 12)
+            p.wait_stat("cluster.late.circuit_breakers.default.remaining_cx", 1)
+            p.wait_stat("cluster.dflt.circuit_breakers.default.remaining_cx", 1024)
+
+
+def test_a_killed_workers_counts_leave_a_cds_breaker():
+    """A SIGKILLed worker never gives its counts back: the master zeroes its share of every CDS
+    breaker when it reaps it, so the breaker does not stay shut, and still holds after."""
+    from harness import EchoServer
+    with EchoServer() as up:
+        pa = free_port()
+        cds = CdsDir(cds_file("1", [cds_cluster("dyn", [up.port], cds_breaker(2))]))
+        cb = "cluster.dyn.circuit_breakers.default."
+        with Proxy(boot([listener_yaml("la", pa, "dyn")], cds.path), concurrency=1) as p:
+            wait_success(p, 1)
+            held = [_hold(pa), _hold(pa)]
+            check(all(held), "two within the limit")
+            p.wait_stat(cb + "cx_open", 1)
+            (worker,) = p.worker_pids()
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda: p.workers_ready(2) and p.worker_pids() not in ([], [worker]),
+                     what="the worker restarted")
+            for s in held:
+                s.close()
+            held = [_hold(pa), _hold(pa)]
+            check(all(held), "two served after the restart")
+            check(_hold(pa) is None, "the limit still holds after the restart")
+            p.wait_stat("cluster.dyn.upstream_cx_overflow", 1)
+            for s in held:
+                s.close()
+            p.wait_stat(cb + "remaining_cx", 2)
+
+
+UP_TLS_TYPE = ("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+               "UpstreamTlsContext")
+
+
+def cds_up_tls(ca, san, cert_pair=None):
+    """A CDS cluster's transport_socket: TLS to the upstream, verified against ca and san."""
+    own = ""
+    if cert_pair:
+        own = """
+        tls_certificates:
+        - certificate_chain: {filename: %s}
+          private_key: {filename: %s}""" % cert_pair
+    return """
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": %s
+      sni: up.test
+      common_tls_context:%s
+        validation_context:
+          trusted_ca: {filename: %s}
+          match_typed_subject_alt_names:
+          - san_type: DNS
+            matcher: {exact: %s}""" % (UP_TLS_TYPE, own, ca, san)
+
+
+def _line_through(port, line):
+    s = connect(port)
+    s.settimeout(10)
+    try:
+        s.sendall(line)
+        got = b""
+        while not got.endswith(b"\n"):
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        return got
+    except OSError:
+        return b""
+    finally:
+        s.close()
+
+
+def test_upstream_tls_of_cds_clusters():
+    """A CDS cluster with transport_socket (UpstreamTlsContext) re-encrypts to an openssl
+    s_server with mTLS and SAN verification: the worker builds the cluster's context when it
+    applies the update; its ssl.* stats count under cluster.<name>. One verifying the wrong SAN
+    fails its handshakes, counted. A certificate file that cannot be read refuses the update
+    with its position, and the old set serves on. The files are read by the master, which
+    passes their bytes to the workers: a worker running as nobody serves a CDS cluster whose
+    key only root can read."""
+    from test_tls import SServer, cert, ssl_stat
+    import shutil
+    # The client key only root may read: the workers (--user nobody) get its bytes.
+    keydir = run_subdir("cds-key-")
+    key = os.path.join(keydir, "client.key")
+    shutil.copy(cert("client.key"), key)
+    os.chmod(key, 0o600)
+    pair = (cert("client.pem"), key)
+    with SServer("up", "-Verify", "1", "-CAfile", cert("ca.pem")) as up:
+        pa, pb = free_port(), free_port()
+        cds = CdsDir(cds_file("1", [
+            cds_cluster("tlsup", [up.port], cds_up_tls(cert("ca.pem"), "up.test", pair)),
+            cds_cluster("wrong", [up.port], cds_up_tls(cert("ca.pem"), "nope.test"))]))
+        cfg = boot([listener_yaml("la", pa, "tlsup"), listener_yaml("lb", pb, "wrong")],
+                   cds.path)
+        user = ["--user", "nobody"] if os.geteuid() == 0 else []
+        with Proxy(cfg, concurrency=2, extra_args=user) as p:
+            wait_success(p, 1)
+            for _ in range(4):
+                got = _line_through(pa, b"hello\n")
+                check(got == b"olleh\n", "s_server reversed the line, got %r" % got)
+            p.wait_stat("cluster.tlsup.ssl.handshake", 4)
+            check(_line_through(pb, b"hello\n") == b"", "a wrong SAN gets no answer")
+            p.wait_stat("cluster.wrong.ssl.fail_verify_san", 1)
+            check(p.stat("cluster.wrong.ssl.handshake") == 0, str(p.stats()))
+            # An unreadable certificate: refused at its place, the old set serves.
+            bad = cds_cluster("tlsup", [up.port],
+                              cds_up_tls(os.path.join(keydir, "missing-ca.pem"), "up.test"))
+            cds.write(cds_file("2", [bad]))
+            p.wait_stat("cluster_manager.cds.update_rejected", 1)
+            out = p.output()
+            check("resources[0].transport_socket.typed_config.common_tls_context."
+                  "validation_context.trusted_ca.filename: cannot open" in out, out)
+            check(_line_through(pa, b"again\n") == b"niaga\n", "the old set serves")
+            p.wait_stat("cluster.tlsup.ssl.handshake", 5)
+
+
+def _who(port):
+    """The address the backend answered on, or "" when the proxy closed the connection."""
+    s = connect(port)
+    s.settimeout(10)
+    f = s.makefile("rb")
+    try:
+        line = f.readline().decode().strip()
+    except (ConnectionResetError, socket.timeout):
+        line = ""
+    f.close()
+    s.close()
+    return line
+
+
+def test_a_strict_dns_cds_cluster_resolves_in_the_master():
+    """A CDS cluster of type STRICT_DNS (and one LOGICAL_DNS) resolves through dnsmasq in the
+    master and its workers get the host sets: connections follow the records. A changed
+    definition resolves again under its new id; a removed one stops, and its listener's new
+    connections count no_route."""
+    from harness import Server
+    from test_dns import CARES, Dnsmasq, whoami_handler
+    up = free_port()
+    servers = [Server(whoami_handler, host=a, port=up)
+               for a in ("127.0.0.2", "127.0.0.3", "127.0.0.4")]
+    try:
+        with Dnsmasq("127.0.0.2 be.tp.test\n127.0.0.3 be.tp.test\n") as dns:
+            def dns_extra(typ, refresh="0.3s"):
+                return """
+  type: %s
+  dns_refresh_rate: %s
+  typed_dns_resolver_config:
+    name: envoy.network.dns_resolver.cares
+    typed_config:
+      "@type": %s
+      resolvers: [{socket_address: {address: 127.0.0.1, port_value: %d}}]
+      dns_resolver_options: {no_default_search_domain: true}""" % (typ, refresh, CARES,
+                                                                    dns.port)
+
+            def dns_cds(name, typ, refresh="0.3s"):
+                return """
+- "@type": %s
+  name: %s
+  connect_timeout: 2s%s
+  load_assignment:
+    cluster_name: %s
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: be.tp.test, port_value: %d}}}
+""" % (CLUSTER_TYPE, name, dns_extra(typ, refresh), name, up)
+
+            pa, pb, admin = free_port(), free_port(), free_port()
+            cds = CdsDir(cds_file("1", [dns_cds("d", "STRICT_DNS"),
+                                        dns_cds("l", "LOGICAL_DNS")]))
+            cfg = boot([listener_yaml("la", pa, "d"), listener_yaml("lb", pb, "l")], cds.path,
+                       admin_port=admin)
+            with Proxy(cfg, concurrency=2) as p:
+                wait_success(p, 1)
+                p.wait_stat("cluster.d.membership_total", 2)
+                p.wait_stat("cluster.l.membership_total", 1)
+                check(p.stat("cluster.d.update_success") >= 1, str(p.stats()))
+                wait_for(lambda: {_who(pa) for _ in range(20)} == {"127.0.0.2", "127.0.0.3"},
+                         what="both records used by the workers")
+                check(_who(pb) in ("127.0.0.2", "127.0.0.3"), "LOGICAL_DNS: the first address")
+                page = admin_get(admin, "/clusters")
+                check("d::127.0.0.2:%d::hostname::be.tp.test\n" % up in page, page)
+                # The records move: the master resolves again and publishes.
+                dns.change("127.0.0.4 be.tp.test\n")
+                wait_for(lambda: p.stat("cluster.d.membership_total") == 1 and
+                         {_who(pa) for _ in range(6)} == {"127.0.0.4"},
+                         what="the new record to be used")
+                # A changed definition: a new resolver for it, the old one stops.
+                cds.write(cds_file("2", [dns_cds("d", "STRICT_DNS", "0.4s"),
+                                         dns_cds("l", "LOGICAL_DNS")]))
+                wait_success(p, 2)
+                check(p.stat("cluster_manager.cluster_modified") == 1, str(p.stats()))
+                wait_for(lambda: _who(pa) == "127.0.0.4", what="the new definition to serve")
+                # Removed: no route; the master stops resolving it.
+                cds.write(cds_file("3", [dns_cds("l", "LOGICAL_DNS")]))
+                wait_success(p, 3)
+                wait_for(lambda: refused(pa), what="the removed cluster to be gone")
+                check(p.stat("tcp.test.downstream_cx_no_route") >= 1, str(p.stats()))
+                before = p.stat("cluster.d.update_attempt")
+                time.sleep(1.0)
+                check(p.stat("cluster.d.update_attempt") == before,
+                      "a removed cluster is no longer resolved: %s" % p.stats())
+                check(_who(pb) == "127.0.0.4", "the other cluster serves on")
+                # A reload: the new generation resolves the CDS cluster itself and serves it.
+                dns.change("127.0.0.3 be.tp.test\n")
+                p.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "reload: generation 1 serving" in p.output(),
+                         what="the reload to serve")
+                wait_for(lambda: _who(pb) == "127.0.0.3", what="the new generation's answer")
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_health_checks_and_outlier_detection_of_a_cds_cluster():
+    """A CDS cluster with a TCP health check: the master checks its hosts, a host that stops
+    listening leaves the rotation of every worker, and comes back. A CDS cluster with
+    outlier_detection: the workers report connect failures by the CDS cluster's id, and the
+    master ejects the refusing host."""
+    from harness import Server
+    from test_health import TCP_HC, stop_listening, whoami_handler
+    up = free_port()
+    a = Server(whoami_handler, host="127.0.0.2", port=up)
+    b = Server(whoami_handler, host="127.0.0.3", port=up)
+    good = Server(whoami_handler, host="127.0.0.5", port=up)
+    # 127.0.0.6:up: nothing listens there, so every connect is refused.
+    try:
+        def eps(addrs):
+            return "".join("""
+      - endpoint: {address: {socket_address: {address: %s, port_value: %d}}}""" % (x, up)
+                           for x in addrs)
+
+        def cl(name, addrs, extra):
+            return """
+- "@type": %s
+  name: %s
+  connect_timeout: 1s%s
+  load_assignment:
+    cluster_name: %s
+    endpoints:
+    - lb_endpoints:%s
+""" % (CLUSTER_TYPE, name, extra, name, eps(addrs))
+
+        hc = "\n  health_checks:" + TCP_HC.replace("\n    ", "\n  ")
+        od = """
+  outlier_detection:
+    consecutive_5xx: 3
+    interval: 0.1s
+    base_ejection_time: 30s
+    max_ejection_percent: 50"""
+        pa, pb, admin = free_port(), free_port(), free_port()
+        cds = CdsDir(cds_file("1", [cl("h", ["127.0.0.2", "127.0.0.3"], hc),
+                                    cl("o", ["127.0.0.5", "127.0.0.6"], od)]))
+        one = "\n          max_connect_attempts: 1"
+        cfg = boot([listener_yaml("la", pa, "h"),
+                    listener_yaml("lb", pb, "o", stat_prefix="od", proxy_extra=one)],
+                   cds.path, admin_port=admin)
+        with Proxy(cfg, concurrency=2) as p:
+            wait_success(p, 1)
+            p.wait_stat("cluster.h.membership_healthy", 2)
+            p.wait_stat("cluster.h.health_check.healthy", 2)
+            wait_for(lambda: {_who(pa) for _ in range(10)} == {"127.0.0.2", "127.0.0.3"},
+                     what="both hosts in rotation")
+            stop_listening(a)
+            p.wait_stat("cluster.h.membership_healthy", 1)
+            page = admin_get(admin, "/clusters")
+            check("h::127.0.0.2:%d::health_flags::/failed_active_hc\n" % up in page, page)
+            seen = {_who(pa) for _ in range(10)}
+            check(seen == {"127.0.0.3"}, "with .2 unhealthy connections went to %s" % seen)
+            a = Server(whoami_handler, host="127.0.0.2", port=up)
+            p.wait_stat("cluster.h.membership_healthy", 2)
+
+            check(p.stat("cluster.o.outlier_detection.ejections_active") == 0, str(p.stats()))
+            failed = 0
+            for _ in range(60):
+                if _who(pb) == "":
+                    failed += 1
+                if failed >= 3:
+                    break
+            p.wait_stat("cluster.o.outlier_detection.ejections_enforced_total", 1)
+            p.wait_stat("cluster.o.outlier_detection.ejections_active", 1)
+            seen = {_who(pb) for _ in range(10)}
+            check(seen == {"127.0.0.5"}, "after the ejection connections went to %s" % seen)
+            page = admin_get(admin, "/clusters")
+            check("o::127.0.0.6:%d::health_flags::/failed_outlier_check\n" % up in page, page)
+            check("malformed host report" not in p.output(), p.output())
+    finally:
+        for s in (a, b, good):
+            s.close()
+
+
+def test_http2_tunnels_to_a_cds_cluster():
+    """A CDS cluster with HTTP/2 protocol options carries tcp_proxy's tunnels as streams of one
+    shared connection per worker (node's HTTP/2 CONNECT terminator, to an echo server). A
+    changed definition gets its own connection; the old one, idle, closes at the update."""
+    from harness import EchoServer
+    from test_tunnel import h2, terminator
+    with terminator("h2") as t, EchoServer() as up:
+        pa = free_port()
+        tun = '\n          tunneling_config:\n            hostname: "127.0.0.1:%d"' % up.port
+        opts = h2("").replace("\n    ", "\n  ")
+        cds = CdsDir(cds_file("1", [cds_cluster("t", [t.port], opts)]))
+        with Proxy(boot([listener_yaml("la", pa, "t", proxy_extra=tun)], cds.path),
+                   concurrency=1) as p:
+            wait_success(p, 1)
+            for i in range(3):
+                got = roundtrip(pa, b"hello %d" % i)
+                check(got == b"hello %d" % i, "echoed through the tunnel: %r" % got)
+            st = p.stats()
+            check(st["cluster.t.upstream_cx_http2_total"] == 1, "one shared connection: %s" % st)
+            check(st["cluster.t.upstream_rq_200"] == 3, str(st))
+            # A new definition: a new connection; the old one, idle, is closed.
+            cds.write(cds_file("2", [cds_cluster("t", [t.port], "\n  per_connection_buffer_"
+                                                 "limit_bytes: 65536" + opts)]))
+            wait_success(p, 2)
+            check(roundtrip(pa, b"again") == b"again", "the new definition tunnels")
+            p.wait_stat("cluster.t.upstream_cx_http2_total", 2)
+            p.wait_stat("cluster.t.upstream_cx_destroy_local", 1)
+            p.wait_stat("cluster.t.upstream_cx_active", 1)
 
 
 SFS_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3."
