@@ -39,8 +39,11 @@ static ssize_t raw_read(struct tp_side *s, uint8_t *buf, size_t len)
 
 static ssize_t raw_write(struct tp_side *s, const uint8_t *buf, size_t len)
 {
-	/* MSG_NOSIGNAL: a peer that has gone is an EPIPE on this connection, not a signal. */
-	ssize_t n = send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* MSG_NOSIGNAL: a peer that has gone is an EPIPE on this connection, not a signal.
+	 * MSG_MORE only when the FIN is sent next, in this same turn: tcp_send_fin() tacks it onto
+	 * the segment still held, and pushes both. */
+	ssize_t n = send(s->fd, buf, len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL | (s->fin_follows ? MSG_MORE : 0));
 
 	if (n < 0) {
 		if (errno == EAGAIN)
