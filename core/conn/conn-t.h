@@ -71,6 +71,14 @@ struct tp_side {
 	uint8_t shut_pending : 1;     /* shutdown_write answered -EAGAIN: to be called again */
 	uint8_t unsent : 1;	      /* the transport holds bytes it took but has not sent */
 	uint8_t write_wants_read : 1; /* the blocked write waits for readability, not POLLOUT */
+	/* The poll reported POLLRDHUP without POLLERR: the peer's FIN is queued behind whatever
+	 * bytes are left (TCP takes a FIN in sequence only), so a short read empties the stream. */
+	uint8_t fin_seen : 1;
+	uint8_t eof_next : 1; /* a short read after fin_seen: the next read is the end, no syscall */
+	/* Set by the relay for the write at hand: these are the stream's last bytes and its end is
+	 * passed on right after them, so the raw transport lets the kernel hold them (MSG_MORE)
+	 * and the FIN rides on the same segment: one packet, one wakeup of the peer, fewer. */
+	uint8_t fin_follows : 1;
 	/* No socket of its own (an HTTP/2 stream on a connection the worker shares): fd is -1,
 	 * nothing is polled, and the transport's owner says when it is readable or writable
 	 * (tp_conn_side_wake). */

@@ -144,7 +144,7 @@ int tp_conn_side_init_layered(struct tp_worker *w, struct tp_conn *c, enum tp_si
 	/* A new socket starts quiet; the downstream's own socket keeps what its poll reported
 	 * while the listener filters peeked. */
 	if (sd->fd != fd)
-		sd->readable = sd->hup_seen = 0;
+		sd->readable = sd->hup_seen = sd->fin_seen = sd->eof_next = 0;
 	sd->fd = fd;
 	sd->transport = t;
 	sd->tstate = t->state_size ? tp_conn_tstate(w, c, s) : NULL;
@@ -389,6 +389,8 @@ void tp_conn_on_poll_in(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 	}
 	if (res & (POLLRDHUP | POLLHUP | POLLERR))
 		sd->hup_seen = 1;
+	if ((res & POLLRDHUP) && !(res & POLLERR))
+		sd->fin_seen = 1;
 	/* Remembered whatever the phase: the multishot poll reports these bytes once, and the
 	 * phase that reads them may come later (the relay, after the listener filters peeked). */
 	if (!c->dir[s].src_eof)

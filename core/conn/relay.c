@@ -414,7 +414,7 @@ static bool relay_write(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 			const struct dir_stats *ds)
 {
 	struct tp_dir *d = &c->dir[s];
-	struct tp_side *dst = &c->side[!s];
+	struct tp_side *src = &c->side[s], *dst = &c->side[!s];
 	ssize_t n;
 
 	if (!flush_unsent(w, c, !s) || !d->pending)
@@ -428,7 +428,11 @@ static bool relay_write(struct tp_worker *w, struct tp_conn *c, enum tp_side_id 
 				dst->want = TP_WANT_WRITE;
 		}
 	} else {
+		/* The source's end is already known (read, or proven next by a short read after its
+		 * FIN): forward_end() follows these bytes in this pump. */
+		dst->fin_follows = d->src_eof || src->eof_next;
 		n = dst->transport->write(dst, d->stage.buf.data + d->stage.buf.head, d->pending);
+		dst->fin_follows = 0;
 		if (n > 0)
 			d->stage.buf.head += (uint32_t)n;
 	}

@@ -60,6 +60,7 @@ static void sync_down(struct tp_side *s, struct h1 *t)
 	t->lower.fd = s->fd;
 	t->lower.readable = s->readable;
 	t->lower.hup_seen = s->hup_seen;
+	t->lower.fin_seen = s->fin_seen;
 }
 
 static void sync_up(struct tp_side *s, struct h1 *t)

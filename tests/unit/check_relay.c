@@ -6,6 +6,8 @@
 #include "core/conn/relay.h"
 #include "core/conn/transport.h"
 
+#include <linux/tcp.h> /* struct tcp_info with tcpi_segs_in (glibc's lacks it) */
+
 static uint64_t stat_of(uint32_t base, uint32_t idx)
 {
 	return tp_stat_get(w.stats, base + idx);
@@ -221,6 +223,44 @@ START_TEST(data_and_fin_in_one_wakeup_are_both_forwarded)
 }
 END_TEST
 
+static unsigned segs_in(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	return ti.tcpi_segs_in;
+}
+
+/* A reply that comes with its FIN (an upstream that closes after answering): the short read
+ * after POLLRDHUP proves the end next, so the relay knows it while writing the reply and the
+ * FIN rides on the reply's segment (MSG_MORE, then shutdown): the client gets one segment, not
+ * two. */
+START_TEST(a_reply_and_its_fin_leave_in_one_segment)
+{
+	int client, server;
+	struct tp_conn *c = new_session(&client, &server);
+	unsigned before;
+
+	ck_assert_int_eq(write(server, "reply", 5), 5);
+	shutdown(server, SHUT_WR);
+	usleep(20000);
+	before = segs_in(client);
+	readable(c, TP_UP, POLLIN | POLLRDHUP);
+	ck_assert(c->dir[TP_UP].src_eof && c->dir[TP_UP].fin_sent);
+	read_exact(client, "reply");
+	ck_assert(at_eof(client));
+	ck_assert_uint_eq(segs_in(client) - before, 1);
+	/* The other direction goes on after the half-close. */
+	ck_assert_int_eq(write(client, "more", 4), 4);
+	usleep(20000);
+	readable(c, TP_DOWN, POLLIN);
+	read_exact(server, "more");
+	close(client);
+	close(server);
+}
+END_TEST
+
 /* Small messages stay on the copy path; a read that fills the copy buffer turns the direction
  * to splice. */
 START_TEST(a_full_buffer_turns_the_direction_to_splice)
@@ -421,6 +461,7 @@ int main(void)
 	tcase_add_test(tc, upstream_reset_flushes_what_it_sent_and_closes);
 	tcase_add_test(tc, copy_path_when_no_pipe_can_be_had);
 	tcase_add_test(tc, data_and_fin_in_one_wakeup_are_both_forwarded);
+	tcase_add_test(tc, a_reply_and_its_fin_leave_in_one_segment);
 	tcase_add_test(tc, a_full_buffer_turns_the_direction_to_splice);
 	tcase_add_test(tc, a_fin_behind_a_used_up_copy_buffer_is_forwarded);
 	tcase_add_test(tc, a_fin_behind_a_pipe_out_of_slots_is_forwarded);
