@@ -554,8 +554,7 @@ static int open_event_log(const char *path)
 	/* The mode of Envoy's access log files; O_APPEND so each event lands whole at the end. */
 	/* O_NONBLOCK: a FIFO without a reader fails the open (ENXIO) and a full pipe (/dev/stdout
 	 * under a stalled collector) drops the event, rather than hold the master's loop. */
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-		    0644);
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
 }
 
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,

@@ -243,8 +243,7 @@ void tp_cds_apply(struct tp_worker *w, int fd, uint64_t version)
 		 * allowed to read the files, and they may have changed since). */
 		tp_cfg_files_begin(&files);
 		if (tp_xds_parse("cds", text, h->text_len, TP_XDS_TYPE_CLUSTER, &r, &errs) < 0 ||
-		    tp_config_decode_cds(&r, w->cfg, &cfgs, &n, &errs) < 0 ||
-		    n != h->n_clusters) {
+		    tp_config_decode_cds(&r, w->cfg, &cfgs, &n, &errs) < 0 || n != h->n_clusters) {
 			tp_cfg_files_end();
 			goto out_bad;
 		}

@@ -1685,9 +1685,8 @@ END_TEST
  * host unless the operator turns it off. */
 START_TEST(outlier_envoy_defaults)
 {
-	struct tp_config *cfg = load_ok(edit("    load_assignment:\n",
-					     "    outlier_detection: {}\n"
-					     "    load_assignment:\n"));
+	struct tp_config *cfg = load_ok(edit("    load_assignment:\n", "    outlier_detection: {}\n"
+								       "    load_assignment:\n"));
 	const struct tp_outlier_cfg *o = &cfg->clusters[0].outlier;
 
 	ck_assert(o->enabled);
@@ -1701,9 +1700,10 @@ START_TEST(outlier_envoy_defaults)
 		      "successful_active_health_check_uneject_host defaults to true in Envoy");
 	tp_config_free(cfg);
 
-	cfg = load_ok(edit("    load_assignment:\n",
-			   "    outlier_detection: {successful_active_health_check_uneject_host: false}\n"
-			   "    load_assignment:\n"));
+	cfg = load_ok(
+		edit("    load_assignment:\n",
+		     "    outlier_detection: {successful_active_health_check_uneject_host: false}\n"
+		     "    load_assignment:\n"));
 	ck_assert(!cfg->clusters[0].outlier.successful_active_health_check_uneject_host);
 	tp_config_free(cfg);
 }
