@@ -383,29 +383,28 @@ void hs_worker_blocked(struct gen *g, struct wslot *ws)
 	tp_mloop_add(g->m->loop, ws->hs, POLLIN | POLLOUT, on_hs_socket, g->m);
 }
 
-/* false: the socket is full (POLLOUT armed) or gone. fd >= 0 goes with the message
- * (SCM_RIGHTS). */
-static bool send_msg_fd(struct gen *g, struct wslot *ws, const void *p, size_t len, int fd)
+bool hs_send(struct gen *g, struct wslot *ws, const void *p, size_t len, const int *fds, int nfds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(TP_HS_MAX_FDS * sizeof(int))];
 	} u;
 	struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
-	if (fd >= 0) {
+	TP_BUG_ON(nfds < 0 || nfds > TP_HS_MAX_FDS);
+	if (nfds) {
 		struct cmsghdr *cm;
 
 		memset(&u, 0, sizeof(u));
 		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
 	}
 	do
 		n = sendmsg(ws->hs, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -424,7 +423,22 @@ static bool send_msg_fd(struct gen *g, struct wslot *ws, const void *p, size_t l
 
 static bool send_msg(struct gen *g, struct wslot *ws, const void *p, size_t len)
 {
-	return send_msg_fd(g, ws, p, len, -1);
+	return hs_send(g, ws, p, len, NULL, 0);
+}
+
+/* A cluster's whole host set, as TP_HS_SET (static clusters by index, CDS ones by their id). */
+static bool send_set(struct gen *g, struct wslot *ws, const struct hs_cluster *hc)
+{
+	struct tp_hs_head *h = (struct tp_hs_head *)g->hs->buf;
+
+	memset(h, 0, sizeof(*h));
+	h->magic = TP_HS_MAGIC;
+	h->type = TP_HS_SET;
+	h->cluster = hc->idx;
+	h->n = hc->n;
+	h->version = hc->version;
+	memcpy(h + 1, hc->hosts, hc->n * sizeof(struct tp_hs_host));
+	return send_msg(g, ws, h, sizeof(*h) + hc->n * sizeof(struct tp_hs_host));
 }
 
 /* The CDS set ws lacks: first, so that a starting worker has its dynamic clusters before READY
@@ -446,7 +460,7 @@ static bool flush_cds(struct gen *g, struct wslot *ws)
 		return false;
 	}
 	h.version = v;
-	ok = send_msg_fd(g, ws, &h, sizeof(h), fd);
+	ok = hs_send(g, ws, &h, sizeof(h), &fd, 1);
 	if (!m->cds)
 		close(fd);
 	if (ok)
@@ -472,38 +486,18 @@ static void flush(struct gen *g, struct wslot *ws)
 		return;
 	for (uint32_t i = 0; i < hg->n_cl; i++) {
 		struct hs_cluster *hc = &hg->cl[i];
-		struct tp_hs_head *h = (struct tp_hs_head *)hg->buf;
-		size_t len = sizeof(*h) + hc->n * sizeof(struct tp_hs_host);
-
 		if (ws->hs_sent[i] == hc->version)
 			continue;
-		memset(h, 0, sizeof(*h));
-		h->magic = TP_HS_MAGIC;
-		h->type = TP_HS_SET;
-		h->cluster = hc->idx;
-		h->n = hc->n;
-		h->version = hc->version;
-		memcpy(h + 1, hc->hosts, hc->n * sizeof(struct tp_hs_host));
-		if (!send_msg(g, ws, h, len))
+		if (!send_set(g, ws, hc))
 			return;
 		ws->hs_sent[i] = hc->version;
 	}
 	/* The CDS clusters' sets go after the CDS set that has their clusters (flush_cds()),
 	 * on the same ordered socket. */
 	for (struct hs_cluster *hc = hg->cds; hc; hc = hc->next) {
-		struct tp_hs_head *h = (struct tp_hs_head *)hg->buf;
-		size_t len = sizeof(*h) + hc->n * sizeof(struct tp_hs_host);
-
 		if (hc->sent[ws->slot] == hc->version || !gen_accepts(g->state))
 			continue;
-		memset(h, 0, sizeof(*h));
-		h->magic = TP_HS_MAGIC;
-		h->type = TP_HS_SET;
-		h->cluster = hc->idx;
-		h->n = hc->n;
-		h->version = hc->version;
-		memcpy(h + 1, hc->hosts, hc->n * sizeof(struct tp_hs_host));
-		if (!send_msg(g, ws, h, len))
+		if (!send_set(g, ws, hc))
 			return;
 		hc->sent[ws->slot] = hc->version;
 	}

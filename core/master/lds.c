@@ -298,45 +298,6 @@ out_err:
 	return -2;
 }
 
-/* false: the socket is full (it goes on from POLLOUT) or gone. */
-static bool send_lds(struct gen *g, struct wslot *ws, struct tp_lds_msg *msg, size_t len,
-		     const int *fds, int nfds)
-{
-	union {
-		char buf[CMSG_SPACE(TP_LDS_MAX_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = {.iov_base = msg, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t n;
-
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	do
-		n = sendmsg(ws->hs, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)len)
-		return true;
-	if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-		hs_worker_blocked(g, ws);
-		return false;
-	}
-	tp_warn("worker %u/%u: LDS message: %s", g->epoch, ws->slot,
-		n < 0 ? strerror(errno) : "short send");
-	hs_worker_close(g->m, ws);
-	return false;
-}
-
 bool lds_flush(struct gen *g, struct wslot *ws)
 {
 	struct lds *d = g->m->lds;
@@ -379,7 +340,7 @@ bool lds_flush(struct gen *g, struct wslot *ws)
 		fds[0] = l->sock->fds[ws->slot];
 		fds[1] = l->txt->fd;
 		fds[2] = sfd;
-		ok = send_lds(g, ws, msg, len, fds, sfd >= 0 ? 3 : 2);
+		ok = hs_send(g, ws, msg, len, fds, sfd >= 0 ? 3 : 2);
 		free(msg);
 		if (!ok)
 			return false;
@@ -395,7 +356,7 @@ bool lds_flush(struct gen *g, struct wslot *ws)
 		msg.h.version = ws->lds_has[i];
 		msg.lm_base = d->lm_base;
 		msg.drain_ms = (uint64_t)g->m->opts->drain_time_s * 1000;
-		if (!send_lds(g, ws, &msg, sizeof(msg), NULL, 0))
+		if (!hs_send(g, ws, &msg, sizeof(msg), NULL, 0))
 			return false;
 		ws->lds_has[i] = ws->lds_has[--ws->n_lds_has];
 	}

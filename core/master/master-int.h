@@ -217,6 +217,10 @@ void hs_worker_started(struct gen *g, struct wslot *ws);
 void hs_worker_close(struct master *m, struct wslot *ws);
 /* ws's socket is full: the rest goes out when it can take more (POLLOUT). */
 void hs_worker_blocked(struct gen *g, struct wslot *ws);
+/* Sends one message to ws's worker, with nfds (at most TP_HS_MAX_FDS) descriptors passed
+ * (SCM_RIGHTS). false: the socket is full (POLLOUT armed; flushed again from there) or gone
+ * (closed and logged). */
+bool hs_send(struct gen *g, struct wslot *ws, const void *p, size_t len, const int *fds, int nfds);
 /* A DNS result: the cluster's new hosts (ids, rows and versions are the master's business). */
 struct hs_addr {
 	uint32_t ep;

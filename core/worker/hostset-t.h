@@ -34,6 +34,9 @@ struct tp_hs_cds_low {
 #define TP_HS_MAX_HOSTS 2048
 /* One name's answer is cut to this many addresses. */
 #define TP_HS_MAX_HOSTS_PER_NAME 256
+/* A message passes at most this many descriptors (LDS: a listen socket, its text, its
+ * connection_limit counters). */
+#define TP_HS_MAX_FDS 3
 /* A worker's report carries at most this many host entries. */
 #define TP_HS_MAX_REPORTS 256
 

@@ -20,8 +20,8 @@
 #define TP_LDS_MAX_LISTENERS 1024
 /* The most stats scopes one listener registers (its own, its transports', its filters'). */
 #define TP_LDS_MAX_BASES 256
-/* The most descriptors one message carries. */
-#define TP_LDS_MAX_FDS 3
+/* The most descriptors one message carries: the host-set channel's limit. */
+#define TP_LDS_MAX_FDS TP_HS_MAX_FDS
 /* A Listener's text is at most this long (the resource as JSON). */
 #define TP_LDS_MAX_TEXT (4u << 20)
 

@@ -190,7 +190,7 @@ static void on_hostset(struct tp_worker *w)
 {
 	for (;;) {
 		union {
-			char buf[CMSG_SPACE(TP_LDS_MAX_FDS * sizeof(int))];
+			char buf[CMSG_SPACE(TP_HS_MAX_FDS * sizeof(int))];
 			struct cmsghdr align;
 		} ctl;
 		struct iovec iov = {.iov_base = w->hs_buf, .iov_len = TP_HS_MSG_MAX};
@@ -200,7 +200,7 @@ static void on_hostset(struct tp_worker *w)
 				    .msg_controllen = sizeof(ctl.buf)};
 		const struct tp_hs_head *h = (const struct tp_hs_head *)w->hs_buf;
 		ssize_t n = recvmsg(w->hs_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		int fds[TP_LDS_MAX_FDS], nfds;
+		int fds[TP_HS_MAX_FDS], nfds;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -213,7 +213,7 @@ static void on_hostset(struct tp_worker *w)
 			w->hs_fd = -1;
 			return;
 		}
-		nfds = take_fds(&mh, fds, TP_LDS_MAX_FDS);
+		nfds = take_fds(&mh, fds, TP_HS_MAX_FDS);
 		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(*h) ||
 		    h->magic != TP_HS_MAGIC) {
 			tp_warn("host set: malformed message ignored");
