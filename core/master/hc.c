@@ -54,6 +54,8 @@ struct hc_session {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[64];
+	char ip[INET6_ADDRSTRLEN]; /* the address alone, and the port: the event log's */
+	uint16_t port;
 	int fd;
 	enum hc_phase phase;
 	int64_t timer; /* the next check, or the running check's timeout */
@@ -181,15 +183,10 @@ static void log_event(struct hc_session *s, enum hc_event ev, enum hc_failure ty
 							  : "ACTIVE";
 	struct timespec ts;
 	struct tm tm;
-	char ip[INET6_ADDRSTRLEN], when[32];
+	char when[32];
 
 	if (h->event_log < 0)
 		return;
-	inet_ntop(s->ss.ss_family,
-		  s->ss.ss_family == AF_INET6
-			  ? (const void *)&((const struct sockaddr_in6 *)&s->ss)->sin6_addr
-			  : (const void *)&((const struct sockaddr_in *)&s->ss)->sin_addr,
-		  ip, sizeof(ip));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -197,10 +194,7 @@ static void log_event(struct hc_session *s, enum hc_event ev, enum hc_failure ty
 		       "{\"health_checker_type\":\"%s\",\"host\":{\"socket_address\":{"
 		       "\"protocol\":\"TCP\",\"address\":\"%s\",\"port_value\":%u,"
 		       "\"resolver_name\":\"\",\"ipv4_compat\":false}},\"cluster_name\":",
-		       h->c->kind == TP_HC_HTTP ? "HTTP" : "TCP", ip,
-		       ntohs(s->ss.ss_family == AF_INET6
-				     ? ((const struct sockaddr_in6 *)&s->ss)->sin6_port
-				     : ((const struct sockaddr_in *)&s->ss)->sin_port));
+		       h->c->kind == TP_HC_HTTP ? "HTTP" : "TCP", s->ip, s->port);
 	tp_sbuf_json_str(&b, h->cl->name);
 	switch (ev) {
 	case HC_EV_EJECT_UNHEALTHY:
@@ -603,25 +597,22 @@ static void addr_of(const struct tp_hs_host *host, struct hc_session *s)
 	memset(&s->ss, 0, sizeof(s->ss));
 	if (host->family == AF_INET6) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&s->ss;
-		char ip[INET6_ADDRSTRLEN];
 
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons(host->port);
 		memcpy(&a6->sin6_addr, host->addr, 16);
 		s->len = sizeof(*a6);
-		inet_ntop(AF_INET6, host->addr, ip, sizeof(ip));
-		snprintf(s->text, sizeof(s->text), "[%s]:%u", ip, host->port);
 	} else {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)&s->ss;
-		char ip[INET_ADDRSTRLEN];
 
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons(host->port);
 		memcpy(&a4->sin_addr, host->addr, 4);
 		s->len = sizeof(*a4);
-		inet_ntop(AF_INET, host->addr, ip, sizeof(ip));
-		snprintf(s->text, sizeof(s->text), "%s:%u", ip, host->port);
 	}
+	inet_ntop(host->family, host->addr, s->ip, sizeof(s->ip));
+	s->port = host->port;
+	hs_host_text(host, s->text, sizeof(s->text));
 }
 
 void hc_cluster_sync(struct hc_cluster *h, const struct tp_hs_host *hosts, uint32_t n)

@@ -514,7 +514,7 @@ static void flush(struct gen *g, struct wslot *ws)
 
 /* ---- changes ---- */
 
-static void addr_text(const struct tp_hs_host *h, char *out, size_t len)
+void hs_host_text(const struct tp_hs_host *h, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -611,7 +611,7 @@ void hs_cluster_set(struct hs_cluster *hc, const struct hs_addr *a, uint32_t n)
 			if (hc->hc)
 				h->health = TP_HOST_F_FAILED_ACTIVE_HC;
 			h->id = ++g->hs->next_id;
-			addr_text(h, text, sizeof(text));
+			hs_host_text(h, text, sizeof(text));
 			snprintf(name, sizeof(name), "%s::%s", cl->name, text);
 			/* The host's scope is the generation's until it is freed: a worker's
 			 * connection may count into it for as long as it lives. */
@@ -849,7 +849,7 @@ static void od_tripped(struct hs_cluster *hc, uint32_t i, unsigned tripped)
 		tp_stat_inc(g->m->blk, cl->stats_base + TP_CLUSTER_od_enforced_total);
 		tp_stat_inc(g->m->blk, cl->stats_base + kinds[k].enforced);
 		hc->hosts[i].health |= TP_HOST_F_FAILED_OUTLIER;
-		addr_text(&hc->hosts[i], text, sizeof(text));
+		hs_host_text(&hc->hosts[i], text, sizeof(text));
 		tp_info("cluster %s: host %s ejected (%s)", cl->name, text, kinds[k].name);
 		publish(hc);
 	}
@@ -914,7 +914,7 @@ static void on_od_interval(struct tp_mloop *l, void *arg)
 			continue;
 		hc->od_active--;
 		hc->hosts[i].health &= ~TP_HOST_F_FAILED_OUTLIER;
-		addr_text(&hc->hosts[i], text, sizeof(text));
+		hs_host_text(&hc->hosts[i], text, sizeof(text));
 		tp_info("cluster %s: host %s returns from ejection", cl->name, text);
 		changed = true;
 	}
@@ -952,7 +952,7 @@ void hs_cluster_hc_passed(struct hs_cluster *hc, uint64_t id)
 		hc->od_active--;
 		hc->hosts[i].health &= ~TP_HOST_F_FAILED_OUTLIER;
 		tp_stat_set(hc->g->m->blk, cl->stats_base + TP_CLUSTER_od_active, hc->od_active);
-		addr_text(&hc->hosts[i], text, sizeof(text));
+		hs_host_text(&hc->hosts[i], text, sizeof(text));
 		tp_info("cluster %s: host %s returns from ejection (its health check passed)",
 			cl->name, text);
 		publish(hc);
@@ -988,7 +988,7 @@ bool hs_host_info(struct master *m, const char *cluster, const char *host,
 		for (uint32_t j = 0; j < hc->n; j++) {
 			char text[64];
 
-			addr_text(&hc->hosts[j], text, sizeof(text));
+			hs_host_text(&hc->hosts[j], text, sizeof(text));
 			if (strcmp(text, host))
 				continue;
 			out->hostname = cl->endpoints[hc->hosts[j].ep].addr.host;

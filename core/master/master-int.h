@@ -217,6 +217,9 @@ void hs_worker_started(struct gen *g, struct wslot *ws);
 void hs_worker_close(struct master *m, struct wslot *ws);
 /* ws's socket is full: the rest goes out when it can take more (POLLOUT). */
 void hs_worker_blocked(struct gen *g, struct wslot *ws);
+/* "ip:port", "[ip6]:port": how logs and /clusters name a host. */
+struct tp_hs_host;
+void hs_host_text(const struct tp_hs_host *h, char *out, size_t len);
 /* Sends one message to ws's worker, with nfds (at most TP_HS_MAX_FDS) descriptors passed
  * (SCM_RIGHTS). false: the socket is full (POLLOUT armed; flushed again from there) or gone
  * (closed and logged). */
@@ -297,7 +300,6 @@ void dns_cluster_stop(struct dns_cluster *d);
 /* ---- hc.c: active health checks of a cluster's hosts, in the master's loop ---- */
 
 struct hc_cluster;
-struct tp_hs_host;
 /* The checker of cluster cl (its health_checks[0]); no hosts yet. NULL, with the reason in
  * why: out of memory, or its event_log_path cannot be opened. */
 struct hc_cluster *hc_cluster_start(struct master *m, struct hs_cluster *hs,
